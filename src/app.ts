@@ -1,0 +1,130 @@
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { Worker, type Job } from "bullmq";
+import Docker from "dockerode";
+import { pino, type Logger } from "pino";
+import { Probot, ProbotOctokit } from "probot";
+import type { ServerConfig } from "./config/server-config.js";
+import { reapOrphanSandboxes } from "./connectors/sandbox.js";
+import { createDb, ensureDatabase, migrate } from "./connectors/store/db.js";
+import type { AppDeps } from "./deps.js";
+import { registerHandlers } from "./handlers/issue-comment.js";
+import { processPreviewTask } from "./jobs/preview-task.js";
+import { createQueues, createRedis, TASK_QUEUE, WEBHOOK_QUEUE } from "./jobs/queues.js";
+import type { TaskJobData, WebhookJobData } from "./jobs/types.js";
+import { createWebServer } from "./web/server.js";
+
+export interface AppOptions {
+  /** Octokit class for the worker's Probot (tests turn retries off to keep nock simple). */
+  Octokit?: typeof ProbotOctokit;
+  docker?: Docker;
+  log?: Logger;
+}
+
+export interface RunningApp {
+  /** Port the web tier listens on (role web or all). */
+  port: number | null;
+  deps: AppDeps;
+  /** Graceful: stop taking webhooks, let running jobs finish within the grace period, then hand back the rest. */
+  stop(): Promise<void>;
+}
+
+export async function startApp(config: ServerConfig, options: AppOptions = {}): Promise<RunningApp> {
+  const log = options.log ?? pino({ level: config.logLevel, base: { role: config.role } });
+  const { appId, privateKey, webhookSecret, apiBaseUrl } = config.github;
+  if (!appId || !privateKey || !webhookSecret) throw new Error("APP_ID, PRIVATE_KEY and WEBHOOK_SECRET are required");
+
+  await ensureDatabase(config.databaseUrl);
+  await migrate(config.databaseUrl);
+  const db = createDb(config.databaseUrl);
+  const redis = createRedis(config.redisUrl);
+  const queues = createQueues(redis, config.queuePrefix);
+  const docker = options.docker ?? new Docker();
+
+  const probot = new Probot({
+    appId,
+    privateKey,
+    secret: webhookSecret,
+    baseUrl: apiBaseUrl,
+    log: log.child({ name: "probot" }),
+    ...(options.Octokit ? { Octokit: options.Octokit } : {}),
+  });
+  const deps: AppDeps = {
+    config,
+    db,
+    queues,
+    docker,
+    log,
+    github: (installationId) => probot.auth(installationId),
+  };
+
+  let server: Server | null = null;
+  let port: number | null = null;
+  if (config.role === "web" || config.role === "all") {
+    server = createWebServer({ db, queues, webhookSecret, log });
+    await new Promise<void>((resolve) => server!.listen(config.port, config.host, resolve));
+    port = (server.address() as AddressInfo).port;
+    log.info({ port }, "web tier listening");
+  }
+
+  const workers: Worker[] = [];
+  let workerConnection: ReturnType<typeof createRedis> | null = null;
+  if (config.role === "worker" || config.role === "all") {
+    registerHandlers(probot, deps);
+    const reaped = await reapOrphanSandboxes(docker, async (taskId) => {
+      const res = await db.query("SELECT 1 FROM tasks WHERE id::text = $1 AND state = 'RUNNING'", [taskId]);
+      return Boolean(res.rowCount);
+    }, config.sandbox.timeoutSeconds + 300);
+    if (reaped) log.warn({ reaped }, "removed orphaned sandbox containers");
+    workerConnection = createRedis(config.redisUrl);
+    workers.push(
+      new Worker<WebhookJobData>(
+        WEBHOOK_QUEUE,
+        async (job: Job<WebhookJobData>) => {
+          await probot.receive({ id: job.data.id, name: job.data.name, payload: job.data.payload } as Parameters<Probot["receive"]>[0]);
+        },
+        { connection: workerConnection, prefix: config.queuePrefix, concurrency: 8 },
+      ),
+      new Worker<TaskJobData>(TASK_QUEUE, (job: Job<TaskJobData>) => processPreviewTask(job, deps), {
+        connection: workerConnection,
+        prefix: config.queuePrefix,
+        concurrency: config.worker.concurrency,
+        // A task can run for many minutes; the lock is renewed while the worker is alive.
+        lockDuration: 60_000,
+      }),
+    );
+    for (const w of workers) {
+      w.on("failed", (job, err) => log.warn({ err, job_id: job?.id, queue: w.name }, "job failed"));
+      w.on("error", (err) => log.error({ err, queue: w.name }, "worker error"));
+    }
+    log.info({ concurrency: config.worker.concurrency }, "workers started");
+  }
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info("shutting down");
+      if (server) {
+        const s = server;
+        await new Promise<void>((resolve) => s.close(() => resolve()));
+      }
+      await Promise.all(
+        workers.map(async (w) => {
+          const graceful = w.close();
+          const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), config.worker.shutdownGraceSeconds * 1000).unref());
+          if ((await Promise.race([graceful.then(() => "closed" as const), timeout])) === "timeout") {
+            // Hand the running jobs back: their locks lapse and another worker takes them (stalled-job recovery).
+            log.warn({ queue: w.name }, "grace period over; handing running jobs back");
+            await w.close(true);
+          }
+        }),
+      );
+      await queues.close();
+      await redis.quit().catch(() => {});
+      await workerConnection?.quit().catch(() => {});
+      await db.end();
+      log.info("stopped");
+    })());
+
+  return { port, deps, stop };
+}

@@ -1,0 +1,74 @@
+import type { Logger } from "pino";
+import { loadRepoConfig, formatConfigIssues, type LoadResult } from "../config/repo-config.js";
+import { createComment, getFileText, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";
+import { appendAudit, type AuditEntry } from "../connectors/store/audit.js";
+import type { AppDeps } from "../deps.js";
+
+/** Everything a command needs about where it was typed and by whom. */
+export interface CommandContext {
+  deps: AppDeps;
+  gh: GitHub;
+  log: Logger;
+  repo: RepoRef;
+  repoFullName: string;
+  installationId: number;
+  issueNumber: number;
+  isPullRequest: boolean;
+  commentId: number;
+  actor: string;
+  deliveryId: string;
+  cloneUrl: string;
+  defaultBranch: string;
+}
+
+export type RepoConfigResult = LoadResult | { ok: false; missing: true };
+
+/**
+ * The repository's configuration, always from the default branch: a pull request cannot
+ * change its own gate, steps or image (invariant 2).
+ */
+export async function loadDefaultBranchConfig(ctx: CommandContext): Promise<RepoConfigResult> {
+  const text = await getFileText(ctx.gh, ctx.repo, REPO_CONFIG_PATH, ctx.defaultBranch);
+  if (text === null) return { ok: false, missing: true };
+  return loadRepoConfig(text);
+}
+
+export function describeConfigProblem(ctx: CommandContext, result: Exclude<RepoConfigResult, { ok: true }>): string {
+  if ("missing" in result) {
+    return [
+      `There is no \`${REPO_CONFIG_PATH}\` on the default branch \`${ctx.defaultBranch}\`, so there is nothing to run.`,
+      "Add one (it takes effect once merged), for example:",
+      "```yaml",
+      "version: 1",
+      "stacks:",
+      "  - name: dev",
+      "    dir: infra",
+      "steps:",
+      '  lint: ["npm", "run", "lint"]',
+      '  test: ["npm", "test"]',
+      '  preview: ["pulumi", "preview", "--stack", "dev"]',
+      "```",
+    ].join("\n");
+  }
+  return [
+    `The configuration on the default branch \`${ctx.defaultBranch}\` is not valid:`,
+    "",
+    formatConfigIssues(result.issues, REPO_CONFIG_PATH),
+  ].join("\n");
+}
+
+export async function reply(ctx: CommandContext, body: string): Promise<void> {
+  await createComment(ctx.gh, ctx.repo, ctx.issueNumber, `@${ctx.actor} ${body}`);
+}
+
+export async function audit(ctx: CommandContext, action: string, detail: Record<string, unknown>, extra: Partial<AuditEntry> = {}): Promise<void> {
+  await appendAudit(ctx.deps.db, {
+    actor: ctx.actor,
+    action,
+    repo: ctx.repoFullName,
+    prNumber: ctx.issueNumber,
+    deliveryId: ctx.deliveryId,
+    detail,
+    ...extra,
+  });
+}

@@ -1,0 +1,90 @@
+import { decideImage } from "../approval/images.js";
+import type { RepoConfig, ResolvedStack } from "../config/repo-config.js";
+import { createCheckRun, getPull } from "../connectors/github.js";
+import { createPreviewWorkflow, setTaskCheckRun } from "../connectors/store/workflows.js";
+import { previewJobId, TASK_JOB_OPTIONS } from "../jobs/queues.js";
+import { refreshStickyComment } from "../jobs/sticky.js";
+import { previewCheckRunName, queuedOutput } from "../render/check-run.js";
+import { code } from "../render/markdown.js";
+import { audit, reply, type CommandContext } from "./context.js";
+
+/**
+ * `/agent preview [stack...]`: records a workflow, shows a queued check run per stack on
+ * the PR's head SHA, and enqueues one task per stack. Slow work happens in the task worker.
+ */
+export async function startPreview(
+  ctx: CommandContext,
+  stackNames: string[],
+  repoConfig: { config: RepoConfig; stacks: ResolvedStack[] },
+): Promise<void> {
+  const image = decideImage(repoConfig.config.sandbox?.image, ctx.deps.config.sandbox);
+  if (!image.ok) {
+    await audit(ctx, "preview.rejected", { reason: image.message });
+    await reply(ctx, `I can't run the preview: ${image.message}.`);
+    return;
+  }
+  const pull = await getPull(ctx.gh, ctx.repo, ctx.issueNumber);
+  if (pull.state !== "open") {
+    await audit(ctx, "preview.rejected", { reason: "pull request is not open" });
+    await reply(ctx, "this pull request is closed; previews run on open pull requests only.");
+    return;
+  }
+  const created = await createPreviewWorkflow(ctx.deps.db, {
+    repo: ctx.repoFullName,
+    installationId: ctx.installationId,
+    prNumber: ctx.issueNumber,
+    headSha: pull.headSha,
+    requestedBy: ctx.actor,
+    deliveryId: ctx.deliveryId,
+    config: {
+      image: image.image,
+      cloneUrl: ctx.cloneUrl,
+      defaultBranch: ctx.defaultBranch,
+      stacks: repoConfig.stacks.filter((s) => stackNames.includes(s.name)),
+    },
+    stacks: stackNames,
+    jobIdFor: (stack) => previewJobId(ctx.repoFullName, ctx.issueNumber, pull.headSha, stack),
+  });
+
+  // Tasks created now, plus identical live ones (a retried delivery or a double command):
+  // making sure each has a check run and a queued job is idempotent.
+  const live = [...created.tasks, ...created.alreadyLive.filter((t) => t.state === "PENDING")];
+  for (const task of live) {
+    if (!task.check_run_id) {
+      const id = await createCheckRun(
+        ctx.gh,
+        ctx.repo,
+        previewCheckRunName(task.stack),
+        pull.headSha,
+        task.id,
+        queuedOutput(task.stack, pull.headSha, ctx.actor),
+      );
+      await setTaskCheckRun(ctx.deps.db, task.id, id);
+    }
+    await ctx.deps.queues.tasks.add(
+      "preview",
+      { taskId: task.id, workflowId: task.workflow_id, deliveryId: ctx.deliveryId },
+      { ...TASK_JOB_OPTIONS, jobId: task.job_id },
+    );
+  }
+  await audit(
+    ctx,
+    created.tasks.length ? "preview.queued" : "preview.duplicate",
+    {
+      head_sha: pull.headSha,
+      stacks: created.tasks.map((t) => t.stack),
+      already_running: created.alreadyLive.map((t) => t.stack),
+      superseded: created.superseded.map((t) => t.id),
+      fork: pull.headRepoFullName !== pull.baseRepoFullName,
+    },
+    created.workflow ? { workflowId: created.workflow.id } : {},
+  );
+  for (const t of created.superseded) {
+    await ctx.deps.queues.tasks.remove(t.job_id).catch(() => 0);
+  }
+  if (created.alreadyLive.length && !created.tasks.length) {
+    const names = created.alreadyLive.map((t) => code(t.stack)).join(", ");
+    await reply(ctx, `a preview of ${names} on ${code(pull.headSha.slice(0, 7))} is already queued or running; its results will appear in the summary comment.`);
+  }
+  await refreshStickyComment(ctx.deps.db, ctx.gh, ctx.repo, ctx.issueNumber, ctx.deps.config.github.webBaseUrl);
+}

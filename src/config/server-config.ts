@@ -1,0 +1,152 @@
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+
+/**
+ * Server configuration, from the environment only. Everything that decides the gate or the
+ * sandbox limits lives here (or on the default branch), never in the pull request
+ * (invariant 2).
+ */
+const intFrom = (def: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+const csv = z
+  .string()
+  .default("")
+  .transform((s) =>
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
+
+export const ServerEnvSchema = z.object({
+  ROLE: z.enum(["web", "worker", "all"]).default("all"),
+  HOST: z.string().default("0.0.0.0"),
+  PORT: intFrom(3000, 0, 65535),
+  APP_ID: z.string().regex(/^\d+$/, "must be the numeric GitHub App ID").optional(),
+  PRIVATE_KEY: z.string().optional(),
+  PRIVATE_KEY_PATH: z.string().optional(),
+  WEBHOOK_SECRET: z.string().min(1).optional(),
+  GHE_HOST: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+(:\d+)?$/, "must be a host name, optionally with :port")
+    .optional(),
+  GHE_PROTOCOL: z.enum(["https", "http"]).default("https"),
+  REDIS_URL: z.string().url().default("redis://127.0.0.1:6379"),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default("agent"),
+  DATABASE_URL: z.string().default("postgres://postgres@127.0.0.1:5432/agent"),
+  SANDBOX_IMAGE: z.string().default("agent-sandbox:test"),
+  SANDBOX_ALLOWED_IMAGES: csv,
+  SANDBOX_MEMORY_MB: intFrom(1024, 16, 65536),
+  SANDBOX_CPUS: z.coerce.number().min(0.1).max(64).default(1),
+  SANDBOX_PIDS: intFrom(256, 16, 32768),
+  SANDBOX_TIMEOUT_SECONDS: intFrom(900, 1, 6 * 3600),
+  SANDBOX_OUTPUT_LIMIT_BYTES: intFrom(1_048_576, 1024, 64 * 1_048_576),
+  SANDBOX_WORKSPACE_ROOT: z.string().default(join(tmpdir(), "agent-workspaces")),
+  WORKER_CONCURRENCY: intFrom(2, 1, 64),
+  SHUTDOWN_GRACE_SECONDS: intFrom(30, 0, 3600),
+  CHECK_RUN_UPDATE_INTERVAL_MS: intFrom(5000, 0, 600_000),
+  LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+});
+
+export type ServerEnv = z.infer<typeof ServerEnvSchema>;
+
+export interface ServerConfig {
+  role: ServerEnv["ROLE"];
+  host: string;
+  port: number;
+  github: {
+    appId: string | undefined;
+    privateKey: string | undefined;
+    webhookSecret: string | undefined;
+    /** REST API base, https://api.github.com or the GHES `/api/v3` endpoint. */
+    apiBaseUrl: string;
+    /** Web base for links in comments: https://github.com or the GHES host. */
+    webBaseUrl: string;
+  };
+  redisUrl: string;
+  queuePrefix: string;
+  databaseUrl: string;
+  sandbox: {
+    defaultImage: string;
+    allowedImages: string[];
+    memoryMb: number;
+    cpus: number;
+    pids: number;
+    timeoutSeconds: number;
+    outputLimitBytes: number;
+    workspaceRoot: string;
+  };
+  worker: { concurrency: number; shutdownGraceSeconds: number; checkRunUpdateIntervalMs: number };
+  logLevel: ServerEnv["LOG_LEVEL"];
+}
+
+export class ServerConfigError extends Error {
+  override name = "ServerConfigError";
+}
+
+/** Same rule as Probot's readEnvOptions, so the manifest flow and the app agree. */
+export function githubApiBaseUrl(gheHost: string | undefined, protocol: string): string {
+  return gheHost ? `${protocol}://${gheHost}/api/v3` : "https://api.github.com";
+}
+
+function privateKeyFrom(env: ServerEnv): string | undefined {
+  if (env.PRIVATE_KEY) {
+    const key = env.PRIVATE_KEY.includes("-----BEGIN")
+      ? env.PRIVATE_KEY
+      : Buffer.from(env.PRIVATE_KEY, "base64").toString("utf8");
+    return key.replace(/\\n/g, "\n");
+  }
+  if (env.PRIVATE_KEY_PATH) return readFileSync(env.PRIVATE_KEY_PATH, "utf8");
+  return undefined;
+}
+
+export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const parsed = ServerEnvSchema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new ServerConfigError(`invalid server configuration:\n${lines.join("\n")}`);
+  }
+  const env = parsed.data;
+  return {
+    role: env.ROLE,
+    host: env.HOST,
+    port: env.PORT,
+    github: {
+      appId: env.APP_ID,
+      privateKey: privateKeyFrom(env),
+      webhookSecret: env.WEBHOOK_SECRET,
+      apiBaseUrl: githubApiBaseUrl(env.GHE_HOST, env.GHE_PROTOCOL),
+      webBaseUrl: env.GHE_HOST ? `${env.GHE_PROTOCOL}://${env.GHE_HOST}` : "https://github.com",
+    },
+    redisUrl: env.REDIS_URL,
+    queuePrefix: env.QUEUE_PREFIX,
+    databaseUrl: env.DATABASE_URL,
+    sandbox: {
+      defaultImage: env.SANDBOX_IMAGE,
+      allowedImages: env.SANDBOX_ALLOWED_IMAGES,
+      memoryMb: env.SANDBOX_MEMORY_MB,
+      cpus: env.SANDBOX_CPUS,
+      pids: env.SANDBOX_PIDS,
+      timeoutSeconds: env.SANDBOX_TIMEOUT_SECONDS,
+      outputLimitBytes: env.SANDBOX_OUTPUT_LIMIT_BYTES,
+      workspaceRoot: env.SANDBOX_WORKSPACE_ROOT,
+    },
+    worker: {
+      concurrency: env.WORKER_CONCURRENCY,
+      shutdownGraceSeconds: env.SHUTDOWN_GRACE_SECONDS,
+      checkRunUpdateIntervalMs: env.CHECK_RUN_UPDATE_INTERVAL_MS,
+    },
+    logLevel: env.LOG_LEVEL,
+  };
+}
+
+/** True when the app has what it needs to serve webhooks; otherwise the manifest flow runs. */
+export function isRegistered(config: ServerConfig): boolean {
+  return Boolean(config.github.appId && config.github.privateKey && config.github.webhookSecret);
+}

@@ -1,0 +1,139 @@
+import type { ProbotOctokit } from "probot";
+import { permissionFrom, type RepoPermission } from "../approval/permissions.js";
+
+/** An authenticated installation client (Probot's Octokit: retries and throttling built in). */
+export type GitHub = InstanceType<typeof ProbotOctokit>;
+
+export interface RepoRef {
+  owner: string;
+  repo: string;
+}
+
+export const REPO_CONFIG_PATH = ".github/agent.yml";
+/** GitHub limits: check-run output fields and issue comment bodies. */
+export const CHECK_RUN_TEXT_LIMIT = 65_535;
+export const COMMENT_BODY_LIMIT = 65_536;
+
+export async function getPermission(gh: GitHub, r: RepoRef, username: string): Promise<RepoPermission> {
+  try {
+    const { data } = await gh.rest.repos.getCollaboratorPermissionLevel({ ...r, username });
+    return permissionFrom(data as { permission?: string; role_name?: string });
+  } catch (err) {
+    // 404: not a collaborator at all.
+    if ((err as { status?: number }).status === 404) return "none";
+    throw err;
+  }
+}
+
+export async function addReaction(gh: GitHub, r: RepoRef, commentId: number, content: "eyes" | "confused" | "-1"): Promise<void> {
+  await gh.rest.reactions.createForIssueComment({ ...r, comment_id: commentId, content });
+}
+
+export interface PullInfo {
+  number: number;
+  state: string;
+  draft: boolean;
+  headSha: string;
+  headRepoFullName: string | null;
+  baseRepoFullName: string;
+}
+
+export async function getPull(gh: GitHub, r: RepoRef, number: number): Promise<PullInfo> {
+  const { data } = await gh.rest.pulls.get({ ...r, pull_number: number });
+  return {
+    number: data.number,
+    state: data.state,
+    draft: Boolean(data.draft),
+    headSha: data.head.sha,
+    headRepoFullName: data.head.repo?.full_name ?? null,
+    baseRepoFullName: data.base.repo.full_name,
+  };
+}
+
+/** The raw text of a file on a ref, or null when it does not exist there. */
+export async function getFileText(gh: GitHub, r: RepoRef, path: string, ref: string): Promise<string | null> {
+  try {
+    const res = await gh.rest.repos.getContent({ ...r, path, ref, mediaType: { format: "raw" } });
+    return typeof res.data === "string" ? res.data : Buffer.from(res.data as unknown as ArrayBuffer).toString("utf8");
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) return null;
+    throw err;
+  }
+}
+
+export async function createComment(gh: GitHub, r: RepoRef, issueNumber: number, body: string): Promise<number> {
+  const { data } = await gh.rest.issues.createComment({ ...r, issue_number: issueNumber, body: clip(body, COMMENT_BODY_LIMIT) });
+  return data.id;
+}
+
+/** Updates a comment; false when it no longer exists (someone deleted it). */
+export async function updateComment(gh: GitHub, r: RepoRef, commentId: number, body: string): Promise<boolean> {
+  try {
+    await gh.rest.issues.updateComment({ ...r, comment_id: commentId, body: clip(body, COMMENT_BODY_LIMIT) });
+    return true;
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) return false;
+    throw err;
+  }
+}
+
+export interface CheckRunOutput {
+  title: string;
+  summary: string;
+  text?: string;
+}
+
+export interface CheckRunUpdate {
+  status?: "queued" | "in_progress" | "completed";
+  conclusion?: "success" | "failure" | "cancelled" | "neutral" | "action_required" | "timed_out";
+  output?: CheckRunOutput;
+  startedAt?: string;
+  completedAt?: string;
+}
+
+function checkRunBody(u: CheckRunUpdate) {
+  return {
+    ...(u.status ? { status: u.status } : {}),
+    ...(u.conclusion ? { conclusion: u.conclusion } : {}),
+    ...(u.startedAt ? { started_at: u.startedAt } : {}),
+    ...(u.completedAt ? { completed_at: u.completedAt } : {}),
+    ...(u.output
+      ? {
+          output: {
+            title: clip(u.output.title, 255),
+            summary: clip(u.output.summary, CHECK_RUN_TEXT_LIMIT),
+            ...(u.output.text ? { text: clip(u.output.text, CHECK_RUN_TEXT_LIMIT) } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+export async function createCheckRun(
+  gh: GitHub,
+  r: RepoRef,
+  name: string,
+  headSha: string,
+  externalId: string,
+  u: CheckRunUpdate,
+): Promise<number> {
+  const { data } = await gh.rest.checks.create({ ...r, name, head_sha: headSha, external_id: externalId, ...checkRunBody(u) });
+  return data.id;
+}
+
+export async function updateCheckRun(gh: GitHub, r: RepoRef, checkRunId: number, u: CheckRunUpdate): Promise<void> {
+  await gh.rest.checks.update({ ...r, check_run_id: checkRunId, ...checkRunBody(u) });
+}
+
+/** The installation token, for git over HTTPS only; never stored or put into job data. */
+export async function installationToken(gh: GitHub): Promise<string> {
+  const auth = (await gh.auth({ type: "installation" })) as { token: string };
+  return auth.token;
+}
+
+/** Cuts text to a platform limit (counted in UTF-16 units, as GitHub does), marking the cut. */
+export function clip(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  const marker = "\n…(truncated)";
+  return text.slice(0, limit - marker.length) + marker;
+}

@@ -1,0 +1,51 @@
+import type { Db } from "./db.js";
+
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  repo?: string | null;
+  prNumber?: number | null;
+  deliveryId?: string | null;
+  workflowId?: string | null;
+  taskId?: string | null;
+  detail?: Record<string, unknown>;
+}
+
+/** Appends to the audit log; the table's triggers refuse UPDATE, DELETE and TRUNCATE. */
+export async function appendAudit(db: Db, e: AuditEntry): Promise<void> {
+  await db.query(
+    `INSERT INTO audit_log (actor, action, repo, pr_number, delivery_id, workflow_id, task_id, detail)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [
+      e.actor,
+      e.action,
+      e.repo ?? null,
+      e.prNumber ?? null,
+      e.deliveryId ?? null,
+      e.workflowId ?? null,
+      e.taskId ?? null,
+      JSON.stringify(e.detail ?? {}),
+    ],
+  );
+}
+
+export interface AuditRow {
+  id: string;
+  at: Date;
+  actor: string;
+  action: string;
+  repo: string | null;
+  pr_number: number | null;
+  delivery_id: string | null;
+  workflow_id: string | null;
+  task_id: string | null;
+  detail: Record<string, unknown>;
+}
+
+export async function listAudit(db: Db, repo: string, prNumber: number): Promise<AuditRow[]> {
+  const res = await db.query<AuditRow>(
+    "SELECT * FROM audit_log WHERE repo = $1 AND pr_number = $2 ORDER BY id",
+    [repo, prNumber],
+  );
+  return res.rows;
+}

@@ -1,0 +1,47 @@
+import { fileURLToPath } from "node:url";
+import { runner } from "node-pg-migrate";
+import pg from "pg";
+
+export type Db = pg.Pool;
+
+const MIGRATIONS_DIR = fileURLToPath(new URL("../../../migrations", import.meta.url));
+
+export function createDb(databaseUrl: string): Db {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  // An idle client losing its connection must not crash the process.
+  pool.on("error", () => {});
+  return pool;
+}
+
+/** Creates the database named in the URL when the server has none by that name. */
+export async function ensureDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ""));
+  if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`unsupported database name: ${name}`);
+  url.pathname = "/postgres";
+  const admin = new pg.Client({ connectionString: url.toString() });
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+    if (!rowCount) {
+      // Identifier checked above; CREATE DATABASE takes no bind parameters.
+      await admin.query(`CREATE DATABASE "${name}"`).catch((err: { code?: string }) => {
+        if (err.code !== "42P04") throw err; // created concurrently by another process
+      });
+    }
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Runs pending migrations under node-pg-migrate's advisory lock (safe with several replicas). */
+export async function migrate(databaseUrl: string): Promise<void> {
+  await runner({
+    databaseUrl,
+    dir: MIGRATIONS_DIR,
+    migrationsTable: "pgmigrations",
+    direction: "up",
+    count: Infinity,
+    log: () => {},
+  });
+}

@@ -1,0 +1,215 @@
+import type { StepResult, WorkflowConfig } from "../../jobs/types.js";
+import { previewWorkflowState, type TaskState, type WorkflowState } from "../../jobs/states.js";
+import type { Db } from "./db.js";
+
+export interface WorkflowRow {
+  id: string;
+  kind: "preview" | "deploy";
+  state: WorkflowState;
+  repo: string;
+  installation_id: string;
+  pr_number: number;
+  head_sha: string;
+  requested_by: string;
+  delivery_id: string | null;
+  config: WorkflowConfig;
+  created_at: Date;
+}
+
+export interface TaskRow {
+  id: string;
+  workflow_id: string;
+  kind: string;
+  stack: string;
+  state: TaskState;
+  job_id: string;
+  check_run_id: string | null;
+  attempts: number;
+  steps: StepResult[];
+  error: string | null;
+  plan_hash: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface NewPreviewWorkflow {
+  repo: string;
+  installationId: number;
+  prNumber: number;
+  headSha: string;
+  requestedBy: string;
+  deliveryId: string | null;
+  config: WorkflowConfig;
+  stacks: string[];
+  jobIdFor: (stack: string) => string;
+}
+
+export interface CreatedWorkflow {
+  /** Null when every stack collapsed into an identical live task (nothing new recorded). */
+  workflow: WorkflowRow | null;
+  /** Tasks created now; stacks whose identical job is already live are left out. */
+  tasks: TaskRow[];
+  /** The identical tasks already queued or running, which the new command collapsed into. */
+  alreadyLive: TaskRow[];
+  /** Older queued tasks on the same PR and stack that this workflow superseded. */
+  superseded: TaskRow[];
+}
+
+/**
+ * Creates a preview workflow and one PENDING task per stack in one transaction. A stack whose
+ * job (same repo, PR, SHA, stack, command) is already live collapses into it; queued tasks
+ * for the same stacks on an older head SHA are cancelled as superseded.
+ */
+export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Promise<CreatedWorkflow> {
+  const client = await db.connect();
+  try {
+    await client.query("BEGIN");
+    const wf = await client.query<WorkflowRow>(
+      `INSERT INTO workflows (kind, repo, installation_id, pr_number, head_sha, requested_by, delivery_id, config)
+       VALUES ('preview', $1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+      [w.repo, w.installationId, w.prNumber, w.headSha, w.requestedBy, w.deliveryId, JSON.stringify(w.config)],
+    );
+    const workflow = wf.rows[0]!;
+    const tasks: TaskRow[] = [];
+    const alreadyLive: TaskRow[] = [];
+    for (const stack of w.stacks) {
+      const jobId = w.jobIdFor(stack);
+      const res = await client.query<TaskRow>(
+        `INSERT INTO tasks (workflow_id, kind, stack, job_id) VALUES ($1, 'preview', $2, $3)
+         ON CONFLICT (job_id) WHERE state IN ('PENDING', 'RUNNING') DO NOTHING RETURNING *`,
+        [workflow.id, stack, jobId],
+      );
+      if (res.rows[0]) {
+        tasks.push(res.rows[0]);
+        continue;
+      }
+      const existing = await client.query<TaskRow>(
+        "SELECT * FROM tasks WHERE job_id = $1 AND state IN ('PENDING', 'RUNNING')",
+        [jobId],
+      );
+      if (existing.rows[0]) alreadyLive.push(existing.rows[0]);
+    }
+    if (tasks.length === 0) {
+      await client.query("ROLLBACK");
+      return { workflow: null, tasks, alreadyLive, superseded: [] };
+    }
+    const superseded = await client.query<TaskRow>(
+      `UPDATE tasks t SET state = 'CANCELLED', finished_at = now(), error = 'superseded by a newer preview'
+       FROM workflows w
+       WHERE t.workflow_id = w.id AND w.repo = $1 AND w.pr_number = $2 AND w.id <> $3
+         AND t.kind = 'preview' AND t.state = 'PENDING' AND t.stack = ANY($4::text[])
+       RETURNING t.*`,
+      [w.repo, w.prNumber, workflow.id, tasks.map((t) => t.stack)],
+    );
+    await client.query("COMMIT");
+    return { workflow, tasks, alreadyLive, superseded: superseded.rows };
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export async function setTaskCheckRun(db: Db, taskId: string, checkRunId: number): Promise<void> {
+  await db.query("UPDATE tasks SET check_run_id = $2 WHERE id = $1", [taskId, checkRunId]);
+}
+
+export async function getTask(db: Db, taskId: string): Promise<{ task: TaskRow; workflow: WorkflowRow } | null> {
+  const t = await db.query<TaskRow>("SELECT * FROM tasks WHERE id = $1", [taskId]);
+  const task = t.rows[0];
+  if (!task) return null;
+  const w = await db.query<WorkflowRow>("SELECT * FROM workflows WHERE id = $1", [task.workflow_id]);
+  return { task, workflow: w.rows[0]! };
+}
+
+/**
+ * Moves a task to RUNNING for one attempt. Null when it may not run any more (cancelled,
+ * superseded, or already finished by an earlier attempt).
+ */
+export async function claimTask(db: Db, taskId: string): Promise<TaskRow | null> {
+  const res = await db.query<TaskRow>(
+    `UPDATE tasks SET state = 'RUNNING', attempts = attempts + 1, started_at = coalesce(started_at, now())
+     WHERE id = $1 AND state IN ('PENDING', 'RUNNING') RETURNING *`,
+    [taskId],
+  );
+  const task = res.rows[0] ?? null;
+  if (task) await refreshWorkflowState(db, task.workflow_id);
+  return task;
+}
+
+export async function saveTaskSteps(db: Db, taskId: string, steps: StepResult[]): Promise<void> {
+  await db.query("UPDATE tasks SET steps = $2 WHERE id = $1 AND state = 'RUNNING'", [taskId, JSON.stringify(steps)]);
+}
+
+/** Ends a RUNNING task; returns the workflow's new state. */
+export async function finishTask(
+  db: Db,
+  taskId: string,
+  outcome: { state: Extract<TaskState, "SUCCEEDED" | "FAILED" | "CANCELLED">; steps: StepResult[]; error: string | null },
+): Promise<WorkflowState | null> {
+  const res = await db.query<TaskRow>(
+    `UPDATE tasks SET state = $2, steps = $3, error = $4, finished_at = now()
+     WHERE id = $1 AND state IN ('PENDING', 'RUNNING') RETURNING workflow_id`,
+    [taskId, outcome.state, JSON.stringify(outcome.steps), outcome.error],
+  );
+  const row = res.rows[0];
+  return row ? refreshWorkflowState(db, row.workflow_id) : null;
+}
+
+async function refreshWorkflowState(db: Db, workflowId: string): Promise<WorkflowState> {
+  const res = await db.query<{ state: TaskState }>("SELECT state FROM tasks WHERE workflow_id = $1", [workflowId]);
+  const state = previewWorkflowState(res.rows.map((r) => r.state));
+  await db.query("UPDATE workflows SET state = $2, updated_at = now() WHERE id = $1", [workflowId, state]);
+  return state;
+}
+
+export interface StackView {
+  task: TaskRow;
+  headSha: string;
+  requestedBy: string;
+}
+
+/** The newest preview task per stack on a pull request: what the sticky comment shows. */
+export async function latestPreviewPerStack(db: Db, repo: string, prNumber: number): Promise<StackView[]> {
+  const res = await db.query<TaskRow & { head_sha: string; requested_by: string }>(
+    `SELECT DISTINCT ON (t.stack) t.*, w.head_sha, w.requested_by
+     FROM tasks t JOIN workflows w ON w.id = t.workflow_id
+     WHERE w.repo = $1 AND w.pr_number = $2 AND t.kind = 'preview' AND t.state <> 'CANCELLED'
+     ORDER BY t.stack, t.created_at DESC`,
+    [repo, prNumber],
+  );
+  return res.rows.map(({ head_sha, requested_by, ...task }) => ({ task, headSha: head_sha, requestedBy: requested_by }));
+}
+
+export async function getStickyCommentId(db: Db, repo: string, prNumber: number): Promise<number | null> {
+  const res = await db.query<{ comment_id: string }>(
+    "SELECT comment_id FROM pr_comments WHERE repo = $1 AND pr_number = $2",
+    [repo, prNumber],
+  );
+  return res.rows[0] ? Number(res.rows[0].comment_id) : null;
+}
+
+export async function setStickyCommentId(db: Db, repo: string, prNumber: number, commentId: number): Promise<void> {
+  await db.query(
+    `INSERT INTO pr_comments (repo, pr_number, comment_id) VALUES ($1, $2, $3)
+     ON CONFLICT (repo, pr_number) DO UPDATE SET comment_id = EXCLUDED.comment_id`,
+    [repo, prNumber, commentId],
+  );
+}
+
+/** Serialises work on one PR's sticky comment across workers and replicas. */
+export async function withPrLock<T>(db: Db, repo: string, prNumber: number, fn: () => Promise<T>): Promise<T> {
+  const client = await db.connect();
+  try {
+    await client.query("SELECT pg_advisory_lock(hashtext($1), $2)", [repo, prNumber]);
+    try {
+      return await fn();
+    } finally {
+      await client.query("SELECT pg_advisory_unlock(hashtext($1), $2)", [repo, prNumber]);
+    }
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,17 @@
+import type Docker from "dockerode";
+import type { Logger } from "pino";
+import type { ServerConfig } from "./config/server-config.js";
+import type { GitHub } from "./connectors/github.js";
+import type { Db } from "./connectors/store/db.js";
+import type { Queues } from "./jobs/queues.js";
+
+/** What handlers and task processors are given; connectors are passed in, never imported as singletons. */
+export interface AppDeps {
+  config: ServerConfig;
+  db: Db;
+  queues: Queues;
+  docker: Docker;
+  log: Logger;
+  /** An installation-authenticated client (Probot's Octokit with retry and throttling). */
+  github: (installationId: number) => Promise<GitHub>;
+}

@@ -1,0 +1,44 @@
+import type { Context, Probot } from "probot";
+import { isBotActor } from "../approval/permissions.js";
+import { dispatchCommands } from "../commands/dispatch.js";
+import { mentionsCommand, parseComment } from "../commands/grammar.js";
+import type { AppDeps } from "../deps.js";
+
+/** `issue_comment.created`: filter early (bots, no command), then hand over to the commands. */
+export async function onIssueComment(context: Context<"issue_comment.created">, deps: AppDeps): Promise<void> {
+  const { payload } = context;
+  if (isBotActor(payload.comment.user) || isBotActor(payload.sender)) return;
+  if (!mentionsCommand(payload.comment.body)) return;
+  const installationId = payload.installation?.id;
+  if (!installationId) return;
+
+  const parsed = parseComment(payload.comment.body);
+  if (parsed.commands.length === 0 && parsed.errors.length === 0) return;
+
+  const [owner, repo] = payload.repository.full_name.split("/") as [string, string];
+  await dispatchCommands(
+    {
+      deps,
+      gh: context.octokit,
+      log: deps.log.child({ delivery_id: context.id, repo: payload.repository.full_name, issue: payload.issue.number }),
+      repo: { owner, repo },
+      repoFullName: payload.repository.full_name,
+      installationId,
+      issueNumber: payload.issue.number,
+      isPullRequest: Boolean(payload.issue.pull_request),
+      commentId: payload.comment.id,
+      actor: payload.comment.user?.login ?? "ghost",
+      deliveryId: context.id,
+      cloneUrl: payload.repository.clone_url,
+      defaultBranch: payload.repository.default_branch,
+    },
+    parsed,
+  );
+}
+
+export function registerHandlers(app: Probot, deps: AppDeps): void {
+  app.on("issue_comment.created", (context) => onIssueComment(context, deps));
+}
+
+/** The webhook events the web tier enqueues; everything else is recorded and dropped. */
+export const HANDLED_EVENTS: ReadonlySet<string> = new Set(["issue_comment"]);

@@ -1,0 +1,59 @@
+import { Queue, type JobsOptions } from "bullmq";
+import { Redis } from "ioredis";
+import type { TaskJobData, WebhookJobData } from "./types.js";
+
+export const WEBHOOK_QUEUE = "webhooks";
+export const TASK_QUEUE = "tasks";
+
+export function createRedis(url: string): Redis {
+  // BullMQ workers block on Redis; they need unlimited retries per request.
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false });
+}
+
+/** BullMQ job ids may not contain ':'; keep them readable and bounded. */
+export function jobIdFrom(parts: Array<string | number>): string {
+  return parts
+    .map((p) => String(p).replace(/[^A-Za-z0-9._-]/g, "_"))
+    .join("__")
+    .slice(0, 512);
+}
+
+export function previewJobId(repo: string, prNumber: number, headSha: string, stack: string): string {
+  return jobIdFrom(["preview", repo.replace("/", "~"), prNumber, headSha, stack]);
+}
+
+export const WEBHOOK_JOB_OPTIONS: JobsOptions = {
+  attempts: 3,
+  backoff: { type: "exponential", delay: 1000 },
+  removeOnComplete: { age: 3600, count: 1000 },
+  removeOnFail: { age: 24 * 3600 },
+};
+
+/**
+ * Task jobs are removed when done: the database keeps the record, and a later identical
+ * command must be able to enqueue again. While one is queued or running, the same id collapses.
+ */
+export const TASK_JOB_OPTIONS: JobsOptions = {
+  attempts: 3,
+  backoff: { type: "exponential", delay: 2000 },
+  removeOnComplete: true,
+  removeOnFail: true,
+};
+
+export interface Queues {
+  webhooks: Queue<WebhookJobData>;
+  tasks: Queue<TaskJobData>;
+  close(): Promise<void>;
+}
+
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, { connection, prefix });
+  const tasks = new Queue<TaskJobData>(TASK_QUEUE, { connection, prefix });
+  return {
+    webhooks,
+    tasks,
+    async close() {
+      await Promise.all([webhooks.close(), tasks.close()]);
+    },
+  };
+}

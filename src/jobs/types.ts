@@ -1,0 +1,37 @@
+import type { ResolvedStack, StepName } from "../config/repo-config.js";
+
+export type StepStatus = "pending" | "running" | "succeeded" | "failed" | "timed_out" | "skipped";
+
+export interface StepResult {
+  name: StepName;
+  status: StepStatus;
+  exitCode: number | null;
+  durationMs: number | null;
+  /** The last part of the step's combined output, already redacted and size-bounded. */
+  outputTail: string;
+  /** True when the output was longer than the sandbox's output limit and was cut. */
+  truncated: boolean;
+}
+
+/** What a workflow runs, fixed when the command is accepted (from the default branch). */
+export interface WorkflowConfig {
+  image: string;
+  /** `repository.clone_url` from the webhook payload; the task fetches the head SHA from it. */
+  cloneUrl: string;
+  defaultBranch: string;
+  stacks: ResolvedStack[];
+}
+
+/** BullMQ job data for a task. Holds identifiers only: no tokens, no secrets (invariant 7). */
+export interface TaskJobData {
+  taskId: string;
+  workflowId: string;
+  deliveryId: string | null;
+}
+
+/** BullMQ job data for a webhook delivery handed from the web tier to the workers. */
+export interface WebhookJobData {
+  id: string;
+  name: string;
+  payload: unknown;
+}

@@ -1,0 +1,45 @@
+import { run } from "probot";
+import { isRegistered, loadServerConfig, ServerConfigError } from "./config/server-config.js";
+import { startApp } from "./app.js";
+
+/**
+ * One entry point, three roles: `web` (webhooks in), `worker` (handlers and tasks), `all`.
+ * Without GitHub App credentials the web role starts Probot's manifest flow from app.yml,
+ * which registers the app and writes `.env`; restart afterwards.
+ */
+async function main(): Promise<void> {
+  const roleArg = process.argv.find((a) => a.startsWith("--role="))?.slice("--role=".length);
+  if (roleArg) process.env.ROLE = roleArg;
+  const config = loadServerConfig();
+
+  if (!isRegistered(config)) {
+    if (config.role === "worker") {
+      throw new ServerConfigError("the worker needs APP_ID, PRIVATE_KEY (or PRIVATE_KEY_PATH) and WEBHOOK_SECRET");
+    }
+    console.info(`No GitHub App credentials: starting the registration (manifest) flow on http://localhost:${config.port}`);
+    await run(() => {}, { env: { ...process.env, PORT: String(config.port) } });
+    return;
+  }
+
+  const app = await startApp(config);
+  let signals = 0;
+  const onSignal = (signal: string) => {
+    signals++;
+    if (signals > 1) process.exit(1); // a second signal: stop now
+    app.deps.log.info({ signal }, "signal received");
+    app.stop().then(
+      () => process.exit(0),
+      (err) => {
+        app.deps.log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
+}
+
+main().catch((err) => {
+  console.error(err instanceof ServerConfigError ? err.message : err);
+  process.exit(1);
+});
