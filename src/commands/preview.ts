@@ -46,21 +46,18 @@ export async function startPreview(
     jobIdFor: (stack) => previewJobId(ctx.repoFullName, ctx.issueNumber, pull.headSha, stack),
   });
 
-  // Tasks created now, plus identical live ones (a retried delivery or a double command):
-  // making sure each has a check run and a queued job is idempotent.
-  const live = [...created.tasks, ...created.alreadyLive.filter((t) => t.state === "PENDING")];
-  for (const task of live) {
+  // Identical live tasks: those recorded by an earlier attempt of this same delivery are
+  // finished setting up here (it may have failed half-way); those of another delivery are
+  // set up by that delivery. Enqueuing is idempotent through the job id.
+  const ours = created.alreadyLive.filter((t) => t.workflow_delivery_id === ctx.deliveryId);
+  const theirs = created.alreadyLive.filter((t) => t.workflow_delivery_id !== ctx.deliveryId && t.check_run_id);
+  for (const task of [...created.tasks, ...ours]) {
     if (!task.check_run_id) {
-      const id = await createCheckRun(
-        ctx.gh,
-        ctx.repo,
-        previewCheckRunName(task.stack),
-        pull.headSha,
-        task.id,
-        queuedOutput(task.stack, pull.headSha, ctx.actor),
-      );
+      const id = await createCheckRun(ctx.gh, ctx.repo, previewCheckRunName(task.stack), pull.headSha, task.id, queuedOutput(task.stack, pull.headSha, ctx.actor));
       await setTaskCheckRun(ctx.deps.db, task.id, id);
     }
+  }
+  for (const task of [...created.tasks, ...ours, ...theirs]) {
     await ctx.deps.queues.tasks.add(
       "preview",
       { taskId: task.id, workflowId: task.workflow_id, deliveryId: ctx.deliveryId },

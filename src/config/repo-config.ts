@@ -52,7 +52,6 @@ const docs = z.registry<{
 export const STACK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const IMAGE_REF_RE = /^[a-z0-9][a-z0-9._/:@-]{0,254}$/;
 const NO_NUL_RE = /^[^\u0000]*$/;
-// eslint-disable-next-line no-control-regex
 const CONTROL_CHAR_RE = /[\u0000-\u001f\u007f]/;
 /**
  * JSON-schema-only mirror of the `dir` checks (the runtime uses the per-rule messages of
@@ -220,7 +219,7 @@ export const RepoConfigSchema = RootObject
   });
 docs.add(RepoConfigSchema, {
   description:
-    "Configuration for pr-infra-agent, read from `.github/agent.yml` on the PR's base branch. Declares the stacks a PR can preview/deploy and the commands run for each step.",
+    "Configuration for pr-infra-agent, read from `.github/agent.yml` on the repository's default branch (never the PR head). Declares the stacks a PR can preview/deploy and the commands run for each step.",
 });
 
 // ---------------------------------------------------------------------------------------------

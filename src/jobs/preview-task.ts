@@ -108,51 +108,93 @@ async function runPreview(
 
   const workspace = join(limits.workspaceRoot, `${task.id}-${task.attempts}`);
   await mkdir(limits.workspaceRoot, { recursive: true, mode: 0o700 });
-  let sandbox: Sandbox | null = null;
+  const progress = throttled(deps.config.worker.checkRunUpdateIntervalMs, async () => {
+    await updateCheckRun(gh, r, checkRunId, progressOutput(stack.name, steps));
+  });
   try {
-    try {
-      await checkoutAtSha({
-        cloneUrl: workflow.config.cloneUrl,
-        sha: workflow.head_sha,
-        token: await installationToken(gh),
-        dest: workspace,
-        timeoutMs: CHECKOUT_TIMEOUT_MS,
-      });
-    } catch (err) {
-      if (err instanceof CheckoutError && !err.transient) throw new TaskUserError(err.message);
-      throw err;
-    }
-    sandbox = await Sandbox.start(deps.docker, {
-      image: workflow.config.image,
-      workspaceDir: workspace,
-      workdir: stack.dir,
-      taskId: task.id,
-      env: {
-        CI: "true",
-        HOME: "/tmp",
-        AGENT_STACK: stack.name,
-        AGENT_HEAD_SHA: workflow.head_sha,
-        AGENT_PR_NUMBER: String(workflow.pr_number),
-        AGENT_REPOSITORY: workflow.repo,
-      },
-      limits: { memoryMb: limits.memoryMb, cpus: limits.cpus, pids: limits.pids, outputLimitBytes: limits.outputLimitBytes },
-    });
-    const deadline = Date.now() + limits.timeoutSeconds * 1000;
-    const progress = throttled(deps.config.worker.checkRunUpdateIntervalMs, async () => {
-      await updateCheckRun(gh, r, checkRunId, progressOutput(stack.name, steps));
-    });
+    await checkout(gh, workflow, workspace);
+    await runSteps(deps, task, stack, workflow, workspace, steps, progress, log);
+  } finally {
+    // Container and workspace go before anything is reported: nothing outlives the task.
+    await rm(workspace, { recursive: true, force: true }).catch(() => {});
+  }
+  await progress.flush();
+  const succeeded = steps.every((s) => s.status === "succeeded");
+  const error = steps.some((s) => s.status === "timed_out")
+    ? "a step ran past its time limit and was stopped"
+    : steps.some((s) => s.truncated)
+      ? "a step printed more than the sandbox output limit and was stopped"
+      : null;
+  await finishTask(deps.db, task.id, { state: succeeded ? "SUCCEEDED" : "FAILED", steps, error });
+  await updateCheckRun(gh, r, checkRunId, completedOutput(stack.name, { succeeded, steps, error }));
+  await appendAudit(deps.db, {
+    actor: "agent",
+    action: succeeded ? "preview.succeeded" : "preview.failed",
+    repo: workflow.repo,
+    prNumber: workflow.pr_number,
+    workflowId: workflow.id,
+    taskId: task.id,
+    detail: { stack: stack.name, head_sha: workflow.head_sha, steps: steps.map((s) => ({ name: s.name, status: s.status, exit_code: s.exitCode })) },
+  });
+  await refreshStickyComment(deps.db, gh, r, workflow.pr_number, deps.config.github.webBaseUrl);
+}
 
+async function checkout(gh: GitHub, workflow: WorkflowRow, workspace: string): Promise<void> {
+  try {
+    await checkoutAtSha({
+      cloneUrl: workflow.config.cloneUrl,
+      sha: workflow.head_sha,
+      token: await installationToken(gh),
+      dest: workspace,
+      timeoutMs: CHECKOUT_TIMEOUT_MS,
+    });
+  } catch (err) {
+    if (err instanceof CheckoutError && !err.transient) throw new TaskUserError(err.message);
+    throw err;
+  }
+}
+
+/** Runs the steps in order in one fresh container; a failed step skips the rest. Mutates `steps`. */
+async function runSteps(
+  deps: AppDeps,
+  task: TaskRow,
+  stack: ResolvedStack,
+  workflow: WorkflowRow,
+  workspace: string,
+  steps: StepResult[],
+  progress: { poke(): void },
+  log: AppDeps["log"],
+): Promise<void> {
+  const limits = deps.config.sandbox;
+  const sandbox = await Sandbox.start(deps.docker, {
+    image: workflow.config.image,
+    workspaceDir: workspace,
+    workdir: stack.dir,
+    taskId: task.id,
+    env: {
+      CI: "true",
+      HOME: "/tmp",
+      AGENT_STACK: stack.name,
+      AGENT_HEAD_SHA: workflow.head_sha,
+      AGENT_PR_NUMBER: String(workflow.pr_number),
+      AGENT_REPOSITORY: workflow.repo,
+    },
+    limits: { memoryMb: limits.memoryMb, cpus: limits.cpus, pids: limits.pids, outputLimitBytes: limits.outputLimitBytes },
+  });
+  try {
+    const deadline = Date.now() + limits.timeoutSeconds * 1000;
+    const specs = stack.steps.filter((s) => s.name !== "deploy");
     let failed = false;
-    for (const [i, spec] of stack.steps.filter((s) => s.name !== "deploy").entries()) {
+    for (const [i, spec] of specs.entries()) {
       const step = steps[i]!;
       if (failed) {
+        // Once a step fails (or the container was killed) the rest would not mean anything.
         step.status = "skipped";
         continue;
       }
       step.status = "running";
       progress.poke();
-      const remaining = deadline - Date.now();
-      const timeoutMs = Math.max(1000, Math.min(remaining, (spec.timeoutSeconds ?? Infinity) * 1000));
+      const timeoutMs = Math.max(1000, Math.min(deadline - Date.now(), (spec.timeoutSeconds ?? Infinity) * 1000));
       let live = "";
       const res = await sandbox.exec(stepArgv(spec), {
         timeoutMs,
@@ -166,35 +208,13 @@ async function runPreview(
       step.truncated = res.outputLimitExceeded;
       step.durationMs = res.durationMs;
       step.exitCode = res.exitCode;
-      step.status = res.timedOut ? "timed_out" : res.exitCode === 0 ? "succeeded" : "failed";
-      if (res.outputLimitExceeded) step.status = "failed";
+      step.status = res.timedOut ? "timed_out" : res.exitCode === 0 && !res.outputLimitExceeded ? "succeeded" : "failed";
       failed = step.status !== "succeeded";
       await saveTaskSteps(deps.db, task.id, steps);
       log.info({ step: step.name, status: step.status, exit_code: step.exitCode, duration_ms: step.durationMs }, "step finished");
-      // Once killed (timeout, output flood) the container is gone: later steps are skipped.
     }
-    await progress.flush();
-    const succeeded = !failed;
-    const error = steps.some((s) => s.status === "timed_out")
-      ? "a step ran past its time limit and was stopped"
-      : steps.some((s) => s.truncated)
-        ? "a step printed more than the sandbox output limit and was stopped"
-        : null;
-    await finishTask(deps.db, task.id, { state: succeeded ? "SUCCEEDED" : "FAILED", steps, error });
-    await updateCheckRun(gh, r, checkRunId, completedOutput(stack.name, { succeeded, steps, error }));
-    await appendAudit(deps.db, {
-      actor: "agent",
-      action: succeeded ? "preview.succeeded" : "preview.failed",
-      repo: workflow.repo,
-      prNumber: workflow.pr_number,
-      workflowId: workflow.id,
-      taskId: task.id,
-      detail: { stack: stack.name, head_sha: workflow.head_sha, steps: steps.map((s) => ({ name: s.name, status: s.status, exit_code: s.exitCode })) },
-    });
-    await refreshStickyComment(deps.db, gh, r, workflow.pr_number, deps.config.github.webBaseUrl);
   } finally {
-    await sandbox?.remove().catch((err) => log.error({ err }, "could not remove sandbox container"));
-    await rm(workspace, { recursive: true, force: true }).catch(() => {});
+    await sandbox.remove().catch((err) => log.error({ err }, "could not remove sandbox container"));
   }
 }
 

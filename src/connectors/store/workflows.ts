@@ -33,6 +33,9 @@ export interface TaskRow {
   finished_at: Date | null;
 }
 
+/** A live task with the delivery that created its workflow. */
+export type LiveTaskRow = TaskRow & { workflow_delivery_id: string | null };
+
 export interface NewPreviewWorkflow {
   repo: string;
   installationId: number;
@@ -51,7 +54,7 @@ export interface CreatedWorkflow {
   /** Tasks created now; stacks whose identical job is already live are left out. */
   tasks: TaskRow[];
   /** The identical tasks already queued or running, which the new command collapsed into. */
-  alreadyLive: TaskRow[];
+  alreadyLive: LiveTaskRow[];
   /** Older queued tasks on the same PR and stack that this workflow superseded. */
   superseded: TaskRow[];
 }
@@ -72,7 +75,7 @@ export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Prom
     );
     const workflow = wf.rows[0]!;
     const tasks: TaskRow[] = [];
-    const alreadyLive: TaskRow[] = [];
+    const alreadyLive: LiveTaskRow[] = [];
     for (const stack of w.stacks) {
       const jobId = w.jobIdFor(stack);
       const res = await client.query<TaskRow>(
@@ -84,8 +87,9 @@ export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Prom
         tasks.push(res.rows[0]);
         continue;
       }
-      const existing = await client.query<TaskRow>(
-        "SELECT * FROM tasks WHERE job_id = $1 AND state IN ('PENDING', 'RUNNING')",
+      const existing = await client.query<LiveTaskRow>(
+        `SELECT t.*, w.delivery_id AS workflow_delivery_id FROM tasks t JOIN workflows w ON w.id = t.workflow_id
+         WHERE t.job_id = $1 AND t.state IN ('PENDING', 'RUNNING')`,
         [jobId],
       );
       if (existing.rows[0]) alreadyLive.push(existing.rows[0]);

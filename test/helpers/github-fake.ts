@@ -1,0 +1,169 @@
+import { EventEmitter } from "node:events";
+import nock from "nock";
+
+export interface RecordedCall {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: Record<string, unknown> | null;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface FakePull {
+  headSha: string;
+  state?: "open" | "closed";
+  draft?: boolean;
+  headRepo?: string;
+}
+
+type Reply = [number, unknown] | [number, unknown, Record<string, string>];
+
+/**
+ * GitHub's REST API at the HTTP boundary (nock), answering with bodies shaped like the real
+ * API's and recording every call so tests can assert on them or await them.
+ */
+export class GitHubFake {
+  readonly calls: RecordedCall[] = [];
+  readonly unexpected: RecordedCall[] = [];
+  /** login -> role_name (admin, maintain, write, triage, read, none). */
+  readonly permissions = new Map<string, string>();
+  /** `${ref}:${path}` -> file content. */
+  readonly files = new Map<string, string>();
+  readonly pulls = new Map<number, FakePull>();
+  readonly comments = new Map<number, { body: string; issue: number }>();
+  readonly checkRuns = new Map<number, Record<string, unknown>>();
+  private readonly events = new EventEmitter();
+  private nextId = 5000;
+  private readonly scope: nock.Scope;
+
+  constructor(
+    readonly repo: string,
+    readonly token: string,
+    readonly baseUrl = "https://api.github.com",
+  ) {
+    this.events.setMaxListeners(100);
+    this.scope = nock(baseUrl).persist();
+    // nock 15 hands a one-argument reply function the fetch Request.
+    const reply = async (req: Request): Promise<Reply> => {
+      const text = await req.text();
+      const headers: Record<string, string> = {};
+      req.headers.forEach((v, k) => (headers[k] = v));
+      return this.handle(req.method, req.url, text, headers);
+    };
+    for (const method of ["GET", "POST", "PATCH", "PUT", "DELETE"]) {
+      this.scope.intercept(/.*/, method).reply(reply as unknown as () => Reply);
+    }
+  }
+
+  /** Resolves with the first call (already made or still to come) that matches. */
+  waitFor(pred: (c: RecordedCall) => boolean, what = "a matching GitHub API call", timeoutMs = 45_000): Promise<RecordedCall> {
+    const hit = this.calls.find(pred);
+    if (hit) return Promise.resolve(hit);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.events.off("call", on);
+        reject(new Error(`timed out waiting for ${what}; calls so far:\n${this.calls.map((c) => `${c.method} ${c.path}`).join("\n")}`));
+      }, timeoutMs);
+      const on = (c: RecordedCall) => {
+        if (!pred(c)) return;
+        clearTimeout(timer);
+        this.events.off("call", on);
+        resolve(c);
+      };
+      this.events.on("call", on);
+    });
+  }
+
+  find(method: string, pathRe: RegExp): RecordedCall[] {
+    return this.calls.filter((c) => c.method === method && pathRe.test(c.path));
+  }
+
+  stop(): void {
+    nock.cleanAll();
+  }
+
+  private handle(method: string, uri: string, rawBody: string, headers: Record<string, string>): Reply {
+    const url = new URL(uri, this.baseUrl);
+    let path = url.pathname;
+    const apiPrefix = new URL(this.baseUrl).pathname.replace(/\/$/, "");
+    if (apiPrefix && path.startsWith(apiPrefix)) path = path.slice(apiPrefix.length);
+    const body = rawBody ? (JSON.parse(rawBody) as Record<string, unknown>) : null;
+    const call: RecordedCall = { method, path, query: url.searchParams, body, headers };
+    const reply = this.route(call);
+    if (reply) {
+      this.calls.push(call);
+      this.events.emit("call", call);
+      return reply;
+    }
+    this.unexpected.push(call);
+    this.calls.push(call);
+    this.events.emit("call", call);
+    return [404, { message: "Not Found", documentation_url: "https://docs.github.com/rest" }];
+  }
+
+  private route(c: RecordedCall): Reply | null {
+    const repo = this.repo.replace("/", "\\/");
+    const m = (re: string) => new RegExp(`^${re}$`).exec(c.path);
+    let r: RegExpExecArray | null;
+    const now = new Date().toISOString();
+
+    if (c.method === "POST" && (r = m("/app/installations/(\\d+)/access_tokens"))) {
+      return [201, { token: this.token, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: { checks: "write", contents: "read", issues: "write", pull_requests: "write" }, repository_selection: "selected" }];
+    }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/collaborators/([^/]+)/permission`))) {
+      const login = decodeURIComponent(r[1]!);
+      const role = this.permissions.get(login) ?? "read";
+      const permission = role === "maintain" ? "write" : role === "triage" ? "read" : role;
+      return [200, { permission, role_name: role, user: { login, id: 1, type: "User" } }];
+    }
+    if (c.method === "POST" && (r = m(`/repos/${repo}/issues/comments/(\\d+)/reactions`))) {
+      return [201, { id: this.nextId++, content: c.body?.content, user: { login: "pr-infra-agent[bot]", type: "Bot" }, created_at: now }];
+    }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/pulls/(\\d+)`))) {
+      const pull = this.pulls.get(Number(r[1]));
+      if (!pull) return [404, { message: "Not Found" }];
+      const [owner] = this.repo.split("/");
+      return [
+        200,
+        {
+          number: Number(r[1]),
+          state: pull.state ?? "open",
+          draft: pull.draft ?? false,
+          head: { sha: pull.headSha, ref: "feature", repo: { full_name: pull.headRepo ?? this.repo } },
+          base: { sha: "0".repeat(40), ref: "main", repo: { full_name: this.repo, owner: { login: owner } } },
+          user: { login: "octocat", type: "User" },
+        },
+      ];
+    }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/contents/(.+)`))) {
+      const ref = c.query.get("ref") ?? "main";
+      const content = this.files.get(`${ref}:${decodeURIComponent(r[1]!)}`);
+      if (content === undefined) return [404, { message: "Not Found" }];
+      return [200, content, { "content-type": "text/plain; charset=utf-8" }];
+    }
+    if (c.method === "POST" && m(`/repos/${repo}/check-runs`)) {
+      const id = this.nextId++;
+      this.checkRuns.set(id, { ...c.body });
+      return [201, { id, ...c.body, html_url: `https://github.com/${this.repo}/runs/${id}` }];
+    }
+    if (c.method === "PATCH" && (r = m(`/repos/${repo}/check-runs/(\\d+)`))) {
+      const id = Number(r[1]);
+      if (!this.checkRuns.has(id)) return [404, { message: "Not Found" }];
+      this.checkRuns.set(id, { ...this.checkRuns.get(id), ...c.body });
+      return [200, { id, ...this.checkRuns.get(id) }];
+    }
+    if (c.method === "POST" && (r = m(`/repos/${repo}/issues/(\\d+)/comments`))) {
+      const id = this.nextId++;
+      this.comments.set(id, { body: String(c.body?.body), issue: Number(r[1]) });
+      return [201, { id, body: c.body?.body, user: { login: "pr-infra-agent[bot]", type: "Bot" }, created_at: now }];
+    }
+    if (c.method === "PATCH" && (r = m(`/repos/${repo}/issues/comments/(\\d+)`))) {
+      const id = Number(r[1]);
+      const existing = this.comments.get(id);
+      if (!existing) return [404, { message: "Not Found" }];
+      this.comments.set(id, { ...existing, body: String(c.body?.body) });
+      return [200, { id, body: c.body?.body }];
+    }
+    return null;
+  }
+}

@@ -1,0 +1,205 @@
+import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Webhooks } from "@octokit/webhooks";
+import { Job, Queue, QueueEvents } from "bullmq";
+import Docker from "dockerode";
+import nock from "nock";
+import pg from "pg";
+import { pino } from "pino";
+import { ProbotOctokit } from "probot";
+import { startApp, type RunningApp } from "../../src/app.js";
+import { loadServerConfig, type ServerConfig } from "../../src/config/server-config.js";
+import { SANDBOX_LABEL } from "../../src/connectors/sandbox.js";
+import { createRedis, jobIdFrom, WEBHOOK_QUEUE } from "../../src/jobs/queues.js";
+
+export const TEST_DB_BASE = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+export const TEST_IMAGE = process.env.SANDBOX_TEST_IMAGE ?? "agent-sandbox:test";
+export const WEBHOOK_SECRET = "test-webhook-secret-not-for-production";
+export const INSTALLATION_ID = 4242;
+
+const privateKey = generateKeyPairSync("rsa", {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: "pkcs1", format: "pem" },
+  publicKeyEncoding: { type: "spki", format: "pem" },
+}).privateKey;
+
+/** Only loopback traffic leaves the process; GitHub is answered by nock. */
+export function isolateNetwork(): void {
+  nock.disableNetConnect();
+  nock.enableNetConnect((host) => /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(host));
+}
+
+export interface TestEnv {
+  config: ServerConfig;
+  databaseUrl: string;
+  queuePrefix: string;
+  workspaceRoot: string;
+}
+
+export async function makeTestEnv(overrides: Record<string, string> = {}): Promise<TestEnv> {
+  const suffix = randomBytes(4).toString("hex");
+  const url = new URL(TEST_DB_BASE);
+  url.pathname = `/agent_t_${suffix}`;
+  const workspaceRoot = await mkdtemp(join(tmpdir(), "agent-ws-"));
+  const queuePrefix = `t${suffix}`;
+  const config = loadServerConfig({
+    ROLE: "all",
+    HOST: "127.0.0.1",
+    PORT: "0",
+    APP_ID: "12345",
+    PRIVATE_KEY: privateKey,
+    WEBHOOK_SECRET,
+    REDIS_URL: TEST_REDIS_URL,
+    QUEUE_PREFIX: queuePrefix,
+    DATABASE_URL: url.toString(),
+    SANDBOX_IMAGE: TEST_IMAGE,
+    SANDBOX_WORKSPACE_ROOT: workspaceRoot,
+    SANDBOX_MEMORY_MB: "256",
+    SANDBOX_TIMEOUT_SECONDS: "120",
+    CHECK_RUN_UPDATE_INTERVAL_MS: "0",
+    SHUTDOWN_GRACE_SECONDS: "30",
+    LOG_LEVEL: (process.env.TEST_LOG_LEVEL ?? "silent") as ServerConfig["logLevel"],
+    ...overrides,
+  });
+  return { config, databaseUrl: url.toString(), queuePrefix, workspaceRoot };
+}
+
+/** Probot's Octokit without retries or throttling, so each nock reply is seen exactly once. */
+export const TestOctokit = ProbotOctokit.defaults({
+  retry: { enabled: false },
+  throttle: { enabled: false },
+});
+
+export async function startTestApp(env: TestEnv, role: "web" | "worker" | "all" = "all"): Promise<RunningApp> {
+  return startApp(
+    { ...env.config, role },
+    { Octokit: TestOctokit, log: pino({ level: env.config.logLevel }) },
+  );
+}
+
+/** Drops the test database and the queue keys; checks no sandbox container was left behind. */
+export async function destroyTestEnv(env: TestEnv): Promise<void> {
+  const admin = new pg.Client({ connectionString: TEST_DB_BASE });
+  await admin.connect();
+  const name = new URL(env.databaseUrl).pathname.slice(1);
+  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await admin.end();
+  const redis = createRedis(TEST_REDIS_URL);
+  const keys = await redis.keys(`${env.queuePrefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
+  await rm(env.workspaceRoot, { recursive: true, force: true });
+}
+
+export async function leftoverSandboxes(): Promise<number> {
+  const list = await new Docker().listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
+  return list.length;
+}
+
+export async function sign(body: string): Promise<string> {
+  return new Webhooks({ secret: WEBHOOK_SECRET }).sign(body);
+}
+
+export interface Delivery {
+  status: number;
+  json: Record<string, unknown>;
+  id: string;
+}
+
+/** Posts a webhook the way GitHub does: JSON body, event and delivery headers, HMAC-SHA256 signature. */
+export async function deliver(
+  port: number,
+  event: string,
+  payload: unknown,
+  opts: { id?: string; signature?: string | null } = {},
+): Promise<Delivery> {
+  const id = opts.id ?? randomUUID();
+  const body = JSON.stringify(payload);
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "user-agent": "GitHub-Hookshot/test",
+    "x-github-event": event,
+    "x-github-delivery": id,
+  };
+  const signature = opts.signature === undefined ? await sign(body) : opts.signature;
+  if (signature !== null) headers["x-hub-signature-256"] = signature;
+  const res = await fetch(`http://127.0.0.1:${port}/api/github/webhooks`, { method: "POST", headers, body });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown>, id };
+}
+
+/** Resolves when the worker has finished handling a delivery (the event, not a sleep). */
+export class DeliveryWatcher {
+  private readonly events: QueueEvents;
+  private readonly queue: Queue;
+  private constructor(env: TestEnv) {
+    this.events = new QueueEvents(WEBHOOK_QUEUE, { connection: createRedis(TEST_REDIS_URL), prefix: env.queuePrefix });
+    this.queue = new Queue(WEBHOOK_QUEUE, { connection: createRedis(TEST_REDIS_URL), prefix: env.queuePrefix });
+  }
+  static async start(env: TestEnv): Promise<DeliveryWatcher> {
+    const w = new DeliveryWatcher(env);
+    await w.events.waitUntilReady();
+    return w;
+  }
+  async handled(deliveryId: string, timeoutMs = 45_000): Promise<void> {
+    const job = await Job.fromId(this.queue, jobIdFrom(["wh", deliveryId]));
+    if (!job) throw new Error(`delivery ${deliveryId} was not enqueued`);
+    // Subscribes first, then checks the job's state: no race with a job that already finished.
+    await job.waitUntilFinished(this.events, timeoutMs);
+  }
+  async close(): Promise<void> {
+    await this.queue.close();
+    await this.events.close();
+  }
+}
+
+const require = createRequire(import.meta.url);
+type Example = { name: string; examples: Array<Record<string, any>> };
+
+/**
+ * An `issue_comment.created` payload on a pull request, started from
+ * @octokit/webhooks-examples and adapted the way GitHub fills it for a PR comment from an
+ * installed app's repository.
+ */
+export function issueCommentPayload(opts: {
+  repo: string;
+  cloneUrl: string;
+  prNumber: number;
+  body: string;
+  login?: string;
+  userType?: "User" | "Bot";
+  commentId?: number;
+  onPullRequest?: boolean;
+}): Record<string, any> {
+  const all = require("@octokit/webhooks-examples/api.github.com/index.json") as Example[];
+  const base = all.find((e) => e.name === "issue_comment")!.examples.find((e) => e.action === "created")!;
+  const p = structuredClone(base);
+  const [owner, name] = opts.repo.split("/") as [string, string];
+  const login = opts.login ?? "alice";
+  const user = { ...p.comment.user, login, type: opts.userType ?? "User", id: 9000 + login.length };
+  p.repository = {
+    ...p.repository,
+    name,
+    full_name: opts.repo,
+    owner: { ...p.repository.owner, login: owner },
+    clone_url: opts.cloneUrl,
+    default_branch: "main",
+  };
+  p.issue = { ...p.issue, number: opts.prNumber };
+  if (opts.onPullRequest !== false) {
+    p.issue.pull_request = {
+      url: `https://api.github.com/repos/${opts.repo}/pulls/${opts.prNumber}`,
+      html_url: `https://github.com/${opts.repo}/pull/${opts.prNumber}`,
+      diff_url: `https://github.com/${opts.repo}/pull/${opts.prNumber}.diff`,
+      patch_url: `https://github.com/${opts.repo}/pull/${opts.prNumber}.patch`,
+      merged_at: null,
+    };
+  }
+  p.comment = { ...p.comment, id: opts.commentId ?? Math.floor(Math.random() * 1e9), body: opts.body, user };
+  p.sender = user;
+  p.installation = { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" };
+  return p;
+}

@@ -1,0 +1,301 @@
+import pg from "pg";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { RunningApp } from "../../src/app.js";
+import { STICKY_MARKER } from "../../src/render/sticky-comment.js";
+import { GitHubFake, type RecordedCall } from "../helpers/github-fake.js";
+import { GitHttpServer } from "../helpers/git-server.js";
+import {
+  deliver,
+  DeliveryWatcher,
+  destroyTestEnv,
+  isolateNetwork,
+  issueCommentPayload,
+  leftoverSandboxes,
+  makeTestEnv,
+  startTestApp,
+  type TestEnv,
+} from "../helpers/harness.js";
+
+const REPO = "octo-org/infra-live";
+const TOKEN = "ghs_previewFlowInstallationToken000000001";
+
+const exe = (content: string) => ({ content, mode: 0o755 });
+const AGENT_YML = `version: 1
+default_stack: dev
+stacks:
+  - name: dev
+    dir: infra
+  - name: prod
+    dir: infra
+steps:
+  lint: ["./lint.sh"]
+  test: "./test.sh && echo \\"tests ran for $AGENT_STACK\\""
+  preview: ["./preview.sh"]
+`;
+const GOOD_TREE = {
+  "infra/lint.sh": exe("#!/bin/sh\necho 'lint: 0 problems'\n"),
+  "infra/test.sh": exe("#!/bin/sh\necho 'tests: 3 passed'\n"),
+  "infra/preview.sh": exe("#!/bin/sh\necho \"preview of $AGENT_STACK at $AGENT_HEAD_SHA\"\nid -u\necho '+ 1 to create'\n"),
+};
+
+const isCheckRunCompleted = (c: RecordedCall) => c.method === "PATCH" && /check-runs\/\d+$/.test(c.path) && c.body?.status === "completed";
+
+describe("/agent preview from PR comment to check run (real Redis, Postgres, Docker)", () => {
+  let env: TestEnv;
+  let app: RunningApp;
+  let git: GitHttpServer;
+  let gh: GitHubFake;
+  let watcher: DeliveryWatcher;
+  let db: pg.Client;
+  let pr = 1;
+
+  beforeAll(async () => {
+    isolateNetwork();
+    env = await makeTestEnv();
+    git = await GitHttpServer.start(TOKEN);
+    app = await startTestApp(env);
+    watcher = await DeliveryWatcher.start(env);
+    db = new pg.Client({ connectionString: env.databaseUrl });
+    await db.connect();
+  });
+  afterEach(() => {
+    gh?.stop();
+  });
+  afterAll(async () => {
+    await db?.end();
+    await watcher?.close();
+    await app?.stop();
+    await git?.stop();
+    await destroyTestEnv(env);
+  });
+
+  /** A fresh fake GitHub and PR for each test: the PR head is a real commit on the git server. */
+  async function setup(tree: Record<string, string | { content: string; mode: number }> = GOOD_TREE, config = AGENT_YML) {
+    gh = new GitHubFake(REPO, TOKEN);
+    gh.permissions.set("alice", "write");
+    gh.permissions.set("rita", "read");
+    gh.files.set("main:.github/agent.yml", config);
+    const sha = await git.commit(REPO, tree);
+    const number = ++pr;
+    gh.pulls.set(number, { headSha: sha });
+    return { sha, number };
+  }
+
+  function comment(number: number, body: string, login = "alice", extra: Partial<Parameters<typeof issueCommentPayload>[0]> = {}) {
+    return issueCommentPayload({ repo: REPO, cloneUrl: git.cloneUrl(REPO), prNumber: number, body, login, ...extra });
+  }
+
+  it("runs lint, test and preview in a sandbox at the head SHA and reports them", async () => {
+    const { sha, number } = await setup();
+    const payload = comment(number, "Looks good.\n/agent preview dev");
+    const res = await deliver(app.port!, "issue_comment", payload);
+    expect(res.status).toBe(202);
+    expect(res.json).toMatchObject({ ok: true, queued: true });
+
+    const reaction = await gh.waitFor((c) => c.method === "POST" && c.path.endsWith(`/issues/comments/${payload.comment.id}/reactions`), "the 👀 reaction");
+    expect(reaction.body).toEqual({ content: "eyes" });
+    const created = await gh.waitFor((c) => c.method === "POST" && c.path.endsWith("/check-runs"), "check run creation");
+    expect(created.body).toMatchObject({ name: "agent/preview (dev)", head_sha: sha, status: "queued" });
+
+    const done = await gh.waitFor(isCheckRunCompleted, "the completed check run");
+    expect(done.body).toMatchObject({ conclusion: "success" });
+    const output = done.body!.output as { title: string; summary: string; text: string };
+    expect(output.title).toBe("Preview of dev succeeded");
+    expect(output.summary).toMatch(/✅ lint[\s\S]*✅ test[\s\S]*✅ preview/);
+    expect(output.text).toContain("lint: 0 problems");
+    expect(output.text).toContain("tests ran for dev");
+    // The preview ran on exactly the PR head commit, as the unprivileged sandbox user.
+    expect(output.text).toContain(`preview of dev at ${sha}`);
+    expect(output.text).toMatch(/\n65534\n/);
+    // in_progress came between queued and completed.
+    const checkRunId = Number(done.path.split("/").pop());
+    const patches = gh.find("PATCH", new RegExp(`check-runs/${checkRunId}$`));
+    expect(patches[0]!.body).toMatchObject({ status: "in_progress" });
+
+    // The git server was asked with the installation token, never without it.
+    expect(git.requests.length).toBeGreaterThan(0);
+    expect(git.requests.every((r) => r.authorized)).toBe(true);
+
+    // One sticky comment, created once and then updated to the final state.
+    const stickyPosts = gh.find("POST", new RegExp(`/issues/${number}/comments$`)).filter((c) => String(c.body?.body).includes(STICKY_MARKER));
+    expect(stickyPosts).toHaveLength(1);
+    const stickyId = [...gh.comments.entries()].find(([, c]) => c.issue === number && c.body.includes(STICKY_MARKER))![0];
+    await gh.waitFor((c) => c.method === "PATCH" && c.path.endsWith(`/issues/comments/${stickyId}`) && String(c.body?.body).includes("✅ succeeded"), "the sticky comment update");
+    const sticky = gh.comments.get(stickyId)!.body;
+    expect(sticky).toContain("`dev`");
+    expect(sticky).toContain(sha.slice(0, 7));
+
+    const { rows: tasks } = await db.query("SELECT t.state, t.steps, w.head_sha, w.state AS wstate FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = $1", [number]);
+    expect(tasks).toHaveLength(1);
+    expect(tasks[0]).toMatchObject({ state: "SUCCEEDED", head_sha: sha, wstate: "READY_FOR_APPLY" });
+    const { rows: audit } = await db.query("SELECT action, actor FROM audit_log WHERE pr_number = $1 ORDER BY id", [number]);
+    expect(audit.map((a) => a.action)).toEqual(["command.received", "preview.queued", "preview.succeeded"]);
+    expect(audit[0].actor).toBe("alice");
+    expect(await leftoverSandboxes()).toBe(0);
+    expect(gh.unexpected).toEqual([]);
+  });
+
+  it("a failing step fails the check run, skips later steps, and shows in the same sticky comment on re-run", async () => {
+    const { number } = await setup({
+      ...GOOD_TREE,
+      "infra/test.sh": exe("#!/bin/sh\necho 'expected 2, got 3' >&2\nexit 3\n"),
+    });
+    await deliver(app.port!, "issue_comment", comment(number, "/agent preview"));
+    const done = await gh.waitFor(isCheckRunCompleted, "the completed check run");
+    expect(done.body).toMatchObject({ conclusion: "failure" });
+    const output = done.body!.output as { title: string; summary: string; text: string };
+    expect(output.title).toBe("Preview of dev failed at test");
+    expect(output.summary).toContain("❌ test");
+    expect(output.summary).toContain("exit 3");
+    expect(output.summary).toContain("⏭️ preview");
+    expect(output.text).toContain("expected 2, got 3");
+    expect(output.text).not.toContain("preview of dev");
+
+    // Second preview of the same PR (a fix pushed): the sticky comment is edited, not re-posted.
+    const fixed = await git.commit(REPO, GOOD_TREE);
+    gh.pulls.set(number, { headSha: fixed });
+    const before = gh.calls.length;
+    await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev"));
+    await gh.waitFor((c) => gh.calls.indexOf(c) >= before && isCheckRunCompleted(c), "the second completed check run");
+    const stickyPosts = gh.find("POST", new RegExp(`/issues/${number}/comments$`)).filter((c) => String(c.body?.body).includes(STICKY_MARKER));
+    expect(stickyPosts).toHaveLength(1);
+    const stickyId = [...gh.comments.entries()].find(([, c]) => c.issue === number && c.body.includes(STICKY_MARKER))![0];
+    await gh.waitFor((c) => c.method === "PATCH" && c.path.endsWith(`/issues/comments/${stickyId}`) && String(c.body?.body).includes(fixed.slice(0, 7)) && String(c.body?.body).includes("✅ succeeded"), "the sticky comment showing the new commit");
+    expect(await leftoverSandboxes()).toBe(0);
+  });
+
+  it("previews every requested stack as its own task and check run", async () => {
+    const { number } = await setup();
+    await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev prod"));
+    await gh.waitFor((c) => isCheckRunCompleted(c) && (gh.checkRuns.get(Number(c.path.split("/").pop()))?.name as string) === "agent/preview (prod)", "prod completed");
+    await gh.waitFor((c) => isCheckRunCompleted(c) && (gh.checkRuns.get(Number(c.path.split("/").pop()))?.name as string) === "agent/preview (dev)", "dev completed");
+    const names = gh.find("POST", /\/check-runs$/).map((c) => c.body?.name);
+    expect(names.sort()).toEqual(["agent/preview (dev)", "agent/preview (prod)"]);
+  });
+
+  it("a duplicate delivery runs nothing twice", async () => {
+    const { number } = await setup();
+    const payload = comment(number, "/agent preview dev");
+    const first = await deliver(app.port!, "issue_comment", payload);
+    const second = await deliver(app.port!, "issue_comment", payload, { id: first.id });
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(200);
+    expect(second.json).toMatchObject({ duplicate: true });
+    await watcher.handled(first.id);
+    await gh.waitFor(isCheckRunCompleted, "the completed check run");
+    const { rows } = await db.query("SELECT count(*)::int AS n FROM workflows WHERE pr_number = $1", [number]);
+    expect(rows[0].n).toBe(1);
+    expect(gh.find("POST", /\/check-runs$/)).toHaveLength(1);
+    expect(gh.find("POST", /\/reactions$/)).toHaveLength(1);
+  });
+
+  it("the same command twice while the first is queued collapses into one task", async () => {
+    const { number, sha } = await setup({ ...GOOD_TREE, "infra/lint.sh": exe("#!/bin/sh\necho slow lint\nsleep 1\n") });
+    const a = await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev"));
+    const b = await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev"));
+    await Promise.all([watcher.handled(a.id), watcher.handled(b.id)]);
+    await gh.waitFor(isCheckRunCompleted, "the completed check run");
+    const { rows } = await db.query("SELECT t.job_id FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = $1", [number]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].job_id).toContain(sha);
+    expect(rows[0].job_id).not.toContain(":");
+    expect(gh.find("POST", /\/check-runs$/)).toHaveLength(1);
+  });
+
+  it("rejects a forged signature with 401 and enqueues nothing", async () => {
+    const { number } = await setup();
+    const payload = comment(number, "/agent preview dev");
+    const forged = await deliver(app.port!, "issue_comment", payload, { signature: "sha256=" + "0".repeat(64) });
+    expect(forged.status).toBe(401);
+    const unsigned = await deliver(app.port!, "issue_comment", payload, { signature: null });
+    expect(unsigned.status).toBe(401);
+    // A correct signature for a different body does not carry over.
+    const other = await deliver(app.port!, "issue_comment", { ...payload, comment: { ...payload.comment, body: "/agent preview prod" } });
+    expect(other.status).toBe(202);
+    const { rows } = await db.query("SELECT id FROM deliveries WHERE id = ANY($1)", [[forged.id, unsigned.id]]);
+    expect(rows).toHaveLength(0);
+    expect(await app.deps.queues.webhooks.getJob(`wh__${forged.id}`)).toBeUndefined();
+    await watcher.handled(other.id);
+  });
+
+  it("refuses a commenter without write permission and runs nothing", async () => {
+    const { number } = await setup();
+    const res = await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev", "rita"));
+    await watcher.handled(res.id);
+    const refusal = gh.find("POST", new RegExp(`/issues/${number}/comments$`));
+    expect(refusal).toHaveLength(1);
+    expect(String(refusal[0]!.body!.body)).toMatch(/^@rita sorry, `preview` needs \*\*write\*\* access.*you have \*\*read\*\*/);
+    expect(gh.find("POST", /\/check-runs$/)).toHaveLength(0);
+    expect(gh.find("POST", /\/reactions$/)).toHaveLength(0);
+    const { rows } = await db.query("SELECT count(*)::int AS n FROM workflows WHERE pr_number = $1", [number]);
+    expect(rows[0].n).toBe(0);
+    const { rows: audit } = await db.query("SELECT action, actor FROM audit_log WHERE pr_number = $1", [number]);
+    expect(audit).toEqual([{ action: "command.refused", actor: "rita" }]);
+  });
+
+  it("ignores comments by bots, including its own", async () => {
+    const { number } = await setup();
+    const own = await deliver(app.port!, "issue_comment", comment(number, `${STICKY_MARKER}\n/agent preview dev`, "pr-infra-agent[bot]", { userType: "Bot" }));
+    const other = await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev", "renovate[bot]", { userType: "Bot" }));
+    await Promise.all([watcher.handled(own.id), watcher.handled(other.id)]);
+    expect(gh.calls).toEqual([]);
+  });
+
+  it("answers /agent help with the command list, and unknown or bad commands with what is valid", async () => {
+    const { number } = await setup();
+    const help = await deliver(app.port!, "issue_comment", comment(number, "/agent help"));
+    await watcher.handled(help.id);
+    const helpReply = String(gh.find("POST", new RegExp(`/issues/${number}/comments$`))[0]!.body!.body);
+    expect(helpReply).toContain("/agent preview");
+    expect(helpReply).toContain("/approve");
+    expect(helpReply).toMatch(/`dev`.*`prod`/);
+
+    const typo = await deliver(app.port!, "issue_comment", comment(number, "/agent previw dev"));
+    await watcher.handled(typo.id);
+    const injection = await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev; rm -rf /"));
+    await watcher.handled(injection.id);
+    const replies = gh.find("POST", new RegExp(`/issues/${number}/comments$`)).map((c) => String(c.body!.body));
+    expect(replies[1]).toMatch(/previw/);
+    expect(replies[1]).toMatch(/did you mean `preview`/);
+    expect(replies[2]).toMatch(/`dev;`/);
+    expect(gh.find("POST", /\/check-runs$/)).toHaveLength(0);
+    const { rows } = await db.query("SELECT count(*)::int AS n FROM workflows WHERE pr_number = $1", [number]);
+    expect(rows[0].n).toBe(0);
+  });
+
+  it("reports an invalid default-branch config with path and line, and runs nothing", async () => {
+    const { number } = await setup(GOOD_TREE, "version: 1\nstacks:\n  - name: dev\n    dir: ../../etc\nsteps:\n  lint: [\"true\"]\n");
+    const res = await deliver(app.port!, "issue_comment", comment(number, "/agent preview"));
+    await watcher.handled(res.id);
+    const reply = String(gh.find("POST", new RegExp(`/issues/${number}/comments$`))[0]!.body!.body);
+    expect(reply).toContain("not valid");
+    expect(reply).toMatch(/line 4.*stacks\[0\]\.dir/);
+    expect(gh.find("POST", /\/check-runs$/)).toHaveLength(0);
+  });
+
+  it("uses the default branch's config, not the one the PR edits (a PR cannot change its own steps)", async () => {
+    const { number } = await setup({
+      ...GOOD_TREE,
+      // The PR head rewrites the config to run something else; it must be ignored.
+      ".github/agent.yml": "version: 1\nstacks:\n  - name: dev\n    dir: .\nsteps:\n  preview: [\"sh\", \"-c\", \"echo PWNED-BY-PR\"]\n",
+    });
+    gh.files.set(`${gh.pulls.get(number)!.headSha}:.github/agent.yml`, "version: 1\nstacks:\n  - name: dev\nsteps:\n  preview: [\"sh\", \"-c\", \"echo PWNED-BY-PR\"]\n");
+    await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev"));
+    const done = await gh.waitFor(isCheckRunCompleted, "the completed check run");
+    const text = (done.body!.output as { text: string }).text;
+    expect(text).not.toContain("PWNED-BY-PR");
+    expect(text).toContain("lint: 0 problems");
+    const contentReads = gh.find("GET", /\/contents\//);
+    expect(contentReads.length).toBeGreaterThan(0);
+    expect(contentReads.every((c) => c.query.get("ref") === "main")).toBe(true);
+  });
+
+  it("user text never reaches a shell: a crafted stack name is rejected before anything runs", async () => {
+    const { number } = await setup();
+    const res = await deliver(app.port!, "issue_comment", comment(number, "/agent preview $(touch${IFS}/workspace/pwned)"));
+    await watcher.handled(res.id);
+    const reply = String(gh.find("POST", new RegExp(`/issues/${number}/comments$`))[0]!.body!.body);
+    expect(reply).toMatch(/stack/i);
+    expect(gh.find("POST", /\/check-runs$/)).toHaveLength(0);
+  });
+});
