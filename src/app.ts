@@ -68,6 +68,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
   }
 
   const workers: Worker[] = [];
+  const shutdown = new AbortController();
   let workerConnection: ReturnType<typeof createRedis> | null = null;
   if (config.role === "worker" || config.role === "all") {
     registerHandlers(probot, deps);
@@ -85,7 +86,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
         },
         { connection: workerConnection, prefix: config.queuePrefix, concurrency: 8 },
       ),
-      new Worker<TaskJobData>(TASK_QUEUE, (job: Job<TaskJobData>) => processPreviewTask(job, deps), {
+      new Worker<TaskJobData>(TASK_QUEUE, (job: Job<TaskJobData>, token?: string) => processPreviewTask(job, deps, { token, shutdown: shutdown.signal }), {
         connection: workerConnection,
         prefix: config.queuePrefix,
         concurrency: config.worker.concurrency,
@@ -113,9 +114,10 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
           const graceful = w.close();
           const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), config.worker.shutdownGraceSeconds * 1000).unref());
           if ((await Promise.race([graceful.then(() => "closed" as const), timeout])) === "timeout") {
-            // Hand the running jobs back: their locks lapse and another worker takes them (stalled-job recovery).
+            // Kill the running steps and move their jobs back to waiting for another worker.
             log.warn({ queue: w.name }, "grace period over; handing running jobs back");
-            await w.close(true);
+            shutdown.abort();
+            await graceful;
           }
         }),
       );

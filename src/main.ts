@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { run } from "probot";
 import { isRegistered, loadServerConfig, ServerConfigError } from "./config/server-config.js";
 import { startApp } from "./app.js";
@@ -8,6 +9,8 @@ import { startApp } from "./app.js";
  * which registers the app and writes `.env`; restart afterwards.
  */
 async function main(): Promise<void> {
+  // Probot's registration flow writes credentials to .env; pick them up on the next start.
+  if (existsSync(".env")) process.loadEnvFile(".env");
   const roleArg = process.argv.find((a) => a.startsWith("--role="))?.slice("--role=".length);
   if (roleArg) process.env.ROLE = roleArg;
   const config = loadServerConfig();

@@ -1,18 +1,30 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { UnrecoverableError, type Job } from "bullmq";
+import { UnrecoverableError, WaitingError, type Job } from "bullmq";
 import type { ResolvedStack, StepSpec } from "../config/repo-config.js";
 import { CheckoutError, checkoutAtSha } from "../connectors/git.js";
 import { createCheckRun, installationToken, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
 import { Sandbox } from "../connectors/sandbox.js";
 import { appendAudit } from "../connectors/store/audit.js";
-import { claimTask, finishTask, getTask, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
+import { claimTask, finishTask, getTask, releaseTask, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { completedOutput, previewCheckRunName, progressOutput } from "../render/check-run.js";
 import { refreshStickyComment } from "./sticky.js";
 import type { StepResult, TaskJobData } from "./types.js";
 
 const CHECKOUT_TIMEOUT_MS = 5 * 60_000;
+
+/** The worker is shutting down past its grace period: the task goes back to the queue. */
+export class HandBackError extends Error {
+  override name = "HandBackError";
+}
+
+export interface TaskRunOptions {
+  /** BullMQ's lock token for this job, needed to move it back to waiting. */
+  token?: string | undefined;
+  /** Aborted when the worker must stop now: running steps are killed and the job handed back. */
+  shutdown?: AbortSignal | undefined;
+}
 
 /** The task cannot succeed by retrying (bad SHA, missing stack): fail it once, clearly. */
 export class TaskUserError extends UnrecoverableError {
@@ -50,7 +62,7 @@ function throttled(intervalMs: number, fn: () => Promise<void>): { poke(): void;
   };
 }
 
-export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps): Promise<void> {
+export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, opts: TaskRunOptions = {}): Promise<void> {
   const found = await getTask(deps.db, job.data.taskId);
   if (!found) throw new TaskUserError(`task ${job.data.taskId} does not exist`);
   const log = deps.log.child({ task_id: found.task.id, workflow_id: found.workflow.id, delivery_id: job.data.deliveryId });
@@ -68,8 +80,14 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps): 
   try {
     if (!stack) throw new TaskUserError(`stack ${task.stack} is not in the workflow's configuration`);
     const checkRunId = await ensureCheckRun(deps, gh, r, workflow, task);
-    await runPreview(deps, gh, r, workflow, task, stack, checkRunId, log);
+    await runPreview(deps, gh, r, workflow, task, stack, checkRunId, log, opts.shutdown);
   } catch (err) {
+    if (err instanceof HandBackError) {
+      log.warn("worker stopping: handing the task back to the queue");
+      await releaseTask(deps.db, task.id);
+      await job.moveToWait(opts.token);
+      throw new WaitingError();
+    }
     const unrecoverable = err instanceof UnrecoverableError;
     if (unrecoverable || finalAttempt) {
       const message = unrecoverable ? (err as Error).message : `internal error after ${job.attemptsMade + 1} attempts: ${(err as Error).message}`;
@@ -99,6 +117,7 @@ async function runPreview(
   stack: ResolvedStack,
   checkRunId: number,
   log: AppDeps["log"],
+  shutdown?: AbortSignal,
 ): Promise<void> {
   const limits = deps.config.sandbox;
   const steps: StepResult[] = stack.steps
@@ -113,12 +132,13 @@ async function runPreview(
   });
   try {
     await checkout(gh, workflow, workspace);
-    await runSteps(deps, task, stack, workflow, workspace, steps, progress, log);
+    await runSteps(deps, task, stack, workflow, workspace, steps, progress, log, shutdown);
   } finally {
     // Container and workspace go before anything is reported: nothing outlives the task.
     await rm(workspace, { recursive: true, force: true }).catch(() => {});
   }
   await progress.flush();
+  if (shutdown?.aborted) throw new HandBackError("worker shutting down");
   const succeeded = steps.every((s) => s.status === "succeeded");
   const error = steps.some((s) => s.status === "timed_out")
     ? "a step ran past its time limit and was stopped"
@@ -164,6 +184,7 @@ async function runSteps(
   steps: StepResult[],
   progress: { poke(): void },
   log: AppDeps["log"],
+  shutdown?: AbortSignal,
 ): Promise<void> {
   const limits = deps.config.sandbox;
   const sandbox = await Sandbox.start(deps.docker, {
@@ -181,12 +202,15 @@ async function runSteps(
     },
     limits: { memoryMb: limits.memoryMb, cpus: limits.cpus, pids: limits.pids, outputLimitBytes: limits.outputLimitBytes },
   });
+  const stopNow = () => void sandbox.kill();
+  shutdown?.addEventListener("abort", stopNow);
   try {
     const deadline = Date.now() + limits.timeoutSeconds * 1000;
     const specs = stack.steps.filter((s) => s.name !== "deploy");
     let failed = false;
     for (const [i, spec] of specs.entries()) {
       const step = steps[i]!;
+      if (shutdown?.aborted) return;
       if (failed) {
         // Once a step fails (or the container was killed) the rest would not mean anything.
         step.status = "skipped";
@@ -214,6 +238,7 @@ async function runSteps(
       log.info({ step: step.name, status: step.status, exit_code: step.exitCode, duration_ms: step.durationMs }, "step finished");
     }
   } finally {
+    shutdown?.removeEventListener("abort", stopNow);
     await sandbox.remove().catch((err) => log.error({ err }, "could not remove sandbox container"));
   }
 }

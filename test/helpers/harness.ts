@@ -68,11 +68,16 @@ export async function makeTestEnv(overrides: Record<string, string> = {}): Promi
   return { config, databaseUrl: url.toString(), queuePrefix, workspaceRoot };
 }
 
-/** Probot's Octokit without retries or throttling, so each nock reply is seen exactly once. */
-export const TestOctokit = ProbotOctokit.defaults({
+/**
+ * Probot's Octokit without retries or write throttling (1 write/s, right for GitHub, slow for
+ * tests), so each nock reply is seen exactly once. The function form is needed: Probot's own
+ * defaults layer would override an object.
+ */
+export const TestOctokit = ProbotOctokit.defaults((o: Record<string, any>) => ({
+  ...o,
   retry: { enabled: false },
-  throttle: { enabled: false },
-});
+  throttle: { ...o.throttle, enabled: false },
+}));
 
 export async function startTestApp(env: TestEnv, role: "web" | "worker" | "all" = "all"): Promise<RunningApp> {
   return startApp(

@@ -81,6 +81,16 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     return { sha, number };
   }
 
+  /** The sticky comment of a PR reached a final state: all of that PR's work is done. */
+  function stickySettled(number: number) {
+    return gh.waitFor((c) => {
+      const id = Number(/\/issues\/comments\/(\d+)$/.exec(c.path)?.[1]);
+      const body = String(c.body?.body ?? "");
+      const onPr = c.method === "PATCH" ? gh.comments.get(id)?.issue === number : c.method === "POST" && c.path.endsWith(`/issues/${number}/comments`);
+      return onPr && body.includes(STICKY_MARKER) && !body.includes("in progress");
+    }, `the sticky comment of #${number} to settle`);
+  }
+
   function comment(number: number, body: string, login = "alice", extra: Partial<Parameters<typeof issueCommentPayload>[0]> = {}) {
     return issueCommentPayload({ repo: REPO, cloneUrl: git.cloneUrl(REPO), prNumber: number, body, login, ...extra });
   }
@@ -171,6 +181,7 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     await gh.waitFor((c) => isCheckRunCompleted(c) && (gh.checkRuns.get(Number(c.path.split("/").pop()))?.name as string) === "agent/preview (dev)", "dev completed");
     const names = gh.find("POST", /\/check-runs$/).map((c) => c.body?.name);
     expect(names.sort()).toEqual(["agent/preview (dev)", "agent/preview (prod)"]);
+    await stickySettled(number);
   });
 
   it("a duplicate delivery runs nothing twice", async () => {
@@ -187,6 +198,7 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     expect(rows[0].n).toBe(1);
     expect(gh.find("POST", /\/check-runs$/)).toHaveLength(1);
     expect(gh.find("POST", /\/reactions$/)).toHaveLength(1);
+    await stickySettled(number);
   });
 
   it("the same command twice while the first is queued collapses into one task", async () => {
@@ -200,6 +212,7 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     expect(rows[0].job_id).toContain(sha);
     expect(rows[0].job_id).not.toContain(":");
     expect(gh.find("POST", /\/check-runs$/)).toHaveLength(1);
+    await stickySettled(number);
   });
 
   it("rejects a forged signature with 401 and enqueues nothing", async () => {
@@ -216,6 +229,7 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     expect(rows).toHaveLength(0);
     expect(await app.deps.queues.webhooks.getJob(`wh__${forged.id}`)).toBeUndefined();
     await watcher.handled(other.id);
+    await stickySettled(number);
   });
 
   it("refuses a commenter without write permission and runs nothing", async () => {
@@ -288,6 +302,7 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     const contentReads = gh.find("GET", /\/contents\//);
     expect(contentReads.length).toBeGreaterThan(0);
     expect(contentReads.every((c) => c.query.get("ref") === "main")).toBe(true);
+    await stickySettled(number);
   });
 
   it("user text never reaches a shell: a crafted stack name is rejected before anything runs", async () => {

@@ -143,6 +143,11 @@ export async function claimTask(db: Db, taskId: string): Promise<TaskRow | null>
   return task;
 }
 
+/** Hands a RUNNING task back to the queue (worker shutting down): it will run again from the start. */
+export async function releaseTask(db: Db, taskId: string): Promise<void> {
+  await db.query("UPDATE tasks SET state = 'PENDING', steps = '[]'::jsonb WHERE id = $1 AND state = 'RUNNING'", [taskId]);
+}
+
 export async function saveTaskSteps(db: Db, taskId: string, steps: StepResult[]): Promise<void> {
   await db.query("UPDATE tasks SET steps = $2 WHERE id = $1 AND state = 'RUNNING'", [taskId, JSON.stringify(steps)]);
 }

@@ -1,0 +1,475 @@
+/**
+ * The sandbox against the real Docker engine: every protection the app relies on to run
+ * pull-request code is exercised as an attack that must fail, with a positive control where
+ * one is needed to show the check would notice if the protection were missing.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { connect, createServer, type Server } from "node:net";
+import { hostname, networkInterfaces, tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import Docker from "dockerode";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  reapOrphanSandboxes,
+  Sandbox,
+  SANDBOX_LABEL,
+  type ExecOptions,
+  type ExecResult,
+  type SandboxLimits,
+  type SandboxSpec,
+} from "../../src/connectors/sandbox.js";
+
+const IMAGE = "agent-sandbox:test";
+const LIMITS: SandboxLimits = { memoryMb: 256, cpus: 1, pids: 128, outputLimitBytes: 1_000_000 };
+/** Task ids of this run share a prefix so the safety net only touches our own containers. */
+const RUN = `sbtest-${randomBytes(4).toString("hex")}`;
+
+const docker = new Docker();
+const sandboxes: Sandbox[] = [];
+const dirs: string[] = [];
+let taskSeq = 0;
+
+async function makeWorkspace(files: Record<string, string> = {}): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "agent-sb-"));
+  dirs.push(dir);
+  await chmod(dir, 0o777);
+  for (const [name, content] of Object.entries(files)) {
+    const path = join(dir, name);
+    await mkdir(join(path, ".."), { recursive: true, mode: 0o777 });
+    await writeFile(path, content, { mode: 0o666 });
+  }
+  return dir;
+}
+
+async function startSandbox(
+  over: Partial<Omit<SandboxSpec, "limits">> & { limits?: Partial<SandboxLimits> } = {},
+): Promise<{ sb: Sandbox; ws: string; taskId: string }> {
+  const ws = over.workspaceDir ?? (await makeWorkspace());
+  const taskId = over.taskId ?? `${RUN}-${++taskSeq}`;
+  const sb = await Sandbox.start(docker, {
+    image: IMAGE,
+    workspaceDir: ws,
+    workdir: over.workdir ?? ".",
+    env: over.env ?? {},
+    taskId,
+    limits: { ...LIMITS, ...over.limits },
+  });
+  sandboxes.push(sb);
+  return { sb, ws, taskId };
+}
+
+function run(sb: Sandbox, argv: string[], opts: Partial<ExecOptions> = {}): Promise<ExecResult> {
+  return sb.exec(argv, { timeoutMs: 20_000, ...opts });
+}
+
+const sh = (script: string): string[] => ["sh", "-c", script];
+
+async function inspectStatus(id: string): Promise<number | undefined> {
+  try {
+    await docker.getContainer(id).inspect();
+    return 200;
+  } catch (err) {
+    return (err as { statusCode?: number }).statusCode;
+  }
+}
+
+async function ourContainers(): Promise<Docker.ContainerInfo[]> {
+  const list = await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
+  return list.filter((c) => (c.Labels[`${SANDBOX_LABEL}.task`] ?? "").startsWith(RUN));
+}
+
+beforeAll(async () => {
+  // Fail fast with a clear message if the engine or image is missing.
+  await docker.ping();
+  await docker.getImage(IMAGE).inspect();
+});
+
+afterEach(async () => {
+  for (const sb of sandboxes.splice(0)) await sb.remove();
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+afterAll(async () => {
+  // Safety net: nothing of this run may outlive the file.
+  for (const c of await ourContainers()) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
+  expect(await ourContainers()).toEqual([]);
+});
+
+describe("Sandbox.exec basics", () => {
+  it("combines stdout and stderr in the tail and reports exit codes", async () => {
+    const { sb } = await startSandbox();
+    const ok = await run(sb, sh("echo to-stdout; echo to-stderr >&2"));
+    expect(ok.exitCode).toBe(0);
+    expect(ok.timedOut).toBe(false);
+    expect(ok.outputLimitExceeded).toBe(false);
+    expect(ok.tail).toContain("to-stdout\n");
+    expect(ok.tail).toContain("to-stderr\n");
+    expect(ok.totalBytes).toBe(Buffer.byteLength(ok.tail));
+
+    const three = await run(sb, sh("echo failing; exit 3"));
+    expect(three.exitCode).toBe(3);
+    expect(three.timedOut).toBe(false);
+    expect(three.tail).toBe("failing\n");
+
+    // The sandbox survives a failing step: the next step still runs.
+    expect((await run(sb, ["true"])).exitCode).toBe(0);
+  });
+
+  it("runs as uid/gid 65534 in the configured workdir, with the workspace and spec.env", async () => {
+    const ws = await makeWorkspace({ "hello.txt": "hello from the host\n", "infra/prod/main.sh": "echo prod\n" });
+    const { sb } = await startSandbox({
+      workspaceDir: ws,
+      workdir: "infra/prod",
+      env: { TF_VAR_region: "eu-west-1", SPACED: "a b  c; $(id)" },
+    });
+    expect((await run(sb, ["id", "-u"])).tail).toBe("65534\n");
+    expect((await run(sb, ["id", "-g"])).tail).toBe("65534\n");
+    expect((await run(sb, ["pwd"])).tail).toBe("/workspace/infra/prod\n");
+    expect((await run(sb, ["cat", "main.sh"])).tail).toBe("echo prod\n");
+    expect((await run(sb, ["cat", "/workspace/hello.txt"])).tail).toBe("hello from the host\n");
+    expect((await run(sb, ["printenv", "TF_VAR_region"])).tail).toBe("eu-west-1\n");
+    expect((await run(sb, ["printenv", "SPACED"])).tail).toBe("a b  c; $(id)\n");
+  });
+
+  it("uses /workspace itself for workdir '.'", async () => {
+    const { sb } = await startSandbox({ workdir: "." });
+    expect((await run(sb, ["pwd"])).tail).toBe("/workspace\n");
+  });
+
+  it("streams output to onOutput while the step is still running", async () => {
+    const { sb, ws } = await startSandbox();
+    const chunks: string[] = [];
+    // The step waits for a file the host only creates after seeing "ready" in onOutput: if the
+    // output were delivered only at the end, the step would hit its timeout instead.
+    const res = await run(sb, sh("echo ready; while [ ! -e go ]; do sleep 0.05; done; echo done"), {
+      timeoutMs: 20_000,
+      onOutput: (chunk) => {
+        chunks.push(chunk);
+        if (chunk.includes("ready")) void writeFile(join(ws, "go"), "");
+      },
+    });
+    expect(res.timedOut).toBe(false);
+    expect(res.exitCode).toBe(0);
+    expect(chunks.length).toBeGreaterThanOrEqual(2);
+    expect(chunks.join("")).toBe("ready\ndone\n");
+    expect(res.tail).toBe("ready\ndone\n");
+  });
+
+  it("does not shell-interpret argv", async () => {
+    const { sb } = await startSandbox();
+    const res = await run(sb, ["echo", "a; touch /tmp/x", "$(id)", "`id`", "|", "id"]);
+    expect(res.exitCode).toBe(0);
+    expect(res.tail).toBe("a; touch /tmp/x $(id) `id` | id\n");
+    expect(res.tail).not.toContain("uid=");
+    expect((await run(sb, ["test", "-e", "/tmp/x"])).exitCode).toBe(1);
+    // Control: the same check does notice a file that a shell step really creates.
+    await run(sb, sh("touch /tmp/y"));
+    expect((await run(sb, ["test", "-e", "/tmp/y"])).exitCode).toBe(0);
+  });
+});
+
+describe("network isolation", () => {
+  const servers: Server[] = [];
+  const hits = { loopback: 0, any: 0 };
+  let loopbackPort = 0;
+  let anyPort = 0;
+
+  const listen = (host: string, onConn: () => void): Promise<{ server: Server; port: number }> =>
+    new Promise((resolve, reject) => {
+      const server = createServer((s) => {
+        onConn();
+        s.destroy();
+      });
+      server.once("error", reject);
+      server.listen(0, host, () => {
+        servers.push(server);
+        resolve({ server, port: (server.address() as { port: number }).port });
+      });
+    });
+
+  beforeAll(async () => {
+    loopbackPort = (await listen("127.0.0.1", () => hits.loopback++)).port;
+    anyPort = (await listen("0.0.0.0", () => hits.any++)).port;
+  });
+  afterAll(async () => {
+    for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
+  });
+
+  const hostIPv4s = (): string[] =>
+    Object.values(networkInterfaces())
+      .flatMap((l) => l ?? [])
+      .filter((a) => a.family === "IPv4" && !a.internal)
+      .map((a) => a.address);
+
+  const hostConnect = (host: string, port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const s = connect({ host, port });
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+
+  it("cannot reach the host's TCP servers on loopback, host addresses or the docker bridge", async () => {
+    const ips = hostIPv4s();
+    expect(ips.length).toBeGreaterThan(0);
+    const targets: [string, number][] = [
+      ["127.0.0.1", loopbackPort],
+      ["127.0.0.1", anyPort],
+      ["172.17.0.1", anyPort],
+      ...ips.flatMap((ip): [string, number][] => [
+        [ip, anyPort],
+        [ip, loopbackPort],
+      ]),
+    ];
+
+    // Control: from the host every server is reachable and counted, so zero hits below
+    // means the container could not get through, not that the servers were dead.
+    expect(await hostConnect("127.0.0.1", loopbackPort)).toBe(true);
+    for (const ip of ["127.0.0.1", ...ips]) expect(await hostConnect(ip, anyPort)).toBe(true);
+    await expect.poll(() => hits.loopback).toBe(1);
+    await expect.poll(() => hits.any).toBe(1 + ips.length);
+    hits.loopback = 0;
+    hits.any = 0;
+
+    const { sb } = await startSandbox();
+    const script = `
+      const net = require("net");
+      const targets = JSON.parse(process.argv[1]);
+      const one = ([host, port]) => new Promise((res) => {
+        const s = net.connect({ host, port, timeout: 3000 });
+        s.once("connect", () => { s.destroy(); res({ host, port, ok: true }); });
+        s.once("timeout", () => { s.destroy(); res({ host, port, ok: false, err: "timeout" }); });
+        s.once("error", (e) => res({ host, port, ok: false, err: e.code }));
+      });
+      Promise.all(targets.map(one)).then((r) => console.log("RESULT " + JSON.stringify(r)));
+    `;
+    const res = await run(sb, ["node", "-e", script, JSON.stringify(targets)]);
+    expect(res.exitCode).toBe(0);
+    const line = res.tail.split("\n").find((l) => l.startsWith("RESULT "));
+    expect(line, res.tail).toBeDefined();
+    const results = JSON.parse(line!.slice("RESULT ".length)) as { host: string; port: number; ok: boolean; err?: string }[];
+    expect(results).toHaveLength(targets.length);
+    for (const r of results) expect(r, JSON.stringify(r)).toMatchObject({ ok: false });
+    expect(hits).toEqual({ loopback: 0, any: 0 });
+  });
+
+  it("has no network interface except lo", async () => {
+    const { sb } = await startSandbox();
+    const res = await run(sb, ["cat", "/proc/net/dev"]);
+    expect(res.exitCode).toBe(0);
+    const ifaces = res.tail
+      .split("\n")
+      .slice(2)
+      .map((l) => l.split(":")[0]!.trim())
+      .filter(Boolean);
+    expect(ifaces).toEqual(["lo"]);
+  });
+});
+
+describe("filesystem and privileges", () => {
+  it("has a read-only root fs, a writable /tmp and a writable workspace", async () => {
+    const { sb, ws } = await startSandbox();
+    // /var/tmp is world-writable in the image, so only the read-only root stops this write
+    // (for /etc and /usr the unprivileged user alone would already fail: check the errno).
+    for (const path of ["/etc/x", "/usr/x", "/var/tmp/x"]) {
+      const res = await run(sb, sh(`echo pwned > ${path}`));
+      expect(res.exitCode, path).not.toBe(0);
+      expect(res.tail, path).toContain("Read-only file system");
+    }
+    const mounts = (await run(sb, ["cat", "/proc/self/mounts"])).tail.split("\n");
+    const root = mounts.find((l) => l.split(" ")[1] === "/");
+    expect(root?.split(" ")[3]?.split(",")).toContain("ro");
+
+    const tmp = await run(sb, sh("echo scratch > /tmp/f && cat /tmp/f"));
+    expect(tmp).toMatchObject({ exitCode: 0, tail: "scratch\n" });
+    const w = await run(sb, sh("echo built > /workspace/out.txt && mkdir -p /workspace/d/e && echo ok"));
+    expect(w).toMatchObject({ exitCode: 0, tail: "ok\n" });
+    expect(await readFile(join(ws, "out.txt"), "utf8")).toBe("built\n");
+  });
+
+  it("has no capabilities, no_new_privs, seccomp, and the configured limits", async () => {
+    const { sb, ws } = await startSandbox();
+    const status = (await run(sb, ["cat", "/proc/self/status"])).tail;
+    const field = (name: string) => new RegExp(`^${name}:\\s*(\\S+)`, "m").exec(status)?.[1];
+    expect(field("CapEff")).toBe("0000000000000000");
+    expect(field("CapPrm")).toBe("0000000000000000");
+    expect(field("CapBnd")).toBe("0000000000000000");
+    expect(field("NoNewPrivs")).toBe("1");
+    expect(field("Seccomp")).toBe("2");
+
+    // Attacks that need a capability or an unconfined seccomp profile.
+    const userns = await run(sb, ["unshare", "-Ur", "id", "-u"]);
+    expect(userns.exitCode).not.toBe(0);
+    expect(userns.tail).not.toBe("0\n");
+    expect((await run(sb, ["chown", "0:0", "/workspace"])).exitCode).not.toBe(0);
+
+    const info = await sb.container.inspect();
+    const hc = info.HostConfig;
+    expect(hc.Privileged).toBe(false);
+    expect(hc.CapDrop).toEqual(["ALL"]);
+    expect(hc.CapAdd ?? []).toEqual([]);
+    expect(hc.SecurityOpt).toContain("no-new-privileges");
+    expect(hc.ReadonlyRootfs).toBe(true);
+    expect(hc.NetworkMode).toBe("none");
+    expect(Object.keys(info.NetworkSettings.Networks)).toEqual(["none"]);
+    expect(hc.Memory).toBe(256 * 1024 * 1024);
+    expect(hc.MemorySwap).toBe(256 * 1024 * 1024);
+    expect(hc.PidsLimit).toBe(128);
+    expect(hc.NanoCpus).toBe(1e9);
+    expect(hc.Devices ?? []).toEqual([]);
+    expect(info.Config.User).toBe("65534:65534");
+    // The workspace is the only host path mounted (plus an in-memory /tmp).
+    expect(hc.Binds).toEqual([`${ws}:/workspace:rw`]);
+    expect(info.Mounts).toHaveLength(1);
+    expect(info.Mounts[0]).toMatchObject({ Type: "bind", Source: ws, Destination: "/workspace", RW: true });
+    expect(Object.keys((hc as { Tmpfs?: Record<string, string> }).Tmpfs ?? {})).toEqual(["/tmp"]);
+  });
+});
+
+describe("resource limits", () => {
+  it("stops a step at its wall-clock timeout and stops the container", async () => {
+    const { sb } = await startSandbox();
+    const res = await run(sb, ["sleep", "600"], { timeoutMs: 2000 });
+    expect(res.timedOut).toBe(true);
+    expect(res.exitCode).toBeNull();
+    expect(res.outputLimitExceeded).toBe(false);
+    expect(res.durationMs).toBeGreaterThanOrEqual(1900);
+    expect(res.durationMs).toBeLessThan(30_000);
+    const state = (await sb.container.inspect()).State;
+    expect(state.Running).toBe(false);
+  });
+
+  it("stops a step that prints more than the output limit, keeping only a bounded tail", async () => {
+    const { sb } = await startSandbox({ limits: { outputLimitBytes: 100_000 } });
+    let streamed = 0;
+    // `yes` never ends by itself: only the output limit (or, failing that, the timeout) stops it.
+    const res = await run(sb, ["yes", "flood"], { timeoutMs: 30_000, onOutput: (c) => (streamed += Buffer.byteLength(c)) });
+    expect(res.outputLimitExceeded).toBe(true);
+    expect(res.timedOut).toBe(false);
+    expect(res.exitCode).toBeNull();
+    expect(res.totalBytes).toBeGreaterThan(100_000);
+    expect(res.totalBytes).toBeLessThan(50_000_000);
+    expect(Buffer.byteLength(res.tail)).toBeLessThanOrEqual(64 * 1024 + 16);
+    expect(res.tail.length).toBeGreaterThan(1000);
+    expect(res.tail.endsWith("flood\n")).toBe(true);
+    // Nothing is streamed to the check run after the limit.
+    expect(streamed).toBeLessThanOrEqual(res.totalBytes);
+    expect(res.durationMs).toBeLessThan(30_000);
+    expect((await sb.container.inspect()).State.Running).toBe(false);
+  });
+
+  it("caps the number of processes (pids limit)", async () => {
+    const { sb } = await startSandbox({ limits: { pids: 64 } });
+    expect((await run(sb, ["cat", "/sys/fs/cgroup/pids/pids.max"])).tail).toBe("64\n");
+    expect((await sb.container.inspect()).HostConfig.PidsLimit).toBe(64);
+    // Each iteration forks one long-lived process and then prints how many it has forked
+    // (echo is a builtin: no fork). Without the limit this reaches 500.
+    const bomb = sh('i=0; while [ $i -lt 500 ]; do sleep 30 >/dev/null 2>&1 & i=$((i+1)); echo "n=$i"; done; wait');
+    const res = await run(sb, bomb, { timeoutMs: 20_000 });
+    const counts = [...res.tail.matchAll(/^n=(\d+)$/gm)].map((m) => Number(m[1]));
+    const max = Math.max(0, ...counts);
+    expect(max).toBeGreaterThan(10);
+    expect(max).toBeLessThan(64);
+    expect(res.timedOut || res.exitCode !== 0).toBe(true);
+    expect(res.tail).toMatch(/fork|Resource temporarily unavailable/i);
+    expect(res.durationMs).toBeLessThan(30_000);
+    // The host is fine.
+    expect(execFileSync("true").length).toBe(0);
+  });
+
+  it("kills a step that allocates more than the memory limit", async () => {
+    const { sb } = await startSandbox({ limits: { memoryMb: 64 } });
+    expect((await run(sb, ["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])).tail).toBe(`${64 * 1024 * 1024}\n`);
+    // Bounded so that, without a limit, it would succeed and print "survived" instead.
+    const hog = ["node", "-e", "const a=[]; for (let i = 0; i < 512; i++) a.push(Buffer.alloc(1 << 20, 1)); console.log('survived', a.length)"];
+    const res = await run(sb, hog, { timeoutMs: 20_000 });
+    expect(res.timedOut).toBe(false);
+    expect(res.tail).not.toContain("survived");
+    expect(res.exitCode).not.toBeNull();
+    expect(res.exitCode).not.toBe(0);
+    expect(res.exitCode).toBe(137); // SIGKILL from the OOM killer
+  });
+});
+
+describe("lifecycle", () => {
+  it("labels containers with the task, and remove() deletes them (twice is harmless)", async () => {
+    const { sb, taskId } = await startSandbox();
+    const info = await sb.container.inspect();
+    expect(info.Config.Labels[SANDBOX_LABEL]).toBe("1");
+    expect(info.Config.Labels[`${SANDBOX_LABEL}.task`]).toBe(taskId);
+    expect(info.State.Running).toBe(true);
+
+    await sb.remove();
+    expect(await inspectStatus(info.Id)).toBe(404);
+    await expect(sb.remove()).resolves.toBeUndefined();
+    expect(await inspectStatus(info.Id)).toBe(404);
+  });
+
+  it("reapOrphanSandboxes removes containers whose task is not running, then anything too old", async () => {
+    const a = await startSandbox({ taskId: `${RUN}-A` });
+    const b = await startSandbox({ taskId: `${RUN}-B` });
+    const asked: string[] = [];
+    // Only A's task is running. Containers that are not this run's (none expected) are
+    // reported as running so the first pass leaves them alone.
+    const isRunning = async (taskId: string) => {
+      asked.push(taskId);
+      return taskId === a.taskId || !taskId.startsWith(RUN);
+    };
+    expect(await reapOrphanSandboxes(docker, isRunning, 3600)).toBe(1);
+    expect(asked).toEqual(expect.arrayContaining([a.taskId, b.taskId]));
+    expect(await inspectStatus(a.sb.container.id)).toBe(200);
+    expect(await inspectStatus(b.sb.container.id)).toBe(404);
+
+    // A task can't be running for longer than maxAge: A goes too, whatever isRunning says.
+    const removed = await reapOrphanSandboxes(docker, async () => true, 0);
+    expect(removed).toBeGreaterThanOrEqual(1);
+    expect(await inspectStatus(a.sb.container.id)).toBe(404);
+    expect(await ourContainers()).toEqual([]);
+  });
+});
+
+describe("isolation between sandboxes and from the host", () => {
+  it("does not expose a sibling's workspace or processes, nor the host's files", async () => {
+    const secret = `sibling-secret-${randomBytes(6).toString("hex")}`;
+    const ws1 = await makeWorkspace({ [`${secret}.txt`]: `${secret}\n` });
+    const ws2 = await makeWorkspace({ "mine.txt": "mine\n" });
+    const one = await startSandbox({ workspaceDir: ws1 });
+    const two = await startSandbox({ workspaceDir: ws2 });
+
+    // Sandbox 1 leaves a marker process behind.
+    const marker = String(700000 + Math.floor(Math.random() * 99999));
+    await run(one.sb, sh(`sleep ${marker} >/dev/null 2>&1 &`));
+    const scanProcs = sh('for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f" 2>/dev/null; echo; done');
+    // Control: the scan finds it from inside sandbox 1...
+    expect((await run(one.sb, scanProcs)).tail).toContain(`sleep ${marker}`);
+    // ...but not from sandbox 2.
+    expect((await run(two.sb, scanProcs)).tail).not.toContain(marker);
+
+    // Control: the search finds the secret from sandbox 1...
+    const search = sh(`grep -rl ${secret} /workspace /tmp 2>/dev/null; find / -xdev -name '${secret}*' 2>/dev/null; true`);
+    expect((await run(one.sb, search)).tail).toContain(secret);
+    // ...and finds nothing from sandbox 2, which sees only its own workspace.
+    const found = await run(two.sb, search);
+    expect(found.tail).toBe("");
+    expect((await run(two.sb, ["ls", "/workspace"])).tail).toBe("mine.txt\n");
+    const mountinfo = (await run(two.sb, ["cat", "/proc/self/mountinfo"])).tail;
+    expect(mountinfo).not.toContain(basename(ws1));
+    expect(mountinfo.split("\n").filter((l) => l.split(" ")[4] === "/workspace")).toHaveLength(1);
+    const rootEntries = (await run(two.sb, ["ls", "-A", "/"])).tail.split("\n").filter(Boolean);
+    expect(rootEntries).not.toContain("work");
+    expect(rootEntries.filter((e) => e.startsWith("agent-sb-"))).toEqual([]);
+
+    // The host's project and files are not there.
+    expect(existsSync("/work/main/package.json")).toBe(true);
+    expect((await run(two.sb, ["test", "-e", "/work/main/package.json"])).exitCode).not.toBe(0);
+    expect((await run(two.sb, ["test", "-e", ws1])).exitCode).not.toBe(0);
+    const containerHostname = (await run(two.sb, ["cat", "/etc/hostname"])).tail.trim();
+    expect(containerHostname).not.toBe(hostname());
+    expect(two.sb.container.id.startsWith(containerHostname)).toBe(true);
+  });
+});
