@@ -10,7 +10,8 @@ import { startApp } from "./app.js";
  */
 async function main(): Promise<void> {
   // Probot's registration flow writes credentials to .env; pick them up on the next start.
-  if (existsSync(".env")) process.loadEnvFile(".env");
+  const envFile = process.env.ENV_FILE ?? ".env";
+  if (existsSync(envFile)) process.loadEnvFile(envFile);
   const roleArg = process.argv.find((a) => a.startsWith("--role="))?.slice("--role=".length);
   if (roleArg) process.env.ROLE = roleArg;
   const config = loadServerConfig();
