@@ -107,7 +107,9 @@ function privateKeyFrom(env: ServerEnv): string | undefined {
 }
 
 export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const parsed = ServerEnvSchema.safeParse(source);
+  // `PORT=` in a compose file means "not set", not 0.
+  const present = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = ServerEnvSchema.safeParse(present);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
     throw new ServerConfigError(`invalid server configuration:\n${lines.join("\n")}`);

@@ -1,8 +1,14 @@
-/** A code fence longer than any backtick run inside `text`, so output cannot break out of it. */
+/**
+ * A code fence longer than any backtick run inside `text`, so output cannot break out of it.
+ * Runs longer than 8 are split by zero-width spaces first, so the fence stays short however
+ * many backticks a pull request prints.
+ */
 export function fenced(text: string, lang = ""): string {
-  const longest = Math.max(2, ...Array.from(text.matchAll(/`+/g), (m) => m[0].length));
+  const body = text.replace(/`{9,}/g, (run) => run.match(/`{1,8}/g)!.join("\u200b"));
+  let longest = 2;
+  for (const m of body.matchAll(/`+/g)) longest = Math.max(longest, m[0].length);
   const fence = "`".repeat(longest + 1);
-  return `${fence}${lang}\n${text.replace(/\n$/, "")}\n${fence}`;
+  return `${fence}${lang}\n${body.replace(/\n$/, "")}\n${fence}`;
 }
 
 /** Inline code for user or repo text (names, refs), with backticks and control chars removed. */
@@ -14,7 +20,9 @@ export function code(text: string, max = 100): string {
 /** The last `max` characters of a text, starting at a line boundary where possible. */
 export function tail(text: string, max: number): string {
   if (text.length <= max) return text;
+  if (max <= 0) return "";
   const cut = text.slice(text.length - max);
+  if (text[text.length - max - 1] === "\n") return cut; // already starts a line
   const nl = cut.indexOf("\n");
   return nl >= 0 && nl < 200 ? cut.slice(nl + 1) : cut;
 }
@@ -26,6 +34,22 @@ export function shortSha(sha: string): string {
 export function formatDuration(ms: number | null): string {
   if (ms === null) return "";
   if (ms < 1000) return `${ms} ms`;
-  const s = ms / 1000;
-  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  // Round once, then split, so 119.6 s is "2 min 0 s", never "1 min 60 s".
+  const tenths = Math.round(ms / 100);
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)} s`;
+  const total = Math.round(ms / 1000);
+  return `${Math.floor(total / 60)} min ${total % 60} s`;
+}
+
+/**
+ * A fenced block no longer than `max` characters: output full of backticks makes the fence
+ * longer, so the body is cut (keeping its end) until fence and body fit together.
+ */
+export function fencedWithin(text: string, max: number): string {
+  let body = text;
+  for (;;) {
+    const block = fenced(body);
+    if (block.length <= max || body.length === 0) return block;
+    body = tail(body, Math.max(0, body.length - (block.length - max) - 1));
+  }
 }

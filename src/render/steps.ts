@@ -1,5 +1,5 @@
 import type { StepResult, StepStatus } from "../jobs/types.js";
-import { fenced, formatDuration, tail } from "./markdown.js";
+import { fencedWithin, formatDuration, tail } from "./markdown.js";
 
 export const STATUS_ICON: Record<StepStatus, string> = {
   pending: "⏳",
@@ -16,16 +16,23 @@ export function stepLine(s: StepResult): string {
   return `${STATUS_ICON[s.status]} ${s.name}${dur}`;
 }
 
-/** Per-step output sections within a total character budget, failing steps first in line for space. */
+/**
+ * Per-step output sections that together never exceed `budget` characters: each shown step
+ * gets an equal share for its heading, its fence and the end of its output.
+ */
 export function stepOutputs(steps: StepResult[], budget: number): string {
   const shown = steps.filter((s) => s.status !== "pending" && s.status !== "skipped");
-  if (shown.length === 0) return "";
-  const per = Math.max(200, Math.floor(budget / shown.length) - 200);
+  if (shown.length === 0 || budget <= 0) return "";
+  const separators = 2 * (shown.length - 1);
+  const share = Math.floor((budget - separators) / shown.length);
   return shown
     .map((s) => {
+      const heading = `### ${stepLine(s)}\n\n`;
       const cut = s.truncated ? "\n[output cut: the step printed more than the sandbox output limit]" : "";
-      const body = tail(s.outputTail, per) + cut;
-      return `### ${stepLine(s)}\n\n${fenced(body || "(no output)")}`;
+      const room = share - heading.length;
+      if (room < 20) return heading.slice(0, Math.max(0, share));
+      const body = tail(s.outputTail, Math.max(0, room - cut.length - 16)) + cut;
+      return heading + fencedWithin(body || "(no output)", room);
     })
     .join("\n\n");
 }

@@ -51,20 +51,22 @@ export function renderStickyComment(input: StickyInput): string {
       : "—";
     lines.push(`| ${code(task.stack)} | ${code(shortSha(headSha))} | ${TASK_ICON[task.state]} | ${steps} | ${link} |`);
   }
+  const footer = ["", "<sub>Updated in place by the agent. Commands: `/agent help`.</sub>"];
   const failures = stacks.filter((s) => s.task.state === "FAILED");
-  const budget = Math.floor((COMMENT_BODY_LIMIT - 4000) / Math.max(1, failures.length));
-  for (const { task } of failures) {
+  // Budget the failure details from what is left after the fixed parts, so the whole body
+  // stays within GitHub's comment limit however many stacks fail.
+  const fixed = [...lines, ...footer].join("\n").length;
+  const wrappers = failures.map(({ task }) => {
     const failedSteps = task.steps.filter((s) => s.status === "failed" || s.status === "timed_out");
-    lines.push(
-      "",
-      `<details><summary>❌ ${code(task.stack)}: ${task.error ? escapeHtml(task.error) : failedSteps.map(stepLine).join(", ")}</summary>`,
-      "",
-      stepOutputs(failedSteps, Math.min(budget, 8000)),
-      "",
-      "</details>",
-    );
+    const summary = task.error ? escapeHtml(task.error) : failedSteps.map(stepLine).join(", ");
+    return { failedSteps, open: `<details><summary>❌ ${code(task.stack)}: ${summary}</summary>` };
+  });
+  const overhead = wrappers.reduce((n, w) => n + w.open.length + 20, 0);
+  const perFailure = Math.floor((COMMENT_BODY_LIMIT - fixed - overhead - 200) / Math.max(1, failures.length));
+  for (const w of wrappers) {
+    lines.push("", w.open, "", stepOutputs(w.failedSteps, Math.min(perFailure, 8000)), "", "</details>");
   }
-  lines.push("", "<sub>Updated in place by the agent. Commands: `/agent help`.</sub>");
+  lines.push(...footer);
   return lines.join("\n");
 }
 

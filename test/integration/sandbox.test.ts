@@ -76,6 +76,22 @@ async function inspectStatus(id: string): Promise<number | undefined> {
   }
 }
 
+/**
+ * exec() fires kill() without awaiting it, so the engine may still report the container as
+ * running for a few ms after exec() returns: wait for the stop event (bounded), then check.
+ */
+async function expectStopped(sb: Sandbox): Promise<void> {
+  let guard: NodeJS.Timeout | undefined;
+  const waited = await Promise.race([
+    sb.container.wait({ condition: "not-running" }).then(() => "stopped"),
+    new Promise<string>((r) => (guard = setTimeout(() => r("still running after 10 s"), 10_000))),
+  ]).finally(() => clearTimeout(guard));
+  expect(waited).toBe("stopped");
+  const state = (await sb.container.inspect()).State;
+  expect(state.Running).toBe(false);
+  expect(state.ExitCode).toBe(137); // killed, not exited by itself
+}
+
 async function ourContainers(): Promise<Docker.ContainerInfo[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
   return list.filter((c) => (c.Labels[`${SANDBOX_LABEL}.task`] ?? "").startsWith(RUN));
@@ -156,6 +172,28 @@ describe("Sandbox.exec basics", () => {
     expect(chunks.length).toBeGreaterThanOrEqual(2);
     expect(chunks.join("")).toBe("ready\ndone\n");
     expect(res.tail).toBe("ready\ndone\n");
+  });
+
+  // KNOWN BUG (left failing on purpose): exec() decodes every chunk on its own with
+  // chunk.toString("utf8"), so a multi-byte character split across two chunks reaches
+  // onOutput (the live check-run output) as U+FFFD replacement characters. The tail is
+  // right because it is decoded from the concatenated bytes. Fix: decode through a
+  // StringDecoder (one per stream) in exec() and flush it when the stream ends.
+  it("passes multi-byte UTF-8 split across chunks to onOutput intact", async () => {
+    const { sb, ws } = await startSandbox();
+    const chunks: string[] = [];
+    // Print the first two bytes of "€" (E2 82 AC), wait until the host has received them,
+    // then print the last byte: the character is split across chunks, deterministically.
+    const res = await run(sb, sh("printf '\\342\\202'; while [ ! -e go ]; do sleep 0.05; done; printf '\\254\\n'"), {
+      onOutput: (chunk) => {
+        chunks.push(chunk);
+        void writeFile(join(ws, "go"), "");
+      },
+    });
+    expect(res.exitCode).toBe(0);
+    expect(res.tail).toBe("€\n");
+    expect(chunks.length).toBeGreaterThanOrEqual(2);
+    expect(chunks.join("")).toBe("€\n");
   });
 
   it("does not shell-interpret argv", async () => {
@@ -316,7 +354,9 @@ describe("filesystem and privileges", () => {
     expect(hc.SecurityOpt).toContain("no-new-privileges");
     expect(hc.ReadonlyRootfs).toBe(true);
     expect(hc.NetworkMode).toBe("none");
-    expect(Object.keys(info.NetworkSettings.Networks)).toEqual(["none"]);
+    // NetworkDisabled leaves the container attached to no network at all (not even "none").
+    expect(Object.keys(info.NetworkSettings.Networks ?? {}).filter((n) => n !== "none")).toEqual([]);
+    expect((info.Config as { NetworkDisabled?: boolean }).NetworkDisabled).toBe(true);
     expect(hc.Memory).toBe(256 * 1024 * 1024);
     expect(hc.MemorySwap).toBe(256 * 1024 * 1024);
     expect(hc.PidsLimit).toBe(128);
@@ -340,8 +380,7 @@ describe("resource limits", () => {
     expect(res.outputLimitExceeded).toBe(false);
     expect(res.durationMs).toBeGreaterThanOrEqual(1900);
     expect(res.durationMs).toBeLessThan(30_000);
-    const state = (await sb.container.inspect()).State;
-    expect(state.Running).toBe(false);
+    await expectStopped(sb);
   });
 
   it("stops a step that prints more than the output limit, keeping only a bounded tail", async () => {
@@ -356,11 +395,13 @@ describe("resource limits", () => {
     expect(res.totalBytes).toBeLessThan(50_000_000);
     expect(Buffer.byteLength(res.tail)).toBeLessThanOrEqual(64 * 1024 + 16);
     expect(res.tail.length).toBeGreaterThan(1000);
-    expect(res.tail.endsWith("flood\n")).toBe(true);
+    // The tail is the flood (cut at an arbitrary chunk boundary), nothing else.
+    expect(res.tail).toMatch(/^[flod\n]+$/);
+    expect(res.tail).toContain("flood\nflood\n");
     // Nothing is streamed to the check run after the limit.
     expect(streamed).toBeLessThanOrEqual(res.totalBytes);
     expect(res.durationMs).toBeLessThan(30_000);
-    expect((await sb.container.inspect()).State.Running).toBe(false);
+    await expectStopped(sb);
   });
 
   it("caps the number of processes (pids limit)", async () => {

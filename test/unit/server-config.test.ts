@@ -16,9 +16,12 @@ const { privateKey: PEM } = generateKeyPairSync("rsa", {
   publicKeyEncoding: { type: "spki", format: "pem" },
 });
 
-function loadError(env: NodeJS.ProcessEnv): ServerConfigError {
+/** Environment values as raw strings: `NodeJS.ProcessEnv` is narrowed for some keys (LOG_LEVEL) by dependencies. */
+type RawEnv = Record<string, string>;
+
+function loadError(env: RawEnv): ServerConfigError {
   try {
-    loadServerConfig(env);
+    loadServerConfig(env as NodeJS.ProcessEnv);
   } catch (err) {
     expect(err).toBeInstanceOf(ServerConfigError);
     return err as ServerConfigError;
@@ -27,6 +30,13 @@ function loadError(env: NodeJS.ProcessEnv): ServerConfigError {
 }
 
 describe("loadServerConfig: defaults", () => {
+  it("treats empty values as unset (PORT= in a compose file is not port 0)", () => {
+    const c = loadServerConfig({ PORT: "", WEBHOOK_SECRET: "", SHUTDOWN_GRACE_SECONDS: "" });
+    expect(c.port).toBe(3000);
+    expect(c.worker.shutdownGraceSeconds).toBe(30);
+    expect(c.github.webhookSecret).toBeUndefined();
+  });
+
   it("fills every field from an empty environment", () => {
     const c = loadServerConfig({});
     expect(c).toEqual({
@@ -126,7 +136,7 @@ describe("loadServerConfig: GitHub Enterprise", () => {
 });
 
 describe("loadServerConfig: invalid values", () => {
-  const cases: Array<[string, NodeJS.ProcessEnv]> = [
+  const cases: Array<[string, RawEnv]> = [
     ["ROLE", { ROLE: "foo" }],
     ["PORT", { PORT: "70000" }],
     ["PORT", { PORT: "-1" }],
@@ -138,7 +148,6 @@ describe("loadServerConfig: invalid values", () => {
     ["GHE_HOST", { GHE_HOST: "https://ghe.example.com" }],
     ["GHE_HOST", { GHE_HOST: "ghe.example.com:port" }],
     ["GHE_PROTOCOL", { GHE_HOST: "ghe.example.com", GHE_PROTOCOL: "ftp" }],
-    ["WEBHOOK_SECRET", { WEBHOOK_SECRET: "" }],
     ["REDIS_URL", { REDIS_URL: "not a url" }],
     ["QUEUE_PREFIX", { QUEUE_PREFIX: "agent:prod" }],
     ["SANDBOX_MEMORY_MB", { SANDBOX_MEMORY_MB: "8" }],
