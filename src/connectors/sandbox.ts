@@ -1,3 +1,4 @@
+import { StringDecoder } from "node:string_decoder";
 import { Writable } from "node:stream";
 import Docker from "dockerode";
 
@@ -64,7 +65,10 @@ class TailBuffer {
   }
   toString(): string {
     const all = Buffer.concat(this.chunks);
-    return all.subarray(Math.max(0, all.length - this.size)).toString("utf8");
+    let start = Math.max(0, all.length - this.size);
+    // Do not start in the middle of a multi-byte character (UTF-8 continuation bytes).
+    while (start > 0 && start < all.length && (all[start]! & 0xc0) === 0x80) start++;
+    return all.subarray(start).toString("utf8");
   }
 }
 
@@ -131,23 +135,30 @@ export class Sandbox {
     const tail = new TailBuffer(TAIL_BYTES);
     let timedOut = false;
     let outputLimitExceeded = false;
-    const sink = new Writable({
-      write: (chunk: Buffer, _enc, cb) => {
-        if (!outputLimitExceeded) {
-          tail.push(chunk);
-          opts.onOutput?.(chunk.toString("utf8"));
-          if (tail.total > this.spec.limits.outputLimitBytes) {
-            outputLimitExceeded = true;
-            void this.kill();
+    let killing: Promise<void> | null = null;
+    const stop = () => (killing ??= this.kill());
+    // One decoder per stream: a character split across chunks must not reach onOutput broken.
+    const sink = () => {
+      const decoder = new StringDecoder("utf8");
+      return new Writable({
+        write: (chunk: Buffer, _enc, cb) => {
+          if (!outputLimitExceeded) {
+            tail.push(chunk);
+            const text = decoder.write(chunk);
+            if (text) opts.onOutput?.(text);
+            if (tail.total > this.spec.limits.outputLimitBytes) {
+              outputLimitExceeded = true;
+              void stop();
+            }
           }
-        }
-        cb();
-      },
-    });
-    this.docker.modem.demuxStream(stream, sink, sink);
+          cb();
+        },
+      });
+    };
+    this.docker.modem.demuxStream(stream, sink(), sink());
     const timer = setTimeout(() => {
       timedOut = true;
-      void this.kill();
+      void stop();
     }, opts.timeoutMs);
     try {
       await new Promise<void>((resolve) => {
@@ -158,6 +169,8 @@ export class Sandbox {
     } finally {
       clearTimeout(timer);
     }
+    // After a kill, return only once the container has really stopped.
+    if (killing) await killing;
     let exitCode: number | null = null;
     try {
       exitCode = (await exec.inspect()).ExitCode ?? null;
@@ -177,6 +190,7 @@ export class Sandbox {
   /** Stops everything in the container at once (timeout, output flood, cancel). */
   async kill(): Promise<void> {
     await this.container.kill().catch(() => {});
+    await this.container.wait().catch(() => {});
   }
 
   /** Always called, whatever happened: the container must not outlive its task. */

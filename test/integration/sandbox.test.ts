@@ -182,18 +182,19 @@ describe("Sandbox.exec basics", () => {
   it("passes multi-byte UTF-8 split across chunks to onOutput intact", async () => {
     const { sb, ws } = await startSandbox();
     const chunks: string[] = [];
-    // Print the first two bytes of "€" (E2 82 AC), wait until the host has received them,
-    // then print the last byte: the character is split across chunks, deterministically.
-    const res = await run(sb, sh("printf '\\342\\202'; while [ ! -e go ]; do sleep 0.05; done; printf '\\254\\n'"), {
+    // Print a line and the first two bytes of "€" (E2 82 AC), wait until the host has received
+    // them, then print the last byte: the character is split across chunks, deterministically.
+    const res = await run(sb, sh("printf 'start\\n\\342\\202'; while [ ! -e go ]; do sleep 0.05; done; printf '\\254\\n'"), {
       onOutput: (chunk) => {
         chunks.push(chunk);
         void writeFile(join(ws, "go"), "");
       },
     });
     expect(res.exitCode).toBe(0);
-    expect(res.tail).toBe("€\n");
+    expect(res.tail).toBe("start\n€\n");
     expect(chunks.length).toBeGreaterThanOrEqual(2);
-    expect(chunks.join("")).toBe("€\n");
+    expect(chunks.join("")).toBe("start\n€\n");
+    expect(chunks.join("")).not.toContain("\ufffd");
   });
 
   it("does not shell-interpret argv", async () => {
