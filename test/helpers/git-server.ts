@@ -8,6 +8,9 @@ import { promisify } from "node:util";
 
 const run = promisify(execFile);
 
+/** A file entry for `GitHttpServer.commit` that is executable in the checkout. */
+export const executable = (content: string) => ({ content, mode: 0o755 });
+
 /**
  * A Git smart-HTTP server on 127.0.0.1 (git's own `http-backend` as CGI), standing in for
  * GitHub's git endpoint. It demands the installation token the way GitHub does

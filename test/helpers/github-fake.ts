@@ -16,6 +16,12 @@ export interface FakePull {
   headRepo?: string;
 }
 
+const checkRunPatch = (c: RecordedCall, status: string) =>
+  c.method === "PATCH" && /\/check-runs\/\d+$/.test(c.path) && c.body?.status === status;
+/** A check-run update to `completed` / `in_progress`. */
+export const isCheckRunCompleted = (c: RecordedCall) => checkRunPatch(c, "completed");
+export const isCheckRunInProgress = (c: RecordedCall) => checkRunPatch(c, "in_progress");
+
 type Reply = [number, unknown] | [number, unknown, Record<string, string>];
 
 /**

@@ -79,11 +79,15 @@ export const TestOctokit = ProbotOctokit.defaults((o: Record<string, any>) => ({
   throttle: { ...o.throttle, enabled: false },
 }));
 
-export async function startTestApp(env: TestEnv, role: "web" | "worker" | "all" = "all"): Promise<RunningApp> {
-  return startApp(
-    { ...env.config, role },
-    { Octokit: TestOctokit, log: pino({ level: env.config.logLevel }) },
-  );
+/**
+ * Starts the real app in-process. With `logs`, every JSON log line is also collected there
+ * (at info level), so tests can assert what was logged.
+ */
+export async function startTestApp(env: TestEnv, role: "web" | "worker" | "all" = "all", logs?: string[]): Promise<RunningApp> {
+  const log = logs
+    ? pino({ level: "info" }, { write: (line: string) => void logs.push(line) })
+    : pino({ level: env.config.logLevel });
+  return startApp({ ...env.config, role }, { Octokit: TestOctokit, log });
 }
 
 /** Drops the test database and the queue keys; checks no sandbox container was left behind. */

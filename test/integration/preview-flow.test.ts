@@ -2,8 +2,8 @@ import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
 import { STICKY_MARKER } from "../../src/render/sticky-comment.js";
-import { GitHubFake, type RecordedCall } from "../helpers/github-fake.js";
-import { GitHttpServer } from "../helpers/git-server.js";
+import { GitHubFake, isCheckRunCompleted } from "../helpers/github-fake.js";
+import { executable as exe, GitHttpServer } from "../helpers/git-server.js";
 import {
   deliver,
   DeliveryWatcher,
@@ -13,13 +13,14 @@ import {
   leftoverSandboxes,
   makeTestEnv,
   startTestApp,
+  TEST_REDIS_URL,
   type TestEnv,
 } from "../helpers/harness.js";
+import { createRedis } from "../../src/jobs/queues.js";
 
 const REPO = "octo-org/infra-live";
 const TOKEN = "ghs_previewFlowInstallationToken000000001";
 
-const exe = (content: string) => ({ content, mode: 0o755 });
 const AGENT_YML = `version: 1
 default_stack: dev
 stacks:
@@ -38,7 +39,6 @@ const GOOD_TREE = {
   "infra/preview.sh": exe("#!/bin/sh\necho \"preview of $AGENT_STACK at $AGENT_HEAD_SHA\"\nid -u\necho '+ 1 to create'\n"),
 };
 
-const isCheckRunCompleted = (c: RecordedCall) => c.method === "PATCH" && /check-runs\/\d+$/.test(c.path) && c.body?.status === "completed";
 
 describe("/agent preview from PR comment to check run (real Redis, Postgres, Docker)", () => {
   let env: TestEnv;
@@ -48,12 +48,13 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
   let watcher: DeliveryWatcher;
   let db: pg.Client;
   let pr = 1;
+  const logs: string[] = [];
 
   beforeAll(async () => {
     isolateNetwork();
-    env = await makeTestEnv();
+    env = await makeTestEnv({ SANDBOX_ALLOWED_IMAGES: "agent-sandbox:does-not-exist" });
     git = await GitHttpServer.start(TOKEN);
-    app = await startTestApp(env);
+    app = await startTestApp(env, "all", logs);
     watcher = await DeliveryWatcher.start(env);
     db = new pg.Client({ connectionString: env.databaseUrl });
     await db.connect();
@@ -303,6 +304,69 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     expect(contentReads.length).toBeGreaterThan(0);
     expect(contentReads.every((c) => c.query.get("ref") === "main")).toBe(true);
     await stickySettled(number);
+  });
+
+  it("a head commit the repository no longer has fails the task once, clearly, without retries", async () => {
+    const { number } = await setup();
+    gh.pulls.set(number, { headSha: "e".repeat(40) });
+    await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev"));
+    const done = await gh.waitFor(isCheckRunCompleted, "the completed check run");
+    expect(done.body).toMatchObject({ conclusion: "failure" });
+    expect(String((done.body!.output as { summary: string }).summary)).toMatch(/could not be fetched/);
+    await stickySettled(number);
+    const { rows } = await db.query("SELECT t.state, t.attempts, t.error FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = $1", [number]);
+    expect(rows[0]).toMatchObject({ state: "FAILED", attempts: 1 });
+  });
+
+  it("an engine error is retried with backoff, then reported as an internal error", async () => {
+    const { number } = await setup(GOOD_TREE, AGENT_YML + "sandbox:\n  image: agent-sandbox:does-not-exist\n");
+    await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev"));
+    const done = await gh.waitFor(isCheckRunCompleted, "the completed check run");
+    expect(done.body).toMatchObject({ conclusion: "failure" });
+    expect(String((done.body!.output as { summary: string }).summary)).toMatch(/internal error after 3 attempts: could not create the sandbox container/);
+    await stickySettled(number);
+    const { rows } = await db.query("SELECT t.state, t.attempts FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = $1", [number]);
+    expect(rows[0]).toMatchObject({ state: "FAILED", attempts: 3 });
+    expect(await leftoverSandboxes()).toBe(0);
+  });
+
+  it("the installation token never lands in Redis, Postgres, logs, comments or check runs; job data holds ids only", async () => {
+    const { number } = await setup();
+    const enqueued: Array<{ data: object }> = [];
+    const onWaiting = (job: { data: object }) => void enqueued.push(job);
+    app.deps.queues.tasks.on("waiting", onWaiting);
+    await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev"));
+    await gh.waitFor(isCheckRunCompleted, "the completed check run");
+    await stickySettled(number);
+    app.deps.queues.tasks.off("waiting", onWaiting);
+    expect(enqueued).toHaveLength(1);
+    expect(Object.keys(enqueued[0]!.data).sort()).toEqual(["deliveryId", "taskId", "workflowId"]);
+    const redis = createRedis(TEST_REDIS_URL);
+    const keys = await redis.keys(`${env.queuePrefix}:*`);
+    for (const key of keys) {
+      const type = await redis.type(key);
+      const dump = type === "string" ? await redis.get(key) : type === "hash" ? JSON.stringify(await redis.hgetall(key)) : type === "list" ? JSON.stringify(await redis.lrange(key, 0, -1)) : type === "zset" ? JSON.stringify(await redis.zrange(key, 0, -1)) : type === "stream" ? JSON.stringify(await redis.xrange(key, "-", "+")) : "";
+      expect(dump ?? "", key).not.toContain(TOKEN);
+    }
+    await redis.quit();
+    const { rows: dbHits } = await db.query(
+      `SELECT 'audit' AS t FROM audit_log WHERE detail::text LIKE $1 UNION ALL SELECT 'tasks' FROM tasks WHERE steps::text LIKE $1 OR coalesce(error, '') LIKE $1
+       UNION ALL SELECT 'workflows' FROM workflows WHERE config::text LIKE $1`,
+      [`%${TOKEN}%`],
+    );
+    expect(dbHits).toEqual([]);
+    expect(logs.join("\n")).not.toContain(TOKEN);
+    expect(JSON.stringify(gh.calls.map((c) => c.body))).not.toContain(TOKEN);
+    // The token was really used, as a header on git's requests.
+    expect(git.requests.every((r) => r.authorized)).toBe(true);
+  });
+
+  it("logs are JSON with delivery_id, workflow_id and task_id", async () => {
+    const entries = logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const queued = entries.find((e) => e.msg === "delivery queued");
+    expect(queued?.delivery_id).toEqual(expect.any(String));
+    const step = entries.find((e) => e.msg === "step finished");
+    expect(step).toMatchObject({ task_id: expect.any(String), workflow_id: expect.any(String), delivery_id: expect.any(String), step: expect.any(String) });
   });
 
   it("user text never reaches a shell: a crafted stack name is rejected before anything runs", async () => {

@@ -2,8 +2,8 @@ import nock from "nock";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
-import { GitHubFake, type RecordedCall } from "../helpers/github-fake.js";
-import { GitHttpServer } from "../helpers/git-server.js";
+import { GitHubFake, isCheckRunCompleted as completed, isCheckRunInProgress as inProgress } from "../helpers/github-fake.js";
+import { executable as exe, GitHttpServer } from "../helpers/git-server.js";
 import {
   deliver,
   destroyTestEnv,
@@ -17,15 +17,12 @@ import {
 
 const REPO = "octo-org/roles";
 const TOKEN = "ghs_rolesInstallationToken0000000000000002";
-const exe = (content: string) => ({ content, mode: 0o755 });
 const CONFIG = `version: 1
 stacks:
   - name: dev
 steps:
   preview: ["./preview.sh"]
 `;
-const completed = (c: RecordedCall) => c.method === "PATCH" && /check-runs\/\d+$/.test(c.path) && c.body?.status === "completed";
-const inProgress = (c: RecordedCall) => c.method === "PATCH" && /check-runs\/\d+$/.test(c.path) && c.body?.status === "in_progress";
 
 describe("separate web and worker roles, graceful shutdown", () => {
   let env: TestEnv;
