@@ -2,7 +2,7 @@ import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
 import { STICKY_MARKER } from "../../src/render/sticky-comment.js";
-import { GitHubFake, isCheckRunCompleted } from "../helpers/github-fake.js";
+import { GitHubFake, isCheckRunCompleted, isCheckRunInProgress } from "../helpers/github-fake.js";
 import { executable as exe, GitHttpServer } from "../helpers/git-server.js";
 import {
   deliver,
@@ -173,6 +173,21 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     const stickyId = [...gh.comments.entries()].find(([, c]) => c.issue === number && c.body.includes(STICKY_MARKER))![0];
     await gh.waitFor((c) => c.method === "PATCH" && c.path.endsWith(`/issues/comments/${stickyId}`) && String(c.body?.body).includes(fixed.slice(0, 7)) && String(c.body?.body).includes("✅ succeeded"), "the sticky comment showing the new commit");
     expect(await leftoverSandboxes()).toBe(0);
+  });
+
+  it("streams a running step's output into the in-progress check run before it completes", async () => {
+    const { number } = await setup({ ...GOOD_TREE, "infra/preview.sh": exe("#!/bin/sh\necho 'halfway through the plan'\nsleep 1\necho 'plan done'\n") });
+    await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev"));
+    const live = await gh.waitFor(
+      (c) => isCheckRunInProgress(c) && String((c.body?.output as { text?: string } | undefined)?.text).includes("halfway through the plan"),
+      "an in-progress update with the partial output",
+    );
+    expect(String((live.body!.output as { summary: string }).summary)).toContain("🔄 preview");
+    expect(String((live.body!.output as { text: string }).text)).not.toContain("plan done");
+    expect(gh.calls.indexOf(live)).toBeLessThan(gh.calls.findIndex(isCheckRunCompleted) === -1 ? Infinity : gh.calls.findIndex(isCheckRunCompleted));
+    const done = await gh.waitFor(isCheckRunCompleted, "the completed check run");
+    expect(String((done.body!.output as { text: string }).text)).toContain("plan done");
+    await stickySettled(number);
   });
 
   it("previews every requested stack as its own task and check run", async () => {
