@@ -5,10 +5,11 @@ import Docker from "dockerode";
 import { pino, type Logger } from "pino";
 import { Probot, ProbotOctokit } from "probot";
 import type { ServerConfig } from "./config/server-config.js";
-import { reapOrphanSandboxes } from "./connectors/sandbox.js";
+import { newOwnerId, reapOrphanSandboxes, SandboxProvider } from "./connectors/sandbox.js";
 import { createDb, ensureDatabase, migrate } from "./connectors/store/db.js";
 import type { AppDeps } from "./deps.js";
 import { registerHandlers } from "./handlers/issue-comment.js";
+import { WorkerHeartbeat } from "./jobs/heartbeat.js";
 import { processPreviewTask } from "./jobs/preview-task.js";
 import { createQueues, createRedis, TASK_QUEUE, WEBHOOK_QUEUE } from "./jobs/queues.js";
 import type { TaskJobData, WebhookJobData } from "./jobs/types.js";
@@ -40,6 +41,19 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
   const redis = createRedis(config.redisUrl);
   const queues = createQueues(redis, config.queuePrefix);
   const docker = options.docker ?? new Docker();
+  const owner = newOwnerId();
+  const heartbeat = new WorkerHeartbeat(redis, config.queuePrefix, owner);
+  const sandboxes = new SandboxProvider(
+    docker,
+    {
+      image: config.sandbox.defaultImage,
+      limits: { memoryMb: config.sandbox.memoryMb, cpus: config.sandbox.cpus, pids: config.sandbox.pids, outputLimitBytes: config.sandbox.outputLimitBytes },
+      workspaceRoot: config.sandbox.workspaceRoot,
+      owner,
+      poolSize: config.sandbox.poolSize,
+    },
+    (err) => log.warn({ err }, "could not fill the sandbox pool"),
+  );
 
   const probot = new Probot({
     appId,
@@ -54,6 +68,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     db,
     queues,
     docker,
+    sandboxes,
     log,
     github: (installationId) => probot.auth(installationId),
   };
@@ -69,14 +84,24 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
 
   const workers: Worker[] = [];
   const shutdown = new AbortController();
+  let reaper: NodeJS.Timeout | null = null;
   let workerConnection: ReturnType<typeof createRedis> | null = null;
   if (config.role === "worker" || config.role === "all") {
     registerHandlers(probot, deps);
-    const reaped = await reapOrphanSandboxes(docker, async (taskId) => {
-      const res = await db.query("SELECT 1 FROM tasks WHERE id::text = $1 AND state = 'RUNNING'", [taskId]);
-      return Boolean(res.rowCount);
-    }, config.sandbox.timeoutSeconds + 300);
-    if (reaped) log.warn({ reaped }, "removed orphaned sandbox containers");
+    await heartbeat.start();
+    const reap = async () => {
+      const reaped = await reapOrphanSandboxes(docker, {
+        self: owner,
+        isOwnerAlive: (o) => heartbeat.isAlive(o),
+        maxAgeSeconds: config.sandbox.timeoutSeconds + 600,
+        workspaceRoot: config.sandbox.workspaceRoot,
+      });
+      if (reaped) log.warn({ reaped }, "removed orphaned sandbox containers");
+    };
+    await reap();
+    reaper = setInterval(() => void reap().catch((err) => log.warn({ err }, "reaper failed")), config.sandbox.reapIntervalSeconds * 1000);
+    reaper.unref();
+    void sandboxes.start();
     workerConnection = createRedis(config.redisUrl);
     workers.push(
       new Worker<WebhookJobData>(
@@ -121,6 +146,9 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
           }
         }),
       );
+      if (reaper) clearInterval(reaper);
+      await sandboxes.close();
+      await heartbeat.stop();
       await queues.close();
       await redis.quit().catch(() => {});
       await workerConnection?.quit().catch(() => {});

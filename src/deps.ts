@@ -2,6 +2,7 @@ import type Docker from "dockerode";
 import type { Logger } from "pino";
 import type { ServerConfig } from "./config/server-config.js";
 import type { GitHub } from "./connectors/github.js";
+import type { SandboxProvider } from "./connectors/sandbox.js";
 import type { Db } from "./connectors/store/db.js";
 import type { Queues } from "./jobs/queues.js";
 
@@ -11,6 +12,8 @@ export interface AppDeps {
   db: Db;
   queues: Queues;
   docker: Docker;
+  /** Sandboxes for tasks: warm from the pool for the default image, cold otherwise. */
+  sandboxes: SandboxProvider;
   log: Logger;
   /** An installation-authenticated client (Probot's Octokit with retry and throttling). */
   github: (installationId: number) => Promise<GitHub>;

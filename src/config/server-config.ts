@@ -48,6 +48,8 @@ export const ServerEnvSchema = z.object({
   SANDBOX_TIMEOUT_SECONDS: intFrom(900, 1, 6 * 3600),
   SANDBOX_OUTPUT_LIMIT_BYTES: intFrom(1_048_576, 1024, 64 * 1_048_576),
   SANDBOX_WORKSPACE_ROOT: z.string().default(join(tmpdir(), "agent-workspaces")),
+  SANDBOX_POOL_SIZE: intFrom(2, 0, 64),
+  SANDBOX_REAP_INTERVAL_SECONDS: intFrom(60, 1, 3600),
   WORKER_CONCURRENCY: intFrom(2, 1, 64),
   SHUTDOWN_GRACE_SECONDS: intFrom(30, 0, 3600),
   CHECK_RUN_UPDATE_INTERVAL_MS: intFrom(5000, 0, 600_000),
@@ -81,6 +83,9 @@ export interface ServerConfig {
     timeoutSeconds: number;
     outputLimitBytes: number;
     workspaceRoot: string;
+    /** Warm, started containers kept ready for the default image (0: always cold). */
+    poolSize: number;
+    reapIntervalSeconds: number;
   };
   worker: { concurrency: number; shutdownGraceSeconds: number; checkRunUpdateIntervalMs: number };
   logLevel: ServerEnv["LOG_LEVEL"];
@@ -138,6 +143,8 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
       timeoutSeconds: env.SANDBOX_TIMEOUT_SECONDS,
       outputLimitBytes: env.SANDBOX_OUTPUT_LIMIT_BYTES,
       workspaceRoot: env.SANDBOX_WORKSPACE_ROOT,
+      poolSize: env.SANDBOX_POOL_SIZE,
+      reapIntervalSeconds: env.SANDBOX_REAP_INTERVAL_SECONDS,
     },
     worker: {
       concurrency: env.WORKER_CONCURRENCY,

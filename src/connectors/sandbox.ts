@@ -1,9 +1,14 @@
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { Writable } from "node:stream";
 import Docker from "dockerode";
 
 /** Label on every container the app creates, so a reaper can find orphans. */
 export const SANDBOX_LABEL = "io.pr-infra-agent.sandbox";
+/** Which worker process created the container (its heartbeat says whether it is alive). */
+export const OWNER_LABEL = `${SANDBOX_LABEL}.owner`;
 const SANDBOX_USER = "65534:65534";
 const WORKSPACE_MOUNT = "/workspace";
 
@@ -15,20 +20,22 @@ export interface SandboxLimits {
   outputLimitBytes: number;
 }
 
-export interface SandboxSpec {
+export interface SandboxOptions {
   image: string;
-  /** Host directory holding this task's checkout; the only host path mounted. */
-  workspaceDir: string;
-  /** Working directory inside the workspace, relative (already validated). */
-  workdir: string;
-  env: Record<string, string>;
-  taskId: string;
   limits: SandboxLimits;
+  /** Where per-sandbox workspace directories are made (same path for worker and engine). */
+  workspaceRoot: string;
+  /** This worker process's id; orphan reaping asks whether the owner is still alive. */
+  owner: string;
 }
 
 export interface ExecOptions {
   timeoutMs: number;
-  /** Called with output as it arrives (for live check-run updates). */
+  /** Environment for this step only (never in the container's config: `docker inspect` does not show it). */
+  env?: Record<string, string>;
+  /** Working directory relative to the workspace (already validated), default the workspace. */
+  workdir?: string;
+  /** Called with output as it arrives (for live check-run updates), decoded per stream. */
   onOutput?: (chunk: string) => void;
 }
 
@@ -40,6 +47,12 @@ export interface ExecResult {
   /** Last bytes of combined stdout/stderr. */
   tail: string;
   totalBytes: number;
+}
+
+/** Kernel counters that explain a failed step: the cgroup OOM killer or the pids limit. */
+export interface LimitEvents {
+  oomKills: number;
+  pidsLimitHits: number;
 }
 
 /** A sandbox could not be created or driven: the engine's fault, worth a retry. */
@@ -72,48 +85,60 @@ class TailBuffer {
   }
 }
 
+/**
+ * One container for one task, with its own empty workspace directory mounted at /workspace.
+ * Locked down: network none, unprivileged user, no capabilities, no-new-privileges, read-only
+ * root with a small tmpfs, memory (no swap) / CPU / pids limits, Docker's default seccomp.
+ */
 export class Sandbox {
   private constructor(
     private readonly docker: Docker,
     readonly container: Docker.Container,
-    private readonly spec: SandboxSpec,
+    readonly workspaceDir: string,
+    readonly image: string,
+    private readonly limits: SandboxLimits,
   ) {}
 
-  /** Creates and starts one fresh container for a task. */
-  static async start(docker: Docker, spec: SandboxSpec): Promise<Sandbox> {
+  /** Makes a fresh workspace and creates and starts a container on it. */
+  static async create(docker: Docker, opts: SandboxOptions): Promise<Sandbox> {
+    await mkdir(opts.workspaceRoot, { recursive: true, mode: 0o700 });
+    const workspaceDir = await mkdtemp(join(opts.workspaceRoot, `${opts.owner}-`));
+    // The sandbox user is not the worker's user: let it write its own workspace.
+    await chmod(workspaceDir, 0o777);
     let container: Docker.Container;
     try {
       container = await docker.createContainer({
-        Image: spec.image,
-        // An idle init process; steps run as execs so one container serves the whole task.
+        Image: opts.image,
+        // An idle init process; steps run as execs, so a started container can wait in a pool.
         Cmd: ["sleep", "infinity"],
         User: SANDBOX_USER,
         WorkingDir: WORKSPACE_MOUNT,
-        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-        Labels: { [SANDBOX_LABEL]: "1", [`${SANDBOX_LABEL}.task`]: spec.taskId },
+        Env: ["HOME=/tmp"],
+        Labels: { [SANDBOX_LABEL]: "1", [OWNER_LABEL]: opts.owner },
         NetworkDisabled: true,
         HostConfig: {
           NetworkMode: "none",
-          Memory: spec.limits.memoryMb * 1024 * 1024,
-          MemorySwap: spec.limits.memoryMb * 1024 * 1024,
-          NanoCpus: Math.round(spec.limits.cpus * 1e9),
-          PidsLimit: spec.limits.pids,
+          Memory: opts.limits.memoryMb * 1024 * 1024,
+          MemorySwap: opts.limits.memoryMb * 1024 * 1024,
+          NanoCpus: Math.round(opts.limits.cpus * 1e9),
+          PidsLimit: opts.limits.pids,
           CapDrop: ["ALL"],
           SecurityOpt: ["no-new-privileges"],
           Privileged: false,
           ReadonlyRootfs: true,
           Tmpfs: { "/tmp": "rw,nosuid,nodev,size=256m" },
-          Binds: [`${spec.workspaceDir}:${WORKSPACE_MOUNT}:rw`],
+          Binds: [`${workspaceDir}:${WORKSPACE_MOUNT}:rw`],
         },
       });
     } catch (err) {
+      await rm(workspaceDir, { recursive: true, force: true });
       throw new SandboxError(`could not create the sandbox container: ${(err as Error).message}`);
     }
-    const sandbox = new Sandbox(docker, container, spec);
+    const sandbox = new Sandbox(docker, container, workspaceDir, opts.image, opts.limits);
     try {
       await container.start();
     } catch (err) {
-      await sandbox.remove();
+      await sandbox.destroy();
       throw new SandboxError(`could not start the sandbox container: ${(err as Error).message}`);
     }
     return sandbox;
@@ -122,16 +147,23 @@ export class Sandbox {
   /** Runs one argv inside the container. No shell is involved unless argv names one. */
   async exec(argv: string[], opts: ExecOptions): Promise<ExecResult> {
     const started = Date.now();
-    const workdir = this.spec.workdir === "." ? WORKSPACE_MOUNT : `${WORKSPACE_MOUNT}/${this.spec.workdir}`;
-    const exec = await this.container.exec({
-      Cmd: argv,
-      User: SANDBOX_USER,
-      WorkingDir: workdir,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: false,
-    });
-    const stream = await exec.start({ hijack: true, stdin: false });
+    const workdir = !opts.workdir || opts.workdir === "." ? WORKSPACE_MOUNT : `${WORKSPACE_MOUNT}/${opts.workdir}`;
+    let exec: Docker.Exec;
+    let stream: NodeJS.ReadWriteStream;
+    try {
+      exec = await this.container.exec({
+        Cmd: argv,
+        User: SANDBOX_USER,
+        WorkingDir: workdir,
+        Env: Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`),
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+      });
+      stream = await exec.start({ hijack: true, stdin: false });
+    } catch (err) {
+      throw new SandboxError(`could not run a step in the sandbox: ${(err as Error).message}`);
+    }
     const tail = new TailBuffer(TAIL_BYTES);
     let timedOut = false;
     let outputLimitExceeded = false;
@@ -146,7 +178,7 @@ export class Sandbox {
             tail.push(chunk);
             const text = decoder.write(chunk);
             if (text) opts.onOutput?.(text);
-            if (tail.total > this.spec.limits.outputLimitBytes) {
+            if (tail.total > this.limits.outputLimitBytes) {
               outputLimitExceeded = true;
               void stop();
             }
@@ -187,41 +219,206 @@ export class Sandbox {
     };
   }
 
-  /** Stops everything in the container at once (timeout, output flood, cancel). */
+  /**
+   * Reads the container's cgroup counters (v1 or v2 layout) to explain a failure: an OOM kill
+   * or the pids limit. Zeroes when the container is gone or the files are not there.
+   */
+  async limitEvents(): Promise<LimitEvents> {
+    const script =
+      "cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events /sys/fs/cgroup/pids/pids.events /sys/fs/cgroup/pids.events 2>/dev/null; true";
+    try {
+      const res = await this.exec(["sh", "-c", script], { timeoutMs: 5000 });
+      const oom = /^oom_kill (\d+)$/m.exec(res.tail);
+      const pids = /^max (\d+)$/m.exec(res.tail);
+      return { oomKills: Number(oom?.[1] ?? 0), pidsLimitHits: Number(pids?.[1] ?? 0) };
+    } catch {
+      return { oomKills: 0, pidsLimitHits: 0 };
+    }
+  }
+
+  async isRunning(): Promise<boolean> {
+    try {
+      return Boolean((await this.container.inspect()).State.Running);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stops everything in the container at once (timeout, output flood, shutdown). */
   async kill(): Promise<void> {
     await this.container.kill().catch(() => {});
     await this.container.wait().catch(() => {});
   }
 
-  /** Always called, whatever happened: the container must not outlive its task. */
-  async remove(): Promise<void> {
+  /** Always called, whatever happened: neither the container nor its workspace outlives the task. */
+  async destroy(): Promise<void> {
     await this.container.remove({ force: true, v: true }).catch((err: { statusCode?: number }) => {
       if (err.statusCode !== 404) throw err;
     });
+    await rm(this.workspaceDir, { recursive: true, force: true });
   }
 }
 
 /**
- * Removes containers left by a crashed worker: those whose task is no longer running, and
- * any older than the longest a task may take. Safe with several workers on one engine.
+ * Started, idle, never-used sandboxes of one image, so a task gets a running container at once
+ * instead of waiting for create + start. Each is handed out exactly once and destroyed by its
+ * task; the pool refills in the background. Cold creation is the fallback.
  */
-export async function reapOrphanSandboxes(
-  docker: Docker,
-  isRunning: (taskId: string) => Promise<boolean>,
-  maxAgeSeconds: number,
-): Promise<number> {
+export class SandboxPool {
+  private readonly idle: Sandbox[] = [];
+  private filling = 0;
+  private closed = false;
+  private refill: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly opts: SandboxOptions & { size: number },
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {}
+
+  get image(): string {
+    return this.opts.image;
+  }
+
+  /** Idle containers ready now. */
+  get ready(): number {
+    return this.idle.length;
+  }
+
+  /** Ids of the idle containers (not handed to any task yet). */
+  get idleIds(): string[] {
+    return this.idle.map((sb) => sb.container.id);
+  }
+
+  /** Resolves when no refill is in flight. */
+  async settled(): Promise<void> {
+    let current: Promise<void>;
+    do {
+      current = this.refill;
+      await current.catch(() => {});
+    } while (current !== this.refill);
+  }
+
+  /** Starts filling; resolves once the pool is full (or filling failed). */
+  fill(): Promise<void> {
+    const missing = this.opts.size - this.idle.length - this.filling;
+    if (this.closed || missing <= 0) return this.refill;
+    this.filling += missing;
+    const batch = Array.from({ length: missing }, async () => {
+      try {
+        const sb = await Sandbox.create(this.docker, this.opts);
+        if (this.closed) await sb.destroy();
+        else this.idle.push(sb);
+      } catch (err) {
+        this.onError(err);
+      } finally {
+        this.filling--;
+      }
+    });
+    this.refill = Promise.all(batch).then(() => {});
+    return this.refill;
+  }
+
+  /** A started sandbox: a warm one when available (checked alive), otherwise a cold one. */
+  async acquire(): Promise<{ sandbox: Sandbox; warm: boolean }> {
+    while (this.idle.length > 0) {
+      const sb = this.idle.shift()!;
+      void this.fill();
+      if (await sb.isRunning()) return { sandbox: sb, warm: true };
+      await sb.destroy().catch(() => {});
+    }
+    void this.fill();
+    return { sandbox: await Sandbox.create(this.docker, this.opts), warm: false };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.refill.catch(() => {});
+    const all = this.idle.splice(0);
+    await Promise.all(all.map((sb) => sb.destroy().catch(() => {})));
+  }
+}
+
+/** Hands out sandboxes: pooled for the default image, cold for any other allowed image. */
+export class SandboxProvider {
+  private readonly pool: SandboxPool | null;
+  constructor(
+    private readonly docker: Docker,
+    private readonly opts: SandboxOptions & { poolSize: number },
+    onError?: (err: unknown) => void,
+  ) {
+    this.pool = opts.poolSize > 0 ? new SandboxPool(docker, { ...opts, size: opts.poolSize }, onError) : null;
+  }
+
+  start(): Promise<void> {
+    return this.pool?.fill() ?? Promise.resolve();
+  }
+
+  /** Containers waiting in the pool, i.e. not serving a task. */
+  get idleIds(): string[] {
+    return this.pool?.idleIds ?? [];
+  }
+
+  /** Resolves when the pool is not creating containers. */
+  settled(): Promise<void> {
+    return this.pool?.settled() ?? Promise.resolve();
+  }
+
+  async acquire(image: string): Promise<{ sandbox: Sandbox; warm: boolean }> {
+    if (this.pool && image === this.pool.image) return this.pool.acquire();
+    return { sandbox: await Sandbox.create(this.docker, { ...this.opts, image }), warm: false };
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
+}
+
+export function newOwnerId(): string {
+  return `w${randomBytes(6).toString("hex")}`;
+}
+
+export interface ReapOptions {
+  /** This process's owner id: its own containers are left alone (except when too old). */
+  self: string;
+  /** Whether another worker process is still alive (its heartbeat). */
+  isOwnerAlive: (owner: string) => Promise<boolean>;
+  /** Containers older than this are removed whoever owns them. */
+  maxAgeSeconds: number;
+  /** Workspace directories of dead owners under this root are removed too. */
+  workspaceRoot?: string;
+}
+
+/**
+ * Removes what crashed workers left behind: labelled containers whose owner is dead, any older
+ * than the longest a task may take, and the dead owners' workspace directories. Safe to run
+ * from several workers on one engine at once.
+ */
+export async function reapOrphanSandboxes(docker: Docker, opts: ReapOptions): Promise<number> {
   const list = await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
   const now = Date.now() / 1000;
+  const alive = new Map<string, boolean>([[opts.self, true]]);
+  const ownerAlive = async (owner: string) => {
+    if (!alive.has(owner)) alive.set(owner, owner !== "" && (await opts.isOwnerAlive(owner)));
+    return alive.get(owner)!;
+  };
   let removed = 0;
   for (const info of list) {
-    const taskId = info.Labels[`${SANDBOX_LABEL}.task`] ?? "";
-    const tooOld = now - info.Created > maxAgeSeconds;
-    if (!tooOld && (await isRunning(taskId))) continue;
+    const tooOld = now - info.Created > opts.maxAgeSeconds;
+    if (!tooOld && (await ownerAlive(info.Labels[OWNER_LABEL] ?? ""))) continue;
     await docker
       .getContainer(info.Id)
       .remove({ force: true, v: true })
       .then(() => removed++)
       .catch(() => {});
+  }
+  if (opts.workspaceRoot) {
+    const entries = await readdir(opts.workspaceRoot).catch(() => [] as string[]);
+    for (const name of entries) {
+      const owner = name.split("-")[0] ?? "";
+      if (!/^w[0-9a-f]{12}$/.test(owner) || (await ownerAlive(owner))) continue;
+      await rm(join(opts.workspaceRoot, name), { recursive: true, force: true }).catch(() => {});
+    }
   }
   return removed;
 }

@@ -1,10 +1,8 @@
-import { mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
 import { UnrecoverableError, WaitingError, type Job } from "bullmq";
 import type { ResolvedStack, StepSpec } from "../config/repo-config.js";
 import { CheckoutError, checkoutAtSha } from "../connectors/git.js";
 import { createCheckRun, installationToken, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
-import { Sandbox } from "../connectors/sandbox.js";
+import type { LimitEvents, Sandbox } from "../connectors/sandbox.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { claimTask, finishTask, getTask, releaseTask, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
@@ -119,32 +117,27 @@ async function runPreview(
   log: AppDeps["log"],
   shutdown?: AbortSignal,
 ): Promise<void> {
-  const limits = deps.config.sandbox;
   const steps: StepResult[] = stack.steps
     .filter((s) => s.name !== "deploy")
     .map((s) => ({ name: s.name, status: "pending", exitCode: null, durationMs: null, outputTail: "", truncated: false }));
   await updateCheckRun(gh, r, checkRunId, { ...progressOutput(stack.name, steps), startedAt: new Date().toISOString() });
 
-  const workspace = join(limits.workspaceRoot, `${task.id}-${task.attempts}`);
-  await mkdir(limits.workspaceRoot, { recursive: true, mode: 0o700 });
   const progress = throttled(deps.config.worker.checkRunUpdateIntervalMs, async () => {
     await updateCheckRun(gh, r, checkRunId, progressOutput(stack.name, steps));
   });
+  const { sandbox, warm } = await deps.sandboxes.acquire(workflow.config.image);
+  log.info({ warm, container: sandbox.container.id.slice(0, 12) }, "sandbox acquired");
   try {
-    await checkout(gh, workflow, workspace);
-    await runSteps(deps, task, stack, workflow, workspace, steps, progress, log, shutdown);
+    await checkout(gh, workflow, sandbox.workspaceDir);
+    await runSteps(deps, sandbox, stack, workflow, task, steps, progress, log, shutdown);
   } finally {
     // Container and workspace go before anything is reported: nothing outlives the task.
-    await rm(workspace, { recursive: true, force: true }).catch(() => {});
+    await sandbox.destroy().catch((err) => log.error({ err }, "could not remove the sandbox"));
   }
   await progress.flush();
   if (shutdown?.aborted) throw new HandBackError("worker shutting down");
   const succeeded = steps.every((s) => s.status === "succeeded");
-  const error = steps.some((s) => s.status === "timed_out")
-    ? "a step ran past its time limit and was stopped"
-    : steps.some((s) => s.truncated)
-      ? "a step printed more than the sandbox output limit and was stopped"
-      : null;
+  const error = steps.find((s) => s.reason)?.reason ?? null;
   await finishTask(deps.db, task.id, { state: succeeded ? "SUCCEEDED" : "FAILED", steps, error });
   await updateCheckRun(gh, r, checkRunId, completedOutput(stack.name, { succeeded, steps, error }));
   await appendAudit(deps.db, {
@@ -154,7 +147,7 @@ async function runPreview(
     prNumber: workflow.pr_number,
     workflowId: workflow.id,
     taskId: task.id,
-    detail: { stack: stack.name, head_sha: workflow.head_sha, steps: steps.map((s) => ({ name: s.name, status: s.status, exit_code: s.exitCode })) },
+    detail: { stack: stack.name, head_sha: workflow.head_sha, steps: steps.map((s) => ({ name: s.name, status: s.status, exit_code: s.exitCode, reason: s.reason ?? null })) },
   });
   await refreshStickyComment(deps.db, gh, r, workflow.pr_number, deps.config.github.webBaseUrl);
 }
@@ -174,36 +167,45 @@ async function checkout(gh: GitHub, workflow: WorkflowRow, workspace: string): P
   }
 }
 
-/** Runs the steps in order in one fresh container; a failed step skips the rest. Mutates `steps`. */
+/** Why the sandbox stopped a step, in words a PR author can act on; null when it just failed. */
+export function stopReason(
+  res: { timedOut: boolean; outputLimitExceeded: boolean; exitCode: number | null },
+  events: LimitEvents,
+  limits: { memoryMb: number; pids: number; outputLimitBytes: number },
+  timeoutMs: number,
+): string | null {
+  if (res.timedOut) return `stopped after ${Math.round(timeoutMs / 1000)} s: the step ran past its time limit`;
+  if (res.outputLimitExceeded) return `stopped: the step printed more than ${limits.outputLimitBytes} bytes (the sandbox output limit)`;
+  if (events.oomKills > 0) return `killed: out of memory (the sandbox limit is ${limits.memoryMb} MB)`;
+  if (events.pidsLimitHits > 0) return `the step hit the sandbox's process limit (${limits.pids} processes)`;
+  return null;
+}
+
+/** Runs the steps in order in the task's container; a failed step skips the rest. Mutates `steps`. */
 async function runSteps(
   deps: AppDeps,
-  task: TaskRow,
+  sandbox: Sandbox,
   stack: ResolvedStack,
   workflow: WorkflowRow,
-  workspace: string,
+  task: TaskRow,
   steps: StepResult[],
   progress: { poke(): void },
   log: AppDeps["log"],
   shutdown?: AbortSignal,
 ): Promise<void> {
   const limits = deps.config.sandbox;
-  const sandbox = await Sandbox.start(deps.docker, {
-    image: workflow.config.image,
-    workspaceDir: workspace,
-    workdir: stack.dir,
-    taskId: task.id,
-    env: {
-      CI: "true",
-      HOME: "/tmp",
-      AGENT_STACK: stack.name,
-      AGENT_HEAD_SHA: workflow.head_sha,
-      AGENT_PR_NUMBER: String(workflow.pr_number),
-      AGENT_REPOSITORY: workflow.repo,
-    },
-    limits: { memoryMb: limits.memoryMb, cpus: limits.cpus, pids: limits.pids, outputLimitBytes: limits.outputLimitBytes },
-  });
+  // Only what the task is entitled to; passed per exec, so it is not in the container's config.
+  const env = {
+    CI: "true",
+    HOME: "/tmp",
+    AGENT_STACK: stack.name,
+    AGENT_HEAD_SHA: workflow.head_sha,
+    AGENT_PR_NUMBER: String(workflow.pr_number),
+    AGENT_REPOSITORY: workflow.repo,
+  };
   const stopNow = () => void sandbox.kill();
   shutdown?.addEventListener("abort", stopNow);
+  const seen: LimitEvents = { oomKills: 0, pidsLimitHits: 0 };
   try {
     const deadline = Date.now() + limits.timeoutSeconds * 1000;
     const specs = stack.steps.filter((s) => s.name !== "deploy");
@@ -222,6 +224,8 @@ async function runSteps(
       let live = "";
       const res = await sandbox.exec(stepArgv(spec), {
         timeoutMs,
+        env,
+        workdir: stack.dir,
         onOutput: (chunk) => {
           live = (live + chunk).slice(-8192);
           step.outputTail = live;
@@ -234,12 +238,17 @@ async function runSteps(
       step.exitCode = res.exitCode;
       step.status = res.timedOut ? "timed_out" : res.exitCode === 0 && !res.outputLimitExceeded ? "succeeded" : "failed";
       failed = step.status !== "succeeded";
+      if (failed && !shutdown?.aborted) {
+        // Counters are cumulative per container: only what this step added counts.
+        const now = res.timedOut || res.outputLimitExceeded ? seen : await sandbox.limitEvents();
+        step.reason = stopReason(res, { oomKills: now.oomKills - seen.oomKills, pidsLimitHits: now.pidsLimitHits - seen.pidsLimitHits }, limits, timeoutMs);
+        Object.assign(seen, now);
+      }
       await saveTaskSteps(deps.db, task.id, steps);
-      log.info({ step: step.name, status: step.status, exit_code: step.exitCode, duration_ms: step.durationMs }, "step finished");
+      log.info({ step: step.name, status: step.status, exit_code: step.exitCode, duration_ms: step.durationMs, reason: step.reason ?? undefined }, "step finished");
     }
   } finally {
     shutdown?.removeEventListener("abort", stopNow);
-    await sandbox.remove().catch((err) => log.error({ err }, "could not remove sandbox container"));
   }
 }
 

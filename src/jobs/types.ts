@@ -11,6 +11,8 @@ export interface StepResult {
   outputTail: string;
   /** True when the output was longer than the sandbox's output limit and was cut. */
   truncated: boolean;
+  /** Why the step was stopped, when the sandbox stopped it (timeout, memory, processes, output). */
+  reason?: string | null;
 }
 
 /** What a workflow runs, fixed when the command is accepted (from the default branch). */

@@ -13,7 +13,8 @@ export const STATUS_ICON: Record<StepStatus, string> = {
 export function stepLine(s: StepResult): string {
   const exit = s.exitCode !== null && s.status === "failed" ? `, exit ${s.exitCode}` : "";
   const dur = s.durationMs !== null ? ` (${formatDuration(s.durationMs)}${exit})` : exit ? ` (${exit.slice(2)})` : "";
-  return `${STATUS_ICON[s.status]} ${s.name}${dur}`;
+  const why = s.reason ? ` — ${s.reason}` : "";
+  return `${STATUS_ICON[s.status]} ${s.name}${dur}${why}`;
 }
 
 /**

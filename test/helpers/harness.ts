@@ -104,9 +104,12 @@ export async function destroyTestEnv(env: TestEnv): Promise<void> {
   await rm(env.workspaceRoot, { recursive: true, force: true });
 }
 
-export async function leftoverSandboxes(): Promise<number> {
+/** Sandbox containers that exist but are not idle in a running app's warm pool: task leftovers. */
+export async function leftoverSandboxes(...apps: RunningApp[]): Promise<number> {
+  await Promise.all(apps.map((a) => a.deps.sandboxes.settled()));
+  const idle = new Set(apps.flatMap((a) => a.deps.sandboxes.idleIds));
   const list = await new Docker().listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
-  return list.length;
+  return list.filter((c) => !idle.has(c.Id)).length;
 }
 
 export async function sign(body: string): Promise<string> {

@@ -142,7 +142,7 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     const { rows: audit } = await db.query("SELECT action, actor FROM audit_log WHERE pr_number = $1 ORDER BY id", [number]);
     expect(audit.map((a) => a.action)).toEqual(["command.received", "preview.queued", "preview.succeeded"]);
     expect(audit[0].actor).toBe("alice");
-    expect(await leftoverSandboxes()).toBe(0);
+    expect(await leftoverSandboxes(app)).toBe(0);
     expect(gh.unexpected).toEqual([]);
   });
 
@@ -172,7 +172,7 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     expect(stickyPosts).toHaveLength(1);
     const stickyId = [...gh.comments.entries()].find(([, c]) => c.issue === number && c.body.includes(STICKY_MARKER))![0];
     await gh.waitFor((c) => c.method === "PATCH" && c.path.endsWith(`/issues/comments/${stickyId}`) && String(c.body?.body).includes(fixed.slice(0, 7)) && String(c.body?.body).includes("✅ succeeded"), "the sticky comment showing the new commit");
-    expect(await leftoverSandboxes()).toBe(0);
+    expect(await leftoverSandboxes(app)).toBe(0);
   });
 
   it("streams a running step's output into the in-progress check run before it completes", async () => {
@@ -342,7 +342,7 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     await stickySettled(number);
     const { rows } = await db.query("SELECT t.state, t.attempts FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = $1", [number]);
     expect(rows[0]).toMatchObject({ state: "FAILED", attempts: 3 });
-    expect(await leftoverSandboxes()).toBe(0);
+    expect(await leftoverSandboxes(app)).toBe(0);
   });
 
   it("the installation token never lands in Redis, Postgres, logs, comments or check runs; job data holds ids only", async () => {

@@ -13,56 +13,46 @@ import { basename, join } from "node:path";
 import Docker from "dockerode";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  OWNER_LABEL,
   reapOrphanSandboxes,
   Sandbox,
   SANDBOX_LABEL,
   type ExecOptions,
   type ExecResult,
   type SandboxLimits,
-  type SandboxSpec,
 } from "../../src/connectors/sandbox.js";
 
 const IMAGE = "agent-sandbox:test";
 const LIMITS: SandboxLimits = { memoryMb: 256, cpus: 1, pids: 128, outputLimitBytes: 1_000_000 };
-/** Task ids of this run share a prefix so the safety net only touches our own containers. */
-const RUN = `sbtest-${randomBytes(4).toString("hex")}`;
+/** Owner ids of this run share a prefix so the safety net only touches our own containers. */
+const RUN = `w${randomBytes(3).toString("hex")}`;
+const OWNER = `${RUN}${randomBytes(3).toString("hex")}`;
+const WORKSPACE_ROOT = join(tmpdir(), `agent-sbtest-${RUN}`);
 
 const docker = new Docker();
 const sandboxes: Sandbox[] = [];
-const dirs: string[] = [];
 let taskSeq = 0;
 
-async function makeWorkspace(files: Record<string, string> = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "agent-sb-"));
-  dirs.push(dir);
-  await chmod(dir, 0o777);
-  for (const [name, content] of Object.entries(files)) {
-    const path = join(dir, name);
+/** Per-sandbox defaults for run(): the env and workdir a task would pass to every step. */
+const stepDefaults = new WeakMap<Sandbox, Partial<ExecOptions>>();
+
+async function startSandbox(
+  over: { files?: Record<string, string>; workdir?: string; env?: Record<string, string>; owner?: string; limits?: Partial<SandboxLimits> } = {},
+): Promise<{ sb: Sandbox; ws: string; owner: string }> {
+  const owner = over.owner ?? OWNER;
+  const sb = await Sandbox.create(docker, { image: IMAGE, limits: { ...LIMITS, ...over.limits }, workspaceRoot: WORKSPACE_ROOT, owner });
+  sandboxes.push(sb);
+  for (const [name, content] of Object.entries(over.files ?? {})) {
+    const path = join(sb.workspaceDir, name);
     await mkdir(join(path, ".."), { recursive: true, mode: 0o777 });
     await writeFile(path, content, { mode: 0o666 });
   }
-  return dir;
-}
-
-async function startSandbox(
-  over: Partial<Omit<SandboxSpec, "limits">> & { limits?: Partial<SandboxLimits> } = {},
-): Promise<{ sb: Sandbox; ws: string; taskId: string }> {
-  const ws = over.workspaceDir ?? (await makeWorkspace());
-  const taskId = over.taskId ?? `${RUN}-${++taskSeq}`;
-  const sb = await Sandbox.start(docker, {
-    image: IMAGE,
-    workspaceDir: ws,
-    workdir: over.workdir ?? ".",
-    env: over.env ?? {},
-    taskId,
-    limits: { ...LIMITS, ...over.limits },
-  });
-  sandboxes.push(sb);
-  return { sb, ws, taskId };
+  stepDefaults.set(sb, { workdir: over.workdir ?? ".", env: over.env ?? {} });
+  return { sb, ws: sb.workspaceDir, owner };
 }
 
 function run(sb: Sandbox, argv: string[], opts: Partial<ExecOptions> = {}): Promise<ExecResult> {
-  return sb.exec(argv, { timeoutMs: 20_000, ...opts });
+  return sb.exec(argv, { timeoutMs: 20_000, ...stepDefaults.get(sb), ...opts });
 }
 
 const sh = (script: string): string[] => ["sh", "-c", script];
@@ -94,7 +84,7 @@ async function expectStopped(sb: Sandbox): Promise<void> {
 
 async function ourContainers(): Promise<Docker.ContainerInfo[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
-  return list.filter((c) => (c.Labels[`${SANDBOX_LABEL}.task`] ?? "").startsWith(RUN));
+  return list.filter((c) => (c.Labels[OWNER_LABEL] ?? "").startsWith(RUN));
 }
 
 beforeAll(async () => {
@@ -104,14 +94,14 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const sb of sandboxes.splice(0)) await sb.remove();
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  for (const sb of sandboxes.splice(0)) await sb.destroy();
 });
 
 afterAll(async () => {
   // Safety net: nothing of this run may outlive the file.
   for (const c of await ourContainers()) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
   expect(await ourContainers()).toEqual([]);
+  await rm(WORKSPACE_ROOT, { recursive: true, force: true });
 });
 
 describe("Sandbox.exec basics", () => {
@@ -134,10 +124,9 @@ describe("Sandbox.exec basics", () => {
     expect((await run(sb, ["true"])).exitCode).toBe(0);
   });
 
-  it("runs as uid/gid 65534 in the configured workdir, with the workspace and spec.env", async () => {
-    const ws = await makeWorkspace({ "hello.txt": "hello from the host\n", "infra/prod/main.sh": "echo prod\n" });
+  it("runs as uid/gid 65534 in the step's workdir, with the workspace and the step's env", async () => {
     const { sb } = await startSandbox({
-      workspaceDir: ws,
+      files: { "hello.txt": "hello from the host\n", "infra/prod/main.sh": "echo prod\n" },
       workdir: "infra/prod",
       env: { TF_VAR_region: "eu-west-1", SPACED: "a b  c; $(id)" },
     });
@@ -439,36 +428,42 @@ describe("resource limits", () => {
 });
 
 describe("lifecycle", () => {
-  it("labels containers with the task, and remove() deletes them (twice is harmless)", async () => {
-    const { sb, taskId } = await startSandbox();
+  it("labels containers with their owner, and destroy() deletes container and workspace (twice is harmless)", async () => {
+    const { sb, ws } = await startSandbox();
     const info = await sb.container.inspect();
     expect(info.Config.Labels[SANDBOX_LABEL]).toBe("1");
-    expect(info.Config.Labels[`${SANDBOX_LABEL}.task`]).toBe(taskId);
+    expect(info.Config.Labels[OWNER_LABEL]).toBe(OWNER);
     expect(info.State.Running).toBe(true);
+    // Step env is passed per exec, never baked into the container's config.
+    expect(info.Config.Env.filter((e) => !e.startsWith("PATH=") && !e.startsWith("HOME="))).toEqual([]);
 
-    await sb.remove();
+    await sb.destroy();
     expect(await inspectStatus(info.Id)).toBe(404);
-    await expect(sb.remove()).resolves.toBeUndefined();
+    expect(existsSync(ws)).toBe(false);
+    await expect(sb.destroy()).resolves.toBeUndefined();
     expect(await inspectStatus(info.Id)).toBe(404);
   });
 
-  it("reapOrphanSandboxes removes containers whose task is not running, then anything too old", async () => {
-    const a = await startSandbox({ taskId: `${RUN}-A` });
-    const b = await startSandbox({ taskId: `${RUN}-B` });
+  it("reapOrphanSandboxes removes what dead workers left (containers and workspaces), then anything too old", async () => {
+    const aliveOwner = `${RUN}aaaaaa`;
+    const deadOwner = `${RUN}dddddd`;
+    const a = await startSandbox({ owner: aliveOwner });
+    const b = await startSandbox({ owner: deadOwner });
     const asked: string[] = [];
-    // Only A's task is running. Containers that are not this run's (none expected) are
-    // reported as running so the first pass leaves them alone.
-    const isRunning = async (taskId: string) => {
-      asked.push(taskId);
-      return taskId === a.taskId || !taskId.startsWith(RUN);
+    // Owners outside this run (none expected) count as alive so the first pass leaves them alone.
+    const isOwnerAlive = async (owner: string) => {
+      asked.push(owner);
+      return owner === aliveOwner || !owner.startsWith(RUN);
     };
-    expect(await reapOrphanSandboxes(docker, isRunning, 3600)).toBe(1);
-    expect(asked).toEqual(expect.arrayContaining([a.taskId, b.taskId]));
+    expect(await reapOrphanSandboxes(docker, { self: OWNER, isOwnerAlive, maxAgeSeconds: 3600, workspaceRoot: WORKSPACE_ROOT })).toBe(1);
+    expect(asked).toEqual(expect.arrayContaining([aliveOwner, deadOwner]));
     expect(await inspectStatus(a.sb.container.id)).toBe(200);
     expect(await inspectStatus(b.sb.container.id)).toBe(404);
+    expect(existsSync(a.ws)).toBe(true);
+    expect(existsSync(b.ws)).toBe(false);
 
-    // A task can't be running for longer than maxAge: A goes too, whatever isRunning says.
-    const removed = await reapOrphanSandboxes(docker, async () => true, 0);
+    // Nothing may live longer than maxAge: A goes too, whatever its owner's heartbeat says.
+    const removed = await reapOrphanSandboxes(docker, { self: OWNER, isOwnerAlive: async () => true, maxAgeSeconds: 0 });
     expect(removed).toBeGreaterThanOrEqual(1);
     expect(await inspectStatus(a.sb.container.id)).toBe(404);
     expect(await ourContainers()).toEqual([]);
@@ -478,10 +473,9 @@ describe("lifecycle", () => {
 describe("isolation between sandboxes and from the host", () => {
   it("does not expose a sibling's workspace or processes, nor the host's files", async () => {
     const secret = `sibling-secret-${randomBytes(6).toString("hex")}`;
-    const ws1 = await makeWorkspace({ [`${secret}.txt`]: `${secret}\n` });
-    const ws2 = await makeWorkspace({ "mine.txt": "mine\n" });
-    const one = await startSandbox({ workspaceDir: ws1 });
-    const two = await startSandbox({ workspaceDir: ws2 });
+    const one = await startSandbox({ files: { [`${secret}.txt`]: `${secret}\n` } });
+    const two = await startSandbox({ files: { "mine.txt": "mine\n" } });
+    const ws1 = one.ws;
 
     // Sandbox 1 leaves a marker process behind.
     const marker = String(700000 + Math.floor(Math.random() * 99999));
