@@ -188,7 +188,7 @@ export class Redactor {
   }
 
   private regex(): RegExp | null {
-    if (this.dirty || (this.re === null && this.forms.size > 0)) {
+    if (this.dirty) {
       const sorted = [...this.forms].sort((a, b) => b.length - a.length || (a < b ? -1 : a > b ? 1 : 0));
       this.re = sorted.length > 0 ? new RegExp(sorted.map(escapeRegExp).join("|"), "g") : null;
       this.dirty = false;

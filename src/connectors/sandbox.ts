@@ -315,7 +315,8 @@ export class SandboxPool {
         this.filling--;
       }
     });
-    this.refill = Promise.all(batch).then(() => {});
+    // Chained, so settled() waits for every batch still in flight, not just the newest.
+    this.refill = Promise.all([this.refill.catch(() => {}), ...batch]).then(() => {});
     return this.refill;
   }
 

@@ -102,6 +102,14 @@ describe("Redactor.register", () => {
     expect(s.size).toBe(size);
   });
 
+  it("takes effect for values registered after redact() was already used", () => {
+    const r = redactor("first-secret");
+    expect(r.redact("first-secret second-secret")).toBe(`${REDACTED} second-secret`);
+    r.register("second-secret");
+    expect(r.redact("first-secret second-secret")).toBe(`${REDACTED} ${REDACTED}`);
+    expect(r.redact(b64("second-secret"))).toBe(REDACTED);
+  });
+
   it("exposes the longest form length", () => {
     const r = new Redactor();
     expect(r.maxFormLength).toBe(0);
