@@ -5,6 +5,8 @@ import Docker from "dockerode";
 import { pino, type Logger } from "pino";
 import { Probot, ProbotOctokit } from "probot";
 import type { ServerConfig } from "./config/server-config.js";
+import { noCredentials, type CredentialSource } from "./connectors/credentials.js";
+import { EgressProxy } from "./connectors/egress-proxy.js";
 import { newOwnerId, reapOrphanSandboxes, SandboxProvider } from "./connectors/sandbox.js";
 import { createDb, ensureDatabase, migrate } from "./connectors/store/db.js";
 import type { AppDeps } from "./deps.js";
@@ -20,6 +22,8 @@ export interface AppOptions {
   Octokit?: typeof ProbotOctokit;
   docker?: Docker;
   log?: Logger;
+  /** Where task credentials come from (default: none until the Vault connector exists). */
+  credentials?: CredentialSource;
 }
 
 export interface RunningApp {
@@ -69,6 +73,8 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     queues,
     docker,
     sandboxes,
+    credentials: options.credentials ?? noCredentials,
+    egress: null,
     log,
     github: (installationId) => probot.auth(installationId),
   };
@@ -89,6 +95,16 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
   if (config.role === "worker" || config.role === "all") {
     registerHandlers(probot, deps);
     await heartbeat.start();
+    const egress = config.sandbox.egress;
+    if (egress.allowlist.length > 0) {
+      deps.egress = await EgressProxy.start({
+        host: egress.proxyListen,
+        port: egress.proxyPort,
+        ...(egress.proxyHost ? { advertiseHost: egress.proxyHost } : {}),
+        log: log.child({ name: "egress" }),
+      });
+      log.info({ port: deps.egress.port, network: egress.network }, "egress proxy listening");
+    }
     const reap = async () => {
       const reaped = await reapOrphanSandboxes(docker, {
         self: owner,
@@ -147,6 +163,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
         }),
       );
       if (reaper) clearInterval(reaper);
+      await deps.egress?.close();
       await sandboxes.close();
       await heartbeat.stop();
       await queues.close();

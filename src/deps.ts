@@ -2,6 +2,8 @@ import type Docker from "dockerode";
 import type { Logger } from "pino";
 import type { ServerConfig } from "./config/server-config.js";
 import type { GitHub } from "./connectors/github.js";
+import type { CredentialSource } from "./connectors/credentials.js";
+import type { EgressProxy } from "./connectors/egress-proxy.js";
 import type { SandboxProvider } from "./connectors/sandbox.js";
 import type { Db } from "./connectors/store/db.js";
 import type { Queues } from "./jobs/queues.js";
@@ -14,6 +16,10 @@ export interface AppDeps {
   docker: Docker;
   /** Sandboxes for tasks: warm from the pool for the default image, cold otherwise. */
   sandboxes: SandboxProvider;
+  /** Per-task credentials (Vault later); injected per exec and redacted from all output. */
+  credentials: CredentialSource;
+  /** Running only when some stack has an egress allowlist. */
+  egress: EgressProxy | null;
   log: Logger;
   /** An installation-authenticated client (Probot's Octokit with retry and throttling). */
   github: (installationId: number) => Promise<GitHub>;

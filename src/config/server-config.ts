@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
+import type { EgressAllowlist } from "../approval/egress.js";
+import { EgressConfigError, parseEgressRules } from "../connectors/egress-proxy.js";
 
 /**
  * Server configuration, from the environment only. Everything that decides the gate or the
@@ -49,6 +51,14 @@ export const ServerEnvSchema = z.object({
   SANDBOX_OUTPUT_LIMIT_BYTES: intFrom(1_048_576, 1024, 64 * 1_048_576),
   SANDBOX_WORKSPACE_ROOT: z.string().default(join(tmpdir(), "agent-workspaces")),
   SANDBOX_POOL_SIZE: intFrom(2, 0, 64),
+  /** JSON: {"owner/repo:stack": ["api.pulumi.com:443", "*.amazonaws.com"]}, `*` for any repo or stack. */
+  SANDBOX_EGRESS_ALLOWLIST: z.string().default("{}"),
+  /** Docker `--internal` network that egress-enabled sandboxes join (the proxy is on it too). */
+  SANDBOX_EGRESS_NETWORK: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/).optional(),
+  SANDBOX_EGRESS_PROXY_LISTEN: z.string().default("0.0.0.0"),
+  SANDBOX_EGRESS_PROXY_PORT: intFrom(3128, 0, 65535),
+  /** The proxy's address as seen from the sandboxes on the internal network. */
+  SANDBOX_EGRESS_PROXY_HOST: z.string().optional(),
   SANDBOX_REAP_INTERVAL_SECONDS: intFrom(60, 1, 3600),
   WORKER_CONCURRENCY: intFrom(2, 1, 64),
   SHUTDOWN_GRACE_SECONDS: intFrom(30, 0, 3600),
@@ -86,6 +96,13 @@ export interface ServerConfig {
     /** Warm, started containers kept ready for the default image (0: always cold). */
     poolSize: number;
     reapIntervalSeconds: number;
+    egress: {
+      allowlist: EgressAllowlist;
+      network: string | undefined;
+      proxyListen: string;
+      proxyPort: number;
+      proxyHost: string | undefined;
+    };
   };
   worker: { concurrency: number; shutdownGraceSeconds: number; checkRunUpdateIntervalMs: number };
   logLevel: ServerEnv["LOG_LEVEL"];
@@ -111,6 +128,36 @@ function privateKeyFrom(env: ServerEnv): string | undefined {
   return undefined;
 }
 
+const ALLOWLIST_KEY = /^(\*|[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+):(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,62})$/;
+const AllowlistJson = z.record(z.string(), z.array(z.string()).min(1)).superRefine((map, ctx) => {
+  for (const key of Object.keys(map)) {
+    if (!ALLOWLIST_KEY.test(key)) ctx.addIssue({ code: "custom", path: [key], message: "keys are owner/repo:stack (either may be *)" });
+  }
+});
+
+function parseAllowlist(text: string): EgressAllowlist {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ServerConfigError("invalid server configuration:\n  SANDBOX_EGRESS_ALLOWLIST: not JSON");
+  }
+  const parsed = AllowlistJson.safeParse(json);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  SANDBOX_EGRESS_ALLOWLIST ${i.path.join(".")}: ${i.message}`);
+    throw new ServerConfigError(`invalid server configuration:\n${lines.join("\n")}`);
+  }
+  try {
+    return Object.entries(parsed.data).map(([key, entries]) => {
+      const i = key.lastIndexOf(":");
+      return { repo: key.slice(0, i), stack: key.slice(i + 1), rules: parseEgressRules(entries) };
+    });
+  } catch (err) {
+    if (err instanceof EgressConfigError) throw new ServerConfigError(`invalid server configuration:\n  SANDBOX_EGRESS_ALLOWLIST: ${err.message}`);
+    throw err;
+  }
+}
+
 export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): ServerConfig {
   // `PORT=` in a compose file means "not set", not 0.
   const present = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ""));
@@ -120,6 +167,12 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     throw new ServerConfigError(`invalid server configuration:\n${lines.join("\n")}`);
   }
   const env = parsed.data;
+  const egressAllowlist = parseAllowlist(env.SANDBOX_EGRESS_ALLOWLIST);
+  if (egressAllowlist.length > 0 && !env.SANDBOX_EGRESS_NETWORK) {
+    throw new ServerConfigError(
+      "invalid server configuration:\n  SANDBOX_EGRESS_NETWORK: required when SANDBOX_EGRESS_ALLOWLIST has entries (an internal Docker network shared with the egress proxy)",
+    );
+  }
   return {
     role: env.ROLE,
     host: env.HOST,
@@ -145,6 +198,13 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
       workspaceRoot: env.SANDBOX_WORKSPACE_ROOT,
       poolSize: env.SANDBOX_POOL_SIZE,
       reapIntervalSeconds: env.SANDBOX_REAP_INTERVAL_SECONDS,
+      egress: {
+        allowlist: egressAllowlist,
+        network: env.SANDBOX_EGRESS_NETWORK,
+        proxyListen: env.SANDBOX_EGRESS_PROXY_LISTEN,
+        proxyPort: env.SANDBOX_EGRESS_PROXY_PORT,
+        proxyHost: env.SANDBOX_EGRESS_PROXY_HOST,
+      },
     },
     worker: {
       concurrency: env.WORKER_CONCURRENCY,

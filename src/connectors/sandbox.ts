@@ -27,6 +27,11 @@ export interface SandboxOptions {
   workspaceRoot: string;
   /** This worker process's id; orphan reaping asks whether the owner is still alive. */
   owner: string;
+  /**
+   * A Docker `--internal` network to join instead of `none`, for stacks with an egress
+   * allowlist: its only way out is the egress proxy. Default: no network at all.
+   */
+  network?: string | undefined;
 }
 
 export interface ExecOptions {
@@ -115,9 +120,9 @@ export class Sandbox {
         WorkingDir: WORKSPACE_MOUNT,
         Env: ["HOME=/tmp"],
         Labels: { [SANDBOX_LABEL]: "1", [OWNER_LABEL]: opts.owner },
-        NetworkDisabled: true,
+        NetworkDisabled: !opts.network,
         HostConfig: {
-          NetworkMode: "none",
+          NetworkMode: opts.network ?? "none",
           Memory: opts.limits.memoryMb * 1024 * 1024,
           MemorySwap: opts.limits.memoryMb * 1024 * 1024,
           NanoCpus: Math.round(opts.limits.cpus * 1e9),
@@ -365,9 +370,10 @@ export class SandboxProvider {
     return this.pool?.settled() ?? Promise.resolve();
   }
 
-  async acquire(image: string): Promise<{ sandbox: Sandbox; warm: boolean }> {
-    if (this.pool && image === this.pool.image) return this.pool.acquire();
-    return { sandbox: await Sandbox.create(this.docker, { ...this.opts, image }), warm: false };
+  /** Pooled containers have no network; a sandbox that needs the egress network is made cold. */
+  async acquire(image: string, network?: string): Promise<{ sandbox: Sandbox; warm: boolean }> {
+    if (this.pool && image === this.pool.image && !network) return this.pool.acquire();
+    return { sandbox: await Sandbox.create(this.docker, { ...this.opts, image, network }), warm: false };
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,9 @@ import { UnrecoverableError, WaitingError, type Job } from "bullmq";
 import type { ResolvedStack, StepSpec } from "../config/repo-config.js";
 import { CheckoutError, checkoutAtSha } from "../connectors/git.js";
 import { createCheckRun, installationToken, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
+import { egressRulesFor } from "../approval/egress.js";
+import type { EgressRule } from "../connectors/egress-proxy.js";
+import { Redactor } from "../connectors/redact.js";
 import type { LimitEvents, Sandbox } from "../connectors/sandbox.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { claimTask, finishTask, getTask, releaseTask, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
@@ -125,12 +128,15 @@ async function runPreview(
   const progress = throttled(deps.config.worker.checkRunUpdateIntervalMs, async () => {
     await updateCheckRun(gh, r, checkRunId, progressOutput(stack.name, steps));
   });
-  const { sandbox, warm } = await deps.sandboxes.acquire(workflow.config.image);
+  const egressRules = egressRulesFor(deps.config.sandbox.egress.allowlist, workflow.repo, stack.name);
+  const network = egressRules.length > 0 ? deps.config.sandbox.egress.network : undefined;
+  const { sandbox, warm } = await deps.sandboxes.acquire(workflow.config.image, network);
   log.info({ warm, container: sandbox.container.id.slice(0, 12) }, "sandbox acquired");
   try {
     await checkout(gh, workflow, sandbox.workspaceDir);
-    await runSteps(deps, sandbox, stack, workflow, task, steps, progress, log, shutdown);
+    await runSteps(deps, sandbox, stack, workflow, task, steps, progress, log, shutdown, egressRules);
   } finally {
+    deps.egress?.revoke(task.id);
     // Container and workspace go before anything is reported: nothing outlives the task.
     await sandbox.destroy().catch((err) => log.error({ err }, "could not remove the sandbox"));
   }
@@ -191,9 +197,22 @@ async function runSteps(
   steps: StepResult[],
   progress: { poke(): void },
   log: AppDeps["log"],
-  shutdown?: AbortSignal,
+  shutdown: AbortSignal | undefined,
+  egressRules: EgressRule[],
 ): Promise<void> {
   const limits = deps.config.sandbox;
+  // Secrets are registered for redaction before any step runs; nothing a step prints leaves
+  // the worker unredacted (check runs, comments, database, logs).
+  const redactor = new Redactor();
+  const secrets = await deps.credentials.forTask({ repo: workflow.repo, stack: stack.name, kind: "preview" });
+  for (const value of Object.values(secrets)) redactor.register(value);
+  let proxyEnv: Record<string, string> = {};
+  if (egressRules.length > 0) {
+    if (!deps.egress) throw new TaskUserError("this stack has an egress allowlist but the egress proxy is not running");
+    const url = deps.egress.grant(task.id, egressRules);
+    redactor.register(url);
+    proxyEnv = { HTTPS_PROXY: url, HTTP_PROXY: url, https_proxy: url, http_proxy: url };
+  }
   // Only what the task is entitled to; passed per exec, so it is not in the container's config.
   const env = {
     CI: "true",
@@ -202,6 +221,8 @@ async function runSteps(
     AGENT_HEAD_SHA: workflow.head_sha,
     AGENT_PR_NUMBER: String(workflow.pr_number),
     AGENT_REPOSITORY: workflow.repo,
+    ...proxyEnv,
+    ...secrets,
   };
   const stopNow = () => void sandbox.kill();
   shutdown?.addEventListener("abort", stopNow);
@@ -222,17 +243,21 @@ async function runSteps(
       progress.poke();
       const timeoutMs = Math.max(1000, Math.min(deadline - Date.now(), (spec.timeoutSeconds ?? Infinity) * 1000));
       let live = "";
+      const redacting = redactor.stream();
       const res = await sandbox.exec(stepArgv(spec), {
         timeoutMs,
         env,
         workdir: stack.dir,
         onOutput: (chunk) => {
-          live = (live + chunk).slice(-8192);
+          live = (live + redacting.push(chunk)).slice(-8192);
           step.outputTail = live;
           progress.poke();
         },
       });
-      step.outputTail = res.tail;
+      // A tail cut from a longer output may begin inside a secret, where no form matches: drop
+      // that much of its start before redacting.
+      const cutAtStart = res.totalBytes > Buffer.byteLength(res.tail);
+      step.outputTail = redactor.redact(cutAtStart ? res.tail.slice(Math.max(0, redactor.maxFormLength - 1)) : res.tail);
       step.truncated = res.outputLimitExceeded;
       step.durationMs = res.durationMs;
       step.exitCode = res.exitCode;

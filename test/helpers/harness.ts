@@ -10,7 +10,7 @@ import nock from "nock";
 import pg from "pg";
 import { pino } from "pino";
 import { ProbotOctokit } from "probot";
-import { startApp, type RunningApp } from "../../src/app.js";
+import { startApp, type AppOptions, type RunningApp } from "../../src/app.js";
 import { loadServerConfig, type ServerConfig } from "../../src/config/server-config.js";
 import { SANDBOX_LABEL } from "../../src/connectors/sandbox.js";
 import { createRedis, jobIdFrom, WEBHOOK_QUEUE } from "../../src/jobs/queues.js";
@@ -83,11 +83,16 @@ export const TestOctokit = ProbotOctokit.defaults((o: Record<string, any>) => ({
  * Starts the real app in-process. With `logs`, every JSON log line is also collected there
  * (at info level), so tests can assert what was logged.
  */
-export async function startTestApp(env: TestEnv, role: "web" | "worker" | "all" = "all", logs?: string[]): Promise<RunningApp> {
+export async function startTestApp(
+  env: TestEnv,
+  role: "web" | "worker" | "all" = "all",
+  logs?: string[],
+  extra: Pick<AppOptions, "credentials"> = {},
+): Promise<RunningApp> {
   const log = logs
     ? pino({ level: "info" }, { write: (line: string) => void logs.push(line) })
     : pino({ level: env.config.logLevel });
-  return startApp({ ...env.config, role }, { Octokit: TestOctokit, log });
+  return startApp({ ...env.config, role }, { Octokit: TestOctokit, log, ...extra });
 }
 
 /** Drops the test database and the queue keys; checks no sandbox container was left behind. */

@@ -1,0 +1,311 @@
+/**
+ * Sandbox overhead per task: the same trivial step run on the host (baseline), in a cold
+ * sandbox (create + start + exec + destroy), and in a warm one handed out by the pool, plus
+ * the parts (create+start, exec, destroy, hand-over) that show where the time goes.
+ *
+ * A benchmark, not a test: the targets are printed as PASS/MISS for information only.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { availableParallelism, tmpdir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { performance } from "node:perf_hooks";
+import Docker from "dockerode";
+import {
+  newOwnerId,
+  OWNER_LABEL,
+  Sandbox,
+  SandboxPool,
+  type SandboxLimits,
+  type SandboxOptions,
+} from "../src/connectors/sandbox.js";
+
+/** The trivial step every variant runs. */
+const STEP = ["sh", "-c", "echo ok"];
+const WARMUP = 3;
+const POOL_SIZE = 2;
+const EXEC_TIMEOUT_MS = 30_000;
+const LIMITS: SandboxLimits = { memoryMb: 128, cpus: 1, pids: 64, outputLimitBytes: 100_000 };
+const TARGETS = { warmOverheadP50Ms: 50, coldOverheadP50Ms: 200 };
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const RESULT_FILE = join(ROOT, ".cache", "bench", "sandbox-latest.json");
+
+export interface Stats {
+  n: number;
+  p50: number;
+  p95: number;
+  mean: number;
+  min: number;
+  max: number;
+}
+
+export interface Row extends Stats {
+  key: string;
+  label: string;
+  /** p50 − baseline p50 (ms). */
+  overheadP50: number;
+  /** p50 / baseline p50. */
+  ratio: number;
+}
+
+export interface TargetCheck {
+  name: string;
+  measuredMs: number;
+  limitMs: number;
+  pass: boolean;
+}
+
+export interface Result {
+  benchmark: "sandbox";
+  date: string;
+  environment: { node: string; cpus: number; docker: string; image: string };
+  step: string[];
+  iterations: number;
+  warmup: number;
+  poolSize: number;
+  /** How many timed warm acquisitions really got a pooled container. */
+  warmHits: number;
+  rows: Row[];
+  targets: TargetCheck[];
+  /** Raw per-iteration samples in ms, by row key. */
+  samples: Record<string, number[]>;
+}
+
+/** Percentile with linear interpolation between closest ranks (p in 0..100). */
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const pos = ((sorted.length - 1) * p) / 100;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    n: sorted.length,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    mean: sorted.reduce((s, x) => s + x, 0) / (sorted.length || 1),
+    min: sorted[0] ?? NaN,
+    max: sorted[sorted.length - 1] ?? NaN,
+  };
+}
+
+/** Host baseline: spawn the same argv, collect its output like the sandbox does, wait for exit. */
+function spawnOnHost(argv: string[]): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => out.push(c));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code === 0) resolvePromise();
+      else reject(new Error(`host baseline exited with ${code}: ${Buffer.concat(out).toString()}`));
+    });
+  });
+}
+
+async function runStep(sb: Sandbox): Promise<void> {
+  const res = await sb.exec(STEP, { timeoutMs: EXEC_TIMEOUT_MS });
+  if (res.exitCode !== 0 || res.tail !== "ok\n") {
+    throw new Error(`sandbox step failed: exit ${res.exitCode}, timedOut ${res.timedOut}, output ${JSON.stringify(res.tail)}`);
+  }
+}
+
+const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : "n/a");
+
+function progress(msg: string): void {
+  process.stderr.write(`[bench sandbox] ${msg}\n`);
+}
+
+export async function benchSandbox(opts: { iterations: number }): Promise<Result> {
+  const iterations = opts.iterations;
+  if (!Number.isInteger(iterations) || iterations < 1) throw new Error(`iterations must be a positive integer, got ${iterations}`);
+  const image = process.env.BENCH_IMAGE ?? "agent-sandbox:test";
+  const docker = new Docker();
+  const owner = newOwnerId();
+  const workspaceRoot = join(tmpdir(), `agent-bench-${randomBytes(3).toString("hex")}`);
+  const sbOpts: SandboxOptions = { image, limits: LIMITS, workspaceRoot, owner };
+
+  // Everything started here, so the finally (or a signal) can remove whatever is left.
+  const live = new Set<Sandbox>();
+  let pool: SandboxPool | null = null;
+  const poolErrors: unknown[] = [];
+  const create = async () => {
+    const sb = await Sandbox.create(docker, sbOpts);
+    live.add(sb);
+    return sb;
+  };
+  const destroy = async (sb: Sandbox) => {
+    await sb.destroy();
+    live.delete(sb);
+  };
+  let cleaning: Promise<void> | null = null;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      await pool?.close().catch(() => {});
+      await Promise.all([...live].map((sb) => sb.destroy().catch(() => {})));
+      live.clear();
+      // Safety net: anything labelled with this run's owner id (e.g. a refill that raced close()).
+      const left = await docker.listContainers({ all: true, filters: { label: [`${OWNER_LABEL}=${owner}`] } }).catch(() => []);
+      await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})));
+      await rm(workspaceRoot, { recursive: true, force: true });
+    })());
+  const onSignal = (sig: NodeJS.Signals) => {
+    progress(`${sig}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  const samples: Record<string, number[]> = {
+    baseline: [],
+    execOnly: [],
+    coldCreate: [],
+    coldDestroy: [],
+    cold: [],
+    warmHandover: [],
+    warm: [],
+    warmTotal: [],
+  };
+  let warmHits = 0;
+  const dockerVersion = (await docker.version()).Version;
+  await docker.getImage(image).inspect().catch(() => {
+    throw new Error(`image ${image} not found (build it with \`npm run sandbox:image\` or set BENCH_IMAGE)`);
+  });
+
+  try {
+    // 1. Baseline: the same argv on the host.
+    progress(`baseline (host spawn) × ${WARMUP}+${iterations}`);
+    for (let i = 0; i < WARMUP + iterations; i++) {
+      const t0 = performance.now();
+      await spawnOnHost(STEP);
+      if (i >= WARMUP) samples.baseline!.push(performance.now() - t0);
+    }
+
+    // 2. Exec only, on one sandbox that already runs.
+    progress(`exec only × ${WARMUP}+${iterations}`);
+    {
+      const sb = await create();
+      for (let i = 0; i < WARMUP + iterations; i++) {
+        const t0 = performance.now();
+        await runStep(sb);
+        if (i >= WARMUP) samples.execOnly!.push(performance.now() - t0);
+      }
+      await destroy(sb);
+    }
+
+    // 3. Cold: what a task pays without a pool, with its phases timed separately.
+    progress(`cold (create + exec + destroy) × ${WARMUP}+${iterations}`);
+    for (let i = 0; i < WARMUP + iterations; i++) {
+      const t0 = performance.now();
+      const sb = await create();
+      const t1 = performance.now();
+      await runStep(sb);
+      const t2 = performance.now();
+      await destroy(sb);
+      const t3 = performance.now();
+      if (i >= WARMUP) {
+        samples.coldCreate!.push(t1 - t0);
+        samples.coldDestroy!.push(t3 - t2);
+        samples.cold!.push(t3 - t0);
+      }
+    }
+
+    // 4. Warm: pool of 2, full before each timed acquire (settled() is awaited outside the timing).
+    progress(`warm (pool size ${POOL_SIZE}: acquire + exec, then destroy) × ${WARMUP}+${iterations}`);
+    pool = new SandboxPool(docker, { ...sbOpts, size: POOL_SIZE }, (err) => poolErrors.push(err));
+    await pool.fill();
+    for (let i = 0; i < WARMUP + iterations; i++) {
+      await pool.settled();
+      if (poolErrors.length > 0) throw new Error(`pool refill failed: ${String(poolErrors[0])}`);
+      const t0 = performance.now();
+      const { sandbox, warm } = await pool.acquire();
+      live.add(sandbox);
+      const t1 = performance.now();
+      await runStep(sandbox);
+      const t2 = performance.now();
+      await destroy(sandbox);
+      const t3 = performance.now();
+      if (i >= WARMUP) {
+        if (warm) warmHits++;
+        samples.warmHandover!.push(t1 - t0);
+        samples.warm!.push(t2 - t0);
+        samples.warmTotal!.push(t3 - t0);
+      }
+    }
+    await pool.close();
+    pool = null;
+  } finally {
+    await cleanup();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+
+  const base = stats(samples.baseline!);
+  const labels: [string, string][] = [
+    ["baseline", "baseline (host spawn)"],
+    ["execOnly", "exec only (existing sandbox)"],
+    ["coldCreate", "cold create+start only"],
+    ["coldDestroy", "destroy only (cold loop)"],
+    ["cold", "cold (create + exec + destroy)"],
+    ["warmHandover", "warm hand-over only (acquire)"],
+    ["warm", "warm (hand-over + exec)"],
+    ["warmTotal", "warm incl. destroy"],
+  ];
+  const rows: Row[] = labels.map(([key, label]) => {
+    const s = stats(samples[key]!);
+    return { key, label, ...s, overheadP50: s.p50 - base.p50, ratio: s.p50 / base.p50 };
+  });
+  const row = (key: string) => rows.find((r) => r.key === key)!;
+  const targets: TargetCheck[] = [
+    { name: "warm (hand-over + exec) overhead p50", measuredMs: row("warm").overheadP50, limitMs: TARGETS.warmOverheadP50Ms },
+    { name: "cold (create + exec + destroy) overhead p50", measuredMs: row("cold").overheadP50, limitMs: TARGETS.coldOverheadP50Ms },
+  ].map((t) => ({ ...t, pass: t.measuredMs <= t.limitMs }));
+
+  const result: Result = {
+    benchmark: "sandbox",
+    date: new Date().toISOString(),
+    environment: { node: process.version, cpus: availableParallelism(), docker: dockerVersion, image },
+    step: STEP,
+    iterations,
+    warmup: WARMUP,
+    poolSize: POOL_SIZE,
+    warmHits,
+    rows,
+    targets,
+    samples,
+  };
+
+  const out: string[] = [];
+  out.push(`## sandbox — step \`${STEP.join(" ")}\`, image \`${image}\`, ${iterations} timed iterations each after ${WARMUP} warm-up`);
+  out.push("");
+  out.push("| variant | n | p50 ms | p95 ms | mean ms | overhead p50 ms | p50 / baseline |");
+  out.push("|---|---:|---:|---:|---:|---:|---:|");
+  for (const r of rows) {
+    out.push(`| ${r.label} | ${r.n} | ${fmt(r.p50)} | ${fmt(r.p95)} | ${fmt(r.mean)} | ${r.key === "baseline" ? "—" : fmt(r.overheadP50)} | ${fmt(r.ratio, 1)}× |`);
+  }
+  out.push("");
+  out.push("| target | measured | limit | result |");
+  out.push("|---|---:|---:|---|");
+  for (const t of targets) out.push(`| ${t.name} | ${fmt(t.measuredMs)} ms | ≤ ${t.limitMs} ms | ${t.pass ? "PASS" : "MISS"} |`);
+  out.push("");
+  out.push(
+    `Notes: warm = pool of ${POOL_SIZE} filled before timing; \`pool.settled()\` is awaited between iterations (untimed), ` +
+      `so each acquire finds a warm container (${warmHits}/${iterations} timed acquisitions were warm). ` +
+      `The refill that acquire starts runs in the background during the timed exec and destroy, as in production. ` +
+      `Destroy happens after the task, hence "warm incl. destroy" separately. ` +
+      `Percentiles interpolated linearly; targets are informational.`,
+  );
+  out.push(`Results JSON: ${relative(process.cwd(), RESULT_FILE) || RESULT_FILE}`);
+  process.stdout.write(out.join("\n") + "\n");
+
+  await mkdir(dirname(RESULT_FILE), { recursive: true });
+  await writeFile(RESULT_FILE, JSON.stringify(result, null, 2) + "\n");
+  return result;
+}
