@@ -298,7 +298,7 @@ export async function benchSandbox(opts: { iterations: number }): Promise<Result
   out.push(
     `Notes: warm = pool of ${POOL_SIZE} filled before timing; \`pool.settled()\` is awaited between iterations (untimed), ` +
       `so each acquire finds a warm container (${warmHits}/${iterations} timed acquisitions were warm). ` +
-      `The refill that acquire starts runs in the background during the timed exec and destroy, as in production. ` +
+      `The pool starts a replacement when a task destroys its sandbox (not while its steps run), as in production; that refill runs during the next, untimed settle. ` +
       `Destroy happens after the task, hence "warm incl. destroy" separately. ` +
       `Percentiles interpolated linearly; targets are informational.`,
   );

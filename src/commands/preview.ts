@@ -6,6 +6,7 @@ import { previewJobId, TASK_JOB_OPTIONS } from "../jobs/queues.js";
 import { refreshStickyComment } from "../jobs/sticky.js";
 import { previewCheckRunName, queuedOutput } from "../render/check-run.js";
 import { code } from "../render/markdown.js";
+import { taskLogUrl } from "../web/log-links.js";
 import { audit, reply, type CommandContext } from "./context.js";
 
 /**
@@ -53,7 +54,10 @@ export async function startPreview(
   const theirs = created.alreadyLive.filter((t) => t.workflow_delivery_id !== ctx.deliveryId && t.check_run_id);
   for (const task of [...created.tasks, ...ours]) {
     if (!task.check_run_id) {
-      const id = await createCheckRun(ctx.gh, ctx.repo, previewCheckRunName(task.stack), pull.headSha, task.id, queuedOutput(task.stack, pull.headSha, ctx.actor));
+      const id = await createCheckRun(ctx.gh, ctx.repo, previewCheckRunName(task.stack), pull.headSha, task.id, {
+        ...queuedOutput(task.stack, pull.headSha, ctx.actor),
+        detailsUrl: taskLogUrl(ctx.deps.config, task.id),
+      });
       await setTaskCheckRun(ctx.deps.db, task.id, id);
     }
   }

@@ -26,6 +26,8 @@ const csv = z
 export const ServerEnvSchema = z.object({
   ROLE: z.enum(["web", "worker", "all"]).default("all"),
   HOST: z.string().default("0.0.0.0"),
+  /** The app's public base URL; enables links from check runs to full step logs. */
+  PUBLIC_URL: z.string().url().optional(),
   PORT: intFrom(3000, 0, 65535),
   APP_ID: z.string().regex(/^\d+$/, "must be the numeric GitHub App ID").optional(),
   PRIVATE_KEY: z.string().optional(),
@@ -72,6 +74,7 @@ export interface ServerConfig {
   role: ServerEnv["ROLE"];
   host: string;
   port: number;
+  publicUrl: string | undefined;
   github: {
     appId: string | undefined;
     privateKey: string | undefined;
@@ -177,6 +180,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     role: env.ROLE,
     host: env.HOST,
     port: env.PORT,
+    publicUrl: env.PUBLIC_URL,
     github: {
       appId: env.APP_ID,
       privateKey: privateKeyFrom(env),

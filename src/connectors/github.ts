@@ -89,6 +89,8 @@ export interface CheckRunUpdate {
   output?: CheckRunOutput;
   startedAt?: string;
   completedAt?: string;
+  /** "Details" link on the check run (the full log). */
+  detailsUrl?: string | null;
 }
 
 function checkRunBody(u: CheckRunUpdate) {
@@ -97,6 +99,7 @@ function checkRunBody(u: CheckRunUpdate) {
     ...(u.conclusion ? { conclusion: u.conclusion } : {}),
     ...(u.startedAt ? { started_at: u.startedAt } : {}),
     ...(u.completedAt ? { completed_at: u.completedAt } : {}),
+    ...(u.detailsUrl ? { details_url: u.detailsUrl } : {}),
     ...(u.output
       ? {
           output: {

@@ -96,6 +96,9 @@ class TailBuffer {
  * root with a small tmpfs, memory (no swap) / CPU / pids limits, Docker's default seccomp.
  */
 export class Sandbox {
+  /** Called once the sandbox is destroyed (the pool refills then, when the CPU is free again). */
+  onDestroyed: (() => void) | null = null;
+
   private constructor(
     private readonly docker: Docker,
     readonly container: Docker.Container,
@@ -261,6 +264,9 @@ export class Sandbox {
       if (err.statusCode !== 404) throw err;
     });
     await rm(this.workspaceDir, { recursive: true, force: true });
+    const done = this.onDestroyed;
+    this.onDestroyed = null;
+    done?.();
   }
 }
 
@@ -304,9 +310,9 @@ export class SandboxPool {
     } while (current !== this.refill);
   }
 
-  /** Starts filling; resolves once the pool is full (or filling failed). */
-  fill(): Promise<void> {
-    const missing = this.opts.size - this.idle.length - this.filling;
+  /** Starts filling (at most `count` more); resolves when that filling is done (or failed). */
+  fill(count = Infinity): Promise<void> {
+    const missing = Math.min(count, this.opts.size - this.idle.length - this.filling);
     if (this.closed || missing <= 0) return this.refill;
     this.filling += missing;
     const batch = Array.from({ length: missing }, async () => {
@@ -325,12 +331,19 @@ export class SandboxPool {
     return this.refill;
   }
 
-  /** A started sandbox: a warm one when available (checked alive), otherwise a cold one. */
+  /**
+   * A started sandbox: a warm one when available (checked alive), otherwise a cold one. The
+   * replacement is started when the task gives its sandbox back (destroy), not while its steps
+   * run: on a small machine a concurrent container start slows the task's own execs down.
+   * An empty pool starts refilling at once.
+   */
   async acquire(): Promise<{ sandbox: Sandbox; warm: boolean }> {
     while (this.idle.length > 0) {
       const sb = this.idle.shift()!;
-      void this.fill();
-      if (await sb.isRunning()) return { sandbox: sb, warm: true };
+      if (await sb.isRunning()) {
+        sb.onDestroyed = () => void this.fill(1);
+        return { sandbox: sb, warm: true };
+      }
       await sb.destroy().catch(() => {});
     }
     void this.fill();

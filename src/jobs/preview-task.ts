@@ -5,15 +5,21 @@ import { createCheckRun, installationToken, updateCheckRun, type GitHub, type Re
 import { egressRulesFor } from "../approval/egress.js";
 import type { EgressRule } from "../connectors/egress-proxy.js";
 import { Redactor } from "../connectors/redact.js";
+import { saveStepLog } from "../connectors/store/logs.js";
+import { headTail } from "../render/markdown.js";
 import type { LimitEvents, Sandbox } from "../connectors/sandbox.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { claimTask, finishTask, getTask, releaseTask, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { completedOutput, previewCheckRunName, progressOutput } from "../render/check-run.js";
+import { taskLogUrl } from "../web/log-links.js";
 import { refreshStickyComment } from "./sticky.js";
 import type { StepResult, TaskJobData } from "./types.js";
 
 const CHECKOUT_TIMEOUT_MS = 5 * 60_000;
+/** Output kept with the task for rendering (head and tail); the full log is stored apart. */
+const STORED_OUTPUT_CHARS = 60_000;
+const LIVE_OUTPUT_CHARS = 16_000;
 
 /** The worker is shutting down past its grace period: the task goes back to the queue. */
 export class HandBackError extends Error {
@@ -103,7 +109,10 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
 
 async function ensureCheckRun(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow): Promise<number> {
   if (task.check_run_id) return Number(task.check_run_id);
-  const id = await createCheckRun(gh, r, previewCheckRunName(task.stack), workflow.head_sha, task.id, { status: "in_progress" });
+  const id = await createCheckRun(gh, r, previewCheckRunName(task.stack), workflow.head_sha, task.id, {
+    status: "in_progress",
+    detailsUrl: taskLogUrl(deps.config, task.id),
+  });
   await setTaskCheckRun(deps.db, task.id, id);
   task.check_run_id = String(id);
   return id;
@@ -145,7 +154,7 @@ async function runPreview(
   const succeeded = steps.every((s) => s.status === "succeeded");
   const error = steps.find((s) => s.reason)?.reason ?? null;
   await finishTask(deps.db, task.id, { state: succeeded ? "SUCCEEDED" : "FAILED", steps, error });
-  await updateCheckRun(gh, r, checkRunId, completedOutput(stack.name, { succeeded, steps, error }));
+  await updateCheckRun(gh, r, checkRunId, completedOutput(stack.name, { succeeded, steps, error, logUrl: taskLogUrl(deps.config, task.id) }));
   await appendAudit(deps.db, {
     actor: "agent",
     action: succeeded ? "preview.succeeded" : "preview.failed",
@@ -242,22 +251,28 @@ async function runSteps(
       step.status = "running";
       progress.poke();
       const timeoutMs = Math.max(1000, Math.min(deadline - Date.now(), (spec.timeoutSeconds ?? Infinity) * 1000));
-      let live = "";
+      // The whole output, redacted as it streams; bounded by the sandbox's output limit (the
+      // step is stopped beyond it), so it is kept in memory and stored once the step ends.
+      let full = "";
+      let rendered = 0;
       const redacting = redactor.stream();
       const res = await sandbox.exec(stepArgv(spec), {
         timeoutMs,
         env,
         workdir: stack.dir,
         onOutput: (chunk) => {
-          live = (live + redacting.push(chunk)).slice(-8192);
-          step.outputTail = live;
-          progress.poke();
+          full += redacting.push(chunk);
+          // Re-render the live view at most a few times a second, not per chunk.
+          if (Date.now() - rendered > 250) {
+            rendered = Date.now();
+            step.outputTail = headTail(full, LIVE_OUTPUT_CHARS);
+            progress.poke();
+          }
         },
       });
-      // A tail cut from a longer output may begin inside a secret, where no form matches: drop
-      // that much of its start before redacting.
-      const cutAtStart = res.totalBytes > Buffer.byteLength(res.tail);
-      step.outputTail = redactor.redact(cutAtStart ? res.tail.slice(Math.max(0, redactor.maxFormLength - 1)) : res.tail);
+      full += redacting.end();
+      step.outputTail = headTail(full, STORED_OUTPUT_CHARS);
+      await saveStepLog(deps.db, task.id, { step: step.name, content: full, truncated: res.outputLimitExceeded });
       step.truncated = res.outputLimitExceeded;
       step.durationMs = res.durationMs;
       step.exitCode = res.exitCode;

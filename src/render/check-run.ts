@@ -31,7 +31,7 @@ export function progressOutput(stack: string, steps: StepResult[]): CheckRunUpda
 
 export function completedOutput(
   stack: string,
-  outcome: { succeeded: boolean; steps: StepResult[]; error: string | null },
+  outcome: { succeeded: boolean; steps: StepResult[]; error: string | null; logUrl?: string | null },
 ): CheckRunUpdate {
   const failed = outcome.steps.find((s) => s.status === "failed" || s.status === "timed_out");
   const title = outcome.succeeded
@@ -42,6 +42,7 @@ export function completedOutput(
   const summary = [
     outcome.error ? `**${outcome.error}**\n` : "",
     ...outcome.steps.map((s) => `- ${stepLine(s)}`),
+    outcome.logUrl ? `\n[Full log](${outcome.logUrl})` : "",
   ]
     .filter(Boolean)
     .join("\n");

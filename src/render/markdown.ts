@@ -27,6 +27,23 @@ export function tail(text: string, max: number): string {
   return nl >= 0 && nl < 200 ? cut.slice(nl + 1) : cut;
 }
 
+/**
+ * At most `max` characters: the first quarter and the last three quarters of the text with a
+ * marker between them, cut at line boundaries where possible. Errors usually show at the end,
+ * the command that failed at the start.
+ */
+export function headTail(text: string, max: number): string {
+  if (text.length <= max) return text;
+  if (max < 200) return tail(text, max);
+  const room = max - 80;
+  let head = text.slice(0, Math.floor(room / 4));
+  const nl = head.lastIndexOf("\n");
+  if (nl > head.length / 2) head = head.slice(0, nl + 1);
+  const end = tail(text, room - head.length);
+  const omitted = text.length - head.length - end.length;
+  return `${head}${head.endsWith("\n") ? "" : "\n"}… [${omitted} characters omitted] …\n${end}`;
+}
+
 export function shortSha(sha: string): string {
   return sha.slice(0, 7);
 }

@@ -1,5 +1,5 @@
 import type { StepResult, StepStatus } from "../jobs/types.js";
-import { fencedWithin, formatDuration, tail } from "./markdown.js";
+import { fencedWithin, formatDuration, headTail } from "./markdown.js";
 
 export const STATUS_ICON: Record<StepStatus, string> = {
   pending: "⏳",
@@ -32,7 +32,7 @@ export function stepOutputs(steps: StepResult[], budget: number): string {
       const cut = s.truncated ? "\n[output cut: the step printed more than the sandbox output limit]" : "";
       const room = share - heading.length;
       if (room < 20) return heading.slice(0, Math.max(0, share));
-      const body = tail(s.outputTail, Math.max(0, room - cut.length - 16)) + cut;
+      const body = headTail(s.outputTail, Math.max(0, room - cut.length - 16)) + cut;
       return heading + fencedWithin(body || "(no output)", room);
     })
     .join("\n\n");

@@ -2,6 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Webhooks } from "@octokit/webhooks";
 import type { Logger } from "pino";
 import { forgetDelivery, recordDelivery } from "../connectors/store/deliveries.js";
+import { getTaskLogs } from "../connectors/store/logs.js";
+import { verifyLogSignature } from "./log-links.js";
 import type { Db } from "../connectors/store/db.js";
 import { HANDLED_EVENTS } from "../handlers/issue-comment.js";
 import { WEBHOOK_JOB_OPTIONS, jobIdFrom, type Queues } from "../jobs/queues.js";
@@ -18,6 +20,8 @@ export interface WebDeps {
   webhookSecret: string;
   log: Logger;
 }
+
+const TASK_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 class HttpError extends Error {
   constructor(
@@ -116,8 +120,21 @@ export function createWebServer(deps: WebDeps): Server {
     send(res, 202, { ok: true, queued: true });
   }
 
+  /** GET /logs/<task id>?sig=…: a task's full, redacted step output, behind a signed link. */
+  async function onLog(req: IncomingMessage, res: ServerResponse, taskId: string): Promise<void> {
+    const sig = new URL(req.url ?? "/", "http://localhost").searchParams.get("sig") ?? "";
+    if (!TASK_ID_RE.test(taskId) || !verifyLogSignature(deps.webhookSecret, taskId, sig)) throw new HttpError(403, "invalid log link");
+    const logs = await getTaskLogs(deps.db, taskId);
+    if (logs.length === 0) throw new HttpError(404, "no log for this task (yet)");
+    const body = logs
+      .map((l) => `==> ${l.step}${l.truncated ? " (cut at the sandbox output limit)" : ""} <==\n${l.content}`)
+      .join("\n");
+    res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "private, no-store" });
+    res.end(body);
+  }
+
   return createServer((req, res) => {
-    const url = (req.url ?? "/").split("?")[0];
+    const url = (req.url ?? "/").split("?")[0]!;
     const done = (p: Promise<void>) =>
       p.catch((err: unknown) => {
         if (err instanceof HttpError) {
@@ -129,6 +146,11 @@ export function createWebServer(deps: WebDeps): Server {
       });
     if (url === WEBHOOK_PATH && req.method === "POST") {
       void done(onWebhook(req, res));
+      return;
+    }
+    const log = /^\/logs\/([^/]+)$/.exec(url);
+    if (log && req.method === "GET") {
+      void done(onLog(req, res, log[1]!));
       return;
     }
     if (url === "/healthz" && req.method === "GET") {

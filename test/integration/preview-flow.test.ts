@@ -52,7 +52,7 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
 
   beforeAll(async () => {
     isolateNetwork();
-    env = await makeTestEnv({ SANDBOX_ALLOWED_IMAGES: "agent-sandbox:does-not-exist" });
+    env = await makeTestEnv({ SANDBOX_ALLOWED_IMAGES: "agent-sandbox:does-not-exist", PUBLIC_URL: "https://agent.example.test" });
     git = await GitHttpServer.start(TOKEN);
     app = await startTestApp(env, "all", logs);
     watcher = await DeliveryWatcher.start(env);
@@ -144,6 +144,39 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     expect(audit[0].actor).toBe("alice");
     expect(await leftoverSandboxes(app)).toBe(0);
     expect(gh.unexpected).toEqual([]);
+  });
+
+  it("links the check run to the full, stored log behind a signed URL", async () => {
+    const big = "#!/bin/sh\necho FIRST-LINE\nseq 1 20000\necho LAST-LINE\n";
+    const { number } = await setup({ ...GOOD_TREE, "infra/preview.sh": exe(big) });
+    await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev"));
+    const created = await gh.waitFor((c) => c.method === "POST" && c.path.endsWith("/check-runs"), "check run creation");
+    const link = String(created.body!.details_url);
+    expect(link).toMatch(/^https:\/\/agent\.example\.test\/logs\/[0-9a-f-]{36}\?sig=[0-9a-f]{64}$/);
+    const done = await gh.waitFor(isCheckRunCompleted, "the completed check run");
+    const output = done.body!.output as { summary: string; text: string };
+    expect(output.summary).toContain(`[Full log](${link})`);
+    // The check run shows head and tail with a marker; the middle is only in the full log.
+    expect(output.text).toContain("FIRST-LINE");
+    expect(output.text).toContain("LAST-LINE");
+    expect(output.text).toMatch(/… \[\d+ characters omitted\] …/);
+    expect(output.text).not.toContain("\n10000\n");
+    await stickySettled(number);
+
+    const { pathname, search } = new URL(link);
+    const res = await fetch(`http://127.0.0.1:${app.port}${pathname}${search}`);
+    expect(res.status).toBe(200);
+    const full = await res.text();
+    expect(full).toContain("==> preview <==");
+    expect(full).toContain("FIRST-LINE\n1\n2\n");
+    expect(full).toContain("\n10000\n");
+    expect(full).toContain("20000\nLAST-LINE");
+    expect(full).toContain("==> lint <==\nlint: 0 problems");
+    // Without the right signature there is nothing to read.
+    const taskId = pathname.split("/").pop()!;
+    expect((await fetch(`http://127.0.0.1:${app.port}/logs/${taskId}?sig=${"0".repeat(64)}`)).status).toBe(403);
+    expect((await fetch(`http://127.0.0.1:${app.port}/logs/${taskId}`)).status).toBe(403);
+    expect((await fetch(`http://127.0.0.1:${app.port}/logs/../../etc/passwd${search}`)).status).toBe(404);
   });
 
   it("a failing step fails the check run, skips later steps, and shows in the same sticky comment on re-run", async () => {

@@ -33,7 +33,7 @@ describe("warm sandbox pool", () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it("keeps N started containers; each is handed out once and the pool refills", async () => {
+  it("keeps N started containers; each is handed out once, and the pool refills as tasks give them back", async () => {
     const pool = new SandboxPool(docker, { ...opts, size: 2 });
     await pool.fill();
     expect(pool.ready).toBe(2);
@@ -42,18 +42,35 @@ describe("warm sandbox pool", () => {
 
     const a = await pool.acquire();
     const b = await pool.acquire();
-    used.push(a.sandbox, b.sandbox);
     expect(a.warm && b.warm).toBe(true);
     expect(new Set([a.sandbox.container.id, b.sandbox.container.id])).toEqual(new Set(idle));
-    // A handed-out container is no longer in the pool, and the pool refills with new ones.
+    // While the tasks run, no replacement competes with them for the CPU.
     await pool.settled();
-    expect(pool.ready).toBe(2);
-    expect(pool.idleIds.some((id) => idle.includes(id))).toBe(false);
+    expect(pool.ready).toBe(0);
     // The warm container works like a cold one: its own empty workspace, steps as execs.
     expect((await a.sandbox.exec(["sh", "-c", "ls -A /workspace | wc -l; id -u"], { timeoutMs: 10_000 })).tail).toBe("0\n65534\n");
+    await a.sandbox.destroy();
+    await pool.settled();
+    expect(pool.ready).toBe(1);
+    await b.sandbox.destroy();
+    await pool.settled();
+    expect(pool.ready).toBe(2);
+    // New containers, never the handed-out ones again.
+    expect(pool.idleIds.some((id) => idle.includes(id))).toBe(false);
+    const refilled = pool.idleIds;
     await pool.close();
     expect(pool.ready).toBe(0);
-    for (const id of pool.idleIds) expect(await exists(id)).toBe(false);
+    for (const id of refilled) expect(await exists(id)).toBe(false);
+  });
+
+  it("an empty pool starts refilling at once and hands out a cold sandbox meanwhile", async () => {
+    const pool = new SandboxPool(docker, { ...opts, size: 1 });
+    const got = await pool.acquire();
+    used.push(got.sandbox);
+    expect(got.warm).toBe(false);
+    await pool.settled();
+    expect(pool.ready).toBe(1);
+    await pool.close();
   });
 
   it("never hands out a pooled container that died; falls back to a cold one when empty", async () => {

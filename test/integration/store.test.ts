@@ -34,7 +34,7 @@ describe("PostgreSQL store: migrations, append-only audit log, task rows", () =>
     await migrate(url);
     await ensureDatabase(url);
     const { rows } = await db.query("SELECT name FROM pgmigrations");
-    expect(rows.map((r) => r.name)).toEqual(["1732240000000_foundation"]);
+    expect(rows.map((r) => r.name)).toEqual(["1732240000000_foundation", "1732240000001_task-logs"]);
   });
 
   it("the audit log rejects UPDATE, DELETE and TRUNCATE", async () => {
