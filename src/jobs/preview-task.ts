@@ -79,12 +79,13 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
     return;
   }
   const { workflow } = found;
-  const gh = await deps.github(Number(workflow.installation_id));
   const r = repoRef(workflow);
   const stack = workflow.config.stacks.find((s) => s.name === task.stack);
 
   const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  let gh: GitHub | null = null;
   try {
+    gh = await deps.github(Number(workflow.installation_id));
     if (!stack) throw new TaskUserError(`stack ${task.stack} is not in the workflow's configuration`);
     const checkRunId = await ensureCheckRun(deps, gh, r, workflow, task);
     await runPreview(deps, gh, r, workflow, task, stack, checkRunId, log, opts.shutdown);
@@ -99,7 +100,9 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
     if (unrecoverable || finalAttempt) {
       const message = unrecoverable ? (err as Error).message : `internal error after ${job.attemptsMade + 1} attempts: ${(err as Error).message}`;
       log.warn({ err }, "preview task failed");
-      await failTask(deps, gh, r, workflow, task, message).catch((e) => log.error({ err: e }, "could not record the failure"));
+      if (gh) await failTask(deps, gh, r, workflow, task, message).catch((e) => log.error({ err: e }, "could not record the failure"));
+      // Without a GitHub client (installation token refused) at least the record is final.
+      else await finishTask(deps.db, task.id, { state: "FAILED", steps: [], error: message });
     } else {
       log.warn({ err, attempt: job.attemptsMade + 1 }, "preview task attempt failed; will retry");
     }
