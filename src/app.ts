@@ -10,7 +10,7 @@ import { EgressProxy } from "./connectors/egress-proxy.js";
 import { newOwnerId, reapOrphanSandboxes, SandboxProvider } from "./connectors/sandbox.js";
 import { createDb, ensureDatabase, migrate } from "./connectors/store/db.js";
 import type { AppDeps } from "./deps.js";
-import { registerHandlers } from "./handlers/issue-comment.js";
+import { registerHandlers } from "./handlers/index.js";
 import { WorkerHeartbeat } from "./jobs/heartbeat.js";
 import { processPreviewTask } from "./jobs/preview-task.js";
 import { createQueues, createRedis, TASK_QUEUE, WEBHOOK_QUEUE } from "./jobs/queues.js";

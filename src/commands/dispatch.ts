@@ -1,15 +1,16 @@
-import { decideCommandPermission } from "../approval/permissions.js";
+import { decideCommandPermission, type RepoPermission } from "../approval/permissions.js";
 import { addReaction, getPermission } from "../connectors/github.js";
 import { audit, describeConfigProblem, loadDefaultBranchConfig, reply, type CommandContext, type RepoConfigResult } from "./context.js";
 import type { ParsedCommand, ParseResult } from "./grammar.js";
 import { renderHelp } from "./help.js";
 import { startPreview } from "./preview.js";
+import { unlockStacks } from "./unlock.js";
 import { COMMANDS, resolveCommand, type Command } from "./registry.js";
 
 /** Commands whose arguments are checked against the stacks the repository declares. */
 const NEEDS_STACKS = new Set(["preview", "deploy", "unlock", "rollback"]);
 /** Recognised by the grammar, built by later work; answered honestly instead of ignored. */
-const NOT_YET_AVAILABLE = new Set(["deploy", "unlock", "rollback", "cancel", "status", "diagnose", "approve", "deny"]);
+const NOT_YET_AVAILABLE = new Set(["deploy", "rollback", "cancel", "status", "diagnose", "approve", "deny"]);
 
 function commandName(p: ParsedCommand): string {
   return p.kind === "agent" ? p.name : p.kind;
@@ -52,7 +53,7 @@ export async function dispatchCommands(ctx: CommandContext, parsed: ParseResult)
   for (const p of allowed) {
     const name = commandName(p);
     try {
-      await runOne(ctx, p, name, repoConfig);
+      await runOne(ctx, p, name, repoConfig, permission);
     } catch (err) {
       ctx.log.error({ err, command: name }, "command failed");
       await audit(ctx, "command.error", { command: name, error: (err as Error).message });
@@ -61,7 +62,13 @@ export async function dispatchCommands(ctx: CommandContext, parsed: ParseResult)
   }
 }
 
-async function runOne(ctx: CommandContext, p: ParsedCommand, name: string, repoConfig: () => Promise<RepoConfigResult>): Promise<void> {
+async function runOne(
+  ctx: CommandContext,
+  p: ParsedCommand,
+  name: string,
+  repoConfig: () => Promise<RepoConfigResult>,
+  permission: RepoPermission,
+): Promise<void> {
   const spec = COMMANDS.find((c) => c.name === name);
   if (spec?.context === "pull_request" && !ctx.isPullRequest) {
     await reply(ctx, `\`/agent ${name}\` works in pull requests only.`);
@@ -94,8 +101,12 @@ async function runOne(ctx: CommandContext, p: ParsedCommand, name: string, repoC
     await startPreview(ctx, command.stacks, loaded);
     return;
   }
+  if (command.name === "unlock") {
+    await unlockStacks(ctx, command.stack, permission);
+    return;
+  }
   if (NOT_YET_AVAILABLE.has(command.name)) {
     await audit(ctx, "command.unavailable", { command: command.name });
-    await reply(ctx, `\`${name}\` is recognised but not available in this version of the app yet. Available now: \`/agent preview\`, \`/agent help\`.`);
+    await reply(ctx, `\`${name}\` is recognised but not available in this version of the app yet. Available now: \`/agent preview\`, \`/agent unlock\`, \`/agent help\`.`);
   }
 }

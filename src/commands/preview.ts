@@ -1,6 +1,8 @@
 import { decideImage } from "../approval/images.js";
 import type { RepoConfig, ResolvedStack } from "../config/repo-config.js";
 import { createCheckRun, getPull } from "../connectors/github.js";
+import { describeLock } from "../approval/locks.js";
+import { getStackLock } from "../connectors/store/locks.js";
 import { createPreviewWorkflow, setTaskCheckRun } from "../connectors/store/workflows.js";
 import { previewJobId, TASK_JOB_OPTIONS } from "../jobs/queues.js";
 import { refreshStickyComment } from "../jobs/sticky.js";
@@ -30,6 +32,20 @@ export async function startPreview(
     await reply(ctx, "this pull request is closed; previews run on open pull requests only.");
     return;
   }
+  // Stacks another pull request holds a lock on are refused, with the way out (Atlantis locks).
+  const refused: string[] = [];
+  const free: string[] = [];
+  for (const name of stackNames) {
+    const lock = await getStackLock(ctx.deps.db, ctx.repoFullName, name);
+    if (lock && lock.prNumber !== ctx.issueNumber) {
+      refused.push(describeLock(lock));
+      await audit(ctx, "preview.locked", { stack: name, holder_pr: lock.prNumber });
+    } else {
+      free.push(name);
+    }
+  }
+  if (refused.length) await reply(ctx, `I can't preview ${refused.length === 1 ? "this stack" : "these stacks"} now:\n${refused.map((m) => `- ${m}`).join("\n")}`);
+  if (free.length === 0) return;
   const created = await createPreviewWorkflow(ctx.deps.db, {
     repo: ctx.repoFullName,
     installationId: ctx.installationId,
@@ -41,9 +57,9 @@ export async function startPreview(
       image: image.image,
       cloneUrl: ctx.cloneUrl,
       defaultBranch: ctx.defaultBranch,
-      stacks: repoConfig.stacks.filter((s) => stackNames.includes(s.name)),
+      stacks: repoConfig.stacks.filter((s) => free.includes(s.name)),
     },
-    stacks: stackNames,
+    stacks: free,
     jobIdFor: (stack) => previewJobId(ctx.repoFullName, ctx.issueNumber, pull.headSha, stack),
   });
 

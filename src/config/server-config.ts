@@ -63,6 +63,8 @@ export const ServerEnvSchema = z.object({
   SANDBOX_EGRESS_PROXY_HOST: z.string().optional(),
   SANDBOX_REAP_INTERVAL_SECONDS: intFrom(60, 1, 3600),
   WORKER_CONCURRENCY: intFrom(2, 1, 64),
+  /** How long a stack lock taken by a successful preview lasts without being renewed. */
+  STACK_LOCK_TTL_SECONDS: intFrom(86_400, 60, 30 * 86_400),
   SHUTDOWN_GRACE_SECONDS: intFrom(30, 0, 3600),
   CHECK_RUN_UPDATE_INTERVAL_MS: intFrom(5000, 0, 600_000),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
@@ -108,6 +110,7 @@ export interface ServerConfig {
     };
   };
   worker: { concurrency: number; shutdownGraceSeconds: number; checkRunUpdateIntervalMs: number };
+  locks: { ttlSeconds: number };
   logLevel: ServerEnv["LOG_LEVEL"];
 }
 
@@ -215,6 +218,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
       shutdownGraceSeconds: env.SHUTDOWN_GRACE_SECONDS,
       checkRunUpdateIntervalMs: env.CHECK_RUN_UPDATE_INTERVAL_MS,
     },
+    locks: { ttlSeconds: env.STACK_LOCK_TTL_SECONDS },
     logLevel: env.LOG_LEVEL,
   };
 }

@@ -36,6 +36,7 @@ export interface PullInfo {
   headSha: string;
   headRepoFullName: string | null;
   baseRepoFullName: string;
+  author: string;
 }
 
 export async function getPull(gh: GitHub, r: RepoRef, number: number): Promise<PullInfo> {
@@ -47,6 +48,7 @@ export async function getPull(gh: GitHub, r: RepoRef, number: number): Promise<P
     headSha: data.head.sha,
     headRepoFullName: data.head.repo?.full_name ?? null,
     baseRepoFullName: data.base.repo.full_name,
+    author: data.user?.login ?? "",
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Context, Probot } from "probot";
+import type { Context } from "probot";
 import { isBotActor } from "../approval/permissions.js";
 import { dispatchCommands } from "../commands/dispatch.js";
 import { mentionsCommand, parseComment } from "../commands/grammar.js";
@@ -35,10 +35,3 @@ export async function onIssueComment(context: Context<"issue_comment.created">, 
     parsed,
   );
 }
-
-export function registerHandlers(app: Probot, deps: AppDeps): void {
-  app.on("issue_comment.created", (context) => onIssueComment(context, deps));
-}
-
-/** The webhook events the web tier enqueues; everything else is recorded and dropped. */
-export const HANDLED_EVENTS: ReadonlySet<string> = new Set(["issue_comment"]);

@@ -5,6 +5,7 @@ import { createCheckRun, installationToken, updateCheckRun, type GitHub, type Re
 import { egressRulesFor } from "../approval/egress.js";
 import type { EgressRule } from "../connectors/egress-proxy.js";
 import { Redactor } from "../connectors/redact.js";
+import { acquireStackLock } from "../connectors/store/locks.js";
 import { saveStepLog } from "../connectors/store/logs.js";
 import { headTail } from "../render/markdown.js";
 import type { LimitEvents, Sandbox } from "../connectors/sandbox.js";
@@ -157,6 +158,7 @@ async function runPreview(
   const succeeded = steps.every((s) => s.status === "succeeded");
   const error = steps.find((s) => s.reason)?.reason ?? null;
   await finishTask(deps.db, task.id, { state: succeeded ? "SUCCEEDED" : "FAILED", steps, error });
+  if (succeeded) await takeLock(deps, workflow, stack.name, log);
   await updateCheckRun(gh, r, checkRunId, completedOutput(stack.name, { succeeded, steps, error, logUrl: taskLogUrl(deps.config, task.id) }));
   await appendAudit(deps.db, {
     actor: "agent",
@@ -168,6 +170,26 @@ async function runPreview(
     detail: { stack: stack.name, head_sha: workflow.head_sha, steps: steps.map((s) => ({ name: s.name, status: s.status, exit_code: s.exitCode, reason: s.reason ?? null })) },
   });
   await refreshStickyComment(deps.db, gh, r, workflow.pr_number, deps.config.github.webBaseUrl);
+}
+
+/** A successful preview takes (or renews) this PR's lock on the stack. */
+async function takeLock(deps: AppDeps, workflow: WorkflowRow, stack: string, log: AppDeps["log"]): Promise<void> {
+  const res = await acquireStackLock(deps.db, {
+    repo: workflow.repo,
+    stack,
+    prNumber: workflow.pr_number,
+    lockedBy: workflow.requested_by,
+    ttlSeconds: deps.config.locks.ttlSeconds,
+  });
+  await appendAudit(deps.db, {
+    actor: "agent",
+    action: res.ok ? "lock.acquired" : "lock.contended",
+    repo: workflow.repo,
+    prNumber: workflow.pr_number,
+    workflowId: workflow.id,
+    detail: res.ok ? { stack, expires_at: res.lock.expiresAt } : { stack, holder_pr: res.holder.prNumber },
+  });
+  if (!res.ok) log.warn({ stack, holder_pr: res.holder.prNumber }, "stack lock taken by another PR meanwhile");
 }
 
 async function checkout(gh: GitHub, workflow: WorkflowRow, workspace: string): Promise<void> {

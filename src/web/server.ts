@@ -5,7 +5,7 @@ import { forgetDelivery, recordDelivery } from "../connectors/store/deliveries.j
 import { getTaskLogs } from "../connectors/store/logs.js";
 import { verifyLogSignature } from "./log-links.js";
 import type { Db } from "../connectors/store/db.js";
-import { HANDLED_EVENTS } from "../handlers/issue-comment.js";
+import { HANDLED_EVENTS } from "../handlers/index.js";
 import { WEBHOOK_JOB_OPTIONS, jobIdFrom, type Queues } from "../jobs/queues.js";
 
 export const WEBHOOK_PATH = "/api/github/webhooks";

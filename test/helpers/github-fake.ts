@@ -14,6 +14,7 @@ export interface FakePull {
   state?: "open" | "closed";
   draft?: boolean;
   headRepo?: string;
+  author?: string;
 }
 
 const checkRunPatch = (c: RecordedCall, status: string) =>
@@ -137,7 +138,7 @@ export class GitHubFake {
           draft: pull.draft ?? false,
           head: { sha: pull.headSha, ref: "feature", repo: { full_name: pull.headRepo ?? this.repo } },
           base: { sha: "0".repeat(40), ref: "main", repo: { full_name: this.repo, owner: { login: owner } } },
-          user: { login: "octocat", type: "User" },
+          user: { login: pull.author ?? "octocat", type: "User" },
         },
       ];
     }

@@ -220,3 +220,16 @@ export function issueCommentPayload(opts: {
   p.installation = { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" };
   return p;
 }
+
+/** A `pull_request.closed` payload from @octokit/webhooks-examples, pointed at a test repo and PR. */
+export function pullRequestClosedPayload(opts: { repo: string; prNumber: number; merged: boolean; sender?: string }): Record<string, any> {
+  const all = require("@octokit/webhooks-examples/api.github.com/index.json") as Example[];
+  const p = structuredClone(all.find((e) => e.name === "pull_request")!.examples.find((e) => e.action === "closed")!);
+  const [owner, name] = opts.repo.split("/") as [string, string];
+  p.number = opts.prNumber;
+  p.pull_request = { ...p.pull_request, number: opts.prNumber, merged: opts.merged, state: "closed" };
+  p.repository = { ...p.repository, name, full_name: opts.repo, owner: { ...p.repository.owner, login: owner } };
+  p.installation = { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" };
+  p.sender = { ...p.sender, login: opts.sender ?? "octocat", type: "User" };
+  return p;
+}

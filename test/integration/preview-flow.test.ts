@@ -70,8 +70,13 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     await destroyTestEnv(env);
   });
 
-  /** A fresh fake GitHub and PR for each test: the PR head is a real commit on the git server. */
+  /**
+   * A fresh fake GitHub and PR for each test: the PR head is a real commit on the git server.
+   * Every test is a different PR on the same stacks, so earlier tests' stack locks are
+   * released first (locks have their own test file).
+   */
   async function setup(tree: Record<string, string | { content: string; mode: number }> = GOOD_TREE, config = AGENT_YML) {
+    await db.query("DELETE FROM stack_locks");
     gh = new GitHubFake(REPO, TOKEN);
     gh.permissions.set("alice", "write");
     gh.permissions.set("rita", "read");
@@ -140,7 +145,7 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     expect(tasks).toHaveLength(1);
     expect(tasks[0]).toMatchObject({ state: "SUCCEEDED", head_sha: sha, wstate: "READY_FOR_APPLY" });
     const { rows: audit } = await db.query("SELECT action, actor FROM audit_log WHERE pr_number = $1 ORDER BY id", [number]);
-    expect(audit.map((a) => a.action)).toEqual(["command.received", "preview.queued", "preview.succeeded"]);
+    expect(audit.map((a) => a.action)).toEqual(["command.received", "preview.queued", "lock.acquired", "preview.succeeded"]);
     expect(audit[0].actor).toBe("alice");
     expect(await leftoverSandboxes(app)).toBe(0);
     expect(gh.unexpected).toEqual([]);

@@ -50,6 +50,8 @@ describe("separate web and worker roles, graceful shutdown", () => {
   });
 
   async function setup(previewScript: string) {
+    // Each test is another PR on the same stack: earlier tests' locks must not refuse it.
+    if (connected) await db.query("DELETE FROM stack_locks");
     gh = new GitHubFake(REPO, TOKEN);
     gh.permissions.set("alice", "admin");
     gh.files.set("main:.github/agent.yml", CONFIG);

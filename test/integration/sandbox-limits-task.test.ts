@@ -50,6 +50,8 @@ describe("sandbox limits at the task level", () => {
   });
 
   async function attack(script: string) {
+    // Each attack is another PR on the same stack: earlier locks must not refuse it.
+    await db.query("DELETE FROM stack_locks");
     gh = new GitHubFake(REPO, TOKEN);
     gh.permissions.set("alice", "write");
     gh.files.set("main:.github/agent.yml", CONFIG);

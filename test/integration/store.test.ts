@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendAudit, listAudit } from "../../src/connectors/store/audit.js";
 import { createDb, ensureDatabase, migrate, type Db } from "../../src/connectors/store/db.js";
 import { recordDelivery } from "../../src/connectors/store/deliveries.js";
+import { acquireStackLock, getStackLock, locksHeldBy, releaseStackLocks } from "../../src/connectors/store/locks.js";
 import { claimTask, createPreviewWorkflow, finishTask, latestPreviewPerStack, type NewPreviewWorkflow } from "../../src/connectors/store/workflows.js";
 import { previewJobId } from "../../src/jobs/queues.js";
 import { TEST_DB_BASE } from "../helpers/harness.js";
@@ -34,7 +35,7 @@ describe("PostgreSQL store: migrations, append-only audit log, task rows", () =>
     await migrate(url);
     await ensureDatabase(url);
     const { rows } = await db.query("SELECT name FROM pgmigrations");
-    expect(rows.map((r) => r.name)).toEqual(["1732240000000_foundation", "1732240000001_task-logs"]);
+    expect(rows.map((r) => r.name)).toEqual(["1732240000000_foundation", "1732240000001_task-logs", "1732240000002_stack-locks"]);
   });
 
   it("the audit log rejects UPDATE, DELETE and TRUNCATE", async () => {
@@ -96,5 +97,34 @@ describe("PostgreSQL store: migrations, append-only audit log, task rows", () =>
     ]);
     const { rows } = await db.query("SELECT state FROM workflows WHERE id = $1", [pushed.workflow!.id]);
     expect(rows[0].state).toBe("READY_FOR_APPLY");
+  });
+
+  it("stack locks: one holder under concurrent attempts, renewal by the holder, expiry, release", async () => {
+    const repo = "o/locks";
+    // 20 pull requests race for the same stack on separate connections: exactly one wins.
+    const attempts = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => acquireStackLock(db, { repo, stack: "prod", prNumber: 100 + i, lockedBy: `u${i}`, ttlSeconds: 3600 })),
+    );
+    const winners = attempts.filter((a) => a.ok);
+    expect(winners).toHaveLength(1);
+    const holder = (winners[0] as { lock: { prNumber: number } }).lock.prNumber;
+    for (const a of attempts) if (!a.ok) expect(a.holder.prNumber).toBe(holder);
+    expect((await getStackLock(db, repo, "prod"))?.prNumber).toBe(holder);
+
+    // The holder renews; another PR still cannot take it.
+    expect((await acquireStackLock(db, { repo, stack: "prod", prNumber: holder, lockedBy: "again", ttlSeconds: 3600 })).ok).toBe(true);
+    expect((await acquireStackLock(db, { repo, stack: "prod", prNumber: 999, lockedBy: "x", ttlSeconds: 3600 })).ok).toBe(false);
+
+    // An expired lock is free for anyone.
+    await acquireStackLock(db, { repo, stack: "dev", prNumber: 1, lockedBy: "a", ttlSeconds: 3600 });
+    await db.query("UPDATE stack_locks SET expires_at = now() - interval '1 second' WHERE repo = $1 AND stack = 'dev'", [repo]);
+    expect(await getStackLock(db, repo, "dev")).toBeNull();
+    const taken = await acquireStackLock(db, { repo, stack: "dev", prNumber: 2, lockedBy: "b", ttlSeconds: 3600 });
+    expect(taken.ok && taken.lock.prNumber).toBe(2);
+
+    expect((await locksHeldBy(db, repo, holder)).map((l) => l.stack)).toEqual(["prod"]);
+    expect((await releaseStackLocks(db, repo, { prNumber: holder })).map((l) => l.stack)).toEqual(["prod"]);
+    expect(await getStackLock(db, repo, "prod")).toBeNull();
+    expect((await releaseStackLocks(db, repo, { stack: "dev" })).map((l) => l.prNumber)).toEqual([2]);
   });
 });

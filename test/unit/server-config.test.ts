@@ -67,6 +67,7 @@ describe("loadServerConfig: defaults", () => {
         egress: { allowlist: [], network: undefined, proxyListen: "0.0.0.0", proxyPort: 3128, proxyHost: undefined },
       },
       worker: { concurrency: 2, shutdownGraceSeconds: 30, checkRunUpdateIntervalMs: 5000 },
+      locks: { ttlSeconds: 86_400 },
       logLevel: "info",
     });
   });

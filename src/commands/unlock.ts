@@ -1,0 +1,39 @@
+import { mayUnlock } from "../approval/locks.js";
+import type { RepoPermission } from "../approval/permissions.js";
+import { getPull } from "../connectors/github.js";
+import { getStackLock, locksHeldBy, releaseStackLocks, type StackLock } from "../connectors/store/locks.js";
+import { code } from "../render/markdown.js";
+import { audit, reply, type CommandContext } from "./context.js";
+
+/**
+ * `/agent unlock [stack]`: without a stack, releases every lock this PR holds; with one,
+ * releases that stack's lock whoever holds it — if the commenter may (see `mayUnlock`).
+ */
+export async function unlockStacks(ctx: CommandContext, stack: string | null, permission: RepoPermission): Promise<void> {
+  const locks: StackLock[] = stack
+    ? [await getStackLock(ctx.deps.db, ctx.repoFullName, stack)].filter((l): l is StackLock => l !== null)
+    : await locksHeldBy(ctx.deps.db, ctx.repoFullName, ctx.issueNumber);
+  if (locks.length === 0) {
+    await reply(ctx, stack ? `${code(stack)} is not locked.` : "this pull request holds no stack locks.");
+    return;
+  }
+  const author = ctx.isPullRequest ? (await getPull(ctx.gh, ctx.repo, ctx.issueNumber)).author : "";
+  const released: string[] = [];
+  const refused: string[] = [];
+  for (const lock of locks) {
+    const decision = mayUnlock({ actor: ctx.actor, actorPermission: permission, holderPr: lock.prNumber, commandPr: ctx.issueNumber, commandPrAuthor: author });
+    if (!decision.allowed) {
+      refused.push(`${code(lock.stack)}: ${decision.why}`);
+      await audit(ctx, "lock.unlock_refused", { stack: lock.stack, holder_pr: lock.prNumber });
+      continue;
+    }
+    const gone = await releaseStackLocks(ctx.deps.db, ctx.repoFullName, { stack: lock.stack, prNumber: lock.prNumber });
+    if (gone.length) released.push(lock.prNumber === ctx.issueNumber ? code(lock.stack) : `${code(lock.stack)} (was held by #${lock.prNumber})`);
+    await audit(ctx, "lock.released", { stack: lock.stack, holder_pr: lock.prNumber, by: "unlock" });
+  }
+  const lines = [
+    released.length ? `released ${released.join(", ")}.` : "",
+    refused.length ? `not released:\n${refused.map((r) => `- ${r}`).join("\n")}` : "",
+  ].filter(Boolean);
+  await reply(ctx, lines.join("\n"));
+}
