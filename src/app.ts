@@ -11,6 +11,7 @@ import { newOwnerId, reapOrphanSandboxes, SandboxProvider } from "./connectors/s
 import { createDb, ensureDatabase, migrate } from "./connectors/store/db.js";
 import type { AppDeps } from "./deps.js";
 import { registerHandlers } from "./handlers/index.js";
+import { TaskCancellation } from "./jobs/cancellation.js";
 import { WorkerHeartbeat } from "./jobs/heartbeat.js";
 import { processPreviewTask } from "./jobs/preview-task.js";
 import { createQueues, createRedis, TASK_QUEUE, WEBHOOK_QUEUE } from "./jobs/queues.js";
@@ -75,6 +76,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     sandboxes,
     credentials: options.credentials ?? noCredentials,
     egress: null,
+    cancellation: null,
     log,
     github: (installationId) => probot.auth(installationId),
   };
@@ -95,6 +97,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
   if (config.role === "worker" || config.role === "all") {
     registerHandlers(probot, deps);
     await heartbeat.start();
+    deps.cancellation = await TaskCancellation.start(redis, config.queuePrefix);
     const egress = config.sandbox.egress;
     if (egress.allowlist.length > 0) {
       deps.egress = await EgressProxy.start({
@@ -164,6 +167,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       );
       if (reaper) clearInterval(reaper);
       await deps.egress?.close();
+      await deps.cancellation?.close();
       await sandboxes.close();
       await heartbeat.stop();
       await queues.close();

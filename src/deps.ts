@@ -6,6 +6,7 @@ import type { CredentialSource } from "./connectors/credentials.js";
 import type { EgressProxy } from "./connectors/egress-proxy.js";
 import type { SandboxProvider } from "./connectors/sandbox.js";
 import type { Db } from "./connectors/store/db.js";
+import type { TaskCancellation } from "./jobs/cancellation.js";
 import type { Queues } from "./jobs/queues.js";
 
 /** What handlers and task processors are given; connectors are passed in, never imported as singletons. */
@@ -20,6 +21,8 @@ export interface AppDeps {
   credentials: CredentialSource;
   /** Running only when some stack has an egress allowlist. */
   egress: EgressProxy | null;
+  /** Stops running tasks across workers (worker role only). */
+  cancellation: TaskCancellation | null;
   log: Logger;
   /** An installation-authenticated client (Probot's Octokit with retry and throttling). */
   github: (installationId: number) => Promise<GitHub>;

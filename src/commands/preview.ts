@@ -5,6 +5,7 @@ import { describeLock } from "../approval/locks.js";
 import { getStackLock } from "../connectors/store/locks.js";
 import { createPreviewWorkflow, setTaskCheckRun } from "../connectors/store/workflows.js";
 import { previewJobId, TASK_JOB_OPTIONS } from "../jobs/queues.js";
+import { announceCancelledPreviews } from "../jobs/cancel-previews.js";
 import { refreshStickyComment } from "../jobs/sticky.js";
 import { previewCheckRunName, queuedOutput } from "../render/check-run.js";
 import { code } from "../render/markdown.js";
@@ -96,9 +97,7 @@ export async function startPreview(
     },
     created.workflow ? { workflowId: created.workflow.id } : {},
   );
-  for (const t of created.superseded) {
-    await ctx.deps.queues.tasks.remove(t.job_id).catch(() => 0);
-  }
+  await announceCancelledPreviews(ctx.deps, ctx.gh, ctx.repo, ctx.issueNumber, created.superseded, `Superseded by a preview of ${pull.headSha.slice(0, 7)}.`, ctx.actor);
   if (created.alreadyLive.length && !created.tasks.length) {
     const names = created.alreadyLive.map((t) => code(t.stack)).join(", ");
     await reply(ctx, `a preview of ${names} on ${code(pull.headSha.slice(0, 7))} is already queued or running; its results will appear in the summary comment.`);

@@ -10,9 +10,9 @@ import { saveStepLog } from "../connectors/store/logs.js";
 import { headTail } from "../render/markdown.js";
 import type { LimitEvents, Sandbox } from "../connectors/sandbox.js";
 import { appendAudit } from "../connectors/store/audit.js";
-import { claimTask, finishTask, getTask, releaseTask, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
+import { claimTask, finishTask, getTask, isTaskCancelled, releaseTask, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
-import { completedOutput, previewCheckRunName, progressOutput } from "../render/check-run.js";
+import { cancelledOutput, completedOutput, previewCheckRunName, progressOutput } from "../render/check-run.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { refreshStickyComment } from "./sticky.js";
 import type { StepResult, TaskJobData } from "./types.js";
@@ -32,6 +32,11 @@ export interface TaskRunOptions {
   token?: string | undefined;
   /** Aborted when the worker must stop now: running steps are killed and the job handed back. */
   shutdown?: AbortSignal | undefined;
+}
+
+/** The task was cancelled (a newer commit) while it ran: its sandbox was stopped. */
+export class TaskCancelledError extends Error {
+  override name = "TaskCancelledError";
 }
 
 /** The task cannot succeed by retrying (bad SHA, missing stack): fail it once, clearly. */
@@ -85,12 +90,25 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
 
   const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   let gh: GitHub | null = null;
+  // Stop the steps on shutdown (hand back) or on cancellation from any worker (give up).
+  const cancel = deps.cancellation?.watch(task.id);
+  const stop = AbortSignal.any([opts.shutdown, cancel?.signal].filter((s): s is AbortSignal => Boolean(s)));
   try {
     gh = await deps.github(Number(workflow.installation_id));
     if (!stack) throw new TaskUserError(`stack ${task.stack} is not in the workflow's configuration`);
     const checkRunId = await ensureCheckRun(deps, gh, r, workflow, task);
-    await runPreview(deps, gh, r, workflow, task, stack, checkRunId, log, opts.shutdown);
+    await runPreview(deps, gh, r, workflow, task, stack, checkRunId, log, stop);
   } catch (err) {
+    if (err instanceof TaskCancelledError) {
+      log.info("task cancelled while running; sandbox stopped");
+      if (gh) {
+        const current = await getTask(deps.db, task.id);
+        const id = current?.task.check_run_id;
+        if (id) await updateCheckRun(gh, r, Number(id), cancelledOutput(task.stack, "Superseded by a newer commit; the running steps were stopped.")).catch(() => {});
+        await refreshStickyComment(deps.db, gh, r, workflow.pr_number, deps.config.github.webBaseUrl).catch(() => {});
+      }
+      return;
+    }
     if (err instanceof HandBackError) {
       log.warn("worker stopping: handing the task back to the queue");
       await releaseTask(deps.db, task.id);
@@ -108,6 +126,8 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
       log.warn({ err, attempt: job.attemptsMade + 1 }, "preview task attempt failed; will retry");
     }
     throw err;
+  } finally {
+    cancel?.release();
   }
 }
 
@@ -154,6 +174,8 @@ async function runPreview(
     await sandbox.destroy().catch((err) => log.error({ err }, "could not remove the sandbox"));
   }
   await progress.flush();
+  // The database says whether this was a cancellation (a push) or a shutdown (hand back).
+  if (await isTaskCancelled(deps.db, task.id)) throw new TaskCancelledError("cancelled");
   if (shutdown?.aborted) throw new HandBackError("worker shutting down");
   const succeeded = steps.every((s) => s.status === "succeeded");
   const error = steps.find((s) => s.reason)?.reason ?? null;

@@ -53,3 +53,12 @@ export function completedOutput(
     output: { title, summary, text: stepOutputs(outcome.steps, CHECK_RUN_TEXT_LIMIT - 1000) },
   };
 }
+
+export function cancelledOutput(stack: string, reason: string): CheckRunUpdate {
+  return {
+    status: "completed",
+    conclusion: "cancelled",
+    completedAt: new Date().toISOString(),
+    output: { title: `Preview of ${stack} cancelled`, summary: reason },
+  };
+}

@@ -221,14 +221,26 @@ export function issueCommentPayload(opts: {
   return p;
 }
 
-/** A `pull_request.closed` payload from @octokit/webhooks-examples, pointed at a test repo and PR. */
-export function pullRequestClosedPayload(opts: { repo: string; prNumber: number; merged: boolean; sender?: string }): Record<string, any> {
+/** A `pull_request` payload from @octokit/webhooks-examples, pointed at a test repo, PR and head commit. */
+export function pullRequestPayload(
+  action: "closed" | "synchronize" | "opened" | "reopened",
+  opts: { repo: string; prNumber: number; merged?: boolean; sender?: string; headSha?: string; author?: string; headRepo?: string },
+): Record<string, any> {
   const all = require("@octokit/webhooks-examples/api.github.com/index.json") as Example[];
-  const p = structuredClone(all.find((e) => e.name === "pull_request")!.examples.find((e) => e.action === "closed")!);
+  const p = structuredClone(all.find((e) => e.name === "pull_request")!.examples.find((e) => e.action === action)!);
   const [owner, name] = opts.repo.split("/") as [string, string];
   p.number = opts.prNumber;
-  p.pull_request = { ...p.pull_request, number: opts.prNumber, merged: opts.merged, state: "closed" };
-  p.repository = { ...p.repository, name, full_name: opts.repo, owner: { ...p.repository.owner, login: owner } };
+  const repository = { ...p.repository, name, full_name: opts.repo, owner: { ...p.repository.owner, login: owner }, default_branch: "main" };
+  p.pull_request = {
+    ...p.pull_request,
+    number: opts.prNumber,
+    merged: opts.merged ?? false,
+    state: action === "closed" ? "closed" : "open",
+    user: { ...p.pull_request.user, login: opts.author ?? "octocat", type: "User" },
+    head: { ...p.pull_request.head, sha: opts.headSha ?? p.pull_request.head.sha, repo: { ...repository, full_name: opts.headRepo ?? opts.repo } },
+    base: { ...p.pull_request.base, ref: "main", repo: repository },
+  };
+  p.repository = repository;
   p.installation = { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" };
   p.sender = { ...p.sender, login: opts.sender ?? "octocat", type: "User" };
   return p;

@@ -10,7 +10,7 @@ import {
   isolateNetwork,
   issueCommentPayload,
   makeTestEnv,
-  pullRequestClosedPayload,
+  pullRequestPayload,
   startTestApp,
   type TestEnv,
 } from "../helpers/harness.js";
@@ -112,7 +112,7 @@ describe("stack locks", () => {
     await say(3, "/agent preview prod", "bob");
     await previewDone(3, "prod");
     expect(await holder("prod")).toBe(3);
-    const res = await deliver(app.port!, "pull_request", pullRequestClosedPayload({ repo: REPO, prNumber: 3, merged: true }));
+    const res = await deliver(app.port!, "pull_request", pullRequestPayload("closed", { repo: REPO, prNumber: 3, merged: true }));
     expect(res.status).toBe(202);
     await watcher.handled(res.id);
     expect(await holder("prod")).toBeNull();

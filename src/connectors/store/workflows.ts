@@ -167,6 +167,29 @@ export async function finishTask(
   return row ? refreshWorkflowState(db, row.workflow_id) : null;
 }
 
+/**
+ * A new push: every queued or running preview of this PR on another head SHA is cancelled
+ * (its results would describe code that is no longer the PR). Returns the cancelled tasks.
+ */
+export async function cancelOlderPreviews(db: Db, repo: string, prNumber: number, headSha: string): Promise<TaskRow[]> {
+  const res = await db.query<TaskRow>(
+    `UPDATE tasks t SET state = 'CANCELLED', finished_at = now(), error = 'superseded by a newer commit'
+     FROM workflows w
+     WHERE t.workflow_id = w.id AND w.repo = $1 AND w.pr_number = $2 AND w.head_sha <> $3
+       AND t.kind = 'preview' AND t.state IN ('PENDING', 'RUNNING')
+     RETURNING t.*`,
+    [repo, prNumber, headSha],
+  );
+  for (const id of new Set(res.rows.map((t) => t.workflow_id))) await refreshWorkflowState(db, id);
+  return res.rows;
+}
+
+/** Whether a task was cancelled (a running worker checks after its steps were stopped). */
+export async function isTaskCancelled(db: Db, taskId: string): Promise<boolean> {
+  const res = await db.query("SELECT 1 FROM tasks WHERE id = $1 AND state = 'CANCELLED'", [taskId]);
+  return Boolean(res.rowCount);
+}
+
 async function refreshWorkflowState(db: Db, workflowId: string): Promise<WorkflowState> {
   const res = await db.query<{ state: TaskState }>("SELECT state FROM tasks WHERE workflow_id = $1", [workflowId]);
   const state = previewWorkflowState(res.rows.map((r) => r.state));

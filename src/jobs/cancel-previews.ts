@@ -1,0 +1,39 @@
+import { updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
+import { appendAudit } from "../connectors/store/audit.js";
+import type { TaskRow } from "../connectors/store/workflows.js";
+import type { AppDeps } from "../deps.js";
+import { cancelledOutput } from "../render/check-run.js";
+import { refreshStickyComment } from "./sticky.js";
+
+/**
+ * After tasks were marked CANCELLED in the database: drop their queued jobs, stop the running
+ * ones wherever they run, close their check runs as cancelled, and refresh the PR comment.
+ */
+export async function announceCancelledPreviews(
+  deps: AppDeps,
+  gh: GitHub,
+  r: RepoRef,
+  prNumber: number,
+  tasks: TaskRow[],
+  reason: string,
+  actor: string,
+): Promise<void> {
+  if (tasks.length === 0) return;
+  for (const t of tasks) {
+    // A running job is locked by its worker and cannot be removed; the signal below stops it.
+    await deps.queues.tasks.remove(t.job_id).catch(() => 0);
+  }
+  // Running ones stop wherever they run; for queued ones the message is simply not heard.
+  await deps.cancellation?.cancel(tasks.map((t) => t.id));
+  for (const t of tasks) {
+    if (t.check_run_id) await updateCheckRun(gh, r, Number(t.check_run_id), cancelledOutput(t.stack, reason));
+  }
+  await appendAudit(deps.db, {
+    actor,
+    action: "preview.cancelled",
+    repo: `${r.owner}/${r.repo}`,
+    prNumber,
+    detail: { reason, tasks: tasks.map((t) => ({ id: t.id, stack: t.stack })) },
+  });
+  await refreshStickyComment(deps.db, gh, r, prNumber, deps.config.github.webBaseUrl);
+}
