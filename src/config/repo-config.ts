@@ -142,11 +142,23 @@ docs.add(Engine, {
   description: "`pulumi` runs Pulumi previews/deploys with the stack's credentials; `command` just runs the steps. Default `command`.",
 });
 
+const PathGlob = z
+  .string()
+  .min(1, "must not be empty")
+  .max(256, "must be at most 256 characters")
+  .refine((g) => !g.startsWith("/") && !g.split("/").includes(".."), "must be a glob relative to the repository root, without `..`");
+const Paths = z.array(PathGlob).min(1, "must list at least one glob").max(50, "may list at most 50 globs");
+docs.add(Paths, {
+  description:
+    "Autoplan: globs (relative to the repository root) of files whose change previews this stack on a push. Default: everything under `dir`.",
+});
+
 const Stack = z.strictObject({
   name: StackName,
   dir: Dir,
   engine: Engine,
   steps: Steps.optional(),
+  paths: Paths.optional(),
 });
 docs.add(Stack, { id: "stack", description: "One deployable stack." });
 
@@ -167,6 +179,7 @@ const RootObject = z.strictObject({
     .max(MAX_STACKS, `may declare at most ${MAX_STACKS} stacks`),
   steps: Steps.optional(),
   sandbox: Sandbox.optional(),
+  autoplan: z.boolean({ error: "must be `true` or `false`" }).default(true),
 });
 
 export const RepoConfigSchema = RootObject
@@ -243,6 +256,8 @@ export interface ResolvedStack {
   dir: string;
   engine: "pulumi" | "command";
   steps: StepSpec[];
+  /** Autoplan globs: a push touching any of these files previews the stack. */
+  paths: string[];
 }
 
 export interface ConfigIssue {
@@ -363,7 +378,8 @@ export function resolveStacks(config: RepoConfig): ResolvedStack[] {
       const step = merged[name];
       if (step !== undefined) steps.push(toStepSpec(name, step));
     }
-    return { name: stack.name, dir: stack.dir, engine: stack.engine, steps };
+    const paths = stack.paths ?? [stack.dir === "." ? "**" : `${stack.dir}/**`];
+    return { name: stack.name, dir: stack.dir, engine: stack.engine, steps, paths };
   });
 }
 

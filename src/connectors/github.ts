@@ -52,6 +52,12 @@ export async function getPull(gh: GitHub, r: RepoRef, number: number): Promise<P
   };
 }
 
+/** Files a pull request changes (renamed files count under both names); GitHub lists up to 3,000. */
+export async function listPullFiles(gh: GitHub, r: RepoRef, number: number): Promise<string[]> {
+  const files = await gh.paginate(gh.rest.pulls.listFiles, { ...r, pull_number: number, per_page: 100 });
+  return files.flatMap((f) => (f.previous_filename ? [f.filename, f.previous_filename] : [f.filename]));
+}
+
 /** The raw text of a file on a ref, or null when it does not exist there. */
 export async function getFileText(gh: GitHub, r: RepoRef, path: string, ref: string): Promise<string | null> {
   try {

@@ -1,12 +1,12 @@
 import type { Probot } from "probot";
 import type { AppDeps } from "../deps.js";
 import { onIssueComment } from "./issue-comment.js";
-import { onPullRequestClosed, onPullRequestPushed } from "./pull-request.js";
+import { onPullRequestClosed, onPullRequestUpdated } from "./pull-request.js";
 
 export function registerHandlers(app: Probot, deps: AppDeps): void {
   app.on("issue_comment.created", (context) => onIssueComment(context, deps));
   app.on("pull_request.closed", (context) => onPullRequestClosed(context, deps));
-  app.on("pull_request.synchronize", (context) => onPullRequestPushed(context, deps));
+  app.on(["pull_request.opened", "pull_request.reopened", "pull_request.synchronize"], (context) => onPullRequestUpdated(context, deps));
 }
 
 /** The webhook events the web tier enqueues; everything else is recorded and dropped. */

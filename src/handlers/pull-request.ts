@@ -1,4 +1,8 @@
 import type { Context } from "probot";
+import { mayAutoplan, stacksToAutoplan } from "../approval/autoplan.js";
+import { audit, loadDefaultBranchConfig, type CommandContext } from "../commands/context.js";
+import { startPreview } from "../commands/preview.js";
+import { getPermission, listPullFiles } from "../connectors/github.js";
 import { cancelOlderPreviews } from "../connectors/store/workflows.js";
 import { announceCancelledPreviews } from "../jobs/cancel-previews.js";
 import { appendAudit } from "../connectors/store/audit.js";
@@ -22,20 +26,56 @@ export async function onPullRequestClosed(context: Context<"pull_request.closed"
   deps.log.info({ delivery_id: context.id, repo, pr: payload.pull_request.number, stacks: released.map((l) => l.stack) }, "stack locks released");
 }
 
-/** `pull_request.synchronize` (a push): previews of older commits are cancelled, running ones stopped. */
-export async function onPullRequestPushed(context: Context<"pull_request.synchronize">, deps: AppDeps): Promise<void> {
+/**
+ * `pull_request.opened` / `reopened` / `synchronize`: a push first cancels previews of older
+ * commits, then autoplan previews the stacks whose paths the PR changes — through the same
+ * path as `/agent preview`, so locks, check runs and the sticky comment behave the same.
+ */
+export async function onPullRequestUpdated(
+  context: Context<"pull_request.opened" | "pull_request.reopened" | "pull_request.synchronize">,
+  deps: AppDeps,
+): Promise<void> {
   const { payload } = context;
-  const repo = payload.repository.full_name;
-  const [owner, name] = repo.split("/") as [string, string];
-  const headSha = payload.pull_request.head.sha;
-  const cancelled = await cancelOlderPreviews(deps.db, repo, payload.pull_request.number, headSha);
-  await announceCancelledPreviews(
+  const repoFullName = payload.repository.full_name;
+  const [owner, name] = repoFullName.split("/") as [string, string];
+  const repo = { owner, repo: name };
+  const pr = payload.pull_request;
+  const actor = payload.sender?.login ?? pr.user?.login ?? "github";
+  const log = deps.log.child({ delivery_id: context.id, repo: repoFullName, pr: pr.number });
+  if (payload.action === "synchronize") {
+    const cancelled = await cancelOlderPreviews(deps.db, repoFullName, pr.number, pr.head.sha);
+    await announceCancelledPreviews(deps, context.octokit, repo, pr.number, cancelled, `A newer commit (${pr.head.sha.slice(0, 7)}) was pushed; this preview was cancelled.`, actor);
+  }
+  const installationId = payload.installation?.id;
+  if (!installationId) return;
+  const ctx: CommandContext = {
     deps,
-    context.octokit,
-    { owner, repo: name },
-    payload.pull_request.number,
-    cancelled,
-    `A newer commit (${headSha.slice(0, 7)}) was pushed; this preview was cancelled.`,
-    payload.sender?.login ?? "github",
-  );
+    gh: context.octokit,
+    log,
+    repo,
+    repoFullName,
+    installationId,
+    issueNumber: pr.number,
+    isPullRequest: true,
+    commentId: 0,
+    actor: pr.user?.login ?? actor,
+    deliveryId: context.id,
+    cloneUrl: payload.repository.clone_url,
+    defaultBranch: payload.repository.default_branch,
+  };
+  const loaded = await loadDefaultBranchConfig(ctx);
+  // A repository without (valid) config gets no autoplan noise on every push; commands explain.
+  if (!loaded.ok || !loaded.config.autoplan) return;
+  const decision = mayAutoplan({
+    fork: pr.head.repo?.full_name !== repoFullName,
+    authorPermission: await getPermission(context.octokit, repo, pr.user?.login ?? ""),
+  });
+  if (!decision.allowed) {
+    await audit(ctx, "autoplan.skipped", { reason: decision.why, head_sha: pr.head.sha });
+    return;
+  }
+  const stacks = stacksToAutoplan(loaded.stacks, await listPullFiles(context.octokit, repo, pr.number));
+  if (stacks.length === 0) return;
+  await audit(ctx, "autoplan.requested", { stacks, head_sha: pr.head.sha, trigger: payload.action });
+  await startPreview(ctx, stacks, loaded);
 }

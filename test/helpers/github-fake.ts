@@ -15,6 +15,8 @@ export interface FakePull {
   draft?: boolean;
   headRepo?: string;
   author?: string;
+  /** Paths the PR changes (GET /pulls/:n/files). */
+  files?: string[];
 }
 
 const checkRunPatch = (c: RecordedCall, status: string) =>
@@ -125,6 +127,11 @@ export class GitHubFake {
     }
     if (c.method === "POST" && (r = m(`/repos/${repo}/issues/comments/(\\d+)/reactions`))) {
       return [201, { id: this.nextId++, content: c.body?.content, user: { login: "pr-infra-agent[bot]", type: "Bot" }, created_at: now }];
+    }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/pulls/(\\d+)/files`))) {
+      const pull = this.pulls.get(Number(r[1]));
+      if (!pull) return [404, { message: "Not Found" }];
+      return [200, (pull.files ?? []).map((filename) => ({ filename, status: "modified", additions: 1, deletions: 0, changes: 1 }))];
     }
     if (c.method === "GET" && (r = m(`/repos/${repo}/pulls/(\\d+)`))) {
       const pull = this.pulls.get(Number(r[1]));

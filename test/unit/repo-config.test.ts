@@ -64,6 +64,7 @@ describe("valid configs", () => {
         name: "dev",
         dir: "infra/dev",
         engine: "pulumi",
+        paths: ["infra/dev/**"],
         steps: [
           script("lint", "npm run lint"),
           argv("test", ["npm", "test"]),
@@ -75,6 +76,7 @@ describe("valid configs", () => {
         name: "prod.eu-west_1",
         dir: "infra/prod/eu",
         engine: "pulumi",
+        paths: ["infra/prod/eu/**"],
         steps: [
           script("lint", "npm run lint"),
           script("test", "npm test -- --prod"),
@@ -86,6 +88,7 @@ describe("valid configs", () => {
         name: "scripts",
         dir: ".",
         engine: "command",
+        paths: ["**"],
         steps: [
           script("lint", "npm run lint"),
           argv("test", ["npm", "test"]),
@@ -98,8 +101,21 @@ describe("valid configs", () => {
 
   it("valid-minimal.yml gets the defaults (dir `.`, engine `command`)", () => {
     const { config, stacks } = ok(load("valid-minimal.yml"));
-    expect(config).toEqual({ version: 1, stacks: [{ name: "app", dir: ".", engine: "command" }], steps: { test: "make test" } });
-    expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", steps: [script("test", "make test")] }]);
+    expect(config).toEqual({ version: 1, stacks: [{ name: "app", dir: ".", engine: "command" }], steps: { test: "make test" }, autoplan: true });
+    expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", paths: ["**"], steps: [script("test", "make test")] }]);
+  });
+
+  it("autoplan paths: default from dir, explicit globs kept, bad globs and values rejected", () => {
+    const { config, stacks } = ok(
+      loadRepoConfig("version: 1\nautoplan: false\nstacks:\n  - name: a\n    dir: infra/a\n  - name: b\n    paths: [\"modules/**\", \"b/*.ts\"]\nsteps:\n  preview: [\"true\"]\n"),
+    );
+    expect(config.autoplan).toBe(false);
+    expect(stacks.map((s) => s.paths)).toEqual([["infra/a/**"], ["modules/**", "b/*.ts"]]);
+    const bad = loadRepoConfig("version: 1\nautoplan: sometimes\nstacks:\n  - name: a\n    paths: [\"../etc/**\"]\nsteps:\n  preview: [\"true\"]\n");
+    expect(bad.ok).toBe(false);
+    const issues = (bad as { issues: Array<{ path: string; message: string }> }).issues;
+    expect(issues.map((i) => i.path).sort()).toEqual(["autoplan", "stacks[0].paths[0]"]);
+    expect(issues.find((i) => i.path === "autoplan")!.message).toMatch(/`true` or `false`/);
   });
 
   it("valid-anchors.yml: YAML anchors and aliases are allowed in moderation", () => {
@@ -312,7 +328,7 @@ describe("inline documents", () => {
         {
           path: "colour",
           line: 6,
-          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`)",
+          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`, `autoplan`)",
         },
       ],
     ],
@@ -676,10 +692,10 @@ describe("JSON schema", () => {
   it("describes the file as written: required keys, strict objects, defaults", () => {
     expect(schema.required).toEqual(["version", "stacks"]);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox"]);
+    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan"]);
     const stack = (schema.$defs as Record<string, Json>).stack!;
     expect(stack.required).toEqual(["name"]);
-    expect(Object.keys(stack.properties as Json)).toEqual(["name", "dir", "engine", "steps"]);
+    expect(Object.keys(stack.properties as Json)).toEqual(["name", "dir", "engine", "steps", "paths"]);
     expect((stack.properties as Record<string, Json>).dir!.default).toBe(".");
     expect((stack.properties as Record<string, Json>).engine).toMatchObject({ default: "command", enum: ["pulumi", "command"] });
     const steps = (schema.$defs as Record<string, Json>).steps!;
