@@ -672,6 +672,10 @@ function validateJson(schema: Json, value: unknown, root: Json, at = "$"): strin
       if (typeof schema.maximum === "number" && value > schema.maximum) errors.push(`${at}: above maximum`);
       break;
     }
+    case "boolean": {
+      if (typeof value !== "boolean") return [...errors, `${at}: not a boolean`];
+      break;
+    }
     default:
       throw new Error(`validator does not support type ${String(schema.type)}`);
   }
