@@ -4,13 +4,14 @@ import { audit, describeConfigProblem, loadDefaultBranchConfig, reply, type Comm
 import type { ParsedCommand, ParseResult } from "./grammar.js";
 import { renderHelp } from "./help.js";
 import { startPreview } from "./preview.js";
+import { replyStatus } from "./status.js";
 import { unlockStacks } from "./unlock.js";
 import { COMMANDS, resolveCommand, type Command } from "./registry.js";
 
 /** Commands whose arguments are checked against the stacks the repository declares. */
-const NEEDS_STACKS = new Set(["preview", "deploy", "unlock", "rollback"]);
+const NEEDS_STACKS = new Set(["preview", "deploy", "unlock", "rollback", "status"]);
 /** Recognised by the grammar, built by later work; answered honestly instead of ignored. */
-const NOT_YET_AVAILABLE = new Set(["deploy", "rollback", "cancel", "status", "diagnose", "approve", "deny"]);
+const NOT_YET_AVAILABLE = new Set(["deploy", "rollback", "cancel", "diagnose", "approve", "deny"]);
 
 function commandName(p: ParsedCommand): string {
   return p.kind === "agent" ? p.name : p.kind;
@@ -101,12 +102,16 @@ async function runOne(
     await startPreview(ctx, command.stacks, loaded);
     return;
   }
+  if (command.name === "status") {
+    await replyStatus(ctx, stacks.stacks);
+    return;
+  }
   if (command.name === "unlock") {
     await unlockStacks(ctx, command.stack, permission);
     return;
   }
   if (NOT_YET_AVAILABLE.has(command.name)) {
     await audit(ctx, "command.unavailable", { command: command.name });
-    await reply(ctx, `\`${name}\` is recognised but not available in this version of the app yet. Available now: \`/agent preview\`, \`/agent unlock\`, \`/agent help\`.`);
+    await reply(ctx, `\`${name}\` is recognised but not available in this version of the app yet. Available now: \`/agent preview\`, \`/agent status\`, \`/agent unlock\`, \`/agent help\`.`);
   }
 }

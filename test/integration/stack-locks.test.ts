@@ -89,6 +89,14 @@ describe("stack locks", () => {
     expect(await holder("dev")).toBe(2);
   });
 
+  it("/agent status shows each stack's latest preview on this PR and who holds its lock", async () => {
+    await say(2, "/agent status", "bob");
+    const status = replies(2).at(-1)!;
+    expect(status).toMatch(/^@bob status of #2:/);
+    expect(status).toMatch(/\| `prod` \| none yet \| — \| held by #1 until \d{4}-/);
+    expect(status).toMatch(/\| `dev` \| succeeded on `[0-9a-f]{7}` \(\[check run\]\(https:\/\/github\.com\/octo-org\/locked\/runs\/\d+\)\) \| ✅ preview \| held by this PR until/);
+  });
+
   it("only the holder PR's author or a maintainer may unlock", async () => {
     await say(2, "/agent unlock prod", "bob");
     expect(replies(2).at(-1)).toMatch(/not released:\n- `prod`: the lock is held by #1; only its author/);

@@ -1,0 +1,27 @@
+import type { StackLock } from "../connectors/store/locks.js";
+import type { StackView } from "../connectors/store/workflows.js";
+import { code, shortSha } from "./markdown.js";
+import { STATUS_ICON } from "./steps.js";
+
+/** `/agent status`: one line per declared stack — its latest preview on this PR and its lock. */
+export function renderStatus(input: {
+  prNumber: number;
+  stacks: string[];
+  previews: StackView[];
+  locks: Map<string, StackLock>;
+  webBaseUrl: string;
+  repo: string;
+}): string {
+  const lines = ["| Stack | Latest preview on this PR | Steps | Lock |", "| --- | --- | --- | --- |"];
+  for (const stack of input.stacks) {
+    const view = input.previews.find((p) => p.task.stack === stack);
+    const preview = view
+      ? `${view.task.state.toLowerCase()} on ${code(shortSha(view.headSha))}${view.task.check_run_id ? ` ([check run](${input.webBaseUrl}/${input.repo}/runs/${view.task.check_run_id}))` : ""}`
+      : "none yet";
+    const steps = view ? view.task.steps.map((s) => `${STATUS_ICON[s.status]} ${s.name}`).join(" · ") || "—" : "—";
+    const lock = input.locks.get(stack);
+    const lockText = !lock ? "free" : lock.prNumber === input.prNumber ? `held by this PR until ${lock.expiresAt.toISOString()}` : `held by #${lock.prNumber} until ${lock.expiresAt.toISOString()}`;
+    lines.push(`| ${code(stack)} | ${preview} | ${steps} | ${lockText} |`);
+  }
+  return lines.join("\n");
+}
