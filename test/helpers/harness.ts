@@ -14,6 +14,7 @@ import { startApp, type AppOptions, type RunningApp } from "../../src/app.js";
 import { loadServerConfig, type ServerConfig } from "../../src/config/server-config.js";
 import { SANDBOX_LABEL } from "../../src/connectors/sandbox.js";
 import { createRedis, jobIdFrom, WEBHOOK_QUEUE } from "../../src/jobs/queues.js";
+import { GitHttpServer } from "./git-server.js";
 
 export const TEST_DB_BASE = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -244,4 +245,41 @@ export function pullRequestPayload(
   p.installation = { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" };
   p.sender = { ...p.sender, login: opts.sender ?? "octocat", type: "User" };
   return p;
+}
+
+/** Everything an end-to-end test file needs: the running app on a fresh database and queue prefix, a git server, a delivery watcher and a database client. */
+export interface AppFixture {
+  env: TestEnv;
+  app: RunningApp;
+  git: GitHttpServer;
+  watcher: DeliveryWatcher;
+  db: pg.Client;
+  stop(): Promise<void>;
+}
+
+export async function startAppFixture(
+  token: string,
+  opts: { env?: Record<string, string>; logs?: string[]; credentials?: AppOptions["credentials"] } = {},
+): Promise<AppFixture> {
+  isolateNetwork();
+  const env = await makeTestEnv(opts.env);
+  const git = await GitHttpServer.start(token);
+  const app = await startTestApp(env, "all", opts.logs, opts.credentials ? { credentials: opts.credentials } : {});
+  const watcher = await DeliveryWatcher.start(env);
+  const db = new pg.Client({ connectionString: env.databaseUrl });
+  await db.connect();
+  return {
+    env,
+    app,
+    git,
+    watcher,
+    db,
+    async stop() {
+      await db.end();
+      await watcher.close();
+      await app.stop();
+      await git.stop();
+      await destroyTestEnv(env);
+    },
+  };
 }

@@ -2,8 +2,7 @@ import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
 import { GitHubFake, isCheckRunCompleted } from "../helpers/github-fake.js";
-import { GitHttpServer } from "../helpers/git-server.js";
-import { deliver, DeliveryWatcher, destroyTestEnv, isolateNetwork, makeTestEnv, pullRequestPayload, startTestApp, type TestEnv } from "../helpers/harness.js";
+import { deliver, pullRequestPayload, startAppFixture, type AppFixture, type DeliveryWatcher } from "../helpers/harness.js";
 
 const REPO = "octo-org/auto";
 const TOKEN = "ghs_autoplanInstallationToken00000000008";
@@ -19,31 +18,20 @@ steps:
 
 /** Atlantis-style autoplan: a push previews exactly the stacks whose files it touches. */
 describe("autoplan on pull_request opened / synchronize", () => {
-  let env: TestEnv;
+  let f: AppFixture;
   let app: RunningApp;
-  let git: GitHttpServer;
+  let git: AppFixture["git"];
   let gh: GitHubFake;
   let watcher: DeliveryWatcher;
   let db: pg.Client;
   let pr = 40;
 
   beforeAll(async () => {
-    isolateNetwork();
-    env = await makeTestEnv();
-    git = await GitHttpServer.start(TOKEN);
-    app = await startTestApp(env);
-    watcher = await DeliveryWatcher.start(env);
-    db = new pg.Client({ connectionString: env.databaseUrl });
-    await db.connect();
+    f = await startAppFixture(TOKEN);
+    ({ app, git, watcher, db } = f);
   });
   afterEach(() => gh?.stop());
-  afterAll(async () => {
-    await db.end();
-    await watcher.close();
-    await app.stop();
-    await git.stop();
-    await destroyTestEnv(env);
-  });
+  afterAll(() => f.stop());
 
   async function open(files: string[], opts: { author?: string; fork?: boolean; config?: string; action?: "opened" | "synchronize" } = {}) {
     await db.query("DELETE FROM stack_locks");

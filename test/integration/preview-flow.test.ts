@@ -3,16 +3,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
 import { STICKY_MARKER } from "../../src/render/sticky-comment.js";
 import { GitHubFake, isCheckRunCompleted, isCheckRunInProgress } from "../helpers/github-fake.js";
-import { executable as exe, GitHttpServer } from "../helpers/git-server.js";
+import { executable as exe, type GitHttpServer } from "../helpers/git-server.js";
 import {
   deliver,
-  DeliveryWatcher,
-  destroyTestEnv,
-  isolateNetwork,
   issueCommentPayload,
   leftoverSandboxes,
-  makeTestEnv,
-  startTestApp,
+  startAppFixture,
+  type AppFixture,
+  type DeliveryWatcher,
   TEST_REDIS_URL,
   type TestEnv,
 } from "../helpers/harness.js";
@@ -41,6 +39,7 @@ const GOOD_TREE = {
 
 
 describe("/agent preview from PR comment to check run (real Redis, Postgres, Docker)", () => {
+  let f: AppFixture;
   let env: TestEnv;
   let app: RunningApp;
   let git: GitHttpServer;
@@ -51,24 +50,13 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
   const logs: string[] = [];
 
   beforeAll(async () => {
-    isolateNetwork();
-    env = await makeTestEnv({ SANDBOX_ALLOWED_IMAGES: "agent-sandbox:does-not-exist", PUBLIC_URL: "https://agent.example.test" });
-    git = await GitHttpServer.start(TOKEN);
-    app = await startTestApp(env, "all", logs);
-    watcher = await DeliveryWatcher.start(env);
-    db = new pg.Client({ connectionString: env.databaseUrl });
-    await db.connect();
+    f = await startAppFixture(TOKEN, { logs, env: { SANDBOX_ALLOWED_IMAGES: "agent-sandbox:does-not-exist", PUBLIC_URL: "https://agent.example.test" } });
+    ({ env, app, git, watcher, db } = f);
   });
   afterEach(() => {
     gh?.stop();
   });
-  afterAll(async () => {
-    await db?.end();
-    await watcher?.close();
-    await app?.stop();
-    await git?.stop();
-    await destroyTestEnv(env);
-  });
+  afterAll(() => f.stop());
 
   /**
    * A fresh fake GitHub and PR for each test: the PR head is a real commit on the git server.

@@ -2,18 +2,15 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
 import { GitHubFake, isCheckRunInProgress } from "../helpers/github-fake.js";
-import { executable as exe, GitHttpServer } from "../helpers/git-server.js";
+import { executable as exe } from "../helpers/git-server.js";
 import {
   deliver,
-  DeliveryWatcher,
-  destroyTestEnv,
-  isolateNetwork,
   issueCommentPayload,
   leftoverSandboxes,
-  makeTestEnv,
   pullRequestPayload,
-  startTestApp,
-  type TestEnv,
+  startAppFixture,
+  type AppFixture,
+  type DeliveryWatcher,
 } from "../helpers/harness.js";
 
 const REPO = "octo-org/pushy";
@@ -21,30 +18,21 @@ const TOKEN = "ghs_pushInstallationToken0000000000000007";
 
 /** A push makes earlier previews meaningless: queued ones are dropped, running ones stopped. */
 describe("a new push cancels previews of the older commit", () => {
-  let env: TestEnv;
+  let f: AppFixture;
   let app: RunningApp;
-  let git: GitHttpServer;
+  let git: AppFixture["git"];
   let gh: GitHubFake;
   let watcher: DeliveryWatcher;
   let db: pg.Client;
 
   beforeAll(async () => {
-    isolateNetwork();
     // One task at a time, so a second stack stays queued behind the first.
-    env = await makeTestEnv({ WORKER_CONCURRENCY: "1" });
-    git = await GitHttpServer.start(TOKEN);
-    app = await startTestApp(env);
-    watcher = await DeliveryWatcher.start(env);
-    db = new pg.Client({ connectionString: env.databaseUrl });
-    await db.connect();
+    f = await startAppFixture(TOKEN, { env: { WORKER_CONCURRENCY: "1" } });
+    ({ app, git, watcher, db } = f);
   });
   afterAll(async () => {
     gh?.stop();
-    await db.end();
-    await watcher.close();
-    await app.stop();
-    await git.stop();
-    await destroyTestEnv(env);
+    await f.stop();
   });
 
   it("stops the running preview's container, drops the queued one, and closes both check runs as cancelled", async () => {

@@ -3,8 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
 import type { CredentialRequest } from "../../src/connectors/credentials.js";
 import { GitHubFake, isCheckRunCompleted } from "../helpers/github-fake.js";
-import { GitHttpServer } from "../helpers/git-server.js";
-import { deliver, destroyTestEnv, isolateNetwork, issueCommentPayload, makeTestEnv, startTestApp, type TestEnv } from "../helpers/harness.js";
+import { deliver, issueCommentPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
 
 const REPO = "octo-org/secrets";
 const TOKEN = "ghs_redactionInstallationToken00000000005";
@@ -12,19 +11,17 @@ const SECRET = "pulumi-access-tok3n/with+special=chars";
 
 /** A step that prints its credential in several encodings: none of them may leave the worker. */
 describe("secrets are redacted from everything a step prints", () => {
-  let env: TestEnv;
+  let f: AppFixture;
   let app: RunningApp;
-  let git: GitHttpServer;
+  let git: AppFixture["git"];
   let gh: GitHubFake;
   let db: pg.Client;
   const logs: string[] = [];
   const requests: CredentialRequest[] = [];
 
   beforeAll(async () => {
-    isolateNetwork();
-    env = await makeTestEnv();
-    git = await GitHttpServer.start(TOKEN);
-    app = await startTestApp(env, "all", logs, {
+    f = await startAppFixture(TOKEN, {
+      logs,
       credentials: {
         forTask: async (req) => {
           requests.push(req);
@@ -32,15 +29,11 @@ describe("secrets are redacted from everything a step prints", () => {
         },
       },
     });
-    db = new pg.Client({ connectionString: env.databaseUrl });
-    await db.connect();
+    ({ app, git, db } = f);
   });
   afterAll(async () => {
     gh?.stop();
-    await db.end();
-    await app.stop();
-    await git.stop();
-    await destroyTestEnv(env);
+    await f.stop();
   });
 
   it("masks plain, base64, base64url, URL-encoded and JSON forms in check runs, the comment, the database and logs", async () => {

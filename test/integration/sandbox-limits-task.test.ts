@@ -2,8 +2,8 @@ import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
 import { GitHubFake, isCheckRunCompleted } from "../helpers/github-fake.js";
-import { executable as exe, GitHttpServer } from "../helpers/git-server.js";
-import { deliver, destroyTestEnv, isolateNetwork, issueCommentPayload, leftoverSandboxes, makeTestEnv, startTestApp, type TestEnv } from "../helpers/harness.js";
+import { executable as exe } from "../helpers/git-server.js";
+import { deliver, issueCommentPayload, leftoverSandboxes, startAppFixture, type AppFixture } from "../helpers/harness.js";
 
 const REPO = "octo-org/hostile";
 const TOKEN = "ghs_limitsInstallationToken000000000000004";
@@ -20,34 +20,21 @@ steps:
  * task whose check run says why, the later step is skipped, and the worker keeps serving.
  */
 describe("sandbox limits at the task level", () => {
-  let env: TestEnv;
+  let f: AppFixture;
   let app: RunningApp;
-  let git: GitHttpServer;
+  let git: AppFixture["git"];
   let gh: GitHubFake;
   let db: pg.Client;
   let pr = 300;
 
   beforeAll(async () => {
-    isolateNetwork();
-    env = await makeTestEnv({
-      SANDBOX_MEMORY_MB: "64",
-      SANDBOX_PIDS: "64",
-      SANDBOX_TIMEOUT_SECONDS: "3",
-      SANDBOX_OUTPUT_LIMIT_BYTES: "200000",
-      SANDBOX_POOL_SIZE: "1",
+    f = await startAppFixture(TOKEN, {
+      env: { SANDBOX_MEMORY_MB: "64", SANDBOX_PIDS: "64", SANDBOX_TIMEOUT_SECONDS: "3", SANDBOX_OUTPUT_LIMIT_BYTES: "200000", SANDBOX_POOL_SIZE: "1" },
     });
-    git = await GitHttpServer.start(TOKEN);
-    app = await startTestApp(env);
-    db = new pg.Client({ connectionString: env.databaseUrl });
-    await db.connect();
+    ({ app, git, db } = f);
   });
   afterEach(() => gh?.stop());
-  afterAll(async () => {
-    await db.end();
-    await app.stop();
-    await git.stop();
-    await destroyTestEnv(env);
-  });
+  afterAll(() => f.stop());
 
   async function attack(script: string) {
     // Each attack is another PR on the same stack: earlier locks must not refuse it.

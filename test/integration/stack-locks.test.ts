@@ -2,18 +2,7 @@ import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
 import { GitHubFake, isCheckRunCompleted } from "../helpers/github-fake.js";
-import { GitHttpServer } from "../helpers/git-server.js";
-import {
-  deliver,
-  DeliveryWatcher,
-  destroyTestEnv,
-  isolateNetwork,
-  issueCommentPayload,
-  makeTestEnv,
-  pullRequestPayload,
-  startTestApp,
-  type TestEnv,
-} from "../helpers/harness.js";
+import { deliver, issueCommentPayload, pullRequestPayload, startAppFixture, type AppFixture, type DeliveryWatcher } from "../helpers/harness.js";
 
 const REPO = "octo-org/locked";
 const TOKEN = "ghs_locksInstallationToken000000000000006";
@@ -21,21 +10,16 @@ const CONFIG = 'version: 1\nstacks:\n  - name: prod\n  - name: dev\nsteps:\n  pr
 
 /** Atlantis-style locks: a successful preview takes the stack; other PRs are told who holds it. */
 describe("stack locks", () => {
-  let env: TestEnv;
+  let f: AppFixture;
   let app: RunningApp;
-  let git: GitHttpServer;
+  let git: AppFixture["git"];
   let gh: GitHubFake;
   let watcher: DeliveryWatcher;
   let db: pg.Client;
 
   beforeAll(async () => {
-    isolateNetwork();
-    env = await makeTestEnv();
-    git = await GitHttpServer.start(TOKEN);
-    app = await startTestApp(env);
-    watcher = await DeliveryWatcher.start(env);
-    db = new pg.Client({ connectionString: env.databaseUrl });
-    await db.connect();
+    f = await startAppFixture(TOKEN);
+    ({ app, git, watcher, db } = f);
     gh = new GitHubFake(REPO, TOKEN);
     gh.permissions.set("alice", "write");
     gh.permissions.set("bob", "write");
@@ -50,11 +34,7 @@ describe("stack locks", () => {
   });
   afterAll(async () => {
     gh.stop();
-    await db.end();
-    await watcher.close();
-    await app.stop();
-    await git.stop();
-    await destroyTestEnv(env);
+    await f.stop();
   });
 
   async function say(pr: number, body: string, login: string) {
