@@ -6,7 +6,7 @@ describe("egress allowlist: server configuration and per-stack rules", () => {
   const allowlist = JSON.stringify({
     "octo/infra:prod": ["api.pulumi.com:443", "*.amazonaws.com"],
     "*:prod": ["sts.amazonaws.com"],
-    "octo/infra:*": ["registry.npmjs.org"],
+    "octo/infra:*": ["packages.example.com"],
   });
 
   it("parses the JSON map and merges every matching entry, without duplicates", () => {
@@ -16,9 +16,9 @@ describe("egress allowlist: server configuration and per-stack rules", () => {
       { host: "api.pulumi.com", port: 443 },
       { host: "*.amazonaws.com", port: 443 },
       { host: "sts.amazonaws.com", port: 443 },
-      { host: "registry.npmjs.org", port: 443 },
+      { host: "packages.example.com", port: 443 },
     ]);
-    expect(egressRulesFor(c.sandbox.egress.allowlist, "octo/infra", "dev")).toEqual([{ host: "registry.npmjs.org", port: 443 }]);
+    expect(egressRulesFor(c.sandbox.egress.allowlist, "octo/infra", "dev")).toEqual([{ host: "packages.example.com", port: 443 }]);
     expect(egressRulesFor(c.sandbox.egress.allowlist, "other/repo", "dev")).toEqual([]);
   });
 
