@@ -1,8 +1,6 @@
-import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { RunningApp } from "../../src/app.js";
 import { GitHubFake, isCheckRunCompleted } from "../helpers/github-fake.js";
-import { deliver, pullRequestPayload, startAppFixture, type AppFixture, type DeliveryWatcher } from "../helpers/harness.js";
+import { deliver, pullRequestPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
 
 const REPO = "octo-org/auto";
 const TOKEN = "ghs_autoplanInstallationToken00000000008";
@@ -19,28 +17,23 @@ steps:
 /** Atlantis-style autoplan: a push previews exactly the stacks whose files it touches. */
 describe("autoplan on pull_request opened / synchronize", () => {
   let f: AppFixture;
-  let app: RunningApp;
-  let git: AppFixture["git"];
   let gh: GitHubFake;
-  let watcher: DeliveryWatcher;
-  let db: pg.Client;
   let pr = 40;
 
   beforeAll(async () => {
     f = await startAppFixture(TOKEN);
-    ({ app, git, watcher, db } = f);
   });
   afterEach(() => gh?.stop());
   afterAll(() => f.stop());
 
   async function open(files: string[], opts: { author?: string; fork?: boolean; config?: string; action?: "opened" | "synchronize" } = {}) {
-    await db.query("DELETE FROM stack_locks");
+    await f.db.query("DELETE FROM stack_locks");
     gh?.stop(); // one fake at a time: nock would answer from the first one registered
     gh = new GitHubFake(REPO, TOKEN);
     gh.permissions.set("alice", "write");
     gh.permissions.set("rita", "read");
     gh.files.set("main:.github/agent.yml", opts.config ?? CONFIG);
-    const sha = await git.commit(REPO, { "README.md": `pr ${pr}\n`, "app/.keep": "", "network/.keep": "" });
+    const sha = await f.git.commit(REPO, { "README.md": `pr ${pr}\n`, "app/.keep": "", "network/.keep": "" });
     const number = ++pr;
     const author = opts.author ?? "alice";
     gh.pulls.set(number, { headSha: sha, author, files });
@@ -52,16 +45,16 @@ describe("autoplan on pull_request opened / synchronize", () => {
       sender: author,
       headRepo: opts.fork ? "mallory/auto" : REPO,
     });
-    payload.repository.clone_url = git.cloneUrl(REPO);
-    const res = await deliver(app.port!, "pull_request", payload);
-    await watcher.handled(res.id);
+    payload.repository.clone_url = f.git.cloneUrl(REPO);
+    const res = await deliver(f.app.port!, "pull_request", payload);
+    await f.watcher.handled(res.id);
     return number;
   }
 
   /** The preview's last write (the sticky comment) has happened: nothing of this test is still in flight. */
   const settled = () => gh.waitFor((c) => /\/comments(\/\d+)?$/.test(c.path) && String(c.body?.body).includes("✅ succeeded"), "the sticky comment");
   const audit = async (number: number) =>
-    (await db.query("SELECT action, detail FROM audit_log WHERE pr_number = $1 ORDER BY id", [number])).rows as Array<{ action: string; detail: Record<string, unknown> }>;
+    (await f.db.query("SELECT action, detail FROM audit_log WHERE pr_number = $1 ORDER BY id", [number])).rows as Array<{ action: string; detail: Record<string, unknown> }>;
 
   it("previews only the stacks whose paths changed, as the PR author", async () => {
     const number = await open(["app/src/main.ts", "docs/readme.md"]);
@@ -71,7 +64,7 @@ describe("autoplan on pull_request opened / synchronize", () => {
     expect(String((done.body!.output as { text: string }).text)).toContain("plan app");
     const events = await audit(number);
     expect(events[0]).toMatchObject({ action: "autoplan.requested", detail: { stacks: ["app"], trigger: "opened" } });
-    const { rows } = await db.query("SELECT w.requested_by FROM workflows w WHERE w.pr_number = $1", [number]);
+    const { rows } = await f.db.query("SELECT w.requested_by FROM workflows w WHERE w.pr_number = $1", [number]);
     expect(rows).toEqual([{ requested_by: "alice" }]);
     await settled();
   });
@@ -98,7 +91,7 @@ describe("autoplan on pull_request opened / synchronize", () => {
     expect(gh.find("POST", /\/check-runs$/)).toEqual([]);
     expect((await audit(fork))[0]).toMatchObject({ action: "autoplan.skipped", detail: { reason: "pull request from a fork" } });
     expect((await audit(reader))[0]).toMatchObject({ action: "autoplan.skipped", detail: { reason: "author has read permission" } });
-    const { rows } = await db.query("SELECT count(*)::int AS n FROM workflows WHERE pr_number = ANY($1)", [[fork, reader]]);
+    const { rows } = await f.db.query("SELECT count(*)::int AS n FROM workflows WHERE pr_number = ANY($1)", [[fork, reader]]);
     expect(rows[0].n).toBe(0);
   });
 });

@@ -1,6 +1,4 @@
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningApp } from "../../src/app.js";
 import { GitHubFake, isCheckRunInProgress } from "../helpers/github-fake.js";
 import { executable as exe } from "../helpers/git-server.js";
 import {
@@ -10,7 +8,6 @@ import {
   pullRequestPayload,
   startAppFixture,
   type AppFixture,
-  type DeliveryWatcher,
 } from "../helpers/harness.js";
 
 const REPO = "octo-org/pushy";
@@ -19,16 +16,11 @@ const TOKEN = "ghs_pushInstallationToken0000000000000007";
 /** A push makes earlier previews meaningless: queued ones are dropped, running ones stopped. */
 describe("a new push cancels previews of the older commit", () => {
   let f: AppFixture;
-  let app: RunningApp;
-  let git: AppFixture["git"];
   let gh: GitHubFake;
-  let watcher: DeliveryWatcher;
-  let db: pg.Client;
 
   beforeAll(async () => {
     // One task at a time, so a second stack stays queued behind the first.
     f = await startAppFixture(TOKEN, { env: { WORKER_CONCURRENCY: "1" } });
-    ({ app, git, watcher, db } = f);
   });
   afterAll(async () => {
     gh?.stop();
@@ -39,20 +31,20 @@ describe("a new push cancels previews of the older commit", () => {
     gh = new GitHubFake(REPO, TOKEN);
     gh.permissions.set("alice", "write");
     gh.files.set("main:.github/agent.yml", 'version: 1\nstacks:\n  - name: a\n  - name: b\nsteps:\n  preview: ["./slow.sh"]\n');
-    const old = await git.commit(REPO, { "slow.sh": exe("#!/bin/sh\necho started\nsleep 120\necho never\n") });
+    const old = await f.git.commit(REPO, { "slow.sh": exe("#!/bin/sh\necho started\nsleep 120\necho never\n") });
     gh.pulls.set(5, { headSha: old });
-    await deliver(app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: git.cloneUrl(REPO), prNumber: 5, body: "/agent preview a b", login: "alice" }));
+    await deliver(f.app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), prNumber: 5, body: "/agent preview a b", login: "alice" }));
     await gh.waitFor((c) => isCheckRunInProgress(c) && String((c.body?.output as { text?: string })?.text).includes("started"), "the first preview to be running");
 
-    const pushed = await git.commit(REPO, { "slow.sh": exe("#!/bin/sh\necho new\n") });
+    const pushed = await f.git.commit(REPO, { "slow.sh": exe("#!/bin/sh\necho new\n") });
     gh.pulls.set(5, { headSha: pushed });
     const started = Date.now();
-    const res = await deliver(app.port!, "pull_request", pullRequestPayload("synchronize", { repo: REPO, prNumber: 5, headSha: pushed, sender: "alice" }));
-    await watcher.handled(res.id);
+    const res = await deliver(f.app.port!, "pull_request", pullRequestPayload("synchronize", { repo: REPO, prNumber: 5, headSha: pushed, sender: "alice" }));
+    await f.watcher.handled(res.id);
 
     const cancelled = (id: string) =>
       gh.waitFor((c) => c.method === "PATCH" && c.path.endsWith(`/check-runs/${id}`) && c.body?.conclusion === "cancelled", `check run ${id} cancelled`);
-    const { rows } = await db.query("SELECT id, stack, state, check_run_id FROM tasks ORDER BY stack");
+    const { rows } = await f.db.query("SELECT id, stack, state, check_run_id FROM tasks ORDER BY stack");
     expect(rows.map((r) => [r.stack, r.state])).toEqual([["a", "CANCELLED"], ["b", "CANCELLED"]]);
     for (const r of rows) await cancelled(r.check_run_id);
     // The worker running stack a stopped its container and reported it once it was gone.
@@ -63,12 +55,12 @@ describe("a new push cancels previews of the older commit", () => {
     );
     expect(String(gh.checkRuns.get(Number(running.check_run_id))!.output && (gh.checkRuns.get(Number(running.check_run_id))!.output as { summary: string }).summary)).toMatch(/running steps were stopped/);
     // The running container is stopped at once, not after its 120 s sleep.
-    expect(await leftoverSandboxes(app)).toBe(0);
+    expect(await leftoverSandboxes(f.app)).toBe(0);
     expect(Date.now() - started).toBeLessThan(60_000);
     // The queued job is gone: nothing runs for the old commit any more.
-    expect(await app.deps.queues.tasks.getWaitingCount()).toBe(0);
+    expect(await f.app.deps.queues.tasks.getWaitingCount()).toBe(0);
     expect(gh.calls.filter((c) => c.method === "PATCH" && c.body?.conclusion === "success")).toEqual([]);
-    const { rows: audit } = await db.query("SELECT actor FROM audit_log WHERE action = 'preview.cancelled'");
+    const { rows: audit } = await f.db.query("SELECT actor FROM audit_log WHERE action = 'preview.cancelled'");
     expect(audit).toEqual([{ actor: "alice" }]);
   });
 });

@@ -1,8 +1,6 @@
-import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { RunningApp } from "../../src/app.js";
 import { GitHubFake, isCheckRunCompleted } from "../helpers/github-fake.js";
-import { deliver, issueCommentPayload, pullRequestPayload, startAppFixture, type AppFixture, type DeliveryWatcher } from "../helpers/harness.js";
+import { deliver, issueCommentPayload, pullRequestPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
 
 const REPO = "octo-org/locked";
 const TOKEN = "ghs_locksInstallationToken000000000000006";
@@ -11,22 +9,17 @@ const CONFIG = 'version: 1\nstacks:\n  - name: prod\n  - name: dev\nsteps:\n  pr
 /** Atlantis-style locks: a successful preview takes the stack; other PRs are told who holds it. */
 describe("stack locks", () => {
   let f: AppFixture;
-  let app: RunningApp;
-  let git: AppFixture["git"];
   let gh: GitHubFake;
-  let watcher: DeliveryWatcher;
-  let db: pg.Client;
 
   beforeAll(async () => {
     f = await startAppFixture(TOKEN);
-    ({ app, git, watcher, db } = f);
     gh = new GitHubFake(REPO, TOKEN);
     gh.permissions.set("alice", "write");
     gh.permissions.set("bob", "write");
     gh.permissions.set("mia", "maintain");
     gh.files.set("main:.github/agent.yml", CONFIG);
     for (const [n, author] of [[1, "alice"], [2, "bob"], [3, "bob"]] as const) {
-      gh.pulls.set(n, { headSha: await git.commit(REPO, { "README.md": `pr ${n}\n` }), author });
+      gh.pulls.set(n, { headSha: await f.git.commit(REPO, { "README.md": `pr ${n}\n` }), author });
     }
   });
   afterEach(() => {
@@ -38,8 +31,8 @@ describe("stack locks", () => {
   });
 
   async function say(pr: number, body: string, login: string) {
-    const res = await deliver(app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: git.cloneUrl(REPO), prNumber: pr, body, login }));
-    await watcher.handled(res.id);
+    const res = await deliver(f.app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), prNumber: pr, body, login }));
+    await f.watcher.handled(res.id);
   }
   const replies = (pr: number) => gh.find("POST", new RegExp(`/issues/${pr}/comments$`)).map((c) => String(c.body!.body)).filter((b) => !b.includes("pr-infra-agent:sticky"));
   /** PR `pr`'s preview finished: its check run completed and its sticky comment says so. */
@@ -51,7 +44,7 @@ describe("stack locks", () => {
     }, `PR ${pr}'s sticky comment`);
   }
   const holder = async (stack: string) =>
-    (await db.query("SELECT pr_number FROM stack_locks WHERE repo = $1 AND stack = $2 AND expires_at > now()", [REPO, stack])).rows[0]?.pr_number ?? null;
+    (await f.db.query("SELECT pr_number FROM stack_locks WHERE repo = $1 AND stack = $2 AND expires_at > now()", [REPO, stack])).rows[0]?.pr_number ?? null;
 
   it("a successful preview takes the lock; another PR's preview of that stack is refused, naming the holder", async () => {
     await say(1, "/agent preview prod", "alice");
@@ -92,7 +85,7 @@ describe("stack locks", () => {
     await say(3, "/agent unlock dev", "mia");
     expect(replies(3).at(-1)).toBe("@mia released `dev` (was held by #2).");
     expect(await holder("dev")).toBeNull();
-    const { rows } = await db.query("SELECT action, actor FROM audit_log WHERE action LIKE 'lock.%' ORDER BY id");
+    const { rows } = await f.db.query("SELECT action, actor FROM audit_log WHERE action LIKE 'lock.%' ORDER BY id");
     expect(rows.map((r) => r.action)).toEqual(["lock.acquired", "lock.acquired", "lock.unlock_refused", "lock.released", "lock.released"]);
   });
 
@@ -100,11 +93,11 @@ describe("stack locks", () => {
     await say(3, "/agent preview prod", "bob");
     await previewDone(3, "prod");
     expect(await holder("prod")).toBe(3);
-    const res = await deliver(app.port!, "pull_request", pullRequestPayload("closed", { repo: REPO, prNumber: 3, merged: true }));
+    const res = await deliver(f.app.port!, "pull_request", pullRequestPayload("closed", { repo: REPO, prNumber: 3, merged: true }));
     expect(res.status).toBe(202);
-    await watcher.handled(res.id);
+    await f.watcher.handled(res.id);
     expect(await holder("prod")).toBeNull();
-    const { rows } = await db.query("SELECT detail FROM audit_log WHERE action = 'lock.released' AND pr_number = 3 ORDER BY id DESC LIMIT 1");
+    const { rows } = await f.db.query("SELECT detail FROM audit_log WHERE action = 'lock.released' AND pr_number = 3 ORDER BY id DESC LIMIT 1");
     expect(rows[0].detail).toEqual({ stacks: ["prod"], by: "merged" });
   });
 });
