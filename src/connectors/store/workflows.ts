@@ -1,6 +1,7 @@
 import type { StepResult, WorkflowConfig } from "../../jobs/types.js";
 import { previewWorkflowState, type TaskState, type WorkflowState } from "../../jobs/states.js";
 import type { Db } from "./db.js";
+import type { PreviewOutcome } from "../../plan/types.js";
 
 export interface WorkflowRow {
   id: string;
@@ -28,6 +29,8 @@ export interface TaskRow {
   steps: StepResult[];
   error: string | null;
   plan_hash: string | null;
+  /** The typed, redacted preview result; null until a preview step produced one. */
+  plan: PreviewOutcome | null;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
