@@ -85,10 +85,24 @@ export async function updateComment(gh: GitHub, r: RepoRef, commentId: number, b
   }
 }
 
+/** One file/line note on a check run (GitHub accepts at most 50 per request). */
+export interface CheckRunAnnotation {
+  /** Path relative to the repository root. */
+  path: string;
+  startLine: number;
+  endLine: number;
+  level: "notice" | "warning" | "failure";
+  message: string;
+  title?: string;
+}
+
+export const MAX_ANNOTATIONS_PER_REQUEST = 50;
+
 export interface CheckRunOutput {
   title: string;
   summary: string;
   text?: string;
+  annotations?: CheckRunAnnotation[];
 }
 
 export interface CheckRunUpdate {
@@ -114,6 +128,18 @@ function checkRunBody(u: CheckRunUpdate) {
             title: clip(u.output.title, 255),
             summary: clip(u.output.summary, CHECK_RUN_TEXT_LIMIT),
             ...(u.output.text ? { text: clip(u.output.text, CHECK_RUN_TEXT_LIMIT) } : {}),
+            ...(u.output.annotations?.length
+              ? {
+                  annotations: u.output.annotations.slice(0, MAX_ANNOTATIONS_PER_REQUEST).map((a) => ({
+                    path: a.path,
+                    start_line: a.startLine,
+                    end_line: a.endLine,
+                    annotation_level: a.level,
+                    message: clip(a.message, 64 * 1024),
+                    ...(a.title ? { title: clip(a.title, 255) } : {}),
+                  })),
+                }
+              : {}),
           },
         }
       : {}),
