@@ -139,7 +139,7 @@ docs.add(Dir, {
 
 const Engine = z.enum(["pulumi", "command"], { error: "must be `pulumi` or `command`" }).default("command");
 docs.add(Engine, {
-  description: "`pulumi` runs Pulumi previews/deploys with the stack's credentials; `command` just runs the steps. Default `command`.",
+  description: "`pulumi` runs `pulumi preview --json --save-plan` (and later `pulumi up --plan`) itself and renders the plan; `command` runs the configured `preview`/`deploy` commands and shows their output. Default `command`.",
 });
 
 const PathGlob = z
@@ -153,10 +153,22 @@ docs.add(Paths, {
     "Autoplan: globs (relative to the repository root) of files whose change previews this stack on a push. Default: everything under `dir`.",
 });
 
+export const PULUMI_STACK_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(?:\/[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,2}$/;
+const PulumiSettings = z.strictObject({
+  stack: z
+    .string()
+    .regex(PULUMI_STACK_RE, "must be a Pulumi stack name: `dev`, `org/dev` or `org/project/dev` (letters, digits, `.`, `_`, `-`)")
+    .optional(),
+});
+docs.add(PulumiSettings, {
+  description: "Settings of the `pulumi` engine: `stack`, the Pulumi stack to select or create (default: the stack's `name`).",
+});
+
 const Stack = z.strictObject({
   name: StackName,
   dir: Dir,
   engine: Engine,
+  pulumi: PulumiSettings.optional(),
   steps: Steps.optional(),
   paths: Paths.optional(),
 });
@@ -220,6 +232,19 @@ export const RepoConfigSchema = RootObject
   // Needs fully valid steps to be meaningful, so it only runs once everything else passed.
   .superRefine((cfg, ctx) => {
     cfg.stacks.forEach((stack, i) => {
+      if (stack.engine === "pulumi") {
+        for (const name of ["preview", "deploy"] as const) {
+          if (stack.steps?.[name] !== undefined)
+            ctx.addIssue({
+              code: "custom",
+              path: ["stacks", i, "steps", name],
+              message: `stack ${code(stack.name)} uses the \`pulumi\` engine, which runs \`pulumi ${name === "preview" ? "preview" : "up"}\` itself: remove this step, or use \`engine: command\` to run your own command`,
+            });
+        }
+        return; // the engine supplies the preview step
+      }
+      if (stack.pulumi !== undefined)
+        ctx.addIssue({ code: "custom", path: ["stacks", i, "pulumi"], message: "`pulumi` settings only apply to stacks with `engine: pulumi`" });
       const merged = { ...cfg.steps, ...stack.steps };
       if (merged.lint === undefined && merged.test === undefined && merged.preview === undefined) {
         ctx.addIssue({
@@ -242,12 +267,16 @@ docs.add(RepoConfigSchema, {
 export type RepoConfig = z.infer<typeof RepoConfigSchema>;
 export type StepName = "lint" | "test" | "preview" | "deploy";
 
-/** One step to run. Exactly one of `argv` / `script` is non-null. */
+/**
+ * One step to run. Exactly one of `argv` / `script` is non-null, except for a step the engine
+ * runs itself (`engine: "pulumi"`: `pulumi preview` / `pulumi up`), where both are null.
+ */
 export interface StepSpec {
   name: StepName;
   argv: string[] | null;
   script: string | null;
   timeoutSeconds: number | null;
+  engine?: "pulumi";
 }
 
 /** A stack with the top-level steps merged in. `steps` is ordered lint, test, preview, deploy. */
@@ -255,6 +284,8 @@ export interface ResolvedStack {
   name: string;
   dir: string;
   engine: "pulumi" | "command";
+  /** The Pulumi stack the `pulumi` engine selects (default: `name`); null for `command`. */
+  pulumiStack: string | null;
   steps: StepSpec[];
   /** Autoplan globs: a push touching any of these files previews the stack. */
   paths: string[];
@@ -373,13 +404,21 @@ function fail(issues: ConfigIssue[]): LoadResult {
 export function resolveStacks(config: RepoConfig): ResolvedStack[] {
   return config.stacks.map((stack) => {
     const merged = { ...config.steps, ...stack.steps };
+    const pulumi = stack.engine === "pulumi";
     const steps: StepSpec[] = [];
     for (const name of STEP_NAMES) {
+      // The pulumi engine runs preview and deploy itself; top-level commands for them apply
+      // to `command` stacks only.
+      if (pulumi && (name === "preview" || name === "deploy")) {
+        steps.push({ name, argv: null, script: null, timeoutSeconds: null, engine: "pulumi" });
+        continue;
+      }
       const step = merged[name];
       if (step !== undefined) steps.push(toStepSpec(name, step));
     }
     const paths = stack.paths ?? [stack.dir === "." ? "**" : `${stack.dir}/**`];
-    return { name: stack.name, dir: stack.dir, engine: stack.engine, steps, paths };
+    const pulumiStack = pulumi ? (stack.pulumi?.stack ?? stack.name) : null;
+    return { name: stack.name, dir: stack.dir, engine: stack.engine, pulumiStack, steps, paths };
   });
 }
 

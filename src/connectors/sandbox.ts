@@ -41,7 +41,12 @@ export interface ExecOptions {
   /** Working directory relative to the workspace (already validated), default the workspace. */
   workdir?: string;
   /** Called with output as it arrives (for live check-run updates), decoded per stream. */
-  onOutput?: (chunk: string) => void;
+  onOutput?: (chunk: string, stream: "stdout" | "stderr") => void;
+  /**
+   * Output cap for this exec instead of the sandbox's; for the app's own reads of files the
+   * engine wrote (a 10,000-resource plan is larger than a step's log limit).
+   */
+  outputLimitBytes?: number;
 }
 
 export interface ExecResult {
@@ -178,15 +183,16 @@ export class Sandbox {
     let killing: Promise<void> | null = null;
     const stop = () => (killing ??= this.kill());
     // One decoder per stream: a character split across chunks must not reach onOutput broken.
-    const sink = () => {
+    const limit = opts.outputLimitBytes ?? this.limits.outputLimitBytes;
+    const sink = (name: "stdout" | "stderr") => {
       const decoder = new StringDecoder("utf8");
       return new Writable({
         write: (chunk: Buffer, _enc, cb) => {
           if (!outputLimitExceeded) {
             tail.push(chunk);
             const text = decoder.write(chunk);
-            if (text) opts.onOutput?.(text);
-            if (tail.total > this.limits.outputLimitBytes) {
+            if (text) opts.onOutput?.(text, name);
+            if (tail.total > limit) {
               outputLimitExceeded = true;
               void stop();
             }
@@ -195,7 +201,7 @@ export class Sandbox {
         },
       });
     };
-    this.docker.modem.demuxStream(stream, sink(), sink());
+    this.docker.modem.demuxStream(stream, sink("stdout"), sink("stderr"));
     const timer = setTimeout(() => {
       timedOut = true;
       void stop();

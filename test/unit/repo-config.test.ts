@@ -49,6 +49,8 @@ const argv = (name: StepSpec["name"], a: string[], timeoutSeconds: number | null
   timeoutSeconds,
 });
 
+const engineStep = (name: StepSpec["name"]): StepSpec => ({ name, argv: null, script: null, timeoutSeconds: null, engine: "pulumi" });
+
 /** A minimal valid document with `extra` appended (top level). */
 const withBase = (extra: string): string => `version: 1\nstacks:\n  - name: dev\nsteps:\n  lint: make lint\n${extra}`;
 
@@ -64,30 +66,36 @@ describe("valid configs", () => {
         name: "dev",
         dir: "infra/dev",
         engine: "pulumi",
+        pulumiStack: "dev",
         paths: ["infra/dev/**"],
-        steps: [
-          script("lint", "npm run lint"),
-          argv("test", ["npm", "test"]),
-          argv("preview", ["pulumi", "preview", "--diff"], 900),
-          script("deploy", "pulumi up --yes", 1800),
-        ],
+        steps: [script("lint", "npm run lint"), argv("test", ["npm", "test"]), engineStep("preview"), engineStep("deploy")],
       },
       {
         name: "prod.eu-west_1",
         dir: "infra/prod/eu",
         engine: "pulumi",
+        pulumiStack: "acme/prod-eu",
         paths: ["infra/prod/eu/**"],
+        steps: [script("lint", "npm run lint"), script("test", "npm test -- --prod"), engineStep("preview"), engineStep("deploy")],
+      },
+      {
+        name: "staging",
+        dir: ".",
+        engine: "command",
+        pulumiStack: null,
+        paths: ["**"],
         steps: [
           script("lint", "npm run lint"),
-          script("test", "npm test -- --prod"),
+          argv("test", ["npm", "test"]),
           argv("preview", ["pulumi", "preview", "--diff"], 900),
-          argv("deploy", ["./deploy.sh", "prod"]),
+          argv("deploy", ["./deploy.sh", "staging"]),
         ],
       },
       {
         name: "scripts",
         dir: ".",
         engine: "command",
+        pulumiStack: null,
         paths: ["**"],
         steps: [
           script("lint", "npm run lint"),
@@ -102,7 +110,7 @@ describe("valid configs", () => {
   it("valid-minimal.yml gets the defaults (dir `.`, engine `command`)", () => {
     const { config, stacks } = ok(load("valid-minimal.yml"));
     expect(config).toEqual({ version: 1, stacks: [{ name: "app", dir: ".", engine: "command" }], steps: { test: "make test" }, autoplan: true });
-    expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", paths: ["**"], steps: [script("test", "make test")] }]);
+    expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", pulumiStack: null, paths: ["**"], steps: [script("test", "make test")] }]);
   });
 
   it("autoplan paths: default from dir, explicit globs kept, bad globs and values rejected", () => {
@@ -137,7 +145,9 @@ describe("valid configs", () => {
     ]);
     const prod = stacks.find((s) => s.name === "prod")!;
     expect(prod.steps.map((s) => s.name)).toEqual(["lint", "test", "preview", "deploy"]);
-    expect(prod.steps[3]).toEqual(argv("deploy", ["pulumi", "up", "--yes", "--skip-preview", "--parallel", "4"], 3600));
+    expect(prod.pulumiStack).toBe("acme/prod");
+    expect(prod.steps[1]).toEqual(argv("test", ["npm", "test", "--", "--prod"]));
+    expect(prod.steps[3]).toEqual(engineStep("deploy"));
     const docs = stacks.find((s) => s.name === "docs")!;
     expect(docs.steps[2]).toEqual(script("preview", "./scripts/render-docs.sh --dry-run"));
   });
@@ -145,7 +155,8 @@ describe("valid configs", () => {
   it("every resolved step has exactly one of argv / script", () => {
     for (const file of ["valid-full.yml", "valid-minimal.yml", "valid-anchors.yml"]) {
       for (const stack of ok(load(file)).stacks) {
-        for (const step of stack.steps) expect((step.argv === null) !== (step.script === null)).toBe(true);
+        for (const step of stack.steps)
+          expect(step.engine === "pulumi" ? step.argv === null && step.script === null : (step.argv === null) !== (step.script === null)).toBe(true);
       }
     }
   });
@@ -156,6 +167,30 @@ describe("valid configs", () => {
     expect(RepoConfigSchema.safeParse({ version: 1, stacks: [{ name: "x", dir: "../a" }], steps: { lint: "l" } }).success).toBe(
       false,
     );
+  });
+});
+
+describe("pulumi engine settings", () => {
+  it("a pulumi stack needs no steps of its own and selects its own name unless told otherwise", () => {
+    const { stacks } = ok(loadRepoConfig("version: 1\nstacks:\n  - name: dev\n    engine: pulumi\n  - name: prod\n    engine: pulumi\n    pulumi: { stack: acme/infra/prod }\n"));
+    expect(stacks.map((s) => [s.name, s.pulumiStack, s.steps.map((x) => x.name)])).toEqual([
+      ["dev", "dev", ["preview", "deploy"]],
+      ["prod", "acme/infra/prod", ["preview", "deploy"]],
+    ]);
+  });
+
+  it("refuses a preview or deploy command on a pulumi stack, pulumi settings on a command stack, and bad Pulumi stack names", () => {
+    const issues = issuesOf(
+      loadRepoConfig(
+        "version: 1\nstacks:\n  - name: dev\n    engine: pulumi\n    steps: { preview: echo hi, deploy: echo up }\n  - name: c\n    pulumi: { stack: x }\n    steps: { lint: l }\n  - name: p\n    engine: pulumi\n    pulumi: { stack: 'a/b/c/d' }\n",
+      ),
+    );
+    expect(issues.map((i) => i.path)).toEqual(expect.arrayContaining(["stacks[2].pulumi.stack"]));
+    const withSteps = issuesOf(
+      loadRepoConfig("version: 1\nstacks:\n  - name: dev\n    engine: pulumi\n    steps: { preview: echo hi, deploy: echo up }\n  - name: c\n    pulumi: { stack: x }\n    steps: { lint: l }\n"),
+    );
+    expect(withSteps.map((i) => i.path)).toEqual(["stacks[0].steps.preview", "stacks[0].steps.deploy", "stacks[1].pulumi"]);
+    expect(withSteps[0]!.message).toContain("engine: command");
   });
 });
 
@@ -699,7 +734,7 @@ describe("JSON schema", () => {
     expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan"]);
     const stack = (schema.$defs as Record<string, Json>).stack!;
     expect(stack.required).toEqual(["name"]);
-    expect(Object.keys(stack.properties as Json)).toEqual(["name", "dir", "engine", "steps", "paths"]);
+    expect(Object.keys(stack.properties as Json)).toEqual(["name", "dir", "engine", "pulumi", "steps", "paths"]);
     expect((stack.properties as Record<string, Json>).dir!.default).toBe(".");
     expect((stack.properties as Record<string, Json>).engine).toMatchObject({ default: "command", enum: ["pulumi", "command"] });
     const steps = (schema.$defs as Record<string, Json>).steps!;

@@ -1,0 +1,116 @@
+/**
+ * Runs the Pulumi CLI inside a task's sandbox, non-interactively: select (or create) the stack,
+ * `pulumi preview --json --save-plan`, then read the two files it wrote. The files live in the
+ * container's own /tmp (a fresh tmpfs per container), never in the bind-mounted workspace, so
+ * the app reads them through the container and a pull request cannot point them elsewhere.
+ */
+import type { ExecResult, Sandbox } from "../sandbox.js";
+import type { PulumiPreview } from "../../plan/types.js";
+import { classifyPulumiFailure, type PulumiFailure } from "./errors.js";
+import { parsePreviewJson, PreviewParseError } from "./preview-json.js";
+
+export const ENGINE_DIR = "/tmp/agent";
+export const PREVIEW_JSON_PATH = `${ENGINE_DIR}/preview.json`;
+export const SAVED_PLAN_PATH = `${ENGINE_DIR}/plan.json`;
+
+/** argv only: the stack name is validated by the config schema and passed as its own argument. */
+export function stackSelectArgv(pulumiStack: string): string[] {
+  return ["pulumi", "stack", "select", "--create", "--non-interactive", "--stack", pulumiStack];
+}
+
+/**
+ * `pulumi preview` with its JSON on stdout redirected to a file; stderr (progress, errors)
+ * stays the step's visible output. The shell only redirects: the stack name is `$1`.
+ */
+export function previewArgv(pulumiStack: string): string[] {
+  return [
+    "sh",
+    "-c",
+    `mkdir -p ${ENGINE_DIR} && exec pulumi preview --non-interactive --stack "$1" --json --save-plan ${SAVED_PLAN_PATH} >${PREVIEW_JSON_PATH}`,
+    "pulumi-preview",
+    pulumiStack,
+  ];
+}
+
+export interface PulumiPreviewRun {
+  /** The preview exec's result; durations cover both commands. */
+  exec: ExecResult;
+  /** Parsed preview (also on a program error, for its diagnostics); null when none was printed. */
+  preview: PulumiPreview | null;
+  /** The saved plan file's text, on success only. */
+  savedPlan: string | null;
+  /** Why it failed, in words the PR author can act on; null on success. */
+  failure: PulumiFailure | null;
+}
+
+export interface PulumiRunOptions {
+  pulumiStack: string;
+  workdir: string;
+  env: Record<string, string>;
+  timeoutMs: number;
+  /** Streams the commands' visible output (stack selection, stderr of the preview). */
+  onOutput: (chunk: string) => void;
+  /** Cap for reading the preview JSON and the plan back. */
+  readLimitBytes: number;
+}
+
+/** Reads a file the engine wrote inside the container; null when absent or too large. */
+async function readInContainer(sandbox: Sandbox, path: string, limitBytes: number): Promise<string | null> {
+  let out = "";
+  const res = await sandbox.exec(["cat", path], {
+    timeoutMs: 60_000,
+    outputLimitBytes: limitBytes,
+    onOutput: (chunk, stream) => {
+      if (stream === "stdout") out += chunk;
+    },
+  });
+  return res.exitCode === 0 ? out : null;
+}
+
+export async function runPulumiPreview(sandbox: Sandbox, opts: PulumiRunOptions): Promise<PulumiPreviewRun> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let stderr = "";
+  const visible = (chunk: string) => {
+    stderr += chunk;
+    opts.onOutput(chunk);
+  };
+  const select = await sandbox.exec(stackSelectArgv(opts.pulumiStack), { timeoutMs: opts.timeoutMs, env: opts.env, workdir: opts.workdir, onOutput: visible });
+  if (select.exitCode !== 0) {
+    const failure = select.exitCode === null ? null : classifyPulumiFailure(stderr, opts.pulumiStack);
+    return { exec: select, preview: null, savedPlan: null, failure };
+  }
+  const run = await sandbox.exec(previewArgv(opts.pulumiStack), {
+    timeoutMs: Math.max(1000, deadline - Date.now()),
+    env: opts.env,
+    workdir: opts.workdir,
+    onOutput: visible,
+  });
+  const exec = { ...run, durationMs: run.durationMs + select.durationMs };
+  // Killed (time, output, memory): the sandbox's stop reason says why; nothing to read.
+  if (run.exitCode === null) return { exec, preview: null, savedPlan: null, failure: null };
+
+  const json = await readInContainer(sandbox, PREVIEW_JSON_PATH, opts.readLimitBytes);
+  let preview: PulumiPreview | null = null;
+  let parseProblem: string | null = null;
+  if (json !== null && json.trim() !== "") {
+    try {
+      preview = parsePreviewJson(json, opts.pulumiStack);
+    } catch (err) {
+      if (!(err instanceof PreviewParseError)) throw err;
+      parseProblem = err.message;
+    }
+  }
+  if (run.exitCode !== 0) {
+    const errors = preview?.diagnostics.filter((d) => d.severity === "error").map((d) => d.message) ?? [];
+    return { exec, preview, savedPlan: null, failure: classifyPulumiFailure(stderr, opts.pulumiStack, errors) };
+  }
+  if (!preview) {
+    const why = parseProblem ?? (json === null ? "pulumi preview wrote no JSON output" : "pulumi preview printed no JSON");
+    return { exec: { ...exec, exitCode: 1 }, preview: null, savedPlan: null, failure: { kind: "unknown", message: why } };
+  }
+  const savedPlan = await readInContainer(sandbox, SAVED_PLAN_PATH, opts.readLimitBytes);
+  if (savedPlan === null) {
+    return { exec: { ...exec, exitCode: 1 }, preview, savedPlan: null, failure: { kind: "unknown", message: "pulumi preview wrote no saved plan (--save-plan)" } };
+  }
+  return { exec, preview, savedPlan, failure: null };
+}
