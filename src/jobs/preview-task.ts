@@ -5,6 +5,9 @@ import { createCheckRun, installationToken, updateCheckRun, type GitHub, type Re
 import { egressRulesFor } from "../approval/egress.js";
 import type { EgressRule } from "../connectors/egress-proxy.js";
 import { Redactor } from "../connectors/redact.js";
+import { savePreviewPlan } from "../connectors/store/plans.js";
+import { runStep } from "./engine-steps.js";
+import type { PreviewOutcome } from "../plan/types.js";
 import { acquireStackLock } from "../connectors/store/locks.js";
 import { saveStepLog } from "../connectors/store/logs.js";
 import { headTail } from "../render/markdown.js";
@@ -47,11 +50,6 @@ export class TaskUserError extends UnrecoverableError {
 function repoRef(workflow: WorkflowRow): RepoRef {
   const [owner, repo] = workflow.repo.split("/") as [string, string];
   return { owner, repo };
-}
-
-function stepArgv(step: StepSpec): string[] {
-  // A script comes from the default branch's config; user text never reaches it (invariant 4).
-  return step.argv ?? ["sh", "-c", step.script ?? "true"];
 }
 
 /** Throttles check-run writes while output streams in (GitHub's secondary rate limits). */
@@ -165,9 +163,10 @@ async function runPreview(
   const network = egressRules.length > 0 ? deps.config.sandbox.egress.network : undefined;
   const { sandbox, warm } = await deps.sandboxes.acquire(workflow.config.image, network);
   log.info({ warm, container: sandbox.container.id.slice(0, 12) }, "sandbox acquired");
+  let outcome: StepsOutcome = { lintOutput: null, plan: null, planHash: null };
   try {
     await checkout(gh, workflow, sandbox.workspaceDir);
-    await runSteps(deps, sandbox, stack, workflow, task, steps, progress, log, shutdown, egressRules);
+    outcome = await runSteps(deps, sandbox, stack, workflow, task, steps, progress, log, shutdown, egressRules);
   } finally {
     deps.egress?.revoke(task.id);
     // Container and workspace go before anything is reported: nothing outlives the task.
@@ -243,6 +242,14 @@ export function stopReason(
   return null;
 }
 
+interface StepsOutcome {
+  /** Output of a failed lint step, for check-run annotations. */
+  lintOutput: string | null;
+  /** The preview step's typed result and, when it succeeded, its hash. */
+  plan: PreviewOutcome | null;
+  planHash: string | null;
+}
+
 /** Runs the steps in order in the task's container; a failed step skips the rest. Mutates `steps`. */
 async function runSteps(
   deps: AppDeps,
@@ -255,7 +262,8 @@ async function runSteps(
   log: AppDeps["log"],
   shutdown: AbortSignal | undefined,
   egressRules: EgressRule[],
-): Promise<void> {
+): Promise<StepsOutcome> {
+  const outcome: StepsOutcome = { lintOutput: null, plan: null, planHash: null };
   const limits = deps.config.sandbox;
   // Secrets are registered for redaction before any step runs; nothing a step prints leaves
   // the worker unredacted (check runs, comments, database, logs).
@@ -277,6 +285,7 @@ async function runSteps(
     AGENT_HEAD_SHA: workflow.head_sha,
     AGENT_PR_NUMBER: String(workflow.pr_number),
     AGENT_REPOSITORY: workflow.repo,
+    ...(stack.engine === "pulumi" ? { PULUMI_SKIP_UPDATE_CHECK: "true" } : {}),
     ...proxyEnv,
     ...secrets,
   };
@@ -289,7 +298,7 @@ async function runSteps(
     let failed = false;
     for (const [i, spec] of specs.entries()) {
       const step = steps[i]!;
-      if (shutdown?.aborted) return;
+      if (shutdown?.aborted) return outcome;
       if (failed) {
         // Once a step fails (or the container was killed) the rest would not mean anything.
         step.status = "skipped";
@@ -300,35 +309,43 @@ async function runSteps(
       const timeoutMs = Math.max(1000, Math.min(deadline - Date.now(), (spec.timeoutSeconds ?? Infinity) * 1000));
       // The whole output, redacted as it streams; bounded by the sandbox's output limit (the
       // step is stopped beyond it), so it is kept in memory and stored once the step ends.
-      let full = "";
       let rendered = 0;
-      const redacting = redactor.stream();
-      const res = await sandbox.exec(stepArgv(spec), {
-        timeoutMs,
+      const run = await runStep(spec, {
+        sandbox,
+        stack,
         env,
-        workdir: stack.dir,
-        onOutput: (chunk) => {
-          full += redacting.push(chunk);
+        timeoutMs,
+        redactor,
+        onProgress: (soFar) => {
           // Re-render the live view at most a few times a second, not per chunk.
           if (Date.now() - rendered > 250) {
             rendered = Date.now();
-            step.outputTail = headTail(full, LIVE_OUTPUT_CHARS);
+            step.outputTail = headTail(soFar, LIVE_OUTPUT_CHARS);
             progress.poke();
           }
         },
       });
-      full += redacting.end();
+      const { res, output: full } = run;
       step.outputTail = headTail(full, STORED_OUTPUT_CHARS);
       await saveStepLog(deps.db, task.id, { step: step.name, content: full, truncated: res.outputLimitExceeded });
       step.truncated = res.outputLimitExceeded;
       step.durationMs = res.durationMs;
       step.exitCode = res.exitCode;
-      step.status = res.timedOut ? "timed_out" : res.exitCode === 0 && !res.outputLimitExceeded ? "succeeded" : "failed";
+      step.status = res.timedOut ? "timed_out" : res.exitCode === 0 && !res.outputLimitExceeded && !run.failure ? "succeeded" : "failed";
+      if (spec.name === "preview" && run.plan) {
+        const ok = step.status === "succeeded";
+        outcome.plan = run.plan;
+        outcome.planHash = ok ? run.planHash : null;
+        await savePreviewPlan(deps.db, task.id, { plan: run.plan, planHash: outcome.planHash, savedPlan: ok ? run.savedPlan : null });
+      }
+      if (spec.name === "lint" && step.status === "failed") outcome.lintOutput = full;
       failed = step.status !== "succeeded";
       if (failed && !shutdown?.aborted) {
         // Counters are cumulative per container: only what this step added counts.
         const now = res.timedOut || res.outputLimitExceeded ? seen : await sandbox.limitEvents();
-        step.reason = stopReason(res, { oomKills: now.oomKills - seen.oomKills, pidsLimitHits: now.pidsLimitHits - seen.pidsLimitHits }, limits, timeoutMs);
+        step.reason =
+          stopReason(res, { oomKills: now.oomKills - seen.oomKills, pidsLimitHits: now.pidsLimitHits - seen.pidsLimitHits }, limits, timeoutMs) ??
+          run.failure;
         Object.assign(seen, now);
       }
       await saveTaskSteps(deps.db, task.id, steps);
@@ -337,6 +354,7 @@ async function runSteps(
   } finally {
     shutdown?.removeEventListener("abort", stopNow);
   }
+  return outcome;
 }
 
 async function failTask(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, message: string): Promise<void> {

@@ -1,0 +1,34 @@
+import type { PreviewOutcome } from "../../plan/types.js";
+import type { Db } from "./db.js";
+
+/** Keeps a preview's typed result with its task, and Pulumi's saved plan for the deploy. */
+export async function savePreviewPlan(
+  db: Db,
+  taskId: string,
+  p: { plan: PreviewOutcome | null; planHash: string | null; savedPlan: string | null },
+): Promise<void> {
+  const client = await db.connect();
+  try {
+    await client.query("BEGIN");
+    await client.query("UPDATE tasks SET plan = $2, plan_hash = $3 WHERE id = $1", [taskId, p.plan === null ? null : JSON.stringify(p.plan), p.planHash]);
+    if (p.savedPlan !== null) {
+      await client.query(
+        `INSERT INTO task_saved_plans (task_id, content) VALUES ($1, $2)
+         ON CONFLICT (task_id) DO UPDATE SET content = EXCLUDED.content, created_at = now()`,
+        [taskId, p.savedPlan],
+      );
+    }
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** The saved plan a deploy applies; null when the preview kept none. */
+export async function getSavedPlan(db: Db, taskId: string): Promise<string | null> {
+  const res = await db.query<{ content: string }>("SELECT content FROM task_saved_plans WHERE task_id = $1", [taskId]);
+  return res.rows[0]?.content ?? null;
+}
