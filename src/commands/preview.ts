@@ -6,7 +6,7 @@ import { getStackLock } from "../connectors/store/locks.js";
 import { createPreviewWorkflow, setTaskCheckRun } from "../connectors/store/workflows.js";
 import { previewJobId, TASK_JOB_OPTIONS } from "../jobs/queues.js";
 import { announceCancelledPreviews } from "../jobs/cancel-previews.js";
-import { refreshStickyComment } from "../jobs/sticky.js";
+import { refreshSticky } from "../jobs/sticky.js";
 import { previewCheckRunName, queuedOutput } from "../render/check-run.js";
 import { code } from "../render/markdown.js";
 import { taskLogUrl } from "../web/log-links.js";
@@ -102,5 +102,5 @@ export async function startPreview(
     const names = created.alreadyLive.map((t) => code(t.stack)).join(", ");
     await reply(ctx, `a preview of ${names} on ${code(pull.headSha.slice(0, 7))} is already queued or running; its results will appear in the summary comment.`);
   }
-  await refreshStickyComment(ctx.deps.db, ctx.gh, ctx.repo, ctx.issueNumber, ctx.deps.config.github.webBaseUrl);
+  await refreshSticky(ctx.deps, ctx.gh, ctx.repo, ctx.issueNumber);
 }

@@ -65,6 +65,8 @@ export const ServerEnvSchema = z.object({
   WORKER_CONCURRENCY: intFrom(2, 1, 64),
   /** How long a stack lock taken by a successful preview lasts without being renewed. */
   STACK_LOCK_TTL_SECONDS: intFrom(86_400, 60, 30 * 86_400),
+  /** Continuation comments the sticky comment may spill into beyond its first 65,536 characters. */
+  COMMENT_MAX_CONTINUATIONS: intFrom(4, 0, 20),
   SHUTDOWN_GRACE_SECONDS: intFrom(30, 0, 3600),
   CHECK_RUN_UPDATE_INTERVAL_MS: intFrom(5000, 0, 600_000),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
@@ -111,6 +113,7 @@ export interface ServerConfig {
   };
   worker: { concurrency: number; shutdownGraceSeconds: number; checkRunUpdateIntervalMs: number };
   locks: { ttlSeconds: number };
+  comments: { maxContinuations: number };
   logLevel: ServerEnv["LOG_LEVEL"];
 }
 
@@ -219,6 +222,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
       checkRunUpdateIntervalMs: env.CHECK_RUN_UPDATE_INTERVAL_MS,
     },
     locks: { ttlSeconds: env.STACK_LOCK_TTL_SECONDS },
+    comments: { maxContinuations: env.COMMENT_MAX_CONTINUATIONS },
     logLevel: env.LOG_LEVEL,
   };
 }

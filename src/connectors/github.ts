@@ -85,6 +85,15 @@ export async function updateComment(gh: GitHub, r: RepoRef, commentId: number, b
   }
 }
 
+/** Deletes a comment; a comment already gone counts as deleted. */
+export async function deleteComment(gh: GitHub, r: RepoRef, commentId: number): Promise<void> {
+  try {
+    await gh.rest.issues.deleteComment({ ...r, comment_id: commentId });
+  } catch (err) {
+    if ((err as { status?: number }).status !== 404) throw err;
+  }
+}
+
 /** One file/line note on a check run (GitHub accepts at most 50 per request). */
 export interface CheckRunAnnotation {
   /** Path relative to the repository root. */

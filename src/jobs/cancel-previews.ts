@@ -3,7 +3,7 @@ import { appendAudit } from "../connectors/store/audit.js";
 import type { TaskRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { cancelledOutput } from "../render/check-run.js";
-import { refreshStickyComment } from "./sticky.js";
+import { refreshSticky } from "./sticky.js";
 
 /**
  * After tasks were marked CANCELLED in the database: drop their queued jobs, stop the running
@@ -35,5 +35,5 @@ export async function announceCancelledPreviews(
     prNumber,
     detail: { reason, tasks: tasks.map((t) => ({ id: t.id, stack: t.stack })) },
   });
-  await refreshStickyComment(deps.db, gh, r, prNumber, deps.config.github.webBaseUrl);
+  await refreshSticky(deps, gh, r, prNumber);
 }

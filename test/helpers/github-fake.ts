@@ -178,6 +178,11 @@ export class GitHubFake {
       this.comments.set(id, { ...existing, body: String(c.body?.body) });
       return [200, { id, body: c.body?.body }];
     }
+    if (c.method === "DELETE" && (r = m(`/repos/${repo}/issues/comments/(\\d+)`))) {
+      const id = Number(r[1]);
+      if (!this.comments.delete(id)) return [404, { message: "Not Found" }];
+      return [204, ""];
+    }
     return null;
   }
 }

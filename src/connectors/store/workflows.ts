@@ -234,6 +234,27 @@ export async function setStickyCommentId(db: Db, repo: string, prNumber: number,
   );
 }
 
+/** Continuation comments of a PR's sticky comment: part number (2, 3, …) → comment id. */
+export async function getCommentParts(db: Db, repo: string, prNumber: number): Promise<Map<number, number>> {
+  const res = await db.query<{ part: number; comment_id: string }>(
+    "SELECT part, comment_id FROM pr_comment_parts WHERE repo = $1 AND pr_number = $2 ORDER BY part",
+    [repo, prNumber],
+  );
+  return new Map(res.rows.map((r) => [r.part, Number(r.comment_id)]));
+}
+
+export async function setCommentPart(db: Db, repo: string, prNumber: number, part: number, commentId: number): Promise<void> {
+  await db.query(
+    `INSERT INTO pr_comment_parts (repo, pr_number, part, comment_id) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (repo, pr_number, part) DO UPDATE SET comment_id = EXCLUDED.comment_id`,
+    [repo, prNumber, part, commentId],
+  );
+}
+
+export async function removeCommentPart(db: Db, repo: string, prNumber: number, part: number): Promise<void> {
+  await db.query("DELETE FROM pr_comment_parts WHERE repo = $1 AND pr_number = $2 AND part = $3", [repo, prNumber, part]);
+}
+
 /** Serialises work on one PR's sticky comment across workers and replicas. */
 export async function withPrLock<T>(db: Db, repo: string, prNumber: number, fn: () => Promise<T>): Promise<T> {
   const client = await db.connect();
