@@ -1,17 +1,20 @@
 /**
  * Benchmark entry: `npm run bench -- [name...]` (or `npx tsx bench/run.ts [name...]`).
  * Runs the named benchmarks, all known ones by default, after a header describing the machine.
+ * Benchmarks: `sandbox` (needs Docker), `render` (sticky comment and check run of a 10,000-resource plan).
  * Env: BENCH_ITERATIONS (timed iterations per variant, default 30), BENCH_IMAGE (sandbox image).
  */
 import { execFileSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 import Docker from "dockerode";
+import { benchRender } from "./render.js";
 import { benchSandbox } from "./sandbox.js";
 
 const DEFAULT_ITERATIONS = 30;
 
 const BENCHMARKS: Record<string, (iterations: number) => Promise<unknown>> = {
   sandbox: (iterations) => benchSandbox({ iterations }),
+  render: (iterations) => benchRender({ iterations }),
 };
 
 function iterationsFromEnv(): number {

@@ -11,13 +11,14 @@ import type { PreviewOutcome } from "../plan/types.js";
 import { acquireStackLock } from "../connectors/store/locks.js";
 import { saveStepLog } from "../connectors/store/logs.js";
 import { headTail } from "../render/markdown.js";
+import { parseLintAnnotations } from "../render/annotations.js";
 import type { LimitEvents, Sandbox } from "../connectors/sandbox.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { claimTask, finishTask, getTask, isTaskCancelled, releaseTask, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { cancelledOutput, completedOutput, previewCheckRunName, progressOutput } from "../render/check-run.js";
 import { taskLogUrl } from "../web/log-links.js";
-import { refreshStickyComment } from "./sticky.js";
+import { refreshSticky } from "./sticky.js";
 import type { StepResult, TaskJobData } from "./types.js";
 
 const CHECKOUT_TIMEOUT_MS = 5 * 60_000;
@@ -103,7 +104,7 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
         const current = await getTask(deps.db, task.id);
         const id = current?.task.check_run_id;
         if (id) await updateCheckRun(gh, r, Number(id), cancelledOutput(task.stack, "Superseded by a newer commit; the running steps were stopped.")).catch(() => {});
-        await refreshStickyComment(deps.db, gh, r, workflow.pr_number, deps.config.github.webBaseUrl).catch(() => {});
+        await refreshSticky(deps, gh, r, workflow.pr_number).catch(() => {});
       }
       return;
     }
@@ -180,7 +181,22 @@ async function runPreview(
   const error = steps.find((s) => s.reason)?.reason ?? null;
   await finishTask(deps.db, task.id, { state: succeeded ? "SUCCEEDED" : "FAILED", steps, error });
   if (succeeded) await takeLock(deps, workflow, stack.name, log);
-  await updateCheckRun(gh, r, checkRunId, completedOutput(stack.name, { succeeded, steps, error, logUrl: taskLogUrl(deps.config, task.id) }));
+  // Lint findings become file/line annotations on the check run (at most 50 per request).
+  const lint = outcome.lintOutput === null ? null : parseLintAnnotations(outcome.lintOutput, stack.dir);
+  await updateCheckRun(
+    gh,
+    r,
+    checkRunId,
+    completedOutput(stack.name, {
+      succeeded,
+      steps,
+      error,
+      logUrl: taskLogUrl(deps.config, task.id),
+      plan: outcome.plan,
+      planHash: outcome.planHash,
+      ...(lint ? { annotations: lint.annotations, annotationsTotal: lint.total } : {}),
+    }),
+  );
   await appendAudit(deps.db, {
     actor: "agent",
     action: succeeded ? "preview.succeeded" : "preview.failed",
@@ -188,9 +204,15 @@ async function runPreview(
     prNumber: workflow.pr_number,
     workflowId: workflow.id,
     taskId: task.id,
-    detail: { stack: stack.name, head_sha: workflow.head_sha, steps: steps.map((s) => ({ name: s.name, status: s.status, exit_code: s.exitCode, reason: s.reason ?? null })) },
+    detail: {
+      stack: stack.name,
+      head_sha: workflow.head_sha,
+      plan_hash: outcome.planHash,
+      ...(outcome.plan?.engine === "pulumi" ? { changes: outcome.plan.summary } : {}),
+      steps: steps.map((s) => ({ name: s.name, status: s.status, exit_code: s.exitCode, reason: s.reason ?? null })),
+    },
   });
-  await refreshStickyComment(deps.db, gh, r, workflow.pr_number, deps.config.github.webBaseUrl);
+  await refreshSticky(deps, gh, r, workflow.pr_number);
 }
 
 /** A successful preview takes (or renews) this PR's lock on the stack. */
@@ -372,5 +394,5 @@ async function failTask(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: Workflo
     taskId: task.id,
     detail: { stack: task.stack, head_sha: workflow.head_sha, error: message },
   });
-  await refreshStickyComment(deps.db, gh, r, workflow.pr_number, deps.config.github.webBaseUrl);
+  await refreshSticky(deps, gh, r, workflow.pr_number);
 }

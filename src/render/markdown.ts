@@ -13,9 +13,12 @@ export function fenced(text: string, lang = ""): string {
 
 /** Inline code for user or repo text (names, refs), with backticks and control chars removed. */
 export function code(text: string, max = 100): string {
-  const clean = text.replace(/[`\u0000-\u001f\u007f]/g, "").slice(0, max);
+  const clean = (UNSAFE_IN_CODE.test(text) ? text.replace(UNSAFE_IN_CODE_ALL, "") : text).slice(0, max);
   return `\`${clean || " "}\``;
 }
+
+const UNSAFE_IN_CODE = /[`\u0000-\u001f\u007f]/;
+const UNSAFE_IN_CODE_ALL = /[`\u0000-\u001f\u007f]/g;
 
 /** The last `max` characters of a text, starting at a line boundary where possible. */
 export function tail(text: string, max: number): string {
@@ -69,4 +72,35 @@ export function fencedWithin(text: string, max: number): string {
     if (block.length <= max || body.length === 0) return block;
     body = tail(body, Math.max(0, body.length - (block.length - max) - 1));
   }
+}
+
+/** `&`, `<` and `>` as entities, so text can sit inside HTML (a `<summary>`) without opening tags. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>]/g, (c) => HTML_ENTITY[c]!);
+}
+
+const HTML_ENTITY: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
+
+/**
+ * Untrusted text (a program's diagnostic message) as plain inline markdown: on one line, at most
+ * `max` characters before escaping, with markdown punctuation backslash-escaped, `<>&` as
+ * entities (so it can never open HTML) and `@` followed by a zero-width space (no mentions).
+ */
+export function inlineText(text: string, max = 300): string {
+  let s = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, " ").trim();
+  if (s.length > max) s = s.slice(0, Math.max(0, max - 1)) + "…";
+  return s.replace(/[\\`*_[\]|~<>&@!#]/g, (c) => INLINE_ESCAPE[c] ?? `\\${c}`);
+}
+
+const INLINE_ESCAPE: Record<string, string> = { "<": "&lt;", ">": "&gt;", "&": "&amp;", "@": "@\u200b" };
+
+/** Inline code for a GFM table cell: `code()` with `|` escaped so it cannot end the cell. */
+export function cell(text: string, max = 100): string {
+  const c = code(text, max);
+  return c.includes("|") ? c.replace(/\|/g, "\\|") : c;
+}
+
+/** An integer with thousands separators (`4,210`). */
+export function fmtInt(n: number): string {
+  return String(Math.trunc(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 }

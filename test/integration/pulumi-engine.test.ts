@@ -33,7 +33,7 @@ ${SCENARIOS.map((s) => stackYaml(s)).join("")}${stackYaml("nopass", "    pulumi:
 
 /** Server-side credentials per stack, as the Vault connector will provide them. */
 const credentials: CredentialSource = {
-  async forTask({ stack }) {
+  async forTask({ stack }): Promise<Record<string, string>> {
     if (stack === "cloud") return {};
     if (stack === "cloud-ok") return { PULUMI_ACCESS_TOKEN: CLOUD_TOKEN };
     const backend = { PULUMI_BACKEND_URL: "file:///tmp/pulumi-state" };

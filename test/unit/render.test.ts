@@ -57,7 +57,7 @@ function sticky(stacks: StackView[], notice?: string): string {
 /** The lines between the table header separator and the first blank line. */
 function tableRows(body: string): string[] {
   const lines = body.split("\n");
-  const start = lines.indexOf("| --- | --- | --- | --- | --- |");
+  const start = lines.indexOf("| --- | --- | --- | --- | --- | --- |");
   expect(start).toBeGreaterThan(0);
   const rows: string[] = [];
   for (let i = start + 1; i < lines.length && lines[i]!.startsWith("|"); i++) rows.push(lines[i]!);
@@ -462,7 +462,7 @@ describe("renderStickyComment", () => {
     expect(body).not.toContain("| Stack |");
   });
 
-  it("shows one table row per stack with its short SHA, state, steps and check-run link", () => {
+  it("shows one table row per stack with its short SHA, state, changes, steps and check-run link", () => {
     const body = sticky([
       view(task({ stack: "prod", state: "SUCCEEDED", check_run_id: "123", steps: succeededSteps })),
       view(task({ stack: "staging", state: "RUNNING", check_run_id: "456", steps: [step({ name: "lint", status: "running" })] })),
@@ -470,9 +470,9 @@ describe("renderStickyComment", () => {
     ]);
     const rows = tableRows(body);
     expect(rows).toHaveLength(3);
-    expect(rows[0]).toBe("| `prod` | `0123456` | ✅ succeeded | ✅ lint · ✅ preview | [check run](https://ghe.example.com/o/r/runs/123) |");
-    expect(rows[1]).toBe("| `staging` | `0123456` | 🔄 running | 🔄 lint | [check run](https://ghe.example.com/o/r/runs/456) |");
-    expect(rows[2]).toBe("| `dev` | `0123456` | ⏳ queued | — | — |");
+    expect(rows[0]).toBe("| `prod` | `0123456` | ✅ succeeded | — | ✅ lint · ✅ preview | [check run](https://ghe.example.com/o/r/runs/123) |");
+    expect(rows[1]).toBe("| `staging` | `0123456` | 🔄 running | — | 🔄 lint | [check run](https://ghe.example.com/o/r/runs/456) |");
+    expect(rows[2]).toBe("| `dev` | `0123456` | ⏳ queued | — | — | — |");
     expect(body).not.toContain(HEAD_SHA);
   });
 
