@@ -1,6 +1,7 @@
 import type { StackLock } from "../connectors/store/locks.js";
 import type { StackView } from "../connectors/store/workflows.js";
 import { code, shortSha } from "./markdown.js";
+import { changesLabel } from "./plan.js";
 import { STATUS_ICON } from "./steps.js";
 
 /** `/agent status`: one line per declared stack — its latest preview on this PR and its lock. */
@@ -12,7 +13,7 @@ export function renderStatus(input: {
   webBaseUrl: string;
   repo: string;
 }): string {
-  const lines = ["| Stack | Latest preview on this PR | Steps | Lock |", "| --- | --- | --- | --- |"];
+  const lines = ["| Stack | Latest preview on this PR | Changes | Steps | Lock |", "| --- | --- | --- | --- | --- |"];
   for (const stack of input.stacks) {
     const view = input.previews.find((p) => p.task.stack === stack);
     const preview = view
@@ -21,7 +22,8 @@ export function renderStatus(input: {
     const steps = view ? view.task.steps.map((s) => `${STATUS_ICON[s.status]} ${s.name}`).join(" · ") || "—" : "—";
     const lock = input.locks.get(stack);
     const lockText = !lock ? "free" : lock.prNumber === input.prNumber ? `held by this PR until ${lock.expiresAt.toISOString()}` : `held by #${lock.prNumber} until ${lock.expiresAt.toISOString()}`;
-    lines.push(`| ${code(stack)} | ${preview} | ${steps} | ${lockText} |`);
+    const changes = view ? changesLabel(view.task.plan) : "—";
+    lines.push(`| ${code(stack)} | ${preview} | ${changes} | ${steps} | ${lockText} |`);
   }
   return lines.join("\n");
 }

@@ -66,8 +66,8 @@ describe("stack locks", () => {
     await say(2, "/agent status", "bob");
     const status = replies(2).at(-1)!;
     expect(status).toMatch(/^@bob status of #2:/);
-    expect(status).toMatch(/\| `prod` \| none yet \| — \| held by #1 until \d{4}-/);
-    expect(status).toMatch(/\| `dev` \| succeeded on `[0-9a-f]{7}` \(\[check run\]\(https:\/\/github\.com\/octo-org\/locked\/runs\/\d+\)\) \| ✅ preview \| held by this PR until/);
+    expect(status).toMatch(/\| `prod` \| none yet \| — \| — \| held by #1 until \d{4}-/);
+    expect(status).toMatch(/\| `dev` \| succeeded on `[0-9a-f]{7}` \(\[check run\]\(https:\/\/github\.com\/octo-org\/locked\/runs\/\d+\)\) \| see output \| ✅ preview \| held by this PR until/);
   });
 
   it("only the holder PR's author or a maintainer may unlock", async () => {

@@ -57,6 +57,22 @@ describe("pulumi preview --json parsing", () => {
     expect(p.diagnostics[0]).toMatchObject({ severity: "warning", message: expect.stringContaining("teleport") });
   });
 
+  it("takes the counts from the CLI's changeSummary (unchanged resources are not listed without --show-sames)", () => {
+    const p = parsePreviewJson(
+      JSON.stringify({
+        steps: [{ op: "create", urn: "urn:pulumi:dev::p::t:m:R::a" }],
+        changeSummary: { create: 1, same: 41, replace: 2, "create-replacement": 2, "delete-replaced": 2, import: 1 },
+      }),
+      "dev",
+    );
+    expect(p.summary).toEqual({ create: 2, update: 0, replace: 2, delete: 0, same: 41, read: 0 });
+  });
+
+  it("strips the severity prefix the CLI writes into the message", () => {
+    const p = parsePreviewJson(JSON.stringify({ diagnostics: [{ message: "warning: acl is deprecated\n", severity: "warning" }] }), "dev");
+    expect(p.diagnostics[0]!.message).toBe("acl is deprecated");
+  });
+
   it("an empty preview (no steps) is no changes; extra fields of newer CLIs are accepted", () => {
     const p = parsePreviewJson(JSON.stringify({ changeSummary: {}, maybeCorrupt: false, somethingNew: 1 }), "dev");
     expect(p.resources).toEqual([]);

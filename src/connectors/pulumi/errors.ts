@@ -63,7 +63,7 @@ const RULES: Rule[] = [
   },
   {
     kind: "plan-violation",
-    test: /violates plan/,
+    test: /violates plan|is not allowed by the plan|expected resource operations for .{1,300} but none were seen/,
     message: () => "the update no longer matches the previewed plan: preview again and get the new plan approved",
   },
 ];

@@ -6,7 +6,7 @@
  */
 import type { OpType } from "@pulumi/pulumi/automation/index.js";
 import { z } from "zod";
-import { countChanges, type DiagnosticSeverity, type PlanDiagnostic, type PulumiPreview, type ResourceChange, type ResourceOp } from "../../plan/types.js";
+import { countChanges, emptyCounts, type ChangeCounts, type DiagnosticSeverity, type PlanDiagnostic, type PulumiPreview, type ResourceChange, type ResourceOp } from "../../plan/types.js";
 
 /** Every step op the CLI documents (the automation API's `OpType`), folded into six. */
 const OP_FOLD = {
@@ -119,10 +119,26 @@ export function parsePreviewJson(text: string, stack: string): PulumiPreview {
     });
   }
   for (const d of digest.diagnostics ?? []) {
-    const message = (d.message ?? "").replace(/\s+$/, "");
+    // The CLI writes the prefix into the message ("warning: …"); the field is usually empty.
+    const message = (d.message ?? "").replace(/^(?:error|warning|info): /, "").replace(/\s+$/, "");
     if (!message) continue;
     diagnostics.push({ severity: severityOf(d.severity), message, urn: d.urn ?? null });
   }
   const resources = [...byUrn.values()];
-  return { engine: "pulumi", stack, resources, diagnostics, summary: countChanges(resources) };
+  return { engine: "pulumi", stack, resources, diagnostics, summary: summaryOf(digest.changeSummary, resources) };
+}
+
+/**
+ * The CLI's own `changeSummary` is authoritative: `preview --json` leaves unchanged resources
+ * out of `steps` unless `--show-sames`, but counts them. Folded like the steps; a replacement's
+ * create/delete halves are already counted by its `replace`.
+ */
+function summaryOf(changeSummary: Record<string, number> | null | undefined, resources: ResourceChange[]): ChangeCounts {
+  if (!changeSummary || Object.keys(changeSummary).length === 0) return countChanges(resources);
+  const counts = emptyCounts();
+  for (const [op, n] of Object.entries(changeSummary)) {
+    if (op === "create-replacement" || op === "delete-replaced" || !Number.isInteger(n) || n < 0) continue;
+    counts[Object.hasOwn(OP_FOLD, op) ? OP_FOLD[op as OpType] : "update"] += n;
+  }
+  return counts;
 }
