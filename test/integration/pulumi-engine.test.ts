@@ -29,6 +29,11 @@ ${SCENARIOS.map((s) => stackYaml(s)).join("")}${stackYaml("nopass", "    pulumi:
     dir: cmd
     steps:
       preview: ["sh", "-c", "echo 'Plan: 2 to add, 0 to change, 0 to destroy.'"]
+  - name: linted
+    dir: cmd
+    steps:
+      lint: ["sh", "-c", "echo 'src/main.ts:3:5: error: x is assigned a value but never used'; echo '../../etc/passwd:1:1: error: escape'; exit 1"]
+      preview: ["true"]
 `;
 
 /** Server-side credentials per stack, as the Vault connector will provide them. */
@@ -199,5 +204,15 @@ describe("pulumi and command engines", () => {
     // Exactly the parts of the earlier preview were deleted: the app kept track of every one.
     const deleted = gh.find("DELETE", /\/issues\/comments\/\d+$/).map((c) => Number(c.path.split("/").pop()));
     expect(deleted.sort()).toEqual(created.map(([id]) => id).sort());
+  });
+
+  it("a failing lint step's file/line findings become check-run annotations, relative to the repository root", async () => {
+    const { checkRun, task } = await preview("linted");
+    expect(task.state).toBe("FAILED");
+    const annotations = (checkRun.output as { annotations?: Array<Record<string, unknown>> }).annotations;
+    // The path outside the repository is dropped; the other is made relative to the root.
+    expect(annotations).toEqual([
+      expect.objectContaining({ path: "cmd/src/main.ts", start_line: 3, end_line: 3, annotation_level: "failure", message: expect.stringContaining("never used") }),
+    ]);
   });
 });
