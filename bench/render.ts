@@ -206,6 +206,7 @@ function syntheticView(plan: PulumiPreview): StackView {
     steps,
     error: null,
     plan_hash: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    depends_on: [],
     plan,
     created_at: new Date("2024-01-01T00:00:00Z"),
     started_at: new Date("2024-01-01T00:00:05Z"),

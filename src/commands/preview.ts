@@ -4,10 +4,11 @@ import { createCheckRun, getPull } from "../connectors/github.js";
 import { describeLock } from "../approval/locks.js";
 import { getStackLock } from "../connectors/store/locks.js";
 import { createPreviewWorkflow, setTaskCheckRun } from "../connectors/store/workflows.js";
-import { previewJobId, TASK_JOB_OPTIONS } from "../jobs/queues.js";
+import { checksJobId, previewJobId, TASK_JOB_OPTIONS } from "../jobs/queues.js";
+import { planChecks } from "../jobs/dag.js";
 import { announceCancelledPreviews } from "../jobs/cancel-previews.js";
 import { refreshSticky } from "../jobs/sticky.js";
-import { previewCheckRunName, queuedOutput } from "../render/check-run.js";
+import { checksCheckRunName, previewCheckRunName, queuedOutput } from "../render/check-run.js";
 import { code } from "../render/markdown.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { audit, reply, type CommandContext } from "./context.js";
@@ -47,6 +48,8 @@ export async function startPreview(
   }
   if (refused.length) await reply(ctx, `I can't preview ${refused.length === 1 ? "this stack" : "these stacks"} now:\n${refused.map((m) => `- ${m}`).join("\n")}`);
   if (free.length === 0) return;
+  const stacks = repoConfig.stacks.filter((s) => free.includes(s.name));
+  const checks = planChecks(stacks);
   const created = await createPreviewWorkflow(ctx.deps.db, {
     repo: ctx.repoFullName,
     installationId: ctx.installationId,
@@ -58,10 +61,13 @@ export async function startPreview(
       image: image.image,
       cloneUrl: ctx.cloneUrl,
       defaultBranch: ctx.defaultBranch,
-      stacks: repoConfig.stacks.filter((s) => free.includes(s.name)),
+      stacks,
+      checks,
     },
     stacks: free,
     jobIdFor: (stack) => previewJobId(ctx.repoFullName, ctx.issueNumber, pull.headSha, stack),
+    checks,
+    checksJobIdFor: (key) => checksJobId(ctx.repoFullName, ctx.issueNumber, pull.headSha, key),
   });
 
   // Identical live tasks: those recorded by an earlier attempt of this same delivery are
@@ -69,18 +75,23 @@ export async function startPreview(
   // set up by that delivery. Enqueuing is idempotent through the job id.
   const ours = created.alreadyLive.filter((t) => t.workflow_delivery_id === ctx.deliveryId);
   const theirs = created.alreadyLive.filter((t) => t.workflow_delivery_id !== ctx.deliveryId && t.check_run_id);
-  for (const task of [...created.tasks, ...ours]) {
+  // Checks first: their check runs appear above the previews that wait for them.
+  const checksNew = created.checks.filter((t) => !t.check_run_id);
+  for (const task of [...checksNew, ...created.tasks, ...ours]) {
     if (!task.check_run_id) {
-      const id = await createCheckRun(ctx.gh, ctx.repo, previewCheckRunName(task.stack), pull.headSha, task.id, {
+      const name = task.kind === "checks" ? checksCheckRunName(task.stack) : previewCheckRunName(task.stack);
+      const id = await createCheckRun(ctx.gh, ctx.repo, name, pull.headSha, task.id, {
         ...queuedOutput(task.stack, pull.headSha, ctx.actor),
         detailsUrl: taskLogUrl(ctx.deps.config, task.id),
       });
       await setTaskCheckRun(ctx.deps.db, task.id, id);
     }
   }
-  for (const task of [...created.tasks, ...ours, ...theirs]) {
+  // A preview waiting for checks is enqueued when they succeed (src/jobs/dependents.ts).
+  const runnable = [...created.checks, ...[...created.tasks, ...ours, ...theirs].filter((t) => t.depends_on.length === 0)];
+  for (const task of runnable) {
     await ctx.deps.queues.tasks.add(
-      "preview",
+      task.kind === "checks" ? "checks" : "preview",
       { taskId: task.id, workflowId: task.workflow_id, deliveryId: ctx.deliveryId },
       { ...TASK_JOB_OPTIONS, jobId: task.job_id },
     );
@@ -91,6 +102,7 @@ export async function startPreview(
     {
       head_sha: pull.headSha,
       stacks: created.tasks.map((t) => t.stack),
+      checks: created.checks.map((t) => ({ id: t.id, label: t.stack })),
       already_running: created.alreadyLive.map((t) => t.stack),
       superseded: created.superseded.map((t) => t.id),
       fork: pull.headRepoFullName !== pull.baseRepoFullName,

@@ -7,6 +7,8 @@ import type { EgressRule } from "../connectors/egress-proxy.js";
 import { Redactor } from "../connectors/redact.js";
 import { savePreviewPlan } from "../connectors/store/plans.js";
 import { runStep } from "./engine-steps.js";
+import { checksAsStack } from "./dag.js";
+import { releaseDependents } from "./dependents.js";
 import type { PreviewOutcome } from "../plan/types.js";
 import { acquireStackLock } from "../connectors/store/locks.js";
 import { saveStepLog } from "../connectors/store/logs.js";
@@ -14,9 +16,9 @@ import { headTail } from "../render/markdown.js";
 import { parseLintAnnotations } from "../render/annotations.js";
 import type { LimitEvents, Sandbox } from "../connectors/sandbox.js";
 import { appendAudit } from "../connectors/store/audit.js";
-import { claimTask, finishTask, getTask, isTaskCancelled, releaseTask, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
+import { claimTask, finishTask, getTask, isTaskCancelled, releaseTask, getTasks, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
-import { cancelledOutput, completedOutput, previewCheckRunName, progressOutput } from "../render/check-run.js";
+import { cancelledOutput, checksCheckRunName, completedOutput, previewCheckRunName, progressOutput } from "../render/check-run.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { refreshSticky } from "./sticky.js";
 import type { StepResult, TaskJobData } from "./types.js";
@@ -81,11 +83,17 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
   const task = await claimTask(deps.db, found.task.id);
   if (!task) {
     log.info({ state: found.task.state }, "task no longer runnable; skipping");
+    // A checks job retried after its worker died between finishing and releasing: release now.
+    if (found.task.kind === "checks") {
+      const gh = await deps.github(Number(found.workflow.installation_id));
+      await releaseDependents(deps, gh, repoRef(found.workflow), found.task.id);
+    }
     return;
   }
   const { workflow } = found;
   const r = repoRef(workflow);
-  const stack = workflow.config.stacks.find((s) => s.name === task.stack);
+  const group = task.kind === "checks" ? workflow.config.checks?.find((g) => g.label === task.stack) : undefined;
+  const stack = task.kind === "checks" ? (group ? checksAsStack(group) : undefined) : workflow.config.stacks.find((s) => s.name === task.stack);
 
   const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   let gh: GitHub | null = null;
@@ -132,7 +140,8 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
 
 async function ensureCheckRun(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow): Promise<number> {
   if (task.check_run_id) return Number(task.check_run_id);
-  const id = await createCheckRun(gh, r, previewCheckRunName(task.stack), workflow.head_sha, task.id, {
+  const name = task.kind === "checks" ? checksCheckRunName(task.stack) : previewCheckRunName(task.stack);
+  const id = await createCheckRun(gh, r, name, workflow.head_sha, task.id, {
     status: "in_progress",
     detailsUrl: taskLogUrl(deps.config, task.id),
   });
@@ -155,6 +164,14 @@ async function runPreview(
   const steps: StepResult[] = stack.steps
     .filter((s) => s.name !== "deploy")
     .map((s) => ({ name: s.name, status: "pending", exitCode: null, durationMs: null, outputTail: "", truncated: false }));
+  // Steps the shared checks already ran for this commit are shown with their results, not rerun.
+  if (task.depends_on.length > 0) {
+    const done = (await getTasks(deps.db, task.depends_on)).filter((t) => t.state === "SUCCEEDED").flatMap((t) => t.steps);
+    for (const step of steps) {
+      const ran = done.find((d) => d.name === step.name && d.status === "succeeded");
+      if (ran) Object.assign(step, ran);
+    }
+  }
   await updateCheckRun(gh, r, checkRunId, { ...progressOutput(stack.name, steps), startedAt: new Date().toISOString() });
 
   const progress = throttled(deps.config.worker.checkRunUpdateIntervalMs, async () => {
@@ -180,7 +197,7 @@ async function runPreview(
   const succeeded = steps.every((s) => s.status === "succeeded");
   const error = steps.find((s) => s.reason)?.reason ?? null;
   await finishTask(deps.db, task.id, { state: succeeded ? "SUCCEEDED" : "FAILED", steps, error });
-  if (succeeded) await takeLock(deps, workflow, stack.name, log);
+  if (succeeded && task.kind === "preview") await takeLock(deps, workflow, stack.name, log);
   // Lint findings become file/line annotations on the check run (at most 50 per request).
   const lint = outcome.lintOutput === null ? null : parseLintAnnotations(outcome.lintOutput, stack.dir);
   await updateCheckRun(
@@ -199,7 +216,7 @@ async function runPreview(
   );
   await appendAudit(deps.db, {
     actor: "agent",
-    action: succeeded ? "preview.succeeded" : "preview.failed",
+    action: `${task.kind === "checks" ? "checks" : "preview"}.${succeeded ? "succeeded" : "failed"}`,
     repo: workflow.repo,
     prNumber: workflow.pr_number,
     workflowId: workflow.id,
@@ -213,6 +230,7 @@ async function runPreview(
     },
   });
   await refreshSticky(deps, gh, r, workflow.pr_number);
+  if (task.kind === "checks") await releaseDependents(deps, gh, r, task.id);
 }
 
 /** A successful preview takes (or renews) this PR's lock on the stack. */
@@ -321,7 +339,8 @@ async function runSteps(
     for (const [i, spec] of specs.entries()) {
       const step = steps[i]!;
       if (shutdown?.aborted) return outcome;
-      if (failed) {
+      if (failed || step.status === "succeeded") {
+        if (!failed) continue; // already run by the shared checks
         // Once a step fails (or the container was killed) the rest would not mean anything.
         step.status = "skipped";
         continue;
@@ -395,4 +414,5 @@ async function failTask(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: Workflo
     detail: { stack: task.stack, head_sha: workflow.head_sha, error: message },
   });
   await refreshSticky(deps, gh, r, workflow.pr_number);
+  if (task.kind === "checks") await releaseDependents(deps, gh, r, task.id);
 }

@@ -22,6 +22,10 @@ export function previewJobId(repo: string, prNumber: number, headSha: string, st
   return jobIdFrom(["preview", repo.replace("/", "~"), prNumber, headSha, stack]);
 }
 
+export function checksJobId(repo: string, prNumber: number, headSha: string, key: string): string {
+  return jobIdFrom(["checks", repo.replace("/", "~"), prNumber, headSha, key]);
+}
+
 export const WEBHOOK_JOB_OPTIONS: JobsOptions = {
   attempts: 3,
   backoff: { type: "exponential", delay: 1000 },

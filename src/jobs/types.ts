@@ -1,4 +1,5 @@
 import type { ResolvedStack, StepName } from "../config/repo-config.js";
+import type { ChecksGroup } from "./dag.js";
 
 export type StepStatus = "pending" | "running" | "succeeded" | "failed" | "timed_out" | "skipped";
 
@@ -22,6 +23,8 @@ export interface WorkflowConfig {
   cloneUrl: string;
   defaultBranch: string;
   stacks: ResolvedStack[];
+  /** Lint/test shared by several of the stacks, run once as `checks` tasks (the DAG's first layer). */
+  checks?: ChecksGroup[];
 }
 
 /** BullMQ job data for a task. Holds identifiers only: no tokens, no secrets (invariant 7). */

@@ -24,6 +24,11 @@ export function previewCheckRunName(stack: string): string {
   return `agent/preview (${stack})`;
 }
 
+/** A shared checks task's label is `checks (dev, prod)`: its check run reads `agent/checks (dev, prod)`. */
+export function checksCheckRunName(label: string): string {
+  return `agent/${label}`;
+}
+
 export function queuedOutput(stack: string, headSha: string, requestedBy: string): CheckRunUpdate {
   return {
     status: "queued",

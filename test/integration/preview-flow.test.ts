@@ -216,14 +216,62 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     await stickySettled(number);
   });
 
-  it("previews every requested stack as its own task and check run", async () => {
+  const checkRunNamed = (c: { path: string }) => String(gh.checkRuns.get(Number(c.path.split("/").pop()))?.name);
+
+  it("previews several stacks as a DAG: their shared lint and test run once, then the previews in parallel", async () => {
     const { number } = await setup();
     await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev prod"));
-    await gh.waitFor((c) => isCheckRunCompleted(c) && (gh.checkRuns.get(Number(c.path.split("/").pop()))?.name as string) === "agent/preview (prod)", "prod completed");
-    await gh.waitFor((c) => isCheckRunCompleted(c) && (gh.checkRuns.get(Number(c.path.split("/").pop()))?.name as string) === "agent/preview (dev)", "dev completed");
-    const names = gh.find("POST", /\/check-runs$/).map((c) => c.body?.name);
-    expect(names.sort()).toEqual(["agent/preview (dev)", "agent/preview (prod)"]);
+    const names = () => gh.find("POST", /\/check-runs$/).map((c) => c.body?.name);
+    const prodDone = await gh.waitFor((c) => isCheckRunCompleted(c) && checkRunNamed(c) === "agent/preview (prod)", "prod completed");
+    const devDone = await gh.waitFor((c) => isCheckRunCompleted(c) && checkRunNamed(c) === "agent/preview (dev)", "dev completed");
+    expect(names().sort()).toEqual(["agent/checks (dev, prod)", "agent/preview (dev)", "agent/preview (prod)"]);
+    // The checks completed before either preview started.
+    const checksDone = gh.calls.findIndex((c) => isCheckRunCompleted(c) && checkRunNamed(c) === "agent/checks (dev, prod)");
+    const started = gh.calls.filter((c) => isCheckRunInProgress(c) && checkRunNamed(c).startsWith("agent/preview")).map((c) => gh.calls.indexOf(c));
+    expect(checksDone).toBeGreaterThanOrEqual(0);
+    expect(Math.min(...started)).toBeGreaterThan(checksDone);
+    // Each preview shows the shared lint and test results, and only the preview ran again.
+    for (const done of [devDone, prodDone]) {
+      expect(done.body).toMatchObject({ conclusion: "success" });
+      expect(String((done.body!.output as { summary: string }).summary)).toMatch(/✅ lint[\s\S]*✅ test[\s\S]*✅ preview/);
+    }
+    const { rows } = await db.query(
+      `SELECT t.kind, t.stack, t.state, array_length(t.depends_on, 1) AS deps, (SELECT array_agg(step ORDER BY step) FROM task_logs l WHERE l.task_id = t.id) AS logged
+       FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = $1 ORDER BY t.kind, t.stack`,
+      [number],
+    );
+    expect(rows).toEqual([
+      { kind: "checks", stack: "checks (dev, prod)", state: "SUCCEEDED", deps: null, logged: ["lint", "test"] },
+      { kind: "preview", stack: "dev", state: "SUCCEEDED", deps: 1, logged: ["preview"] },
+      { kind: "preview", stack: "prod", state: "SUCCEEDED", deps: 1, logged: ["preview"] },
+    ]);
     await stickySettled(number);
+  });
+
+  it("when the shared checks fail, the previews waiting for them end without running, saying why", async () => {
+    const { number } = await setup({ ...GOOD_TREE, "infra/lint.sh": exe("#!/bin/sh\necho 'main.ts:1:1: error: nope'\nexit 1\n") });
+    await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev prod"));
+    for (const stack of ["dev", "prod"]) {
+      const done = await gh.waitFor((c) => isCheckRunCompleted(c) && checkRunNamed(c) === `agent/preview (${stack})`, `${stack} completed`);
+      expect(done.body).toMatchObject({ conclusion: "failure" });
+      const out = done.body!.output as { summary: string };
+      expect(out.summary).toContain("not run: lint failed in the shared checks (dev, prod)");
+      expect(out.summary).toMatch(/❌ lint[\s\S]*⏭️ test[\s\S]*⏭️ preview/);
+    }
+    const checks = gh.calls.find((c) => isCheckRunCompleted(c) && checkRunNamed(c) === "agent/checks (dev, prod)")!;
+    expect(checks.body).toMatchObject({ conclusion: "failure" });
+    const { rows } = await db.query(
+      "SELECT t.kind, t.state, (SELECT count(*)::int FROM task_logs l WHERE l.task_id = t.id) AS logs FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = $1 ORDER BY t.kind, t.stack",
+      [number],
+    );
+    // No preview container ran: nothing was logged for them.
+    expect(rows).toEqual([
+      { kind: "checks", state: "FAILED", logs: 1 },
+      { kind: "preview", state: "FAILED", logs: 0 },
+      { kind: "preview", state: "FAILED", logs: 0 },
+    ]);
+    await stickySettled(number);
+    expect(await leftoverSandboxes(app)).toBe(0);
   });
 
   it("a duplicate delivery runs nothing twice", async () => {

@@ -68,6 +68,7 @@ function task(over: Partial<TaskRow> & Pick<TaskRow, "stack" | "state">): TaskRo
     error: null,
     plan_hash: null,
     plan: null,
+    depends_on: [],
     created_at: new Date("2024-01-01T00:00:00Z"),
     started_at: null,
     finished_at: null,

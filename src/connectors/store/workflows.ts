@@ -2,6 +2,7 @@ import type { StepResult, WorkflowConfig } from "../../jobs/types.js";
 import { previewWorkflowState, type TaskState, type WorkflowState } from "../../jobs/states.js";
 import type { Db } from "./db.js";
 import type { PreviewOutcome } from "../../plan/types.js";
+import type { ChecksGroup } from "../../jobs/dag.js";
 
 export interface WorkflowRow {
   id: string;
@@ -31,6 +32,8 @@ export interface TaskRow {
   plan_hash: string | null;
   /** The typed, redacted preview result; null until a preview step produced one. */
   plan: PreviewOutcome | null;
+  /** Tasks that must succeed before this one is enqueued (the preview DAG's shared checks). */
+  depends_on: string[];
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -49,6 +52,9 @@ export interface NewPreviewWorkflow {
   config: WorkflowConfig;
   stacks: string[];
   jobIdFor: (stack: string) => string;
+  /** Shared lint/test groups (config.checks); previews of their stacks wait for them. */
+  checks?: ChecksGroup[];
+  checksJobIdFor?: (key: string) => string;
 }
 
 export interface CreatedWorkflow {
@@ -60,6 +66,8 @@ export interface CreatedWorkflow {
   alreadyLive: LiveTaskRow[];
   /** Older queued tasks on the same PR and stack that this workflow superseded. */
   superseded: TaskRow[];
+  /** Checks tasks the new previews wait for: created now, or identical live ones reused. */
+  checks: TaskRow[];
 }
 
 /**
@@ -99,7 +107,26 @@ export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Prom
     }
     if (tasks.length === 0) {
       await client.query("ROLLBACK");
-      return { workflow: null, tasks, alreadyLive, superseded: [] };
+      return { workflow: null, tasks, alreadyLive, superseded: [], checks: [] };
+    }
+    const checks: TaskRow[] = [];
+    for (const group of w.checks ?? []) {
+      const waiting = tasks.filter((t) => group.stacks.includes(t.stack));
+      if (waiting.length === 0) continue;
+      const jobId = w.checksJobIdFor!(group.key);
+      const inserted = await client.query<TaskRow>(
+        `INSERT INTO tasks (workflow_id, kind, stack, job_id) VALUES ($1, 'checks', $2, $3)
+         ON CONFLICT (job_id) WHERE state IN ('PENDING', 'RUNNING') DO NOTHING RETURNING *`,
+        [workflow.id, group.label, jobId],
+      );
+      // Identical checks already queued or running (another command on this commit) are reused.
+      const row =
+        inserted.rows[0] ??
+        (await client.query<TaskRow>("SELECT * FROM tasks WHERE job_id = $1 AND state IN ('PENDING', 'RUNNING')", [jobId])).rows[0];
+      if (!row) continue; // finished meanwhile: the previews run their own checks
+      checks.push(row);
+      await client.query("UPDATE tasks SET depends_on = array_append(depends_on, $1) WHERE id = ANY($2::uuid[])", [row.id, waiting.map((t) => t.id)]);
+      for (const t of waiting) t.depends_on = [...t.depends_on, row.id];
     }
     const superseded = await client.query<TaskRow>(
       `UPDATE tasks t SET state = 'CANCELLED', finished_at = now(), error = 'superseded by a newer preview'
@@ -109,8 +136,18 @@ export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Prom
        RETURNING t.*`,
       [w.repo, w.prNumber, workflow.id, tasks.map((t) => t.stack)],
     );
+    // Queued checks that no live preview waits for any more are superseded with them.
+    const orphaned = await client.query<TaskRow>(
+      `UPDATE tasks c SET state = 'CANCELLED', finished_at = now(), error = 'superseded by a newer preview'
+       FROM workflows w
+       WHERE c.workflow_id = w.id AND w.repo = $1 AND w.pr_number = $2 AND w.id <> $3
+         AND c.kind = 'checks' AND c.state = 'PENDING'
+         AND NOT EXISTS (SELECT 1 FROM tasks d WHERE c.id = ANY(d.depends_on) AND d.state IN ('PENDING', 'RUNNING'))
+       RETURNING c.*`,
+      [w.repo, w.prNumber, workflow.id],
+    );
     await client.query("COMMIT");
-    return { workflow, tasks, alreadyLive, superseded: superseded.rows };
+    return { workflow, tasks, alreadyLive, superseded: [...superseded.rows, ...orphaned.rows], checks };
   } catch (err) {
     await client.query("ROLLBACK").catch(() => {});
     throw err;
@@ -232,6 +269,17 @@ export async function setStickyCommentId(db: Db, repo: string, prNumber: number,
      ON CONFLICT (repo, pr_number) DO UPDATE SET comment_id = EXCLUDED.comment_id`,
     [repo, prNumber, commentId],
   );
+}
+
+/** Tasks by id, in no particular order. */
+export async function getTasks(db: Db, ids: string[]): Promise<TaskRow[]> {
+  if (ids.length === 0) return [];
+  return (await db.query<TaskRow>("SELECT * FROM tasks WHERE id = ANY($1::uuid[])", [ids])).rows;
+}
+
+/** Previews still waiting for this checks task. */
+export async function pendingDependents(db: Db, taskId: string): Promise<TaskRow[]> {
+  return (await db.query<TaskRow>("SELECT * FROM tasks WHERE $1 = ANY(depends_on) AND state = 'PENDING' ORDER BY created_at", [taskId])).rows;
 }
 
 /** Continuation comments of a PR's sticky comment: part number (2, 3, …) → comment id. */
