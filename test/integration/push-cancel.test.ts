@@ -63,4 +63,39 @@ describe("a new push cancels previews of the older commit", () => {
     const { rows: audit } = await f.db.query("SELECT actor FROM audit_log WHERE action = 'preview.cancelled'");
     expect(audit).toEqual([{ actor: "alice" }]);
   });
+
+  it("cancels the running shared checks and the previews waiting for them", async () => {
+    gh?.stop();
+    gh = new GitHubFake(REPO, TOKEN);
+    gh.permissions.set("alice", "write");
+    gh.files.set("main:.github/agent.yml", 'version: 1\nstacks:\n  - name: c\n  - name: d\nsteps:\n  lint: ["./slow.sh"]\n  preview: ["echo", "plan"]\n');
+    const old = await f.git.commit(REPO, { "slow.sh": exe("#!/bin/sh\necho linting\nsleep 120\n") });
+    gh.pulls.set(6, { headSha: old });
+    await deliver(f.app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), prNumber: 6, body: "/agent preview c d", login: "alice" }));
+    await gh.waitFor((c) => isCheckRunInProgress(c) && String((c.body?.output as { text?: string })?.text).includes("linting"), "the shared checks to be running");
+
+    const pushed = await f.git.commit(REPO, { "slow.sh": exe("#!/bin/sh\necho new\n") });
+    gh.pulls.set(6, { headSha: pushed });
+    const res = await deliver(f.app.port!, "pull_request", pullRequestPayload("synchronize", { repo: REPO, prNumber: 6, headSha: pushed, sender: "alice" }));
+    await f.watcher.handled(res.id);
+    const { rows } = await f.db.query(
+      "SELECT t.kind, t.stack, t.state, t.check_run_id FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = 6 ORDER BY t.kind, t.stack",
+    );
+    expect(rows.map((r) => [r.kind, r.stack, r.state])).toEqual([
+      ["checks", "checks (c, d)", "CANCELLED"],
+      ["preview", "c", "CANCELLED"],
+      ["preview", "d", "CANCELLED"],
+    ]);
+    for (const r of rows) {
+      await gh.waitFor((c) => c.method === "PATCH" && c.path.endsWith(`/check-runs/${r.check_run_id}`) && c.body?.conclusion === "cancelled", `${r.stack} cancelled`);
+    }
+    // The checks' worker saw the cancellation and stopped its container; no preview ever started.
+    const checksRun = rows[0]!.check_run_id;
+    await gh.waitFor(
+      () => gh.calls.filter((x) => x.method === "PATCH" && x.path.endsWith(`/check-runs/${checksRun}`) && x.body?.conclusion === "cancelled").length >= 2,
+      "the checks worker's own cancellation report",
+    );
+    expect(await leftoverSandboxes(f.app)).toBe(0);
+    expect(gh.calls.filter((c) => isCheckRunInProgress(c) && rows.slice(1).some((r) => c.path.endsWith(`/check-runs/${r.check_run_id}`)))).toEqual([]);
+  });
 });

@@ -216,7 +216,7 @@ export async function cancelOlderPreviews(db: Db, repo: string, prNumber: number
     `UPDATE tasks t SET state = 'CANCELLED', finished_at = now(), error = 'superseded by a newer commit'
      FROM workflows w
      WHERE t.workflow_id = w.id AND w.repo = $1 AND w.pr_number = $2 AND w.head_sha <> $3
-       AND t.kind = 'preview' AND t.state IN ('PENDING', 'RUNNING')
+       AND t.kind IN ('preview', 'checks') AND t.state IN ('PENDING', 'RUNNING')
      RETURNING t.*`,
     [repo, prNumber, headSha],
   );
