@@ -1,3 +1,4 @@
+import { readdirSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -35,7 +36,10 @@ describe("PostgreSQL store: migrations, append-only audit log, task rows", () =>
     await migrate(url);
     await ensureDatabase(url);
     const { rows } = await db.query("SELECT name FROM pgmigrations");
-    expect(rows.map((r) => r.name)).toEqual(["1732240000000_foundation", "1732240000001_task-logs", "1732240000002_stack-locks"]);
+    // Every migration file, once, in order.
+    const files = readdirSync(new URL("../../migrations/", import.meta.url)).filter((f) => f.endsWith(".sql")).sort().map((f) => f.replace(/\.sql$/, ""));
+    expect(files.slice(0, 5)).toEqual(["1732240000000_foundation", "1732240000001_task-logs", "1732240000002_stack-locks", "1732240000003_plans", "1732240000004_task-dependencies"]);
+    expect(rows.map((r) => r.name)).toEqual(files);
   });
 
   it("the audit log rejects UPDATE, DELETE and TRUNCATE", async () => {
