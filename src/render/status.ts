@@ -17,7 +17,7 @@ export function renderStatus(input: {
   for (const stack of input.stacks) {
     const view = input.previews.find((p) => p.task.stack === stack);
     const preview = view
-      ? `${view.task.state.toLowerCase()} on ${code(shortSha(view.headSha))}${view.task.check_run_id ? ` ([check run](${input.webBaseUrl}/${input.repo}/runs/${view.task.check_run_id}))` : ""}`
+      ? `${view.task.state === "PENDING" && view.task.depends_on.length > 0 ? "waiting for its shared checks" : view.task.state.toLowerCase()} on ${code(shortSha(view.headSha))}${view.task.check_run_id ? ` ([check run](${input.webBaseUrl}/${input.repo}/runs/${view.task.check_run_id}))` : ""}`
       : "none yet";
     const steps = view ? view.task.steps.map((s) => `${STATUS_ICON[s.status]} ${s.name}`).join(" · ") || "—" : "—";
     const lock = input.locks.get(stack);

@@ -45,3 +45,23 @@ describe("the preview DAG's shared checks", () => {
     expect(checksAsStack(g).steps.map((s) => s.name)).toEqual(["lint"]);
   });
 });
+
+describe("/agent status shows the DAG's state", () => {
+  it("a preview waiting for its shared checks says so; one that runs shows its state", async () => {
+    const { renderStatus } = await import("../../src/render/status.js");
+    const base = { id: "t", workflow_id: "w", kind: "preview", job_id: "j", check_run_id: null, attempts: 0, steps: [], error: null, plan_hash: null, plan: null, created_at: new Date(), started_at: null, finished_at: null };
+    const text = renderStatus({
+      prNumber: 1,
+      stacks: ["dev", "prod"],
+      previews: [
+        { task: { ...base, stack: "dev", state: "PENDING", depends_on: ["c"] }, headSha: "a".repeat(40), requestedBy: "alice" },
+        { task: { ...base, stack: "prod", state: "RUNNING", depends_on: ["c"] }, headSha: "a".repeat(40), requestedBy: "alice" },
+      ],
+      locks: new Map(),
+      webBaseUrl: "https://github.com",
+      repo: "o/r",
+    });
+    expect(text).toMatch(/\| `dev` \| waiting for its shared checks on `aaaaaaa` \|/);
+    expect(text).toMatch(/\| `prod` \| running on `aaaaaaa` \|/);
+  });
+});
