@@ -164,11 +164,47 @@ docs.add(PulumiSettings, {
   description: "Settings of the `pulumi` engine: `stack`, the Pulumi stack to select or create (default: the stack's `name`).",
 });
 
+const GITHUB_LOGIN_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
+const TEAM_SLUG_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+const bool = z.boolean({ error: "must be `true` or `false`" });
+const GateRequire = z.strictObject({
+  preview: bool.optional(),
+  status_checks: bool.optional(),
+  mergeable: bool.optional(),
+  undiverged: bool.optional(),
+  not_draft: bool.optional(),
+  lock: bool.optional(),
+});
+docs.add(GateRequire, {
+  description:
+    "Deploy requirements besides approvals, each on by default: `preview` (a successful preview of the head commit), `status_checks`, `mergeable`, `undiverged` (not behind the base branch), `not_draft`, `lock` (this PR holds the stack lock).",
+});
+const Gate = z.strictObject({
+  approvals: z.number({ error: "must be a whole number (0-10)" }).int("must be a whole number (0-10)").min(0).max(10).optional(),
+  approvers: z
+    .strictObject({
+      users: z.array(z.string().regex(GITHUB_LOGIN_RE, "must be a GitHub login")).max(100).optional(),
+      teams: z.array(z.string().regex(TEAM_SLUG_RE, "must be a team slug (the part after `org/`)")).max(20).optional(),
+    })
+    .optional(),
+  count: z.enum(["reviews", "comments", "both"], { error: "must be `reviews`, `comments` or `both`" }).optional(),
+  deploy_permission: z.enum(["write", "maintain", "admin"], { error: "must be `write`, `maintain` or `admin`" }).optional(),
+  require: GateRequire.optional(),
+  required_checks: z.array(z.string().min(1).max(200)).max(50).optional(),
+  merge_method: z.enum(["merge", "squash", "rebase"], { error: "must be `merge`, `squash` or `rebase`" }).optional(),
+});
+docs.add(Gate, {
+  id: "gate",
+  description:
+    "The human gate before `/agent deploy`: `approvals` (default 1), `approvers` (`users`/`teams`; default anyone with write access), `count` (`reviews`, `comments` (`/approve`) or `both`, default both), `deploy_permission` (default write), `require`, `required_checks` (default: every check reported on the head commit), `merge_method` (default merge). Read from the default branch only.",
+});
+
 const Stack = z.strictObject({
   name: StackName,
   dir: Dir,
   engine: Engine,
   pulumi: PulumiSettings.optional(),
+  gate: Gate.optional(),
   steps: Steps.optional(),
   paths: Paths.optional(),
 });
@@ -192,6 +228,7 @@ const RootObject = z.strictObject({
   steps: Steps.optional(),
   sandbox: Sandbox.optional(),
   autoplan: z.boolean({ error: "must be `true` or `false`" }).default(true),
+  gate: Gate.optional(),
 });
 
 export const RepoConfigSchema = RootObject
@@ -289,6 +326,20 @@ export interface ResolvedStack {
   steps: StepSpec[];
   /** Autoplan globs: a push touching any of these files previews the stack. */
   paths: string[];
+  /** The deploy gate: the top-level `gate` with the stack's own keys over it. */
+  gate: ResolvedGate;
+}
+
+export interface ResolvedGate {
+  approvals: number;
+  /** null: anyone with write access. */
+  approvers: { users: string[]; teams: string[] } | null;
+  count: "reviews" | "comments" | "both";
+  deployPermission: "write" | "maintain" | "admin";
+  require: { preview: boolean; statusChecks: boolean; mergeable: boolean; undiverged: boolean; notDraft: boolean; lock: boolean };
+  /** null: every check reported on the head commit must be green. */
+  requiredChecks: string[] | null;
+  mergeMethod: "merge" | "squash" | "rebase";
 }
 
 export interface ConfigIssue {
@@ -418,8 +469,36 @@ export function resolveStacks(config: RepoConfig): ResolvedStack[] {
     }
     const paths = stack.paths ?? [stack.dir === "." ? "**" : `${stack.dir}/**`];
     const pulumiStack = pulumi ? (stack.pulumi?.stack ?? stack.name) : null;
-    return { name: stack.name, dir: stack.dir, engine: stack.engine, pulumiStack, steps, paths };
+    return { name: stack.name, dir: stack.dir, engine: stack.engine, pulumiStack, steps, paths, gate: resolveGate(config.gate, stack.gate) };
   });
+}
+
+type GateConfig = NonNullable<RepoConfig["gate"]>;
+
+/** The gate of a stack that configures none: one approval by anyone with write access, every requirement on. */
+export const DEFAULT_GATE: ResolvedGate = Object.freeze(resolveGate(undefined, undefined));
+
+/** Stack keys over top-level keys (`require` key by key), then the defaults. */
+function resolveGate(top: GateConfig | undefined, own: GateConfig | undefined): ResolvedGate {
+  const g = { ...top, ...own };
+  const req = { ...top?.require, ...own?.require };
+  const approvers = g.approvers && ((g.approvers.users?.length ?? 0) > 0 || (g.approvers.teams?.length ?? 0) > 0) ? { users: g.approvers.users ?? [], teams: g.approvers.teams ?? [] } : null;
+  return {
+    approvals: g.approvals ?? 1,
+    approvers,
+    count: g.count ?? "both",
+    deployPermission: g.deploy_permission ?? "write",
+    require: {
+      preview: req.preview ?? true,
+      statusChecks: req.status_checks ?? true,
+      mergeable: req.mergeable ?? true,
+      undiverged: req.undiverged ?? true,
+      notDraft: req.not_draft ?? true,
+      lock: req.lock ?? true,
+    },
+    requiredChecks: g.required_checks ?? null,
+    mergeMethod: g.merge_method ?? "merge",
+  };
 }
 
 type StepValue = NonNullable<NonNullable<RepoConfig["steps"]>[StepName]>;

@@ -6,7 +6,7 @@
  * checkout), so a one-stack preview costs what it always did. Pure: no I/O.
  */
 import { createHash } from "node:crypto";
-import type { ResolvedStack, StepSpec } from "../config/repo-config.js";
+import { DEFAULT_GATE, type ResolvedStack, type StepSpec } from "../config/repo-config.js";
 
 /** Steps that may run before and apart from the preview. */
 const CHECK_STEPS: ReadonlySet<StepSpec["name"]> = new Set(["lint", "test"]);
@@ -44,5 +44,5 @@ export function planChecks(stacks: readonly ResolvedStack[]): ChecksGroup[] {
 
 /** A stand-in stack for running a checks group through the same task path (no credentials match it). */
 export function checksAsStack(group: ChecksGroup): ResolvedStack {
-  return { name: group.label, dir: group.dir, engine: "command", pulumiStack: null, steps: group.steps, paths: [] };
+  return { name: group.label, dir: group.dir, engine: "command", pulumiStack: null, steps: group.steps, paths: [], gate: DEFAULT_GATE };
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import {
+  DEFAULT_GATE,
   CONFIG_SCHEMA_ID,
   MAX_CONFIG_BYTES,
   RepoConfigSchema,
@@ -68,6 +69,7 @@ describe("valid configs", () => {
         engine: "pulumi",
         pulumiStack: "dev",
         paths: ["infra/dev/**"],
+        gate: DEFAULT_GATE,
         steps: [script("lint", "npm run lint"), argv("test", ["npm", "test"]), engineStep("preview"), engineStep("deploy")],
       },
       {
@@ -76,6 +78,15 @@ describe("valid configs", () => {
         engine: "pulumi",
         pulumiStack: "acme/prod-eu",
         paths: ["infra/prod/eu/**"],
+        gate: {
+          ...DEFAULT_GATE,
+          approvals: 2,
+          approvers: { users: ["octo-lead"], teams: ["platform"] },
+          deployPermission: "maintain",
+          require: { ...DEFAULT_GATE.require, undiverged: false },
+          requiredChecks: ["ci/build"],
+          mergeMethod: "squash",
+        },
         steps: [script("lint", "npm run lint"), script("test", "npm test -- --prod"), engineStep("preview"), engineStep("deploy")],
       },
       {
@@ -84,6 +95,7 @@ describe("valid configs", () => {
         engine: "command",
         pulumiStack: null,
         paths: ["**"],
+        gate: DEFAULT_GATE,
         steps: [
           script("lint", "npm run lint"),
           argv("test", ["npm", "test"]),
@@ -97,6 +109,7 @@ describe("valid configs", () => {
         engine: "command",
         pulumiStack: null,
         paths: ["**"],
+        gate: DEFAULT_GATE,
         steps: [
           script("lint", "npm run lint"),
           argv("test", ["npm", "test"]),
@@ -110,7 +123,7 @@ describe("valid configs", () => {
   it("valid-minimal.yml gets the defaults (dir `.`, engine `command`)", () => {
     const { config, stacks } = ok(load("valid-minimal.yml"));
     expect(config).toEqual({ version: 1, stacks: [{ name: "app", dir: ".", engine: "command" }], steps: { test: "make test" }, autoplan: true });
-    expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", pulumiStack: null, paths: ["**"], steps: [script("test", "make test")] }]);
+    expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", pulumiStack: null, paths: ["**"], steps: [script("test", "make test")], gate: DEFAULT_GATE }]);
   });
 
   it("autoplan paths: default from dir, explicit globs kept, bad globs and values rejected", () => {
@@ -191,6 +204,33 @@ describe("pulumi engine settings", () => {
     );
     expect(withSteps.map((i) => i.path)).toEqual(["stacks[0].steps.preview", "stacks[0].steps.deploy", "stacks[1].pulumi"]);
     expect(withSteps[0]!.message).toContain("engine: command");
+  });
+});
+
+describe("the deploy gate", () => {
+  it("stack keys override top-level ones, `require` key by key, defaults fill the rest", () => {
+    const { stacks } = ok(
+      loadRepoConfig(
+        "version: 1\ngate: { approvals: 1, count: reviews, require: { lock: false, mergeable: false } }\nstacks:\n  - name: dev\n    steps: { lint: l }\n  - name: prod\n    steps: { lint: l }\n    gate: { approvals: 2, approvers: { teams: [sre] }, require: { lock: true } }\n",
+      ),
+    );
+    expect(stacks[0]!.gate).toEqual({ ...DEFAULT_GATE, count: "reviews", require: { ...DEFAULT_GATE.require, lock: false, mergeable: false } });
+    expect(stacks[1]!.gate).toEqual({
+      ...DEFAULT_GATE,
+      approvals: 2,
+      approvers: { users: [], teams: ["sre"] },
+      count: "reviews",
+      require: { ...DEFAULT_GATE.require, mergeable: false, lock: true },
+    });
+  });
+
+  it("rejects impossible gates with a path each", () => {
+    const issues = issuesOf(
+      loadRepoConfig("version: 1\nstacks:\n  - name: dev\n    steps: { lint: l }\n    gate: { approvals: -1, count: votes, approvers: { users: ['bad login'] }, merge_method: yolo, require: { lint: true } }\n"),
+    );
+    expect(issues.map((i) => i.path).sort()).toEqual(
+      ["stacks[0].gate.approvals", "stacks[0].gate.approvers.users[0]", "stacks[0].gate.count", "stacks[0].gate.merge_method", "stacks[0].gate.require.lint"].sort(),
+    );
   });
 });
 
@@ -363,7 +403,7 @@ describe("inline documents", () => {
         {
           path: "colour",
           line: 6,
-          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`, `autoplan`)",
+          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`, `autoplan`, `gate`)",
         },
       ],
     ],
@@ -731,10 +771,10 @@ describe("JSON schema", () => {
   it("describes the file as written: required keys, strict objects, defaults", () => {
     expect(schema.required).toEqual(["version", "stacks"]);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan"]);
+    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "gate"]);
     const stack = (schema.$defs as Record<string, Json>).stack!;
     expect(stack.required).toEqual(["name"]);
-    expect(Object.keys(stack.properties as Json)).toEqual(["name", "dir", "engine", "pulumi", "steps", "paths"]);
+    expect(Object.keys(stack.properties as Json)).toEqual(["name", "dir", "engine", "pulumi", "gate", "steps", "paths"]);
     expect((stack.properties as Record<string, Json>).dir!.default).toBe(".");
     expect((stack.properties as Record<string, Json>).engine).toMatchObject({ default: "command", enum: ["pulumi", "command"] });
     const steps = (schema.$defs as Record<string, Json>).steps!;
