@@ -14,6 +14,7 @@ import { registerHandlers } from "./handlers/index.js";
 import { TaskCancellation } from "./jobs/cancellation.js";
 import { WorkerHeartbeat } from "./jobs/heartbeat.js";
 import { processPreviewTask } from "./jobs/preview-task.js";
+import { processDeployTask } from "./jobs/deploy-task.js";
 import { createQueues, createRedis, TASK_QUEUE, WEBHOOK_QUEUE } from "./jobs/queues.js";
 import type { TaskJobData, WebhookJobData } from "./jobs/types.js";
 import { createWebServer } from "./web/server.js";
@@ -130,13 +131,18 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
         },
         { connection: workerConnection, prefix: config.queuePrefix, concurrency: 8 },
       ),
-      new Worker<TaskJobData>(TASK_QUEUE, (job: Job<TaskJobData>, token?: string) => processPreviewTask(job, deps, { token, shutdown: shutdown.signal }), {
+      new Worker<TaskJobData>(
+        TASK_QUEUE,
+        (job: Job<TaskJobData>, token?: string) =>
+          (job.name === "deploy" ? processDeployTask : processPreviewTask)(job, deps, { token, shutdown: shutdown.signal }),
+        {
         connection: workerConnection,
         prefix: config.queuePrefix,
         concurrency: config.worker.concurrency,
-        // A task can run for many minutes; the lock is renewed while the worker is alive.
-        lockDuration: 60_000,
-      }),
+          // A task can run for many minutes; the lock is renewed while the worker is alive.
+          lockDuration: 60_000,
+        },
+      ),
     );
     for (const w of workers) {
       w.on("failed", (job, err) => log.warn({ err, job_id: job?.id, queue: w.name }, "job failed"));

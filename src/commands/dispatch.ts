@@ -4,6 +4,8 @@ import { audit, describeConfigProblem, loadDefaultBranchConfig, reply, type Comm
 import type { ParsedCommand, ParseResult } from "./grammar.js";
 import { renderHelp } from "./help.js";
 import { startPreview } from "./preview.js";
+import { requestDeploy } from "./deploy.js";
+import { approvePlans, denyDeploys } from "./approve.js";
 import { replyStatus } from "./status.js";
 import { unlockStacks } from "./unlock.js";
 import { COMMANDS, resolveCommand, type Command } from "./registry.js";
@@ -11,7 +13,7 @@ import { COMMANDS, resolveCommand, type Command } from "./registry.js";
 /** Commands whose arguments are checked against the stacks the repository declares. */
 const NEEDS_STACKS = new Set(["preview", "deploy", "unlock", "rollback", "status"]);
 /** Recognised by the grammar, built by later work; answered honestly instead of ignored. */
-const NOT_YET_AVAILABLE = new Set(["deploy", "rollback", "cancel", "diagnose", "approve", "deny"]);
+const NOT_YET_AVAILABLE = new Set(["rollback", "cancel", "diagnose"]);
 
 function commandName(p: ParsedCommand): string {
   return p.kind === "agent" ? p.name : p.kind;
@@ -77,7 +79,7 @@ async function runOne(
   }
   let stacks: { stacks: string[]; defaultStack?: string | undefined } = { stacks: [] };
   let loaded: RepoConfigResult | null = null;
-  if (NEEDS_STACKS.has(name) || name === "help") {
+  if (NEEDS_STACKS.has(name) || name === "help" || name === "approve") {
     loaded = await repoConfig();
     if (loaded.ok) {
       stacks = { stacks: loaded.stacks.map((s) => s.name), defaultStack: loaded.config.default_stack };
@@ -106,12 +108,24 @@ async function runOne(
     await replyStatus(ctx, stacks.stacks);
     return;
   }
+  if (command.name === "deploy" && loaded?.ok) {
+    await requestDeploy(ctx, command.stack, loaded, permission);
+    return;
+  }
+  if (command.name === "approve" && loaded?.ok) {
+    await approvePlans(ctx, command.reason, loaded.stacks);
+    return;
+  }
+  if (command.name === "deny") {
+    await denyDeploys(ctx, command.reason);
+    return;
+  }
   if (command.name === "unlock") {
     await unlockStacks(ctx, command.stack, permission);
     return;
   }
   if (NOT_YET_AVAILABLE.has(command.name)) {
     await audit(ctx, "command.unavailable", { command: command.name });
-    await reply(ctx, `\`${name}\` is recognised but not available in this version of the app yet. Available now: \`/agent preview\`, \`/agent status\`, \`/agent unlock\`, \`/agent help\`.`);
+    await reply(ctx, `\`${name}\` is recognised but not available in this version of the app yet. Available now: \`/agent preview\`, \`/agent deploy\`, \`/approve\`, \`/deny\`, \`/agent status\`, \`/agent unlock\`, \`/agent help\`.`);
   }
 }

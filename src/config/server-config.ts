@@ -65,6 +65,10 @@ export const ServerEnvSchema = z.object({
   WORKER_CONCURRENCY: intFrom(2, 1, 64),
   /** How long a stack lock taken by a successful preview lasts without being renewed. */
   STACK_LOCK_TTL_SECONDS: intFrom(86_400, 60, 30 * 86_400),
+  /** How long an approval (review or `/approve`) counts. */
+  APPROVAL_TTL_SECONDS: intFrom(86_400, 60, 30 * 86_400),
+  /** A floor under every stack's `gate.approvals`: a repository cannot configure fewer. */
+  GATE_MIN_APPROVALS: intFrom(0, 0, 10),
   /** Continuation comments the sticky comment may spill into beyond its first 65,536 characters. */
   COMMENT_MAX_CONTINUATIONS: intFrom(4, 0, 20),
   SHUTDOWN_GRACE_SECONDS: intFrom(30, 0, 3600),
@@ -114,6 +118,7 @@ export interface ServerConfig {
   worker: { concurrency: number; shutdownGraceSeconds: number; checkRunUpdateIntervalMs: number };
   locks: { ttlSeconds: number };
   comments: { maxContinuations: number };
+  gate: { approvalTtlSeconds: number; minApprovals: number };
   logLevel: ServerEnv["LOG_LEVEL"];
 }
 
@@ -223,6 +228,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     },
     locks: { ttlSeconds: env.STACK_LOCK_TTL_SECONDS },
     comments: { maxContinuations: env.COMMENT_MAX_CONTINUATIONS },
+    gate: { approvalTtlSeconds: env.APPROVAL_TTL_SECONDS, minApprovals: env.GATE_MIN_APPROVALS },
     logLevel: env.LOG_LEVEL,
   };
 }

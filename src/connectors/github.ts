@@ -37,6 +37,9 @@ export interface PullInfo {
   headRepoFullName: string | null;
   baseRepoFullName: string;
   author: string;
+  /** null while GitHub is still computing it. */
+  mergeable: boolean | null;
+  baseRef: string;
 }
 
 export async function getPull(gh: GitHub, r: RepoRef, number: number): Promise<PullInfo> {
@@ -49,7 +52,122 @@ export async function getPull(gh: GitHub, r: RepoRef, number: number): Promise<P
     headRepoFullName: data.head.repo?.full_name ?? null,
     baseRepoFullName: data.base.repo.full_name,
     author: data.user?.login ?? "",
+    mergeable: data.mergeable ?? null,
+    baseRef: data.base.ref,
   };
+}
+
+/** How many commits the base branch has that the head does not (null when GitHub cannot compare). */
+export async function behindBy(gh: GitHub, r: RepoRef, baseRef: string, headSha: string): Promise<number | null> {
+  try {
+    const { data } = await gh.rest.repos.compareCommitsWithBasehead({ ...r, basehead: `${baseRef}...${headSha}`, per_page: 1 });
+    return data.behind_by;
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) return null;
+    throw err;
+  }
+}
+
+export interface Review {
+  id: number;
+  user: { login: string; type: string } | null;
+  state: string;
+  commit_id: string | null;
+  submitted_at: string | null;
+}
+
+export async function listReviews(gh: GitHub, r: RepoRef, number: number): Promise<Review[]> {
+  const reviews = await gh.paginate(gh.rest.pulls.listReviews, { ...r, pull_number: number, per_page: 100 });
+  return reviews.map((v) => ({
+    id: v.id,
+    user: v.user ? { login: v.user.login, type: v.user.type } : null,
+    state: v.state,
+    commit_id: v.commit_id ?? null,
+    submitted_at: v.submitted_at ?? null,
+  }));
+}
+
+/** Check runs and commit statuses on a commit, as one list of named results. */
+export async function listChecks(gh: GitHub, r: RepoRef, sha: string): Promise<Array<{ name: string; status: string; conclusion: string | null }>> {
+  const runs = await gh.paginate(gh.rest.checks.listForRef, { ...r, ref: sha, per_page: 100 });
+  const { data: combined } = await gh.rest.repos.getCombinedStatusForRef({ ...r, ref: sha, per_page: 100 });
+  return [
+    ...runs.map((c) => ({ name: c.name, status: c.status, conclusion: c.conclusion ?? null })),
+    ...combined.statuses.map((st) => ({
+      name: st.context,
+      status: st.state === "pending" ? "in_progress" : "completed",
+      conclusion: st.state === "pending" ? null : st.state === "success" ? "success" : "failure",
+    })),
+  ];
+}
+
+export async function listTeamMembers(gh: GitHub, org: string, teamSlug: string): Promise<string[]> {
+  try {
+    const members = await gh.paginate(gh.rest.teams.listMembersInOrg, { org, team_slug: teamSlug, per_page: 100 });
+    return members.map((m) => m.login);
+  } catch (err) {
+    // An unknown team (or one the app may not read) has no members that count.
+    if ((err as { status?: number }).status === 404) return [];
+    throw err;
+  }
+}
+
+export async function createDeployment(
+  gh: GitHub,
+  r: RepoRef,
+  d: { sha: string; environment: string; description: string; payload: Record<string, unknown> },
+): Promise<number> {
+  const res = await gh.rest.repos.createDeployment({
+    ...r,
+    ref: d.sha,
+    environment: d.environment,
+    description: d.description.slice(0, 140),
+    payload: d.payload,
+    auto_merge: false,
+    // The gate already checked the commit's checks; GitHub must not second-guess with its own.
+    required_contexts: [],
+    production_environment: false,
+    transient_environment: false,
+  });
+  if (res.status !== 201 || !("id" in res.data)) throw new Error(`GitHub did not create the deployment: ${JSON.stringify(res.data).slice(0, 200)}`);
+  return res.data.id;
+}
+
+export async function setDeploymentStatus(
+  gh: GitHub,
+  r: RepoRef,
+  deploymentId: number,
+  state: "in_progress" | "success" | "failure" | "error",
+  opts: { description: string; logUrl?: string | null },
+): Promise<void> {
+  await gh.rest.repos.createDeploymentStatus({
+    ...r,
+    deployment_id: deploymentId,
+    state,
+    description: opts.description.slice(0, 140),
+    ...(opts.logUrl ? { log_url: opts.logUrl } : {}),
+  });
+}
+
+/**
+ * Merges only if the head is still `sha` (GitHub refuses otherwise with 409): a push after the
+ * approval makes the merge fail instead of merging code nobody approved.
+ */
+export async function mergePull(
+  gh: GitHub,
+  r: RepoRef,
+  number: number,
+  sha: string,
+  method: "merge" | "squash" | "rebase",
+): Promise<{ merged: true; sha: string } | { merged: false; status: number; message: string }> {
+  try {
+    const { data } = await gh.rest.pulls.merge({ ...r, pull_number: number, sha, merge_method: method });
+    return data.merged ? { merged: true, sha: data.sha } : { merged: false, status: 200, message: data.message };
+  } catch (err) {
+    const e = err as { status?: number; message?: string };
+    if (e.status === 405 || e.status === 409 || e.status === 422) return { merged: false, status: e.status, message: e.message ?? "merge refused" };
+    throw err;
+  }
 }
 
 /** Files a pull request changes (renamed files count under both names); GitHub lists up to 3,000. */

@@ -10,7 +10,7 @@ export const SANDBOX_LABEL = "io.pr-infra-agent.sandbox";
 /** Which worker process created the container (its heartbeat says whether it is alive). */
 export const OWNER_LABEL = `${SANDBOX_LABEL}.owner`;
 const SANDBOX_USER = "65534:65534";
-const WORKSPACE_MOUNT = "/workspace";
+export const WORKSPACE_MOUNT = "/workspace";
 
 export interface SandboxLimits {
   memoryMb: number;

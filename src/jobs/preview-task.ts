@@ -50,7 +50,7 @@ export class TaskUserError extends UnrecoverableError {
   override name = "TaskUserError";
 }
 
-function repoRef(workflow: WorkflowRow): RepoRef {
+export function repoRef(workflow: WorkflowRow): RepoRef {
   const [owner, repo] = workflow.repo.split("/") as [string, string];
   return { owner, repo };
 }
@@ -253,7 +253,7 @@ async function takeLock(deps: AppDeps, workflow: WorkflowRow, stack: string, log
   if (!res.ok) log.warn({ stack, holder_pr: res.holder.prNumber }, "stack lock taken by another PR meanwhile");
 }
 
-async function checkout(gh: GitHub, workflow: WorkflowRow, workspace: string): Promise<void> {
+export async function checkout(gh: GitHub, workflow: WorkflowRow, workspace: string): Promise<void> {
   try {
     await checkoutAtSha({
       cloneUrl: workflow.config.cloneUrl,
@@ -280,6 +280,20 @@ export function stopReason(
   if (events.oomKills > 0) return `killed: out of memory (the sandbox limit is ${limits.memoryMb} MB)`;
   if (events.pidsLimitHits > 0) return `the step hit the sandbox's process limit (${limits.pids} processes)`;
   return null;
+}
+
+/** Only what the task is entitled to; passed per exec, so it is not in the container's config. */
+export function stepEnv(workflow: WorkflowRow, stack: ResolvedStack, extra: Record<string, string>): Record<string, string> {
+  return {
+    CI: "true",
+    HOME: "/tmp",
+    AGENT_STACK: stack.name,
+    AGENT_HEAD_SHA: workflow.head_sha,
+    AGENT_PR_NUMBER: String(workflow.pr_number),
+    AGENT_REPOSITORY: workflow.repo,
+    ...(stack.engine === "pulumi" ? { PULUMI_SKIP_UPDATE_CHECK: "true" } : {}),
+    ...extra,
+  };
 }
 
 interface StepsOutcome {
@@ -317,18 +331,7 @@ async function runSteps(
     redactor.register(url);
     proxyEnv = { HTTPS_PROXY: url, HTTP_PROXY: url, https_proxy: url, http_proxy: url };
   }
-  // Only what the task is entitled to; passed per exec, so it is not in the container's config.
-  const env = {
-    CI: "true",
-    HOME: "/tmp",
-    AGENT_STACK: stack.name,
-    AGENT_HEAD_SHA: workflow.head_sha,
-    AGENT_PR_NUMBER: String(workflow.pr_number),
-    AGENT_REPOSITORY: workflow.repo,
-    ...(stack.engine === "pulumi" ? { PULUMI_SKIP_UPDATE_CHECK: "true" } : {}),
-    ...proxyEnv,
-    ...secrets,
-  };
+  const env = stepEnv(workflow, stack, { ...proxyEnv, ...secrets });
   const stopNow = () => void sandbox.kill();
   shutdown?.addEventListener("abort", stopNow);
   const seen: LimitEvents = { oomKills: 0, pidsLimitHits: 0 };

@@ -26,6 +26,21 @@ export function checksJobId(repo: string, prNumber: number, headSha: string, key
   return jobIdFrom(["checks", repo.replace("/", "~"), prNumber, headSha, key]);
 }
 
+export function deployJobId(repo: string, stack: string, headSha: string, planHash: string): string {
+  return jobIdFrom(["deploy", repo.replace("/", "~"), stack, headSha, planHash.replace(/^sha256:/, "").slice(0, 16)]);
+}
+
+/**
+ * A deploy is never retried by the queue: a second `pulumi up` after a half-done one could
+ * apply twice. A job that comes back (its worker died) finds its deploy RUNNING and is turned
+ * over to a human instead (src/jobs/deploy-task.ts).
+ */
+export const DEPLOY_JOB_OPTIONS: JobsOptions = {
+  attempts: 1,
+  removeOnComplete: true,
+  removeOnFail: true,
+};
+
 export const WEBHOOK_JOB_OPTIONS: JobsOptions = {
   attempts: 3,
   backoff: { type: "exponential", delay: 1000 },

@@ -190,3 +190,14 @@ export function cancelledOutput(stack: string, reason: string): CheckRunUpdate {
     output: { title: `Preview of ${stack} cancelled`, summary: reason },
   };
 }
+
+export function deployCheckRunName(stack: string): string {
+  return `agent/deploy (${stack})`;
+}
+
+export function deployQueuedOutput(stack: string, headSha: string, requestedBy: string): CheckRunUpdate {
+  return {
+    status: "queued",
+    output: { title: `Deploy of ${stack} queued`, summary: `Requested by @${requestedBy} on ${code(shortSha(headSha))}; the gate passed.` },
+  };
+}

@@ -17,6 +17,20 @@ export interface FakePull {
   author?: string;
   /** Paths the PR changes (GET /pulls/:n/files). */
   files?: string[];
+  /** `mergeable` as GitHub reports it (default true; null while computing). */
+  mergeable?: boolean | null;
+  /** Commits the base branch has that the head does not (compare API `behind_by`, default 0). */
+  behindBy?: number;
+  merged?: boolean;
+}
+
+/** A pull request review as `GET /pulls/:n/reviews` lists it. */
+export interface FakeReview {
+  id: number;
+  user: { login: string; type: string };
+  state: "APPROVED" | "CHANGES_REQUESTED" | "COMMENTED" | "DISMISSED";
+  commit_id: string;
+  submitted_at: string;
 }
 
 const checkRunPatch = (c: RecordedCall, status: string) =>
@@ -41,6 +55,10 @@ export class GitHubFake {
   readonly pulls = new Map<number, FakePull>();
   readonly comments = new Map<number, { body: string; issue: number }>();
   readonly checkRuns = new Map<number, Record<string, unknown>>();
+  readonly reviews = new Map<number, FakeReview[]>();
+  /** Team slug → member logins (GET /orgs/:org/teams/:slug/members). */
+  readonly teams = new Map<string, string[]>();
+  readonly deployments = new Map<number, { ref: string; environment: string; statuses: string[] }>();
   private readonly events = new EventEmitter();
   private nextId = 5000;
   private readonly scope: nock.Scope;
@@ -128,6 +146,49 @@ export class GitHubFake {
     if (c.method === "POST" && (r = m(`/repos/${repo}/issues/comments/(\\d+)/reactions`))) {
       return [201, { id: this.nextId++, content: c.body?.content, user: { login: "pr-infra-agent[bot]", type: "Bot" }, created_at: now }];
     }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/pulls/(\\d+)/reviews`))) {
+      return [200, this.reviews.get(Number(r[1])) ?? []];
+    }
+    if (c.method === "PUT" && (r = m(`/repos/${repo}/pulls/(\\d+)/merge`))) {
+      const pull = this.pulls.get(Number(r[1]));
+      if (!pull) return [404, { message: "Not Found" }];
+      // GitHub refuses when `sha` is given and the head moved since.
+      if (c.body?.sha && c.body.sha !== pull.headSha) return [409, { message: "Head branch was modified. Review and try the merge again." }];
+      if (pull.merged) return [405, { message: "Pull Request is not mergeable" }];
+      pull.merged = true;
+      pull.state = "closed";
+      return [200, { sha: "f".repeat(40), merged: true, message: "Pull Request successfully merged" }];
+    }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/compare/([^/]+)\\.\\.\\.([0-9a-f]{40})`))) {
+      const pull = [...this.pulls.values()].find((p) => p.headSha === r![2]);
+      return [200, { status: pull?.behindBy ? "diverged" : "ahead", ahead_by: 1, behind_by: pull?.behindBy ?? 0, total_commits: 1, commits: [], files: [] }];
+    }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/commits/([0-9a-f]{40})/check-runs`))) {
+      const runs = [...this.checkRuns.entries()].filter(([, cr]) => cr.head_sha === r![1]).map(([id, cr]) => ({ id, name: cr.name, head_sha: cr.head_sha, status: cr.status ?? "queued", conclusion: cr.conclusion ?? null }));
+      // `filter=latest` (the default): the newest run of each name.
+      const latest = new Map<string, (typeof runs)[number]>();
+      for (const run of runs) latest.set(String(run.name), run);
+      return [200, { total_count: latest.size, check_runs: [...latest.values()] }];
+    }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/commits/([0-9a-f]{40})/status`))) {
+      return [200, { state: "success", sha: r[1], total_count: 0, statuses: [] }];
+    }
+    if (c.method === "GET" && (r = m(`/orgs/([^/]+)/teams/([^/]+)/members`))) {
+      const members = this.teams.get(decodeURIComponent(r[2]!));
+      if (!members) return [404, { message: "Not Found" }];
+      return [200, members.map((login, i) => ({ login, id: 100 + i, type: "User" }))];
+    }
+    if (c.method === "POST" && m(`/repos/${repo}/deployments`)) {
+      const id = this.nextId++;
+      this.deployments.set(id, { ref: String(c.body?.ref), environment: String(c.body?.environment), statuses: [] });
+      return [201, { id, ref: c.body?.ref, environment: c.body?.environment, payload: c.body?.payload, created_at: now }];
+    }
+    if (c.method === "POST" && (r = m(`/repos/${repo}/deployments/(\\d+)/statuses`))) {
+      const d = this.deployments.get(Number(r[1]));
+      if (!d) return [404, { message: "Not Found" }];
+      d.statuses.push(String(c.body?.state));
+      return [201, { id: this.nextId++, state: c.body?.state, created_at: now }];
+    }
     if (c.method === "GET" && (r = m(`/repos/${repo}/pulls/(\\d+)/files`))) {
       const pull = this.pulls.get(Number(r[1]));
       if (!pull) return [404, { message: "Not Found" }];
@@ -143,6 +204,8 @@ export class GitHubFake {
           number: Number(r[1]),
           state: pull.state ?? "open",
           draft: pull.draft ?? false,
+          mergeable: pull.mergeable === undefined ? true : pull.mergeable,
+          merged: pull.merged ?? false,
           head: { sha: pull.headSha, ref: "feature", repo: { full_name: pull.headRepo ?? this.repo } },
           base: { sha: "0".repeat(40), ref: "main", repo: { full_name: this.repo, owner: { login: owner } } },
           user: { login: pull.author ?? "octocat", type: "User" },

@@ -69,6 +69,7 @@ describe("loadServerConfig: defaults", () => {
       worker: { concurrency: 2, shutdownGraceSeconds: 30, checkRunUpdateIntervalMs: 5000 },
       locks: { ttlSeconds: 86_400 },
       comments: { maxContinuations: 4 },
+      gate: { approvalTtlSeconds: 86_400, minApprovals: 0 },
       logLevel: "info",
     });
   });

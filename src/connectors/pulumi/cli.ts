@@ -114,3 +114,37 @@ export async function runPulumiPreview(sandbox: Sandbox, opts: PulumiRunOptions)
   }
   return { exec, preview, savedPlan, failure: null };
 }
+
+/** `pulumi up` of exactly a saved plan: the CLI refuses any step the plan does not contain. */
+export function upArgv(pulumiStack: string, planPath: string): string[] {
+  return ["pulumi", "up", "--non-interactive", "--yes", "--skip-preview", "--stack", pulumiStack, "--plan", planPath];
+}
+
+export interface PulumiUpRun {
+  exec: ExecResult;
+  failure: PulumiFailure | null;
+}
+
+/** Selects the stack and applies the saved plan at `planPath` (a path inside the container). */
+export async function runPulumiUp(
+  sandbox: Sandbox,
+  opts: Omit<PulumiRunOptions, "readLimitBytes"> & { planPath: string },
+): Promise<PulumiUpRun> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let stderr = "";
+  const visible = (chunk: string) => {
+    stderr += chunk;
+    opts.onOutput(chunk);
+  };
+  const select = await sandbox.exec(stackSelectArgv(opts.pulumiStack), { timeoutMs: opts.timeoutMs, env: opts.env, workdir: opts.workdir, onOutput: visible });
+  if (select.exitCode !== 0) return { exec: select, failure: select.exitCode === null ? null : classifyPulumiFailure(stderr, opts.pulumiStack) };
+  const run = await sandbox.exec(upArgv(opts.pulumiStack, opts.planPath), {
+    timeoutMs: Math.max(1000, deadline - Date.now()),
+    env: opts.env,
+    workdir: opts.workdir,
+    onOutput: visible,
+  });
+  const exec = { ...run, durationMs: run.durationMs + select.durationMs };
+  if (run.exitCode === 0 || run.exitCode === null) return { exec, failure: null };
+  return { exec, failure: classifyPulumiFailure(stderr, opts.pulumiStack) };
+}

@@ -196,7 +196,7 @@ export async function saveTaskSteps(db: Db, taskId: string, steps: StepResult[])
 export async function finishTask(
   db: Db,
   taskId: string,
-  outcome: { state: Extract<TaskState, "SUCCEEDED" | "FAILED" | "CANCELLED">; steps: StepResult[]; error: string | null },
+  outcome: { state: Extract<TaskState, "SUCCEEDED" | "FAILED" | "CANCELLED" | "BLOCKED">; steps: StepResult[]; error: string | null },
 ): Promise<WorkflowState | null> {
   const res = await db.query<TaskRow>(
     `UPDATE tasks SET state = $2, steps = $3, error = $4, finished_at = now()
@@ -316,4 +316,74 @@ export async function withPrLock<T>(db: Db, repo: string, prNumber: number, fn: 
   } finally {
     client.release();
   }
+}
+
+export interface NewDeployWorkflow {
+  repo: string;
+  installationId: number;
+  prNumber: number;
+  headSha: string;
+  planHash: string;
+  requestedBy: string;
+  deliveryId: string | null;
+  config: WorkflowConfig;
+  stack: string;
+  jobId: string;
+  /** The preview task whose saved plan is applied. */
+  previewTaskId: string;
+}
+
+/**
+ * Records a deploy: workflow, task and `deploys` row in one transaction. The deploys table's
+ * unique indexes make it at most one live deploy per stack and one apply per plan: a second
+ * request (a redelivery, a second `/agent deploy`, another worker) gets null.
+ */
+export async function createDeployWorkflow(db: Db, d: NewDeployWorkflow): Promise<{ workflow: WorkflowRow; task: TaskRow } | null> {
+  const client = await db.connect();
+  try {
+    await client.query("BEGIN");
+    const wf = await client.query<WorkflowRow>(
+      `INSERT INTO workflows (kind, repo, installation_id, pr_number, head_sha, requested_by, delivery_id, config)
+       VALUES ('deploy', $1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+      [d.repo, d.installationId, d.prNumber, d.headSha, d.requestedBy, d.deliveryId, JSON.stringify(d.config)],
+    );
+    const workflow = wf.rows[0]!;
+    const t = await client.query<TaskRow>(
+      `INSERT INTO tasks (workflow_id, kind, stack, job_id, plan_hash, depends_on) VALUES ($1, 'deploy', $2, $3, $4, ARRAY[$5]::uuid[])
+       ON CONFLICT (job_id) WHERE state IN ('PENDING', 'RUNNING') DO NOTHING RETURNING *`,
+      [workflow.id, d.stack, d.jobId, d.planHash, d.previewTaskId],
+    );
+    const task = t.rows[0];
+    if (!task) {
+      await client.query("ROLLBACK");
+      return null;
+    }
+    const ins = await client.query(
+      `INSERT INTO deploys (task_id, repo, stack, pr_number, head_sha, plan_hash, requested_by) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT DO NOTHING`,
+      [task.id, d.repo, d.stack, d.prNumber, d.headSha, d.planHash, d.requestedBy],
+    );
+    if (ins.rowCount !== 1) {
+      await client.query("ROLLBACK");
+      return null;
+    }
+    await client.query("COMMIT");
+    return { workflow, task };
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** The latest preview task of a stack on a PR (any state), with its workflow's head SHA. */
+export async function latestPreviewOf(db: Db, repo: string, prNumber: number, stack: string): Promise<(TaskRow & { head_sha: string }) | null> {
+  const res = await db.query<TaskRow & { head_sha: string }>(
+    `SELECT t.*, w.head_sha FROM tasks t JOIN workflows w ON w.id = t.workflow_id
+     WHERE w.repo = $1 AND w.pr_number = $2 AND t.kind = 'preview' AND t.stack = $3 AND t.state <> 'CANCELLED'
+     ORDER BY t.created_at DESC LIMIT 1`,
+    [repo, prNumber, stack],
+  );
+  return res.rows[0] ?? null;
 }

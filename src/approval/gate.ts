@@ -1,0 +1,540 @@
+/**
+ * The deploy gate: may this pull request deploy this stack now, and if not, why not. Pure
+ * policy: the caller gathers the facts (reviews, /approve and /deny comments, permissions, team
+ * members, checks, the latest preview, the lock) and the current time, and asks here.
+ *
+ * Approvals are bound to the head commit and, for `/approve` comments, to the plan hash of the
+ * latest preview: a push or a re-preview with a different plan makes them stale.
+ */
+import type { TaskState } from "../jobs/states.js";
+import { hasAtLeast, isBotActor, type RepoPermission } from "./permissions.js";
+
+export type ApprovalSource = "reviews" | "comments" | "both";
+
+export interface GateRequirements {
+  previewSucceeded: boolean;
+  statusChecks: boolean;
+  mergeable: boolean;
+  undiverged: boolean;
+  notDraft: boolean;
+  lockHeld: boolean;
+}
+
+export interface GatePolicy {
+  /** ≥ 0 (0 = no approval needed). */
+  requiredApprovals: number;
+  /** null: anyone with write (or higher) permission may approve. */
+  approvers: { users: string[]; teams: string[] } | null;
+  sources: ApprovalSource;
+  approvalTtlSeconds: number;
+  require: GateRequirements;
+}
+
+export const DEFAULT_GATE_POLICY: GatePolicy = Object.freeze({
+  requiredApprovals: 1,
+  approvers: null,
+  sources: "both" as const,
+  approvalTtlSeconds: 86_400,
+  require: Object.freeze({
+    previewSucceeded: true,
+    statusChecks: true,
+    mergeable: true,
+    undiverged: true,
+    notDraft: true,
+    lockHeld: true,
+  }),
+});
+
+/** GitHub REST shapes (pulls.listReviews items), only the fields used. */
+export interface ReviewFact {
+  id: number;
+  user: { login: string; type: string } | null;
+  state: string;
+  commit_id: string | null;
+  submitted_at: string | null;
+}
+
+export interface ApprovalCommand {
+  kind: "approve" | "deny";
+  actor: string;
+  actorType: string;
+  headSha: string;
+  planHash: string | null;
+  at: Date;
+}
+
+export interface CheckFact {
+  name: string;
+  status: string;
+  conclusion: string | null;
+}
+
+export interface GateFacts {
+  now: Date;
+  stack: string;
+  prNumber: number;
+  pr: { author: string; headSha: string; draft: boolean; mergeable: boolean | null; behindBy: number | null; fromFork: boolean };
+  /** The latest preview of this stack on this PR, or null. */
+  preview: { headSha: string; planHash: string | null; state: TaskState; finishedAt: Date | null } | null;
+  reviews: ReviewFact[];
+  /** `/approve` and `/deny` comments on this PR that name this stack or no stack, oldest first. */
+  commands: ApprovalCommand[];
+  /** Repository permission of every login that appears in reviews/commands (missing = none). */
+  permissions: Record<string, RepoPermission>;
+  /** Members of the teams named in policy.approvers.teams (team slug → logins). */
+  teamMembers: Record<string, string[]>;
+  /** Check runs / statuses on the head SHA. */
+  checks: CheckFact[];
+  /** Names of the checks branch protection (or config) requires. */
+  requiredChecks: string[];
+  lock: { prNumber: number } | null;
+}
+
+export type RequirementId =
+  | "not-fork"
+  | "preview-succeeded"
+  | "approvals"
+  | "not-denied"
+  | "status-checks"
+  | "mergeable"
+  | "undiverged"
+  | "not-draft"
+  | "lock-held";
+
+export interface Requirement {
+  id: RequirementId;
+  met: boolean;
+  /** What is true now. */
+  detail: string;
+  /** What to do when unmet; null when met. */
+  fix: string | null;
+}
+
+export interface CountedApproval {
+  login: string;
+  via: "review" | "comment";
+  at: Date;
+}
+
+export interface IgnoredApproval {
+  login: string;
+  via: "review" | "comment";
+  why: string;
+}
+
+export interface GateResult {
+  /** Every checked requirement met. */
+  allowed: boolean;
+  /**
+   * Every requirement the policy checks, in a fixed order (REQUIREMENT_ORDER); switched-off ones
+   * are omitted, not-fork, approvals and not-denied are always present.
+   */
+  requirements: Requirement[];
+  counted: CountedApproval[];
+  /** Each candidate approval that did not count, with the reason. */
+  ignored: IgnoredApproval[];
+  deniedBy: string | null;
+  /** The plan hash the approvals are bound to (the preview's), or null. */
+  planHash: string | null;
+}
+
+export const REQUIREMENT_ORDER: readonly RequirementId[] = [
+  "not-fork",
+  "preview-succeeded",
+  "approvals",
+  "not-denied",
+  "status-checks",
+  "mergeable",
+  "undiverged",
+  "not-draft",
+  "lock-held",
+];
+
+/** The app's own deploy check run: never a prerequisite of itself. */
+export function isOwnDeployCheck(name: string): boolean {
+  return name === "agent/deploy" || name.startsWith("agent/deploy (");
+}
+
+/** Check conclusions that let a deploy through. */
+const PASSING_CONCLUSIONS = new Set(["success", "neutral", "skipped"]);
+
+/** Review states that decide a reviewer's verdict; COMMENTED and PENDING do not (GitHub's review decision). */
+const DECISIVE_REVIEW_STATES = new Set(["APPROVED", "CHANGES_REQUESTED", "DISMISSED"]);
+
+export function evaluateGate(policy: GatePolicy, facts: GateFacts): GateResult {
+  const judged = judgeApprovals(policy, facts);
+  const { require } = policy;
+  const requirements: Requirement[] = [notFork(facts)];
+  if (require.previewSucceeded) requirements.push(previewSucceeded(facts));
+  requirements.push(approvals(policy, facts, judged.counted));
+  requirements.push(notDenied(policy, facts, judged.deniers));
+  if (require.statusChecks) requirements.push(statusChecks(facts));
+  if (require.mergeable) requirements.push(mergeable(facts));
+  if (require.undiverged) requirements.push(undiverged(facts));
+  if (require.notDraft) requirements.push(notDraft(facts));
+  if (require.lockHeld) requirements.push(lockHeld(facts));
+  return {
+    allowed: requirements.every((r) => r.met),
+    requirements,
+    counted: judged.counted,
+    ignored: judged.ignored,
+    deniedBy: judged.deniers[0] ?? null,
+    planHash: facts.preview?.planHash ?? null,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approvals and denials
+
+interface Candidate {
+  login: string;
+  key: string;
+  via: "review" | "comment";
+  at: Date;
+  /** Why it does not count, or null while it still might. */
+  why: string | null;
+}
+
+function judgeApprovals(
+  policy: GatePolicy,
+  facts: GateFacts,
+): { counted: CountedApproval[]; ignored: IgnoredApproval[]; deniers: string[] } {
+  const who = approverRules(policy, facts);
+  const candidates = [...reviewCandidates(policy, facts, who), ...commandCandidates(policy, facts, who)];
+
+  // /deny: by an allowed approver, on the current head. The latest per person.
+  const denies = new Map<string, { login: string; at: Date }>();
+  for (const c of facts.commands) {
+    if (c.kind !== "deny") continue;
+    if (who.personReason(c.actor, c.actorType) !== null) continue;
+    if (c.headSha !== facts.pr.headSha) continue; // a push clears it
+    const key = loginKey(c.actor);
+    const prev = denies.get(key);
+    if (!prev || c.at.getTime() >= prev.at.getTime()) denies.set(key, { login: c.actor, at: c.at });
+  }
+
+  // A deny withdraws that person's earlier approvals; a later valid approval lifts it.
+  const deniers: { login: string; at: Date }[] = [];
+  for (const [key, deny] of denies) {
+    let lifted = false;
+    for (const c of candidates) {
+      if (c.why !== null || c.key !== key) continue;
+      if (c.at.getTime() > deny.at.getTime()) lifted = true;
+      else c.why = "withdrawn by their later /deny";
+    }
+    if (!lifted) deniers.push(deny);
+  }
+  deniers.sort((a, b) => a.at.getTime() - b.at.getTime());
+
+  // One person counts once: the earliest of their valid approvals.
+  const valid = candidates.filter((c) => c.why === null).sort((a, b) => a.at.getTime() - b.at.getTime());
+  const seen = new Set<string>();
+  const counted: CountedApproval[] = [];
+  for (const c of valid) {
+    if (seen.has(c.key)) {
+      c.why = "already counted (one approval per person)";
+      continue;
+    }
+    seen.add(c.key);
+    counted.push({ login: c.login, via: c.via, at: c.at });
+  }
+  const ignored = candidates.filter((c) => c.why !== null).map((c) => ({ login: c.login, via: c.via, why: c.why! }));
+  return { counted, ignored, deniers: deniers.map((d) => d.login) };
+}
+
+interface ApproverRules {
+  /** Why this person can never approve (bot, author, not allowed), or null. */
+  personReason(login: string, type: string): string | null;
+}
+
+function approverRules(policy: GatePolicy, facts: GateFacts): ApproverRules {
+  const author = loginKey(facts.pr.author);
+  const users = new Set((policy.approvers?.users ?? []).map(loginKey));
+  const members = new Set<string>();
+  for (const team of policy.approvers?.teams ?? []) {
+    for (const m of teamMembersOf(facts.teamMembers, team)) members.add(loginKey(m));
+  }
+  const allowed = (login: string): boolean => {
+    if (policy.approvers === null) return hasAtLeast(permissionOf(facts.permissions, login), "write");
+    const key = loginKey(login);
+    return users.has(key) || members.has(key);
+  };
+  return {
+    personReason(login, type) {
+      if (isBotActor({ login, type })) return "bots do not count";
+      if (loginKey(login) === author) return "the PR author cannot approve their own change";
+      if (!allowed(login)) return "not an allowed approver";
+      return null;
+    },
+  };
+}
+
+function reviewCandidates(policy: GatePolicy, facts: GateFacts, who: ApproverRules): Candidate[] {
+  // Each reviewer's latest decisive review (COMMENTED and PENDING never withdraw an approval).
+  const latest = new Map<string, { review: ReviewFact; at: Date }>();
+  for (const review of facts.reviews) {
+    if (!DECISIVE_REVIEW_STATES.has(review.state.toUpperCase())) continue;
+    const at = parseDate(review.submitted_at);
+    if (!at) continue;
+    const key = review.user ? loginKey(review.user.login) : "\u0000deleted";
+    const prev = latest.get(key);
+    if (!prev || at.getTime() > prev.at.getTime() || (at.getTime() === prev.at.getTime() && review.id > prev.review.id)) {
+      latest.set(key, { review, at });
+    }
+  }
+  const out: Candidate[] = [];
+  for (const [key, { review, at }] of latest) {
+    const login = review.user?.login ?? "ghost";
+    out.push({ login, key, via: "review", at, why: reviewReason(policy, facts, who, review, at) });
+  }
+  return out;
+}
+
+function reviewReason(policy: GatePolicy, facts: GateFacts, who: ApproverRules, review: ReviewFact, at: Date): string | null {
+  if (policy.sources === "comments") return "approving reviews do not count here (only /approve comments)";
+  if (!review.user) return "the reviewer's account no longer exists";
+  const person = who.personReason(review.user.login, review.user.type);
+  if (person) return person;
+  const state = review.state.toUpperCase();
+  if (state === "DISMISSED") return "review dismissed";
+  if (state === "CHANGES_REQUESTED") return "latest review requests changes";
+  if (review.commit_id !== facts.pr.headSha) {
+    return review.commit_id ? `approved an older commit ${short(review.commit_id)}` : "approved an unknown commit";
+  }
+  if (expired(policy, facts, at)) return "approval expired";
+  return null;
+}
+
+function commandCandidates(policy: GatePolicy, facts: GateFacts, who: ApproverRules): Candidate[] {
+  const out: Candidate[] = [];
+  for (const c of facts.commands) {
+    if (c.kind !== "approve") continue;
+    out.push({ login: c.actor, key: loginKey(c.actor), via: "comment", at: c.at, why: commandReason(policy, facts, who, c) });
+  }
+  return out;
+}
+
+function commandReason(policy: GatePolicy, facts: GateFacts, who: ApproverRules, c: ApprovalCommand): string | null {
+  if (policy.sources === "reviews") return "/approve comments do not count here (only approving reviews)";
+  const person = who.personReason(c.actor, c.actorType);
+  if (person) return person;
+  if (c.headSha !== facts.pr.headSha) return `approved an older commit ${short(c.headSha)}`;
+  const preview = facts.preview;
+  if (!preview || preview.planHash === null) return "there is no previewed plan to approve";
+  if (c.planHash !== preview.planHash) return "approved a different plan";
+  if (!preview.finishedAt || c.at.getTime() <= preview.finishedAt.getTime()) return "approved before the latest preview";
+  if (expired(policy, facts, c.at)) return "approval expired";
+  return null;
+}
+
+function expired(policy: GatePolicy, facts: GateFacts, at: Date): boolean {
+  return facts.now.getTime() - at.getTime() >= policy.approvalTtlSeconds * 1000;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requirements
+
+function notFork(facts: GateFacts): Requirement {
+  return facts.pr.fromFork
+    ? {
+        id: "not-fork",
+        met: false,
+        detail: "the head branch is in a fork; deploys from forks are refused",
+        fix: "Push the branch to this repository and open a pull request from it.",
+      }
+    : met("not-fork", "the head branch is in this repository");
+}
+
+function previewSucceeded(facts: GateFacts): Requirement {
+  const id = "preview-succeeded";
+  const { preview, stack } = facts;
+  const head = short(facts.pr.headSha);
+  const rerun = `Run /agent preview ${stack}.`;
+  if (!preview) return unmet(id, `no preview of ${stack} on this pull request yet`, rerun);
+  if (preview.headSha !== facts.pr.headSha) {
+    return unmet(id, `the latest preview is of an older commit ${short(preview.headSha)}, not the head ${head}`, rerun);
+  }
+  switch (preview.state) {
+    case "SUCCEEDED":
+      return preview.planHash === null
+        ? unmet(id, `the preview of ${head} succeeded but recorded no plan`, `Run /agent preview ${stack} again.`)
+        : met(id, `the preview of ${head} succeeded`);
+    case "FAILED":
+      return unmet(id, `the preview of ${head} failed`, `Fix the errors it reports, push, and run /agent preview ${stack} again.`);
+    case "BLOCKED":
+      return unmet(id, `the preview of ${head} was blocked`, `See why on its check run, then run /agent preview ${stack} again.`);
+    case "CANCELLED":
+      return unmet(id, `the preview of ${head} was cancelled`, rerun);
+    case "PENDING":
+      return unmet(id, `the preview of ${head} is queued`, "Wait for it to finish, then try again.");
+    case "RUNNING":
+    case "AWAITING_APPROVAL":
+      return unmet(id, `the preview of ${head} is still running`, "Wait for it to finish, then try again.");
+  }
+}
+
+function approvals(policy: GatePolicy, facts: GateFacts, counted: CountedApproval[]): Requirement {
+  const id = "approvals";
+  const need = Math.max(0, Math.ceil(Number.isFinite(policy.requiredApprovals) ? policy.requiredApprovals : 0));
+  const names = counted.map((c) => `@${c.login}`).join(", ");
+  if (need === 0) return met(id, counted.length ? `no approval required (${counted.length} given: ${names})` : "no approval required");
+  const detail = `${counted.length} of ${need} approval${need === 1 ? "" : "s"}${counted.length ? ` (${names})` : ""}`;
+  if (counted.length >= need) return met(id, detail);
+  const missing = need - counted.length;
+  return unmet(id, detail, `Needs ${missing} more approval${missing === 1 ? "" : "s"} from ${whoMayApprove(policy)}, not the PR author: ${howToApprove(policy, facts)}.`);
+}
+
+/** "anyone with write access" or "@alice, @bob or a member of team platform". */
+export function whoMayApprove(policy: GatePolicy): string {
+  if (policy.approvers === null) return "anyone with write access";
+  const parts = policy.approvers.users.map((u) => `@${u.replace(/^@/, "")}`);
+  const teams = policy.approvers.teams.map((t) => t.replace(/^@/, ""));
+  if (teams.length) parts.push(`a member of team ${joinOr(teams)}`);
+  return parts.length ? joinOr(parts) : "nobody (no approvers are configured)";
+}
+
+function howToApprove(policy: GatePolicy, facts: GateFacts): string {
+  const sha = short(facts.pr.headSha);
+  const comment = `comment /approve after the latest preview of ${sha}`;
+  const review = `submit an approving review on ${sha}`;
+  if (policy.sources === "comments") return comment;
+  if (policy.sources === "reviews") return review;
+  return `${comment}, or ${review}`;
+}
+
+function notDenied(policy: GatePolicy, facts: GateFacts, deniers: string[]): Requirement {
+  const id = "not-denied";
+  if (!deniers.length) return met(id, "no /deny in force");
+  const names = joinAnd(deniers.map((d) => `@${d}`));
+  const how = policy.sources === "comments" ? "/approve" : policy.sources === "reviews" ? "an approving review" : "/approve or an approving review";
+  const who = deniers.length === 1 ? `${names} can lift it` : "Each of them can lift their /deny";
+  return unmet(id, `denied by ${names} on ${short(facts.pr.headSha)}`, `${capitalize(who)} by approving this commit (${how}); a new push also clears it.`);
+}
+
+function statusChecks(facts: GateFacts): Requirement {
+  const id = "status-checks";
+  const required = [...new Set(facts.requiredChecks.filter((n) => !isOwnDeployCheck(n)))];
+  if (!required.length) return met(id, "no required checks");
+  const missing: string[] = [];
+  const pending: string[] = [];
+  const failing: string[] = [];
+  for (const name of required) {
+    // Several runs of one name (the caller should pass the latest): every one must pass.
+    const runs = facts.checks.filter((c) => c.name === name);
+    const open = runs.find((c) => c.status.toLowerCase() !== "completed");
+    const bad = runs.find((c) => c.status.toLowerCase() === "completed" && !PASSING_CONCLUSIONS.has((c.conclusion ?? "").toLowerCase()));
+    if (!runs.length) missing.push(`"${name}"`);
+    else if (open) pending.push(`"${name}" (${open.status})`);
+    else if (bad) failing.push(`"${name}" (${bad.conclusion ?? "no conclusion"})`);
+  }
+  if (!missing.length && !pending.length && !failing.length) {
+    return met(id, `all ${required.length} required check${required.length === 1 ? "" : "s"} passed`);
+  }
+  const detail: string[] = [];
+  const todo: string[] = [];
+  if (failing.length) {
+    detail.push(`failing: ${failing.join(", ")}`);
+    todo.push("fix or re-run the failing checks");
+  }
+  if (pending.length) {
+    detail.push(`pending: ${pending.join(", ")}`);
+    todo.push("wait for the pending checks to finish");
+  }
+  if (missing.length) {
+    detail.push(`not reported yet: ${missing.join(", ")}`);
+    todo.push(`wait for the missing checks to report on ${short(facts.pr.headSha)}`);
+  }
+  return unmet(id, detail.join("; "), `${capitalize(todo.join("; "))}, then try again.`);
+}
+
+function mergeable(facts: GateFacts): Requirement {
+  const id = "mergeable";
+  if (facts.pr.mergeable === true) return met(id, "no conflicts with the base branch");
+  if (facts.pr.mergeable === null) return unmet(id, "GitHub is still computing mergeability", "Try again in a moment.");
+  return unmet(id, "the branch has conflicts with the base branch", `Resolve the conflicts (merge or rebase the base branch), then run /agent preview ${facts.stack} again.`);
+}
+
+function undiverged(facts: GateFacts): Requirement {
+  const id = "undiverged";
+  const behind = facts.pr.behindBy;
+  if (behind === 0) return met(id, "up to date with the base branch");
+  if (behind === null) return unmet(id, "unknown whether the branch is behind the base branch", "Try again in a moment; if it persists, merge the base branch and preview again.");
+  return unmet(id, `${behind} commit${behind === 1 ? "" : "s"} behind the base branch`, `Merge or rebase the base branch, then run /agent preview ${facts.stack} again.`);
+}
+
+function notDraft(facts: GateFacts): Requirement {
+  return facts.pr.draft
+    ? unmet("not-draft", "the pull request is a draft", "Mark it ready for review.")
+    : met("not-draft", "ready for review");
+}
+
+function lockHeld(facts: GateFacts): Requirement {
+  const id = "lock-held";
+  const lock = facts.lock;
+  if (lock?.prNumber === facts.prNumber) return met(id, `${facts.stack} is locked by this pull request`);
+  if (lock) {
+    return unmet(
+      id,
+      `${facts.stack} is locked by #${lock.prNumber}`,
+      `Wait until #${lock.prNumber} is merged or closed, or ask its author or a maintainer to run /agent unlock ${facts.stack} there.`,
+    );
+  }
+  return unmet(id, `${facts.stack} is not locked`, `Run /agent preview ${facts.stack} to take the lock.`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+function met(id: RequirementId, detail: string): Requirement {
+  return { id, met: true, detail, fix: null };
+}
+
+function unmet(id: RequirementId, detail: string, fix: string): Requirement {
+  return { id, met: false, detail, fix };
+}
+
+/** GitHub logins are case-insensitive. */
+function loginKey(login: string): string {
+  return login.replace(/^@/, "").toLowerCase();
+}
+
+function permissionOf(permissions: Record<string, RepoPermission>, login: string): RepoPermission {
+  if (Object.hasOwn(permissions, login)) return permissions[login]!;
+  const key = loginKey(login);
+  for (const [name, p] of Object.entries(permissions)) if (loginKey(name) === key) return p;
+  return "none";
+}
+
+/** A team's members by slug, tolerating `@org/slug`, `org/slug` and case differences. */
+function teamMembersOf(teamMembers: Record<string, string[]>, team: string): string[] {
+  if (Object.hasOwn(teamMembers, team)) return teamMembers[team]!;
+  const slug = teamSlug(team);
+  for (const [name, members] of Object.entries(teamMembers)) if (teamSlug(name) === slug) return members;
+  return [];
+}
+
+function teamSlug(team: string): string {
+  return team.replace(/^@/, "").replace(/^[^/]*\//, "").toLowerCase();
+}
+
+function parseDate(s: string | null): Date | null {
+  if (!s) return null;
+  const d = new Date(s);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+function short(sha: string): string {
+  return sha.slice(0, 7);
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+function joinOr(items: string[]): string {
+  return items.length <= 1 ? (items[0] ?? "") : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
+}
+
+function joinAnd(items: string[]): string {
+  return items.length <= 1 ? (items[0] ?? "") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}

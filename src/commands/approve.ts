@@ -1,0 +1,68 @@
+import type { ResolvedStack } from "../config/repo-config.js";
+import { getPull } from "../connectors/github.js";
+import { recordApproval } from "../connectors/store/gate.js";
+import { latestPreviewOf } from "../connectors/store/workflows.js";
+import { code, shortSha } from "../render/markdown.js";
+import { shortPlanHash } from "../render/plan.js";
+import { audit, reply, type CommandContext } from "./context.js";
+
+/**
+ * `/approve [reason]`: approves the current plan of every stack previewed successfully on the
+ * head commit — each approval bound to (stack, head SHA, plan hash). Whether it counts is the
+ * gate's decision at deploy time (author, bots, allowed approvers, expiry, staleness).
+ */
+export async function approvePlans(ctx: CommandContext, reason: string, stacks: ResolvedStack[]): Promise<void> {
+  const pull = await getPull(ctx.gh, ctx.repo, ctx.issueNumber);
+  const approved: string[] = [];
+  for (const stack of stacks) {
+    const preview = await latestPreviewOf(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name);
+    if (!preview || preview.state !== "SUCCEEDED" || preview.head_sha !== pull.headSha || !preview.plan_hash) continue;
+    await recordApproval(ctx.deps.db, {
+      repo: ctx.repoFullName,
+      prNumber: ctx.issueNumber,
+      stack: stack.name,
+      headSha: pull.headSha,
+      planHash: preview.plan_hash,
+      kind: "approve",
+      actor: ctx.actor,
+      actorType: "User",
+      reason: reason || null,
+      commentId: ctx.commentId || null,
+      deliveryId: ctx.deliveryId,
+    });
+    approved.push(`${code(stack.name)} (plan ${code(shortPlanHash(preview.plan_hash) ?? "")})`);
+  }
+  if (approved.length === 0) {
+    await audit(ctx, "approval.nothing_to_approve", { head_sha: pull.headSha });
+    await reply(ctx, `there is no successful preview of the head commit ${code(shortSha(pull.headSha))} to approve. Run \`/agent preview\` first; approvals are bound to the plan they saw.`);
+    return;
+  }
+  await audit(ctx, "approval.recorded", { head_sha: pull.headSha, stacks: approved, reason: reason || null });
+  const own = pull.author.toLowerCase() === ctx.actor.toLowerCase();
+  await reply(
+    ctx,
+    own
+      ? `noted, but the author of a pull request never counts as its approver. Ask a reviewer to \`/approve\` or approve the PR.`
+      : `approved ${approved.join(", ")} at ${code(shortSha(pull.headSha))}. A new push or a different plan makes this approval stale.`,
+  );
+}
+
+/** `/deny [reason]`: blocks deploys of this PR until a new push, or until the same person approves. */
+export async function denyDeploys(ctx: CommandContext, reason: string): Promise<void> {
+  const pull = await getPull(ctx.gh, ctx.repo, ctx.issueNumber);
+  await recordApproval(ctx.deps.db, {
+    repo: ctx.repoFullName,
+    prNumber: ctx.issueNumber,
+    stack: null,
+    headSha: pull.headSha,
+    planHash: null,
+    kind: "deny",
+    actor: ctx.actor,
+    actorType: "User",
+    reason: reason || null,
+    commentId: ctx.commentId || null,
+    deliveryId: ctx.deliveryId,
+  });
+  await audit(ctx, "denial.recorded", { head_sha: pull.headSha, reason: reason || null });
+  await reply(ctx, `deploys of this pull request are blocked at ${code(shortSha(pull.headSha))} until a new push, or until you \`/approve\` (if you are an allowed approver).`);
+}

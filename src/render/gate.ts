@@ -1,0 +1,53 @@
+import type { GateResult, IgnoredApproval, RequirementId } from "../approval/gate.js";
+import { code, inlineText, shortSha } from "./markdown.js";
+
+export const REQUIREMENT_LABELS: Record<RequirementId, string> = {
+  "not-fork": "Not from a fork",
+  "preview-succeeded": "Preview of the head commit succeeded",
+  approvals: "Approvals",
+  "not-denied": "No /deny in force",
+  "status-checks": "Required status checks",
+  mergeable: "Mergeable",
+  undiverged: "Up to date with the base branch",
+  "not-draft": "Not a draft",
+  "lock-held": "Stack lock held by this PR",
+};
+
+/** Details and fixes name logins and check names: escaped as plain text, long enough for many checks. */
+const MAX_TEXT = 1500;
+
+/**
+ * The "why am I blocked" reply to `/agent deploy`: one checkbox per requirement the policy
+ * checks, each unmet one with what to do, then the approvals that did not count and why.
+ * Every detail is escaped (logins, check names are untrusted) and `@` cannot mention anyone.
+ */
+export function renderGateChecklist(stack: string, result: GateResult, headSha: string): string {
+  const lines = [`Deploy of ${code(stack)} at ${code(shortSha(headSha))} ${result.allowed ? "can proceed" : "is blocked"}:`, ""];
+  for (const r of result.requirements) {
+    const label = REQUIREMENT_LABELS[r.id];
+    const detail = text(r.detail);
+    if (r.met) lines.push(`- [x] ${label} — ${detail}`);
+    else lines.push(`- [ ] ${label} — ${detail}${r.fix ? `. ${text(r.fix)}` : ""}`);
+  }
+  if (result.ignored.length) {
+    lines.push(
+      "",
+      "<details>",
+      `<summary>Approvals that did not count (${result.ignored.length})</summary>`,
+      "",
+      ...result.ignored.map(ignoredLine),
+      "",
+      "</details>",
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Escaped plain text, with `#123` left as a pull request reference (a mid-line `#` opens no heading). */
+function text(s: string): string {
+  return inlineText(s, MAX_TEXT).replace(/\\#(?=\d)/g, "#");
+}
+
+function ignoredLine(i: IgnoredApproval): string {
+  return `- ${inlineText(`@${i.login}`, 100)} (${i.via === "review" ? "review" : "/approve"}): ${inlineText(i.why, 300)}`;
+}
