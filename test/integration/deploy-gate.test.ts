@@ -157,6 +157,20 @@ describe("the gate and /agent deploy", () => {
     expect((await deploysOf(number)).map((d) => d.state)).toEqual(["SUCCEEDED"]);
   });
 
+  it("an approving GitHub review of the head commit counts; one of an older commit, or the author's, does not", async () => {
+    const { number, sha } = await openPr();
+    await preview(number, "app");
+    const review = (id: number, login: string, commit: string) => ({ id, user: { login, type: "User" }, state: "APPROVED" as const, commit_id: commit, submitted_at: new Date().toISOString() });
+    gh.reviews.set(number, [review(1, "bob", "0".repeat(40)), review(2, "alice", sha)]);
+    await say(number, "/agent deploy app", "alice");
+    expect(lastReply(number)).toMatch(/- \[ \] Approvals — 0 of 1/);
+    expect(lastReply(number)).toMatch(/@\u200bbob \(review\): approved an older commit/);
+    gh.reviews.set(number, [review(1, "bob", "0".repeat(40)), review(2, "alice", sha), review(3, "bob", sha)]);
+    await say(number, "/agent deploy app", "alice");
+    expect(lastReply(number)).toContain("deploying `app`");
+    await deployDone("app");
+  });
+
   it("a PR that lowers its own gate in .github/agent.yml changes nothing; a writer cannot deploy a maintain-only stack", async () => {
     const lowered = CONFIG.replace("gate: { approvals: 1 }", "gate: { approvals: 0 }");
     const { number, sha } = await openPr({ ...TREE, ".github/agent.yml": lowered });
