@@ -101,7 +101,7 @@ async function runOne(
     return;
   }
   if (command.name === "preview" && loaded?.ok) {
-    await startPreview(ctx, command.stacks, loaded);
+    await startPreview(ctx, command.stacks, loaded, permission);
     return;
   }
   if (command.name === "status") {

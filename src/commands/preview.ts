@@ -1,4 +1,6 @@
 import { decideImage } from "../approval/images.js";
+import { mayPreviewFork } from "../approval/forks.js";
+import type { RepoPermission } from "../approval/permissions.js";
 import type { RepoConfig, ResolvedStack } from "../config/repo-config.js";
 import { createCheckRun, getPull } from "../connectors/github.js";
 import { describeLock } from "../approval/locks.js";
@@ -21,6 +23,8 @@ export async function startPreview(
   ctx: CommandContext,
   stackNames: string[],
   repoConfig: { config: RepoConfig; stacks: ResolvedStack[] },
+  /** The requester's permission; null for autoplan, which never runs fork code anyway. */
+  permission: RepoPermission | null = null,
 ): Promise<void> {
   const image = decideImage(repoConfig.config.sandbox?.image, ctx.deps.config.sandbox);
   if (!image.ok) {
@@ -32,6 +36,14 @@ export async function startPreview(
   if (pull.state !== "open") {
     await audit(ctx, "preview.rejected", { reason: "pull request is not open" });
     await reply(ctx, "this pull request is closed; previews run on open pull requests only.");
+    return;
+  }
+  // Code from a fork runs only when a maintainer says so, for each new head commit (invariant 3).
+  const fromFork = pull.headRepoFullName !== pull.baseRepoFullName;
+  const forkDecision = mayPreviewFork({ fromFork, permission });
+  if (!forkDecision.allowed) {
+    await audit(ctx, "preview.rejected", { reason: "fork", head_sha: pull.headSha, permission });
+    await reply(ctx, forkDecision.why);
     return;
   }
   // Stacks another pull request holds a lock on are refused, with the way out (Atlantis locks).

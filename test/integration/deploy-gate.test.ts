@@ -171,6 +171,21 @@ describe("the gate and /agent deploy", () => {
     await deployDone("app");
   });
 
+  it("a fork's code runs only when a maintainer asks, and a fork is never deployed", async () => {
+    const { number } = await openPr();
+    gh.pulls.set(number, { ...gh.pulls.get(number)!, headRepo: "mallory/gated" });
+    await say(number, "/agent preview app", "bob");
+    expect(lastReply(number)).toContain("comes from a fork");
+    expect(gh.find("POST", /\/check-runs$/)).toHaveLength(0);
+    const start = gh.calls.length;
+    await say(number, "/agent preview app", "carol");
+    await gh.waitFor((c) => gh.calls.indexOf(c) >= start && isCheckRunCompleted(c) && checkRunNamed(c) === "agent/preview (app)", "the maintainer's preview");
+    await say(number, "/approve", "bob");
+    await say(number, "/agent deploy app", "carol");
+    expect(lastReply(number)).toMatch(/- \[ \] Not from a fork/);
+    expect(gh.find("POST", /\/deployments$/)).toHaveLength(0);
+  });
+
   it("a PR that lowers its own gate in .github/agent.yml changes nothing; a writer cannot deploy a maintain-only stack", async () => {
     const lowered = CONFIG.replace("gate: { approvals: 1 }", "gate: { approvals: 0 }");
     const { number, sha } = await openPr({ ...TREE, ".github/agent.yml": lowered });
