@@ -6,6 +6,7 @@ import { renderHelp } from "./help.js";
 import { startPreview } from "./preview.js";
 import { requestDeploy } from "./deploy.js";
 import { approvePlans, denyDeploys } from "./approve.js";
+import { cancelPr } from "./cancel.js";
 import { replyStatus } from "./status.js";
 import { unlockStacks } from "./unlock.js";
 import { COMMANDS, resolveCommand, type Command } from "./registry.js";
@@ -13,7 +14,7 @@ import { COMMANDS, resolveCommand, type Command } from "./registry.js";
 /** Commands whose arguments are checked against the stacks the repository declares. */
 const NEEDS_STACKS = new Set(["preview", "deploy", "unlock", "rollback", "status"]);
 /** Recognised by the grammar, built by later work; answered honestly instead of ignored. */
-const NOT_YET_AVAILABLE = new Set(["rollback", "cancel", "diagnose"]);
+const NOT_YET_AVAILABLE = new Set(["rollback", "diagnose"]);
 
 function commandName(p: ParsedCommand): string {
   return p.kind === "agent" ? p.name : p.kind;
@@ -116,6 +117,10 @@ async function runOne(
     await approvePlans(ctx, command.reason, loaded.stacks);
     return;
   }
+  if (command.name === "cancel") {
+    await cancelPr(ctx);
+    return;
+  }
   if (command.name === "deny") {
     await denyDeploys(ctx, command.reason);
     return;
@@ -126,6 +131,6 @@ async function runOne(
   }
   if (NOT_YET_AVAILABLE.has(command.name)) {
     await audit(ctx, "command.unavailable", { command: command.name });
-    await reply(ctx, `\`${name}\` is recognised but not available in this version of the app yet. Available now: \`/agent preview\`, \`/agent deploy\`, \`/approve\`, \`/deny\`, \`/agent status\`, \`/agent unlock\`, \`/agent help\`.`);
+    await reply(ctx, `\`${name}\` is recognised but not available in this version of the app yet. Available now: \`/agent preview\`, \`/agent deploy\`, \`/agent cancel\`, \`/approve\`, \`/deny\`, \`/agent status\`, \`/agent unlock\`, \`/agent help\`.`);
   }
 }

@@ -111,7 +111,9 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
       if (gh) {
         const current = await getTask(deps.db, task.id);
         const id = current?.task.check_run_id;
-        if (id) await updateCheckRun(gh, r, Number(id), cancelledOutput(task.stack, "Superseded by a newer commit; the running steps were stopped.")).catch(() => {});
+        const error = current?.task.error;
+        const why = !error || error === "superseded by a newer commit" ? "Superseded by a newer commit" : `Cancelled (${error})`;
+        if (id) await updateCheckRun(gh, r, Number(id), cancelledOutput(task.stack, `${why}; the running steps were stopped.`)).catch(() => {});
         await refreshSticky(deps, gh, r, workflow.pr_number).catch(() => {});
       }
       return;

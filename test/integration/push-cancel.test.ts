@@ -98,4 +98,30 @@ describe("a new push cancels previews of the older commit", () => {
     expect(await leftoverSandboxes(f.app)).toBe(0);
     expect(gh.calls.filter((c) => isCheckRunInProgress(c) && rows.slice(1).some((r) => c.path.endsWith(`/check-runs/${r.check_run_id}`)))).toEqual([]);
   });
+
+  it("/agent cancel stops this PR's running preview and drops its queued one", async () => {
+    gh?.stop();
+    gh = new GitHubFake(REPO, TOKEN);
+    gh.permissions.set("alice", "write");
+    gh.files.set("main:.github/agent.yml", 'version: 1\nstacks:\n  - name: a\n  - name: b\nsteps:\n  preview: ["./slow.sh"]\n');
+    const sha = await f.git.commit(REPO, { "slow.sh": exe("#!/bin/sh\necho started\nsleep 120\n") });
+    gh.pulls.set(7, { headSha: sha });
+    const say = async (body: string) => {
+      const res = await deliver(f.app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), prNumber: 7, body, login: "alice" }));
+      await f.watcher.handled(res.id);
+    };
+    await say("/agent preview a b");
+    await gh.waitFor((c) => isCheckRunInProgress(c) && String((c.body?.output as { text?: string })?.text).includes("started"), "the first preview to be running");
+    await say("/agent cancel");
+    const reply = gh.find("POST", /\/issues\/7\/comments$/).map((c) => String(c.body!.body)).find((b) => b.startsWith("@alice cancelled"));
+    expect(reply).toMatch(/cancelled preview of `[ab]`, preview of `[ab]`\./);
+    const { rows } = await f.db.query("SELECT t.stack, t.state, t.check_run_id FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = 7 ORDER BY t.stack");
+    expect(rows.map((r) => [r.stack, r.state])).toEqual([["a", "CANCELLED"], ["b", "CANCELLED"]]);
+    // The running one is stopped by its worker, which reports why.
+    await gh.waitFor(
+      (c) => c.method === "PATCH" && /\/check-runs\/\d+$/.test(c.path) && String((c.body?.output as { summary?: string })?.summary).includes("Cancelled (cancelled by @alice); the running steps were stopped."),
+      "the worker's report",
+    );
+    expect(await leftoverSandboxes(f.app)).toBe(0);
+  });
 });

@@ -224,6 +224,43 @@ export async function cancelOlderPreviews(db: Db, repo: string, prNumber: number
   return res.rows;
 }
 
+/**
+ * `/agent cancel`: every queued or running preview (and shared checks) of the PR, and its
+ * queued deploys, end as CANCELLED. A deploy that is already applying is left alone: stopping
+ * `pulumi up` half-way would leave the stack in an unknown state.
+ */
+export async function cancelPrTasks(db: Db, repo: string, prNumber: number, by: string): Promise<{ cancelled: TaskRow[]; applying: TaskRow[] }> {
+  const client = await db.connect();
+  try {
+    await client.query("BEGIN");
+    const res = await client.query<TaskRow>(
+      `UPDATE tasks t SET state = 'CANCELLED', finished_at = now(), error = $3
+       FROM workflows w
+       WHERE t.workflow_id = w.id AND w.repo = $1 AND w.pr_number = $2
+         AND ((t.kind IN ('preview', 'checks') AND t.state IN ('PENDING', 'RUNNING')) OR (t.kind = 'deploy' AND t.state = 'PENDING'))
+       RETURNING t.*`,
+      [repo, prNumber, `cancelled by @${by}`],
+    );
+    await client.query(
+      "UPDATE deploys SET state = 'FAILED', error = $2, finished_at = now() WHERE task_id = ANY($1::uuid[]) AND state = 'PENDING'",
+      [res.rows.filter((t) => t.kind === "deploy").map((t) => t.id), `cancelled by @${by}`],
+    );
+    const applying = await client.query<TaskRow>(
+      `SELECT t.* FROM tasks t JOIN workflows w ON w.id = t.workflow_id
+       WHERE w.repo = $1 AND w.pr_number = $2 AND t.kind = 'deploy' AND t.state = 'RUNNING'`,
+      [repo, prNumber],
+    );
+    await client.query("COMMIT");
+    for (const id of new Set(res.rows.map((t) => t.workflow_id))) await refreshWorkflowState(db, id);
+    return { cancelled: res.rows, applying: applying.rows };
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 /** Whether a task was cancelled (a running worker checks after its steps were stopped). */
 export async function isTaskCancelled(db: Db, taskId: string): Promise<boolean> {
   const res = await db.query("SELECT 1 FROM tasks WHERE id = $1 AND state = 'CANCELLED'", [taskId]);
