@@ -240,6 +240,8 @@ export interface CheckRunUpdate {
   completedAt?: string;
   /** "Details" link on the check run (the full log). */
   detailsUrl?: string | null;
+  /** Requested-action buttons (GitHub allows 3; label ≤ 20, description ≤ 40, identifier ≤ 20 characters). */
+  actions?: Array<{ label: string; description: string; identifier: string }>;
 }
 
 function checkRunBody(u: CheckRunUpdate) {
@@ -249,6 +251,9 @@ function checkRunBody(u: CheckRunUpdate) {
     ...(u.startedAt ? { started_at: u.startedAt } : {}),
     ...(u.completedAt ? { completed_at: u.completedAt } : {}),
     ...(u.detailsUrl ? { details_url: u.detailsUrl } : {}),
+    ...(u.actions
+      ? { actions: u.actions.slice(0, 3).map((a) => ({ label: a.label.slice(0, 20), description: a.description.slice(0, 40), identifier: a.identifier.slice(0, 20) })) }
+      : {}),
     ...(u.output
       ? {
           output: {

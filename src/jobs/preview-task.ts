@@ -202,20 +202,17 @@ async function runPreview(
   if (succeeded && task.kind === "preview") await takeLock(deps, workflow, stack.name, log);
   // Lint findings become file/line annotations on the check run (at most 50 per request).
   const lint = outcome.lintOutput === null ? null : parseLintAnnotations(outcome.lintOutput, stack.dir);
-  await updateCheckRun(
-    gh,
-    r,
-    checkRunId,
-    completedOutput(stack.name, {
-      succeeded,
-      steps,
-      error,
-      logUrl: taskLogUrl(deps.config, task.id),
-      plan: outcome.plan,
-      planHash: outcome.planHash,
-      ...(lint ? { annotations: lint.annotations, annotationsTotal: lint.total } : {}),
-    }),
-  );
+  const completed = completedOutput(stack.name, {
+    succeeded,
+    steps,
+    error,
+    logUrl: taskLogUrl(deps.config, task.id),
+    plan: outcome.plan,
+    planHash: outcome.planHash,
+    ...(lint ? { annotations: lint.annotations, annotationsTotal: lint.total } : {}),
+  });
+  // A successful preview with a plan offers the gate as buttons; a click goes through the same checks as a comment.
+  await updateCheckRun(gh, r, checkRunId, succeeded && task.kind === "preview" && outcome.planHash ? { ...completed, actions: PREVIEW_ACTIONS } : completed);
   await appendAudit(deps.db, {
     actor: "agent",
     action: `${task.kind === "checks" ? "checks" : "preview"}.${succeeded ? "succeeded" : "failed"}`,
@@ -297,6 +294,12 @@ export function stepEnv(workflow: WorkflowRow, stack: ResolvedStack, extra: Reco
     ...extra,
   };
 }
+
+/** Check-run buttons on a successful preview (src/handlers/check-run.ts answers them). */
+export const PREVIEW_ACTIONS = [
+  { label: "Deploy", description: "Deploy this plan (/agent deploy)", identifier: "deploy" },
+  { label: "Approve", description: "Approve this plan (/approve)", identifier: "approve" },
+];
 
 interface StepsOutcome {
   /** Output of a failed lint step, for check-run annotations. */

@@ -247,6 +247,19 @@ export function pullRequestPayload(
   return p;
 }
 
+/** A `check_run.requested_action` payload (a click on one of our check run's buttons). */
+export function checkRunActionPayload(opts: { repo: string; cloneUrl: string; checkRunId: number; taskId: string; headSha: string; identifier: string; sender: string }): Record<string, any> {
+  const all = require("@octokit/webhooks-examples/api.github.com/index.json") as Example[];
+  const p = structuredClone(all.find((e) => e.name === "check_run")!.examples.find((e) => e.action === "requested_action")!);
+  const [owner, name] = opts.repo.split("/") as [string, string];
+  p.repository = { ...p.repository, name, full_name: opts.repo, owner: { ...p.repository.owner, login: owner }, clone_url: opts.cloneUrl, default_branch: "main" };
+  p.check_run = { ...p.check_run, id: opts.checkRunId, head_sha: opts.headSha, external_id: opts.taskId };
+  p.requested_action = { identifier: opts.identifier };
+  p.sender = { ...p.sender, login: opts.sender, type: "User" };
+  p.installation = { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" };
+  return p;
+}
+
 /** Everything an end-to-end test file needs: the running app on a fresh database and queue prefix, a git server, a delivery watcher and a database client. */
 export interface AppFixture {
   env: TestEnv;

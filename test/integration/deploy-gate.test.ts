@@ -12,7 +12,7 @@ import { createDeployWorkflow } from "../../src/connectors/store/workflows.js";
 import { deployJobId, DEPLOY_JOB_OPTIONS } from "../../src/jobs/queues.js";
 import { GitHubFake, isCheckRunCompleted, type RecordedCall } from "../helpers/github-fake.js";
 import { executable as exe } from "../helpers/git-server.js";
-import { deliver, issueCommentPayload, leftoverSandboxes, startAppFixture, type AppFixture } from "../helpers/harness.js";
+import { checkRunActionPayload, deliver, issueCommentPayload, leftoverSandboxes, startAppFixture, type AppFixture } from "../helpers/harness.js";
 
 const REPO = "octo-org/gated";
 const TOKEN = "ghs_deployGateInstallationToken0000000010";
@@ -184,6 +184,30 @@ describe("the gate and /agent deploy", () => {
     await say(number, "/agent deploy app", "carol");
     expect(lastReply(number)).toMatch(/- \[ \] Not from a fork/);
     expect(gh.find("POST", /\/deployments$/)).toHaveLength(0);
+  });
+
+  it("the preview check run's Approve and Deploy buttons go through the same gate as the comments", async () => {
+    const { number, sha } = await openPr();
+    await preview(number, "app");
+    const [checkRunId, cr] = [...gh.checkRuns.entries()].find(([, c]) => c.name === "agent/preview (app)")!;
+    expect((cr.actions as Array<{ identifier: string }>).map((a) => a.identifier)).toEqual(["deploy", "approve"]);
+    // The app sets external_id to its task id (check-run ids of the fake repeat across tests).
+    const task = String(cr.external_id);
+    const click = async (identifier: string, sender: string) => {
+      const res = await deliver(f.app.port!, "check_run", checkRunActionPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), checkRunId, taskId: task, headSha: sha, identifier, sender }));
+      expect(res.status).toBe(202);
+      await f.watcher.handled(res.id);
+    };
+    await click("deploy", "alice");
+    expect(lastReply(number)).toMatch(/- \[ \] Approvals — 0 of 1/);
+    await click("approve", "rita");
+    expect(lastReply(number)).toContain("needs **write** access");
+    await click("approve", "bob");
+    expect(lastReply(number)).toMatch(/^@bob approved `app`/);
+    await click("deploy", "alice");
+    expect(lastReply(number)).toContain("deploying `app`");
+    await deployDone("app");
+    expect(gh.find("POST", /\/deployments$/)).toHaveLength(1);
   });
 
   it("a PR that lowers its own gate in .github/agent.yml changes nothing; a writer cannot deploy a maintain-only stack", async () => {
