@@ -17,6 +17,7 @@ import type { StepResult } from "../src/jobs/types.js";
 import { countChanges, type PlanDiagnostic, type PulumiPreview, type ResourceChange, type ResourceOp } from "../src/plan/types.js";
 import { completedOutput } from "../src/render/check-run.js";
 import { renderStickyParts } from "../src/render/sticky-comment.js";
+import { fmt, stats, type Stats } from "./stats.js";
 
 const RESOURCES = 10_000;
 const WARMUP = 5;
@@ -25,14 +26,6 @@ const TARGETS = { renderP95Ms: 200 };
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "render-latest.json");
 
-export interface Stats {
-  n: number;
-  p50: number;
-  p95: number;
-  mean: number;
-  min: number;
-  max: number;
-}
 
 export interface Row extends Stats {
   key: string;
@@ -65,28 +58,7 @@ export interface Result {
   samples: Record<string, number[]>;
 }
 
-/** Percentile with linear interpolation between closest ranks (p in 0..100). */
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const pos = ((sorted.length - 1) * p) / 100;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
 
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return {
-    n: sorted.length,
-    p50: percentile(sorted, 50),
-    p95: percentile(sorted, 95),
-    mean: sorted.reduce((s, x) => s + x, 0) / (sorted.length || 1),
-    min: sorted[0] ?? NaN,
-    max: sorted[sorted.length - 1] ?? NaN,
-  };
-}
-
-const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : "n/a");
 
 function progress(msg: string): void {
   process.stderr.write(`[bench render] ${msg}\n`);

@@ -21,6 +21,7 @@ import {
   type SandboxLimits,
   type SandboxOptions,
 } from "../src/connectors/sandbox.js";
+import { fmt, stats, type Stats } from "./stats.js";
 
 /** The trivial step every variant runs. */
 const STEP = ["sh", "-c", "echo ok"];
@@ -33,14 +34,6 @@ const TARGETS = { warmOverheadP50Ms: 50, coldOverheadP50Ms: 200 };
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "sandbox-latest.json");
 
-export interface Stats {
-  n: number;
-  p50: number;
-  p95: number;
-  mean: number;
-  min: number;
-  max: number;
-}
 
 export interface Row extends Stats {
   key: string;
@@ -74,26 +67,6 @@ export interface Result {
   samples: Record<string, number[]>;
 }
 
-/** Percentile with linear interpolation between closest ranks (p in 0..100). */
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const pos = ((sorted.length - 1) * p) / 100;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return {
-    n: sorted.length,
-    p50: percentile(sorted, 50),
-    p95: percentile(sorted, 95),
-    mean: sorted.reduce((s, x) => s + x, 0) / (sorted.length || 1),
-    min: sorted[0] ?? NaN,
-    max: sorted[sorted.length - 1] ?? NaN,
-  };
-}
 
 /** Host baseline: spawn the same argv, collect its output like the sandbox does, wait for exit. */
 function spawnOnHost(argv: string[]): Promise<void> {
@@ -117,7 +90,6 @@ async function runStep(sb: Sandbox): Promise<void> {
   }
 }
 
-const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : "n/a");
 
 function progress(msg: string): void {
   process.stderr.write(`[bench sandbox] ${msg}\n`);
