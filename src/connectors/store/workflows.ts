@@ -1,3 +1,4 @@
+import type pg from "pg";
 import type { StepResult, WorkflowConfig } from "../../jobs/types.js";
 import { previewWorkflowState, type TaskState, type WorkflowState } from "../../jobs/states.js";
 import type { Db } from "./db.js";
@@ -70,6 +71,17 @@ export interface CreatedWorkflow {
   checks: TaskRow[];
 }
 
+type WorkflowFields = Pick<NewPreviewWorkflow, "repo" | "installationId" | "prNumber" | "headSha" | "requestedBy" | "deliveryId" | "config">;
+
+async function insertWorkflow(client: pg.PoolClient, kind: WorkflowRow["kind"], w: WorkflowFields): Promise<WorkflowRow> {
+  const wf = await client.query<WorkflowRow>(
+    `INSERT INTO workflows (kind, repo, installation_id, pr_number, head_sha, requested_by, delivery_id, config)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+    [kind, w.repo, w.installationId, w.prNumber, w.headSha, w.requestedBy, w.deliveryId, JSON.stringify(w.config)],
+  );
+  return wf.rows[0]!;
+}
+
 /**
  * Creates a preview workflow and one PENDING task per stack in one transaction. A stack whose
  * job (same repo, PR, SHA, stack, command) is already live collapses into it; queued tasks
@@ -79,12 +91,7 @@ export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Prom
   const client = await db.connect();
   try {
     await client.query("BEGIN");
-    const wf = await client.query<WorkflowRow>(
-      `INSERT INTO workflows (kind, repo, installation_id, pr_number, head_sha, requested_by, delivery_id, config)
-       VALUES ('preview', $1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-      [w.repo, w.installationId, w.prNumber, w.headSha, w.requestedBy, w.deliveryId, JSON.stringify(w.config)],
-    );
-    const workflow = wf.rows[0]!;
+    const workflow = await insertWorkflow(client, "preview", w);
     const tasks: TaskRow[] = [];
     const alreadyLive: LiveTaskRow[] = [];
     for (const stack of w.stacks) {
@@ -379,12 +386,7 @@ export async function createDeployWorkflow(db: Db, d: NewDeployWorkflow): Promis
   const client = await db.connect();
   try {
     await client.query("BEGIN");
-    const wf = await client.query<WorkflowRow>(
-      `INSERT INTO workflows (kind, repo, installation_id, pr_number, head_sha, requested_by, delivery_id, config)
-       VALUES ('deploy', $1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-      [d.repo, d.installationId, d.prNumber, d.headSha, d.requestedBy, d.deliveryId, JSON.stringify(d.config)],
-    );
-    const workflow = wf.rows[0]!;
+    const workflow = await insertWorkflow(client, "deploy", d);
     const t = await client.query<TaskRow>(
       `INSERT INTO tasks (workflow_id, kind, stack, job_id, plan_hash, depends_on) VALUES ($1, 'deploy', $2, $3, $4, ARRAY[$5]::uuid[])
        ON CONFLICT (job_id) WHERE state IN ('PENDING', 'RUNNING') DO NOTHING RETURNING *`,
