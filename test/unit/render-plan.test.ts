@@ -15,6 +15,7 @@ import { CHECK_RUN_TEXT_LIMIT, COMMENT_BODY_LIMIT, type CheckRunAnnotation } fro
 import { countChanges, emptyCounts, type PlanDiagnostic, type PulumiPreview, type ResourceChange, type ResourceOp } from "../../src/plan/types.js";
 import type { StackView, TaskRow } from "../../src/connectors/store/workflows.js";
 import type { StepResult } from "../../src/jobs/types.js";
+import { step, taskRow } from "../helpers/rows.js";
 
 // ---------------------------------------------------------------------------------------------
 // Builders
@@ -52,28 +53,9 @@ function bigPlan(n: number, prefix = "res"): PulumiPreview {
   return preview(resources, [{ severity: "warning", message: "deprecated resource type", urn: resources[0]!.urn }]);
 }
 
-function step(over: Partial<StepResult> & Pick<StepResult, "name" | "status">): StepResult {
-  return { exitCode: null, durationMs: null, outputTail: "", truncated: false, ...over };
-}
 
 function task(over: Partial<TaskRow> & Pick<TaskRow, "stack" | "state">): TaskRow {
-  return {
-    id: `task-${over.stack}`,
-    workflow_id: "wf-1",
-    kind: "preview",
-    job_id: `job-${over.stack}`,
-    check_run_id: null,
-    attempts: 1,
-    steps: [step({ name: "preview", status: "succeeded", durationMs: 1000 })],
-    error: null,
-    plan_hash: null,
-    plan: null,
-    depends_on: [],
-    created_at: new Date("2024-01-01T00:00:00Z"),
-    started_at: null,
-    finished_at: null,
-    ...over,
-  };
+  return taskRow({ steps: [step({ name: "preview", status: "succeeded", durationMs: 1000 })], ...over });
 }
 
 function view(t: TaskRow): StackView {

@@ -6,15 +6,13 @@ import { STICKY_MARKER, renderStickyComment } from "../../src/render/sticky-comm
 import { CHECK_RUN_TEXT_LIMIT, COMMENT_BODY_LIMIT } from "../../src/connectors/github.js";
 import type { StackView, TaskRow } from "../../src/connectors/store/workflows.js";
 import type { StepResult } from "../../src/jobs/types.js";
+import { step, taskRow } from "../helpers/rows.js";
 import type { TaskState } from "../../src/jobs/states.js";
 
 // ---------------------------------------------------------------------------------------------
 // Builders
 // ---------------------------------------------------------------------------------------------
 
-function step(over: Partial<StepResult> & Pick<StepResult, "name" | "status">): StepResult {
-  return { exitCode: null, durationMs: null, outputTail: "", truncated: false, ...over };
-}
 
 /** `size` characters of log output, in lines of `lineLength`, ending with a recognisable marker. */
 function bigOutput(size: number, endMarker: string, lineLength = 100): string {
@@ -25,25 +23,7 @@ function bigOutput(size: number, endMarker: string, lineLength = 100): string {
 
 const HEAD_SHA = "0123456789abcdef0123456789abcdef01234567";
 
-function task(over: Partial<TaskRow> & Pick<TaskRow, "stack" | "state">): TaskRow {
-  return {
-    id: `task-${over.stack}`,
-    workflow_id: "wf-1",
-    kind: "preview",
-    job_id: `job-${over.stack}`,
-    check_run_id: null,
-    attempts: 1,
-    steps: [],
-    error: null,
-    plan_hash: null,
-    plan: null,
-    depends_on: [],
-    created_at: new Date("2024-01-01T00:00:00Z"),
-    started_at: null,
-    finished_at: null,
-    ...over,
-  };
-}
+const task = taskRow;
 
 function view(t: TaskRow, headSha = HEAD_SHA): StackView {
   return { task: t, headSha, requestedBy: "alice" };
