@@ -21,6 +21,30 @@ export interface CommandContext {
   defaultBranch: string;
 }
 
+/**
+ * The context for commands started by a webhook (a comment, a button, a push): one place that
+ * reads the repository fields of the payload.
+ */
+export function commandContextFor(
+  deps: AppDeps,
+  event: { id: string; octokit: GitHub },
+  repository: { full_name: string; clone_url: string; default_branch: string },
+  who: { installationId: number; issueNumber: number; isPullRequest: boolean; commentId: number; actor: string },
+): CommandContext {
+  const [owner, repo] = repository.full_name.split("/") as [string, string];
+  return {
+    deps,
+    gh: event.octokit,
+    log: deps.log.child({ delivery_id: event.id, repo: repository.full_name, issue: who.issueNumber }),
+    repo: { owner, repo },
+    repoFullName: repository.full_name,
+    deliveryId: event.id,
+    cloneUrl: repository.clone_url,
+    defaultBranch: repository.default_branch,
+    ...who,
+  };
+}
+
 export type RepoConfigResult = LoadResult | { ok: false; missing: true };
 
 /**

@@ -1,7 +1,7 @@
 import type { Context } from "probot";
 import { decideCommandPermission, isBotActor } from "../approval/permissions.js";
 import { approvePlans } from "../commands/approve.js";
-import { audit, describeConfigProblem, loadDefaultBranchConfig, reply, type CommandContext } from "../commands/context.js";
+import { audit, commandContextFor, describeConfigProblem, loadDefaultBranchConfig, reply } from "../commands/context.js";
 import { requestDeploy } from "../commands/deploy.js";
 import { getPermission } from "../connectors/github.js";
 import { getTask } from "../connectors/store/workflows.js";
@@ -25,22 +25,13 @@ export async function onCheckRunAction(context: Context<"check_run.requested_act
   const found = await getTask(deps.db, taskId);
   // Only our own preview check runs, in the repository the event is about.
   if (!found || found.task.kind !== "preview" || found.workflow.repo !== payload.repository.full_name) return;
-  const [owner, repo] = payload.repository.full_name.split("/") as [string, string];
-  const ctx: CommandContext = {
-    deps,
-    gh: context.octokit,
-    log: deps.log.child({ delivery_id: context.id, repo: payload.repository.full_name, issue: found.workflow.pr_number }),
-    repo: { owner, repo },
-    repoFullName: payload.repository.full_name,
+  const ctx = commandContextFor(deps, context, payload.repository, {
     installationId,
     issueNumber: found.workflow.pr_number,
     isPullRequest: true,
     commentId: 0,
     actor: payload.sender.login,
-    deliveryId: context.id,
-    cloneUrl: payload.repository.clone_url,
-    defaultBranch: payload.repository.default_branch,
-  };
+  });
   const name = identifier === "deploy" ? "deploy" : "approve";
   const permission = await getPermission(ctx.gh, ctx.repo, ctx.actor);
   const decision = decideCommandPermission(name, permission);

@@ -1,5 +1,6 @@
 import type { Context } from "probot";
 import { isBotActor } from "../approval/permissions.js";
+import { commandContextFor } from "../commands/context.js";
 import { dispatchCommands } from "../commands/dispatch.js";
 import { mentionsCommand, parseComment } from "../commands/grammar.js";
 import type { AppDeps } from "../deps.js";
@@ -15,23 +16,12 @@ export async function onIssueComment(context: Context<"issue_comment.created">, 
   const parsed = parseComment(payload.comment.body);
   if (parsed.commands.length === 0 && parsed.errors.length === 0) return;
 
-  const [owner, repo] = payload.repository.full_name.split("/") as [string, string];
-  await dispatchCommands(
-    {
-      deps,
-      gh: context.octokit,
-      log: deps.log.child({ delivery_id: context.id, repo: payload.repository.full_name, issue: payload.issue.number }),
-      repo: { owner, repo },
-      repoFullName: payload.repository.full_name,
-      installationId,
-      issueNumber: payload.issue.number,
-      isPullRequest: Boolean(payload.issue.pull_request),
-      commentId: payload.comment.id,
-      actor: payload.comment.user?.login ?? "ghost",
-      deliveryId: context.id,
-      cloneUrl: payload.repository.clone_url,
-      defaultBranch: payload.repository.default_branch,
-    },
-    parsed,
-  );
+  const ctx = commandContextFor(deps, context, payload.repository, {
+    installationId,
+    issueNumber: payload.issue.number,
+    isPullRequest: Boolean(payload.issue.pull_request),
+    commentId: payload.comment.id,
+    actor: payload.comment.user?.login ?? "ghost",
+  });
+  await dispatchCommands(ctx, parsed);
 }

@@ -1,6 +1,6 @@
 import type { Context } from "probot";
 import { mayAutoplan, stacksToAutoplan } from "../approval/autoplan.js";
-import { audit, loadDefaultBranchConfig, type CommandContext } from "../commands/context.js";
+import { audit, commandContextFor, loadDefaultBranchConfig, type CommandContext } from "../commands/context.js";
 import { startPreview } from "../commands/preview.js";
 import { getPermission, listPullFiles } from "../connectors/github.js";
 import { cancelOlderPreviews } from "../connectors/store/workflows.js";
@@ -49,19 +49,8 @@ export async function onPullRequestUpdated(
   const installationId = payload.installation?.id;
   if (!installationId) return;
   const ctx: CommandContext = {
-    deps,
-    gh: context.octokit,
+    ...commandContextFor(deps, context, payload.repository, { installationId, issueNumber: pr.number, isPullRequest: true, commentId: 0, actor: pr.user?.login ?? actor }),
     log,
-    repo,
-    repoFullName,
-    installationId,
-    issueNumber: pr.number,
-    isPullRequest: true,
-    commentId: 0,
-    actor: pr.user?.login ?? actor,
-    deliveryId: context.id,
-    cloneUrl: payload.repository.clone_url,
-    defaultBranch: payload.repository.default_branch,
   };
   const loaded = await loadDefaultBranchConfig(ctx);
   // A repository without (valid) config gets no autoplan noise on every push; commands explain.
