@@ -11,6 +11,6 @@ export function mayPreviewFork(input: { fromFork: boolean; permission: RepoPermi
   if (input.permission !== null && hasAtLeast(input.permission, "maintain")) return { allowed: true };
   return {
     allowed: false,
-    why: "this pull request comes from a fork: its code runs only when a maintainer (maintain or admin access) comments `/agent preview`, once per new commit. Nothing was run.",
+    why: "this pull request comes from a fork: its code runs only when a maintainer (maintain or admin access) comments `/agent preview` or `/agent ok-to-test`, once per new commit. Nothing was run.",
   };
 }

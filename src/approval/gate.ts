@@ -73,7 +73,16 @@ export interface GateFacts {
   now: Date;
   stack: string;
   prNumber: number;
-  pr: { author: string; headSha: string; draft: boolean; mergeable: boolean | null; behindBy: number | null; fromFork: boolean };
+  pr: {
+    author: string;
+    headSha: string;
+    draft: boolean;
+    mergeable: boolean | null;
+    behindBy: number | null;
+    fromFork: boolean;
+    /** How replies name `author` (default "the PR author"; a rollback's requester otherwise). */
+    authorLabel?: string;
+  };
   /** The latest preview of this stack on this PR, or null. */
   preview: { headSha: string; planHash: string | null; state: TaskState; finishedAt: Date | null } | null;
   reviews: ReviewFact[];
@@ -262,7 +271,7 @@ function approverRules(policy: GatePolicy, facts: GateFacts): ApproverRules {
   return {
     personReason(login, type) {
       if (isBotActor({ login, type })) return "bots do not count";
-      if (loginKey(login) === author) return "the PR author cannot approve their own change";
+      if (loginKey(login) === author) return `${authorLabel(facts)} cannot approve their own change`;
       if (!allowed(login)) return "not an allowed approver";
       return null;
     },
@@ -327,6 +336,10 @@ function commandReason(policy: GatePolicy, facts: GateFacts, who: ApproverRules,
   return null;
 }
 
+function authorLabel(facts: GateFacts): string {
+  return facts.pr.authorLabel ?? "the PR author";
+}
+
 function expired(policy: GatePolicy, facts: GateFacts, at: Date): boolean {
   return facts.now.getTime() - at.getTime() >= policy.approvalTtlSeconds * 1000;
 }
@@ -381,7 +394,7 @@ function approvals(policy: GatePolicy, facts: GateFacts, counted: CountedApprova
   const detail = `${counted.length} of ${need} approval${need === 1 ? "" : "s"}${counted.length ? ` (${names})` : ""}`;
   if (counted.length >= need) return met(id, detail);
   const missing = need - counted.length;
-  return unmet(id, detail, `Needs ${missing} more approval${missing === 1 ? "" : "s"} from ${whoMayApprove(policy)}, not the PR author: ${howToApprove(policy, facts)}.`);
+  return unmet(id, detail, `Needs ${missing} more approval${missing === 1 ? "" : "s"} from ${whoMayApprove(policy)}, not ${authorLabel(facts)}: ${howToApprove(policy, facts)}.`);
 }
 
 /** "anyone with write access" or "@alice, @bob or a member of team platform". */

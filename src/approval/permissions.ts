@@ -20,9 +20,13 @@ export function hasAtLeast(actual: RepoPermission, required: RepoPermission): bo
   return REPO_PERMISSIONS.indexOf(actual) >= REPO_PERMISSIONS.indexOf(required);
 }
 
-/** Help is public; everything that runs, changes or decides something needs write. */
+/**
+ * Help is public; everything that runs, changes or decides something needs write; vouching
+ * for untrusted code (`ok-to-test`, Prow's name for it) needs maintain.
+ */
 export function requiredPermission(command: string): RepoPermission {
-  return command === "help" ? "read" : "write";
+  if (command === "help") return "read";
+  return command === "ok-to-test" ? "maintain" : "write";
 }
 
 export type PermissionDecision = { allowed: true } | { allowed: false; required: RepoPermission; actual: RepoPermission };

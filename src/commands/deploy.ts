@@ -1,17 +1,17 @@
 import { evaluateGate, isOwnDeployCheck, type GateFacts, type GatePolicy } from "../approval/gate.js";
 import { hasAtLeast, type RepoPermission } from "../approval/permissions.js";
 import type { RepoConfig, ResolvedStack } from "../config/repo-config.js";
-import { behindBy, createCheckRun, getPermission, getPull, listChecks, listReviews, listTeamMembers } from "../connectors/github.js";
-import { findDeployConflict, listApprovals } from "../connectors/store/gate.js";
+import { behindBy, getPermission, getPull, listChecks, listReviews, listTeamMembers, type GitHub, type RepoRef } from "../connectors/github.js";
+import { deployOfPreview, listApprovals } from "../connectors/store/gate.js";
 import { getStackLock } from "../connectors/store/locks.js";
-import { createDeployWorkflow, latestPreviewOf, setTaskCheckRun } from "../connectors/store/workflows.js";
-import { DEPLOY_JOB_OPTIONS, deployJobId } from "../jobs/queues.js";
-import { deployCheckRunName, deployQueuedOutput } from "../render/check-run.js";
+import { latestBranchPreview, latestPreviewOf } from "../connectors/store/workflows.js";
+import { enqueueDeploy } from "../jobs/enqueue-deploy.js";
 import { renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
 import { decideImage } from "../approval/images.js";
 import { audit, reply, type CommandContext } from "./context.js";
+import { applyIfApproved } from "./rollback.js";
 
 /** The stack's gate from the default branch, with the server's floor and approval lifetime. */
 export function gatePolicy(stack: ResolvedStack, server: { approvalTtlSeconds: number; minApprovals: number }): GatePolicy {
@@ -32,17 +32,32 @@ export function gatePolicy(stack: ResolvedStack, server: { approvalTtlSeconds: n
   };
 }
 
+/** The permission of everyone who approved or denied, and the members of the approver teams. */
+export async function approverFacts(
+  gh: GitHub,
+  repo: RepoRef,
+  logins: string[],
+  policy: GatePolicy,
+): Promise<{ permissions: Record<string, RepoPermission>; teamMembers: Record<string, string[]> }> {
+  const permissions: Record<string, RepoPermission> = {};
+  for (const login of new Set(logins)) permissions[login] = await getPermission(gh, repo, login);
+  const teamMembers: Record<string, string[]> = {};
+  for (const team of policy.approvers?.teams ?? []) teamMembers[team] = await listTeamMembers(gh, repo.owner, team);
+  return { permissions, teamMembers };
+}
+
+/** `/approve` and `/deny` rows as the gate reads them. */
+export function approvalCommands(rows: Awaited<ReturnType<typeof listApprovals>>): GateFacts["commands"] {
+  return rows.map((a) => ({ kind: a.kind, actor: a.actor, actorType: a.actor_type, headSha: a.head_sha, planHash: a.plan_hash, at: a.created_at }));
+}
+
 /** Everything the gate needs to know about this PR and stack, read from GitHub and Postgres now. */
-async function gatherFacts(ctx: CommandContext, stack: ResolvedStack, policy: GatePolicy): Promise<{ facts: GateFacts; previewTaskId: string | null }> {
+export async function gatherFacts(ctx: CommandContext, stack: ResolvedStack, policy: GatePolicy): Promise<{ facts: GateFacts; previewTaskId: string | null }> {
   const pull = await getPull(ctx.gh, ctx.repo, ctx.issueNumber);
   const preview = await latestPreviewOf(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name);
   const reviews = await listReviews(ctx.gh, ctx.repo, ctx.issueNumber);
   const approvals = await listApprovals(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name);
-  const logins = new Set<string>([...reviews.flatMap((r) => (r.user ? [r.user.login] : [])), ...approvals.map((a) => a.actor)]);
-  const permissions: Record<string, RepoPermission> = {};
-  for (const login of logins) permissions[login] = await getPermission(ctx.gh, ctx.repo, login);
-  const teamMembers: Record<string, string[]> = {};
-  for (const team of policy.approvers?.teams ?? []) teamMembers[team] = await listTeamMembers(ctx.gh, ctx.repo.owner, team);
+  const { permissions, teamMembers } = await approverFacts(ctx.gh, ctx.repo, [...reviews.flatMap((r) => (r.user ? [r.user.login] : [])), ...approvals.map((a) => a.actor)], policy);
   const checks = policy.require.statusChecks ? await listChecks(ctx.gh, ctx.repo, pull.headSha) : [];
   const lock = await getStackLock(ctx.deps.db, ctx.repoFullName, stack.name);
   const behind = policy.require.undiverged ? await behindBy(ctx.gh, ctx.repo, pull.baseRef, pull.headSha) : 0;
@@ -62,7 +77,7 @@ async function gatherFacts(ctx: CommandContext, stack: ResolvedStack, policy: Ga
       },
       preview: preview ? { headSha: preview.head_sha, planHash: preview.plan_hash, state: preview.state, finishedAt: preview.finished_at } : null,
       reviews,
-      commands: approvals.map((a) => ({ kind: a.kind, actor: a.actor, actorType: a.actor_type, headSha: a.head_sha, planHash: a.plan_hash, at: a.created_at })),
+      commands: approvalCommands(approvals),
       permissions,
       teamMembers,
       checks,
@@ -95,6 +110,18 @@ export async function requestDeploy(
     await reply(ctx, `I can't run the deploy: ${image.message}.`);
     return;
   }
+  // Merge-first left a merge commit to approve: `/agent deploy` now applies that plan.
+  const pending = await latestBranchPreview(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name);
+  if (pending?.workflow.config.branch?.purpose === "merge-commit" && !(await deployOfPreview(ctx.deps.db, pending.task.id))) {
+    if (pending.task.state === "SUCCEEDED") {
+      await applyIfApproved(ctx, stack, pending.workflow, pending.task);
+      return;
+    }
+    if (pending.task.state === "PENDING" || pending.task.state === "RUNNING") {
+      await reply(ctx, `the preview of the merge commit ${code(shortSha(pending.workflow.head_sha))} for ${code(stack.name)} is still running; its plan will be posted here.`);
+      return;
+    }
+  }
   const policy = gatePolicy(stack, ctx.deps.config.gate);
   const { facts, previewTaskId } = await gatherFacts(ctx, stack, policy);
   const result = evaluateGate(policy, facts);
@@ -111,24 +138,22 @@ export async function requestDeploy(
     await reply(ctx, renderGateChecklist(stack.name, result, facts.pr.headSha));
     return;
   }
-  const conflict = await findDeployConflict(ctx.deps.db, ctx.repoFullName, stack.name, facts.pr.headSha, result.planHash);
-  const created = conflict
-    ? null
-    : await createDeployWorkflow(ctx.deps.db, {
-        repo: ctx.repoFullName,
-        installationId: ctx.installationId,
-        prNumber: ctx.issueNumber,
-        headSha: facts.pr.headSha,
-        planHash: result.planHash,
-        requestedBy: ctx.actor,
-        deliveryId: ctx.deliveryId,
-        config: { image: image.image, cloneUrl: ctx.cloneUrl, defaultBranch: ctx.defaultBranch, stacks: [stack] },
-        stack: stack.name,
-        jobId: deployJobId(ctx.repoFullName, stack.name, facts.pr.headSha, result.planHash),
-        previewTaskId,
-      });
-  if (!created) {
-    const other = conflict ?? (await findDeployConflict(ctx.deps.db, ctx.repoFullName, stack.name, facts.pr.headSha, result.planHash));
+  const enqueued = await enqueueDeploy(ctx.deps, ctx.gh, {
+    repo: ctx.repo,
+    repoFullName: ctx.repoFullName,
+    installationId: ctx.installationId,
+    threadNumber: ctx.issueNumber,
+    sha: facts.pr.headSha,
+    planHash: result.planHash,
+    previewTaskId,
+    requestedBy: ctx.actor,
+    deliveryId: ctx.deliveryId,
+    config: { image: image.image, cloneUrl: ctx.cloneUrl, defaultBranch: ctx.defaultBranch, stacks: [stack] },
+    stack,
+    kind: "deploy",
+  });
+  if (!enqueued.ok) {
+    const other = enqueued.conflict;
     await audit(ctx, "deploy.duplicate", { stack: stack.name, plan_hash: result.planHash, other: other ? { state: other.other.state, pr: other.other.pr_number } : null });
     await reply(
       ctx,
@@ -138,10 +163,7 @@ export async function requestDeploy(
     );
     return;
   }
-  const checkRunId = await createCheckRun(ctx.gh, ctx.repo, deployCheckRunName(stack.name), facts.pr.headSha, created.task.id, deployQueuedOutput(stack.name, facts.pr.headSha, ctx.actor));
-  await setTaskCheckRun(ctx.deps.db, created.task.id, checkRunId);
-  await ctx.deps.queues.tasks.add("deploy", { taskId: created.task.id, workflowId: created.workflow.id, deliveryId: ctx.deliveryId }, { ...DEPLOY_JOB_OPTIONS, jobId: created.task.job_id });
-  await audit(ctx, "deploy.queued", { stack: stack.name, head_sha: facts.pr.headSha, plan_hash: result.planHash, approved_by: result.counted.map((a) => a.login) }, { workflowId: created.workflow.id, taskId: created.task.id });
+  await audit(ctx, "deploy.queued", { stack: stack.name, head_sha: facts.pr.headSha, plan_hash: result.planHash, approved_by: result.counted.map((a) => a.login) }, { workflowId: enqueued.workflowId, taskId: enqueued.taskId });
   const by = result.counted.map((a) => `@\u200b${a.login}`).join(", ");
-  await reply(ctx, `deploying ${code(stack.name)} at ${code(shortSha(facts.pr.headSha))} (plan ${code(shortPlanHash(result.planHash) ?? "")})${by ? `, approved by ${by}` : ""}. The PR is merged once it succeeds.`);
+  await reply(ctx, `deploying ${code(stack.name)} at ${code(shortSha(facts.pr.headSha))} (plan ${code(shortPlanHash(result.planHash) ?? "")})${by ? `, approved by ${by}` : ""}. ${stack.gate.mode === "merge-then-deploy" ? " The PR is merged first; the merge commit is applied only if it plans the same." : " The PR is merged once it succeeds."}`);
 }

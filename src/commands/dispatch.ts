@@ -7,14 +7,15 @@ import { startPreview } from "./preview.js";
 import { requestDeploy } from "./deploy.js";
 import { approvePlans, denyDeploys } from "./approve.js";
 import { cancelPr } from "./cancel.js";
+import { requestRollback } from "./rollback.js";
 import { replyStatus } from "./status.js";
 import { unlockStacks } from "./unlock.js";
 import { COMMANDS, resolveCommand, type Command } from "./registry.js";
 
 /** Commands whose arguments are checked against the stacks the repository declares. */
-const NEEDS_STACKS = new Set(["preview", "deploy", "unlock", "rollback", "status"]);
+const NEEDS_STACKS = new Set(["preview", "ok-to-test", "deploy", "unlock", "rollback", "status"]);
 /** Recognised by the grammar, built by later work; answered honestly instead of ignored. */
-const NOT_YET_AVAILABLE = new Set(["rollback", "diagnose"]);
+const NOT_YET_AVAILABLE = new Set(["diagnose"]);
 
 function commandName(p: ParsedCommand): string {
   return p.kind === "agent" ? p.name : p.kind;
@@ -105,12 +106,16 @@ async function runOne(
     await startPreview(ctx, command.stacks, loaded, permission);
     return;
   }
-  if (command.name === "status") {
-    await replyStatus(ctx, stacks.stacks);
+  if (command.name === "status" && loaded?.ok) {
+    await replyStatus(ctx, loaded.stacks);
     return;
   }
   if (command.name === "deploy" && loaded?.ok) {
     await requestDeploy(ctx, command.stack, loaded, permission);
+    return;
+  }
+  if (command.name === "rollback" && loaded?.ok) {
+    await requestRollback(ctx, command.stack, loaded, permission);
     return;
   }
   if (command.name === "approve" && loaded?.ok) {
@@ -131,6 +136,6 @@ async function runOne(
   }
   if (NOT_YET_AVAILABLE.has(command.name)) {
     await audit(ctx, "command.unavailable", { command: command.name });
-    await reply(ctx, `\`${name}\` is recognised but not available in this version of the app yet. Available now: \`/agent preview\`, \`/agent deploy\`, \`/agent cancel\`, \`/approve\`, \`/deny\`, \`/agent status\`, \`/agent unlock\`, \`/agent help\`.`);
+    await reply(ctx, `\`${name}\` is recognised but not available in this version of the app yet. Available now: \`/agent preview\`, \`/agent deploy\`, \`/agent rollback\`, \`/agent cancel\`, \`/approve\`, \`/deny\`, \`/agent status\`, \`/agent unlock\`, \`/agent help\`.`);
   }
 }

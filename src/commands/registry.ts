@@ -42,6 +42,12 @@ export const COMMANDS: ReadonlyArray<{
     context: "pull_request",
   },
   {
+    name: "ok-to-test",
+    usage: "/agent ok-to-test",
+    description: "Maintainers: trust this commit of a fork's (or an outside contributor's) pull request and preview it (default stack, or all stacks). Needed again for each new commit.",
+    context: "pull_request",
+  },
+  {
     name: "deploy",
     usage: "/agent deploy [stack] [--stack <stack>]",
     description: "Apply this pull request to exactly one stack (the default stack if omitted), once approved.",
@@ -56,7 +62,7 @@ export const COMMANDS: ReadonlyArray<{
   {
     name: "rollback",
     usage: "/agent rollback [stack]",
-    description: "Roll a stack back to its last successfully deployed state (the default stack if omitted).",
+    description: "Roll a stack back to the default branch's last successfully deployed commit (the default stack if omitted): previews it, then applies that plan once approved.",
     context: "both",
   },
   {
@@ -86,18 +92,18 @@ export const COMMANDS: ReadonlyArray<{
   {
     name: "approve",
     usage: "/approve [reason]",
-    description: "Approve the pending deployment on this pull request, with an optional reason.",
-    context: "pull_request",
+    description: "Approve the current plan (or a pending rollback) in this pull request or issue, with an optional reason.",
+    context: "both",
   },
   {
     name: "deny",
     usage: "/deny [reason]",
-    description: "Deny the pending deployment on this pull request, with an optional reason.",
-    context: "pull_request",
+    description: "Deny the pending deploy (or rollback) in this pull request or issue, with an optional reason.",
+    context: "both",
   },
 ];
 
-type AgentCommandName = "preview" | "deploy" | "unlock" | "rollback" | "cancel" | "status" | "help" | "diagnose";
+type AgentCommandName = "preview" | "ok-to-test" | "deploy" | "unlock" | "rollback" | "cancel" | "status" | "help" | "diagnose";
 
 interface AgentRule {
   maxArgs: number;
@@ -106,6 +112,7 @@ interface AgentRule {
 
 const AGENT_RULES: ReadonlyMap<AgentCommandName, AgentRule> = new Map<AgentCommandName, AgentRule>([
   ["preview", { maxArgs: Number.POSITIVE_INFINITY, flags: ["stack"] }],
+  ["ok-to-test", { maxArgs: 0, flags: [] }],
   ["deploy", { maxArgs: 1, flags: ["stack"] }],
   ["unlock", { maxArgs: 1, flags: [] }],
   ["rollback", { maxArgs: 1, flags: [] }],
@@ -285,17 +292,19 @@ export function resolveCommand(parsed: ParsedCommand, repo: RepoStacks): Resolut
   }
 
   switch (name) {
+    case "ok-to-test":
     case "preview": {
+      // `ok-to-test` is a maintainer's preview of the default stack (or all), under Prow's name.
       const collected = collectStacks(name, parsed.args, parsed.flags, repo);
       if (!collected.ok) return collected;
-      if (collected.stacks.length > 0) return { ok: true, command: { name, stacks: collected.stacks } };
+      if (collected.stacks.length > 0) return { ok: true, command: { name: "preview", stacks: collected.stacks } };
       const d = defaultStackOf(repo);
       if (d.ok === false) return d;
-      if (d.ok === true) return { ok: true, command: { name, stacks: [d.stack] } };
+      if (d.ok === true) return { ok: true, command: { name: "preview", stacks: [d.stack] } };
       if (repo.stacks.length === 0) {
         return fail("There is nothing to preview: this repository declares no stacks.");
       }
-      return { ok: true, command: { name, stacks: [...new Set(repo.stacks)] } };
+      return { ok: true, command: { name: "preview", stacks: [...new Set(repo.stacks)] } };
     }
     case "deploy":
     case "rollback": {

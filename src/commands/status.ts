@@ -1,15 +1,34 @@
+import { evaluateGate } from "../approval/gate.js";
+import type { ResolvedStack } from "../config/repo-config.js";
 import { getStackLock, type StackLock } from "../connectors/store/locks.js";
 import { latestPreviewPerStack } from "../connectors/store/workflows.js";
+import { renderGateSummary } from "../render/gate.js";
 import { renderStatus } from "../render/status.js";
 import { reply, type CommandContext } from "./context.js";
+import { gatePolicy, gatherFacts } from "./deploy.js";
 
-/** `/agent status`: where each stack stands for this PR (task states, locks), in one reply. */
-export async function replyStatus(ctx: CommandContext, stacks: string[]): Promise<void> {
+/**
+ * `/agent status`: where each stack stands for this PR (task states, locks) and, for every
+ * previewed stack, what its deploy gate says now: approvals counted and what is missing.
+ */
+export async function replyStatus(ctx: CommandContext, stacks: ResolvedStack[]): Promise<void> {
+  const names = stacks.map((s) => s.name);
   const previews = await latestPreviewPerStack(ctx.deps.db, ctx.repoFullName, ctx.issueNumber);
   const locks = new Map<string, StackLock>();
-  for (const stack of stacks) {
+  for (const stack of names) {
     const lock = await getStackLock(ctx.deps.db, ctx.repoFullName, stack);
     if (lock) locks.set(stack, lock);
   }
-  await reply(ctx, `status of #${ctx.issueNumber}:\n\n${renderStatus({ prNumber: ctx.issueNumber, stacks, previews, locks, webBaseUrl: ctx.deps.config.github.webBaseUrl, repo: ctx.repoFullName })}`);
+  const parts = [`status of #${ctx.issueNumber}:`, "", renderStatus({ prNumber: ctx.issueNumber, stacks: names, previews, locks, webBaseUrl: ctx.deps.config.github.webBaseUrl, repo: ctx.repoFullName })];
+  // The gate asks GitHub about reviews, checks and permissions: only for stacks previewed here.
+  const previewed = ctx.isPullRequest ? stacks.filter((s) => previews.some((p) => p.task.stack === s.name)) : [];
+  if (previewed.length) {
+    parts.push("", "**Deploy gate**", "");
+    for (const stack of previewed) {
+      const policy = gatePolicy(stack, ctx.deps.config.gate);
+      const { facts } = await gatherFacts(ctx, stack, policy);
+      parts.push(renderGateSummary(stack.name, evaluateGate(policy, facts)));
+    }
+  }
+  await reply(ctx, parts.join("\n"));
 }

@@ -192,11 +192,13 @@ const Gate = z.strictObject({
   require: GateRequire.optional(),
   required_checks: z.array(z.string().min(1).max(200)).max(50).optional(),
   merge_method: z.enum(["merge", "squash", "rebase"], { error: "must be `merge`, `squash` or `rebase`" }).optional(),
+  mode: z.enum(["deploy-then-merge", "merge-then-deploy"], { error: "must be `deploy-then-merge` or `merge-then-deploy`" }).optional(),
+  rollback_approvals: z.number({ error: "must be a whole number (0-10)" }).int("must be a whole number (0-10)").min(0).max(10).optional(),
 });
 docs.add(Gate, {
   id: "gate",
   description:
-    "The human gate before `/agent deploy`: `approvals` (default 1), `approvers` (`users`/`teams`; default anyone with write access), `count` (`reviews`, `comments` (`/approve`) or `both`, default both), `deploy_permission` (default write), `require`, `required_checks` (default: every check reported on the head commit), `merge_method` (default merge). Read from the default branch only.",
+    "The human gate before `/agent deploy`: `approvals` (default 1), `approvers` (`users`/`teams`; default anyone with write access), `count` (`reviews`, `comments` (`/approve`) or `both`, default both), `deploy_permission` (default write), `require`, `required_checks` (default: every check reported on the head commit), `merge_method` (default merge), `mode` (`deploy-then-merge`, the default: apply the PR head, then merge it; `merge-then-deploy`: merge, then apply the merge commit only if its fresh plan hashes the same as the approved one), `rollback_approvals` (approvals `/agent rollback` needs; default `approvals`; 0 lets a rollback run without one). Read from the default branch only.",
 });
 
 const Stack = z.strictObject({
@@ -340,6 +342,8 @@ export interface ResolvedGate {
   /** null: every check reported on the head commit must be green. */
   requiredChecks: string[] | null;
   mergeMethod: "merge" | "squash" | "rebase";
+  mode: "deploy-then-merge" | "merge-then-deploy";
+  rollbackApprovals: number;
 }
 
 export interface ConfigIssue {
@@ -498,6 +502,8 @@ function resolveGate(top: GateConfig | undefined, own: GateConfig | undefined): 
     },
     requiredChecks: g.required_checks ?? null,
     mergeMethod: g.merge_method ?? "merge",
+    mode: g.mode ?? "deploy-then-merge",
+    rollbackApprovals: g.rollback_approvals ?? g.approvals ?? 1,
   };
 }
 

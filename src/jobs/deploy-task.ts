@@ -11,6 +11,7 @@ import type { Job } from "bullmq";
 import type { ResolvedStack } from "../config/repo-config.js";
 import { createComment, createDeployment, mergePull, setDeploymentStatus, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
 import { runPulumiUp } from "../connectors/pulumi/cli.js";
+import type { IssuedCredentials } from "../connectors/credentials.js";
 import { Redactor } from "../connectors/redact.js";
 import { WORKSPACE_MOUNT } from "../connectors/sandbox.js";
 import { appendAudit } from "../connectors/store/audit.js";
@@ -23,6 +24,7 @@ import { pulumiPlanHash } from "../plan/hash.js";
 import { completedOutput } from "../render/check-run.js";
 import { code, fencedWithin, headTail, shortSha } from "../render/markdown.js";
 import { taskLogUrl } from "../web/log-links.js";
+import { branchWhat, startBranchPreview } from "./branch-apply.js";
 import { runStep } from "./engine-steps.js";
 import { checkout, repoRef, stepEnv, type TaskRunOptions } from "./preview-task.js";
 import type { StepResult, TaskJobData } from "./types.js";
@@ -47,66 +49,85 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   const stack = workflow.config.stacks.find((s) => s.name === deploy.stack)!;
   const checkRunId = Number(task.check_run_id);
   const logUrl = taskLogUrl(deps.config, task.id);
+  const what = deploy.kind === "branch" && workflow.config.branch ? branchWhat(workflow.config.branch) : "Deploy";
+  const ctx: Ended = { deps, gh, r, workflow, task, deploy: started, stack, checkRunId, logUrl, what, log };
   const step: StepResult = { name: "deploy", status: "running", exitCode: null, durationMs: null, outputTail: "", truncated: false };
-  await updateCheckRun(gh, r, checkRunId, { status: "in_progress", startedAt: new Date().toISOString(), output: { title: `Deploy of ${stack.name} running`, summary: `Applying plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(deploy.head_sha))}.` } });
+  await updateCheckRun(gh, r, checkRunId, { status: "in_progress", startedAt: new Date().toISOString(), output: { title: `${what} of ${stack.name} running`, summary: `Applying plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(deploy.head_sha))}.` } });
+
+  // Merge first (per stack): the merge commit is what gets applied, once it plans the same.
+  const mergeFirst = deploy.kind === "deploy" && stack.gate.mode === "merge-then-deploy";
+  let applySha = deploy.head_sha;
+  if (mergeFirst) {
+    const merge = await mergePull(gh, r, deploy.pr_number, deploy.head_sha, stack.gate.mergeMethod);
+    await setMerged(deps.db, task.id, merge.merged, merge.merged ? merge.sha : null);
+    await appendAudit(deps.db, { actor: "agent", action: merge.merged ? "merge.succeeded" : "merge.refused", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: merge.merged ? { sha: merge.sha, method: stack.gate.mergeMethod, mode: "merge-then-deploy" } : { status: merge.status, message: merge.message } });
+    if (!merge.merged) {
+      const why = `GitHub refused the merge (${merge.status}: ${merge.message.slice(0, 200)}); nothing was applied`;
+      await endFailed(ctx, step, why, null, `❌ ${code(stack.name)} was not deployed: ${why}. If the branch moved after the approval, preview the new head and get it approved.`);
+      return;
+    }
+    applySha = merge.sha;
+  }
+
   const deploymentId = await createDeployment(gh, r, {
-    sha: deploy.head_sha,
+    sha: applySha,
     environment: stack.name,
-    description: `pr-infra-agent: #${deploy.pr_number}, plan ${deploy.plan_hash.slice(7, 19)}`,
-    payload: { plan_hash: deploy.plan_hash, pr: deploy.pr_number, task_id: task.id },
+    description: `pr-infra-agent: ${deploy.kind === "branch" ? `${what.toLowerCase()} ` : ""}#${deploy.pr_number}, plan ${deploy.plan_hash.slice(7, 19)}`,
+    payload: { plan_hash: deploy.plan_hash, pr: deploy.pr_number, task_id: task.id, kind: deploy.kind },
   });
   await setDeploymentId(deps.db, task.id, deploymentId);
   await setDeploymentStatus(gh, r, deploymentId, "in_progress", { description: "applying the approved plan", logUrl });
-  await appendAudit(deps.db, { actor: "agent", action: "deploy.started", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: { stack: stack.name, head_sha: deploy.head_sha, plan_hash: deploy.plan_hash, deployment_id: deploymentId } });
+  await appendAudit(deps.db, { actor: "agent", action: "deploy.started", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: { stack: stack.name, kind: deploy.kind, head_sha: applySha, plan_hash: deploy.plan_hash, deployment_id: deploymentId, ...slaSoFar(started) } });
 
-  let failure: string | null = null;
-  let output = "";
+  let result: ApplyResult;
   try {
-    const res = await apply(deps, gh, workflow, task, stack, deploy, opts.shutdown);
-    output = res.output;
-    step.exitCode = res.exitCode;
-    step.durationMs = res.durationMs;
-    failure = res.failure;
+    result = await apply(deps, gh, { ...workflow, head_sha: applySha }, task, stack, deploy, opts.shutdown, mergeFirst);
   } catch (err) {
-    failure = (err as Error).message;
+    result = { output: "", exitCode: null, durationMs: null, failure: (err as Error).message, mismatch: null };
   }
-  step.outputTail = headTail(output, 60_000);
-  await saveStepLog(deps.db, task.id, { step: "deploy", content: output, truncated: false });
+  step.exitCode = result.exitCode;
+  step.durationMs = result.durationMs;
+  step.outputTail = headTail(result.output, 60_000);
+  await saveStepLog(deps.db, task.id, { step: "deploy", content: result.output, truncated: false });
   if (opts.shutdown?.aborted) {
     // Killed mid-apply by a shutdown past its grace period: same as a crash, never re-run.
     await needsAttention(deps, gh, r, workflow, task, deploy, NEEDS_ATTENTION, log);
     return;
   }
-  step.status = failure ? "failed" : "succeeded";
-  if (failure) {
-    await endDeploy(deps.db, task.id, { state: "FAILED", error: failure });
-    await finishTask(deps.db, task.id, { state: "FAILED", steps: [step], error: failure });
-    await setDeploymentStatus(gh, r, deploymentId, "failure", { description: failure, logUrl });
-    await updateCheckRun(gh, r, checkRunId, { ...completedOutput(stack.name, { succeeded: false, steps: [step], error: failure, logUrl }), output: { title: `Deploy of ${stack.name} failed`, summary: `**${failure}**`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } });
-    await appendAudit(deps.db, { actor: "agent", action: "deploy.failed", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: { stack: stack.name, plan_hash: deploy.plan_hash, error: failure } });
-    await createComment(
-      gh,
-      r,
-      deploy.pr_number,
-      [
-        `❌ Deploy of ${code(stack.name)} at ${code(shortSha(deploy.head_sha))} failed: ${failure}`,
-        "",
-        `The pull request stays open and keeps the stack lock. Fix it and \`/agent preview ${stack.name}\` again; to go back to what is deployed on the default branch, deploy its last good commit (\`/agent rollback ${stack.name}\` is not available in this version yet).`,
-        logUrl ? `\n[Full log](${logUrl})` : "",
-      ].join("\n"),
-    );
-    log.warn({ failure }, "deploy failed");
+  if (result.mismatch) {
+    await planMismatch(ctx, step, deploymentId, applySha, result.mismatch);
     return;
   }
+  if (result.failure) {
+    const failure = result.failure;
+    const next =
+      deploy.kind === "branch"
+        ? `Nothing else was changed. Check the stack, then \`/agent rollback ${stack.name}\` again (it previews afresh).`
+        : mergeFirst
+          ? `The pull request was merged before the apply. To go back to the last good state, comment \`/agent rollback ${stack.name}\`.`
+          : `The pull request stays open and keeps the stack lock. Fix it and \`/agent preview ${stack.name}\` again, or go back to the default branch's last good deploy with \`/agent rollback ${stack.name}\`.`;
+    await endFailed(ctx, step, failure, deploymentId, [`❌ ${what} of ${code(stack.name)} at ${code(shortSha(applySha))} failed: ${failure}`, "", next, logUrl ? `\n[Full log](${logUrl})` : ""].join("\n"));
+    return;
+  }
+  step.status = "succeeded";
   await endDeploy(deps.db, task.id, { state: "SUCCEEDED" });
   await finishTask(deps.db, task.id, { state: "SUCCEEDED", steps: [step], error: null });
   await setDeploymentStatus(gh, r, deploymentId, "success", { description: "the approved plan was applied", logUrl });
-  await updateCheckRun(gh, r, checkRunId, { status: "completed", conclusion: "success", completedAt: new Date().toISOString(), output: { title: `Deploy of ${stack.name} succeeded`, summary: `Applied plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(deploy.head_sha))}.${logUrl ? `\n\n[Full log](${logUrl})` : ""}`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } });
-  await appendAudit(deps.db, { actor: "agent", action: "deploy.succeeded", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: { stack: stack.name, plan_hash: deploy.plan_hash, deployment_id: deploymentId } });
+  await updateCheckRun(gh, r, checkRunId, { status: "completed", conclusion: "success", completedAt: new Date().toISOString(), output: { title: `${what} of ${stack.name} succeeded`, summary: `Applied plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(applySha))}.${logUrl ? `\n\n[Full log](${logUrl})` : ""}`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } });
+  await appendAudit(deps.db, { actor: "agent", action: "deploy.succeeded", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: { stack: stack.name, kind: deploy.kind, plan_hash: deploy.plan_hash, deployment_id: deploymentId } });
+  await auditRollbackSla(ctx, "SUCCEEDED");
 
+  if (deploy.kind === "branch") {
+    await createComment(gh, r, deploy.pr_number, `⏪ ${what} of ${code(stack.name)} to ${code(shortSha(applySha))} succeeded (plan ${code(deploy.plan_hash.slice(7, 19))}).${slaLine(started)}`);
+    return;
+  }
+  if (mergeFirst) {
+    await createComment(gh, r, deploy.pr_number, `🚀 Merged the pull request and deployed ${code(stack.name)} at the merge commit ${code(shortSha(applySha))}: it planned exactly the approved plan ${code(deploy.plan_hash.slice(7, 19))}.`);
+    return;
+  }
   // Merge exactly the deployed commit: a push after the approval makes GitHub refuse.
   const merge = await mergePull(gh, r, deploy.pr_number, deploy.head_sha, stack.gate.mergeMethod);
-  await setMerged(deps.db, task.id, merge.merged);
+  await setMerged(deps.db, task.id, merge.merged, merge.merged ? merge.sha : null);
   await appendAudit(deps.db, { actor: "agent", action: merge.merged ? "merge.succeeded" : "merge.refused", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: merge.merged ? { sha: merge.sha, method: stack.gate.mergeMethod } : { status: merge.status, message: merge.message } });
   await createComment(
     gh,
@@ -118,7 +139,120 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   );
 }
 
-/** Runs the deploy in a fresh sandbox at the approved SHA with the stack's deploy credentials. */
+/** What a finished deploy reports through. */
+interface Ended {
+  deps: AppDeps;
+  gh: GitHub;
+  r: RepoRef;
+  workflow: WorkflowRow;
+  task: TaskRow;
+  /** The row as it was when the apply started (started_at set). */
+  deploy: DeployRow;
+  stack: ResolvedStack;
+  checkRunId: number;
+  logUrl: string | null;
+  what: string;
+  log: AppDeps["log"];
+}
+
+async function endFailed(c: Ended, step: StepResult, failure: string, deploymentId: number | null, comment: string): Promise<void> {
+  step.status = "failed";
+  await endDeploy(c.deps.db, c.task.id, { state: "FAILED", error: failure });
+  await finishTask(c.deps.db, c.task.id, { state: "FAILED", steps: [step], error: failure });
+  if (deploymentId !== null) await setDeploymentStatus(c.gh, c.r, deploymentId, "failure", { description: failure, logUrl: c.logUrl });
+  await updateCheckRun(c.gh, c.r, c.checkRunId, { ...completedOutput(c.stack.name, { succeeded: false, steps: [step], error: failure, logUrl: c.logUrl }), output: { title: `${c.what} of ${c.stack.name} failed`, summary: `**${failure}**`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } });
+  await appendAudit(c.deps.db, { actor: "agent", action: "deploy.failed", repo: c.workflow.repo, prNumber: c.deploy.pr_number, workflowId: c.workflow.id, taskId: c.task.id, detail: { stack: c.stack.name, kind: c.deploy.kind, plan_hash: c.deploy.plan_hash, error: failure } });
+  await auditRollbackSla(c, "FAILED");
+  await createComment(c.gh, c.r, c.deploy.pr_number, comment);
+  c.log.warn({ failure }, "deploy failed");
+}
+
+/**
+ * Merge-first: the merge commit planned differently from the approved plan. Nothing was
+ * applied; the merge commit is previewed in the PR and needs its own approval.
+ */
+async function planMismatch(c: Ended, step: StepResult, deploymentId: number, mergeSha: string, mismatch: { planHash: string | null }): Promise<void> {
+  const { deps, gh, r, workflow, stack, deploy } = c;
+  const why = `the merge commit ${shortSha(mergeSha)} plans differently (plan ${mismatch.planHash?.slice(7, 19) ?? "none"}) from the approved plan ${deploy.plan_hash.slice(7, 19)}; nothing was applied`;
+  step.status = "failed";
+  await endDeploy(deps.db, c.task.id, { state: "FAILED", error: why });
+  await finishTask(deps.db, c.task.id, { state: "FAILED", steps: [step], error: why });
+  await setDeploymentStatus(gh, r, deploymentId, "failure", { description: why, logUrl: c.logUrl });
+  await updateCheckRun(gh, r, c.checkRunId, { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${stack.name} needs a new approval`, summary: why } });
+  await appendAudit(deps.db, { actor: "agent", action: "deploy.plan_mismatch", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: c.task.id, detail: { stack: stack.name, merge_sha: mergeSha, approved_plan_hash: deploy.plan_hash, merge_plan_hash: mismatch.planHash } });
+  const approvals = Math.max(stack.gate.approvals, deps.config.gate.minApprovals);
+  await startBranchPreview(deps, gh, {
+    repo: r,
+    repoFullName: workflow.repo,
+    installationId: Number(workflow.installation_id),
+    threadNumber: deploy.pr_number,
+    sha: mergeSha,
+    stack,
+    requestedBy: deploy.requested_by,
+    deliveryId: null,
+    config: { image: workflow.config.image, cloneUrl: workflow.config.cloneUrl, defaultBranch: workflow.config.defaultBranch },
+    branch: { purpose: "merge-commit", approvals, command: `/agent deploy ${stack.name}` },
+  });
+  await createComment(gh, r, deploy.pr_number, `⚠️ Merged the pull request, but ${why}. The merge commit is being previewed here; once its plan is approved, comment \`/agent deploy ${stack.name}\` to apply it.`);
+}
+
+/** Seconds from the request to the apply's start and end, for a rollback (seed 001: begin < 5 min, finish < 15 min). */
+const SLA_BEGIN_SECONDS = 300;
+const SLA_FINISH_SECONDS = 900;
+
+function slaSoFar(d: DeployRow): Record<string, unknown> {
+  if (d.kind !== "branch" || !d.requested_at || !d.started_at) return {};
+  return { requested_at: d.requested_at, begin_seconds: Math.round((d.started_at.getTime() - d.requested_at.getTime()) / 1000) };
+}
+
+function slaLine(d: DeployRow): string {
+  if (!d.requested_at || !d.started_at) return "";
+  const begin = Math.round((d.started_at.getTime() - d.requested_at.getTime()) / 1000);
+  const finish = Math.round((Date.now() - d.requested_at.getTime()) / 1000);
+  return ` It began ${begin} s and finished ${finish} s after it was asked for.`;
+}
+
+async function auditRollbackSla(c: Ended, outcome: "SUCCEEDED" | "FAILED"): Promise<void> {
+  const d = c.deploy;
+  if (d.kind !== "branch" || c.workflow.config.branch?.purpose !== "rollback" || !d.requested_at || !d.started_at) return;
+  const finishedAt = new Date();
+  const begin = (d.started_at.getTime() - d.requested_at.getTime()) / 1000;
+  const finish = (finishedAt.getTime() - d.requested_at.getTime()) / 1000;
+  await appendAudit(c.deps.db, {
+    actor: "agent",
+    action: "rollback.finished",
+    repo: c.workflow.repo,
+    prNumber: d.pr_number,
+    workflowId: c.workflow.id,
+    taskId: c.task.id,
+    detail: {
+      stack: d.stack,
+      sha: d.head_sha,
+      outcome,
+      requested_at: d.requested_at.toISOString(),
+      started_at: d.started_at.toISOString(),
+      finished_at: finishedAt.toISOString(),
+      begin_seconds: Math.round(begin),
+      finish_seconds: Math.round(finish),
+      sla: { begin_target_seconds: SLA_BEGIN_SECONDS, finish_target_seconds: SLA_FINISH_SECONDS, begin_met: begin < SLA_BEGIN_SECONDS, finish_met: finish < SLA_FINISH_SECONDS },
+    },
+  });
+}
+
+interface ApplyResult {
+  output: string;
+  exitCode: number | null;
+  durationMs: number | null;
+  failure: string | null;
+  /** Merge-first: the fresh plan of the merge commit did not hash to the approved plan. */
+  mismatch: { planHash: string | null } | null;
+}
+
+/**
+ * Runs the deploy in a fresh sandbox at `workflow.head_sha` with the stack's deploy credentials.
+ * `fresh`: preview that commit first and apply only if it plans exactly the approved plan
+ * (merge-first); otherwise apply the approved saved plan.
+ */
 async function apply(
   deps: AppDeps,
   gh: GitHub,
@@ -127,26 +261,42 @@ async function apply(
   stack: ResolvedStack,
   deploy: DeployRow,
   shutdown: AbortSignal | undefined,
-): Promise<{ output: string; exitCode: number | null; durationMs: number | null; failure: string | null }> {
+  fresh: boolean,
+): Promise<ApplyResult> {
   const redactor = new Redactor();
-  // The deploy set of credentials, fetched only now that the gate has passed, for this task only.
-  const secrets = await deps.credentials.forTask({ repo: workflow.repo, stack: stack.name, kind: "deploy" });
-  for (const value of Object.values(secrets)) redactor.register(value);
-  const env = stepEnv(workflow, stack, secrets);
   const { sandbox } = await deps.sandboxes.acquire(workflow.config.image);
+  let issued: IssuedCredentials | null = null;
   const stopNow = () => void sandbox.kill();
   shutdown?.addEventListener("abort", stopNow);
+  const none = (failure: string): ApplyResult => ({ output: "", exitCode: null, durationMs: null, failure, mismatch: null });
   try {
+    issued = await deps.credentials.forTask({ repo: workflow.repo, stack: stack.name, kind: "deploy", taskId: task.id });
+    const secrets = issued.env;
+    for (const value of Object.values(secrets)) redactor.register(value);
+    const env = stepEnv(workflow, stack, secrets);
     await checkout(gh, workflow, sandbox.workspaceDir);
     const timeoutMs = deps.config.sandbox.timeoutSeconds * 1000;
+    let plan: string | null = null;
+    let previewOutput = "";
+    if (fresh) {
+      const spec = stack.steps.find((s) => s.name === "preview");
+      if (!spec) return none(`stack ${stack.name} has no preview step`);
+      const run = await runStep(spec, { sandbox, stack, env, timeoutMs, redactor, onProgress: () => {} });
+      previewOutput = `$ preview of ${workflow.head_sha}\n${run.output}\n`;
+      if (run.res.exitCode !== 0 || run.failure) return { ...none(run.failure ?? `the preview of the merge commit failed (exit ${run.res.exitCode ?? "killed"}); nothing was applied`), output: previewOutput };
+      if (run.planHash !== deploy.plan_hash) return { output: previewOutput, exitCode: run.res.exitCode, durationMs: run.res.durationMs, failure: null, mismatch: { planHash: run.planHash } };
+      plan = run.savedPlan;
+    }
     if (stack.engine === "pulumi") {
-      const previewTaskId = task.depends_on[0];
-      const plan = previewTaskId ? await getSavedPlan(deps.db, previewTaskId) : null;
-      // What is applied is what was approved: the stored plan must still hash to the approved hash.
-      if (!plan || pulumiPlanHash(plan) !== deploy.plan_hash) return { output: "", exitCode: null, durationMs: null, failure: "the approved plan is missing or does not match its hash; nothing was applied" };
+      if (!fresh) {
+        const previewTaskId = deploy.preview_task_id ?? task.depends_on[0];
+        plan = previewTaskId ? await getSavedPlan(deps.db, previewTaskId) : null;
+      }
+      // What is applied is what was approved: the plan must still hash to the approved hash.
+      if (!plan || pulumiPlanHash(plan) !== deploy.plan_hash) return none("the approved plan is missing or does not match its hash; nothing was applied");
       const name = `.agent-plan-${randomBytes(8).toString("hex")}.json`;
       await writeFile(join(sandbox.workspaceDir, name), plan, { mode: 0o444 });
-      let output = "";
+      let output = previewOutput;
       const redacting = redactor.stream();
       const res = await runPulumiUp(sandbox, {
         pulumiStack: stack.pulumiStack ?? stack.name,
@@ -158,16 +308,17 @@ async function apply(
       });
       output += redacting.end();
       const failure = res.failure ? redactor.redact(res.failure.message) : res.exec.exitCode === 0 ? null : res.exec.timedOut ? "the deploy ran past its time limit and was stopped" : "the deploy was stopped";
-      return { output, exitCode: res.exec.exitCode, durationMs: res.exec.durationMs, failure };
+      return { output, exitCode: res.exec.exitCode, durationMs: res.exec.durationMs, failure, mismatch: null };
     }
     const spec = stack.steps.find((s) => s.name === "deploy");
-    if (!spec) return { output: "", exitCode: null, durationMs: null, failure: `stack ${stack.name} has no deploy command` };
+    if (!spec) return none(`stack ${stack.name} has no deploy command`);
     const run = await runStep(spec, { sandbox, stack, env, timeoutMs, redactor, onProgress: () => {} });
     const failure = run.res.exitCode === 0 ? null : run.res.timedOut ? "the deploy ran past its time limit and was stopped" : `the deploy command failed (exit ${run.res.exitCode ?? "killed"})`;
-    return { output: run.output, exitCode: run.res.exitCode, durationMs: run.res.durationMs, failure };
+    return { output: previewOutput + run.output, exitCode: run.res.exitCode, durationMs: run.res.durationMs, failure, mismatch: null };
   } finally {
     shutdown?.removeEventListener("abort", stopNow);
     await sandbox.destroy().catch(() => {});
+    await issued?.release();
   }
 }
 

@@ -5,6 +5,7 @@ import { createCheckRun, installationToken, updateCheckRun, type GitHub, type Re
 import { egressRulesFor } from "../approval/egress.js";
 import type { EgressRule } from "../connectors/egress-proxy.js";
 import { Redactor } from "../connectors/redact.js";
+import { afterBranchPreview } from "./branch-apply.js";
 import { savePreviewPlan } from "../connectors/store/plans.js";
 import { runStep } from "./engine-steps.js";
 import { checksAsStack } from "./dag.js";
@@ -199,7 +200,9 @@ async function runPreview(
   const succeeded = steps.every((s) => s.status === "succeeded");
   const error = steps.find((s) => s.reason)?.reason ?? null;
   await finishTask(deps.db, task.id, { state: succeeded ? "SUCCEEDED" : "FAILED", steps, error });
-  if (succeeded && task.kind === "preview") await takeLock(deps, workflow, stack.name, log);
+  // A branch preview (rollback) is of the default branch: it takes no PR's lock and offers no buttons.
+  const branch = workflow.kind === "branch";
+  if (succeeded && task.kind === "preview" && !branch) await takeLock(deps, workflow, stack.name, log);
   // Lint findings become file/line annotations on the check run (at most 50 per request).
   const lint = outcome.lintOutput === null ? null : parseLintAnnotations(outcome.lintOutput, stack.dir);
   const completed = completedOutput(stack.name, {
@@ -212,7 +215,7 @@ async function runPreview(
     ...(lint ? { annotations: lint.annotations, annotationsTotal: lint.total } : {}),
   });
   // A successful preview with a plan offers the gate as buttons; a click goes through the same checks as a comment.
-  await updateCheckRun(gh, r, checkRunId, succeeded && task.kind === "preview" && outcome.planHash ? { ...completed, actions: PREVIEW_ACTIONS } : completed);
+  await updateCheckRun(gh, r, checkRunId, succeeded && task.kind === "preview" && outcome.planHash && !branch ? { ...completed, actions: PREVIEW_ACTIONS } : completed);
   await appendAudit(deps.db, {
     actor: "agent",
     action: `${task.kind === "checks" ? "checks" : "preview"}.${succeeded ? "succeeded" : "failed"}`,
@@ -228,6 +231,11 @@ async function runPreview(
       steps: steps.map((s) => ({ name: s.name, status: s.status, exit_code: s.exitCode, reason: s.reason ?? null })),
     },
   });
+  if (branch) {
+    const ended = await getTask(deps.db, task.id);
+    if (ended) await afterBranchPreview(deps, gh, r, workflow, ended.task, stack, { succeeded, error, plan: outcome.plan });
+    return;
+  }
   await refreshSticky(deps, gh, r, workflow.pr_number);
   if (task.kind === "checks") await releaseDependents(deps, gh, r, task.id);
 }
@@ -327,8 +335,6 @@ async function runSteps(
   // Secrets are registered for redaction before any step runs; nothing a step prints leaves
   // the worker unredacted (check runs, comments, database, logs).
   const redactor = new Redactor();
-  const secrets = await deps.credentials.forTask({ repo: workflow.repo, stack: stack.name, kind: "preview" });
-  for (const value of Object.values(secrets)) redactor.register(value);
   let proxyEnv: Record<string, string> = {};
   if (egressRules.length > 0) {
     if (!deps.egress) throw new TaskUserError("this stack has an egress allowlist but the egress proxy is not running");
@@ -336,6 +342,10 @@ async function runSteps(
     redactor.register(url);
     proxyEnv = { HTTPS_PROXY: url, HTTP_PROXY: url, https_proxy: url, http_proxy: url };
   }
+  // Fetched last before the first exec, so nothing between can leak a lease.
+  const issued = await deps.credentials.forTask({ repo: workflow.repo, stack: stack.name, kind: "preview", taskId: task.id });
+  const secrets = issued.env;
+  for (const value of Object.values(secrets)) redactor.register(value);
   const env = stepEnv(workflow, stack, { ...proxyEnv, ...secrets });
   const stopNow = () => void sandbox.kill();
   shutdown?.addEventListener("abort", stopNow);
@@ -402,6 +412,8 @@ async function runSteps(
     }
   } finally {
     shutdown?.removeEventListener("abort", stopNow);
+    // Dynamic leases end with the task, whatever its outcome.
+    await issued.release();
   }
   return outcome;
 }
@@ -421,6 +433,12 @@ async function failTask(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: Workflo
     taskId: task.id,
     detail: { stack: task.stack, head_sha: workflow.head_sha, error: message },
   });
+  if (workflow.kind === "branch") {
+    const stack = workflow.config.stacks.find((s) => s.name === task.stack);
+    const ended = await getTask(deps.db, task.id);
+    if (stack && ended) await afterBranchPreview(deps, gh, r, workflow, ended.task, stack, { succeeded: false, error: message, plan: null });
+    return;
+  }
   await refreshSticky(deps, gh, r, workflow.pr_number);
   if (task.kind === "checks") await releaseDependents(deps, gh, r, task.id);
 }

@@ -26,6 +26,14 @@ export function checksJobId(repo: string, prNumber: number, headSha: string, key
   return jobIdFrom(["checks", repo.replace("/", "~"), prNumber, headSha, key]);
 }
 
+export function branchDeployJobId(repo: string, stack: string, previewTaskId: string): string {
+  return jobIdFrom(["branch-deploy", repo.replace("/", "~"), stack, previewTaskId]);
+}
+
+export function branchPreviewJobId(repo: string, threadNumber: number, sha: string, stack: string, deliveryId: string): string {
+  return jobIdFrom(["branch-preview", repo.replace("/", "~"), threadNumber, sha, stack, deliveryId]);
+}
+
 export function deployJobId(repo: string, stack: string, headSha: string, planHash: string): string {
   return jobIdFrom(["deploy", repo.replace("/", "~"), stack, headSha, planHash.replace(/^sha256:/, "").slice(0, 16)]);
 }

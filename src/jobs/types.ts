@@ -25,6 +25,17 @@ export interface WorkflowConfig {
   stacks: ResolvedStack[];
   /** Lint/test shared by several of the stacks, run once as `checks` tasks (the DAG's first layer). */
   checks?: ChecksGroup[];
+  /** A `branch` workflow: why a default-branch commit is previewed and how many approvals it needs. */
+  branch?: BranchApply;
+}
+
+export interface BranchApply {
+  /** `rollback`: `/agent rollback`; `merge-commit`: a merge-first deploy whose merge commit planned differently. */
+  purpose: "rollback" | "merge-commit";
+  /** Approvals the apply needs (the stack's policy at request time, with the server's floor). */
+  approvals: number;
+  /** The command that applies it once approved. */
+  command: string;
 }
 
 /** BullMQ job data for a task. Holds identifiers only: no tokens, no secrets (invariant 7). */

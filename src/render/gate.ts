@@ -21,8 +21,8 @@ const MAX_TEXT = 1500;
  * checks, each unmet one with what to do, then the approvals that did not count and why.
  * Every detail is escaped (logins, check names are untrusted) and `@` cannot mention anyone.
  */
-export function renderGateChecklist(stack: string, result: GateResult, headSha: string): string {
-  const lines = [`Deploy of ${code(stack)} at ${code(shortSha(headSha))} ${result.allowed ? "can proceed" : "is blocked"}:`, ""];
+export function renderGateChecklist(stack: string, result: GateResult, headSha: string, what = "Deploy"): string {
+  const lines = [`${what} of ${code(stack)} at ${code(shortSha(headSha))} ${result.allowed ? "can proceed" : "is blocked"}:`, ""];
   for (const r of result.requirements) {
     const label = REQUIREMENT_LABELS[r.id];
     const detail = text(r.detail);
@@ -50,4 +50,12 @@ function text(s: string): string {
 
 function ignoredLine(i: IgnoredApproval): string {
   return `- ${inlineText(`@${i.login}`, 100)} (${i.via === "review" ? "review" : "/approve"}): ${inlineText(i.why, 300)}`;
+}
+
+/** One line per stack for `/agent status`: ready (and who approved), or each unmet requirement with its fix. */
+export function renderGateSummary(stack: string, result: GateResult): string {
+  const by = result.counted.length ? ` — approved by ${result.counted.map((a) => `@\u200b${inlineText(a.login, 40)}`).join(", ")}` : "";
+  if (result.allowed) return `- ${code(stack)}: ✅ ready to deploy${by}`;
+  const unmet = result.requirements.filter((r) => !r.met).map((r) => `  - [ ] ${REQUIREMENT_LABELS[r.id]} — ${text(r.detail)}${r.fix ? `. ${text(r.fix)}` : ""}`);
+  return [`- ${code(stack)}: ⛔ not ready to deploy${by}`, ...unmet].join("\n");
 }

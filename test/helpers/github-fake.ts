@@ -22,6 +22,8 @@ export interface FakePull {
   /** Commits the base branch has that the head does not (compare API `behind_by`, default 0). */
   behindBy?: number;
   merged?: boolean;
+  /** The merge commit the merge API answers with (default ffff…). */
+  mergeSha?: string;
 }
 
 /** A pull request review as `GET /pulls/:n/reviews` lists it. */
@@ -157,7 +159,7 @@ export class GitHubFake {
       if (pull.merged) return [405, { message: "Pull Request is not mergeable" }];
       pull.merged = true;
       pull.state = "closed";
-      return [200, { sha: "f".repeat(40), merged: true, message: "Pull Request successfully merged" }];
+      return [200, { sha: pull.mergeSha ?? "f".repeat(40), merged: true, message: "Pull Request successfully merged" }];
     }
     if (c.method === "GET" && (r = m(`/repos/${repo}/compare/([^/]+)\\.\\.\\.([0-9a-f]{40})`))) {
       const pull = [...this.pulls.values()].find((p) => p.headSha === r![2]);

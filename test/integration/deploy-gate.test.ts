@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { CredentialSource } from "../../src/connectors/credentials.js";
+import { staticCredentials, type CredentialSource } from "../../src/connectors/credentials.js";
 import { createDeployWorkflow } from "../../src/connectors/store/workflows.js";
 import { deployJobId, DEPLOY_JOB_OPTIONS } from "../../src/jobs/queues.js";
 import { GitHubFake, isCheckRunCompleted, type RecordedCall } from "../helpers/github-fake.js";
@@ -30,11 +30,7 @@ stacks:
       preview: ["echo", "plan: restart 2 services"]
       deploy: ["./deploy.sh"]
 `;
-const credentials: CredentialSource = {
-  async forTask(): Promise<Record<string, string>> {
-    return { PULUMI_BACKEND_URL: "file:///tmp/pulumi-state", PULUMI_CONFIG_PASSPHRASE: PASSPHRASE };
-  },
-};
+const credentials: CredentialSource = staticCredentials(() => ({ PULUMI_BACKEND_URL: "file:///tmp/pulumi-state", PULUMI_CONFIG_PASSPHRASE: PASSPHRASE }));
 const TREE = {
   "infra/Pulumi.yaml": "name: shop\nruntime: nodejs\n",
   "infra/pulumi-standin.json": readFileSync(new URL("../fixtures/pulumi/creates.json", import.meta.url), "utf8"),
@@ -177,9 +173,14 @@ describe("the gate and /agent deploy", () => {
     await say(number, "/agent preview app", "bob");
     expect(lastReply(number)).toContain("comes from a fork");
     expect(gh.find("POST", /\/check-runs$/)).toHaveLength(0);
+    // Prow's name for it works too, and needs maintain as well.
+    await say(number, "/agent ok-to-test", "bob");
+    expect(lastReply(number)).toContain("`ok-to-test` needs **maintain** access");
+    expect(gh.find("POST", /\/check-runs$/)).toHaveLength(0);
     const start = gh.calls.length;
-    await say(number, "/agent preview app", "carol");
+    await say(number, "/agent ok-to-test", "carol");
     await gh.waitFor((c) => gh.calls.indexOf(c) >= start && isCheckRunCompleted(c) && checkRunNamed(c) === "agent/preview (app)", "the maintainer's preview");
+    await gh.waitFor((c) => gh.calls.indexOf(c) >= start && isCheckRunCompleted(c) && checkRunNamed(c) === "agent/preview (prod)", "the maintainer's preview of prod");
     await say(number, "/approve", "bob");
     await say(number, "/agent deploy app", "carol");
     expect(lastReply(number)).toMatch(/- \[ \] Not from a fork/);

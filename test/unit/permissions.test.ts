@@ -86,6 +86,8 @@ describe("requiredPermission", () => {
     expect(requiredPermission("deploy")).toBe("write");
     expect(requiredPermission("approve")).toBe("write");
     expect(requiredPermission("some-future-command")).toBe("write");
+    // Vouching for untrusted code is a maintainer's call (Prow's /ok-to-test).
+    expect(requiredPermission("ok-to-test")).toBe("maintain");
   });
 });
 

@@ -40,13 +40,20 @@ function codeSpans(message: string): string[] {
 describe("COMMANDS", () => {
   it("lists every command once, with usage, description and context", () => {
     const names = COMMANDS.map((c) => c.name);
-    expect(names).toEqual(["preview", "deploy", "unlock", "rollback", "cancel", "status", "help", "diagnose", "approve", "deny"]);
+    expect(names).toEqual(["preview", "ok-to-test", "deploy", "unlock", "rollback", "cancel", "status", "help", "diagnose", "approve", "deny"]);
     for (const c of COMMANDS) {
       expect(c.usage.startsWith(c.name === "approve" || c.name === "deny" ? `/${c.name}` : `/agent ${c.name}`)).toBe(true);
       expect(c.description.length).toBeGreaterThan(10);
       expect(c.description).not.toContain("\n");
       expect(["pull_request", "issue", "both"]).toContain(c.context);
     }
+  });
+});
+
+describe("resolveCommand: ok-to-test", () => {
+  it("is a preview of the default stack (or every stack) and takes no arguments", () => {
+    expect(ok("/agent ok-to-test")).toEqual(ok("/agent preview"));
+    expect(ok("/agent ok-to-test").name).toBe("preview");
   });
 });
 

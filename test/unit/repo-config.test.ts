@@ -86,6 +86,9 @@ describe("valid configs", () => {
           require: { ...DEFAULT_GATE.require, undiverged: false },
           requiredChecks: ["ci/build"],
           mergeMethod: "squash",
+          mode: "merge-then-deploy",
+          // Defaults to the stack's `approvals`.
+          rollbackApprovals: 2,
         },
         steps: [script("lint", "npm run lint"), script("test", "npm test -- --prod"), engineStep("preview"), engineStep("deploy")],
       },
@@ -221,15 +224,27 @@ describe("the deploy gate", () => {
       approvers: { users: [], teams: ["sre"] },
       count: "reviews",
       require: { ...DEFAULT_GATE.require, mergeable: false, lock: true },
+      // A rollback needs as many approvals as a deploy unless the stack says otherwise.
+      rollbackApprovals: 2,
     });
+  });
+
+  it("`rollback_approvals: 0` lets a rollback run without approval; `mode` picks merge-first", () => {
+    const { stacks } = ok(
+      loadRepoConfig("version: 1\ngate: { approvals: 2, rollback_approvals: 0 }\nstacks:\n  - name: dev\n    steps: { lint: l }\n  - name: prod\n    steps: { lint: l }\n    gate: { mode: merge-then-deploy, rollback_approvals: 1 }\n"),
+    );
+    expect(stacks.map((s) => [s.gate.approvals, s.gate.rollbackApprovals, s.gate.mode])).toEqual([
+      [2, 0, "deploy-then-merge"],
+      [2, 1, "merge-then-deploy"],
+    ]);
   });
 
   it("rejects impossible gates with a path each", () => {
     const issues = issuesOf(
-      loadRepoConfig("version: 1\nstacks:\n  - name: dev\n    steps: { lint: l }\n    gate: { approvals: -1, count: votes, approvers: { users: ['bad login'] }, merge_method: yolo, require: { lint: true } }\n"),
+      loadRepoConfig("version: 1\nstacks:\n  - name: dev\n    steps: { lint: l }\n    gate: { approvals: -1, count: votes, approvers: { users: ['bad login'] }, merge_method: yolo, mode: yolo, rollback_approvals: 11, require: { lint: true } }\n"),
     );
     expect(issues.map((i) => i.path).sort()).toEqual(
-      ["stacks[0].gate.approvals", "stacks[0].gate.approvers.users[0]", "stacks[0].gate.count", "stacks[0].gate.merge_method", "stacks[0].gate.require.lint"].sort(),
+      ["stacks[0].gate.approvals", "stacks[0].gate.approvers.users[0]", "stacks[0].gate.count", "stacks[0].gate.merge_method", "stacks[0].gate.mode", "stacks[0].gate.rollback_approvals", "stacks[0].gate.require.lint"].sort(),
     );
   });
 });

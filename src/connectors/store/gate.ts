@@ -47,6 +47,8 @@ export async function listApprovals(db: Db, repo: string, prNumber: number, stac
   return res.rows;
 }
 
+export type DeployKind = "deploy" | "branch";
+
 export type DeployState = "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "NEEDS_ATTENTION";
 
 export interface DeployRow {
@@ -61,6 +63,12 @@ export interface DeployRow {
   deployment_id: string | null;
   merged: boolean | null;
   error: string | null;
+  kind: DeployKind;
+  /** The default branch's commit that carries what was applied. */
+  merge_sha: string | null;
+  preview_task_id: string | null;
+  requested_at: Date | null;
+  started_at: Date | null;
   created_at: Date;
   finished_at: Date | null;
 }
@@ -72,7 +80,7 @@ export async function findDeployConflict(db: Db, repo: string, stack: string, he
   const res = await db.query<DeployRow>(
     `SELECT * FROM deploys WHERE repo = $1 AND stack = $2
        AND (state IN ('PENDING', 'RUNNING')
-            OR (head_sha = $3 AND plan_hash = $4 AND state IN ('SUCCEEDED', 'NEEDS_ATTENTION')))
+            OR (kind = 'deploy' AND head_sha = $3 AND plan_hash = $4 AND state IN ('SUCCEEDED', 'NEEDS_ATTENTION')))
      ORDER BY created_at DESC LIMIT 1`,
     [repo, stack, headSha, planHash],
   );
@@ -87,7 +95,7 @@ export async function getDeploy(db: Db, taskId: string): Promise<DeployRow | nul
 
 /** Moves PENDING → RUNNING once; null when the deploy is not pending (already started once, or ended). */
 export async function startDeploy(db: Db, taskId: string): Promise<DeployRow | null> {
-  const res = await db.query<DeployRow>("UPDATE deploys SET state = 'RUNNING' WHERE task_id = $1 AND state = 'PENDING' RETURNING *", [taskId]);
+  const res = await db.query<DeployRow>("UPDATE deploys SET state = 'RUNNING', started_at = now() WHERE task_id = $1 AND state = 'PENDING' RETURNING *", [taskId]);
   return res.rows[0] ?? null;
 }
 
@@ -107,6 +115,30 @@ export async function setDeploymentId(db: Db, taskId: string, deploymentId: numb
   await db.query("UPDATE deploys SET deployment_id = $2 WHERE task_id = $1", [taskId, deploymentId]);
 }
 
-export async function setMerged(db: Db, taskId: string, merged: boolean): Promise<void> {
-  await db.query("UPDATE deploys SET merged = $2 WHERE task_id = $1", [taskId, merged]);
+export async function setMerged(db: Db, taskId: string, merged: boolean, mergeSha: string | null = null): Promise<void> {
+  await db.query("UPDATE deploys SET merged = $2, merge_sha = coalesce($3, merge_sha) WHERE task_id = $1", [taskId, merged, mergeSha]);
+}
+
+/**
+ * The default branch's last successfully deployed commit of a stack: a PR deploy that was
+ * merged (its merge commit), or an earlier rollback. What `/agent rollback` goes back to.
+ */
+export async function lastGoodDeploy(db: Db, repo: string, stack: string): Promise<(DeployRow & { sha: string }) | null> {
+  const res = await db.query<DeployRow & { sha: string }>(
+    `SELECT *, coalesce(merge_sha, head_sha) AS sha FROM deploys
+     WHERE repo = $1 AND stack = $2 AND state = 'SUCCEEDED'
+       AND ((kind = 'deploy' AND merged AND merge_sha IS NOT NULL) OR kind = 'branch')
+     ORDER BY finished_at DESC LIMIT 1`,
+    [repo, stack],
+  );
+  return res.rows[0] ?? null;
+}
+
+/** The latest deploy of a preview's plan (any state), if any: a branch preview is applied at most once. */
+export async function deployOfPreview(db: Db, previewTaskId: string): Promise<DeployRow | null> {
+  const res = await db.query<DeployRow>(
+    "SELECT * FROM deploys WHERE preview_task_id = $1 ORDER BY created_at DESC LIMIT 1",
+    [previewTaskId],
+  );
+  return res.rows[0] ?? null;
 }

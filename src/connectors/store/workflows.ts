@@ -7,7 +7,8 @@ import type { ChecksGroup } from "../../jobs/dag.js";
 
 export interface WorkflowRow {
   id: string;
-  kind: "preview" | "deploy";
+  /** `branch`: a preview/apply of a default-branch commit (rollback), not of the PR head. */
+  kind: "preview" | "deploy" | "branch";
   state: WorkflowState;
   repo: string;
   installation_id: string;
@@ -222,7 +223,7 @@ export async function cancelOlderPreviews(db: Db, repo: string, prNumber: number
   const res = await db.query<TaskRow>(
     `UPDATE tasks t SET state = 'CANCELLED', finished_at = now(), error = 'superseded by a newer commit'
      FROM workflows w
-     WHERE t.workflow_id = w.id AND w.repo = $1 AND w.pr_number = $2 AND w.head_sha <> $3
+     WHERE t.workflow_id = w.id AND w.repo = $1 AND w.pr_number = $2 AND w.head_sha <> $3 AND w.kind = 'preview'
        AND t.kind IN ('preview', 'checks') AND t.state IN ('PENDING', 'RUNNING')
      RETURNING t.*`,
     [repo, prNumber, headSha],
@@ -292,7 +293,7 @@ export async function latestPreviewPerStack(db: Db, repo: string, prNumber: numb
   const res = await db.query<TaskRow & { head_sha: string; requested_by: string }>(
     `SELECT DISTINCT ON (t.stack) t.*, w.head_sha, w.requested_by
      FROM tasks t JOIN workflows w ON w.id = t.workflow_id
-     WHERE w.repo = $1 AND w.pr_number = $2 AND t.kind = 'preview' AND t.state <> 'CANCELLED'
+     WHERE w.repo = $1 AND w.pr_number = $2 AND w.kind = 'preview' AND t.kind = 'preview' AND t.state <> 'CANCELLED'
      ORDER BY t.stack, t.created_at DESC`,
     [repo, prNumber],
   );
@@ -375,6 +376,10 @@ export interface NewDeployWorkflow {
   jobId: string;
   /** The preview task whose saved plan is applied. */
   previewTaskId: string;
+  /** `branch`: the apply of a default-branch commit (rollback); no merge follows. */
+  kind?: "deploy" | "branch";
+  /** When the human asked (the rollback SLA counts from here); default now. */
+  requestedAt?: Date;
 }
 
 /**
@@ -398,9 +403,10 @@ export async function createDeployWorkflow(db: Db, d: NewDeployWorkflow): Promis
       return null;
     }
     const ins = await client.query(
-      `INSERT INTO deploys (task_id, repo, stack, pr_number, head_sha, plan_hash, requested_by) VALUES ($1, $2, $3, $4, $5, $6, $7)
+      `INSERT INTO deploys (task_id, repo, stack, pr_number, head_sha, plan_hash, requested_by, kind, preview_task_id, requested_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($10, now()))
        ON CONFLICT DO NOTHING`,
-      [task.id, d.repo, d.stack, d.prNumber, d.headSha, d.planHash, d.requestedBy],
+      [task.id, d.repo, d.stack, d.prNumber, d.headSha, d.planHash, d.requestedBy, d.kind ?? "deploy", d.previewTaskId, d.requestedAt ?? null],
     );
     if (ins.rowCount !== 1) {
       await client.query("ROLLBACK");
@@ -420,9 +426,72 @@ export async function createDeployWorkflow(db: Db, d: NewDeployWorkflow): Promis
 export async function latestPreviewOf(db: Db, repo: string, prNumber: number, stack: string): Promise<(TaskRow & { head_sha: string }) | null> {
   const res = await db.query<TaskRow & { head_sha: string }>(
     `SELECT t.*, w.head_sha FROM tasks t JOIN workflows w ON w.id = t.workflow_id
-     WHERE w.repo = $1 AND w.pr_number = $2 AND t.kind = 'preview' AND t.stack = $3 AND t.state <> 'CANCELLED'
+     WHERE w.repo = $1 AND w.pr_number = $2 AND w.kind = 'preview' AND t.kind = 'preview' AND t.stack = $3 AND t.state <> 'CANCELLED'
      ORDER BY t.created_at DESC LIMIT 1`,
     [repo, prNumber, stack],
   );
   return res.rows[0] ?? null;
+}
+
+export interface NewBranchPreview {
+  repo: string;
+  installationId: number;
+  /** The PR or issue the command was typed in: replies and approvals live there. */
+  threadNumber: number;
+  sha: string;
+  requestedBy: string;
+  deliveryId: string | null;
+  config: WorkflowConfig;
+  stack: string;
+  jobId: string;
+}
+
+/** A preview of a default-branch commit (rollback, or a merge commit to re-approve). */
+export async function createBranchPreview(db: Db, b: NewBranchPreview): Promise<{ workflow: WorkflowRow; task: TaskRow } | null> {
+  const client = await db.connect();
+  try {
+    await client.query("BEGIN");
+    const workflow = await insertWorkflow(client, "branch", { ...b, prNumber: b.threadNumber, headSha: b.sha });
+    const t = await client.query<TaskRow>(
+      `INSERT INTO tasks (workflow_id, kind, stack, job_id) VALUES ($1, 'preview', $2, $3)
+       ON CONFLICT (job_id) WHERE state IN ('PENDING', 'RUNNING') DO NOTHING RETURNING *`,
+      [workflow.id, b.stack, b.jobId],
+    );
+    if (!t.rows[0]) {
+      await client.query("ROLLBACK");
+      return null;
+    }
+    await client.query("COMMIT");
+    return { workflow, task: t.rows[0] };
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** The newest branch preview (rollback / merge commit) of a stack asked for in a PR or issue. */
+export async function latestBranchPreview(db: Db, repo: string, threadNumber: number, stack: string): Promise<{ task: TaskRow; workflow: WorkflowRow } | null> {
+  const res = await db.query<{ id: string }>(
+    `SELECT t.id FROM tasks t JOIN workflows w ON w.id = t.workflow_id
+     WHERE w.repo = $1 AND w.pr_number = $2 AND w.kind = 'branch' AND t.kind = 'preview' AND t.stack = $3 AND t.state <> 'CANCELLED'
+     ORDER BY t.created_at DESC LIMIT 1`,
+    [repo, threadNumber, stack],
+  );
+  return res.rows[0] ? getTask(db, res.rows[0].id) : null;
+}
+
+/** Per stack, the newest branch preview in a thread if it succeeded and was never applied: what `/approve` there approves. */
+export async function approvableBranchPreviews(db: Db, repo: string, threadNumber: number): Promise<Array<TaskRow & { head_sha: string; purpose: string; command: string }>> {
+  const res = await db.query<TaskRow & { head_sha: string; purpose: string; command: string }>(
+    `SELECT * FROM (
+       SELECT DISTINCT ON (t.stack) t.*, w.head_sha, w.config->'branch'->>'purpose' AS purpose, w.config->'branch'->>'command' AS command FROM tasks t JOIN workflows w ON w.id = t.workflow_id
+       WHERE w.repo = $1 AND w.pr_number = $2 AND w.kind = 'branch' AND t.kind = 'preview' AND t.state <> 'CANCELLED'
+       ORDER BY t.stack, t.created_at DESC) latest
+     WHERE latest.state = 'SUCCEEDED' AND latest.plan_hash IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM deploys d WHERE d.preview_task_id = latest.id)`,
+    [repo, threadNumber],
+  );
+  return res.rows;
 }

@@ -1,0 +1,78 @@
+/**
+ * The gate for applying a default-branch commit (`/agent rollback`, or a merge commit whose
+ * plan differed from the approved one). Pure policy, no I/O: the same approval rules as a PR
+ * deploy (src/approval/gate.ts), bound to the branch preview's commit and plan, with the
+ * PR-only requirements (status checks, mergeable, undiverged, draft, lock) switched off.
+ */
+import type { TaskState } from "../jobs/states.js";
+import type { ApprovalCommand, GateFacts, GatePolicy } from "./gate.js";
+import type { RepoPermission } from "./permissions.js";
+
+/** Only `/approve` comments can bind to a branch preview: reviews approve PR heads. */
+export function branchGatePolicy(base: GatePolicy, approvals: number): GatePolicy {
+  return {
+    ...base,
+    requiredApprovals: approvals,
+    sources: "comments",
+    require: { previewSucceeded: true, statusChecks: false, mergeable: false, undiverged: false, notDraft: false, lockHeld: false },
+  };
+}
+
+export interface BranchGateInput {
+  now: Date;
+  stack: string;
+  threadNumber: number;
+  /** Who asked for the rollback: like a PR author, they never approve it themselves. */
+  requestedBy: string;
+  sha: string;
+  preview: { planHash: string | null; state: TaskState; finishedAt: Date | null };
+  commands: ApprovalCommand[];
+  permissions: Record<string, RepoPermission>;
+  teamMembers: Record<string, string[]>;
+}
+
+export function branchGateFacts(i: BranchGateInput): GateFacts {
+  return {
+    now: i.now,
+    stack: i.stack,
+    prNumber: i.threadNumber,
+    pr: { author: i.requestedBy, headSha: i.sha, draft: false, mergeable: true, behindBy: 0, fromFork: false, authorLabel: "the person who asked for it" },
+    preview: { headSha: i.sha, ...i.preview },
+    reviews: [],
+    commands: i.commands,
+    permissions: i.permissions,
+    teamMembers: i.teamMembers,
+    checks: [],
+    requiredChecks: [],
+    lock: null,
+  };
+}
+
+export type RollbackStep =
+  | { kind: "nothing-deployed" }
+  | { kind: "preview" }
+  | { kind: "wait"; state: TaskState }
+  | { kind: "gate" }
+  | { kind: "applying" };
+
+/**
+ * What `/agent rollback` does now: preview the target (first time, a new target, the last
+ * preview failed, was applied already, or is older than an approval lives), wait for a
+ * running preview, or ask the gate to apply the previewed plan.
+ */
+export function nextRollbackStep(input: {
+  now: Date;
+  ttlSeconds: number;
+  target: string | null;
+  current: { sha: string; state: TaskState; createdAt: Date; deploy: "live" | "ended" | null } | null;
+}): RollbackStep {
+  const { target, current } = input;
+  if (!target) return { kind: "nothing-deployed" };
+  if (!current || current.sha !== target) return { kind: "preview" };
+  if (current.deploy === "live") return { kind: "applying" };
+  if (current.deploy === "ended") return { kind: "preview" };
+  if (current.state === "PENDING" || current.state === "RUNNING") return { kind: "wait", state: current.state };
+  if (current.state !== "SUCCEEDED") return { kind: "preview" };
+  if (input.now.getTime() - current.createdAt.getTime() >= input.ttlSeconds * 1000) return { kind: "preview" };
+  return { kind: "gate" };
+}

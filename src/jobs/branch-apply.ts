@@ -1,0 +1,179 @@
+/**
+ * Applying a default-branch commit: `/agent rollback` (the last good commit) and a merge-first
+ * deploy whose merge commit planned differently from the approved plan. Both go the same way:
+ * a `branch` workflow previews the commit, the result is posted where the command was typed,
+ * and the plan is applied through the same gate as a PR deploy (approvals bound to that commit
+ * and plan), or at once when the stack's policy needs no approval.
+ */
+import { branchGateFacts, branchGatePolicy } from "../approval/branch-gate.js";
+import { evaluateGate, type GateResult } from "../approval/gate.js";
+import { approvalCommands, approverFacts, gatePolicy } from "../commands/deploy.js";
+import type { ResolvedStack } from "../config/repo-config.js";
+import { createCheckRun, createComment, type GitHub, type RepoRef } from "../connectors/github.js";
+import { appendAudit } from "../connectors/store/audit.js";
+import { listApprovals } from "../connectors/store/gate.js";
+import { createBranchPreview, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
+import type { AppDeps } from "../deps.js";
+import type { PreviewOutcome } from "../plan/types.js";
+import { previewCheckRunName, queuedOutput } from "../render/check-run.js";
+import { code, shortSha } from "../render/markdown.js";
+import { destructiveHeader, destructiveLine, shortPlanHash, summaryLine } from "../render/plan.js";
+import { taskLogUrl } from "../web/log-links.js";
+import { enqueueDeploy, type EnqueuedDeploy } from "./enqueue-deploy.js";
+import { branchPreviewJobId, TASK_JOB_OPTIONS } from "./queues.js";
+import type { BranchApply, WorkflowConfig } from "./types.js";
+
+export interface BranchPreviewRequest {
+  repo: RepoRef;
+  repoFullName: string;
+  installationId: number;
+  threadNumber: number;
+  sha: string;
+  stack: ResolvedStack;
+  requestedBy: string;
+  deliveryId: string | null;
+  config: Omit<WorkflowConfig, "stacks" | "checks" | "branch">;
+  branch: BranchApply;
+}
+
+/** Records and enqueues the preview of a default-branch commit; false when an identical one is live. */
+export async function startBranchPreview(deps: AppDeps, gh: GitHub, b: BranchPreviewRequest): Promise<{ taskId: string; workflowId: string } | null> {
+  const created = await createBranchPreview(deps.db, {
+    repo: b.repoFullName,
+    installationId: b.installationId,
+    threadNumber: b.threadNumber,
+    sha: b.sha,
+    requestedBy: b.requestedBy,
+    deliveryId: b.deliveryId,
+    config: { ...b.config, stacks: [b.stack], branch: b.branch },
+    stack: b.stack.name,
+    jobId: branchPreviewJobId(b.repoFullName, b.threadNumber, b.sha, b.stack.name, b.deliveryId ?? String(Date.now())),
+  });
+  if (!created) return null;
+  const checkRunId = await createCheckRun(gh, b.repo, previewCheckRunName(b.stack.name), b.sha, created.task.id, {
+    ...queuedOutput(b.stack.name, b.sha, b.requestedBy),
+    detailsUrl: taskLogUrl(deps.config, created.task.id),
+  });
+  await setTaskCheckRun(deps.db, created.task.id, checkRunId);
+  await deps.queues.tasks.add("preview", { taskId: created.task.id, workflowId: created.workflow.id, deliveryId: b.deliveryId }, { ...TASK_JOB_OPTIONS, jobId: created.task.job_id });
+  return { taskId: created.task.id, workflowId: created.workflow.id };
+}
+
+/** The gate for a branch preview: approvals from the thread bound to its commit and plan. */
+export async function evaluateBranchGate(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, stack: ResolvedStack): Promise<GateResult> {
+  const branch = workflow.config.branch!;
+  const policy = branchGatePolicy(gatePolicy(stack, deps.config.gate), Math.max(branch.approvals, deps.config.gate.minApprovals));
+  const rows = await listApprovals(deps.db, workflow.repo, workflow.pr_number, stack.name);
+  const { permissions, teamMembers } = await approverFacts(gh, r, rows.map((a) => a.actor), policy);
+  const facts = branchGateFacts({
+    now: new Date(),
+    stack: stack.name,
+    threadNumber: workflow.pr_number,
+    requestedBy: workflow.requested_by,
+    sha: workflow.head_sha,
+    preview: { planHash: task.plan_hash, state: task.state, finishedAt: task.finished_at },
+    commands: approvalCommands(rows),
+    permissions,
+    teamMembers,
+  });
+  return evaluateGate(policy, facts);
+}
+
+/** Puts an allowed branch preview's plan on the deploy queue. */
+export async function applyBranchPreview(
+  deps: AppDeps,
+  gh: GitHub,
+  r: RepoRef,
+  workflow: WorkflowRow,
+  task: TaskRow,
+  stack: ResolvedStack,
+  by: { actor: string; deliveryId: string | null },
+): Promise<EnqueuedDeploy> {
+  return enqueueDeploy(deps, gh, {
+    repo: r,
+    repoFullName: workflow.repo,
+    installationId: Number(workflow.installation_id),
+    threadNumber: workflow.pr_number,
+    sha: workflow.head_sha,
+    planHash: task.plan_hash!,
+    previewTaskId: task.id,
+    requestedBy: by.actor,
+    deliveryId: by.deliveryId,
+    config: workflow.config,
+    stack,
+    kind: "branch",
+    // The rollback SLA counts from the first request, approvals included.
+    requestedAt: workflow.created_at,
+  });
+}
+
+export function branchWhat(branch: BranchApply): string {
+  return branch.purpose === "rollback" ? "Rollback" : "Deploy of the merge commit";
+}
+
+/** One line of plan: counts and destructive operations (the full table is on the check run). */
+function planSummary(plan: PreviewOutcome | null): string[] {
+  if (!plan) return [];
+  if (plan.engine !== "pulumi") return ["The plan's output is on the check run."];
+  const destructive = plan.resources.filter((x) => x.op === "delete" || x.op === "replace");
+  return [`Changes: **${summaryLine(plan.summary)}**`, ...(destructive.length ? ["", destructiveHeader(destructive.length), ...destructive.slice(0, 10).map(destructiveLine)] : [])];
+}
+
+/**
+ * After a branch preview ends: report it in the thread, and either apply it now (the stack's
+ * policy needs no approval and nobody denied) or say who must approve and how to apply.
+ */
+export async function afterBranchPreview(
+  deps: AppDeps,
+  gh: GitHub,
+  r: RepoRef,
+  workflow: WorkflowRow,
+  task: TaskRow,
+  stack: ResolvedStack,
+  outcome: { succeeded: boolean; error: string | null; plan: PreviewOutcome | null },
+): Promise<void> {
+  const branch = workflow.config.branch!;
+  const what = branchWhat(branch);
+  const at = `${code(stack.name)} at ${code(shortSha(workflow.head_sha))}`;
+  const logUrl = taskLogUrl(deps.config, task.id);
+  if (!outcome.succeeded || !task.plan_hash) {
+    await createComment(gh, r, workflow.pr_number, [`❌ ${what} of ${at}: its preview failed${outcome.error ? `: ${outcome.error}` : ""}. Nothing was applied.`, logUrl ? `\n[Full log](${logUrl})` : ""].join("\n"));
+    return;
+  }
+  const plan = `plan ${code(shortPlanHash(task.plan_hash) ?? "")}`;
+  const result = await evaluateBranchGate(deps, gh, r, workflow, task, stack);
+  if (result.allowed) {
+    const enqueued = await applyBranchPreview(deps, gh, r, workflow, task, stack, { actor: workflow.requested_by, deliveryId: null });
+    await appendAudit(deps.db, {
+      actor: "agent",
+      action: enqueued.ok ? "branch.apply_queued" : "branch.apply_refused",
+      repo: workflow.repo,
+      prNumber: workflow.pr_number,
+      workflowId: workflow.id,
+      taskId: task.id,
+      detail: { stack: stack.name, sha: workflow.head_sha, plan_hash: task.plan_hash, purpose: branch.purpose, approvals_required: 0, conflict: enqueued.ok ? null : enqueued.conflict?.other.state ?? null },
+    });
+    await createComment(
+      gh,
+      r,
+      workflow.pr_number,
+      enqueued.ok
+        ? [`⏪ ${what} of ${at} (${plan}) is being applied now: the stack's policy needs no approval for it.`, "", ...planSummary(outcome.plan)].join("\n")
+        : `${what} of ${at} is planned (${plan}) but not applied: a deploy of ${code(stack.name)} is already queued or running. Run \`${branch.command}\` again once it ends.`,
+    );
+    return;
+  }
+  const approvals = result.requirements.find((q) => q.id === "approvals");
+  await createComment(
+    gh,
+    r,
+    workflow.pr_number,
+    [
+      `⏪ ${what} of ${at} is planned (${plan}) and waits for approval:`,
+      "",
+      ...planSummary(outcome.plan),
+      "",
+      `${approvals && !approvals.met ? `${approvals.detail}. ${approvals.fix ?? ""}`.trim() : "Approvals are in place."} Then comment \`${branch.command}\` to apply exactly this plan. (@${workflow.requested_by} asked for it, so their own /approve does not count.)`,
+    ].join("\n"),
+  );
+}

@@ -1,0 +1,60 @@
+/**
+ * Records a deploy that passed its gate and puts it on the queue: the deploys row (at most
+ * one live per stack, one apply per plan), a queued check run on the commit, and the job.
+ * Shared by `/agent deploy`, `/agent rollback` and a rollback that needs no approval.
+ */
+import type { ResolvedStack } from "../config/repo-config.js";
+import { createCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
+import { findDeployConflict, type DeployConflict } from "../connectors/store/gate.js";
+import { createDeployWorkflow, setTaskCheckRun } from "../connectors/store/workflows.js";
+import type { AppDeps } from "../deps.js";
+import { deployCheckRunName, deployQueuedOutput } from "../render/check-run.js";
+import { branchDeployJobId, DEPLOY_JOB_OPTIONS, deployJobId } from "./queues.js";
+import type { WorkflowConfig } from "./types.js";
+
+export interface DeployRequest {
+  repo: RepoRef;
+  repoFullName: string;
+  installationId: number;
+  /** The PR (or, for a rollback, the PR or issue) the deploy reports to. */
+  threadNumber: number;
+  /** The commit applied: the PR head, or the default-branch commit of a branch apply. */
+  sha: string;
+  planHash: string;
+  previewTaskId: string;
+  requestedBy: string;
+  deliveryId: string | null;
+  config: WorkflowConfig;
+  stack: ResolvedStack;
+  kind: "deploy" | "branch";
+  requestedAt?: Date;
+}
+
+export type EnqueuedDeploy = { ok: true; taskId: string; workflowId: string } | { ok: false; conflict: DeployConflict | null };
+
+export async function enqueueDeploy(deps: AppDeps, gh: GitHub, d: DeployRequest): Promise<EnqueuedDeploy> {
+  const conflict = await findDeployConflict(deps.db, d.repoFullName, d.stack.name, d.sha, d.planHash);
+  if (conflict) return { ok: false, conflict };
+  const jobId = d.kind === "branch" ? branchDeployJobId(d.repoFullName, d.stack.name, d.previewTaskId) : deployJobId(d.repoFullName, d.stack.name, d.sha, d.planHash);
+  const created = await createDeployWorkflow(deps.db, {
+    repo: d.repoFullName,
+    installationId: d.installationId,
+    prNumber: d.threadNumber,
+    headSha: d.sha,
+    planHash: d.planHash,
+    requestedBy: d.requestedBy,
+    deliveryId: d.deliveryId,
+    config: { ...d.config, stacks: [d.stack] },
+    stack: d.stack.name,
+    jobId,
+    previewTaskId: d.previewTaskId,
+    kind: d.kind,
+    ...(d.requestedAt ? { requestedAt: d.requestedAt } : {}),
+  });
+  // Lost a race with another request: say which one won.
+  if (!created) return { ok: false, conflict: await findDeployConflict(deps.db, d.repoFullName, d.stack.name, d.sha, d.planHash) };
+  const checkRunId = await createCheckRun(gh, d.repo, deployCheckRunName(d.stack.name), d.sha, created.task.id, deployQueuedOutput(d.stack.name, d.sha, d.requestedBy));
+  await setTaskCheckRun(deps.db, created.task.id, checkRunId);
+  await deps.queues.tasks.add("deploy", { taskId: created.task.id, workflowId: created.workflow.id, deliveryId: d.deliveryId }, { ...DEPLOY_JOB_OPTIONS, jobId: created.task.job_id });
+  return { ok: true, taskId: created.task.id, workflowId: created.workflow.id };
+}
