@@ -1,19 +1,33 @@
 /**
- * Where a task's credentials come from. The Vault connector (its own issue) implements this;
- * until then no task gets any. Values are injected into the step's exec environment only and
+ * Where a task's credentials come from: Vault (src/connectors/vault/), environment variables
+ * in development, or nothing. Values are injected into the step's exec environment only and
  * registered for redaction before the first step runs (invariant 7).
  */
 export interface CredentialRequest {
   repo: string;
   stack: string;
-  /** `preview` gets read-only credentials; `deploy` only after the gate (later). */
+  /** `preview` gets read-only credentials; `deploy` only after the gate, for that one task. */
   kind: "preview" | "deploy";
+  /** The task the credentials are issued to: their leases are recorded against it. */
+  taskId: string;
+}
+
+export interface IssuedCredentials {
+  /** Environment variable name → value, for the task's execs only. */
+  env: Record<string, string>;
+  /** Revokes the dynamic leases issued for the task. Idempotent; never throws. */
+  release(): Promise<void>;
 }
 
 export interface CredentialSource {
-  forTask(req: CredentialRequest): Promise<Record<string, string>>;
+  forTask(req: CredentialRequest): Promise<IssuedCredentials>;
 }
 
-export const noCredentials: CredentialSource = {
-  forTask: async () => ({}),
-};
+/** Credentials from a fixed mapping (tests, and sources without leases). */
+export function staticCredentials(envFor: (req: CredentialRequest) => Record<string, string> | Promise<Record<string, string>>): CredentialSource {
+  return {
+    forTask: async (req) => ({ env: await envFor(req), release: async () => {} }),
+  };
+}
+
+export const noCredentials: CredentialSource = staticCredentials(() => ({}));

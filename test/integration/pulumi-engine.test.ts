@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { CredentialSource } from "../../src/connectors/credentials.js";
+import { staticCredentials, type CredentialSource } from "../../src/connectors/credentials.js";
 import { commandPlanHash } from "../../src/plan/hash.js";
 import type { PreviewOutcome, PulumiPreview } from "../../src/plan/types.js";
 import { summaryLine } from "../../src/render/plan.js";
@@ -37,14 +37,12 @@ ${SCENARIOS.map((s) => stackYaml(s)).join("")}${stackYaml("nopass", "    pulumi:
 `;
 
 /** Server-side credentials per stack, as the Vault connector will provide them. */
-const credentials: CredentialSource = {
-  async forTask({ stack }): Promise<Record<string, string>> {
-    if (stack === "cloud") return {};
-    if (stack === "cloud-ok") return { PULUMI_ACCESS_TOKEN: CLOUD_TOKEN };
-    const backend = { PULUMI_BACKEND_URL: "file:///tmp/pulumi-state" };
-    return stack === "nopass" ? backend : { ...backend, PULUMI_CONFIG_PASSPHRASE: PASSPHRASE };
-  },
-};
+const credentials: CredentialSource = staticCredentials(({ stack }): Record<string, string> => {
+  if (stack === "cloud") return {};
+  if (stack === "cloud-ok") return { PULUMI_ACCESS_TOKEN: CLOUD_TOKEN };
+  const backend = { PULUMI_BACKEND_URL: "file:///tmp/pulumi-state" };
+  return stack === "nopass" ? backend : { ...backend, PULUMI_CONFIG_PASSPHRASE: PASSPHRASE };
+});
 
 describe("pulumi and command engines", () => {
   let f: AppFixture;

@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
-import type { CredentialRequest } from "../../src/connectors/credentials.js";
+import { staticCredentials, type CredentialRequest } from "../../src/connectors/credentials.js";
 import { GitHubFake, isCheckRunCompleted } from "../helpers/github-fake.js";
 import { deliver, issueCommentPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
 
@@ -22,12 +22,10 @@ describe("secrets are redacted from everything a step prints", () => {
   beforeAll(async () => {
     f = await startAppFixture(TOKEN, {
       logs,
-      credentials: {
-        forTask: async (req) => {
-          requests.push(req);
-          return { PULUMI_ACCESS_TOKEN: SECRET };
-        },
-      },
+      credentials: staticCredentials((req) => {
+        requests.push(req);
+        return { PULUMI_ACCESS_TOKEN: SECRET };
+      }),
     });
     ({ app, git, db } = f);
   });

@@ -1,0 +1,135 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+/**
+ * Server-side credential configuration: which Vault secrets become which environment variables
+ * of a task, per stack and per task kind. It lives with the server (file named by
+ * CREDENTIALS_CONFIG), never in the repository, so a pull request cannot widen what it gets.
+ */
+
+const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// A Vault HTTP API path under /v1/: plain segments only, so it can be put in a URL as is.
+const PATH_SEGMENT = /^[A-Za-z0-9_@+-][A-Za-z0-9_@.+-]*$/;
+
+const EnvVarName = z.string().regex(VAR_NAME, "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+
+const VaultPath = z
+  .string()
+  .min(1)
+  .refine((p) => p.split("/").every((s) => PATH_SEGMENT.test(s)), {
+    error: "must be a Vault API path without a leading slash (e.g. secret/data/app or database/creds/role)",
+  });
+
+const SecretRef = z
+  .strictObject({
+    kv: VaultPath.optional(),
+    dynamic: VaultPath.optional(),
+    key: z.string().min(1),
+  })
+  .refine((r) => (r.kv === undefined) !== (r.dynamic === undefined), {
+    error: "give exactly one of `kv` (a KV v2 secret) or `dynamic` (a dynamic secret with a lease)",
+  })
+  // KV v2 is read through <mount>/data/<path>; `secret/app` would silently hit the v1 API.
+  .refine((r) => r.kv === undefined || r.kv.split("/").slice(1, -1).includes("data"), {
+    error: "a KV v2 path is the API path <mount>/data/<path> (e.g. secret/data/app)",
+    path: ["kv"],
+  })
+  .transform((r) =>
+    r.kv !== undefined
+      ? { source: "kv" as const, path: r.kv, key: r.key }
+      : { source: "dynamic" as const, path: r.dynamic as string, key: r.key },
+  );
+
+/** Task variable → secret. */
+const CredentialSet = z.record(EnvVarName, SecretRef);
+
+const StackCredentials = z.strictObject({
+  preview: CredentialSet.default({}),
+  deploy: CredentialSet.default({}),
+  /** Env fallback only: variable in the task ← variable of the app's own process. */
+  env: z.record(EnvVarName, EnvVarName).default({}),
+});
+
+const AppRole = z
+  .strictObject({
+    role_id: z.string().min(1),
+    secret_id_file: z.string().min(1).optional(),
+    secret_id_env: EnvVarName.optional(),
+    /** The secret id source holds a response-wrapping token, unwrapped once at start-up. */
+    wrapped: z.boolean().default(false),
+    /** Where the AppRole auth method is mounted. */
+    mount: VaultPath.default("approle"),
+  })
+  .refine((a) => (a.secret_id_file === undefined) !== (a.secret_id_env === undefined), {
+    error: "give exactly one of secret_id_file or secret_id_env",
+  });
+
+const VaultSettings = z.strictObject({
+  address: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).transform((u) => u.replace(/\/+$/, "")),
+  namespace: z.string().min(1).optional(),
+  approle: AppRole,
+  /** Renew the app's token this long before it expires. */
+  renew_before_seconds: z.number().int().min(0).max(86_400).default(60),
+  /** A Vault call that takes longer is treated as Vault being unavailable. */
+  request_timeout_seconds: z.number().int().min(1).max(300).default(10),
+});
+
+export const CredentialsConfigSchema = z.strictObject({
+  /** Without it, credentials come from the app's environment (development only). */
+  vault: VaultSettings.optional(),
+  /** Stack name → its credentials; "*" applies to every stack without an entry of its own. */
+  stacks: z.record(z.string().min(1), StackCredentials).default({}),
+});
+
+export type CredentialsConfig = z.infer<typeof CredentialsConfigSchema>;
+export type VaultSettings = NonNullable<CredentialsConfig["vault"]>;
+export type StackCredentials = CredentialsConfig["stacks"][string];
+export type SecretRef = StackCredentials["preview"][string];
+
+export const DEFAULT_STACK = "*";
+
+export class CredentialsConfigError extends Error {
+  override name = "CredentialsConfigError";
+}
+
+/**
+ * A stack's credentials: its own entry, else the "*" entry, else none. An entry replaces "*"
+ * as a whole (no per-kind merging), so what a stack gets is always visible in one place.
+ */
+export function stackCredentials(config: Pick<CredentialsConfig, "stacks">, stack: string): StackCredentials | null {
+  return config.stacks[stack] ?? config.stacks[DEFAULT_STACK] ?? null;
+}
+
+/** Validates a parsed document; `source` names it in errors. */
+export function parseCredentialsConfig(doc: unknown, source: string): CredentialsConfig {
+  const parsed = CredentialsConfigSchema.safeParse(doc ?? {});
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.map(String).join(".") || "(top level)"}: ${i.message}`);
+    throw new CredentialsConfigError(`invalid credentials config ${source}:\n${lines.join("\n")}`);
+  }
+  return parsed.data;
+}
+
+/** Reads and validates a YAML (or JSON, a subset of YAML) file. */
+export function loadCredentialsConfig(file: string): CredentialsConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new CredentialsConfigError(`cannot read credentials config ${file}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new CredentialsConfigError(`credentials config ${file} is not valid YAML/JSON: ${(err as Error).message}`);
+  }
+  return parseCredentialsConfig(doc, file);
+}
+
+/** The file named by CREDENTIALS_CONFIG, or null when it is not set (no credentials at all). */
+export function credentialsConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CredentialsConfig | null {
+  const file = env.CREDENTIALS_CONFIG?.trim();
+  return file ? loadCredentialsConfig(file) : null;
+}
