@@ -5,7 +5,9 @@ import Docker from "dockerode";
 import { pino, type Logger } from "pino";
 import { Probot, ProbotOctokit } from "probot";
 import type { ServerConfig } from "./config/server-config.js";
+import { credentialsConfigFromEnv } from "./config/credentials-config.js";
 import { noCredentials, type CredentialSource } from "./connectors/credentials.js";
+import { credentialSourceFromConfig, type CredentialsRuntime } from "./connectors/vault/index.js";
 import { EgressProxy } from "./connectors/egress-proxy.js";
 import { newOwnerId, reapOrphanSandboxes, SandboxProvider } from "./connectors/sandbox.js";
 import { createDb, ensureDatabase, migrate } from "./connectors/store/db.js";
@@ -24,7 +26,7 @@ export interface AppOptions {
   Octokit?: typeof ProbotOctokit;
   docker?: Docker;
   log?: Logger;
-  /** Where task credentials come from (default: none until the Vault connector exists). */
+  /** Where task credentials come from (default: CREDENTIALS_CONFIG — Vault or env — else none). */
   credentials?: CredentialSource;
 }
 
@@ -61,6 +63,14 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     (err) => log.warn({ err }, "could not fill the sandbox pool"),
   );
 
+  // Vault (or the development env fallback) from CREDENTIALS_CONFIG; tests pass their own.
+  let credentialsRuntime: CredentialsRuntime | null = null;
+  if (!options.credentials) {
+    const credentialsConfig = credentialsConfigFromEnv();
+    if (credentialsConfig) credentialsRuntime = await credentialSourceFromConfig(credentialsConfig, { db, log: log.child({ name: "credentials" }) });
+    else log.warn("CREDENTIALS_CONFIG is not set: tasks run without credentials");
+  }
+
   const probot = new Probot({
     appId,
     privateKey,
@@ -75,7 +85,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     queues,
     docker,
     sandboxes,
-    credentials: options.credentials ?? noCredentials,
+    credentials: options.credentials ?? credentialsRuntime?.source ?? noCredentials,
     egress: null,
     cancellation: null,
     log,
@@ -117,6 +127,13 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
         workspaceRoot: config.sandbox.workspaceRoot,
       });
       if (reaped) log.warn({ reaped }, "removed orphaned sandbox containers");
+      // Leases of tasks that ended without releasing them (a crashed worker): revoke now.
+      try {
+        const recovered = await credentialsRuntime?.source.recoverLeases?.();
+        if (recovered && (recovered.revoked || recovered.failed)) log.warn(recovered, "revoked leftover credential leases");
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, "could not recover credential leases; will retry");
+      }
     };
     await reap();
     reaper = setInterval(() => void reap().catch((err) => log.warn({ err }, "reaper failed")), config.sandbox.reapIntervalSeconds * 1000);
@@ -175,6 +192,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       await deps.egress?.close();
       await deps.cancellation?.close();
       await sandboxes.close();
+      credentialsRuntime?.close();
       await heartbeat.stop();
       await queues.close();
       await redis.quit().catch(() => {});

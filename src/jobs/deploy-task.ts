@@ -11,6 +11,7 @@ import type { Job } from "bullmq";
 import type { ResolvedStack } from "../config/repo-config.js";
 import { createComment, createDeployment, mergePull, setDeploymentStatus, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
 import { runPulumiUp } from "../connectors/pulumi/cli.js";
+import { egressRulesFor } from "../approval/egress.js";
 import type { IssuedCredentials } from "../connectors/credentials.js";
 import { Redactor } from "../connectors/redact.js";
 import { WORKSPACE_MOUNT } from "../connectors/sandbox.js";
@@ -264,7 +265,12 @@ async function apply(
   fresh: boolean,
 ): Promise<ApplyResult> {
   const redactor = new Redactor();
-  const { sandbox } = await deps.sandboxes.acquire(workflow.config.image);
+  // The stack's egress allowlist holds for the apply as for the preview: the sandbox reaches
+  // only the proxy, which lets through the listed hosts for this task alone.
+  const egressRules = egressRulesFor(deps.config.sandbox.egress.allowlist, workflow.repo, stack.name);
+  if (egressRules.length > 0 && !deps.egress) return { output: "", exitCode: null, durationMs: null, failure: "this stack has an egress allowlist but the egress proxy is not running; nothing was applied", mismatch: null };
+  const network = egressRules.length > 0 ? deps.config.sandbox.egress.network : undefined;
+  const { sandbox } = await deps.sandboxes.acquire(workflow.config.image, network);
   let issued: IssuedCredentials | null = null;
   const stopNow = () => void sandbox.kill();
   shutdown?.addEventListener("abort", stopNow);
@@ -273,7 +279,13 @@ async function apply(
     issued = await deps.credentials.forTask({ repo: workflow.repo, stack: stack.name, kind: "deploy", taskId: task.id });
     const secrets = issued.env;
     for (const value of Object.values(secrets)) redactor.register(value);
-    const env = stepEnv(workflow, stack, secrets);
+    let proxyEnv: Record<string, string> = {};
+    if (egressRules.length > 0 && deps.egress) {
+      const url = deps.egress.grant(task.id, egressRules);
+      redactor.register(url);
+      proxyEnv = { HTTPS_PROXY: url, HTTP_PROXY: url, https_proxy: url, http_proxy: url };
+    }
+    const env = stepEnv(workflow, stack, { ...proxyEnv, ...secrets });
     await checkout(gh, workflow, sandbox.workspaceDir);
     const timeoutMs = deps.config.sandbox.timeoutSeconds * 1000;
     let plan: string | null = null;
@@ -317,6 +329,7 @@ async function apply(
     return { output: previewOutput + run.output, exitCode: run.res.exitCode, durationMs: run.res.durationMs, failure, mismatch: null };
   } finally {
     shutdown?.removeEventListener("abort", stopNow);
+    deps.egress?.revoke(task.id);
     await sandbox.destroy().catch(() => {});
     await issued?.release();
   }

@@ -72,6 +72,6 @@ setTimeout(() => { console.log(t.slice(10)); process.exit(1); }, 50);
     ].join("\n");
     for (const form of forms) expect(everything).not.toContain(form);
     // Preview tasks ask for preview credentials only.
-    expect(requests).toEqual([{ repo: REPO, stack: "prod", kind: "preview" }]);
+    expect(requests).toEqual([{ repo: REPO, stack: "prod", kind: "preview", taskId: expect.any(String) }]);
   });
 });
