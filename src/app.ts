@@ -8,6 +8,7 @@ import type { ServerConfig } from "./config/server-config.js";
 import { credentialsConfigFromEnv } from "./config/credentials-config.js";
 import { noCredentials, type CredentialSource } from "./connectors/credentials.js";
 import { credentialSourceFromConfig, type CredentialsRuntime } from "./connectors/vault/index.js";
+import { readGithubPrivateKey } from "./connectors/vault/github-key.js";
 import { EgressProxy } from "./connectors/egress-proxy.js";
 import { newOwnerId, reapOrphanSandboxes, SandboxProvider } from "./connectors/sandbox.js";
 import { createDb, ensureDatabase, migrate } from "./connectors/store/db.js";
@@ -28,6 +29,10 @@ export interface AppOptions {
   log?: Logger;
   /** Where task credentials come from (default: CREDENTIALS_CONFIG — Vault or env — else none). */
   credentials?: CredentialSource;
+  /** Where CREDENTIALS_CONFIG and secret-id variables are read (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** How often to retry Vault while waiting for the GitHub App key (default 5 s). */
+  vaultRetryMs?: number;
 }
 
 export interface RunningApp {
@@ -40,8 +45,13 @@ export interface RunningApp {
 
 export async function startApp(config: ServerConfig, options: AppOptions = {}): Promise<RunningApp> {
   const log = options.log ?? pino({ level: config.logLevel, base: { role: config.role } });
-  const { appId, privateKey, webhookSecret, apiBaseUrl } = config.github;
-  if (!appId || !privateKey || !webhookSecret) throw new Error("APP_ID, PRIVATE_KEY and WEBHOOK_SECRET are required");
+  const { appId, webhookSecret, apiBaseUrl } = config.github;
+  // Vault (or the development env fallback) from CREDENTIALS_CONFIG; tests may pass their own.
+  const credentialsConfig = options.credentials ? null : credentialsConfigFromEnv(options.env);
+  const keyInVault = credentialsConfig?.vault?.github_private_key ?? null;
+  if (!appId || !webhookSecret || (!config.github.privateKey && !keyInVault)) {
+    throw new Error("APP_ID, PRIVATE_KEY (or vault.github_private_key in CREDENTIALS_CONFIG) and WEBHOOK_SECRET are required");
+  }
 
   await ensureDatabase(config.databaseUrl);
   await migrate(config.databaseUrl);
@@ -63,13 +73,16 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     (err) => log.warn({ err }, "could not fill the sandbox pool"),
   );
 
-  // Vault (or the development env fallback) from CREDENTIALS_CONFIG; tests pass their own.
   let credentialsRuntime: CredentialsRuntime | null = null;
-  if (!options.credentials) {
-    const credentialsConfig = credentialsConfigFromEnv();
-    if (credentialsConfig) credentialsRuntime = await credentialSourceFromConfig(credentialsConfig, { db, log: log.child({ name: "credentials" }) });
-    else log.warn("CREDENTIALS_CONFIG is not set: tasks run without credentials");
+  if (credentialsConfig) {
+    credentialsRuntime = await credentialSourceFromConfig(credentialsConfig, { db, log: log.child({ name: "credentials" }), ...(options.env ? { env: options.env } : {}) });
+  } else if (!options.credentials) {
+    log.warn("CREDENTIALS_CONFIG is not set: tasks run without credentials");
   }
+  // PRIVATE_KEY wins; otherwise the key comes from Vault and nothing starts before it does.
+  const privateKey =
+    config.github.privateKey ??
+    (await readGithubPrivateKey(credentialsRuntime!.session!, keyInVault!, { log, ...(options.vaultRetryMs !== undefined ? { retryMs: options.vaultRetryMs } : {}) }));
 
   const probot = new Probot({
     appId,

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { run } from "probot";
 import { isRegistered, loadServerConfig, ServerConfigError } from "./config/server-config.js";
 import { startApp } from "./app.js";
+import { credentialsConfigFromEnv } from "./config/credentials-config.js";
 
 /**
  * One entry point, three roles: `web` (webhooks in), `worker` (handlers and tasks), `all`.
@@ -15,8 +16,11 @@ async function main(): Promise<void> {
   const roleArg = process.argv.find((a) => a.startsWith("--role="))?.slice("--role=".length);
   if (roleArg) process.env.ROLE = roleArg;
   const config = loadServerConfig();
+  // The key may live in Vault instead (CREDENTIALS_CONFIG vault.github_private_key).
+  const keyInVault = Boolean(credentialsConfigFromEnv()?.vault?.github_private_key);
+  const registered = isRegistered(config) || Boolean(keyInVault && config.github.appId && config.github.webhookSecret);
 
-  if (!isRegistered(config)) {
+  if (!registered) {
     if (config.role === "worker") {
       throw new ServerConfigError("the worker needs APP_ID, PRIVATE_KEY (or PRIVATE_KEY_PATH) and WEBHOOK_SECRET");
     }

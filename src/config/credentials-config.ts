@@ -65,6 +65,14 @@ const AppRole = z
     error: "give exactly one of secret_id_file or secret_id_env",
   });
 
+/** A KV v2 value: the GitHub App's private key, read once at start-up instead of PRIVATE_KEY. */
+const KvRef = z
+  .strictObject({ kv: VaultPath, key: z.string().min(1) })
+  .refine((r) => r.kv.split("/").slice(1, -1).includes("data"), {
+    error: "a KV v2 path is the API path <mount>/data/<path> (e.g. secret/data/app)",
+    path: ["kv"],
+  });
+
 const VaultSettings = z.strictObject({
   address: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).transform((u) => u.replace(/\/+$/, "")),
   namespace: z.string().min(1).optional(),
@@ -73,6 +81,8 @@ const VaultSettings = z.strictObject({
   renew_before_seconds: z.number().int().min(0).max(86_400).default(60),
   /** A Vault call that takes longer is treated as Vault being unavailable. */
   request_timeout_seconds: z.number().int().min(1).max(300).default(10),
+  /** Where the GitHub App's private key lives; the app starts only once it has read it. */
+  github_private_key: KvRef.optional(),
 });
 
 export const CredentialsConfigSchema = z.strictObject({
