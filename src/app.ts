@@ -21,6 +21,8 @@ import { processDeployTask } from "./jobs/deploy-task.js";
 import { createQueues, createRedis, TASK_QUEUE, WEBHOOK_QUEUE } from "./jobs/queues.js";
 import type { TaskJobData, WebhookJobData } from "./jobs/types.js";
 import { createWebServer } from "./web/server.js";
+import { breakGlass } from "./ops/break-glass.js";
+import { publishTaskCancel } from "./jobs/cancellation.js";
 
 export interface AppOptions {
   /** Octokit class for the worker's Probot (tests turn retries off to keep nock simple). */
@@ -108,7 +110,15 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
   let server: Server | null = null;
   let port: number | null = null;
   if (config.role === "web" || config.role === "all") {
-    server = createWebServer({ db, queues, webhookSecret, log });
+    const source = options.credentials ?? credentialsRuntime?.source ?? {};
+    const admin = config.adminToken
+      ? {
+          token: config.adminToken,
+          breakGlass: (r: { stack?: string; actor: string }) =>
+            breakGlass({ db, log, credentials: source, stopRunning: (ids) => publishTaskCancel(redis, config.queuePrefix, ids) }, { ...r, via: "http" }),
+        }
+      : undefined;
+    server = createWebServer({ db, queues, webhookSecret, log, ...(admin ? { admin } : {}) });
     await new Promise<void>((resolve) => server!.listen(config.port, config.host, resolve));
     port = (server.address() as AddressInfo).port;
     log.info({ port }, "web tier listening");

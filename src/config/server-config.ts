@@ -13,6 +13,10 @@ import { EgressConfigError, parseEgressRules } from "../connectors/egress-proxy.
 const intFrom = (def: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(def);
 
+/** Where the database is when DATABASE_URL is not set (the `agent` CLI uses the same default). */
+export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/agent";
+export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+
 const csv = z
   .string()
   .default("")
@@ -38,12 +42,18 @@ export const ServerEnvSchema = z.object({
     .regex(/^[A-Za-z0-9.-]+(:\d+)?$/, "must be a host name, optionally with :port")
     .optional(),
   GHE_PROTOCOL: z.enum(["https", "http"]).default("https"),
-  REDIS_URL: z.string().url().default("redis://127.0.0.1:6379"),
+  REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
   QUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]+$/)
     .default("agent"),
-  DATABASE_URL: z.string().default("postgres://postgres@127.0.0.1:5432/agent"),
+  DATABASE_URL: z.string().default(DEFAULT_DATABASE_URL),
+  /**
+   * Bearer token for the operator endpoint `POST /admin/break-glass` (revoke every credential
+   * lease, stop queued deploys). Unset: the endpoint does not exist (404). At least 32
+   * characters, e.g. `openssl rand -hex 32`; keep it out of logs and of the repository.
+   */
+  ADMIN_TOKEN: z.string().min(32, "must be at least 32 characters (e.g. the output of `openssl rand -hex 32`)").optional(),
   SANDBOX_IMAGE: z.string().default("agent-sandbox:test"),
   SANDBOX_ALLOWED_IMAGES: csv,
   SANDBOX_MEMORY_MB: intFrom(1024, 16, 65536),
@@ -119,6 +129,8 @@ export interface ServerConfig {
   locks: { ttlSeconds: number };
   comments: { maxContinuations: number };
   gate: { approvalTtlSeconds: number; minApprovals: number };
+  /** ADMIN_TOKEN: enables `POST /admin/break-glass` (Authorization: Bearer <token>); null: the endpoint is off. */
+  adminToken: string | null;
   logLevel: ServerEnv["LOG_LEVEL"];
 }
 
@@ -229,6 +241,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     locks: { ttlSeconds: env.STACK_LOCK_TTL_SECONDS },
     comments: { maxContinuations: env.COMMENT_MAX_CONTINUATIONS },
     gate: { approvalTtlSeconds: env.APPROVAL_TTL_SECONDS, minApprovals: env.GATE_MIN_APPROVALS },
+    adminToken: env.ADMIN_TOKEN ?? null,
     logLevel: env.LOG_LEVEL,
   };
 }

@@ -28,10 +28,15 @@ export class TaskCancellation {
   }
 
   async cancel(taskIds: string[]): Promise<void> {
-    for (const id of taskIds) await this.publisher.publish(this.channel, id);
+    await publishTaskCancel(this.publisher, this.channel.slice(0, -":cancel-task".length), taskIds);
   }
 
   async close(): Promise<void> {
     await this.subscriber.quit().catch(() => {});
   }
+}
+
+/** Publishes cancellations without subscribing (the break-glass CLI and the web tier). */
+export async function publishTaskCancel(redis: Redis, prefix: string, taskIds: string[]): Promise<void> {
+  for (const id of taskIds) await redis.publish(`${prefix}:cancel-task`, id);
 }

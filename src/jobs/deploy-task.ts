@@ -33,6 +33,9 @@ import type { StepResult, TaskJobData } from "./types.js";
 const NEEDS_ATTENTION =
   "the worker running this deploy stopped while it was applying. The stack may be partly updated, so it is not retried automatically: check the stack (e.g. `pulumi refresh`), then preview again and deploy the new plan";
 
+const STOPPED_BY_BREAK_GLASS =
+  "an operator stopped this deploy with break-glass while it was applying, and its credentials were revoked. The stack may be partly updated: check it (e.g. `pulumi refresh`), then preview again and deploy the new plan";
+
 export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, opts: TaskRunOptions = {}): Promise<void> {
   const found = await getTask(deps.db, job.data.taskId);
   const deploy = found ? await getDeploy(deps.db, found.task.id) : null;
@@ -80,16 +83,25 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   await setDeploymentStatus(gh, r, deploymentId, "in_progress", { description: "applying the approved plan", logUrl });
   await appendAudit(deps.db, { actor: "agent", action: "deploy.started", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: { stack: stack.name, kind: deploy.kind, head_sha: applySha, plan_hash: deploy.plan_hash, deployment_id: deploymentId, ...slaSoFar(started) } });
 
+  // Break-glass may stop a running apply from any process (Redis pub/sub): the sandbox is killed.
+  const breakGlass = deps.cancellation?.watch(task.id);
+  const stop = AbortSignal.any([opts.shutdown, breakGlass?.signal].filter((x): x is AbortSignal => Boolean(x)));
   let result: ApplyResult;
   try {
-    result = await apply(deps, gh, { ...workflow, head_sha: applySha }, task, stack, deploy, opts.shutdown, mergeFirst);
+    result = await apply(deps, gh, { ...workflow, head_sha: applySha }, task, stack, deploy, stop, mergeFirst);
   } catch (err) {
     result = { output: "", exitCode: null, durationMs: null, failure: (err as Error).message, mismatch: null };
+  } finally {
+    breakGlass?.release();
   }
   step.exitCode = result.exitCode;
   step.durationMs = result.durationMs;
   step.outputTail = headTail(result.output, 60_000);
   await saveStepLog(deps.db, task.id, { step: "deploy", content: result.output, truncated: false });
+  if (breakGlass?.signal.aborted) {
+    await needsAttention(deps, gh, r, workflow, task, deploy, STOPPED_BY_BREAK_GLASS, log);
+    return;
+  }
   if (opts.shutdown?.aborted) {
     // Killed mid-apply by a shutdown past its grace period: same as a crash, never re-run.
     await needsAttention(deps, gh, r, workflow, task, deploy, NEEDS_ATTENTION, log);
@@ -276,6 +288,7 @@ async function apply(
   shutdown?.addEventListener("abort", stopNow);
   const none = (failure: string): ApplyResult => ({ output: "", exitCode: null, durationMs: null, failure, mismatch: null });
   try {
+    if (shutdown?.aborted) return none("stopped before the apply started");
     issued = await deps.credentials.forTask({ repo: workflow.repo, stack: stack.name, kind: "deploy", taskId: task.id });
     const secrets = issued.env;
     for (const value of Object.values(secrets)) redactor.register(value);

@@ -1,12 +1,15 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { Webhooks } from "@octokit/webhooks";
 import type { Logger } from "pino";
+import { z } from "zod";
 import { forgetDelivery, recordDelivery } from "../connectors/store/deliveries.js";
 import { getTaskLogs } from "../connectors/store/logs.js";
 import { verifyLogSignature } from "./log-links.js";
 import type { Db } from "../connectors/store/db.js";
 import { HANDLED_EVENTS } from "../handlers/index.js";
 import { WEBHOOK_JOB_OPTIONS, jobIdFrom, type Queues } from "../jobs/queues.js";
+import { BreakGlassError, BreakGlassInputError, OPERATOR_NAME_PATTERN, STACK_NAME_PATTERN } from "../ops/break-glass.js";
 
 export const WEBHOOK_PATH = "/api/github/webhooks";
 /** GitHub caps webhook payloads at 25 MB. */
@@ -14,11 +17,30 @@ const MAX_BODY_BYTES = 25 * 1024 * 1024;
 const DELIVERY_ID_RE = /^[A-Za-z0-9-]{1,100}$/;
 const EVENT_RE = /^[a-z_]{1,64}$/;
 
+export const BREAK_GLASS_PATH = "/admin/break-glass";
+const MAX_ADMIN_BODY_BYTES = 4096;
+/** Who is named in the audit log when the request names no operator. */
+export const DEFAULT_HTTP_OPERATOR = "admin-api";
+
+const BreakGlassBody = z.strictObject({
+  stack: z.string().regex(STACK_NAME_PATTERN, "must be a stack name").optional(),
+  operator: z.string().regex(OPERATOR_NAME_PATTERN, "must be a name ([A-Za-z0-9][A-Za-z0-9 ._@-], at most 100 characters)").optional(),
+});
+
+export interface AdminOptions {
+  /** ADMIN_TOKEN: the bearer token the endpoint requires (at least 32 characters). */
+  token: string;
+  /** Runs break-glass (src/ops/break-glass.ts with via "http"); its result is the 200 body. */
+  breakGlass(req: { stack?: string; actor: string }): Promise<unknown>;
+}
+
 export interface WebDeps {
   db: Db;
   queues: Pick<Queues, "webhooks">;
   webhookSecret: string;
   log: Logger;
+  /** Operator endpoints (`POST /admin/break-glass`); absent: they answer 404. */
+  admin?: AdminOptions | undefined;
 }
 
 const TASK_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -32,13 +54,13 @@ class HttpError extends Error {
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size > maxBytes) {
         reject(new HttpError(413, "payload too large"));
         req.destroy();
         return;
@@ -66,6 +88,57 @@ function header(req: IncomingMessage, name: string): string | undefined {
  */
 export function createWebServer(deps: WebDeps): Server {
   const webhooks = new Webhooks({ secret: deps.webhookSecret });
+  if (deps.admin && deps.admin.token.length < 32) throw new Error("the admin token must be at least 32 characters");
+  // Compared as SHA-256 digests: equal-length buffers for timingSafeEqual, and nothing about
+  // the token's length leaks through timing either.
+  const adminDigest = deps.admin ? createHash("sha256").update(deps.admin.token, "utf8").digest() : null;
+
+  /** Whether the request carries `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
+  function authorized(req: IncomingMessage): boolean {
+    const m = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header(req, "authorization") ?? "");
+    if (!m || !adminDigest) return false;
+    return timingSafeEqual(createHash("sha256").update(m[1]!, "utf8").digest(), adminDigest);
+  }
+
+  /**
+   * POST /admin/break-glass: revokes every credential lease (of one stack, or all) and stops
+   * queued deploys. The token is never logged; neither is the Authorization header.
+   */
+  async function onBreakGlass(req: IncomingMessage, res: ServerResponse, admin: AdminOptions): Promise<void> {
+    const remote = req.socket.remoteAddress;
+    if (!authorized(req)) {
+      deps.log.warn({ remote }, "break-glass: request without a valid admin token refused");
+      res.setHeader("www-authenticate", 'Bearer realm="admin"');
+      throw new HttpError(401, "a valid admin token is required (Authorization: Bearer <ADMIN_TOKEN>)");
+    }
+    if (Number(header(req, "content-length") ?? 0) > MAX_ADMIN_BODY_BYTES) throw new HttpError(413, "payload too large");
+    const text = await readBody(req, MAX_ADMIN_BODY_BYTES);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new HttpError(400, 'body must be JSON: {"stack"?: string, "operator"?: string}');
+    }
+    const body = BreakGlassBody.safeParse(json);
+    if (!body.success) {
+      const issues = body.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
+      throw new HttpError(400, `invalid body: ${issues}`.slice(0, 300));
+    }
+    const actor = body.data.operator ?? DEFAULT_HTTP_OPERATOR;
+    deps.log.warn({ remote, stack: body.data.stack ?? "*", operator: actor }, "break-glass requested over HTTP");
+    let result: unknown;
+    try {
+      result = await admin.breakGlass({ ...(body.data.stack !== undefined ? { stack: body.data.stack } : {}), actor });
+    } catch (err) {
+      if (err instanceof BreakGlassInputError) throw new HttpError(400, err.message);
+      deps.log.error({ err: err instanceof Error ? err.message : String(err) }, "break-glass over HTTP failed");
+      // Our own message and what did happen (audited); anything else stays in the server log.
+      if (err instanceof BreakGlassError) send(res, 500, { ok: false, error: err.message.slice(0, 500), result: err.result });
+      else send(res, 500, { ok: false, error: "break-glass failed; see the server log" });
+      return;
+    }
+    send(res, 200, { ok: true, result });
+  }
 
   async function onWebhook(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const id = header(req, "x-github-delivery");
@@ -151,6 +224,15 @@ export function createWebServer(deps: WebDeps): Server {
     const log = /^\/logs\/([^/]+)$/.exec(url);
     if (log && req.method === "GET") {
       void done(onLog(req, res, log[1]!));
+      return;
+    }
+    if (url === BREAK_GLASS_PATH && deps.admin) {
+      if (req.method !== "POST") {
+        res.setHeader("allow", "POST");
+        send(res, 405, { ok: false, error: "method not allowed" });
+        return;
+      }
+      void done(onBreakGlass(req, res, deps.admin));
       return;
     }
     if (url === "/healthz" && req.method === "GET") {

@@ -65,7 +65,7 @@ describe("the GitHub App key from Vault", () => {
     const api = env.config.github.apiBaseUrl ?? "https://api.github.com";
     nock(api)
       .post("/app/installations/77/access_tokens")
-      .matchHeader("authorization", (v: string) => ((jwt = v.replace(/^bearer /i, "")), true))
+      .matchHeader("authorization", (v: string | null) => ((jwt = String(v).replace(/^bearer /i, "")), true))
       .reply(201, { token: "ghs_fromVaultKey000000000000000000000001", expires_at: new Date(Date.now() + 3600_000).toISOString() })
       .get("/repos/o/r")
       .reply(200, { id: 1, full_name: "o/r" });

@@ -70,6 +70,7 @@ describe("loadServerConfig: defaults", () => {
       locks: { ttlSeconds: 86_400 },
       comments: { maxContinuations: 4 },
       gate: { approvalTtlSeconds: 86_400, minApprovals: 0 },
+      adminToken: null,
       logLevel: "info",
     });
   });

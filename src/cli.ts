@@ -1,0 +1,159 @@
+import { existsSync, realpathSync } from "node:fs";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { pino, type Logger } from "pino";
+import { CredentialsConfigError, credentialsConfigFromEnv, type CredentialsConfig } from "./config/credentials-config.js";
+import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from "./config/server-config.js";
+import { publishTaskCancel } from "./jobs/cancellation.js";
+import { createRedis } from "./jobs/queues.js";
+import { createDb } from "./connectors/store/db.js";
+import { credentialSourceFromConfig, type CredentialsRuntime } from "./connectors/vault/index.js";
+import { BreakGlassError, BreakGlassInputError, OPERATOR_NAME_PATTERN, STACK_NAME_PATTERN, breakGlass, type BreakGlassDeps } from "./ops/break-glass.js";
+
+/**
+ * Operator commands, run next to the app (same DATABASE_URL and CREDENTIALS_CONFIG):
+ *
+ *   npm run agent -- revoke [--stack <name>] [--as <operator name>]
+ *
+ * Exit status: 0 done, 1 failed or incomplete, 2 usage or configuration error.
+ */
+
+export const USAGE = `usage: npm run agent -- revoke [--stack <name>] [--as <operator name>]
+
+  revoke          break-glass: revoke every credential lease the app holds (Vault prefix
+                  revocation), stop queued deploys and list the deploys already applying
+                  (those are not stopped: check them). Audited as break_glass.revoke.
+  --stack <name>  only this stack (default: every stack)
+  --as <name>     who is doing this, for the audit log (default: $USER)
+
+environment:
+  CREDENTIALS_CONFIG  the app's credentials config file (required)
+  DATABASE_URL        the app's database (default ${DEFAULT_DATABASE_URL})
+
+exit status: 0 done, 1 failed or incomplete (see the JSON summary), 2 usage or configuration error
+`;
+
+export interface CliIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+}
+
+const LOG_LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
+
+/** Runs one command; returns the exit status (never calls process.exit). */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  const usageError = (message: string) => {
+    io.stderr.write(`error: ${message}\n\n${USAGE}`);
+    return 2;
+  };
+
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: { stack: { type: "string" }, as: { type: "string" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help || positionals[0] === "help") {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const [command, ...extra] = positionals;
+  if (command === undefined) return usageError("no command given");
+  if (command !== "revoke") return usageError(`unknown command: ${JSON.stringify(command).slice(0, 60)}`);
+  if (extra.length) return usageError(`unexpected argument: ${JSON.stringify(extra[0]).slice(0, 60)}`);
+  if (values.stack !== undefined && !STACK_NAME_PATTERN.test(values.stack)) {
+    return usageError(`--stack: not a stack name: ${JSON.stringify(values.stack).slice(0, 80)}`);
+  }
+  if (values.as !== undefined && !OPERATOR_NAME_PATTERN.test(values.as)) {
+    return usageError("--as: must be a name ([A-Za-z0-9][A-Za-z0-9 ._@-], at most 100 characters)");
+  }
+  const fromEnv = [env.SUDO_USER, env.USER, env.LOGNAME].find((u) => u && OPERATOR_NAME_PATTERN.test(u));
+  const actor = values.as ?? fromEnv ?? "cli-operator";
+
+  if (!env.CREDENTIALS_CONFIG?.trim()) {
+    io.stderr.write(
+      "error: CREDENTIALS_CONFIG is not set: point it at the app's credentials config file (the one the app runs with), so the leases can be revoked in its Vault\n",
+    );
+    return 2;
+  }
+  let config: CredentialsConfig;
+  try {
+    config = credentialsConfigFromEnv(env)!;
+  } catch (err) {
+    if (err instanceof CredentialsConfigError) {
+      io.stderr.write(`error: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+
+  const level = env.LOG_LEVEL && LOG_LEVELS.has(env.LOG_LEVEL) ? env.LOG_LEVEL : "info";
+  const log: Logger = pino({ level, base: { cmd: "revoke" } }, { write: (line: string) => void io.stderr.write(line) });
+  const db = createDb(env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL);
+  let runtime: CredentialsRuntime | null = null;
+  let redisClient: ReturnType<typeof createRedis> | null = null;
+  try {
+    let credentials: BreakGlassDeps["credentials"];
+    try {
+      runtime = await credentialSourceFromConfig(config, { db, log: log.child({ name: "credentials" }), env });
+      credentials = runtime.source;
+    } catch (err) {
+      // Vault refused the app's identity: still stop the deploys, and audit the failure.
+      credentials = { revokeAll: () => Promise.reject(err) };
+    }
+    try {
+      const redis = createRedis(env.REDIS_URL?.trim() || DEFAULT_REDIS_URL);
+      redisClient = redis;
+      // Workers applying a deploy of the stack stop it when they hear this.
+      const stopRunning = (ids: string[]) => publishTaskCancel(redis, env.QUEUE_PREFIX?.trim() || "agent", ids);
+      const result = await breakGlass({ db, log, credentials, stopRunning }, { ...(values.stack !== undefined ? { stack: values.stack } : {}), actor, via: "cli" });
+      io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      return 0;
+    } catch (err) {
+      if (err instanceof BreakGlassInputError) return usageError(err.message);
+      if (err instanceof BreakGlassError) {
+        io.stdout.write(`${JSON.stringify(err.result, null, 2)}\n`);
+        io.stderr.write(`error: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
+    }
+  } catch (err) {
+    io.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  } finally {
+    runtime?.close();
+    await redisClient?.quit().catch(() => {});
+    await db.end().catch(() => {});
+  }
+}
+
+function runDirectly(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(resolve(script)) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (runDirectly()) {
+  // Like the app (src/main.ts): settings from .env, without overriding the environment.
+  const envFile = process.env.ENV_FILE ?? ".env";
+  if (existsSync(envFile)) process.loadEnvFile(envFile);
+  main(process.argv.slice(2), process.env, { stdout: process.stdout, stderr: process.stderr }).then(
+    (code) => process.stdout.write("", () => process.exit(code)),
+    (err: unknown) => {
+      process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
