@@ -20,7 +20,7 @@ import { processPreviewTask } from "./jobs/preview-task.js";
 import { processDeployTask } from "./jobs/deploy-task.js";
 import { createQueues, createRedis, TASK_QUEUE, WEBHOOK_QUEUE } from "./jobs/queues.js";
 import type { TaskJobData, WebhookJobData } from "./jobs/types.js";
-import { createWebServer } from "./web/server.js";
+import { createWebServer, type ReadinessCheck } from "./web/server.js";
 import { breakGlass } from "./ops/break-glass.js";
 import { publishTaskCancel } from "./jobs/cancellation.js";
 
@@ -118,7 +118,21 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
             breakGlass({ db, log, credentials: source, stopRunning: (ids) => publishTaskCancel(redis, config.queuePrefix, ids) }, { ...r, via: "http" }),
         }
       : undefined;
-    server = createWebServer({ db, queues, webhookSecret, log, ...(admin ? { admin } : {}) });
+    const readinessChecks: ReadinessCheck[] = [
+      { name: "postgres", check: async () => void (await db.query("SELECT 1")) },
+      { name: "redis", check: async () => void (await redis.ping()) },
+    ];
+    if (config.role === "all") readinessChecks.push({ name: "docker", check: async () => void (await docker.ping()) });
+    const session = credentialsRuntime?.session;
+    if (session) {
+      readinessChecks.push({
+        name: "vault",
+        check: async () => {
+          if (!session.reachable) throw new Error(`Vault at ${session.address} is unreachable`);
+        },
+      });
+    }
+    server = createWebServer({ db, queues, webhookSecret, log, readiness: readinessChecks, ...(admin ? { admin } : {}) });
     await new Promise<void>((resolve) => server!.listen(config.port, config.host, resolve));
     port = (server.address() as AddressInfo).port;
     log.info({ port }, "web tier listening");

@@ -41,6 +41,35 @@ export interface WebDeps {
   log: Logger;
   /** Operator endpoints (`POST /admin/break-glass`); absent: they answer 404. */
   admin?: AdminOptions | undefined;
+  /** What `/readyz` checks (Postgres, Redis, Docker for workers, Vault when configured). */
+  readiness?: ReadinessCheck[];
+}
+
+export interface ReadinessCheck {
+  name: string;
+  /** Resolves when healthy; rejects (or times out) with the reason otherwise. */
+  check(): Promise<void>;
+}
+
+const READINESS_TIMEOUT_MS = 2000;
+
+/** Runs every check at once, each bounded in time; a failing one never hides the others. */
+async function readiness(checks: ReadinessCheck[]): Promise<{ ok: boolean; checks: Record<string, string> }> {
+  const results = await Promise.all(
+    checks.map(async (c) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${READINESS_TIMEOUT_MS} ms`)), READINESS_TIMEOUT_MS)));
+      try {
+        await Promise.race([c.check(), timeout]);
+        return [c.name, "ok"] as const;
+      } catch (err) {
+        return [c.name, `down: ${(err as Error).message}`.slice(0, 200)] as const;
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+  return { ok: results.every(([, r]) => r === "ok"), checks: Object.fromEntries(results) };
 }
 
 const TASK_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -237,6 +266,15 @@ export function createWebServer(deps: WebDeps): Server {
     }
     if (url === "/healthz" && req.method === "GET") {
       send(res, 200, { ok: true });
+      return;
+    }
+    if (url === "/readyz" && req.method === "GET") {
+      void done(
+        readiness(deps.readiness ?? []).then((r) => {
+          if (!r.ok) deps.log.warn({ checks: r.checks }, "not ready");
+          send(res, r.ok ? 200 : 503, r);
+        }),
+      );
       return;
     }
     send(res, 404, { ok: false, error: "not found" });

@@ -75,6 +75,24 @@ describe("the GitHub App key from Vault", () => {
     expect(verify("RSA-SHA256", Buffer.from(`${header}.${payload}`), keys.publicKey, Buffer.from(signature!, "base64url"))).toBe(true);
   });
 
+  it("/readyz says Vault is down when it is, naming each check", async () => {
+    // Nothing listens on port 9 of the loopback: the connection is refused at once.
+    const DOWN = "http://127.0.0.1:9";
+    await writeFile(join(dir, "no-key.yml"), `vault:\n  address: ${DOWN}\n  approle: { role_id: role-agent, secret_id_env: SID }\nstacks: {}\n`);
+    app = await startApp(
+      { ...env.config, role: "web" },
+      { Octokit: TestOctokit, log: pino({ level: "silent" }), env: { CREDENTIALS_CONFIG: join(dir, "no-key.yml"), SID: "sid-1" } },
+    );
+    const ready = async () => {
+      const res = await fetch(`http://127.0.0.1:${app!.port}/readyz`);
+      return { status: res.status, body: (await res.json()) as { ok: boolean; checks: Record<string, string> } };
+    };
+    const down = await ready();
+    expect(down.status).toBe(503);
+    expect(down.body.checks).toEqual({ postgres: "ok", redis: "ok", vault: `down: Vault at ${DOWN} is unreachable` });
+    expect((await fetch(`http://127.0.0.1:${app.port}/healthz`)).status).toBe(200);
+  });
+
   it("refuses to start when the secret has no such field, naming the path and the field", async () => {
     login();
     nock(VAULT).get("/v1/secret/data/github-app").reply(200, { data: { data: { other: "x" }, metadata: { version: 1 } } });
