@@ -27,7 +27,7 @@ import { code, fencedWithin, headTail, shortSha } from "../render/markdown.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { branchWhat, startBranchPreview } from "./branch-apply.js";
 import { runStep } from "./engine-steps.js";
-import { checkout, repoRef, stepEnv, type TaskRunOptions } from "./preview-task.js";
+import { checkout, issueCredentials, repoRef, stepEnv, type TaskRunOptions } from "./preview-task.js";
 import type { StepResult, TaskJobData } from "./types.js";
 
 const NEEDS_ATTENTION =
@@ -289,7 +289,7 @@ async function apply(
   const none = (failure: string): ApplyResult => ({ output: "", exitCode: null, durationMs: null, failure, mismatch: null });
   try {
     if (shutdown?.aborted) return none("stopped before the apply started");
-    issued = await deps.credentials.forTask({ repo: workflow.repo, stack: stack.name, kind: "deploy", taskId: task.id });
+    issued = await issueCredentials(deps, { repo: workflow.repo, stack: stack.name, kind: "deploy", taskId: task.id });
     const secrets = issued.env;
     for (const value of Object.values(secrets)) redactor.register(value);
     let proxyEnv: Record<string, string> = {};

@@ -4,7 +4,9 @@ import { CheckoutError, checkoutAtSha } from "../connectors/git.js";
 import { createCheckRun, installationToken, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
 import { egressRulesFor } from "../approval/egress.js";
 import type { EgressRule } from "../connectors/egress-proxy.js";
+import type { CredentialRequest, IssuedCredentials } from "../connectors/credentials.js";
 import { Redactor } from "../connectors/redact.js";
+import { CredentialError, VaultUnavailableError } from "../connectors/vault/errors.js";
 import { afterBranchPreview } from "./branch-apply.js";
 import { savePreviewPlan } from "../connectors/store/plans.js";
 import { runStep } from "./engine-steps.js";
@@ -127,7 +129,11 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
     }
     const unrecoverable = err instanceof UnrecoverableError;
     if (unrecoverable || finalAttempt) {
-      const message = unrecoverable ? (err as Error).message : `internal error after ${job.attemptsMade + 1} attempts: ${(err as Error).message}`;
+      const message = unrecoverable
+        ? (err as Error).message
+        : err instanceof CredentialError
+          ? `this task's credentials could not be issued after ${job.attemptsMade + 1} attempts (${err.message}); nothing was run`
+          : `internal error after ${job.attemptsMade + 1} attempts: ${(err as Error).message}`;
       log.warn({ err }, "preview task failed");
       if (gh) await failTask(deps, gh, r, workflow, task, message).catch((e) => log.error({ err: e }, "could not record the failure"));
       // Without a GitHub client (installation token refused) at least the record is final.
@@ -240,6 +246,21 @@ async function runPreview(
   if (task.kind === "checks") await releaseDependents(deps, gh, r, task.id);
 }
 
+/**
+ * Credentials for a task. Vault being unreachable is retried with the job; a refusal (no
+ * permission, no such secret or key) will not change by retrying and fails the task at once.
+ */
+export async function issueCredentials(deps: AppDeps, req: CredentialRequest): Promise<IssuedCredentials> {
+  try {
+    return await deps.credentials.forTask(req);
+  } catch (err) {
+    if (err instanceof CredentialError && !(err.cause instanceof VaultUnavailableError)) {
+      throw new TaskUserError(`this task's credentials could not be issued: ${err.message}; nothing was run`);
+    }
+    throw err;
+  }
+}
+
 /** A successful preview takes (or renews) this PR's lock on the stack. */
 async function takeLock(deps: AppDeps, workflow: WorkflowRow, stack: string, log: AppDeps["log"]): Promise<void> {
   const res = await acquireStackLock(deps.db, {
@@ -343,7 +364,7 @@ async function runSteps(
     proxyEnv = { HTTPS_PROXY: url, HTTP_PROXY: url, https_proxy: url, http_proxy: url };
   }
   // Fetched last before the first exec, so nothing between can leak a lease.
-  const issued = await deps.credentials.forTask({ repo: workflow.repo, stack: stack.name, kind: "preview", taskId: task.id });
+  const issued = await issueCredentials(deps, { repo: workflow.repo, stack: stack.name, kind: "preview", taskId: task.id });
   const secrets = issued.env;
   for (const value of Object.values(secrets)) redactor.register(value);
   const env = stepEnv(workflow, stack, { ...proxyEnv, ...secrets });

@@ -102,4 +102,22 @@ describe("Vault credentials in a real sandbox", () => {
     const { rows } = await f.db.query("SELECT lease_id, kind, revoked_at IS NOT NULL AS revoked FROM credential_leases");
     expect(rows).toEqual([{ lease_id: "database/creds/prod-readonly/abc123", kind: "preview", revoked: true }]);
   });
+
+  it("a Vault refusal fails the preview at once with the variable and path named, and no step runs", async () => {
+    const denied = nock(VAULT, { reqheaders: { "x-vault-token": VAULT_TOKEN } }).get("/v1/secret/data/pulumi/prod-read").reply(403, { errors: ["1 error occurred:\n\t* permission denied\n\n"] });
+    const sha = await f.git.commit(REPO, { "leak.js": LEAK, "README.md": "second\n" });
+    gh.pulls.set(2, { headSha: sha });
+    const start = gh.calls.length;
+    await deliver(f.app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), prNumber: 2, body: "/agent preview", login: "alice" }));
+    const done = await gh.waitFor((c) => gh.calls.indexOf(c) >= start && isCheckRunCompleted(c), "the failed check run");
+    expect(denied.isDone()).toBe(true);
+    expect(done.body).toMatchObject({ conclusion: "failure" });
+    const output = done.body!.output as { summary: string; text?: string };
+    expect(output.summary).toContain("this task's credentials could not be issued: PULUMI_ACCESS_TOKEN: cannot read secret/data/pulumi/prod-read");
+    expect(output.summary).toContain("nothing was run");
+    expect(JSON.stringify(output)).not.toContain("env PATH=");
+    // Not retried: a refusal does not change by asking again.
+    const { rows } = await f.db.query("SELECT t.state, t.attempts FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = 2");
+    expect(rows).toEqual([{ state: "FAILED", attempts: 1 }]);
+  });
 });
