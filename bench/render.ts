@@ -170,6 +170,7 @@ function syntheticView(plan: PulumiPreview): StackView {
     id: "0b5e7c1e-3f43-4a8e-9a57-2d7f0d3c9a11",
     workflow_id: "wf",
     kind: "preview",
+    policy: null,
     stack: "prod",
     state: "SUCCEEDED",
     job_id: "job",

@@ -7,6 +7,7 @@
 import type { TaskState } from "../jobs/states.js";
 import type { ApprovalCommand, GateFacts, GatePolicy } from "./gate.js";
 import type { RepoPermission } from "./permissions.js";
+import type { PlanDecision } from "./plan-policy.js";
 
 /** Only `/approve` comments can bind to a branch preview: reviews approve PR heads. */
 export function branchGatePolicy(base: GatePolicy, approvals: number): GatePolicy {
@@ -25,7 +26,7 @@ export interface BranchGateInput {
   /** Who asked for the rollback: like a PR author, they never approve it themselves. */
   requestedBy: string;
   sha: string;
-  preview: { planHash: string | null; state: TaskState; finishedAt: Date | null };
+  preview: { planHash: string | null; state: TaskState; finishedAt: Date | null; policy?: PlanDecision | null };
   commands: ApprovalCommand[];
   permissions: Record<string, RepoPermission>;
   teamMembers: Record<string, string[]>;

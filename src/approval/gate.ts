@@ -8,6 +8,7 @@
  */
 import type { TaskState } from "../jobs/states.js";
 import { hasAtLeast, isBotActor, type RepoPermission } from "./permissions.js";
+import { applyPlanDecision, missingRequiredApprovers, type PlanApprovalRequirement, type PlanDecision } from "./plan-policy.js";
 
 export type ApprovalSource = "reviews" | "comments" | "both";
 
@@ -83,8 +84,8 @@ export interface GateFacts {
     /** How replies name `author` (default "the PR author"; a rollback's requester otherwise). */
     authorLabel?: string;
   };
-  /** The latest preview of this stack on this PR, or null. */
-  preview: { headSha: string; planHash: string | null; state: TaskState; finishedAt: Date | null } | null;
+  /** The latest preview of this stack on this PR, or null; `policy`: the plan policy's decision on it. */
+  preview: { headSha: string; planHash: string | null; state: TaskState; finishedAt: Date | null; policy?: PlanDecision | null } | null;
   reviews: ReviewFact[];
   /** `/approve` and `/deny` comments on this PR that name this stack or no stack, oldest first. */
   commands: ApprovalCommand[];
@@ -102,6 +103,7 @@ export interface GateFacts {
 export type RequirementId =
   | "not-fork"
   | "preview-succeeded"
+  | "plan-policy"
   | "approvals"
   | "not-denied"
   | "status-checks"
@@ -150,6 +152,7 @@ export interface GateResult {
 export const REQUIREMENT_ORDER: readonly RequirementId[] = [
   "not-fork",
   "preview-succeeded",
+  "plan-policy",
   "approvals",
   "not-denied",
   "status-checks",
@@ -170,11 +173,17 @@ const PASSING_CONCLUSIONS = new Set(["success", "neutral", "skipped"]);
 /** Review states that decide a reviewer's verdict; COMMENTED and PENDING do not (GitHub's review decision). */
 const DECISIVE_REVIEW_STATES = new Set(["APPROVED", "CHANGES_REQUESTED", "DISMISSED"]);
 
-export function evaluateGate(policy: GatePolicy, facts: GateFacts): GateResult {
+export function evaluateGate(basePolicy: GatePolicy, facts: GateFacts): GateResult {
+  // The plan policy's decision on the previewed plan raises the approvals needed (and may name
+  // approvers) or denies outright; only a decision on the head commit's preview applies.
+  const decision = facts.preview && facts.preview.headSha === facts.pr.headSha ? (facts.preview.policy ?? null) : null;
+  const applied = decision ? applyPlanDecision(basePolicy, decision) : null;
+  const policy = applied ? { ...basePolicy, requiredApprovals: applied.requiredApprovals, approvers: applied.approvers } : basePolicy;
   const judged = judgeApprovals(policy, facts);
   const { require } = policy;
   const requirements: Requirement[] = [notFork(facts)];
   if (require.previewSucceeded) requirements.push(previewSucceeded(facts));
+  if (decision && applied) requirements.push(planPolicy(decision, applied, judged.counted, facts.teamMembers));
   requirements.push(approvals(policy, facts, judged.counted));
   requirements.push(notDenied(policy, facts, judged.deniers));
   if (require.statusChecks) requirements.push(statusChecks(facts));
@@ -384,6 +393,26 @@ function previewSucceeded(facts: GateFacts): Requirement {
     case "AWAITING_APPROVAL":
       return unmet(id, `the preview of ${head} is still running`, "Wait for it to finish, then try again.");
   }
+}
+
+function planPolicy(decision: PlanDecision, applied: PlanApprovalRequirement, counted: CountedApproval[], teamMembers: Record<string, string[]>): Requirement {
+  const id = "plan-policy";
+  const rules = (kind: "DENY" | "NEEDS_APPROVAL") =>
+    decision.findings
+      .filter((f) => f.decision === kind)
+      .map((f) => `${f.rule}: ${f.message.replace(/\.+$/, "")}`)
+      .join("; ");
+  if (applied.denied) {
+    return unmet(id, `DENY — ${rules("DENY")}`, "A denied plan cannot be approved: change it so no DENY rule fires (or have the policy changed on the default branch or the server), then preview again.");
+  }
+  if (decision.decision === "ALLOW") return met(id, "ALLOW — no rule fired");
+  const missing = missingRequiredApprovers(applied.requiredApprovers, counted.map((c) => c.login), teamMembers);
+  const extra = decision.extraApprovals ? ` (+${decision.extraApprovals} approval${decision.extraApprovals === 1 ? "" : "s"}, counted under Approvals)` : "";
+  if (missing.users.length || missing.teams.length) {
+    const who = [...missing.users.map((u) => `@${u.replace(/^@/, "")}`), ...missing.teams.map((t) => `a member of team ${t.replace(/^@/, "")}`)];
+    return unmet(id, `NEEDS_APPROVAL${extra} — ${rules("NEEDS_APPROVAL")}`, `Needs an approval from ${joinAnd(who)}.`);
+  }
+  return met(id, `NEEDS_APPROVAL${extra} — ${rules("NEEDS_APPROVAL")}`);
 }
 
 function approvals(policy: GatePolicy, facts: GateFacts, counted: CountedApproval[]): Requirement {

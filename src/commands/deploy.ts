@@ -57,7 +57,10 @@ export async function gatherFacts(ctx: CommandContext, stack: ResolvedStack, pol
   const preview = await latestPreviewOf(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name);
   const reviews = await listReviews(ctx.gh, ctx.repo, ctx.issueNumber);
   const approvals = await listApprovals(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name);
-  const { permissions, teamMembers } = await approverFacts(ctx.gh, ctx.repo, [...reviews.flatMap((r) => (r.user ? [r.user.login] : [])), ...approvals.map((a) => a.actor)], policy);
+  // Teams the plan policy names must be known too, to tell whether one of them approved.
+  const policyTeams = preview?.head_sha === pull.headSha ? (preview.policy?.requiredApprovers.teams ?? []) : [];
+  const teams = [...new Set([...(policy.approvers?.teams ?? []), ...policyTeams])];
+  const { permissions, teamMembers } = await approverFacts(ctx.gh, ctx.repo, [...reviews.flatMap((r) => (r.user ? [r.user.login] : [])), ...approvals.map((a) => a.actor)], { ...policy, approvers: teams.length ? { users: policy.approvers?.users ?? [], teams } : policy.approvers });
   const checks = policy.require.statusChecks ? await listChecks(ctx.gh, ctx.repo, pull.headSha) : [];
   const lock = await getStackLock(ctx.deps.db, ctx.repoFullName, stack.name);
   const behind = policy.require.undiverged ? await behindBy(ctx.gh, ctx.repo, pull.baseRef, pull.headSha) : 0;
@@ -75,7 +78,7 @@ export async function gatherFacts(ctx: CommandContext, stack: ResolvedStack, pol
         behindBy: behind,
         fromFork: pull.headRepoFullName !== pull.baseRepoFullName,
       },
-      preview: preview ? { headSha: preview.head_sha, planHash: preview.plan_hash, state: preview.state, finishedAt: preview.finished_at } : null,
+      preview: preview ? { headSha: preview.head_sha, planHash: preview.plan_hash, state: preview.state, finishedAt: preview.finished_at, policy: preview.policy } : null,
       reviews,
       commands: approvalCommands(approvals),
       permissions,

@@ -14,6 +14,7 @@
  * issues can be posted verbatim in a PR comment via {@link formatConfigIssues}.
  */
 import { z } from "zod";
+import { mergePlanPolicy, PlanPolicySchema, type PlanPolicyConfig } from "../approval/plan-policy.js";
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from "yaml";
 
 // ---------------------------------------------------------------------------------------------
@@ -201,12 +202,20 @@ docs.add(Gate, {
     "The human gate before `/agent deploy`: `approvals` (default 1), `approvers` (`users`/`teams`; default anyone with write access), `count` (`reviews`, `comments` (`/approve`) or `both`, default both), `deploy_permission` (default write), `require`, `required_checks` (default: every check reported on the head commit), `merge_method` (default merge), `mode` (`deploy-then-merge`, the default: apply the PR head, then merge it; `merge-then-deploy`: merge, then apply the merge commit only if its fresh plan hashes the same as the approved one), `rollback_approvals` (approvals `/agent rollback` needs; default `approvals`; 0 lets a rollback run without one). Read from the default branch only.",
 });
 
+const Policy = PlanPolicySchema;
+docs.add(Policy, {
+  id: "policy",
+  description:
+    "Rules the plan is checked against before anyone approves (`protect`, `max_deletes`, `max_replaces`, `max_changes_decision`, `budget`). They can only add to the server's plan policy, never relax it. Read from the default branch only.",
+});
+
 const Stack = z.strictObject({
   name: StackName,
   dir: Dir,
   engine: Engine,
   pulumi: PulumiSettings.optional(),
   gate: Gate.optional(),
+  policy: Policy.optional(),
   steps: Steps.optional(),
   paths: Paths.optional(),
 });
@@ -231,6 +240,7 @@ const RootObject = z.strictObject({
   sandbox: Sandbox.optional(),
   autoplan: z.boolean({ error: "must be `true` or `false`" }).default(true),
   gate: Gate.optional(),
+  policy: Policy.optional(),
 });
 
 export const RepoConfigSchema = RootObject
@@ -330,6 +340,8 @@ export interface ResolvedStack {
   paths: string[];
   /** The deploy gate: the top-level `gate` with the stack's own keys over it. */
   gate: ResolvedGate;
+  /** Plan policy from the repository (top-level `policy` merged with the stack's); null: none. */
+  policy: PlanPolicyConfig | null;
 }
 
 export interface ResolvedGate {
@@ -473,7 +485,8 @@ export function resolveStacks(config: RepoConfig): ResolvedStack[] {
     }
     const paths = stack.paths ?? [stack.dir === "." ? "**" : `${stack.dir}/**`];
     const pulumiStack = pulumi ? (stack.pulumi?.stack ?? stack.name) : null;
-    return { name: stack.name, dir: stack.dir, engine: stack.engine, pulumiStack, steps, paths, gate: resolveGate(config.gate, stack.gate) };
+    const policy = config.policy || stack.policy ? mergePlanPolicy(config.policy, stack.policy) : null;
+    return { name: stack.name, dir: stack.dir, engine: stack.engine, pulumiStack, steps, paths, gate: resolveGate(config.gate, stack.gate), policy };
   });
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
+import { loadServerPlanPolicy, type ServerPlanPolicy } from "./plan-policy-config.js";
 import type { EgressAllowlist } from "../approval/egress.js";
 import { EgressConfigError, parseEgressRules } from "../connectors/egress-proxy.js";
 
@@ -36,6 +37,7 @@ export const ServerEnvSchema = z.object({
   APP_ID: z.string().regex(/^\d+$/, "must be the numeric GitHub App ID").optional(),
   PRIVATE_KEY: z.string().optional(),
   PRIVATE_KEY_PATH: z.string().optional(),
+  PLAN_POLICY_CONFIG: z.string().optional(),
   WEBHOOK_SECRET: z.string().min(1).optional(),
   GHE_HOST: z
     .string()
@@ -131,11 +133,22 @@ export interface ServerConfig {
   gate: { approvalTtlSeconds: number; minApprovals: number };
   /** ADMIN_TOKEN: enables `POST /admin/break-glass` (Authorization: Bearer <token>); null: the endpoint is off. */
   adminToken: string | null;
+  /** The server's plan policy by selector (PLAN_POLICY_CONFIG); null: none. */
+  planPolicy: ServerPlanPolicy | null;
   logLevel: ServerEnv["LOG_LEVEL"];
 }
 
 export class ServerConfigError extends Error {
   override name = "ServerConfigError";
+}
+
+function planPolicyFrom(file: string | undefined): ServerPlanPolicy | null {
+  if (!file) return null;
+  try {
+    return loadServerPlanPolicy(file);
+  } catch (err) {
+    throw new ServerConfigError(`invalid server configuration:\n  ${(err as Error).message}`);
+  }
 }
 
 /** Same rule as Probot's readEnvOptions, so the manifest flow and the app agree. */
@@ -242,6 +255,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     comments: { maxContinuations: env.COMMENT_MAX_CONTINUATIONS },
     gate: { approvalTtlSeconds: env.APPROVAL_TTL_SECONDS, minApprovals: env.GATE_MIN_APPROVALS },
     adminToken: env.ADMIN_TOKEN ?? null,
+    planPolicy: planPolicyFrom(env.PLAN_POLICY_CONFIG),
     logLevel: env.LOG_LEVEL,
   };
 }

@@ -44,5 +44,5 @@ export function planChecks(stacks: readonly ResolvedStack[]): ChecksGroup[] {
 
 /** A stand-in stack for running a checks group through the same task path (no credentials match it). */
 export function checksAsStack(group: ChecksGroup): ResolvedStack {
-  return { name: group.label, dir: group.dir, engine: "command", pulumiStack: null, steps: group.steps, paths: [], gate: DEFAULT_GATE };
+  return { name: group.label, dir: group.dir, engine: "command", pulumiStack: null, steps: group.steps, paths: [], gate: DEFAULT_GATE, policy: null };
 }

@@ -8,7 +8,9 @@ import type { CredentialRequest, IssuedCredentials } from "../connectors/credent
 import { Redactor } from "../connectors/redact.js";
 import { CredentialError, VaultUnavailableError } from "../connectors/vault/errors.js";
 import { afterBranchPreview } from "./branch-apply.js";
-import { savePreviewPlan } from "../connectors/store/plans.js";
+import { evaluatePlanPolicy, mergePlanPolicy, type PlanDecision } from "../approval/plan-policy.js";
+import { serverPlanPolicyFor } from "../config/plan-policy-config.js";
+import { savePlanDecision, savePreviewPlan } from "../connectors/store/plans.js";
 import { runStep } from "./engine-steps.js";
 import { checksAsStack } from "./dag.js";
 import { releaseDependents } from "./dependents.js";
@@ -205,6 +207,16 @@ async function runPreview(
   if (shutdown?.aborted) throw new HandBackError("worker shutting down");
   const succeeded = steps.every((s) => s.status === "succeeded");
   const error = steps.find((s) => s.reason)?.reason ?? null;
+  // The policy's decision is stored before the task reads as SUCCEEDED: the gate never sees a
+  // finished preview without it.
+  let decision: PlanDecision | null = null;
+  if (succeeded && task.kind === "preview" && outcome.plan) {
+    const serverPolicy = serverPlanPolicyFor(deps.config.planPolicy, workflow.repo, stack.name);
+    if (serverPolicy || stack.policy) {
+      decision = evaluatePlanPolicy(mergePlanPolicy(serverPolicy, stack.policy ?? undefined), outcome.plan);
+      await savePlanDecision(deps.db, task.id, decision);
+    }
+  }
   await finishTask(deps.db, task.id, { state: succeeded ? "SUCCEEDED" : "FAILED", steps, error });
   // A branch preview (rollback) is of the default branch: it takes no PR's lock and offers no buttons.
   const branch = workflow.kind === "branch";
@@ -218,6 +230,7 @@ async function runPreview(
     logUrl: taskLogUrl(deps.config, task.id),
     plan: outcome.plan,
     planHash: outcome.planHash,
+    policy: decision,
     ...(lint ? { annotations: lint.annotations, annotationsTotal: lint.total } : {}),
   });
   // A successful preview with a plan offers the gate as buttons; a click goes through the same checks as a comment.
@@ -234,6 +247,7 @@ async function runPreview(
       head_sha: workflow.head_sha,
       plan_hash: outcome.planHash,
       ...(outcome.plan?.engine === "pulumi" ? { changes: outcome.plan.summary } : {}),
+      ...(decision ? { policy: { decision: decision.decision, rules: decision.findings.map((f) => f.rule), cost_change_usd: decision.costChangeUsd } } : {}),
       steps: steps.map((s) => ({ name: s.name, status: s.status, exit_code: s.exitCode, reason: s.reason ?? null })),
     },
   });

@@ -1,3 +1,5 @@
+import type { PlanDecision } from "../approval/plan-policy.js";
+import { policyLines } from "./policy.js";
 import type { CheckRunAnnotation, CheckRunUpdate } from "../connectors/github.js";
 import { CHECK_RUN_TEXT_LIMIT, MAX_ANNOTATIONS_PER_REQUEST } from "../connectors/github.js";
 import type { StepResult } from "../jobs/types.js";
@@ -59,6 +61,8 @@ export interface CompletedOutcome {
   plan?: PreviewOutcome | null;
   /** Digest of the saved plan (`sha256:…`). */
   planHash?: string | null;
+  /** The plan policy's decision, shown above the plan. */
+  policy?: PlanDecision | null;
   /** File/line findings (lint); at most 50 are sent, the summary counts the rest. */
   annotations?: CheckRunAnnotation[];
   /** How many findings there were in all, when more than `annotations` holds. */
@@ -89,7 +93,7 @@ export function completedOutput(stack: string, outcome: CompletedOutcome): Check
   const notAnnotated = findings - annotations.length;
 
   // Summary: the error, the plan's essentials, the steps, the log link, the annotation note.
-  const before = outcome.error ? [`**${outcome.error.slice(0, 4000)}**\n`] : [];
+  const before = [...(outcome.error ? [`**${outcome.error.slice(0, 4000)}**\n`] : []), ...(outcome.policy ? [...policyLines(outcome.policy), ""] : [])];
   const after = [
     ...outcome.steps.map((s) => `- ${stepLine(s)}`),
     logUrl ? `\n[Full log](${logUrl})` : "",

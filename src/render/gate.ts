@@ -4,6 +4,7 @@ import { code, inlineText, shortSha } from "./markdown.js";
 export const REQUIREMENT_LABELS: Record<RequirementId, string> = {
   "not-fork": "Not from a fork",
   "preview-succeeded": "Preview of the head commit succeeded",
+  "plan-policy": "Plan policy",
   approvals: "Approvals",
   "not-denied": "No /deny in force",
   "status-checks": "Required status checks",

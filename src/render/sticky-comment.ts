@@ -1,3 +1,4 @@
+import { policyLines } from "./policy.js";
 import type { StackView } from "../connectors/store/workflows.js";
 import { COMMENT_BODY_LIMIT } from "../connectors/github.js";
 import type { TaskState } from "../jobs/states.js";
@@ -368,6 +369,7 @@ export function renderStickyParts(input: StickyPartsInput): StickyParts {
     ].filter(Boolean);
     const fixed: string[] = ["", `### ${ctx.stackCode}: ${plan.engine === "pulumi" ? summaryLine(plan.summary) : "see output"}`];
     if (info.length) fixed.push(info.join(" · "));
+    if (ctx.view.task.policy) fixed.push(...policyLines(ctx.view.task.policy));
     essentials.push({
       ctx,
       fixed,

@@ -20,6 +20,7 @@ export function taskRow(over: Partial<TaskRow> & Pick<TaskRow, "stack" | "state"
     plan_hash: null,
     plan: null,
     depends_on: [],
+    policy: null,
     created_at: new Date("2024-01-01T00:00:00Z"),
     started_at: null,
     finished_at: null,

@@ -49,7 +49,7 @@ describe("the preview DAG's shared checks", () => {
 describe("/agent status shows the DAG's state", () => {
   it("a preview waiting for its shared checks says so; one that runs shows its state", async () => {
     const { renderStatus } = await import("../../src/render/status.js");
-    const base = { id: "t", workflow_id: "w", kind: "preview", job_id: "j", check_run_id: null, attempts: 0, steps: [], error: null, plan_hash: null, plan: null, created_at: new Date(), started_at: null, finished_at: null };
+    const base = { id: "t", workflow_id: "w", kind: "preview", job_id: "j", check_run_id: null, attempts: 0, steps: [], error: null, plan_hash: null, plan: null, policy: null, created_at: new Date(), started_at: null, finished_at: null };
     const text = renderStatus({
       prNumber: 1,
       stacks: ["dev", "prod"],

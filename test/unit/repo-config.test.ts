@@ -70,6 +70,7 @@ describe("valid configs", () => {
         pulumiStack: "dev",
         paths: ["infra/dev/**"],
         gate: DEFAULT_GATE,
+        policy: null,
         steps: [script("lint", "npm run lint"), argv("test", ["npm", "test"]), engineStep("preview"), engineStep("deploy")],
       },
       {
@@ -90,6 +91,7 @@ describe("valid configs", () => {
           // Defaults to the stack's `approvals`.
           rollbackApprovals: 2,
         },
+        policy: null,
         steps: [script("lint", "npm run lint"), script("test", "npm test -- --prod"), engineStep("preview"), engineStep("deploy")],
       },
       {
@@ -99,6 +101,7 @@ describe("valid configs", () => {
         pulumiStack: null,
         paths: ["**"],
         gate: DEFAULT_GATE,
+        policy: null,
         steps: [
           script("lint", "npm run lint"),
           argv("test", ["npm", "test"]),
@@ -113,6 +116,7 @@ describe("valid configs", () => {
         pulumiStack: null,
         paths: ["**"],
         gate: DEFAULT_GATE,
+        policy: null,
         steps: [
           script("lint", "npm run lint"),
           argv("test", ["npm", "test"]),
@@ -126,7 +130,7 @@ describe("valid configs", () => {
   it("valid-minimal.yml gets the defaults (dir `.`, engine `command`)", () => {
     const { config, stacks } = ok(load("valid-minimal.yml"));
     expect(config).toEqual({ version: 1, stacks: [{ name: "app", dir: ".", engine: "command" }], steps: { test: "make test" }, autoplan: true });
-    expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", pulumiStack: null, paths: ["**"], steps: [script("test", "make test")], gate: DEFAULT_GATE }]);
+    expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", pulumiStack: null, paths: ["**"], steps: [script("test", "make test")], gate: DEFAULT_GATE, policy: null }]);
   });
 
   it("autoplan paths: default from dir, explicit globs kept, bad globs and values rejected", () => {
@@ -418,7 +422,7 @@ describe("inline documents", () => {
         {
           path: "colour",
           line: 6,
-          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`, `autoplan`, `gate`)",
+          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`, `autoplan`, `gate`, `policy`)",
         },
       ],
     ],
@@ -786,10 +790,10 @@ describe("JSON schema", () => {
   it("describes the file as written: required keys, strict objects, defaults", () => {
     expect(schema.required).toEqual(["version", "stacks"]);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "gate"]);
+    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "gate", "policy"]);
     const stack = (schema.$defs as Record<string, Json>).stack!;
     expect(stack.required).toEqual(["name"]);
-    expect(Object.keys(stack.properties as Json)).toEqual(["name", "dir", "engine", "pulumi", "gate", "steps", "paths"]);
+    expect(Object.keys(stack.properties as Json)).toEqual(["name", "dir", "engine", "pulumi", "gate", "policy", "steps", "paths"]);
     expect((stack.properties as Record<string, Json>).dir!.default).toBe(".");
     expect((stack.properties as Record<string, Json>).engine).toMatchObject({ default: "command", enum: ["pulumi", "command"] });
     const steps = (schema.$defs as Record<string, Json>).steps!;

@@ -71,6 +71,7 @@ describe("loadServerConfig: defaults", () => {
       comments: { maxContinuations: 4 },
       gate: { approvalTtlSeconds: 86_400, minApprovals: 0 },
       adminToken: null,
+      planPolicy: null,
       logLevel: "info",
     });
   });

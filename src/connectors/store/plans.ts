@@ -1,5 +1,6 @@
 import type { PreviewOutcome } from "../../plan/types.js";
 import type { Db } from "./db.js";
+import type { PlanDecision } from "../../approval/plan-policy.js";
 
 /** Keeps a preview's typed result with its task, and Pulumi's saved plan for the deploy. */
 export async function savePreviewPlan(
@@ -31,4 +32,9 @@ export async function savePreviewPlan(
 export async function getSavedPlan(db: Db, taskId: string): Promise<string | null> {
   const res = await db.query<{ content: string }>("SELECT content FROM task_saved_plans WHERE task_id = $1", [taskId]);
   return res.rows[0]?.content ?? null;
+}
+
+/** The plan policy's decision on a preview (see src/approval/plan-policy.ts). */
+export async function savePlanDecision(db: Db, taskId: string, decision: PlanDecision): Promise<void> {
+  await db.query("UPDATE tasks SET policy = $2 WHERE id = $1", [taskId, JSON.stringify(decision)]);
 }

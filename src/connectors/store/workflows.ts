@@ -3,6 +3,7 @@ import type { StepResult, WorkflowConfig } from "../../jobs/types.js";
 import { previewWorkflowState, type TaskState, type WorkflowState } from "../../jobs/states.js";
 import type { Db } from "./db.js";
 import type { PreviewOutcome } from "../../plan/types.js";
+import type { PlanDecision } from "../../approval/plan-policy.js";
 import type { ChecksGroup } from "../../jobs/dag.js";
 
 export interface WorkflowRow {
@@ -36,6 +37,8 @@ export interface TaskRow {
   plan: PreviewOutcome | null;
   /** Tasks that must succeed before this one is enqueued (the preview DAG's shared checks). */
   depends_on: string[];
+  /** The plan policy's decision on this preview; null when no policy applies (or no plan). */
+  policy: PlanDecision | null;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
