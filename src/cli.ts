@@ -8,6 +8,7 @@ import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from "./config/server-config.
 import { publishTaskCancel } from "./jobs/cancellation.js";
 import { createRedis } from "./jobs/queues.js";
 import { createDb } from "./connectors/store/db.js";
+import { auditCommand } from "./ops/audit-cli.js";
 import { credentialSourceFromConfig, type CredentialsRuntime } from "./connectors/vault/index.js";
 import { BreakGlassError, BreakGlassInputError, OPERATOR_NAME_PATTERN, STACK_NAME_PATTERN, breakGlass, type BreakGlassDeps } from "./ops/break-glass.js";
 
@@ -15,6 +16,7 @@ import { BreakGlassError, BreakGlassInputError, OPERATOR_NAME_PATTERN, STACK_NAM
  * Operator commands, run next to the app (same DATABASE_URL and CREDENTIALS_CONFIG):
  *
  *   npm run agent -- revoke [--stack <name>] [--as <operator name>]
+ *   npm run agent -- audit verify | audit export [--repo o/r] [--stack s] [--since ISO] [--until ISO] [--limit N]
  *
  * Exit status: 0 done, 1 failed or incomplete, 2 usage or configuration error.
  */
@@ -22,10 +24,13 @@ import { BreakGlassError, BreakGlassInputError, OPERATOR_NAME_PATTERN, STACK_NAM
 export const USAGE = `usage: npm run agent -- revoke [--stack <name>] [--as <operator name>]
 
   revoke          break-glass: revoke every credential lease the app holds (Vault prefix
-                  revocation), stop queued deploys and list the deploys already applying
-                  (those are not stopped: check them). Audited as break_glass.revoke.
+                  revocation), stop queued deploys and the deploys already applying (their
+                  worker kills the sandbox; they need a human). Audited as break_glass.revoke.
   --stack <name>  only this stack (default: every stack)
   --as <name>     who is doing this, for the audit log (default: $USER)
+
+  audit verify    recompute the audit log's hash chain; prints its head hash (keep it elsewhere)
+  audit export    the audit log as JSON lines: [--repo o/r] [--stack s] [--since ISO] [--until ISO] [--limit N]
 
 environment:
   CREDENTIALS_CONFIG  the app's credentials config file (required)
@@ -47,6 +52,16 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
     io.stderr.write(`error: ${message}\n\n${USAGE}`);
     return 2;
   };
+
+  // `audit …` has its own flags (src/ops/audit-cli.ts).
+  if (argv[0] === "audit") {
+    const db = createDb(env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL);
+    try {
+      return await auditCommand(argv.slice(1), { db }, { stdout: (t) => void io.stdout.write(t), stderr: (t) => void io.stderr.write(t) });
+    } finally {
+      await db.end().catch(() => {});
+    }
+  }
 
   let parsed;
   try {

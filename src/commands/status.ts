@@ -3,7 +3,8 @@ import type { ResolvedStack } from "../config/repo-config.js";
 import { getStackLock, type StackLock } from "../connectors/store/locks.js";
 import { latestPreviewPerStack } from "../connectors/store/workflows.js";
 import { renderGateSummary } from "../render/gate.js";
-import { renderStatus } from "../render/status.js";
+import { renderAuditTail, renderStatus } from "../render/status.js";
+import { listAudit } from "../connectors/store/audit.js";
 import { reply, type CommandContext } from "./context.js";
 import { gatePolicy, gatherFacts } from "./deploy.js";
 
@@ -30,5 +31,7 @@ export async function replyStatus(ctx: CommandContext, stacks: ResolvedStack[]):
       parts.push(renderGateSummary(stack.name, evaluateGate(policy, facts)));
     }
   }
+  const trail = renderAuditTail(await listAudit(ctx.deps.db, ctx.repoFullName, ctx.issueNumber));
+  if (trail) parts.push("", trail);
   await reply(ctx, parts.join("\n"));
 }

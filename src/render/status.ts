@@ -1,6 +1,6 @@
 import type { StackLock } from "../connectors/store/locks.js";
 import type { StackView } from "../connectors/store/workflows.js";
-import { code, shortSha } from "./markdown.js";
+import { code, inlineText, shortSha } from "./markdown.js";
 import { changesLabel } from "./plan.js";
 import { STATUS_ICON } from "./steps.js";
 
@@ -26,4 +26,16 @@ export function renderStatus(input: {
     lines.push(`| ${code(stack)} | ${preview} | ${changes} | ${steps} | ${lockText} |`);
   }
   return lines.join("\n");
+}
+
+/** The PR's recent audit trail for `/agent status`: newest last, in a collapsed block. */
+export function renderAuditTail(rows: Array<{ at: Date; actor: string; action: string; detail: Record<string, unknown> }>, shown = 15): string {
+  if (rows.length === 0) return "";
+  const tail = rows.slice(-shown);
+  const lines = tail.map((r) => {
+    const stack = typeof r.detail.stack === "string" ? ` ${code(r.detail.stack)}` : "";
+    const sha = typeof r.detail.head_sha === "string" ? ` ${code(shortSha(r.detail.head_sha))}` : "";
+    return `- ${r.at.toISOString().slice(0, 19).replace("T", " ")}Z ${code(r.action, 60)}${stack}${sha} by ${inlineText(r.actor, 60)}`;
+  });
+  return ["<details>", `<summary>Audit trail of this PR (last ${tail.length} of ${rows.length})</summary>`, "", ...lines, "", "</details>"].join("\n");
 }

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { forgetDelivery, recordDelivery } from "../connectors/store/deliveries.js";
 import { getTaskLogs } from "../connectors/store/logs.js";
+import { exportAudit, verifyAuditChain } from "../connectors/store/audit-chain.js";
 import { verifyLogSignature } from "./log-links.js";
 import type { Db } from "../connectors/store/db.js";
 import { HANDLED_EVENTS } from "../handlers/index.js";
@@ -71,6 +72,21 @@ async function readiness(checks: ReadinessCheck[]): Promise<{ ok: boolean; check
   );
   return { ok: results.every(([, r]) => r === "ok"), checks: Object.fromEntries(results) };
 }
+
+export const AUDIT_PATH = "/admin/audit";
+export const AUDIT_VERIFY_PATH = "/admin/audit/verify";
+
+const isoDate = z
+  .string()
+  .refine((v) => /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(v) && !Number.isNaN(Date.parse(v)), "must be an ISO date or date-time with a zone")
+  .transform((v) => new Date(v));
+const AuditQuery = z.strictObject({
+  repo: z.string().regex(/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/, "must be owner/name").optional(),
+  stack: z.string().regex(STACK_NAME_PATTERN, "must be a stack name").optional(),
+  since: isoDate.optional(),
+  until: isoDate.optional(),
+  limit: z.coerce.number().int().min(1).max(100_000).optional(),
+});
 
 const TASK_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -169,6 +185,30 @@ export function createWebServer(deps: WebDeps): Server {
     send(res, 200, { ok: true, result });
   }
 
+  /**
+   * GET /admin/audit?repo=&stack=&since=&until=&limit= : the audit log as JSON lines (with each
+   * row's chain hash); GET /admin/audit/verify : the chain check. Admin token required.
+   */
+  async function onAudit(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (!authorized(req)) {
+      res.setHeader("www-authenticate", 'Bearer realm="admin"');
+      throw new HttpError(401, "a valid admin token is required (Authorization: Bearer <ADMIN_TOKEN>)");
+    }
+    if (path === AUDIT_VERIFY_PATH) {
+      const result = await verifyAuditChain(deps.db);
+      send(res, result.ok ? 200 : 409, result);
+      return;
+    }
+    const q = AuditQuery.safeParse(Object.fromEntries(new URL(req.url ?? "/", "http://x").searchParams));
+    if (!q.success) throw new HttpError(400, `invalid query: ${q.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`.slice(0, 300));
+    const { repo, stack, since, until, limit } = q.data;
+    res.writeHead(200, { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-store" });
+    for await (const line of exportAudit(deps.db, { ...(repo ? { repo } : {}), ...(stack ? { stack } : {}), ...(since ? { since } : {}), ...(until ? { until } : {}), limit: limit ?? 10_000 })) {
+      if (!res.write(`${line}\n`)) await new Promise((r) => res.once("drain", r));
+    }
+    res.end();
+  }
+
   async function onWebhook(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const id = header(req, "x-github-delivery");
     const event = header(req, "x-github-event");
@@ -262,6 +302,10 @@ export function createWebServer(deps: WebDeps): Server {
         return;
       }
       void done(onBreakGlass(req, res, deps.admin));
+      return;
+    }
+    if ((url === AUDIT_PATH || url === AUDIT_VERIFY_PATH) && deps.admin && req.method === "GET") {
+      void done(onAudit(req, res, url));
       return;
     }
     if (url === "/healthz" && req.method === "GET") {

@@ -72,4 +72,24 @@ describe("break-glass during a deploy", () => {
     expect(audit[0].detail.stop_signalled).toEqual([body.deploys.running[0]!.taskId]);
     expect(await leftoverSandboxes(f.app)).toBe(0);
   });
+
+  it("the audit log: JSON lines by repo and stack with chained hashes, and the chain verifies (admin token only)", async () => {
+    const get = (path: string, token = ADMIN_TOKEN) => fetch(`http://127.0.0.1:${f.app.port}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await get("/admin/audit?stack=prod", "not-the-admin-token-not-the-admin-token")).status).toBe(401);
+    expect((await get("/admin/audit?since=yesterday")).status).toBe(400);
+    const res = await get(`/admin/audit?repo=${encodeURIComponent(REPO)}&stack=prod`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("application/x-ndjson");
+    const rows = (await res.text()).trim().split("\n").map((l) => JSON.parse(l) as { repo: string; action: string; hash: string; prev_hash: string; detail: { stack?: string } });
+    expect(rows.length).toBeGreaterThan(3);
+    for (const r of rows) {
+      expect(r.repo).toBe(REPO);
+      expect(r.detail.stack).toBe("prod");
+      expect(r.hash).toMatch(/^[0-9a-f]{64}$/);
+    }
+    expect(rows.map((r) => r.action)).toEqual(expect.arrayContaining(["deploy.queued", "deploy.started", "deploy.needs_attention"]));
+    const verified = await get("/admin/audit/verify");
+    expect(verified.status).toBe(200);
+    expect(await verified.json()).toMatchObject({ ok: true, head: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  });
 });

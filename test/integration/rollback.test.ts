@@ -197,7 +197,11 @@ describe("/agent rollback and merge-first deploys", () => {
     expect(before).not.toMatch(/- `fast`: /);
     await say(number, "/approve", "bob");
     await say(number, "/agent status", "alice");
-    expect(lastReply(number)).toContain("- `app`: ✅ ready to deploy — approved by @\u200bbob");
+    const after2 = lastReply(number);
+    expect(after2).toContain("- `app`: ✅ ready to deploy — approved by @\u200bbob");
+    // The PR's audit trail, newest last.
+    expect(after2).toMatch(/<summary>Audit trail of this PR \(last \d+ of \d+\)<\/summary>/);
+    expect(after2).toMatch(/`approval\.recorded` `[0-9a-f]{7}` by bob\n- [^\n]*`command\.received` by alice\n\n<\/details>$/);
   });
 
   it("merge-first: merges, then applies the merge commit when it plans exactly the approved plan", async () => {
