@@ -20,7 +20,9 @@ import { processPreviewTask } from "./jobs/preview-task.js";
 import { processDeployTask } from "./jobs/deploy-task.js";
 import { createQueues, createRedis, TASK_QUEUE, WEBHOOK_QUEUE } from "./jobs/queues.js";
 import type { TaskJobData, WebhookJobData } from "./jobs/types.js";
-import { createWebServer, type ReadinessCheck } from "./web/server.js";
+import { createWebServer, SLACK_CLICK_JOB, type ReadinessCheck } from "./web/server.js";
+import { SlackNotifier } from "./connectors/slack/client.js";
+import { processSlackClick, type SlackClick } from "./jobs/slack.js";
 import { breakGlass } from "./ops/break-glass.js";
 import { publishTaskCancel } from "./jobs/cancellation.js";
 
@@ -35,6 +37,8 @@ export interface AppOptions {
   env?: NodeJS.ProcessEnv;
   /** How often to retry Vault while waiting for the GitHub App key (default 5 s). */
   vaultRetryMs?: number;
+  /** Slack Web API retries (tests turn them off). */
+  slackRetry?: { retries: number };
 }
 
 export interface RunningApp {
@@ -105,6 +109,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     cancellation: null,
     log,
     github: (installationId) => probot.auth(installationId),
+    slack: config.slack ? { notifier: SlackNotifier.fromConfig(config.slack, { log: log.child({ name: "slack" }), ...(options.slackRetry ? { retryConfig: options.slackRetry } : {}) }), config: config.slack } : null,
   };
 
   let server: Server | null = null;
@@ -132,7 +137,15 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
         },
       });
     }
-    server = createWebServer({ db, queues, webhookSecret, log, readiness: readinessChecks, ...(admin ? { admin } : {}) });
+    server = createWebServer({
+      db,
+      queues,
+      webhookSecret,
+      log,
+      readiness: readinessChecks,
+      ...(admin ? { admin } : {}),
+      ...(config.slack ? { slack: { signingSecret: config.slack.signingSecret, users: config.slack.users } } : {}),
+    });
     await new Promise<void>((resolve) => server!.listen(config.port, config.host, resolve));
     port = (server.address() as AddressInfo).port;
     log.info({ port }, "web tier listening");
@@ -181,6 +194,8 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       new Worker<WebhookJobData>(
         WEBHOOK_QUEUE,
         async (job: Job<WebhookJobData>) => {
+          // Slack clicks ride the same queue: verified by the web tier, handled here.
+          if (job.name === SLACK_CLICK_JOB) return processSlackClick(deps, job.data as unknown as SlackClick);
           await probot.receive({ id: job.data.id, name: job.data.name, payload: job.data.payload } as Parameters<Probot["receive"]>[0]);
         },
         { connection: workerConnection, prefix: config.queuePrefix, concurrency: 8 },

@@ -8,6 +8,8 @@ import type { SandboxProvider } from "./connectors/sandbox.js";
 import type { Db } from "./connectors/store/db.js";
 import type { TaskCancellation } from "./jobs/cancellation.js";
 import type { Queues } from "./jobs/queues.js";
+import type { SlackConfig } from "./config/slack-config.js";
+import type { SlackNotifier } from "./connectors/slack/client.js";
 
 /** What handlers and task processors are given; connectors are passed in, never imported as singletons. */
 export interface AppDeps {
@@ -26,4 +28,6 @@ export interface AppDeps {
   log: Logger;
   /** An installation-authenticated client (Probot's Octokit with retry and throttling). */
   github: (installationId: number) => Promise<GitHub>;
+  /** Slack approvals and notifications; null when Slack is not configured. */
+  slack: { notifier: SlackNotifier; config: SlackConfig } | null;
 }

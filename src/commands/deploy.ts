@@ -6,6 +6,8 @@ import { deployOfPreview, listApprovals } from "../connectors/store/gate.js";
 import { getStackLock } from "../connectors/store/locks.js";
 import { latestBranchPreview, latestPreviewOf } from "../connectors/store/workflows.js";
 import { enqueueDeploy } from "../jobs/enqueue-deploy.js";
+import { requestSlackApproval, slackPlanSummary } from "../jobs/slack.js";
+import type { PreviewOutcome } from "../plan/types.js";
 import { renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
@@ -52,7 +54,7 @@ export function approvalCommands(rows: Awaited<ReturnType<typeof listApprovals>>
 }
 
 /** Everything the gate needs to know about this PR and stack, read from GitHub and Postgres now. */
-export async function gatherFacts(ctx: CommandContext, stack: ResolvedStack, policy: GatePolicy): Promise<{ facts: GateFacts; previewTaskId: string | null }> {
+export async function gatherFacts(ctx: CommandContext, stack: ResolvedStack, policy: GatePolicy): Promise<{ facts: GateFacts; previewTaskId: string | null; previewPlan: PreviewOutcome | null }> {
   const pull = await getPull(ctx.gh, ctx.repo, ctx.issueNumber);
   const preview = await latestPreviewOf(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name);
   const reviews = await listReviews(ctx.gh, ctx.repo, ctx.issueNumber);
@@ -66,6 +68,7 @@ export async function gatherFacts(ctx: CommandContext, stack: ResolvedStack, pol
   const behind = policy.require.undiverged ? await behindBy(ctx.gh, ctx.repo, pull.baseRef, pull.headSha) : 0;
   return {
     previewTaskId: preview?.id ?? null,
+    previewPlan: preview?.plan ?? null,
     facts: {
       now: new Date(),
       stack: stack.name,
@@ -126,7 +129,7 @@ export async function requestDeploy(
     }
   }
   const policy = gatePolicy(stack, ctx.deps.config.gate);
-  const { facts, previewTaskId } = await gatherFacts(ctx, stack, policy);
+  const { facts, previewTaskId, previewPlan } = await gatherFacts(ctx, stack, policy);
   const result = evaluateGate(policy, facts);
   await audit(ctx, "gate.evaluated", {
     stack: stack.name,
@@ -139,6 +142,23 @@ export async function requestDeploy(
   });
   if (!result.allowed || !result.planHash || !previewTaskId) {
     await reply(ctx, renderGateChecklist(stack.name, result, facts.pr.headSha));
+    // Waiting only for people: ask in the stack's Slack channel too (once per plan).
+    const onlyPeopleMissing = result.requirements.every((r) => r.met || r.id === "approvals" || (r.id === "plan-policy" && !r.detail.startsWith("DENY")));
+    if (onlyPeopleMissing && result.planHash) {
+      await requestSlackApproval(ctx.deps, {
+        kind: "deploy",
+        repo: ctx.repoFullName,
+        prNumber: ctx.issueNumber,
+        prUrl: `${ctx.deps.config.github.webBaseUrl}/${ctx.repoFullName}/pull/${ctx.issueNumber}`,
+        stack: stack.name,
+        sha: facts.pr.headSha,
+        planHash: result.planHash,
+        ...slackPlanSummary(previewPlan),
+        requestedBy: ctx.actor,
+        expiresAt: new Date(Date.now() + policy.approvalTtlSeconds * 1000),
+        installationId: ctx.installationId,
+      });
+    }
     return;
   }
   const enqueued = await enqueueDeploy(ctx.deps, ctx.gh, {

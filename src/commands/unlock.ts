@@ -2,6 +2,7 @@ import { mayUnlock } from "../approval/locks.js";
 import type { RepoPermission } from "../approval/permissions.js";
 import { getPull } from "../connectors/github.js";
 import { getStackLock, locksHeldBy, releaseStackLocks, type StackLock } from "../connectors/store/locks.js";
+import { notifySlack } from "../jobs/slack.js";
 import { code } from "../render/markdown.js";
 import { audit, reply, type CommandContext } from "./context.js";
 
@@ -30,6 +31,10 @@ export async function unlockStacks(ctx: CommandContext, stack: string | null, pe
     const gone = await releaseStackLocks(ctx.deps.db, ctx.repoFullName, { stack: lock.stack, prNumber: lock.prNumber });
     if (gone.length) released.push(lock.prNumber === ctx.issueNumber ? code(lock.stack) : `${code(lock.stack)} (was held by #${lock.prNumber})`);
     await audit(ctx, "lock.released", { stack: lock.stack, holder_pr: lock.prNumber, by: "unlock" });
+    // Taken from another PR: its people hear about it in the stack's channel.
+    if (gone.length && lock.prNumber !== ctx.issueNumber) {
+      await notifySlack(ctx.deps, { event: "lock.stolen", repo: ctx.repoFullName, prNumber: lock.prNumber, stack: lock.stack, detail: `released by @${ctx.actor} from #${ctx.issueNumber}` });
+    }
   }
   const lines = [
     released.length ? `released ${released.join(", ")}.` : "",

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { loadServerPlanPolicy, type ServerPlanPolicy } from "./plan-policy-config.js";
+import { slackConfigFromEnv, type SlackConfig } from "./slack-config.js";
 import type { EgressAllowlist } from "../approval/egress.js";
 import { EgressConfigError, parseEgressRules } from "../connectors/egress-proxy.js";
 
@@ -135,11 +136,21 @@ export interface ServerConfig {
   adminToken: string | null;
   /** The server's plan policy by selector (PLAN_POLICY_CONFIG); null: none. */
   planPolicy: ServerPlanPolicy | null;
+  /** Slack approvals and notifications (SLACK_BOT_TOKEN, …); null: Slack is off. */
+  slack: SlackConfig | null;
   logLevel: ServerEnv["LOG_LEVEL"];
 }
 
 export class ServerConfigError extends Error {
   override name = "ServerConfigError";
+}
+
+function slackFrom(env: NodeJS.ProcessEnv): SlackConfig | null {
+  try {
+    return slackConfigFromEnv(env);
+  } catch (err) {
+    throw new ServerConfigError((err as Error).message);
+  }
 }
 
 function planPolicyFrom(file: string | undefined): ServerPlanPolicy | null {
@@ -256,6 +267,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     gate: { approvalTtlSeconds: env.APPROVAL_TTL_SECONDS, minApprovals: env.GATE_MIN_APPROVALS },
     adminToken: env.ADMIN_TOKEN ?? null,
     planPolicy: planPolicyFrom(env.PLAN_POLICY_CONFIG),
+    slack: slackFrom(present),
     logLevel: env.LOG_LEVEL,
   };
 }

@@ -26,6 +26,7 @@ import { completedOutput } from "../render/check-run.js";
 import { code, fencedWithin, headTail, shortSha } from "../render/markdown.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { branchWhat, startBranchPreview } from "./branch-apply.js";
+import { notifySlack } from "./slack.js";
 import { runStep } from "./engine-steps.js";
 import { checkout, issueCredentials, repoRef, stepEnv, type TaskRunOptions } from "./preview-task.js";
 import type { StepResult, TaskJobData } from "./types.js";
@@ -86,6 +87,7 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   // Break-glass may stop a running apply from any process (Redis pub/sub): the sandbox is killed.
   const breakGlass = deps.cancellation?.watch(task.id);
   const stop = AbortSignal.any([opts.shutdown, breakGlass?.signal].filter((x): x is AbortSignal => Boolean(x)));
+  await notifySlack(deps, { event: "deploy.started", repo: workflow.repo, prNumber: deploy.pr_number, stack: stack.name, sha: applySha, detail: `${what} by @${deploy.requested_by}`, ...(logUrl ? { url: logUrl } : {}) });
   let result: ApplyResult;
   try {
     result = await apply(deps, gh, { ...workflow, head_sha: applySha }, task, stack, deploy, stop, mergeFirst);
@@ -129,6 +131,7 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   await updateCheckRun(gh, r, checkRunId, { status: "completed", conclusion: "success", completedAt: new Date().toISOString(), output: { title: `${what} of ${stack.name} succeeded`, summary: `Applied plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(applySha))}.${logUrl ? `\n\n[Full log](${logUrl})` : ""}`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } });
   await appendAudit(deps.db, { actor: "agent", action: "deploy.succeeded", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: { stack: stack.name, kind: deploy.kind, plan_hash: deploy.plan_hash, deployment_id: deploymentId } });
   await auditRollbackSla(ctx, "SUCCEEDED");
+  await notifySlack(deps, { event: "deploy.succeeded", repo: workflow.repo, prNumber: deploy.pr_number, stack: stack.name, sha: applySha, detail: what, ...(logUrl ? { url: logUrl } : {}) });
 
   if (deploy.kind === "branch") {
     await createComment(gh, r, deploy.pr_number, `⏪ ${what} of ${code(stack.name)} to ${code(shortSha(applySha))} succeeded (plan ${code(deploy.plan_hash.slice(7, 19))}).${slaLine(started)}`);
@@ -176,6 +179,7 @@ async function endFailed(c: Ended, step: StepResult, failure: string, deployment
   await updateCheckRun(c.gh, c.r, c.checkRunId, { ...completedOutput(c.stack.name, { succeeded: false, steps: [step], error: failure, logUrl: c.logUrl }), output: { title: `${c.what} of ${c.stack.name} failed`, summary: `**${failure}**`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } });
   await appendAudit(c.deps.db, { actor: "agent", action: "deploy.failed", repo: c.workflow.repo, prNumber: c.deploy.pr_number, workflowId: c.workflow.id, taskId: c.task.id, detail: { stack: c.stack.name, kind: c.deploy.kind, plan_hash: c.deploy.plan_hash, error: failure } });
   await auditRollbackSla(c, "FAILED");
+  await notifySlack(c.deps, { event: "deploy.failed", repo: c.workflow.repo, prNumber: c.deploy.pr_number, stack: c.stack.name, sha: c.deploy.head_sha, detail: failure, ...(c.logUrl ? { url: c.logUrl } : {}) });
   await createComment(c.gh, c.r, c.deploy.pr_number, comment);
   c.log.warn({ failure }, "deploy failed");
 }
@@ -357,5 +361,6 @@ async function needsAttention(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: W
   }
   await appendAudit(deps.db, { actor: "agent", action: "deploy.needs_attention", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: { stack: deploy.stack, plan_hash: deploy.plan_hash, deployment_id: deploy.deployment_id } });
   await createComment(gh, r, deploy.pr_number, `⚠️ Deploy of ${code(deploy.stack)} at ${code(shortSha(deploy.head_sha))} needs attention: ${why}.`);
+  await notifySlack(deps, { event: "deploy.failed", repo: workflow.repo, prNumber: deploy.pr_number, stack: deploy.stack, sha: deploy.head_sha, detail: `needs attention: ${why}` });
   log.error({ stack: deploy.stack }, "deploy interrupted; handed to a human");
 }

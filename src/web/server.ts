@@ -6,6 +6,7 @@ import { z } from "zod";
 import { forgetDelivery, recordDelivery } from "../connectors/store/deliveries.js";
 import { getTaskLogs } from "../connectors/store/logs.js";
 import { exportAudit, verifyAuditChain } from "../connectors/store/audit-chain.js";
+import { parseSlackInteraction } from "../connectors/slack/interactions.js";
 import { verifyLogSignature } from "./log-links.js";
 import type { Db } from "../connectors/store/db.js";
 import { HANDLED_EVENTS } from "../handlers/index.js";
@@ -44,7 +45,14 @@ export interface WebDeps {
   admin?: AdminOptions | undefined;
   /** What `/readyz` checks (Postgres, Redis, Docker for workers, Vault when configured). */
   readiness?: ReadinessCheck[];
+  /** Slack's interactivity endpoint (`POST /slack/interactions`); absent: 404. */
+  slack?: { signingSecret: string; users: Readonly<Record<string, string>> };
 }
+
+export const SLACK_INTERACTIONS_PATH = "/slack/interactions";
+/** The job a verified Slack click becomes, on the webhooks queue. */
+export const SLACK_CLICK_JOB = "slack-click";
+const MAX_SLACK_BODY_BYTES = 64 * 1024;
 
 export interface ReadinessCheck {
   name: string;
@@ -209,6 +217,25 @@ export function createWebServer(deps: WebDeps): Server {
     res.end();
   }
 
+  /**
+   * POST /slack/interactions: Bolt's signature check (signing secret, 5-minute window) on the
+   * raw body, then the click is queued for a worker and Slack gets its 200 at once (it wants
+   * an answer within 3 s). The job id is the request's signature: a replayed request is a no-op.
+   */
+  async function onSlack(req: IncomingMessage, res: ServerResponse, slack: NonNullable<WebDeps["slack"]>): Promise<void> {
+    if (Number(header(req, "content-length") ?? 0) > MAX_SLACK_BODY_BYTES) throw new HttpError(413, "payload too large");
+    const rawBody = await readBody(req, MAX_SLACK_BODY_BYTES);
+    const click = parseSlackInteraction({ rawBody, headers: req.headers, signingSecret: slack.signingSecret, users: { ...slack.users } });
+    if (!click.ok) {
+      deps.log.warn({ status: click.status, reason: click.message, remote: req.socket.remoteAddress }, "slack interaction refused");
+      throw new HttpError(click.status, click.message);
+    }
+    const jobId = jobIdFrom(["slack", createHash("sha256").update(click.replayKey).digest("hex").slice(0, 32)]);
+    await deps.queues.webhooks.add(SLACK_CLICK_JOB as never, click as never, { ...WEBHOOK_JOB_OPTIONS, jobId });
+    res.writeHead(200);
+    res.end();
+  }
+
   async function onWebhook(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const id = header(req, "x-github-delivery");
     const event = header(req, "x-github-event");
@@ -306,6 +333,10 @@ export function createWebServer(deps: WebDeps): Server {
     }
     if ((url === AUDIT_PATH || url === AUDIT_VERIFY_PATH) && deps.admin && req.method === "GET") {
       void done(onAudit(req, res, url));
+      return;
+    }
+    if (url === SLACK_INTERACTIONS_PATH && deps.slack && req.method === "POST") {
+      void done(onSlack(req, res, deps.slack));
       return;
     }
     if (url === "/healthz" && req.method === "GET") {

@@ -72,6 +72,7 @@ describe("loadServerConfig: defaults", () => {
       gate: { approvalTtlSeconds: 86_400, minApprovals: 0 },
       adminToken: null,
       planPolicy: null,
+      slack: null,
       logLevel: "info",
     });
   });

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { appendAudit } from "../store/audit.js";
 import { stackCredentials, type CredentialsConfig, type SecretRef } from "../../config/credentials-config.js";
 import type { CredentialRequest, CredentialSource, IssuedCredentials } from "../credentials.js";
 import type { Db } from "../store/db.js";
@@ -92,8 +93,20 @@ export class VaultCredentialSource implements CredentialSource {
       await this.#release(issued);
       throw err;
     }
+    await this.#audit(req, "credentials.issued", { variables: Object.keys(env).sort(), paths: [...new Set(groupReads(set).map((r) => r.path))], leases: issued.map((l) => l.leaseId) });
     let released: Promise<void> | null = null;
-    return { env, release: () => (released ??= this.#release(issued)) };
+    const release = async () => {
+      await this.#release(issued);
+      if (issued.length) await this.#audit(req, "credentials.revoked", { leases: issued.map((l) => l.leaseId) });
+    };
+    return { env, release: () => (released ??= release()) };
+  }
+
+  /** Credential issue and revoke are audited (names, paths and lease ids; never a value). */
+  async #audit(req: CredentialRequest, action: string, detail: Record<string, unknown>): Promise<void> {
+    await appendAudit(this.#db, { actor: "agent", action, repo: req.repo, taskId: req.taskId, detail: { stack: req.stack, kind: req.kind, ...detail } }).catch((err: unknown) =>
+      this.#log.error({ err: (err as Error).message, action }, "could not audit the credentials"),
+    );
   }
 
   /**

@@ -1,0 +1,129 @@
+/**
+ * Slack around the human gate: the approval request posted when a deploy (or rollback) waits
+ * for approvals, notifications, and the Approve / Deny clicks. A click is verified by the web
+ * tier (signature, freshness) and handled here in a worker: the Slack user is mapped to a
+ * GitHub login server-side, and the approval is recorded bound to the message's SHA and plan —
+ * only while that is still the current plan — so the gate then judges it exactly like `/approve`.
+ * Without Slack configured every function here does nothing.
+ */
+import { hasAtLeast } from "../approval/permissions.js";
+import { channelFor } from "../config/slack-config.js";
+import { createComment, getPermission, type RepoRef } from "../connectors/github.js";
+import type { SlackInteraction } from "../connectors/slack/interactions.js";
+import { appendAudit } from "../connectors/store/audit.js";
+import { recordApproval } from "../connectors/store/gate.js";
+import { claimSlackRequest, findSlackRequest, setSlackDecision, setSlackMessage } from "../connectors/store/slack.js";
+import { latestBranchPreview, latestPreviewOf } from "../connectors/store/workflows.js";
+import type { AppDeps } from "../deps.js";
+import type { PreviewOutcome } from "../plan/types.js";
+import { code, shortSha } from "../render/markdown.js";
+import { shortPlanHash, summaryLine } from "../render/plan.js";
+import { decisionMessage, type ApprovalRequest, type DestructiveOp, type Notification } from "../render/slack.js";
+
+export type SlackClick = Extract<SlackInteraction, { ok: true }>;
+
+/** Counts and destructive operations of a plan, as the Slack message shows them. */
+export function slackPlanSummary(plan: PreviewOutcome | null): { summary: string; destructive: DestructiveOp[] } {
+  if (plan?.engine !== "pulumi") return { summary: plan ? "see the check run" : "no plan", destructive: [] };
+  const destructive = plan.resources.flatMap((r) => (r.op === "delete" || r.op === "replace" ? [{ op: r.op, type: r.type, name: r.name }] : []));
+  return { summary: summaryLine(plan.summary), destructive };
+}
+
+/** Posts the approval request for a plan once (asking again for the same plan posts nothing). */
+export async function requestSlackApproval(deps: AppDeps, req: ApprovalRequest): Promise<void> {
+  const slack = deps.slack;
+  if (!slack) return;
+  const channel = channelFor(slack.config, req.repo, req.stack);
+  if (!channel) return;
+  const id = await claimSlackRequest(deps.db, { repo: req.repo, prNumber: req.prNumber, stack: req.stack, sha: req.sha, planHash: req.planHash }, req);
+  if (!id) return;
+  const posted = await slack.notifier.postApprovalRequest(channel, req);
+  if (posted) await setSlackMessage(deps.db, id, posted.channel, posted.ts);
+  await appendAudit(deps.db, {
+    actor: "agent",
+    action: posted ? "slack.approval_requested" : "slack.post_failed",
+    repo: req.repo,
+    prNumber: req.prNumber,
+    detail: { stack: req.stack, head_sha: req.sha, plan_hash: req.planHash, channel },
+  });
+}
+
+/** A notification to the stack's channel; never throws (Slack being down breaks nothing). */
+export async function notifySlack(deps: AppDeps, n: Notification): Promise<void> {
+  const slack = deps.slack;
+  if (!slack) return;
+  const channel = channelFor(slack.config, n.repo, n.stack);
+  if (channel) await slack.notifier.notify(channel, n).catch(() => false);
+}
+
+/** Handles one verified Approve / Deny click (a job from the web tier). */
+export async function processSlackClick(deps: AppDeps, click: SlackClick): Promise<void> {
+  const { value } = click;
+  const key = { repo: value.repo, prNumber: value.pr, stack: value.stack, sha: value.sha, planHash: value.plan };
+  const stored = await findSlackRequest(deps.db, key);
+  const request = stored ? ({ ...stored.request, expiresAt: new Date(stored.request.expiresAt) } as ApprovalRequest) : null;
+  const audit = (action: string, detail: Record<string, unknown>) =>
+    appendAudit(deps.db, {
+      actor: click.githubLogin ?? `slack:${click.slackUser}`,
+      action,
+      repo: value.repo,
+      prNumber: value.pr,
+      detail: { stack: value.stack, head_sha: value.sha, plan_hash: value.plan, slack_user: click.slackUser, action: click.action, ...detail },
+    });
+  const update = async (decision: "approved" | "denied", reason?: string) => {
+    const channel = stored?.channel ?? click.channel;
+    const ts = stored?.ts ?? click.messageTs;
+    if (deps.slack && request && channel && ts) {
+      await deps.slack.notifier.updateMessage(channel, ts, decisionMessage(request, { decision, by: click.slackUser, githubLogin: click.githubLogin, ...(reason ? { reason } : {}) }));
+    }
+  };
+  // A refused click is told to the person who clicked only: the request stays open for others.
+  const refuse = async (reason: string) => {
+    await audit("slack.refused", { reason });
+    const channel = stored?.channel ?? click.channel;
+    if (deps.slack && channel) await deps.slack.notifier.tellUser(channel, click.slackUser, `Your click did not count: ${reason}.`);
+  };
+
+  if (!stored) return refuse("this message does not belong to a deploy request of this app");
+  if (!click.githubLogin) return refuse("this Slack user is not mapped to a GitHub login");
+  const [owner, repo] = value.repo.split("/") as [string, string];
+  const r: RepoRef = { owner, repo };
+  const gh = await deps.github(value.inst);
+  const permission = await getPermission(gh, r, click.githubLogin);
+  if (!hasAtLeast(permission, "write")) return refuse(`@${click.githubLogin} has ${permission} access; approving needs write`);
+  // Bound to the same SHA and plan: a push or a new preview since the message makes it stale.
+  // The PR's latest preview, or a default-branch preview (rollback, merge commit) asked for there.
+  const matches = (p: { head_sha: string; plan_hash: string | null; state: string } | null) => p !== null && p.state === "SUCCEEDED" && p.head_sha === value.sha && p.plan_hash === value.plan;
+  const pr = await latestPreviewOf(deps.db, value.repo, value.pr, value.stack);
+  const branch = await latestBranchPreview(deps.db, value.repo, value.pr, value.stack);
+  const current = [pr, branch ? { head_sha: branch.workflow.head_sha, plan_hash: branch.task.plan_hash, state: branch.task.state } : null].find(matches) ?? null;
+  if (!current) {
+    return refuse("the plan changed since this message was posted (a new push or preview); approve the new one");
+  }
+  await recordApproval(deps.db, {
+    repo: value.repo,
+    prNumber: value.pr,
+    stack: value.stack,
+    headSha: value.sha,
+    planHash: click.action === "approve" ? value.plan : null,
+    kind: click.action,
+    actor: click.githubLogin,
+    actorType: "User",
+    reason: `via Slack (${click.slackUser})`,
+    commentId: null,
+    deliveryId: null,
+  });
+  await audit(click.action === "approve" ? "approval.recorded" : "denial.recorded", { via: "slack" });
+  const decision = click.action === "approve" ? "approved" : "denied";
+  await setSlackDecision(deps.db, stored.id, decision);
+  await update(decision);
+  const command = branch && matches({ head_sha: branch.workflow.head_sha, plan_hash: branch.task.plan_hash, state: branch.task.state }) ? (branch.workflow.config.branch?.command ?? `/agent rollback ${value.stack}`) : `/agent deploy ${value.stack}`;
+  await createComment(
+    gh,
+    r,
+    value.pr,
+    click.action === "approve"
+      ? `@\u200b${click.githubLogin} approved ${code(value.stack)} (plan ${code(shortPlanHash(value.plan) ?? "")}) at ${code(shortSha(value.sha))} in Slack. Whether it counts is the gate's call; \`${command}\` applies it once the gate passes.`
+      : `@\u200b${click.githubLogin} denied ${code(value.stack)} at ${code(shortSha(value.sha))} in Slack: deploys are blocked until a new push or until they approve.`,
+  );
+}
