@@ -23,6 +23,7 @@ import type { TaskJobData, WebhookJobData } from "./jobs/types.js";
 import { createWebServer, SLACK_CLICK_JOB, type ReadinessCheck } from "./web/server.js";
 import { SlackNotifier } from "./connectors/slack/client.js";
 import { processSlackClick, type SlackClick } from "./jobs/slack.js";
+import { sweepExpired } from "./jobs/expiry.js";
 import { breakGlass } from "./ops/break-glass.js";
 import { publishTaskCancel } from "./jobs/cancellation.js";
 
@@ -177,6 +178,12 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
         workspaceRoot: config.sandbox.workspaceRoot,
       });
       if (reaped) log.warn({ reaped }, "removed orphaned sandbox containers");
+      try {
+        const expired = await sweepExpired(deps);
+        if (expired.locks || expired.approvals) log.info(expired, "announced expired locks and approval requests");
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, "expiry sweep failed; will retry");
+      }
       // Leases of tasks that ended without releasing them (a crashed worker): revoke now.
       try {
         const recovered = await credentialsRuntime?.source.recoverLeases?.();

@@ -29,6 +29,7 @@ stacks:
       deploy: ["./deploy.sh"]
 `;
 type Form = Record<string, string>;
+const form = (body: unknown): Form => (typeof body === "string" ? Object.fromEntries(new URLSearchParams(body)) : (body as Form));
 
 describe("approving a deploy from Slack", () => {
   let f: AppFixture;
@@ -88,9 +89,11 @@ describe("approving a deploy from Slack", () => {
     for (const [login, role] of [["alice", "write"], ["bob", "write"], ["rita", "read"]]) gh.permissions.set(login!, role!);
     gh.files.set("main:.github/agent.yml", CONFIG);
     const auth = { reqheaders: { authorization: `Bearer ${BOT_TOKEN}` } };
-    nock(SLACK, auth).persist().post("/api/chat.postMessage", (b: Form) => (posted.push(b), setImmediate(() => slackCalls.emit("call")), true)).reply(200, { ok: true, channel: "C0DEPLOYS", ts: "1763800000.000100" });
-    nock(SLACK, auth).persist().post("/api/chat.postEphemeral", (b: Form) => (ephemeral.push(b), setImmediate(() => slackCalls.emit("call")), true)).reply(200, { ok: true, message_ts: "1763800001.000100" });
-    nock(SLACK, auth).persist().post("/api/chat.update", (b: Form) => (updated.push(b), setImmediate(() => slackCalls.emit("call")), true)).reply(200, { ok: true, channel: "C0DEPLOYS", ts: "1763800000.000100" });
+    // Recorded per scope (a body matcher may also run for requests to other paths).
+    const record = (into: Form[]) => (_r: unknown, _i: unknown, body: unknown) => (into.push(form(body)), setImmediate(() => slackCalls.emit("call")));
+    nock(SLACK, auth).persist().post("/api/chat.postMessage").reply(200, { ok: true, channel: "C0DEPLOYS", ts: "1763800000.000100" }).on("request", record(posted));
+    nock(SLACK, auth).persist().post("/api/chat.postEphemeral").reply(200, { ok: true, message_ts: "1763800001.000100" }).on("request", record(ephemeral));
+    nock(SLACK, auth).persist().post("/api/chat.update").reply(200, { ok: true, channel: "C0DEPLOYS", ts: "1763800000.000100" }).on("request", record(updated));
     const sha = await f.git.commit(REPO, { "app/deploy.sh": exe("#!/bin/sh\necho scaled\n") });
     gh.pulls.set(9, { headSha: sha, author: "alice" });
 

@@ -1,0 +1,45 @@
+/**
+ * Clocks nobody else watches: stack locks past their expiry and Slack approval requests past
+ * theirs. A worker sweeps on every reaper pass; each row is claimed by one UPDATE/DELETE …
+ * RETURNING, so with several workers each expiry is announced once.
+ */
+import { channelFor } from "../config/slack-config.js";
+import { appendAudit } from "../connectors/store/audit.js";
+import type { Db } from "../connectors/store/db.js";
+import type { SlackNotifier } from "../connectors/slack/client.js";
+import type { SlackConfig } from "../config/slack-config.js";
+import { decisionMessage, type ApprovalRequest } from "../render/slack.js";
+
+export interface ExpiryDeps {
+  db: Db;
+  slack: { notifier: SlackNotifier; config: SlackConfig } | null;
+}
+
+export async function sweepExpired(deps: ExpiryDeps): Promise<{ locks: number; approvals: number }> {
+  const locks = await deps.db.query<{ repo: string; stack: string; pr_number: number; expires_at: Date }>(
+    "DELETE FROM stack_locks WHERE expires_at <= now() RETURNING repo, stack, pr_number, expires_at",
+  );
+  for (const lock of locks.rows) {
+    await appendAudit(deps.db, { actor: "agent", action: "lock.expired", repo: lock.repo, prNumber: lock.pr_number, detail: { stack: lock.stack, expired_at: lock.expires_at } });
+    const channel = deps.slack ? channelFor(deps.slack.config, lock.repo, lock.stack) : null;
+    if (deps.slack && channel) {
+      await deps.slack.notifier.notify(channel, { event: "lock.expired", repo: lock.repo, prNumber: lock.pr_number, stack: lock.stack, detail: `held by #${lock.pr_number} until ${lock.expires_at.toISOString()}` });
+    }
+  }
+  const approvals = await deps.db.query<{ repo: string; pr_number: number; stack: string; head_sha: string; plan_hash: string; channel: string | null; ts: string | null; request: ApprovalRequest & { expiresAt: string } }>(
+    `UPDATE slack_messages SET decided = 'expired'
+     WHERE decided IS NULL AND (request->>'expiresAt')::timestamptz <= now()
+     RETURNING repo, pr_number, stack, head_sha, plan_hash, channel, ts, request`,
+  );
+  for (const a of approvals.rows) {
+    await appendAudit(deps.db, { actor: "agent", action: "approval.expired", repo: a.repo, prNumber: a.pr_number, detail: { stack: a.stack, head_sha: a.head_sha, plan_hash: a.plan_hash } });
+    if (!deps.slack || !a.channel) continue;
+    // The buttons go: a click after the window would not count anyway.
+    if (a.ts) {
+      const request = { ...a.request, expiresAt: new Date(a.request.expiresAt) };
+      await deps.slack.notifier.updateMessage(a.channel, a.ts, decisionMessage(request, { decision: "refused", by: "agent", githubLogin: null, reason: "the approval window expired; ask again with /agent deploy" }));
+    }
+    await deps.slack.notifier.notify(a.channel, { event: "approval.expired", repo: a.repo, prNumber: a.pr_number, stack: a.stack, sha: a.head_sha });
+  }
+  return { locks: locks.rowCount ?? 0, approvals: approvals.rowCount ?? 0 };
+}
