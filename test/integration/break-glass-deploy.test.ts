@@ -80,7 +80,9 @@ describe("break-glass during a deploy", () => {
     const res = await get(`/admin/audit?repo=${encodeURIComponent(REPO)}&stack=prod`);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("application/x-ndjson");
-    const rows = (await res.text()).trim().split("\n").map((l) => JSON.parse(l) as { repo: string; action: string; hash: string; prev_hash: string; detail: { stack?: string } });
+    const text = (await res.text()).trim();
+    if (process.env.SHOW_REPLIES) console.log(text);
+    const rows = text.split("\n").map((l) => JSON.parse(l) as { repo: string; action: string; hash: string; prev_hash: string; detail: { stack?: string } });
     expect(rows.length).toBeGreaterThan(3);
     for (const r of rows) {
       expect(r.repo).toBe(REPO);
