@@ -296,3 +296,25 @@ export async function startAppFixture(
     },
   };
 }
+
+/** A new database of its own, migrated; `drop()` closes the pool and removes the database. */
+export async function migratedTestDb(prefix: string): Promise<{ url: string; db: import("../../src/connectors/store/db.js").Db; drop(): Promise<void> }> {
+  const { createDb, ensureDatabase, migrate } = await import("../../src/connectors/store/db.js");
+  const u = new URL(TEST_DB_BASE);
+  u.pathname = `/agent_${prefix}_${randomBytes(4).toString("hex")}`;
+  const url = u.toString();
+  await ensureDatabase(url);
+  await migrate(url);
+  const db = createDb(url);
+  return {
+    url,
+    db,
+    async drop() {
+      await db.end().catch(() => {});
+      const admin = new pg.Client({ connectionString: TEST_DB_BASE });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS "${u.pathname.slice(1)}" WITH (FORCE)`);
+      await admin.end();
+    },
+  };
+}

@@ -5,17 +5,16 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nock from "nock";
-import pg from "pg";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { main, USAGE } from "../../src/cli.js";
 import { loadServerConfig, ServerConfigError } from "../../src/config/server-config.js";
-import { createDb, ensureDatabase, migrate, type Db } from "../../src/connectors/store/db.js";
+import type { Db } from "../../src/connectors/store/db.js";
 import { recordLease } from "../../src/connectors/store/leases.js";
 import { VaultUnavailableError } from "../../src/connectors/vault/index.js";
 import { BreakGlassError, BreakGlassInputError, NO_VAULT_REASON, breakGlass, type BreakGlassResult } from "../../src/ops/break-glass.js";
 import { BREAK_GLASS_PATH, createWebServer, type AdminOptions } from "../../src/web/server.js";
-import { TEST_DB_BASE } from "../helpers/harness.js";
+import { migratedTestDb } from "../helpers/harness.js";
 
 const VAULT = "https://vault.test:8200";
 const TOKEN = "hvs.break-glass-token-1";
@@ -35,6 +34,7 @@ const vault = () => nock(VAULT, { reqheaders: { "x-vault-token": TOKEN } });
 const mockLogin = () => nock(VAULT, { badheaders: ["x-vault-token"] }).post("/v1/auth/approle/login", { role_id: "role-agent", secret_id: SECRET_ID }).reply(200, loginReply);
 
 let dbUrl: string;
+let testDb: Awaited<ReturnType<typeof migratedTestDb>> | undefined;
 let db: Db;
 let dir: string;
 let configFile: string;
@@ -112,12 +112,8 @@ async function recordLeases(): Promise<void> {
 beforeAll(async () => {
   nock.disableNetConnect();
   nock.enableNetConnect(/127\.0\.0\.1|localhost/);
-  const u = new URL(TEST_DB_BASE);
-  u.pathname = `/agent_bg_${randomBytes(4).toString("hex")}`;
-  dbUrl = u.toString();
-  await ensureDatabase(dbUrl);
-  await migrate(dbUrl);
-  db = createDb(dbUrl);
+  testDb = await migratedTestDb("bg");
+  ({ url: dbUrl, db } = testDb);
   dir = mkdtempSync(join(tmpdir(), "break-glass-"));
   configFile = join(dir, "credentials.yml");
   writeFileSync(configFile, JSON.stringify(CONFIG_DOC));
@@ -126,12 +122,8 @@ beforeAll(async () => {
 afterAll(async () => {
   nock.cleanAll();
   nock.enableNetConnect();
-  await db?.end();
+  await testDb?.drop();
   rmSync(dir, { recursive: true, force: true });
-  const admin = new pg.Client({ connectionString: TEST_DB_BASE });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${new URL(dbUrl).pathname.slice(1)}" WITH (FORCE)`);
-  await admin.end();
 });
 
 beforeEach(async () => {

@@ -3,40 +3,30 @@
  * row, Slack notification, the request's buttons taken away), however many workers sweep.
  * Real Postgres; Slack's Web API is nock.
  */
-import { randomBytes } from "node:crypto";
 import nock from "nock";
-import pg from "pg";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SlackNotifier } from "../../src/connectors/slack/client.js";
-import { createDb, ensureDatabase, migrate, type Db } from "../../src/connectors/store/db.js";
+import type { Db } from "../../src/connectors/store/db.js";
 import { claimSlackRequest, setSlackMessage } from "../../src/connectors/store/slack.js";
 import { sweepExpired } from "../../src/jobs/expiry.js";
-import { TEST_DB_BASE } from "../helpers/harness.js";
+import { migratedTestDb } from "../helpers/harness.js";
 
 const SLACK = "https://slack.test";
 type Form = Record<string, string>;
 const form = (body: unknown): Form => (typeof body === "string" ? Object.fromEntries(new URLSearchParams(body)) : (body as Form));
 
 describe("sweeping expired locks and approval requests", () => {
-  let url: string;
+  let t: Awaited<ReturnType<typeof migratedTestDb>>;
   let db: Db;
   beforeAll(async () => {
     nock.disableNetConnect();
     nock.enableNetConnect(/127\.0\.0\.1|localhost/);
-    const u = new URL(TEST_DB_BASE);
-    u.pathname = `/agent_x_${randomBytes(4).toString("hex")}`;
-    url = u.toString();
-    await ensureDatabase(url);
-    await migrate(url);
-    db = createDb(url);
+    t = await migratedTestDb("x");
+    db = t.db;
   });
   afterAll(async () => {
-    await db.end();
-    const admin = new pg.Client({ connectionString: TEST_DB_BASE });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${new URL(url).pathname.slice(1)}" WITH (FORCE)`);
-    await admin.end();
+    await t.drop();
     nock.cleanAll();
   });
 

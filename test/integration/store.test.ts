@@ -1,36 +1,24 @@
 import { readdirSync } from "node:fs";
-import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendAudit, listAudit } from "../../src/connectors/store/audit.js";
-import { createDb, ensureDatabase, migrate, type Db } from "../../src/connectors/store/db.js";
+import { ensureDatabase, migrate, type Db } from "../../src/connectors/store/db.js";
 import { recordDelivery } from "../../src/connectors/store/deliveries.js";
 import { acquireStackLock, getStackLock, locksHeldBy, releaseStackLocks } from "../../src/connectors/store/locks.js";
 import { claimTask, createPreviewWorkflow, finishTask, latestPreviewPerStack, type NewPreviewWorkflow } from "../../src/connectors/store/workflows.js";
 import { previewJobId } from "../../src/jobs/queues.js";
-import { TEST_DB_BASE } from "../helpers/harness.js";
+import { migratedTestDb } from "../helpers/harness.js";
 
 const sha = (c: string) => c.repeat(40);
 
 describe("PostgreSQL store: migrations, append-only audit log, task rows", () => {
   let url: string;
   let db: Db;
+  let drop: () => Promise<void>;
 
   beforeAll(async () => {
-    const u = new URL(TEST_DB_BASE);
-    u.pathname = `/agent_s_${randomBytes(4).toString("hex")}`;
-    url = u.toString();
-    await ensureDatabase(url);
-    await migrate(url);
-    db = createDb(url);
+    ({ url, db, drop } = await migratedTestDb("s"));
   });
-  afterAll(async () => {
-    await db.end();
-    const admin = new pg.Client({ connectionString: TEST_DB_BASE });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${new URL(url).pathname.slice(1)}" WITH (FORCE)`);
-    await admin.end();
-  });
+  afterAll(() => drop());
 
   it("runs migrations through node-pg-migrate, idempotently", async () => {
     await migrate(url);

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nock from "nock";
-import pg from "pg";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -14,7 +13,7 @@ import {
   type CredentialsConfig,
 } from "../../src/config/credentials-config.js";
 import { ENV_CREDENTIALS_WARNING } from "../../src/connectors/env-credentials.js";
-import { createDb, ensureDatabase, migrate, type Db } from "../../src/connectors/store/db.js";
+import type { Db } from "../../src/connectors/store/db.js";
 import { leasesOfTask, recordLease, type CredentialLease } from "../../src/connectors/store/leases.js";
 import {
   CredentialError,
@@ -23,7 +22,7 @@ import {
   credentialSourceFromConfig,
   type CredentialsRuntime,
 } from "../../src/connectors/vault/index.js";
-import { TEST_DB_BASE } from "../helpers/harness.js";
+import { migratedTestDb } from "../helpers/harness.js";
 
 const VAULT = "https://vault.test:8200";
 const TOKEN = "hvs.agent-token-1";
@@ -85,6 +84,7 @@ const vault = () => nock(VAULT, { reqheaders: { "x-vault-token": TOKEN } });
 const mockLogin = () => nock(VAULT, { badheaders: ["x-vault-token"] }).post("/v1/auth/approle/login", { role_id: "role-agent", secret_id: SECRET_ID }).reply(200, loginReply);
 
 let dbUrl: string;
+let testDb: Awaited<ReturnType<typeof migratedTestDb>> | undefined;
 let db: Db;
 let logs: string[];
 let runtimes: CredentialsRuntime[];
@@ -134,21 +134,13 @@ async function taskIn(state: string): Promise<string> {
 beforeAll(async () => {
   nock.disableNetConnect();
   nock.enableNetConnect(/127\.0\.0\.1|localhost/);
-  const u = new URL(TEST_DB_BASE);
-  u.pathname = `/agent_v_${randomBytes(4).toString("hex")}`;
-  dbUrl = u.toString();
-  await ensureDatabase(dbUrl);
-  await migrate(dbUrl);
-  db = createDb(dbUrl);
+  testDb = await migratedTestDb("v");
+  ({ url: dbUrl, db } = testDb);
 });
 
 afterAll(async () => {
   nock.enableNetConnect();
-  await db?.end();
-  const admin = new pg.Client({ connectionString: TEST_DB_BASE });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${new URL(dbUrl).pathname.slice(1)}" WITH (FORCE)`);
-  await admin.end();
+  await testDb?.drop();
 });
 
 beforeEach(async () => {
