@@ -50,6 +50,29 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
     if (deploy.state === "RUNNING") await needsAttention(deps, gh, r, workflow, found.task, deploy, NEEDS_ATTENTION, log);
     return; // ended already: a redelivered job
   }
+  // Watched from the moment the row reads RUNNING: break-glass (which lists RUNNING deploys)
+  // can stop it from any process (Redis pub/sub), even before the apply has begun.
+  const breakGlass = deps.cancellation?.watch(found.task.id);
+  try {
+    await runDeploy(deps, gh, r, workflow, found.task, deploy, started, opts, log, breakGlass?.signal);
+  } finally {
+    breakGlass?.release();
+  }
+}
+
+async function runDeploy(
+  deps: AppDeps,
+  gh: GitHub,
+  r: RepoRef,
+  workflow: WorkflowRow,
+  foundTask: TaskRow,
+  deploy: DeployRow,
+  started: DeployRow,
+  opts: TaskRunOptions,
+  log: AppDeps["log"],
+  breakGlassSignal: AbortSignal | undefined,
+): Promise<void> {
+  const found = { task: foundTask };
   const task = (await claimTask(deps.db, found.task.id)) ?? found.task;
   const stack = workflow.config.stacks.find((s) => s.name === deploy.stack)!;
   const checkRunId = Number(task.check_run_id);
@@ -84,29 +107,28 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   await setDeploymentStatus(gh, r, deploymentId, "in_progress", { description: "applying the approved plan", logUrl });
   await appendAudit(deps.db, { actor: "agent", action: "deploy.started", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: { stack: stack.name, kind: deploy.kind, head_sha: applySha, plan_hash: deploy.plan_hash, deployment_id: deploymentId, ...slaSoFar(started) } });
 
-  // Break-glass may stop a running apply from any process (Redis pub/sub): the sandbox is killed.
-  const breakGlass = deps.cancellation?.watch(task.id);
-  const stop = AbortSignal.any([opts.shutdown, breakGlass?.signal].filter((x): x is AbortSignal => Boolean(x)));
+  // Break-glass kills the sandbox of a running apply.
+  const stop = AbortSignal.any([opts.shutdown, breakGlassSignal].filter((x): x is AbortSignal => Boolean(x)));
   await notifySlack(deps, { event: "deploy.started", repo: workflow.repo, prNumber: deploy.pr_number, stack: stack.name, sha: applySha, detail: `${what} by @${deploy.requested_by}`, ...(logUrl ? { url: logUrl } : {}) });
   let result: ApplyResult;
   try {
     result = await apply(deps, gh, { ...workflow, head_sha: applySha }, task, stack, deploy, stop, mergeFirst);
   } catch (err) {
     result = { output: "", exitCode: null, durationMs: null, failure: (err as Error).message, mismatch: null };
-  } finally {
-    breakGlass?.release();
   }
   step.exitCode = result.exitCode;
   step.durationMs = result.durationMs;
   step.outputTail = headTail(result.output, 60_000);
   await saveStepLog(deps.db, task.id, { step: "deploy", content: result.output, truncated: false });
-  if (breakGlass?.signal.aborted) {
-    await needsAttention(deps, gh, r, workflow, task, deploy, STOPPED_BY_BREAK_GLASS, log);
+  // The Deployment exists by now: needs-attention marks it too.
+  const applying = { ...deploy, deployment_id: String(deploymentId) };
+  if (breakGlassSignal?.aborted) {
+    await needsAttention(deps, gh, r, workflow, task, applying, STOPPED_BY_BREAK_GLASS, log);
     return;
   }
   if (opts.shutdown?.aborted) {
     // Killed mid-apply by a shutdown past its grace period: same as a crash, never re-run.
-    await needsAttention(deps, gh, r, workflow, task, deploy, NEEDS_ATTENTION, log);
+    await needsAttention(deps, gh, r, workflow, task, applying, NEEDS_ATTENTION, log);
     return;
   }
   if (result.mismatch) {

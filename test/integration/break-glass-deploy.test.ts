@@ -64,6 +64,8 @@ describe("break-glass during a deploy", () => {
     expect(done.body).toMatchObject({ conclusion: "action_required" });
     await gh.waitFor(() => gh.find("POST", /\/issues\/5\/comments$/).some((c) => String(c.body?.body).includes("an operator stopped this deploy with break-glass")), "the needs-attention comment");
     expect(gh.find("PUT", /\/pulls\/5\/merge$/)).toHaveLength(0);
+    // The GitHub Deployment says so too.
+    expect([...gh.deployments.values()].map((d) => d.statuses)).toEqual([["in_progress", "error"]]);
     const { rows } = await f.db.query("SELECT state FROM deploys");
     expect(rows).toEqual([{ state: "NEEDS_ATTENTION" }]);
     const { rows: audit } = await f.db.query("SELECT actor, detail FROM audit_log WHERE action = 'break_glass.revoke'");
