@@ -20,7 +20,9 @@ import { processPreviewTask } from "./jobs/preview-task.js";
 import { processDeployTask } from "./jobs/deploy-task.js";
 import { createQueues, createRedis, TASK_QUEUE, WEBHOOK_QUEUE } from "./jobs/queues.js";
 import type { TaskJobData, WebhookJobData } from "./jobs/types.js";
-import { createWebServer, SLACK_CLICK_JOB, type ReadinessCheck } from "./web/server.js";
+import { createMetricsServer, createWebServer, SLACK_CLICK_JOB, type ReadinessCheck } from "./web/server.js";
+import { createMetrics } from "./web/metrics.js";
+import { withRateLimitReport } from "./connectors/github.js";
 import { SlackNotifier } from "./connectors/slack/client.js";
 import { processSlackClick, type SlackClick } from "./jobs/slack.js";
 import { sweepExpired } from "./jobs/expiry.js";
@@ -91,13 +93,30 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     config.github.privateKey ??
     (await readGithubPrivateKey(credentialsRuntime!.session!, keyInVault!, { log, ...(options.vaultRetryMs !== undefined ? { retryMs: options.vaultRetryMs } : {}) }));
 
+  // One registry per app instance (several apps share a test process).
+  const session = credentialsRuntime?.session;
+  const metrics = createMetrics({
+    queues: [queues.webhooks, queues.tasks],
+    sandboxIdle: () => sandboxes.idleIds.length,
+    ...(session ? { vaultUp: () => session.reachable } : {}),
+    oldestRunningTaskSeconds: async () => {
+      const { rows } = await db.query<{ age: number | null }>("SELECT EXTRACT(EPOCH FROM now() - min(started_at))::float8 AS age FROM tasks WHERE state = 'RUNNING'");
+      return rows[0]?.age ?? null;
+    },
+    taskTimeoutSeconds: config.sandbox.timeoutSeconds,
+    log,
+  });
+
   const probot = new Probot({
     appId,
     privateKey,
     secret: webhookSecret,
     baseUrl: apiBaseUrl,
     log: log.child({ name: "probot" }),
-    ...(options.Octokit ? { Octokit: options.Octokit } : {}),
+    // Every installation client (deps.github and each event's context.octokit) reports GitHub's rate limit.
+    Octokit: withRateLimitReport(options.Octokit ?? ProbotOctokit, (installation, remaining) =>
+      metrics.githubRateLimitRemaining.set({ installation: String(installation) }, remaining),
+    ),
   });
   const deps: AppDeps = {
     config,
@@ -110,6 +129,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     cancellation: null,
     log,
     github: (installationId) => probot.auth(installationId),
+    metrics,
     slack: config.slack ? { notifier: SlackNotifier.fromConfig(config.slack, { log: log.child({ name: "slack" }), ...(options.slackRetry ? { retryConfig: options.slackRetry } : {}) }), config: config.slack } : null,
   };
 
@@ -120,6 +140,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     const admin = config.adminToken
       ? {
           token: config.adminToken,
+          queues: [queues.webhooks, queues.tasks],
           breakGlass: (r: { stack?: string; actor: string }) =>
             breakGlass({ db, log, credentials: source, stopRunning: (ids) => publishTaskCancel(redis, config.queuePrefix, ids) }, { ...r, via: "http" }),
         }
@@ -129,7 +150,6 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       { name: "redis", check: async () => void (await redis.ping()) },
     ];
     if (config.role === "all") readinessChecks.push({ name: "docker", check: async () => void (await docker.ping()) });
-    const session = credentialsRuntime?.session;
     if (session) {
       readinessChecks.push({
         name: "vault",
@@ -144,6 +164,8 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       webhookSecret,
       log,
       readiness: readinessChecks,
+      metrics,
+      metricsToken: config.metrics.token,
       ...(admin ? { admin } : {}),
       ...(config.slack ? { slack: { signingSecret: config.slack.signingSecret, users: config.slack.users } } : {}),
     });
@@ -225,6 +247,13 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       w.on("error", (err) => log.error({ err, queue: w.name }, "worker error"));
     }
     log.info({ concurrency: config.worker.concurrency }, "workers started");
+    // A worker-only process has no web tier: its task metrics are served on METRICS_PORT.
+    if (config.role === "worker" && config.metrics.port !== null) {
+      const s = createMetricsServer({ metrics, token: config.metrics.token, log });
+      await new Promise<void>((resolve) => s.listen(config.metrics.port!, config.host, resolve));
+      server = s;
+      log.info({ port: (s.address() as AddressInfo).port }, "metrics listening");
+    }
   }
 
   let stopping: Promise<void> | null = null;

@@ -10,6 +10,7 @@ import type { TaskCancellation } from "./jobs/cancellation.js";
 import type { Queues } from "./jobs/queues.js";
 import type { SlackConfig } from "./config/slack-config.js";
 import type { SlackNotifier } from "./connectors/slack/client.js";
+import type { Metrics } from "./web/metrics.js";
 
 /** What handlers and task processors are given; connectors are passed in, never imported as singletons. */
 export interface AppDeps {
@@ -30,4 +31,6 @@ export interface AppDeps {
   github: (installationId: number) => Promise<GitHub>;
   /** Slack approvals and notifications; null when Slack is not configured. */
   slack: { notifier: SlackNotifier; config: SlackConfig } | null;
+  /** Prometheus metrics of this app instance (src/web/metrics.ts); the app always creates them, tests may leave them out. */
+  metrics?: Metrics;
 }

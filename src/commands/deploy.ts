@@ -186,6 +186,8 @@ export async function requestDeploy(
     );
     return;
   }
+  // agent_approval_wait_seconds: from the preview's finish to this deploy being queued.
+  if (facts.preview?.finishedAt) ctx.deps.metrics?.approvalWait.observe(Math.max(0, (Date.now() - facts.preview.finishedAt.getTime()) / 1000));
   await audit(ctx, "deploy.queued", { stack: stack.name, head_sha: facts.pr.headSha, plan_hash: result.planHash, approved_by: result.counted.map((a) => a.login) }, { workflowId: enqueued.workflowId, taskId: enqueued.taskId });
   const by = result.counted.map((a) => `@\u200b${a.login}`).join(", ");
   await reply(ctx, `deploying ${code(stack.name)} at ${code(shortSha(facts.pr.headSha))} (plan ${code(shortPlanHash(result.planHash) ?? "")})${by ? `, approved by ${by}` : ""}. ${stack.gate.mode === "merge-then-deploy" ? " The PR is merged first; the merge commit is applied only if it plans the same." : " The PR is merged once it succeeds."}`);

@@ -52,11 +52,20 @@ export const ServerEnvSchema = z.object({
     .default("agent"),
   DATABASE_URL: z.string().default(DEFAULT_DATABASE_URL),
   /**
-   * Bearer token for the operator endpoint `POST /admin/break-glass` (revoke every credential
-   * lease, stop queued deploys). Unset: the endpoint does not exist (404). At least 32
+   * Bearer token for the operator endpoints: `POST /admin/break-glass` (revoke every credential
+   * lease, stop queued deploys), `GET /admin/audit`, and the read-only queue dashboard
+   * `/admin/queues` (also as Basic auth, user `admin`). Unset: they do not exist (404). At least 32
    * characters, e.g. `openssl rand -hex 32`; keep it out of logs and of the repository.
    */
   ADMIN_TOKEN: z.string().min(32, "must be at least 32 characters (e.g. the output of `openssl rand -hex 32`)").optional(),
+  /**
+   * Bearer token `GET /metrics` requires (Authorization: Bearer <token>). Unset: /metrics is
+   * open, as is usual for Prometheus scraping on a private network; set it when the port is
+   * reachable from elsewhere.
+   */
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters (e.g. the output of `openssl rand -hex 16`)").optional(),
+  /** ROLE=worker only: serve `GET /metrics` (and /healthz) on this port; web and all serve them on PORT. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   SANDBOX_IMAGE: z.string().default("agent-sandbox:test"),
   SANDBOX_ALLOWED_IMAGES: csv,
   SANDBOX_MEMORY_MB: intFrom(1024, 16, 65536),
@@ -132,8 +141,13 @@ export interface ServerConfig {
   locks: { ttlSeconds: number };
   comments: { maxContinuations: number };
   gate: { approvalTtlSeconds: number; minApprovals: number };
-  /** ADMIN_TOKEN: enables `POST /admin/break-glass` (Authorization: Bearer <token>); null: the endpoint is off. */
+  /** ADMIN_TOKEN: enables `POST /admin/break-glass`, `/admin/audit` and `/admin/queues` (Authorization: Bearer <token>); null: they are off. */
   adminToken: string | null;
+  /**
+   * `GET /metrics`: `token` (METRICS_TOKEN) is the bearer token it requires, null: open;
+   * `port` (METRICS_PORT) is where a worker-only process serves it, null: a worker serves none.
+   */
+  metrics: { token: string | null; port: number | null };
   /** The server's plan policy by selector (PLAN_POLICY_CONFIG); null: none. */
   planPolicy: ServerPlanPolicy | null;
   /** Slack approvals and notifications (SLACK_BOT_TOKEN, …); null: Slack is off. */
@@ -266,6 +280,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     comments: { maxContinuations: env.COMMENT_MAX_CONTINUATIONS },
     gate: { approvalTtlSeconds: env.APPROVAL_TTL_SECONDS, minApprovals: env.GATE_MIN_APPROVALS },
     adminToken: env.ADMIN_TOKEN ?? null,
+    metrics: { token: env.METRICS_TOKEN ?? null, port: env.METRICS_PORT ?? null },
     planPolicy: planPolicyFrom(env.PLAN_POLICY_CONFIG),
     slack: slackFrom(present),
     logLevel: env.LOG_LEVEL,

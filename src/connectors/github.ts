@@ -9,6 +9,33 @@ export interface RepoRef {
   repo: string;
 }
 
+/**
+ * The Octokit class with one more hook per installation client: every response's
+ * `x-ratelimit-remaining` (failed responses too: a 403 for the rate limit carries it) is
+ * handed to `report` with the client's installation id. Installation clients are made by
+ * Probot's `auth(installationId)` (deps.github and each event's `context.octokit`), both with
+ * `auth.installationId` in their options; the app-level client (no installation) is left alone.
+ * Reading one header per response: no extra requests.
+ */
+export function withRateLimitReport<C extends typeof ProbotOctokit>(Octokit: C, report: (installationId: number, remaining: number) => void): C {
+  return Octokit.plugin((octokit: { hook: GitHub["hook"] }, options: { auth?: unknown }) => {
+    const installationId = (options.auth as { installationId?: unknown } | undefined)?.installationId;
+    if (typeof installationId !== "number") return {};
+    const read = (headers: Record<string, unknown> | undefined) => {
+      const value = headers?.["x-ratelimit-remaining"];
+      if (value === undefined || value === null || value === "") return;
+      const remaining = Number(value);
+      if (Number.isFinite(remaining)) report(installationId, remaining);
+    };
+    octokit.hook.after("request", (response) => read(response.headers as Record<string, unknown>));
+    octokit.hook.error("request", (error) => {
+      read((error as { response?: { headers?: Record<string, unknown> } }).response?.headers);
+      throw error;
+    });
+    return {};
+  }) as unknown as C;
+}
+
 export const REPO_CONFIG_PATH = ".github/agent.yml";
 /** GitHub limits: check-run output fields and issue comment bodies. */
 export const CHECK_RUN_TEXT_LIMIT = 65_535;

@@ -25,6 +25,7 @@ import { pulumiPlanHash } from "../plan/hash.js";
 import { completedOutput } from "../render/check-run.js";
 import { code, fencedWithin, headTail, shortSha } from "../render/markdown.js";
 import { taskLogUrl } from "../web/log-links.js";
+import { observeDeployEnd, observeStep } from "../web/metrics.js";
 import { branchWhat, startBranchPreview } from "./branch-apply.js";
 import { notifySlack } from "./slack.js";
 import { runStep } from "./engine-steps.js";
@@ -121,7 +122,7 @@ async function runDeploy(
   step.outputTail = headTail(result.output, 60_000);
   await saveStepLog(deps.db, task.id, { step: "deploy", content: result.output, truncated: false });
   // The Deployment exists by now: needs-attention marks it too.
-  const applying = { ...deploy, deployment_id: String(deploymentId) };
+  const applying = { ...deploy, deployment_id: String(deploymentId), started_at: started.started_at };
   if (breakGlassSignal?.aborted) {
     await needsAttention(deps, gh, r, workflow, task, applying, STOPPED_BY_BREAK_GLASS, log);
     return;
@@ -148,6 +149,8 @@ async function runDeploy(
   }
   step.status = "succeeded";
   await endDeploy(deps.db, task.id, { state: "SUCCEEDED" });
+  observeDeployEnd(deps.metrics, deploy.kind, "succeeded", started.started_at);
+  observeStep(deps.metrics, "deploy", step.status, step.durationMs);
   await finishTask(deps.db, task.id, { state: "SUCCEEDED", steps: [step], error: null });
   await setDeploymentStatus(gh, r, deploymentId, "success", { description: "the approved plan was applied", logUrl });
   await updateCheckRun(gh, r, checkRunId, { status: "completed", conclusion: "success", completedAt: new Date().toISOString(), output: { title: `${what} of ${stack.name} succeeded`, summary: `Applied plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(applySha))}.${logUrl ? `\n\n[Full log](${logUrl})` : ""}`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } });
@@ -196,6 +199,8 @@ interface Ended {
 async function endFailed(c: Ended, step: StepResult, failure: string, deploymentId: number | null, comment: string): Promise<void> {
   step.status = "failed";
   await endDeploy(c.deps.db, c.task.id, { state: "FAILED", error: failure });
+  observeDeployEnd(c.deps.metrics, c.deploy.kind, "failed", c.deploy.started_at);
+  observeStep(c.deps.metrics, "deploy", step.status, step.durationMs);
   await finishTask(c.deps.db, c.task.id, { state: "FAILED", steps: [step], error: failure });
   if (deploymentId !== null) await setDeploymentStatus(c.gh, c.r, deploymentId, "failure", { description: failure, logUrl: c.logUrl });
   await updateCheckRun(c.gh, c.r, c.checkRunId, { ...completedOutput(c.stack.name, { succeeded: false, steps: [step], error: failure, logUrl: c.logUrl }), output: { title: `${c.what} of ${c.stack.name} failed`, summary: `**${failure}**`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } });
@@ -215,6 +220,7 @@ async function planMismatch(c: Ended, step: StepResult, deploymentId: number, me
   const why = `the merge commit ${shortSha(mergeSha)} plans differently (plan ${mismatch.planHash?.slice(7, 19) ?? "none"}) from the approved plan ${deploy.plan_hash.slice(7, 19)}; nothing was applied`;
   step.status = "failed";
   await endDeploy(deps.db, c.task.id, { state: "FAILED", error: why });
+  observeDeployEnd(deps.metrics, deploy.kind, "failed", deploy.started_at);
   await finishTask(deps.db, c.task.id, { state: "FAILED", steps: [step], error: why });
   await setDeploymentStatus(gh, r, deploymentId, "failure", { description: why, logUrl: c.logUrl });
   await updateCheckRun(gh, r, c.checkRunId, { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${stack.name} needs a new approval`, summary: why } });
@@ -376,6 +382,7 @@ async function apply(
 
 async function needsAttention(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, deploy: DeployRow, why: string, log: AppDeps["log"]): Promise<void> {
   await endDeploy(deps.db, task.id, { state: "NEEDS_ATTENTION", error: why });
+  observeDeployEnd(deps.metrics, deploy.kind, "needs_attention", deploy.started_at);
   await finishTask(deps.db, task.id, { state: "BLOCKED", steps: task.steps, error: why });
   if (deploy.deployment_id) await setDeploymentStatus(gh, r, Number(deploy.deployment_id), "error", { description: "interrupted: needs a human" }).catch(() => {});
   if (task.check_run_id) {

@@ -25,6 +25,7 @@ import { claimTask, finishTask, getTask, isTaskCancelled, releaseTask, getTasks,
 import type { AppDeps } from "../deps.js";
 import { cancelledOutput, checksCheckRunName, completedOutput, previewCheckRunName, progressOutput } from "../render/check-run.js";
 import { taskLogUrl } from "../web/log-links.js";
+import { observeStep, observeTaskEnd } from "../web/metrics.js";
 import { refreshSticky } from "./sticky.js";
 import type { StepResult, TaskJobData } from "./types.js";
 
@@ -113,6 +114,7 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
   } catch (err) {
     if (err instanceof TaskCancelledError) {
       log.info("task cancelled while running; sandbox stopped");
+      observeTaskEnd(deps.metrics, task.kind, "cancelled", task.started_at);
       if (gh) {
         const current = await getTask(deps.db, task.id);
         const id = current?.task.check_run_id;
@@ -139,7 +141,7 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
       log.warn({ err }, "preview task failed");
       if (gh) await failTask(deps, gh, r, workflow, task, message).catch((e) => log.error({ err: e }, "could not record the failure"));
       // Without a GitHub client (installation token refused) at least the record is final.
-      else await finishTask(deps.db, task.id, { state: "FAILED", steps: [], error: message });
+      else if ((await finishTask(deps.db, task.id, { state: "FAILED", steps: [], error: message })) !== null) observeTaskEnd(deps.metrics, task.kind, "failed", task.started_at);
     } else {
       log.warn({ err, attempt: job.attemptsMade + 1 }, "preview task attempt failed; will retry");
     }
@@ -217,7 +219,9 @@ async function runPreview(
       await savePlanDecision(deps.db, task.id, decision);
     }
   }
-  await finishTask(deps.db, task.id, { state: succeeded ? "SUCCEEDED" : "FAILED", steps, error });
+  if ((await finishTask(deps.db, task.id, { state: succeeded ? "SUCCEEDED" : "FAILED", steps, error })) !== null) {
+    observeTaskEnd(deps.metrics, task.kind, succeeded ? "succeeded" : "failed", task.started_at);
+  }
   // A branch preview (rollback) is of the default branch: it takes no PR's lock and offers no buttons.
   const branch = workflow.kind === "branch";
   if (succeeded && task.kind === "preview" && !branch) await takeLock(deps, workflow, stack.name, log);
@@ -444,6 +448,7 @@ async function runSteps(
       }
       await saveTaskSteps(deps.db, task.id, steps);
       log.info({ step: step.name, status: step.status, exit_code: step.exitCode, duration_ms: step.durationMs, reason: step.reason ?? undefined }, "step finished");
+      observeStep(deps.metrics, step.name, step.status, step.durationMs);
     }
   } finally {
     shutdown?.removeEventListener("abort", stopNow);
@@ -456,7 +461,8 @@ async function runSteps(
 async function failTask(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, message: string): Promise<void> {
   const current = await getTask(deps.db, task.id);
   const steps = current?.task.steps ?? [];
-  await finishTask(deps.db, task.id, { state: "FAILED", steps, error: message });
+  // Timed only when this ended the task (not when it failed after it had ended).
+  if ((await finishTask(deps.db, task.id, { state: "FAILED", steps, error: message })) !== null) observeTaskEnd(deps.metrics, task.kind, "failed", task.started_at);
   const checkRunId = current?.task.check_run_id ? Number(current.task.check_run_id) : await ensureCheckRun(deps, gh, r, workflow, task);
   await updateCheckRun(gh, r, checkRunId, completedOutput(task.stack, { succeeded: false, steps, error: message }));
   await appendAudit(deps.db, {

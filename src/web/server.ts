@@ -1,6 +1,11 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
 import { Webhooks } from "@octokit/webhooks";
+import { createBullBoard } from "@bull-board/api";
+import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
+import { ExpressAdapter } from "@bull-board/express";
+import type { Queue } from "bullmq";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { forgetDelivery, recordDelivery } from "../connectors/store/deliveries.js";
@@ -12,6 +17,7 @@ import type { Db } from "../connectors/store/db.js";
 import { HANDLED_EVENTS } from "../handlers/index.js";
 import { WEBHOOK_JOB_OPTIONS, jobIdFrom, type Queues } from "../jobs/queues.js";
 import { BreakGlassError, BreakGlassInputError, OPERATOR_NAME_PATTERN, STACK_NAME_PATTERN } from "../ops/break-glass.js";
+import { METRICS_PATH, type Metrics, type WebhookOutcome } from "./metrics.js";
 
 export const WEBHOOK_PATH = "/api/github/webhooks";
 /** GitHub caps webhook payloads at 25 MB. */
@@ -34,7 +40,14 @@ export interface AdminOptions {
   token: string;
   /** Runs break-glass (src/ops/break-glass.ts with via "http"); its result is the 200 body. */
   breakGlass(req: { stack?: string; actor: string }): Promise<unknown>;
+  /** Queues shown read-only on the dashboard at `/admin/queues` (bull-board); absent: no dashboard. */
+  queues?: ReadonlyArray<Queue>;
 }
+
+/** The queue dashboard (bull-board, read-only); only with ADMIN_TOKEN, behind Basic or Bearer auth. */
+export const QUEUES_DASHBOARD_PATH = "/admin/queues";
+/** The user name the dashboard's Basic auth expects; the password is ADMIN_TOKEN. */
+export const DASHBOARD_USER = "admin";
 
 export interface WebDeps {
   db: Db;
@@ -47,6 +60,14 @@ export interface WebDeps {
   readiness?: ReadinessCheck[];
   /** Slack's interactivity endpoint (`POST /slack/interactions`); absent: 404. */
   slack?: { signingSecret: string; users: Readonly<Record<string, string>> };
+  /** Prometheus metrics: `GET /metrics` and the webhook counters; absent: /metrics answers 404. */
+  metrics?: Metrics | undefined;
+  /**
+   * METRICS_TOKEN: when set, `GET /metrics` requires `Authorization: Bearer <token>`. When not,
+   * /metrics is open: Prometheus usually scrapes over a private network, and the metrics carry
+   * counts and timings, no secrets or repository content.
+   */
+  metricsToken?: string | null | undefined;
 }
 
 export const SLACK_INTERACTIONS_PATH = "/slack/interactions";
@@ -136,6 +157,71 @@ function header(req: IncomingMessage, name: string): string | undefined {
 }
 
 /**
+ * Secrets are compared as SHA-256 digests: equal-length buffers for timingSafeEqual, and
+ * nothing about the token's length leaks through timing either.
+ */
+function digest(secret: string): Buffer {
+  return createHash("sha256").update(secret, "utf8").digest();
+}
+
+function sameSecret(given: string, expected: Buffer): boolean {
+  return timingSafeEqual(digest(given), expected);
+}
+
+/** Whether the request carries `Authorization: Bearer <secret>`, compared in constant time. */
+function bearerMatches(req: IncomingMessage, expected: Buffer | null): boolean {
+  const m = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header(req, "authorization") ?? "");
+  if (!m || !expected) return false;
+  return sameSecret(m[1]!, expected);
+}
+
+/** Whether the request carries `Authorization: Basic <user:secret>` with that user, the secret compared in constant time. */
+function basicMatches(req: IncomingMessage, user: string, expected: Buffer | null): boolean {
+  const m = /^Basic[ ]+([A-Za-z0-9+/=]+)[ ]*$/i.exec(header(req, "authorization") ?? "");
+  if (!m || !expected) return false;
+  const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon < 0) return false;
+  const passwordOk = sameSecret(decoded.slice(colon + 1), expected);
+  return decoded.slice(0, colon) === user && passwordOk;
+}
+
+/**
+ * GET /metrics: the registry in Prometheus' text format. With a token, only for
+ * `Authorization: Bearer <METRICS_TOKEN>`; without one, open (see WebDeps.metricsToken).
+ */
+async function serveMetrics(req: IncomingMessage, res: ServerResponse, metrics: Metrics, tokenDigest: Buffer | null): Promise<void> {
+  if (tokenDigest && !bearerMatches(req, tokenDigest)) {
+    res.setHeader("www-authenticate", 'Bearer realm="metrics"');
+    throw new HttpError(401, "a valid metrics token is required (Authorization: Bearer <METRICS_TOKEN>)");
+  }
+  const body = await metrics.registry.metrics();
+  res.writeHead(200, { "content-type": metrics.registry.contentType, "cache-control": "no-store" });
+  res.end(body);
+}
+
+/**
+ * A server with only `GET /metrics` and `/healthz`: for a worker-only process (METRICS_PORT),
+ * which has no web tier but observes the task metrics.
+ */
+export function createMetricsServer(opts: { metrics: Metrics; token?: string | null | undefined; log: Logger }): Server {
+  const tokenDigest = opts.token ? digest(opts.token) : null;
+  return createServer((req, res) => {
+    const url = (req.url ?? "/").split("?")[0]!;
+    if (url === METRICS_PATH && req.method === "GET") {
+      void serveMetrics(req, res, opts.metrics, tokenDigest).catch((err: unknown) => {
+        if (err instanceof HttpError) return send(res, err.status, { ok: false, error: err.message });
+        opts.log.error({ err }, "metrics request failed");
+        if (!res.headersSent) send(res, 500, { ok: false, error: "internal error" });
+      });
+      return;
+    }
+    if (url === "/healthz" && req.method === "GET") return send(res, 200, { ok: true });
+    send(res, 404, { ok: false, error: "not found" });
+  });
+}
+
+/**
  * The web tier: verify, dedupe, record, enqueue, answer. No GitHub API calls and no sandbox
  * work happen here (invariant 6); a worker picks the delivery up from the queue.
  */
@@ -144,13 +230,54 @@ export function createWebServer(deps: WebDeps): Server {
   if (deps.admin && deps.admin.token.length < 32) throw new Error("the admin token must be at least 32 characters");
   // Compared as SHA-256 digests: equal-length buffers for timingSafeEqual, and nothing about
   // the token's length leaks through timing either.
-  const adminDigest = deps.admin ? createHash("sha256").update(deps.admin.token, "utf8").digest() : null;
+  const adminDigest = deps.admin ? digest(deps.admin.token) : null;
+  const metricsDigest = deps.metricsToken ? digest(deps.metricsToken) : null;
 
   /** Whether the request carries `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
   function authorized(req: IncomingMessage): boolean {
-    const m = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header(req, "authorization") ?? "");
-    if (!m || !adminDigest) return false;
-    return timingSafeEqual(createHash("sha256").update(m[1]!, "utf8").digest(), adminDigest);
+    return bearerMatches(req, adminDigest);
+  }
+
+  // The queue dashboard: bull-board's Express app, read-only (no retry, clean, pause, add).
+  // It is reached only through onQueueDashboard below, after the admin check.
+  let dashboard: ((req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void) | null = null;
+  if (deps.admin?.queues?.length) {
+    const adapter = new ExpressAdapter();
+    adapter.setBasePath(QUEUES_DASHBOARD_PATH);
+    createBullBoard({
+      queues: deps.admin.queues.map((q) => new BullMQAdapter(q, { readOnlyMode: true })),
+      // @bull-board/express 9.10.1 pins @bull-board/api 9.10.1 for its types; the adapter is the same shape.
+      serverAdapter: adapter as unknown as Parameters<typeof createBullBoard>[0]["serverAdapter"],
+      options: { uiConfig: { boardTitle: "pr-infra-agent queues" } },
+    });
+    dashboard = adapter.getRouter() as typeof dashboard;
+  }
+
+  /**
+   * /admin/queues…: the dashboard, for `Authorization: Basic admin:<ADMIN_TOKEN>` (a browser
+   * prompts for it) or `Bearer <ADMIN_TOKEN>`. Reading only: any method but GET/HEAD is refused.
+   */
+  function onQueueDashboard(req: IncomingMessage, res: ServerResponse, board: NonNullable<typeof dashboard>): void {
+    if (!authorized(req) && !basicMatches(req, DASHBOARD_USER, adminDigest)) {
+      deps.log.warn({ remote: req.socket.remoteAddress }, "queue dashboard: request without valid admin credentials refused");
+      res.setHeader("www-authenticate", 'Basic realm="pr-infra-agent admin", charset="UTF-8"');
+      send(res, 401, { ok: false, error: "admin credentials are required (Basic admin:<ADMIN_TOKEN>, or Bearer <ADMIN_TOKEN>)" });
+      return;
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.setHeader("allow", "GET, HEAD");
+      send(res, 405, { ok: false, error: "the queue dashboard is read-only" });
+      return;
+    }
+    // bull-board's routes are relative to where it is mounted.
+    const rest = (req.url ?? "/").slice(QUEUES_DASHBOARD_PATH.length);
+    req.url = rest.startsWith("/") ? rest : `/${rest}`;
+    board(req, res, (err?: unknown) => {
+      if (err) deps.log.error({ err }, "queue dashboard request failed");
+      if (res.headersSent) return;
+      if (err) send(res, 500, { ok: false, error: "internal error" });
+      else send(res, 404, { ok: false, error: "not found" });
+    });
   }
 
   /**
@@ -236,13 +363,33 @@ export function createWebServer(deps: WebDeps): Server {
     res.end();
   }
 
+  /**
+   * Counts every answer to a webhook POST (agent_webhook_deliveries_total) and times accepted
+   * ones (agent_ingest_seconds). The event label is the header's value only once the signature
+   * holds (GitHub's event names); before that it is "unverified", so unsigned requests cannot
+   * invent label values.
+   */
   async function onWebhook(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const seen: { event: string; outcome: WebhookOutcome } = { event: "unverified", outcome: "error" };
+    try {
+      await receiveWebhook(req, res, seen);
+    } finally {
+      deps.metrics?.webhookDeliveries.inc({ event: seen.event, outcome: seen.outcome });
+      if (seen.outcome === "accepted") deps.metrics?.ingestSeconds.observe((performance.now() - started) / 1000);
+    }
+  }
+
+  async function receiveWebhook(req: IncomingMessage, res: ServerResponse, seen: { event: string; outcome: WebhookOutcome }): Promise<void> {
     const id = header(req, "x-github-delivery");
     const event = header(req, "x-github-event");
     const signature = header(req, "x-hub-signature-256");
     if (!id || !DELIVERY_ID_RE.test(id)) throw new HttpError(400, "missing or malformed X-GitHub-Delivery");
     if (!event || !EVENT_RE.test(event)) throw new HttpError(400, "missing or malformed X-GitHub-Event");
-    if (!signature) throw new HttpError(401, "missing X-Hub-Signature-256");
+    if (!signature) {
+      seen.outcome = "bad_signature";
+      throw new HttpError(401, "missing X-Hub-Signature-256");
+    }
     const body = await readBody(req);
     let valid = false;
     try {
@@ -250,7 +397,11 @@ export function createWebServer(deps: WebDeps): Server {
     } catch {
       valid = false;
     }
-    if (!valid) throw new HttpError(401, "signature does not match");
+    if (!valid) {
+      seen.outcome = "bad_signature";
+      throw new HttpError(401, "signature does not match");
+    }
+    seen.event = event;
 
     let payload: Record<string, unknown>;
     try {
@@ -270,10 +421,12 @@ export function createWebServer(deps: WebDeps): Server {
     });
     if (!isNew) {
       log.info("duplicate delivery ignored");
+      seen.outcome = "duplicate";
       send(res, 200, { ok: true, duplicate: true });
       return;
     }
     if (!HANDLED_EVENTS.has(event)) {
+      seen.outcome = "unhandled_event";
       send(res, 202, { ok: true, queued: false });
       return;
     }
@@ -286,6 +439,7 @@ export function createWebServer(deps: WebDeps): Server {
       throw new HttpError(503, "queue unavailable");
     }
     log.info("delivery queued");
+    seen.outcome = "accepted";
     send(res, 202, { ok: true, queued: true });
   }
 
@@ -337,6 +491,14 @@ export function createWebServer(deps: WebDeps): Server {
     }
     if (url === SLACK_INTERACTIONS_PATH && deps.slack && req.method === "POST") {
       void done(onSlack(req, res, deps.slack));
+      return;
+    }
+    if (url === METRICS_PATH && deps.metrics && req.method === "GET") {
+      void done(serveMetrics(req, res, deps.metrics, metricsDigest));
+      return;
+    }
+    if ((url === QUEUES_DASHBOARD_PATH || url.startsWith(`${QUEUES_DASHBOARD_PATH}/`)) && dashboard) {
+      onQueueDashboard(req, res, dashboard);
       return;
     }
     if (url === "/healthz" && req.method === "GET") {

@@ -71,6 +71,7 @@ describe("loadServerConfig: defaults", () => {
       comments: { maxContinuations: 4 },
       gate: { approvalTtlSeconds: 86_400, minApprovals: 0 },
       adminToken: null,
+      metrics: { token: null, port: null },
       planPolicy: null,
       slack: null,
       logLevel: "info",
@@ -163,6 +164,9 @@ describe("loadServerConfig: invalid values", () => {
     ["SANDBOX_CPUS", { SANDBOX_CPUS: "0" }],
     ["WORKER_CONCURRENCY", { WORKER_CONCURRENCY: "0" }],
     ["LOG_LEVEL", { LOG_LEVEL: "verbose" }],
+    ["METRICS_TOKEN", { METRICS_TOKEN: "too-short" }],
+    ["METRICS_PORT", { METRICS_PORT: "70000" }],
+    ["METRICS_PORT", { METRICS_PORT: "nine" }],
   ];
 
   for (const [name, env] of cases) {
@@ -247,6 +251,17 @@ describe("loadServerConfig: SANDBOX_ALLOWED_IMAGES", () => {
 
   it("keeps a single image", () => {
     expect(loadServerConfig({ SANDBOX_ALLOWED_IMAGES: "x:1" }).sandbox.allowedImages).toEqual(["x:1"]);
+  });
+});
+
+describe("loadServerConfig: metrics", () => {
+  it("reads METRICS_TOKEN and METRICS_PORT", () => {
+    const c = loadServerConfig({ METRICS_TOKEN: "0123456789abcdef0123", METRICS_PORT: "9464" });
+    expect(c.metrics).toEqual({ token: "0123456789abcdef0123", port: 9464 });
+  });
+
+  it("leaves /metrics open and the worker without a metrics port when unset (or empty)", () => {
+    expect(loadServerConfig({ METRICS_TOKEN: "", METRICS_PORT: "" }).metrics).toEqual({ token: null, port: null });
   });
 });
 
