@@ -6,7 +6,7 @@ import { deployOfPreview, listApprovals } from "../connectors/store/gate.js";
 import { getStackLock } from "../connectors/store/locks.js";
 import { latestBranchPreview, latestPreviewOf } from "../connectors/store/workflows.js";
 import { enqueueDeploy } from "../jobs/enqueue-deploy.js";
-import { requestSlackApproval, slackPlanSummary } from "../jobs/slack.js";
+import { requestSlackApproval } from "../jobs/slack.js";
 import type { PreviewOutcome } from "../plan/types.js";
 import { renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
@@ -149,13 +149,12 @@ export async function requestDeploy(
         kind: "deploy",
         repo: ctx.repoFullName,
         prNumber: ctx.issueNumber,
-        prUrl: `${ctx.deps.config.github.webBaseUrl}/${ctx.repoFullName}/pull/${ctx.issueNumber}`,
+        thread: "pull",
         stack: stack.name,
         sha: facts.pr.headSha,
         planHash: result.planHash,
-        ...slackPlanSummary(previewPlan),
+        plan: previewPlan,
         requestedBy: ctx.actor,
-        expiresAt: new Date(Date.now() + policy.approvalTtlSeconds * 1000),
         installationId: ctx.installationId,
       });
     }

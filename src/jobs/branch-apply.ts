@@ -21,7 +21,7 @@ import { destructiveHeader, destructiveLine, shortPlanHash, summaryLine } from "
 import { taskLogUrl } from "../web/log-links.js";
 import { enqueueDeploy, type EnqueuedDeploy } from "./enqueue-deploy.js";
 import { branchPreviewJobId, TASK_JOB_OPTIONS } from "./queues.js";
-import { requestSlackApproval, slackPlanSummary } from "./slack.js";
+import { requestSlackApproval } from "./slack.js";
 import type { BranchApply, WorkflowConfig } from "./types.js";
 
 export interface BranchPreviewRequest {
@@ -169,13 +169,12 @@ export async function afterBranchPreview(
     kind: branch.purpose === "rollback" ? "rollback" : "deploy",
     repo: workflow.repo,
     prNumber: workflow.pr_number,
-    prUrl: `${deps.config.github.webBaseUrl}/${workflow.repo}/issues/${workflow.pr_number}`,
+    thread: "issues",
     stack: stack.name,
     sha: workflow.head_sha,
     planHash: task.plan_hash,
-    ...slackPlanSummary(outcome.plan),
+    plan: outcome.plan,
     requestedBy: workflow.requested_by,
-    expiresAt: new Date(Date.now() + deps.config.gate.approvalTtlSeconds * 1000),
     installationId: Number(workflow.installation_id),
   });
   await createComment(

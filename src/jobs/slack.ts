@@ -29,8 +29,32 @@ export function slackPlanSummary(plan: PreviewOutcome | null): { summary: string
   return { summary: summaryLine(plan.summary), destructive };
 }
 
+/** What a waiting plan's approval request is built from (link, summary and expiry are derived). */
+export interface PlanAwaitingApproval {
+  kind: ApprovalRequest["kind"];
+  repo: string;
+  /** The PR (or, for a rollback, the PR or issue) where the approval is asked. */
+  prNumber: number;
+  /** How GitHub links that thread: a PR, or an issue (a rollback may be asked in either). */
+  thread: "pull" | "issues";
+  stack: string;
+  sha: string;
+  planHash: string;
+  plan: PreviewOutcome | null;
+  requestedBy: string;
+  installationId: number;
+}
+
 /** Posts the approval request for a plan once (asking again for the same plan posts nothing). */
-export async function requestSlackApproval(deps: AppDeps, req: ApprovalRequest): Promise<void> {
+export async function requestSlackApproval(deps: AppDeps, p: PlanAwaitingApproval): Promise<void> {
+  if (!deps.slack) return;
+  const { plan, thread, ...rest } = p;
+  const req: ApprovalRequest = {
+    ...rest,
+    prUrl: `${deps.config.github.webBaseUrl}/${p.repo}/${thread}/${p.prNumber}`,
+    ...slackPlanSummary(plan),
+    expiresAt: new Date(Date.now() + deps.config.gate.approvalTtlSeconds * 1000),
+  };
   const slack = deps.slack;
   if (!slack) return;
   const channel = channelFor(slack.config, req.repo, req.stack);
