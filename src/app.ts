@@ -18,8 +18,12 @@ import { TaskCancellation } from "./jobs/cancellation.js";
 import { WorkerHeartbeat } from "./jobs/heartbeat.js";
 import { processPreviewTask } from "./jobs/preview-task.js";
 import { processDeployTask } from "./jobs/deploy-task.js";
-import { createQueues, createRedis, TASK_QUEUE, WEBHOOK_QUEUE } from "./jobs/queues.js";
-import type { TaskJobData, WebhookJobData } from "./jobs/types.js";
+import { createQueues, createRedis, DIAGNOSE_QUEUE, TASK_QUEUE, WEBHOOK_QUEUE } from "./jobs/queues.js";
+import type { DiagnoseJobData, TaskJobData, WebhookJobData } from "./jobs/types.js";
+import { processDiagnose } from "./jobs/diagnose.js";
+import { runTaskInSpan } from "./jobs/task-span.js";
+import { withSpan } from "./ops/tracing.js";
+import { createDiagnoseRuntime } from "./diagnose/runtime.js";
 import { createMetricsServer, createWebServer, SLACK_CLICK_JOB, type ReadinessCheck } from "./web/server.js";
 import { createMetrics } from "./web/metrics.js";
 import { withRateLimitReport } from "./connectors/github.js";
@@ -96,7 +100,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
   // One registry per app instance (several apps share a test process).
   const session = credentialsRuntime?.session;
   const metrics = createMetrics({
-    queues: [queues.webhooks, queues.tasks],
+    queues: [queues.webhooks, queues.tasks, queues.diagnostics],
     sandboxIdle: () => sandboxes.idleIds.length,
     ...(session ? { vaultUp: () => session.reachable } : {}),
     oldestRunningTaskSeconds: async () => {
@@ -140,7 +144,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     const admin = config.adminToken
       ? {
           token: config.adminToken,
-          queues: [queues.webhooks, queues.tasks],
+          queues: [queues.webhooks, queues.tasks, queues.diagnostics],
           breakGlass: (r: { stack?: string; actor: string }) =>
             breakGlass({ db, log, credentials: source, stopRunning: (ids) => publishTaskCancel(redis, config.queuePrefix, ids) }, { ...r, via: "http" }),
         }
@@ -179,6 +183,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
   let reaper: NodeJS.Timeout | null = null;
   let workerConnection: ReturnType<typeof createRedis> | null = null;
   if (config.role === "worker" || config.role === "all") {
+    deps.diagnose = await createDiagnoseRuntime(config.diagnose, { db, redis, log: log.child({ name: "diagnose" }), webBaseUrl: config.github.webBaseUrl, ...(options.env ? { env: options.env } : {}) });
     registerHandlers(probot, deps);
     await heartbeat.start();
     deps.cancellation = await TaskCancellation.start(redis, config.queuePrefix);
@@ -225,22 +230,37 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
         async (job: Job<WebhookJobData>) => {
           // Slack clicks ride the same queue: verified by the web tier, handled here.
           if (job.name === SLACK_CLICK_JOB) return processSlackClick(deps, job.data as unknown as SlackClick);
-          await probot.receive({ id: job.data.id, name: job.data.name, payload: job.data.payload } as Parameters<Probot["receive"]>[0]);
+          // A child of the web tier's webhook.receive; task jobs enqueued by handlers carry this span.
+          await withSpan("webhook.handle", { "github.event": job.data.name, "github.delivery": job.data.id, "job.attempt": job.attemptsMade + 1 }, () =>
+            probot.receive({ id: job.data.id, name: job.data.name, payload: job.data.payload } as Parameters<Probot["receive"]>[0]),
+            { parent: job.data.trace },
+          );
         },
         { connection: workerConnection, prefix: config.queuePrefix, concurrency: 8 },
       ),
       new Worker<TaskJobData>(
         TASK_QUEUE,
         (job: Job<TaskJobData>, token?: string) =>
-          (job.name === "deploy" ? processDeployTask : processPreviewTask)(job, deps, { token, shutdown: shutdown.signal }),
+          runTaskInSpan(db, job, () => (job.name === "deploy" ? processDeployTask : processPreviewTask)(job, deps, { token, shutdown: shutdown.signal })),
         {
         connection: workerConnection,
         prefix: config.queuePrefix,
         concurrency: config.worker.concurrency,
-          // A task can run for many minutes; the lock is renewed while the worker is alive.
-          lockDuration: 60_000,
+          // A task can run for many minutes; the lock is renewed while the worker is alive. A
+          // killed worker's job is stalled once its lock lapses and goes back to the queue at the
+          // next stalled check (WORKER_LOCK_SECONDS, WORKER_STALLED_INTERVAL_SECONDS).
+          lockDuration: config.worker.lockSeconds * 1000,
+          stalledInterval: config.worker.stalledIntervalSeconds * 1000,
         },
       ),
+    );
+    // Diagnoses are short (probes time out in seconds); two at a time keeps them off the tasks' back.
+    workers.push(
+      new Worker<DiagnoseJobData>(DIAGNOSE_QUEUE, (job: Job<DiagnoseJobData>) => processDiagnose(job, deps), {
+        connection: workerConnection,
+        prefix: config.queuePrefix,
+        concurrency: 2,
+      }),
     );
     for (const w of workers) {
       w.on("failed", (job, err) => log.warn({ err, job_id: job?.id, queue: w.name }, "job failed"));

@@ -11,6 +11,7 @@ import type { Queues } from "./jobs/queues.js";
 import type { SlackConfig } from "./config/slack-config.js";
 import type { SlackNotifier } from "./connectors/slack/client.js";
 import type { Metrics } from "./web/metrics.js";
+import type { DiagnoseRuntime } from "./jobs/diagnose.js";
 
 /** What handlers and task processors are given; connectors are passed in, never imported as singletons. */
 export interface AppDeps {
@@ -33,4 +34,6 @@ export interface AppDeps {
   slack: { notifier: SlackNotifier; config: SlackConfig } | null;
   /** Prometheus metrics of this app instance (src/web/metrics.ts); the app always creates them, tests may leave them out. */
   metrics?: Metrics;
+  /** Issue diagnostics (knowledge base, probes); workers set it up, tests may leave it out. */
+  diagnose?: DiagnoseRuntime;
 }

@@ -3,6 +3,7 @@ import { run } from "probot";
 import { isRegistered, loadServerConfig, ServerConfigError } from "./config/server-config.js";
 import { startApp } from "./app.js";
 import { credentialsConfigFromEnv } from "./config/credentials-config.js";
+import { startTracing } from "./ops/tracing.js";
 
 /**
  * One entry point, three roles: `web` (webhooks in), `worker` (handlers and tasks), `all`.
@@ -29,19 +30,25 @@ async function main(): Promise<void> {
     return;
   }
 
+  // OpenTelemetry only with an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT); otherwise no SDK is loaded.
+  const tracing = await startTracing({ role: config.role });
   const app = await startApp(config);
   let signals = 0;
   const onSignal = (signal: string) => {
     signals++;
     if (signals > 1) process.exit(1); // a second signal: stop now
     app.deps.log.info({ signal }, "signal received");
-    app.stop().then(
-      () => process.exit(0),
-      (err) => {
-        app.deps.log.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    app
+      .stop()
+      // Flush the spans still in the batch before the process exits.
+      .then(() => tracing?.shutdown().catch((err: unknown) => app.deps.log.warn({ err }, "could not flush traces")))
+      .then(
+        () => process.exit(0),
+        (err) => {
+          app.deps.log.error({ err }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));

@@ -19,6 +19,8 @@ export interface CommandContext {
   deliveryId: string;
   cloneUrl: string;
   defaultBranch: string;
+  /** The issue or pull request's title and body, when the event carried them (diagnosis searches with them). */
+  issue?: { title: string; body: string | null };
 }
 
 /**
@@ -29,7 +31,7 @@ export function commandContextFor(
   deps: AppDeps,
   event: { id: string; octokit: GitHub },
   repository: { full_name: string; clone_url: string; default_branch: string },
-  who: { installationId: number; issueNumber: number; isPullRequest: boolean; commentId: number; actor: string },
+  who: { installationId: number; issueNumber: number; isPullRequest: boolean; commentId: number; actor: string; issue?: { title: string; body: string | null } },
 ): CommandContext {
   const [owner, repo] = repository.full_name.split("/") as [string, string];
   return {

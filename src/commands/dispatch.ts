@@ -11,11 +11,10 @@ import { requestRollback } from "./rollback.js";
 import { replyStatus } from "./status.js";
 import { unlockStacks } from "./unlock.js";
 import { COMMANDS, resolveCommand, type Command } from "./registry.js";
+import { diagnoseFromComment } from "./diagnose.js";
 
 /** Commands whose arguments are checked against the stacks the repository declares. */
 const NEEDS_STACKS = new Set(["preview", "ok-to-test", "deploy", "unlock", "rollback", "status"]);
-/** Recognised by the grammar, built by later work; answered honestly instead of ignored. */
-const NOT_YET_AVAILABLE = new Set(["diagnose"]);
 
 function commandName(p: ParsedCommand): string {
   return p.kind === "agent" ? p.name : p.kind;
@@ -81,7 +80,12 @@ async function runOne(
   }
   let stacks: { stacks: string[]; defaultStack?: string | undefined } = { stacks: [] };
   let loaded: RepoConfigResult | null = null;
-  if (NEEDS_STACKS.has(name) || name === "help" || name === "approve") {
+  if (name === "diagnose") {
+    // A broken or missing config may be the incident: diagnose anyway, checking the stack
+    // against the declared ones only when there are some.
+    loaded = await repoConfig();
+    stacks = loaded.ok ? { stacks: loaded.stacks.map((s) => s.name) } : { stacks: p.kind === "agent" ? p.args : [] };
+  } else if (NEEDS_STACKS.has(name) || name === "help" || name === "approve") {
     loaded = await repoConfig();
     if (loaded.ok) {
       stacks = { stacks: loaded.stacks.map((s) => s.name), defaultStack: loaded.config.default_stack };
@@ -134,8 +138,7 @@ async function runOne(
     await unlockStacks(ctx, command.stack, permission);
     return;
   }
-  if (NOT_YET_AVAILABLE.has(command.name)) {
-    await audit(ctx, "command.unavailable", { command: command.name });
-    await reply(ctx, `\`${name}\` is recognised but not available in this version of the app yet. Available now: \`/agent preview\`, \`/agent deploy\`, \`/agent rollback\`, \`/agent cancel\`, \`/approve\`, \`/deny\`, \`/agent status\`, \`/agent unlock\`, \`/agent help\`.`);
+  if (command.name === "diagnose") {
+    await diagnoseFromComment(ctx, command.stack, ctx.issue ?? { title: "", body: null });
   }
 }

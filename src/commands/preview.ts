@@ -12,6 +12,7 @@ import { announceCancelledPreviews } from "../jobs/cancel-previews.js";
 import { refreshSticky } from "../jobs/sticky.js";
 import { checksCheckRunName, previewCheckRunName, queuedOutput } from "../render/check-run.js";
 import { code } from "../render/markdown.js";
+import { traceField } from "../ops/tracing.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { audit, reply, type CommandContext } from "./context.js";
 
@@ -104,7 +105,7 @@ export async function startPreview(
   for (const task of runnable) {
     await ctx.deps.queues.tasks.add(
       task.kind === "checks" ? "checks" : "preview",
-      { taskId: task.id, workflowId: task.workflow_id, deliveryId: ctx.deliveryId },
+      { taskId: task.id, workflowId: task.workflow_id, deliveryId: ctx.deliveryId, ...traceField() },
       { ...TASK_JOB_OPTIONS, jobId: task.job_id },
     );
   }

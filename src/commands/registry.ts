@@ -16,7 +16,7 @@ export type Command =
   | { name: "cancel" }
   | { name: "status" }
   | { name: "help" }
-  | { name: "diagnose" }
+  | { name: "diagnose"; stack: string | null }
   | { name: "approve"; reason: string }
   | { name: "deny"; reason: string };
 
@@ -85,9 +85,9 @@ export const COMMANDS: ReadonlyArray<{
   },
   {
     name: "diagnose",
-    usage: "/agent diagnose",
-    description: "Explain why the most recent run on this pull request failed.",
-    context: "pull_request",
+    usage: "/agent diagnose [stack]",
+    description: "Post an incident report on this issue or pull request: recent runs and failures with their logs, locks, approvals and queues, service probes, similar past incidents and matching runbook steps (updated in place when asked again).",
+    context: "both",
   },
   {
     name: "approve",
@@ -119,7 +119,7 @@ const AGENT_RULES: ReadonlyMap<AgentCommandName, AgentRule> = new Map<AgentComma
   ["cancel", { maxArgs: 0, flags: [] }],
   ["status", { maxArgs: 0, flags: [] }],
   ["help", { maxArgs: 0, flags: [] }],
-  ["diagnose", { maxArgs: 0, flags: [] }],
+  ["diagnose", { maxArgs: 1, flags: [] }],
 ]);
 
 const AGENT_COMMAND_NAMES: readonly AgentCommandName[] = [...AGENT_RULES.keys()];
@@ -314,6 +314,7 @@ export function resolveCommand(parsed: ParsedCommand, repo: RepoStacks): Resolut
       if (!one.ok) return one;
       return { ok: true, command: { name, stack: one.stack } };
     }
+    case "diagnose":
     case "unlock": {
       const arg = parsed.args[0];
       if (arg === undefined) return { ok: true, command: { name, stack: null } };
@@ -324,7 +325,6 @@ export function resolveCommand(parsed: ParsedCommand, repo: RepoStacks): Resolut
     case "cancel":
     case "status":
     case "help":
-    case "diagnose":
       return { ok: true, command: { name } };
   }
 }

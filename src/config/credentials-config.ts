@@ -47,6 +47,8 @@ const CredentialSet = z.record(EnvVarName, SecretRef);
 const StackCredentials = z.strictObject({
   preview: CredentialSet.default({}),
   deploy: CredentialSet.default({}),
+  /** What the service probes of an issue diagnosis read (API keys, a read-only database URL). */
+  diagnose: CredentialSet.default({}),
   /** Env fallback only: variable in the task ← variable of the app's own process. */
   env: z.record(EnvVarName, EnvVarName).default({}),
 });

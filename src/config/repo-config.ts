@@ -229,6 +229,30 @@ const Sandbox = z.strictObject({
 });
 docs.add(Sandbox, { description: "Sandbox settings. The server decides whether the requested image is allowed." });
 
+/** GitHub label names: 1–50 characters, no control characters. */
+const LabelName = z
+  .string()
+  .min(1, "must not be empty")
+  .max(50, "may be at most 50 characters")
+  .refine((v) => !CONTROL_CHAR_RE.test(v), "must not contain control characters");
+const RunbookDir = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((v) => !v.startsWith("/") && !v.split("/").includes("..") && !CONTROL_CHAR_RE.test(v) && !v.includes("\\"), {
+    error: "must be a relative folder of the repository without `..`",
+  });
+const Diagnose = z.strictObject({
+  label: LabelName.default("agent:diagnose"),
+  templates: z.array(z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, "must be a file name in .github/ISSUE_TEMPLATE/")).max(20).default([]),
+  runbooks: RunbookDir.default("docs/runbooks"),
+});
+docs.add(Diagnose, {
+  id: "diagnose",
+  description:
+    "Issue diagnostics (`/agent diagnose [stack]`): `label` adding it to an issue runs a diagnosis (default `agent:diagnose`); `templates` issue templates (file names under `.github/ISSUE_TEMPLATE/`) whose new issues are diagnosed on opening; `runbooks` the folder of Markdown runbooks indexed as suggested next steps (default `docs/runbooks`, re-indexed on push to the default branch).",
+});
+
 const RootObject = z.strictObject({
   version: z.literal(1, { error: "must be 1 (the only supported config version)" }),
   default_stack: StackName.optional(),
@@ -241,6 +265,7 @@ const RootObject = z.strictObject({
   autoplan: z.boolean({ error: "must be `true` or `false`" }).default(true),
   gate: Gate.optional(),
   policy: Policy.optional(),
+  diagnose: Diagnose.optional(),
 });
 
 export const RepoConfigSchema = RootObject

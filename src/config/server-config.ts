@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { loadServerPlanPolicy, type ServerPlanPolicy } from "./plan-policy-config.js";
 import { slackConfigFromEnv, type SlackConfig } from "./slack-config.js";
+import { diagnoseSettingsFromEnv, type DiagnoseSettings } from "./diagnose-config.js";
 import type { EgressAllowlist } from "../approval/egress.js";
 import { EgressConfigError, parseEgressRules } from "../connectors/egress-proxy.js";
 
@@ -85,6 +86,13 @@ export const ServerEnvSchema = z.object({
   SANDBOX_EGRESS_PROXY_HOST: z.string().optional(),
   SANDBOX_REAP_INTERVAL_SECONDS: intFrom(60, 1, 3600),
   WORKER_CONCURRENCY: intFrom(2, 1, 64),
+  /**
+   * How long a task job's lock lasts without being renewed (the worker renews it at half this
+   * while alive). A killed worker's job is seen as stalled once the lock has lapsed.
+   */
+  WORKER_LOCK_SECONDS: intFrom(60, 1, 3600),
+  /** How often workers look for stalled task jobs (a dead worker's) and put them back in the queue. */
+  WORKER_STALLED_INTERVAL_SECONDS: intFrom(30, 1, 3600),
   /** How long a stack lock taken by a successful preview lasts without being renewed. */
   STACK_LOCK_TTL_SECONDS: intFrom(86_400, 60, 30 * 86_400),
   /** How long an approval (review or `/approve`) counts. */
@@ -137,7 +145,15 @@ export interface ServerConfig {
       proxyHost: string | undefined;
     };
   };
-  worker: { concurrency: number; shutdownGraceSeconds: number; checkRunUpdateIntervalMs: number };
+  worker: {
+    concurrency: number;
+    shutdownGraceSeconds: number;
+    checkRunUpdateIntervalMs: number;
+    /** WORKER_LOCK_SECONDS: a task job's lock duration (BullMQ lockDuration). */
+    lockSeconds: number;
+    /** WORKER_STALLED_INTERVAL_SECONDS: how often stalled task jobs are looked for (BullMQ stalledInterval). */
+    stalledIntervalSeconds: number;
+  };
   locks: { ttlSeconds: number };
   comments: { maxContinuations: number };
   gate: { approvalTtlSeconds: number; minApprovals: number };
@@ -152,6 +168,8 @@ export interface ServerConfig {
   planPolicy: ServerPlanPolicy | null;
   /** Slack approvals and notifications (SLACK_BOT_TOKEN, …); null: Slack is off. */
   slack: SlackConfig | null;
+  /** Issue diagnostics: DIAGNOSE_CONFIG (probes, embedder, report sizes) and QDRANT_URL. */
+  diagnose: DiagnoseSettings;
   logLevel: ServerEnv["LOG_LEVEL"];
 }
 
@@ -164,6 +182,14 @@ function slackFrom(env: NodeJS.ProcessEnv): SlackConfig | null {
     return slackConfigFromEnv(env);
   } catch (err) {
     throw new ServerConfigError((err as Error).message);
+  }
+}
+
+function diagnoseFrom(env: NodeJS.ProcessEnv): DiagnoseSettings {
+  try {
+    return diagnoseSettingsFromEnv(env);
+  } catch (err) {
+    throw new ServerConfigError(`invalid server configuration:\n  ${(err as Error).message}`);
   }
 }
 
@@ -275,6 +301,8 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
       concurrency: env.WORKER_CONCURRENCY,
       shutdownGraceSeconds: env.SHUTDOWN_GRACE_SECONDS,
       checkRunUpdateIntervalMs: env.CHECK_RUN_UPDATE_INTERVAL_MS,
+      lockSeconds: env.WORKER_LOCK_SECONDS,
+      stalledIntervalSeconds: env.WORKER_STALLED_INTERVAL_SECONDS,
     },
     locks: { ttlSeconds: env.STACK_LOCK_TTL_SECONDS },
     comments: { maxContinuations: env.COMMENT_MAX_CONTINUATIONS },
@@ -283,6 +311,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     metrics: { token: env.METRICS_TOKEN ?? null, port: env.METRICS_PORT ?? null },
     planPolicy: planPolicyFrom(env.PLAN_POLICY_CONFIG),
     slack: slackFrom(present),
+    diagnose: diagnoseFrom(present),
     logLevel: env.LOG_LEVEL,
   };
 }

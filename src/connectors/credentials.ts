@@ -3,11 +3,16 @@
  * in development, or nothing. Values are injected into the step's exec environment only and
  * registered for redaction before the first step runs (invariant 7).
  */
+export type CredentialKind = "preview" | "deploy" | "diagnose";
+
 export interface CredentialRequest {
   repo: string;
   stack: string;
-  /** `preview` gets read-only credentials; `deploy` only after the gate, for that one task. */
-  kind: "preview" | "deploy";
+  /**
+   * `preview` gets read-only credentials; `deploy` only after the gate, for that one task;
+   * `diagnose` what the service probes of an issue diagnosis need (src/jobs/diagnose.ts).
+   */
+  kind: CredentialKind;
   /** The task the credentials are issued to: their leases are recorded against it. */
   taskId: string;
 }

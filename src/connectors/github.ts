@@ -56,6 +56,58 @@ export async function addReaction(gh: GitHub, r: RepoRef, commentId: number, con
   await gh.rest.reactions.createForIssueComment({ ...r, comment_id: commentId, content });
 }
 
+/** A reaction on the issue itself (a label or template started something, not a comment). */
+export async function addIssueReaction(gh: GitHub, r: RepoRef, issueNumber: number, content: "eyes" | "confused"): Promise<void> {
+  await gh.rest.reactions.createForIssue({ ...r, issue_number: issueNumber, content });
+}
+
+/** The newest comments of an issue, oldest first (at most `count`, at most 100). */
+export async function latestIssueComments(gh: GitHub, r: RepoRef, issueNumber: number, count: number): Promise<Array<{ body: string; login: string; type: string; createdAt: string }>> {
+  const first = await gh.rest.issues.listComments({ ...r, issue_number: issueNumber, per_page: 100 });
+  let page = first.data;
+  // The Link header's `last` page holds the newest comments.
+  const last = /<[^>]*[?&]page=(\d+)[^>]*>;\s*rel="last"/.exec(first.headers.link ?? "");
+  if (last) page = (await gh.rest.issues.listComments({ ...r, issue_number: issueNumber, per_page: 100, page: Number(last[1]) })).data;
+  return page.slice(-count).map((c) => ({ body: c.body ?? "", login: c.user?.login ?? "ghost", type: c.user?.type ?? "User", createdAt: c.created_at }));
+}
+
+/**
+ * Paths and texts of the files under a folder at a ref (contents API, depth-first), bounded:
+ * at most `maxFiles` files of at most `maxBytes` each, `maxDepth` folders deep. A missing
+ * folder is an empty list.
+ */
+export async function filesUnder(
+  gh: GitHub,
+  r: RepoRef,
+  dir: string,
+  ref: string,
+  opts: { match: RegExp; maxFiles: number; maxBytes: number; maxDepth: number },
+): Promise<Array<{ path: string; text: string }>> {
+  const out: Array<{ path: string; text: string }> = [];
+  const walk = async (path: string, depth: number): Promise<void> => {
+    let entries: Array<{ type: string; path: string; size: number }>;
+    try {
+      const { data } = await gh.rest.repos.getContent({ ...r, path, ref });
+      if (!Array.isArray(data)) return;
+      entries = data.map((e) => ({ type: e.type, path: e.path, size: e.size })).sort((a, b) => a.path.localeCompare(b.path));
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return;
+      throw err;
+    }
+    for (const e of entries) {
+      if (out.length >= opts.maxFiles) return;
+      if (e.type === "file" && opts.match.test(e.path) && e.size <= opts.maxBytes) {
+        const text = await getFileText(gh, r, e.path, ref);
+        if (text !== null) out.push({ path: e.path, text });
+      } else if (e.type === "dir" && depth < opts.maxDepth) {
+        await walk(e.path, depth + 1);
+      }
+    }
+  };
+  await walk(dir.replace(/\/+$/, ""), 0);
+  return out;
+}
+
 export interface PullInfo {
   number: number;
   state: string;

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { Writable } from "node:stream";
 import Docker from "dockerode";
@@ -411,7 +411,12 @@ export interface ReapOptions {
   isOwnerAlive: (owner: string) => Promise<boolean>;
   /** Containers older than this are removed whoever owns them. */
   maxAgeSeconds: number;
-  /** Workspace directories of dead owners under this root are removed too. */
+  /**
+   * This deployment's SANDBOX_WORKSPACE_ROOT. When given, only containers whose workspace is
+   * mounted from under it are considered (another deployment on the same engine keeps its
+   * heartbeats under another queue prefix: its live owners would look dead from here), and
+   * the workspace directories of dead owners under it are removed too.
+   */
   workspaceRoot?: string;
 }
 
@@ -421,7 +426,9 @@ export interface ReapOptions {
  * from several workers on one engine at once.
  */
 export async function reapOrphanSandboxes(docker: Docker, opts: ReapOptions): Promise<number> {
-  const list = await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
+  const all = await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
+  const root = opts.workspaceRoot ? `${resolve(opts.workspaceRoot)}/` : null;
+  const list = root ? all.filter((c) => (c.Mounts ?? []).some((m) => m.Destination === WORKSPACE_MOUNT && m.Source.startsWith(root))) : all;
   const now = Date.now() / 1000;
   const alive = new Map<string, boolean>([[opts.self, true]]);
   const ownerAlive = async (owner: string) => {

@@ -3,13 +3,19 @@ import type { AppDeps } from "../deps.js";
 import { onIssueComment } from "./issue-comment.js";
 import { onCheckRunAction } from "./check-run.js";
 import { onPullRequestClosed, onPullRequestUpdated } from "./pull-request.js";
+import { onIssueClosed, onIssueLabeled, onIssueOpened } from "./issues.js";
+import { onPush } from "./push.js";
 
 export function registerHandlers(app: Probot, deps: AppDeps): void {
   app.on("issue_comment.created", (context) => onIssueComment(context, deps));
   app.on("pull_request.closed", (context) => onPullRequestClosed(context, deps));
   app.on(["pull_request.opened", "pull_request.reopened", "pull_request.synchronize"], (context) => onPullRequestUpdated(context, deps));
   app.on("check_run.requested_action", (context) => onCheckRunAction(context, deps));
+  app.on("issues.labeled", (context) => onIssueLabeled(context, deps));
+  app.on("issues.opened", (context) => onIssueOpened(context, deps));
+  app.on("issues.closed", (context) => onIssueClosed(context, deps));
+  app.on("push", (context) => onPush(context, deps));
 }
 
 /** The webhook events the web tier enqueues; everything else is recorded and dropped. */
-export const HANDLED_EVENTS: ReadonlySet<string> = new Set(["issue_comment", "pull_request", "check_run"]);
+export const HANDLED_EVENTS: ReadonlySet<string> = new Set(["issue_comment", "pull_request", "check_run", "issues", "push"]);

@@ -22,6 +22,7 @@ export async function onIssueComment(context: Context<"issue_comment.created">, 
     isPullRequest: Boolean(payload.issue.pull_request),
     commentId: payload.comment.id,
     actor: payload.comment.user?.login ?? "ghost",
+    issue: { title: payload.issue.title, body: payload.issue.body ?? null },
   });
   await dispatchCommands(ctx, parsed);
 }

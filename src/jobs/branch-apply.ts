@@ -21,6 +21,7 @@ import { destructiveHeader, destructiveLine, shortPlanHash, summaryLine } from "
 import { taskLogUrl } from "../web/log-links.js";
 import { enqueueDeploy, type EnqueuedDeploy } from "./enqueue-deploy.js";
 import { branchPreviewJobId, TASK_JOB_OPTIONS } from "./queues.js";
+import { traceField } from "../ops/tracing.js";
 import { requestSlackApproval } from "./slack.js";
 import type { BranchApply, WorkflowConfig } from "./types.js";
 
@@ -56,7 +57,7 @@ export async function startBranchPreview(deps: AppDeps, gh: GitHub, b: BranchPre
     detailsUrl: taskLogUrl(deps.config, created.task.id),
   });
   await setTaskCheckRun(deps.db, created.task.id, checkRunId);
-  await deps.queues.tasks.add("preview", { taskId: created.task.id, workflowId: created.workflow.id, deliveryId: b.deliveryId }, { ...TASK_JOB_OPTIONS, jobId: created.task.job_id });
+  await deps.queues.tasks.add("preview", { taskId: created.task.id, workflowId: created.workflow.id, deliveryId: b.deliveryId, ...traceField() }, { ...TASK_JOB_OPTIONS, jobId: created.task.job_id });
   return { taskId: created.task.id, workflowId: created.workflow.id };
 }
 

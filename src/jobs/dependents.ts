@@ -4,6 +4,7 @@ import { finishTask, getTasks, getTask, pendingDependents, type TaskRow } from "
 import type { AppDeps } from "../deps.js";
 import { cancelledOutput, completedOutput } from "../render/check-run.js";
 import { TASK_JOB_OPTIONS } from "./queues.js";
+import { traceField } from "../ops/tracing.js";
 import { refreshSticky } from "./sticky.js";
 import type { StepResult } from "./types.js";
 
@@ -25,7 +26,7 @@ export async function releaseDependents(deps: AppDeps, gh: GitHub, r: RepoRef, c
       const all = await getTasks(deps.db, t.depends_on);
       if (!all.every((d) => d.state === "SUCCEEDED")) continue;
       const owner = await getTask(deps.db, t.id);
-      await deps.queues.tasks.add("preview", { taskId: t.id, workflowId: t.workflow_id, deliveryId: owner?.workflow.delivery_id ?? null }, { ...TASK_JOB_OPTIONS, jobId: t.job_id });
+      await deps.queues.tasks.add("preview", { taskId: t.id, workflowId: t.workflow_id, deliveryId: owner?.workflow.delivery_id ?? null, ...traceField() }, { ...TASK_JOB_OPTIONS, jobId: t.job_id });
     }
     return;
   }

@@ -10,6 +10,7 @@ import type { ExecResult, Sandbox } from "../connectors/sandbox.js";
 import { commandPlanHash, pulumiPlanHash } from "../plan/hash.js";
 import type { PreviewOutcome, PulumiPreview } from "../plan/types.js";
 import { headTail } from "../render/markdown.js";
+import { withSpan } from "../ops/tracing.js";
 
 /** A command engine's plan text kept with the task (the full output is in the task log). */
 const COMMAND_PLAN_CHARS = 50_000;
@@ -45,7 +46,24 @@ function stepArgv(step: StepSpec): string[] {
   return step.argv ?? ["sh", "-c", step.script ?? "true"];
 }
 
+/**
+ * One step, in a `sandbox.exec` span (a child of the task's `task.run`): the step's name and
+ * stack, exit code, duration, and whether it timed out or hit the output limit. No output.
+ */
 export async function runStep(spec: StepSpec, ctx: StepContext): Promise<StepRun> {
+  return withSpan("sandbox.exec", { "step.name": spec.name, "step.engine": spec.engine ?? "command", "task.stack": ctx.stack.name }, async (span) => {
+    const run = await runStepInSandbox(spec, ctx);
+    span.setAttributes({
+      "process.exit.code": run.res.exitCode ?? -1,
+      "sandbox.duration_ms": run.res.durationMs,
+      "sandbox.timed_out": run.res.timedOut,
+      "sandbox.output_limit_exceeded": run.res.outputLimitExceeded,
+    });
+    return run;
+  });
+}
+
+async function runStepInSandbox(spec: StepSpec, ctx: StepContext): Promise<StepRun> {
   let output = "";
   const redacting = ctx.redactor.stream();
   const onOutput = (chunk: string) => {

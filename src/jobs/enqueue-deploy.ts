@@ -10,6 +10,7 @@ import { createDeployWorkflow, setTaskCheckRun } from "../connectors/store/workf
 import type { AppDeps } from "../deps.js";
 import { deployCheckRunName, deployQueuedOutput } from "../render/check-run.js";
 import { branchDeployJobId, DEPLOY_JOB_OPTIONS, deployJobId } from "./queues.js";
+import { traceField } from "../ops/tracing.js";
 import type { WorkflowConfig } from "./types.js";
 
 export interface DeployRequest {
@@ -55,6 +56,6 @@ export async function enqueueDeploy(deps: AppDeps, gh: GitHub, d: DeployRequest)
   if (!created) return { ok: false, conflict: await findDeployConflict(deps.db, d.repoFullName, d.stack.name, d.sha, d.planHash) };
   const checkRunId = await createCheckRun(gh, d.repo, deployCheckRunName(d.stack.name), d.sha, created.task.id, deployQueuedOutput(d.stack.name, d.sha, d.requestedBy));
   await setTaskCheckRun(deps.db, created.task.id, checkRunId);
-  await deps.queues.tasks.add("deploy", { taskId: created.task.id, workflowId: created.workflow.id, deliveryId: d.deliveryId }, { ...DEPLOY_JOB_OPTIONS, jobId: created.task.job_id });
+  await deps.queues.tasks.add("deploy", { taskId: created.task.id, workflowId: created.workflow.id, deliveryId: d.deliveryId, ...traceField() }, { ...DEPLOY_JOB_OPTIONS, jobId: created.task.job_id });
   return { ok: true, taskId: created.task.id, workflowId: created.workflow.id };
 }

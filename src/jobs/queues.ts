@@ -1,9 +1,10 @@
 import { Queue, type JobsOptions } from "bullmq";
 import { Redis } from "ioredis";
-import type { TaskJobData, WebhookJobData } from "./types.js";
+import type { DiagnoseJobData, TaskJobData, WebhookJobData } from "./types.js";
 
 export const WEBHOOK_QUEUE = "webhooks";
 export const TASK_QUEUE = "tasks";
+export const DIAGNOSE_QUEUE = "diagnostics";
 
 export function createRedis(url: string): Redis {
   // BullMQ workers block on Redis; they need unlimited retries per request.
@@ -67,20 +68,38 @@ export const TASK_JOB_OPTIONS: JobsOptions = {
   removeOnFail: true,
 };
 
+/**
+ * One diagnosis per issue at a time: a trigger while one is queued collapses into it; once it
+ * ran, a new trigger runs again and updates the same report comment.
+ */
+export function diagnoseJobId(repo: string, issueNumber: number): string {
+  return jobIdFrom(["diagnose", repo.replace("/", "~"), issueNumber]);
+}
+
+export const DIAGNOSE_JOB_OPTIONS: JobsOptions = {
+  attempts: 2,
+  backoff: { type: "exponential", delay: 2000 },
+  removeOnComplete: true,
+  removeOnFail: { age: 24 * 3600 },
+};
+
 export interface Queues {
   webhooks: Queue<WebhookJobData>;
   tasks: Queue<TaskJobData>;
+  diagnostics: Queue<DiagnoseJobData>;
   close(): Promise<void>;
 }
 
 export function createQueues(connection: Redis, prefix: string): Queues {
   const webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, { connection, prefix });
   const tasks = new Queue<TaskJobData>(TASK_QUEUE, { connection, prefix });
+  const diagnostics = new Queue<DiagnoseJobData>(DIAGNOSE_QUEUE, { connection, prefix });
   return {
     webhooks,
     tasks,
+    diagnostics,
     async close() {
-      await Promise.all([webhooks.close(), tasks.close()]);
+      await Promise.all([webhooks.close(), tasks.close(), diagnostics.close()]);
     },
   };
 }

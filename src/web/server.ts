@@ -18,6 +18,7 @@ import { HANDLED_EVENTS } from "../handlers/index.js";
 import { WEBHOOK_JOB_OPTIONS, jobIdFrom, type Queues } from "../jobs/queues.js";
 import { BreakGlassError, BreakGlassInputError, OPERATOR_NAME_PATTERN, STACK_NAME_PATTERN } from "../ops/break-glass.js";
 import { METRICS_PATH, type Metrics, type WebhookOutcome } from "./metrics.js";
+import { traceField, withSpan } from "../ops/tracing.js";
 
 export const WEBHOOK_PATH = "/api/github/webhooks";
 /** GitHub caps webhook payloads at 25 MB. */
@@ -58,6 +59,12 @@ export interface WebDeps {
   admin?: AdminOptions | undefined;
   /** What `/readyz` checks (Postgres, Redis, Docker for workers, Vault when configured). */
   readiness?: ReadinessCheck[];
+  /**
+   * How long a delivery may wait for Redis to take it before the answer is 503 (default 5 s;
+   * GitHub gives up on a webhook after 10 s). The queue's connection retries forever, so
+   * without a bound a request would hang for as long as Redis is down.
+   */
+  enqueueTimeoutMs?: number;
   /** Slack's interactivity endpoint (`POST /slack/interactions`); absent: 404. */
   slack?: { signingSecret: string; users: Readonly<Record<string, string>> };
   /** Prometheus metrics: `GET /metrics` and the webhook counters; absent: /metrics answers 404. */
@@ -82,6 +89,32 @@ export interface ReadinessCheck {
 }
 
 const READINESS_TIMEOUT_MS = 2000;
+const ENQUEUE_TIMEOUT_MS = 5000;
+
+/**
+ * Adds a job, or fails fast: at once when the queue's Redis connection is known to be down,
+ * else after `timeoutMs`. An add that timed out may still land once Redis is back (the client
+ * resends it); its job id makes GitHub's redelivery of it a no-op in the queue.
+ */
+async function boundedAdd(queue: Queue, add: () => Promise<unknown>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`Redis did not take the job within ${timeoutMs} ms`)), timeoutMs)));
+  try {
+    await Promise.race([
+      (async () => {
+        // The ioredis connection the queue was given (src/jobs/queues.ts): known down means no wait.
+        const status = (queue.opts.connection as { status?: unknown } | undefined)?.status;
+        if (typeof status === "string" && status !== "ready") throw new Error(`Redis connection is ${status}`);
+        const added = add();
+        added.catch(() => {}); // may settle after the timeout
+        await added;
+      })(),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Runs every check at once, each bounded in time; a failing one never hides the others. */
 async function readiness(checks: ReadinessCheck[]): Promise<{ ok: boolean; checks: Record<string, string> }> {
@@ -372,12 +405,28 @@ export function createWebServer(deps: WebDeps): Server {
   async function onWebhook(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
     const seen: { event: string; outcome: WebhookOutcome } = { event: "unverified", outcome: "error" };
-    try {
-      await receiveWebhook(req, res, seen);
-    } finally {
-      deps.metrics?.webhookDeliveries.inc({ event: seen.event, outcome: seen.outcome });
-      if (seen.outcome === "accepted") deps.metrics?.ingestSeconds.observe((performance.now() - started) / 1000);
-    }
+    // The span's carrier rides in the job data (receiveWebhook): the worker's span is its child.
+    await withSpan("webhook.receive", {}, async (span) => {
+      let status = 500;
+      try {
+        await receiveWebhook(req, res, seen);
+        status = res.statusCode;
+      } catch (err) {
+        if (err instanceof HttpError) status = err.status;
+        throw err;
+      } finally {
+        deps.metrics?.webhookDeliveries.inc({ event: seen.event, outcome: seen.outcome });
+        if (seen.outcome === "accepted") deps.metrics?.ingestSeconds.observe((performance.now() - started) / 1000);
+        // Header values only once the signature held (like the metrics' event label).
+        const verified = seen.event !== "unverified";
+        span.setAttributes({
+          "github.event": seen.event,
+          ...(verified ? { "github.delivery": header(req, "x-github-delivery") ?? "" } : {}),
+          "webhook.outcome": seen.outcome,
+          "http.response.status_code": status,
+        });
+      }
+    });
   }
 
   async function receiveWebhook(req: IncomingMessage, res: ServerResponse, seen: { event: string; outcome: WebhookOutcome }): Promise<void> {
@@ -431,7 +480,8 @@ export function createWebServer(deps: WebDeps): Server {
       return;
     }
     try {
-      await deps.queues.webhooks.add(event, { id, name: event, payload }, { ...WEBHOOK_JOB_OPTIONS, jobId: jobIdFrom(["wh", id]) });
+      const queue = deps.queues.webhooks;
+      await boundedAdd(queue, () => queue.add(event, { id, name: event, payload, ...traceField() }, { ...WEBHOOK_JOB_OPTIONS, jobId: jobIdFrom(["wh", id]) }), deps.enqueueTimeoutMs ?? ENQUEUE_TIMEOUT_MS);
     } catch (err) {
       // Not recorded as seen, so a manual redelivery from GitHub can still get through.
       await forgetDelivery(deps.db, id).catch(() => {});

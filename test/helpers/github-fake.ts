@@ -41,7 +41,17 @@ const checkRunPatch = (c: RecordedCall, status: string) =>
 export const isCheckRunCompleted = (c: RecordedCall) => checkRunPatch(c, "completed");
 export const isCheckRunInProgress = (c: RecordedCall) => checkRunPatch(c, "in_progress");
 
-type Reply = [number, unknown] | [number, unknown, Record<string, string>];
+/** An answer: status, JSON (or text) body, and optional extra response headers. */
+export type Reply = [number, unknown] | [number, unknown, Record<string, string>];
+
+export interface GitHubFakeOptions {
+  /**
+   * Install the nock interceptor for `baseUrl` (default). False: nothing is intercepted and
+   * requests reach the fake only through `respond` (test/helpers/github-server.ts serves it
+   * over real HTTP for other processes).
+   */
+  intercept?: boolean;
+}
 
 /**
  * GitHub's REST API at the HTTP boundary (nock), answering with bodies shaped like the real
@@ -55,7 +65,8 @@ export class GitHubFake {
   /** `${ref}:${path}` -> file content. */
   readonly files = new Map<string, string>();
   readonly pulls = new Map<number, FakePull>();
-  readonly comments = new Map<number, { body: string; issue: number }>();
+  /** Issue/PR comments; `login` is the author (default: this app's bot). */
+  readonly comments = new Map<number, { body: string; issue: number; login?: string }>();
   readonly checkRuns = new Map<number, Record<string, unknown>>();
   readonly reviews = new Map<number, FakeReview[]>();
   /** Team slug → member logins (GET /orgs/:org/teams/:slug/members). */
@@ -63,21 +74,23 @@ export class GitHubFake {
   readonly deployments = new Map<number, { ref: string; environment: string; statuses: string[] }>();
   private readonly events = new EventEmitter();
   private nextId = 5000;
-  private readonly scope: nock.Scope;
+  private readonly scope: nock.Scope | null = null;
 
   constructor(
     readonly repo: string,
     readonly token: string,
     readonly baseUrl = "https://api.github.com",
+    opts: GitHubFakeOptions = {},
   ) {
     this.events.setMaxListeners(100);
+    if (opts.intercept === false) return;
     this.scope = nock(baseUrl).persist();
     // nock 15 hands a one-argument reply function the fetch Request.
     const reply = async (req: Request): Promise<Reply> => {
       const text = await req.text();
       const headers: Record<string, string> = {};
       req.headers.forEach((v, k) => (headers[k] = v));
-      return this.handle(req.method, req.url, text, headers);
+      return this.respond(req.method, req.url, text, headers);
     };
     for (const method of ["GET", "POST", "PATCH", "PUT", "DELETE"]) {
       this.scope.intercept(/.*/, method).reply(reply as unknown as () => Reply);
@@ -108,10 +121,14 @@ export class GitHubFake {
   }
 
   stop(): void {
-    nock.cleanAll();
+    if (this.scope) nock.cleanAll();
   }
 
-  private handle(method: string, uri: string, rawBody: string, headers: Record<string, string>): Reply {
+  /**
+   * Answers one request (absolute URL, or a path under `baseUrl`'s host) and records it. The
+   * nock interceptor and the HTTP stand-in (github-server.ts) both call this.
+   */
+  respond(method: string, uri: string, rawBody: string, headers: Record<string, string>): Reply {
     const url = new URL(uri, this.baseUrl);
     let path = url.pathname;
     const apiPrefix = new URL(this.baseUrl).pathname.replace(/\/$/, "");
@@ -216,9 +233,27 @@ export class GitHubFake {
     }
     if (c.method === "GET" && (r = m(`/repos/${repo}/contents/(.+)`))) {
       const ref = c.query.get("ref") ?? "main";
-      const content = this.files.get(`${ref}:${decodeURIComponent(r[1]!)}`);
-      if (content === undefined) return [404, { message: "Not Found" }];
-      return [200, content, { "content-type": "text/plain; charset=utf-8" }];
+      const path = decodeURIComponent(r[1]!).replace(/\/+$/, "");
+      const content = this.files.get(`${ref}:${path}`);
+      if (content !== undefined) return [200, content, { "content-type": "text/plain; charset=utf-8" }];
+      // A folder: its immediate children, as the contents API lists them.
+      const prefix = `${ref}:${path}/`;
+      const children = new Map<string, { type: "file" | "dir"; size: number }>();
+      for (const [key, text] of this.files) {
+        if (!key.startsWith(prefix)) continue;
+        const [first, ...rest] = key.slice(prefix.length).split("/");
+        children.set(first!, rest.length ? { type: "dir", size: 0 } : { type: "file", size: Buffer.byteLength(text) });
+      }
+      if (children.size === 0) return [404, { message: "Not Found" }];
+      return [200, [...children].map(([name, e]) => ({ type: e.type, name, path: `${path}/${name}`, size: e.size, sha: "0".repeat(40) }))];
+    }
+    if (c.method === "POST" && (r = m(`/repos/${repo}/issues/(\\d+)/reactions`))) {
+      return [201, { id: this.nextId++, content: c.body?.content, user: { login: "pr-infra-agent[bot]", type: "Bot" }, created_at: now }];
+    }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/issues/(\\d+)/comments`))) {
+      const issue = Number(r[1]);
+      const list = [...this.comments.entries()].filter(([, cm]) => cm.issue === issue);
+      return [200, list.map(([id, cm]) => ({ id, body: cm.body, user: cm.login ? { login: cm.login, type: "User" } : { login: "pr-infra-agent[bot]", type: "Bot" }, created_at: now }))];
     }
     if (c.method === "POST" && m(`/repos/${repo}/check-runs`)) {
       const id = this.nextId++;

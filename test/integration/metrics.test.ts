@@ -181,7 +181,7 @@ describe("metrics and the queue dashboard on a running app (METRICS_TOKEN and AD
     const api = await fetch(`${base}/admin/queues/api/queues?activeQueue=tasks&status=latest&page=1`, { headers: { authorization: basic("admin", ADMIN_TOKEN) } });
     expect(api.status).toBe(200);
     const { queues } = (await api.json()) as { queues: Array<{ name: string; readOnlyMode: boolean }> };
-    expect(queues.map((q) => q.name).sort()).toEqual(["tasks", "webhooks"]);
+    expect(queues.map((q) => q.name).sort()).toEqual(["diagnostics", "tasks", "webhooks"]);
     expect(queues.every((q) => q.readOnlyMode)).toBe(true);
 
     // Nothing but reading: pausing (or anything else) is refused even with the token.

@@ -468,6 +468,24 @@ describe("lifecycle", () => {
     expect(await inspectStatus(a.sb.container.id)).toBe(404);
     expect(await ourContainers()).toEqual([]);
   });
+
+  it("reapOrphanSandboxes with a workspace root leaves other deployments' sandboxes alone, however dead their owners look", async () => {
+    // Another deployment on the same engine: its own workspace root, heartbeats under another
+    // queue prefix, so from here its live owner looks dead.
+    const otherRoot = join(tmpdir(), `agent-sbtest-${RUN}-other`);
+    const theirs = await Sandbox.create(docker, { image: IMAGE, limits: LIMITS, workspaceRoot: otherRoot, owner: `${RUN}eeeeee` });
+    sandboxes.push(theirs);
+    const ours = await startSandbox({ owner: `${RUN}dddddd` });
+    try {
+      const removed = await reapOrphanSandboxes(docker, { self: OWNER, isOwnerAlive: async (o) => !o.startsWith(RUN), maxAgeSeconds: 3600, workspaceRoot: WORKSPACE_ROOT });
+      expect(removed).toBe(1);
+      expect(await inspectStatus(ours.sb.container.id)).toBe(404);
+      expect(await inspectStatus(theirs.container.id)).toBe(200);
+      expect(existsSync(theirs.workspaceDir)).toBe(true);
+    } finally {
+      await rm(otherRoot, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("isolation between sandboxes and from the host", () => {

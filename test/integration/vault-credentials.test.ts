@@ -37,6 +37,8 @@ const SECRETS = {
   roPass: "v-ro-pass-VALUE",
   ownerUser: "v-owner-user-VALUE",
   ownerPass: "v-owner-pass-VALUE",
+  lambda: "lambda-probe-key-VALUE",
+  probeUser: "v-probe-user-VALUE",
 };
 
 const CONFIG_DOC = {
@@ -51,6 +53,10 @@ const CONFIG_DOC = {
         PULUMI_ACCESS_TOKEN: { kv: "secret/data/pulumi/prod-write", key: "token" },
         PGUSER: { dynamic: "database/creds/prod-owner", key: "username" },
         PGPASSWORD: { dynamic: "database/creds/prod-owner", key: "password" },
+      },
+      diagnose: {
+        LAMBDA_API_KEY: { kv: "secret/data/probes/lambda", key: "api_key" },
+        PROBE_DATABASE_URL: { dynamic: "database/creds/prod-probe", key: "username" },
       },
     },
     "*": {
@@ -104,7 +110,7 @@ async function startVault(): Promise<CredentialsRuntime> {
   return rt;
 }
 
-const req = (over: Partial<{ stack: string; kind: "preview" | "deploy"; taskId: string }> = {}) => ({
+const req = (over: Partial<{ stack: string; kind: "preview" | "deploy" | "diagnose"; taskId: string }> = {}) => ({
   repo: "acme/infra",
   stack: "prod",
   kind: "preview" as const,
@@ -194,6 +200,21 @@ describe("Vault credentials: which secrets a task gets", () => {
     const issued = await rt.source.forTask(r);
     expect(issued.env).toEqual({ PULUMI_ACCESS_TOKEN: SECRETS.prodWrite, PGUSER: SECRETS.ownerUser, PGPASSWORD: SECRETS.ownerPass });
     expect((await leasesOfTask(db, r.taskId)).map((l) => [l.leaseId, l.kind])).toEqual([["database/creds/prod-owner/L-own", "deploy"]]);
+  });
+
+  it("a diagnosis gets the stack's diagnose set only; its lease is kept from the crash sweep while the probes run", async () => {
+    const rt = await startVault();
+    vault().get("/v1/secret/data/probes/lambda").reply(200, kvReply({ api_key: SECRETS.lambda }));
+    vault().get("/v1/database/creds/prod-probe").reply(200, dynReply("prod-probe", "L-probe", { username: SECRETS.probeUser }));
+    const r = req({ kind: "diagnose" });
+    const issued = await rt.source.forTask(r);
+    expect(issued.env).toEqual({ LAMBDA_API_KEY: SECRETS.lambda, PROBE_DATABASE_URL: SECRETS.probeUser });
+    expect((await leasesOfTask(db, r.taskId)).map((l) => [l.leaseId, l.kind])).toEqual([["database/creds/prod-probe/L-probe", "diagnose"]]);
+    // A diagnosis has no task row: the reaper must not take its fresh lease for a crashed task's.
+    expect(await rt.source.recoverLeases!()).toEqual({ revoked: 0, failed: 0 });
+    vault().put("/v1/sys/leases/revoke", { lease_id: "database/creds/prod-probe/L-probe" }).reply(204);
+    await issued.release();
+    expect((await leasesOfTask(db, r.taskId))[0]!.revokedAt).not.toBeNull();
   });
 
   it("a stack without its own entry gets the \"*\" set; with neither, nothing", async () => {
@@ -464,6 +485,7 @@ describe("credentials config file", () => {
     expect(c.stacks.prod).toEqual({
       preview: { PULUMI_ACCESS_TOKEN: { source: "kv", path: "secret/data/pulumi/prod-read", key: "token" } },
       deploy: { PGPASSWORD: { source: "dynamic", path: "database/creds/prod-owner", key: "password" } },
+      diagnose: {},
       env: {},
     });
     expect(credentialsConfigFromEnv({})).toBeNull();

@@ -171,12 +171,12 @@ describe("resolveCommand: unlock and rollback", () => {
 });
 
 describe("resolveCommand: argument-less commands", () => {
-  it.each(["cancel", "status", "help", "diagnose"] as const)("%s resolves with no args", (name) => {
+  it.each(["cancel", "status", "help"] as const)("%s resolves with no args", (name) => {
     expect(ok(`/agent ${name}`)).toEqual({ name });
     expect(ok(`/agent ${name.toUpperCase()}`)).toEqual({ name });
   });
 
-  it.each(["cancel", "status", "help", "diagnose"] as const)("%s rejects args with its usage", (name) => {
+  it.each(["cancel", "status", "help"] as const)("%s rejects args with its usage", (name) => {
     const message = err(`/agent ${name} prod`);
     expect(message).toContain(`\`/agent ${name}\` takes no arguments (got 1)`);
     expect(message).toContain(`Usage: \`/agent ${name}\``);
@@ -186,6 +186,19 @@ describe("resolveCommand: argument-less commands", () => {
     const message = err("/agent status --verbose");
     expect(message).toContain("Unknown flag `--verbose` for `/agent status`");
     expect(message).toContain("`/agent status` takes no flags");
+  });
+});
+
+describe("resolveCommand: diagnose", () => {
+  it("diagnoses the whole repository without a stack, or one declared stack", () => {
+    expect(ok("/agent diagnose")).toEqual({ name: "diagnose", stack: null });
+    expect(ok("/agent diagnose prod")).toEqual({ name: "diagnose", stack: "prod" });
+  });
+
+  it("rejects an undeclared stack, a second argument and flags", () => {
+    expect(err("/agent diagnose prdo")).toContain("Unknown stack `prdo` — did you mean `prod`?");
+    expect(err("/agent diagnose prod dev")).toContain("takes at most 1 argument (got 2)");
+    expect(err("/agent diagnose --stack prod")).toContain("Unknown flag `--stack` for `/agent diagnose`");
   });
 });
 

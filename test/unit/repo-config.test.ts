@@ -422,7 +422,7 @@ describe("inline documents", () => {
         {
           path: "colour",
           line: 6,
-          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`, `autoplan`, `gate`, `policy`)",
+          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`, `autoplan`, `gate`, `policy`, `diagnose`)",
         },
       ],
     ],
@@ -790,7 +790,7 @@ describe("JSON schema", () => {
   it("describes the file as written: required keys, strict objects, defaults", () => {
     expect(schema.required).toEqual(["version", "stacks"]);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "gate", "policy"]);
+    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "gate", "policy", "diagnose"]);
     const stack = (schema.$defs as Record<string, Json>).stack!;
     expect(stack.required).toEqual(["name"]);
     expect(Object.keys(stack.properties as Json)).toEqual(["name", "dir", "engine", "pulumi", "gate", "policy", "steps", "paths"]);

@@ -66,7 +66,7 @@ describe("loadServerConfig: defaults", () => {
         reapIntervalSeconds: 60,
         egress: { allowlist: [], network: undefined, proxyListen: "0.0.0.0", proxyPort: 3128, proxyHost: undefined },
       },
-      worker: { concurrency: 2, shutdownGraceSeconds: 30, checkRunUpdateIntervalMs: 5000 },
+      worker: { concurrency: 2, shutdownGraceSeconds: 30, checkRunUpdateIntervalMs: 5000, lockSeconds: 60, stalledIntervalSeconds: 30 },
       locks: { ttlSeconds: 86_400 },
       comments: { maxContinuations: 4 },
       gate: { approvalTtlSeconds: 86_400, minApprovals: 0 },
@@ -74,6 +74,10 @@ describe("loadServerConfig: defaults", () => {
       metrics: { token: null, port: null },
       planPolicy: null,
       slack: null,
+      diagnose: {
+        config: { probes: { timeout_ms: 5000 }, embedder: { kind: "hashing", dimensions: 1024 }, report: { recent_runs: 10, failures: 3, matches: 3 } },
+        qdrant: null,
+      },
       logLevel: "info",
     });
   });
@@ -94,10 +98,12 @@ describe("loadServerConfig: defaults", () => {
       WORKER_CONCURRENCY: "4",
       SHUTDOWN_GRACE_SECONDS: "0",
       CHECK_RUN_UPDATE_INTERVAL_MS: "0",
+      WORKER_LOCK_SECONDS: "5",
+      WORKER_STALLED_INTERVAL_SECONDS: "2",
     });
     expect(c.port).toBe(8080);
     expect(c.sandbox).toMatchObject({ memoryMb: 2048, cpus: 1.5, pids: 512, timeoutSeconds: 60 });
-    expect(c.worker).toEqual({ concurrency: 4, shutdownGraceSeconds: 0, checkRunUpdateIntervalMs: 0 });
+    expect(c.worker).toEqual({ concurrency: 4, shutdownGraceSeconds: 0, checkRunUpdateIntervalMs: 0, lockSeconds: 5, stalledIntervalSeconds: 2 });
   });
 
   it("passes through role, host, log level, queue prefix and URLs", () => {
@@ -163,6 +169,8 @@ describe("loadServerConfig: invalid values", () => {
     ["SANDBOX_MEMORY_MB", { SANDBOX_MEMORY_MB: "8" }],
     ["SANDBOX_CPUS", { SANDBOX_CPUS: "0" }],
     ["WORKER_CONCURRENCY", { WORKER_CONCURRENCY: "0" }],
+    ["WORKER_LOCK_SECONDS", { WORKER_LOCK_SECONDS: "0" }],
+    ["WORKER_STALLED_INTERVAL_SECONDS", { WORKER_STALLED_INTERVAL_SECONDS: "soon" }],
     ["LOG_LEVEL", { LOG_LEVEL: "verbose" }],
     ["METRICS_TOKEN", { METRICS_TOKEN: "too-short" }],
     ["METRICS_PORT", { METRICS_PORT: "70000" }],

@@ -10,6 +10,9 @@ export function createDb(databaseUrl: string): Db {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
   // An idle client losing its connection must not crash the process.
   pool.on("error", () => {});
+  // Nor one that is checked out (the pool listens only to idle clients), e.g. withPrLock's
+  // between its queries: the query in flight fails, and the pool drops the client on release.
+  pool.on("connect", (client) => client.on("error", () => {}));
   return pool;
 }
 
@@ -42,6 +45,8 @@ export async function migrate(databaseUrl: string): Promise<void> {
     migrationsTable: "pgmigrations",
     direction: "up",
     count: Infinity,
+    // Replicas starting together wait for the first one's migrations instead of failing to start.
+    advisoryLockMode: "wait",
     log: () => {},
   });
 }

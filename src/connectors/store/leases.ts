@@ -1,3 +1,4 @@
+import type { CredentialKind } from "../credentials.js";
 import type { Db } from "./db.js";
 
 /**
@@ -9,7 +10,7 @@ export interface CredentialLease {
   taskId: string;
   repo: string;
   stack: string;
-  kind: "preview" | "deploy";
+  kind: CredentialKind;
   path: string;
   issuedAt: Date;
   expiresAt: Date | null;
@@ -22,7 +23,7 @@ interface LeaseRow {
   task_id: string;
   repo: string;
   stack: string;
-  kind: "preview" | "deploy";
+  kind: CredentialKind;
   path: string;
   issued_at: Date;
   expires_at: Date | null;
@@ -48,7 +49,7 @@ export interface NewLease {
   taskId: string;
   repo: string;
   stack: string;
-  kind: "preview" | "deploy";
+  kind: CredentialKind;
   path: string;
   /** Vault's lease_duration; 0 or less: no known expiry. */
   ttlSeconds: number;
@@ -88,6 +89,8 @@ export async function orphanedLeases(db: Db): Promise<CredentialLease[]> {
     `SELECT l.* FROM credential_leases l
      WHERE l.revoked_at IS NULL
        AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = l.task_id AND t.state = 'RUNNING')
+       -- A diagnosis has no task row; its probes hold their lease for seconds, then release it.
+       AND NOT (l.kind = 'diagnose' AND l.issued_at > now() - interval '10 minutes')
      ORDER BY l.issued_at, l.lease_id`,
   );
   return res.rows.map(toLease);

@@ -354,15 +354,22 @@ export async function removeCommentPart(db: Db, repo: string, prNumber: number, 
 /** Serialises work on one PR's sticky comment across workers and replicas. */
 export async function withPrLock<T>(db: Db, repo: string, prNumber: number, fn: () => Promise<T>): Promise<T> {
   const client = await db.connect();
+  let lost: Error | undefined;
+  const onLost = (err: Error) => (lost = err);
+  client.on("error", onLost);
   try {
     await client.query("SELECT pg_advisory_lock(hashtext($1), $2)", [repo, prNumber]);
     try {
       return await fn();
     } finally {
-      await client.query("SELECT pg_advisory_unlock(hashtext($1), $2)", [repo, prNumber]);
+      // A lost connection ended the session, and its advisory lock with it: nothing to unlock.
+      await client.query("SELECT pg_advisory_unlock(hashtext($1), $2)", [repo, prNumber]).catch((err: unknown) => {
+        if (!lost) throw err;
+      });
     }
   } finally {
-    client.release();
+    client.off("error", onLost);
+    client.release(lost);
   }
 }
 

@@ -1,0 +1,36 @@
+/**
+ * `push` to the default branch: when it touches the runbook folder, the repository's runbooks
+ * are re-read into the knowledge base (sections added, changed and removed).
+ */
+import type { Context } from "probot";
+import { loadRepoConfig } from "../config/repo-config.js";
+import { getFileText, REPO_CONFIG_PATH } from "../connectors/github.js";
+import { appendAudit } from "../connectors/store/audit.js";
+import type { AppDeps } from "../deps.js";
+import { indexRunbooks } from "../jobs/diagnose.js";
+
+const DEFAULT_RUNBOOK_DIR = "docs/runbooks";
+
+export function touchesFolder(commits: Array<{ added?: string[]; modified?: string[]; removed?: string[] }>, dir: string): boolean {
+  const prefix = `${dir.replace(/\/+$/, "")}/`;
+  return commits.some((c) => [...(c.added ?? []), ...(c.modified ?? []), ...(c.removed ?? [])].some((p) => p.startsWith(prefix)));
+}
+
+export async function onPush(context: Context<"push">, deps: AppDeps): Promise<void> {
+  const { payload } = context;
+  const rt = deps.diagnose;
+  const branch = payload.repository.default_branch;
+  if (!rt || payload.deleted || payload.ref !== `refs/heads/${branch}`) return;
+  const repoFullName = payload.repository.full_name;
+  const [owner, repo] = repoFullName.split("/") as [string, string];
+  const configText = await getFileText(context.octokit, { owner, repo }, REPO_CONFIG_PATH, payload.after);
+  const loaded = configText === null ? null : loadRepoConfig(configText);
+  const dir = (loaded?.ok ? loaded.config.diagnose?.runbooks : undefined) ?? DEFAULT_RUNBOOK_DIR;
+  // A push lists at most 20 commits; a longer one (or the config changing the folder) re-reads anyway.
+  const commits = payload.commits ?? [];
+  const configChanged = commits.some((c) => [...(c.added ?? []), ...(c.modified ?? [])].includes(REPO_CONFIG_PATH));
+  if (!touchesFolder(commits, dir) && !configChanged && commits.length < 20) return;
+  const result = await indexRunbooks(rt.kb, context.octokit, repoFullName, payload.after, dir);
+  await appendAudit(deps.db, { actor: payload.sender?.login ?? "github", action: "diagnose.runbooks_indexed", repo: repoFullName, deliveryId: context.id, detail: { dir, sha: payload.after, ...result } });
+  deps.log.info({ repo: repoFullName, dir, ...result }, "runbooks re-indexed");
+}
