@@ -26,7 +26,7 @@ import { withSpan } from "./ops/tracing.js";
 import { createDiagnoseRuntime } from "./diagnose/runtime.js";
 import { createMetricsServer, createWebServer, SLACK_CLICK_JOB, type ReadinessCheck } from "./web/server.js";
 import { createMetrics } from "./web/metrics.js";
-import { withRateLimitReport } from "./connectors/github.js";
+import { withRateLimitReport, withSecondaryLimitRetry } from "./connectors/github.js";
 import { SlackNotifier } from "./connectors/slack/client.js";
 import { processSlackClick, type SlackClick } from "./jobs/slack.js";
 import { sweepExpired } from "./jobs/expiry.js";
@@ -118,7 +118,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     baseUrl: apiBaseUrl,
     log: log.child({ name: "probot" }),
     // Every installation client (deps.github and each event's context.octokit) reports GitHub's rate limit.
-    Octokit: withRateLimitReport(options.Octokit ?? ProbotOctokit, (installation, remaining) =>
+    Octokit: withRateLimitReport(withSecondaryLimitRetry(options.Octokit ?? ProbotOctokit, log.child({ name: "github" })), (installation, remaining) =>
       metrics.githubRateLimitRemaining.set({ installation: String(installation) }, remaining),
     ),
   });

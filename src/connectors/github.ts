@@ -17,6 +17,30 @@ export interface RepoRef {
  * `auth.installationId` in their options; the app-level client (no installation) is left alone.
  * Reading one header per response: no extra requests.
  */
+/** Secondary rate limits wait at most this long before a retry; longer, the call fails. */
+export const SECONDARY_LIMIT_MAX_WAIT_SECONDS = 60;
+/** Retries of one request after secondary rate limits. */
+export const SECONDARY_LIMIT_RETRIES = 2;
+
+/**
+ * Probot's app-level throttle options only log a secondary rate limit (403/429 "You have
+ * exceeded a secondary rate limit") and give up, so a busy minute fails a check-run update.
+ * GitHub says to wait `retry-after` and try again: do that, twice, when the wait is short.
+ */
+export function withSecondaryLimitRetry<C extends typeof ProbotOctokit>(Octokit: C, log: { warn(obj: object, msg: string): void }): C {
+  return Octokit.defaults((options: { throttle?: Record<string, unknown> }) => ({
+    ...options,
+    throttle: {
+      ...options.throttle,
+      onSecondaryRateLimit: (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
+        const retry = retryCount < SECONDARY_LIMIT_RETRIES && retryAfter <= SECONDARY_LIMIT_MAX_WAIT_SECONDS;
+        log.warn({ method: request.method, url: request.url, retry_after: retryAfter, retry_count: retryCount, retry }, "Secondary quota detected");
+        return retry;
+      },
+    },
+  })) as unknown as C;
+}
+
 export function withRateLimitReport<C extends typeof ProbotOctokit>(Octokit: C, report: (installationId: number, remaining: number) => void): C {
   return Octokit.plugin((octokit: { hook: GitHub["hook"] }, options: { auth?: unknown }) => {
     const installationId = (options.auth as { installationId?: unknown } | undefined)?.installationId;

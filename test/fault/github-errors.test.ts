@@ -63,12 +63,14 @@ describe("transient GitHub errors and dropped Postgres connections", () => {
   it("502s and 429/403 rate limits with retry-after are retried by Probot's Octokit: the preview completes, nothing is duplicated", async () => {
     const { gh, db } = f;
     const is = (method: string, re: RegExp) => (c: { method: string; path: string }) => c.method === method && re.test(c.path);
-    // 502s: plugin-retry. A 429 secondary limit: plugin-retry (Probot's throttling handler only
-    // logs secondary limits). A 403 primary limit (quota used up): Probot's throttling, after the reset.
+    // 502s: plugin-retry. Secondary limits (429, and 403 with GitHub's "secondary rate limit"
+    // message): Probot's throttling, after `retry-after`. A 403 primary limit (quota used up):
+    // Probot's throttling, after the reset.
     gh.failNext(1, 502, { match: is("POST", /\/check-runs$/) });
     gh.failNext(1, 502, { match: is("POST", /\/issues\/\d+\/comments$/) });
     gh.failNext(1, 429, { match: is("PATCH", /\/check-runs\/\d+$/), retryAfterSeconds: 1 });
     gh.failNext(1, 403, { match: is("PATCH", /\/issues\/comments\/\d+$/), ...primaryRateLimit(1) });
+    gh.failNext(1, 403, { match: is("POST", /\/reactions$/), retryAfterSeconds: 1 });
 
     const number = await preview("#!/bin/sh\necho planned\n");
     const done = await settled(number);
@@ -77,13 +79,13 @@ describe("transient GitHub errors and dropped Postgres connections", () => {
     // Every fault was served, and each failed call was made again and then succeeded.
     expect(gh.pendingFaults).toBe(0);
     expect(gh.faulted.map((c) => `${c.method} ${c.path.replace(/\d+/g, "N")}`)).toEqual(
-      expect.arrayContaining([`POST /repos/${REPO}/check-runs`, "POST /repos/octo-org/fault-github/issues/N/comments", "PATCH /repos/octo-org/fault-github/check-runs/N", "PATCH /repos/octo-org/fault-github/issues/comments/N"]),
+      expect.arrayContaining([`POST /repos/${REPO}/issues/comments/N/reactions`, `POST /repos/${REPO}/check-runs`, "POST /repos/octo-org/fault-github/issues/N/comments", "PATCH /repos/octo-org/fault-github/check-runs/N", "PATCH /repos/octo-org/fault-github/issues/comments/N"]),
     );
     for (const failed of gh.faulted) {
       expect(gh.calls.some((c) => c.method === failed.method && c.path === failed.path), `${failed.method} ${failed.path} retried`).toBe(true);
     }
     // The rate limits were seen by Probot's throttling handlers: the primary one retried there.
-    expect(worker.lines.filter((l) => /Secondary quota detected/.test(String(l.msg)))).toHaveLength(1);
+    expect(worker.lines.filter((l) => /Secondary quota detected/.test(String(l.msg)))).toHaveLength(2);
     expect(worker.lines.filter((l) => /Request quota exhausted/.test(String(l.msg)))).toHaveLength(1);
 
     // Once each: one check run, completed once; one sticky comment.
