@@ -73,8 +73,18 @@ ensure_postgres() {
     psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE test" >/dev/null
 }
 
-# A Docker engine: Debian's docker.io, dockerd without a bridge network (sandboxes use `none`).
+# A Compose CLI for test/unit/compose-config.test.ts (`docker compose config`): the v2 plugin
+# when the docker CLI has it, else Debian's docker-compose (v1, the one bookworm packages).
+ensure_compose() {
+  if docker compose version >/dev/null 2>&1 || docker-compose version >/dev/null 2>&1; then return 0; fi
+  log "installing docker-compose"
+  apt_install docker-compose
+}
+
+# A Docker engine: Debian's docker.io, dockerd without a bridge network (sandboxes use `none`),
+# and a Compose CLI beside it.
 ensure_docker() {
+  ensure_compose
   if docker info >/dev/null 2>&1; then return 0; fi
   if ! command -v dockerd >/dev/null 2>&1; then
     log "installing docker.io"

@@ -94,6 +94,13 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
       const gh = await deps.github(Number(found.workflow.installation_id));
       await releaseDependents(deps, gh, repoRef(found.workflow), found.task.id);
     }
+    // A retry after the task ended but before its report reached GitHub (a failed update, a
+    // dead worker): the sticky comment is rendered from the database again, so it does not stay
+    // "running". Idempotent: it edits the same comment.
+    if (found.task.finished_at) {
+      const gh = await deps.github(Number(found.workflow.installation_id));
+      await refreshSticky(deps, gh, repoRef(found.workflow), found.workflow.pr_number);
+    }
     return;
   }
   const { workflow } = found;
