@@ -23,7 +23,6 @@ import type { DiagnoseJobData, TaskJobData, WebhookJobData } from "./jobs/types.
 import { processDiagnose } from "./jobs/diagnose.js";
 import { runTaskInSpan } from "./jobs/task-span.js";
 import { withSpan } from "./ops/tracing.js";
-import { createDiagnoseRuntime } from "./diagnose/runtime.js";
 import { createMetricsServer, createWebServer, SLACK_CLICK_JOB, type ReadinessCheck } from "./web/server.js";
 import { createMetrics } from "./web/metrics.js";
 import { withRateLimitReport, withSecondaryLimitRetry } from "./connectors/github.js";
@@ -183,6 +182,8 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
   let reaper: NodeJS.Timeout | null = null;
   let workerConnection: ReturnType<typeof createRedis> | null = null;
   if (config.role === "worker" || config.role === "all") {
+    // Loaded by workers only: the knowledge base's stores (Qdrant's client) stay out of the web tier.
+    const { createDiagnoseRuntime } = await import("./diagnose/runtime.js");
     deps.diagnose = await createDiagnoseRuntime(config.diagnose, { db, redis, log: log.child({ name: "diagnose" }), webBaseUrl: config.github.webBaseUrl, ...(options.env ? { env: options.env } : {}) });
     registerHandlers(probot, deps);
     await heartbeat.start();

@@ -2,9 +2,6 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { Webhooks } from "@octokit/webhooks";
-import { createBullBoard } from "@bull-board/api";
-import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
-import { ExpressAdapter } from "@bull-board/express";
 import type { Queue } from "bullmq";
 import type { Logger } from "pino";
 import { z } from "zod";
@@ -272,25 +269,36 @@ export function createWebServer(deps: WebDeps): Server {
   }
 
   // The queue dashboard: bull-board's Express app, read-only (no retry, clean, pause, add).
-  // It is reached only through onQueueDashboard below, after the admin check.
-  let dashboard: ((req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void) | null = null;
-  if (deps.admin?.queues?.length) {
-    const adapter = new ExpressAdapter();
-    adapter.setBasePath(QUEUES_DASHBOARD_PATH);
-    createBullBoard({
-      queues: deps.admin.queues.map((q) => new BullMQAdapter(q, { readOnlyMode: true })),
-      // @bull-board/express 9.10.1 pins @bull-board/api 9.10.1 for its types; the adapter is the same shape.
-      serverAdapter: adapter as unknown as Parameters<typeof createBullBoard>[0]["serverAdapter"],
-      options: { uiConfig: { boardTitle: "pr-infra-agent queues" } },
-    });
-    dashboard = adapter.getRouter() as typeof dashboard;
-  }
+  // It is reached only through onQueueDashboard below, after the admin check, and loaded on
+  // the first such request: Express and bull-board stay out of a web tier nobody opens it on.
+  type Board = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+  const adminQueues = deps.admin?.queues?.length ? deps.admin.queues : null;
+  let board: Promise<Board> | null = null;
+  const dashboard = adminQueues
+    ? () =>
+        (board ??= (async () => {
+          const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
+            import("@bull-board/api"),
+            import("@bull-board/api/bullMQAdapter"),
+            import("@bull-board/express"),
+          ]);
+          const adapter = new ExpressAdapter();
+          adapter.setBasePath(QUEUES_DASHBOARD_PATH);
+          createBullBoard({
+            queues: adminQueues.map((q) => new BullMQAdapter(q, { readOnlyMode: true })),
+            // @bull-board/express 9.10.1 pins @bull-board/api 9.10.1 for its types; the adapter is the same shape.
+            serverAdapter: adapter as unknown as Parameters<typeof createBullBoard>[0]["serverAdapter"],
+            options: { uiConfig: { boardTitle: "pr-infra-agent queues" } },
+          });
+          return adapter.getRouter() as Board;
+        })())
+    : null;
 
   /**
    * /admin/queues…: the dashboard, for `Authorization: Basic admin:<ADMIN_TOKEN>` (a browser
    * prompts for it) or `Bearer <ADMIN_TOKEN>`. Reading only: any method but GET/HEAD is refused.
    */
-  function onQueueDashboard(req: IncomingMessage, res: ServerResponse, board: NonNullable<typeof dashboard>): void {
+  async function onQueueDashboard(req: IncomingMessage, res: ServerResponse, load: () => Promise<Board>): Promise<void> {
     if (!authorized(req) && !basicMatches(req, DASHBOARD_USER, adminDigest)) {
       deps.log.warn({ remote: req.socket.remoteAddress }, "queue dashboard: request without valid admin credentials refused");
       res.setHeader("www-authenticate", 'Basic realm="pr-infra-agent admin", charset="UTF-8"');
@@ -305,7 +313,7 @@ export function createWebServer(deps: WebDeps): Server {
     // bull-board's routes are relative to where it is mounted.
     const rest = (req.url ?? "/").slice(QUEUES_DASHBOARD_PATH.length);
     req.url = rest.startsWith("/") ? rest : `/${rest}`;
-    board(req, res, (err?: unknown) => {
+    (await load())(req, res, (err?: unknown) => {
       if (err) deps.log.error({ err }, "queue dashboard request failed");
       if (res.headersSent) return;
       if (err) send(res, 500, { ok: false, error: "internal error" });
@@ -548,7 +556,7 @@ export function createWebServer(deps: WebDeps): Server {
       return;
     }
     if ((url === QUEUES_DASHBOARD_PATH || url.startsWith(`${QUEUES_DASHBOARD_PATH}/`)) && dashboard) {
-      onQueueDashboard(req, res, dashboard);
+      void done(onQueueDashboard(req, res, dashboard));
       return;
     }
     if (url === "/healthz" && req.method === "GET") {

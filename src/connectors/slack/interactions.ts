@@ -1,4 +1,6 @@
-import { verifySlackRequest } from "@slack/bolt";
+// Bolt's own verifier, from its module: the package root loads all of Bolt (express, the
+// receivers; ~40 MB of RSS) into the web tier for one HMAC check.
+import { verifySlackRequest } from "@slack/bolt/dist/receivers/verify-request.js";
 import { z } from "zod";
 import { APPROVE_ACTION_ID, DENY_ACTION_ID, type ApprovalButtonValue } from "../../render/slack.js";
 
