@@ -230,7 +230,8 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
         WEBHOOK_QUEUE,
         async (job: Job<WebhookJobData>) => {
           // Slack clicks ride the same queue: verified by the web tier, handled here.
-          if (job.name === SLACK_CLICK_JOB) return processSlackClick(deps, job.data as unknown as SlackClick);
+          if (job.name === SLACK_CLICK_JOB)
+            return withSpan("slack.click", { "job.attempt": job.attemptsMade + 1 }, () => processSlackClick(deps, job.data as unknown as SlackClick), { parent: job.data.trace });
           // A child of the web tier's webhook.receive; task jobs enqueued by handlers carry this span.
           await withSpan("webhook.handle", { "github.event": job.data.name, "github.delivery": job.data.id, "job.attempt": job.attemptsMade + 1 }, () =>
             probot.receive({ id: job.data.id, name: job.data.name, payload: job.data.payload } as Parameters<Probot["receive"]>[0]),
@@ -257,11 +258,14 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     );
     // Diagnoses are short (probes time out in seconds); two at a time keeps them off the tasks' back.
     workers.push(
-      new Worker<DiagnoseJobData>(DIAGNOSE_QUEUE, (job: Job<DiagnoseJobData>) => processDiagnose(job, deps), {
-        connection: workerConnection,
-        prefix: config.queuePrefix,
-        concurrency: 2,
-      }),
+      new Worker<DiagnoseJobData>(
+        DIAGNOSE_QUEUE,
+        (job: Job<DiagnoseJobData>) =>
+          withSpan("diagnose.run", { "github.repository": job.data.repo, "issue.number": job.data.issueNumber, "diagnose.trigger": job.data.trigger, "job.attempt": job.attemptsMade + 1 }, () => processDiagnose(job, deps), {
+            parent: job.data.trace,
+          }),
+        { connection: workerConnection, prefix: config.queuePrefix, concurrency: 2 },
+      ),
     );
     for (const w of workers) {
       w.on("failed", (job, err) => log.warn({ err, job_id: job?.id, queue: w.name }, "job failed"));

@@ -7,6 +7,7 @@ import { appendAudit } from "../connectors/store/audit.js";
 import type { AppDeps } from "../deps.js";
 import { DIAGNOSE_JOB_OPTIONS, diagnoseJobId } from "../jobs/queues.js";
 import type { DiagnoseJobData } from "../jobs/types.js";
+import { traceField } from "../ops/tracing.js";
 import { reply, type CommandContext } from "./context.js";
 
 /** Characters of the title and body the knowledge base is searched with. */
@@ -44,7 +45,7 @@ export async function enqueueDiagnosis(deps: AppDeps, data: DiagnoseJobData): Pr
   });
   if (joined) return false;
   // Two at once (both ids active) is bounded too: the add collapses into the active follow-up.
-  await deps.queues.diagnostics.add("diagnose", data, { ...DIAGNOSE_JOB_OPTIONS, jobId });
+  await deps.queues.diagnostics.add("diagnose", { ...data, ...traceField() }, { ...DIAGNOSE_JOB_OPTIONS, jobId });
   return true;
 }
 

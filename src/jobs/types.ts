@@ -69,4 +69,6 @@ export interface DiagnoseJobData {
   defaultBranch: string;
   /** The title and body (bounded): what the knowledge base is searched with. */
   query: string;
+  /** W3C trace context of the span that queued it (tracing on only). */
+  trace?: Record<string, string>;
 }

@@ -399,7 +399,7 @@ export function createWebServer(deps: WebDeps): Server {
       throw new HttpError(click.status, click.message);
     }
     const jobId = jobIdFrom(["slack", createHash("sha256").update(click.replayKey).digest("hex").slice(0, 32)]);
-    await deps.queues.webhooks.add(SLACK_CLICK_JOB as never, click as never, { ...WEBHOOK_JOB_OPTIONS, jobId });
+    await deps.queues.webhooks.add(SLACK_CLICK_JOB as never, { ...click, ...traceField() } as never, { ...WEBHOOK_JOB_OPTIONS, jobId });
     res.writeHead(200);
     res.end();
   }
