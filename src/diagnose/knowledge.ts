@@ -28,6 +28,9 @@ export const MIN_SIMILARITY = 0.15;
  */
 export function mergeHits(rankings: SearchHit[][], limit: number): SearchHit[] {
   const lists = rankings.map((r) => r.filter((h) => h.score >= MIN_SIMILARITY));
+  // An entry found by several queries shows its best score.
+  const best = new Map<string, number>();
+  for (const h of lists.flat()) best.set(h.entry.id, Math.max(best.get(h.entry.id) ?? -1, h.score));
   const out: SearchHit[] = [];
   const seen = new Set<string>();
   for (let i = 0; out.length < limit && lists.some((l) => i < l.length); i++) {
@@ -35,7 +38,7 @@ export function mergeHits(rankings: SearchHit[][], limit: number): SearchHit[] {
       const h = l[i];
       if (!h || seen.has(h.entry.id) || out.length >= limit) continue;
       seen.add(h.entry.id);
-      out.push(h);
+      out.push({ ...h, score: best.get(h.entry.id)! });
     }
   }
   return out;

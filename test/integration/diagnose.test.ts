@@ -106,7 +106,9 @@ describe("issue diagnostics", () => {
       (
         await f.db.query<{ id: string }>(
           `INSERT INTO tasks (workflow_id, kind, stack, state, job_id, steps, error, created_at, started_at, finished_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, now() - make_interval(mins => $8), now() - make_interval(mins => $8), now() - make_interval(mins => $8 - 2)) RETURNING id`,
+           VALUES ($1, $2, $3, $4::task_state, $5, $6, $7, now() - make_interval(mins => $8),
+                   CASE WHEN $4::text = 'PENDING' THEN NULL ELSE now() - make_interval(mins => $8) END,
+                   CASE WHEN $4::text IN ('PENDING', 'RUNNING') THEN NULL ELSE now() - make_interval(mins => $8 - 2) END) RETURNING id`,
           [workflowId, kind, stack, state, `job-${Math.random()}`, JSON.stringify(steps), error, minutesAgo],
         )
       ).rows[0]!.id;
@@ -231,6 +233,8 @@ describe("issue diagnostics", () => {
     // The old failure of the same kind, with the deploy that fixed it; not today's failure itself.
     const similar = body.slice(body.indexOf("### Similar past incidents"), body.indexOf("### Suggested next steps"));
     expect(similar).toContain("deploy of prod failed at step deploy (\\#12)");
+    // The same error as today's: near-identical once ids are normalised away.
+    expect(Number(/\(https:\/\/github\.com\/[^)]+\/pull\/14\) — (\d+)% similar/.exec(similar)?.[1])).toBeGreaterThanOrEqual(80);
     expect(similar).toContain("Fixed by \\#14 (commit bbbbbbb)");
     expect(similar).toContain(`(https://github.com/${REPO}/pull/14)`);
     expect(similar).not.toContain("\\#41");

@@ -133,6 +133,8 @@ describe("mergeHits: the reporter's words and the failures' logs, in turn", () =
     const failures = [hit("rds", 0.9), hit("npm", 0.5), hit("oom", 0.4)];
     expect(mergeHits([issue, failures], 3).map((h) => h.entry.id)).toEqual(["npm", "rds", "dns"]);
     expect(mergeHits([issue, failures], 10).map((h) => h.entry.id)).toEqual(["npm", "rds", "dns", "oom"]);
+    // Found by both queries: shown with its best score.
+    expect(mergeHits([issue, failures], 3).map((h) => h.score)).toEqual([0.6, 0.9, 0.3]);
   });
 
   it("drops noise before merging, so a list with nothing relevant does not lead", () => {
