@@ -3,7 +3,9 @@
  * Runs the named benchmarks, all known ones by default, after a header describing the machine.
  * Benchmarks: `sandbox` (needs Docker), `render` (sticky comment and check run of a 10,000-resource plan),
  * `ingest` (webhook deliveries/s through the web tier vs plain Probot and a verify-only ceiling),
- * `memory` (idle RSS of a web and a worker process vs an empty node process).
+ * `memory` (idle RSS of a web and a worker process vs an empty node process),
+ * `ack` (signed `/agent preview` webhook → 👀 reaction and queued check run at the GitHub stand-in, vs /healthz),
+ * `pipeline` (50 concurrent PR previews through web + worker processes: jobs lost, wall time vs sandbox time ÷ concurrency).
  * Each benchmark's result is merged into bench/results.json (`{ date, machine, results: { <name>: … } }`:
  * running one benchmark replaces its entry only), and a summary of the targets ends the output.
  * Env: BENCH_ITERATIONS (timed iterations per variant, default 30), BENCH_IMAGE (sandbox image).
@@ -20,6 +22,8 @@ import { benchRender } from "./render.js";
 import { benchSandbox } from "./sandbox.js";
 import { benchIngest } from "./ingest.js";
 import { benchMemory } from "./memory.js";
+import { benchAck } from "./ack.js";
+import { benchPipeline } from "./pipeline.js";
 import { fmt } from "./stats.js";
 
 const DEFAULT_ITERATIONS = 30;
@@ -30,6 +34,8 @@ const BENCHMARKS: Record<string, (iterations: number) => Promise<unknown>> = {
   diagnose: (iterations) => benchDiagnose({ iterations }),
   ingest: () => benchIngest(),
   memory: () => benchMemory(),
+  ack: () => benchAck(),
+  pipeline: () => benchPipeline(),
 };
 
 const RESULTS_FILE = join(resolve(dirname(fileURLToPath(import.meta.url))), "results.json");

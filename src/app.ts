@@ -25,7 +25,7 @@ import { runTaskInSpan } from "./jobs/task-span.js";
 import { withSpan } from "./ops/tracing.js";
 import { createMetricsServer, createWebServer, SLACK_CLICK_JOB, type ReadinessCheck } from "./web/server.js";
 import { createMetrics } from "./web/metrics.js";
-import { withRateLimitReport, withSecondaryLimitRetry } from "./connectors/github.js";
+import { withRateLimitReport, withGitHubPacing } from "./connectors/github.js";
 import { SlackNotifier } from "./connectors/slack/client.js";
 import { processSlackClick, type SlackClick } from "./jobs/slack.js";
 import { sweepExpired } from "./jobs/expiry.js";
@@ -117,7 +117,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     baseUrl: apiBaseUrl,
     log: log.child({ name: "probot" }),
     // Every installation client (deps.github and each event's context.octokit) reports GitHub's rate limit.
-    Octokit: withRateLimitReport(withSecondaryLimitRetry(options.Octokit ?? ProbotOctokit, log.child({ name: "github" })), (installation, remaining) =>
+    Octokit: withRateLimitReport(withGitHubPacing(options.Octokit ?? ProbotOctokit, log.child({ name: "github" })), (installation, remaining) =>
       metrics.githubRateLimitRemaining.set({ installation: String(installation) }, remaining),
     ),
   });

@@ -1,3 +1,4 @@
+import Bottleneck from "bottleneck";
 import type { ProbotOctokit } from "probot";
 import { permissionFrom, type RepoPermission } from "../approval/permissions.js";
 
@@ -21,24 +22,51 @@ export interface RepoRef {
 export const SECONDARY_LIMIT_MAX_WAIT_SECONDS = 60;
 /** Retries of one request after secondary rate limits. */
 export const SECONDARY_LIMIT_RETRIES = 2;
+/** Writes an installation may make at once before pacing starts. */
+export const WRITE_BURST = 10;
 
 /**
- * Probot's app-level throttle options only log a secondary rate limit (403/429 "You have
- * exceeded a secondary rate limit") and give up, so a busy minute fails a check-run update.
- * GitHub says to wait `retry-after` and try again: do that, twice, when the wait is short.
+ * Pacing of writes (POST/PATCH/PUT/DELETE), per installation: up to WRITE_BURST at once, then
+ * one per second. GitHub asks for a second between writes and limits content creation to 80
+ * a minute; the plugin's default (one write a second for the whole process, every
+ * installation in one line) made the check run of a command wait a second behind its 👀.
  */
-export function withSecondaryLimitRetry<C extends typeof ProbotOctokit>(Octokit: C, log: { warn(obj: object, msg: string): void }): C {
-  return Octokit.defaults((options: { throttle?: Record<string, unknown> }) => ({
-    ...options,
-    throttle: {
-      ...options.throttle,
-      onSecondaryRateLimit: (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
-        const retry = retryCount < SECONDARY_LIMIT_RETRIES && retryAfter <= SECONDARY_LIMIT_MAX_WAIT_SECONDS;
-        log.warn({ method: request.method, url: request.url, retry_after: retryAfter, retry_count: retryCount, retry }, "Secondary quota detected");
-        return retry;
+export function githubWriteLimiter(): Bottleneck.Group {
+  return new Bottleneck.Group({
+    maxConcurrent: 1,
+    reservoir: WRITE_BURST,
+    reservoirIncreaseAmount: 1,
+    reservoirIncreaseInterval: 1000,
+    reservoirIncreaseMaximum: WRITE_BURST,
+    // An installation idle for two minutes gets a fresh bucket (and its limiter is dropped).
+    timeout: 120_000,
+  });
+}
+
+/**
+ * Probot's throttle options, adjusted: writes paced per installation (githubWriteLimiter), and
+ * secondary rate limits (403/429 "You have exceeded a secondary rate limit") retried after
+ * `retry-after`, twice, when the wait is short — Probot's default only logs them and gives up,
+ * so a busy minute failed a check-run update.
+ */
+export function withGitHubPacing<C extends typeof ProbotOctokit>(Octokit: C, log: { warn(obj: object, msg: string): void }, write: Bottleneck.Group = githubWriteLimiter()): C {
+  return Octokit.defaults((options: { throttle?: Record<string, unknown>; auth?: unknown }) => {
+    const installationId = (options.auth as { installationId?: unknown } | undefined)?.installationId;
+    return {
+      ...options,
+      throttle: {
+        ...options.throttle,
+        write,
+        // The limiters' key: one bucket per installation (the app-level client shares one).
+        ...(typeof installationId === "number" ? { id: `installation-${installationId}` } : {}),
+        onSecondaryRateLimit: (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
+          const retry = retryCount < SECONDARY_LIMIT_RETRIES && retryAfter <= SECONDARY_LIMIT_MAX_WAIT_SECONDS;
+          log.warn({ method: request.method, url: request.url, retry_after: retryAfter, retry_count: retryCount, retry }, "Secondary quota detected");
+          return retry;
+        },
       },
-    },
-  })) as unknown as C;
+    };
+  }) as unknown as C;
 }
 
 export function withRateLimitReport<C extends typeof ProbotOctokit>(Octokit: C, report: (installationId: number, remaining: number) => void): C {

@@ -40,7 +40,7 @@ function defaultFaultBody(status: number): unknown {
 /**
  * A primary rate limit as GitHub answers it (403, quota used up, resets in `seconds`): Probot's
  * throttling retries these (twice). A secondary limit (`failNext(n, 403 | 429)` with the default
- * body) is retried after `retry-after` by the app's own handler (withSecondaryLimitRetry):
+ * body) is retried after `retry-after` by the app's own handler (withGitHubPacing):
  * Probot's default only logs it.
  */
 export function primaryRateLimit(seconds = 1): FaultOptions {
