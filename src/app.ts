@@ -199,13 +199,18 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       log.info({ port: deps.egress.port, network: egress.network }, "egress proxy listening");
     }
     const reap = async () => {
-      const reaped = await reapOrphanSandboxes(docker, {
-        self: owner,
-        isOwnerAlive: (o) => heartbeat.isAlive(o),
-        maxAgeSeconds: config.sandbox.timeoutSeconds + 600,
-        workspaceRoot: config.sandbox.workspaceRoot,
-      });
-      if (reaped) log.warn({ reaped }, "removed orphaned sandbox containers");
+      // Docker being down must not stop the sweeps below (expiry, credential leases).
+      try {
+        const reaped = await reapOrphanSandboxes(docker, {
+          self: owner,
+          isOwnerAlive: (o) => heartbeat.isAlive(o),
+          maxAgeSeconds: config.sandbox.timeoutSeconds + 600,
+          workspaceRoot: config.sandbox.workspaceRoot,
+        });
+        if (reaped) log.warn({ reaped }, "removed orphaned sandbox containers");
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, "could not reap sandboxes (is the Docker engine up?); will retry");
+      }
       try {
         const expired = await sweepExpired(deps);
         if (expired.locks || expired.approvals) log.info(expired, "announced expired locks and approval requests");

@@ -103,6 +103,8 @@ class TailBuffer {
 export class Sandbox {
   /** Called once the sandbox is destroyed (the pool refills then, when the CPU is free again). */
   onDestroyed: (() => void) | null = null;
+  /** kill() was called (a timeout, output flood, shutdown or cancellation stopped the steps). */
+  private killed = false;
 
   private constructor(
     private readonly docker: Docker,
@@ -220,8 +222,14 @@ export class Sandbox {
     let exitCode: number | null = null;
     try {
       exitCode = (await exec.inspect()).ExitCode ?? null;
-    } catch {
-      exitCode = null; // container already gone (killed)
+    } catch (err) {
+      // Stopped on purpose (killed): no exit code. Otherwise the step's output ended because the
+      // engine went away (restarted, crashed: its container and the exec died with it), not
+      // because the step failed: the engine's fault, retried like any other SandboxError.
+      if (!killing && !this.killed) {
+        throw new SandboxError(`lost the step's sandbox: the container engine stopped answering while the step ran (${(err as Error).message})`);
+      }
+      exitCode = null;
     }
     return {
       exitCode: timedOut || outputLimitExceeded ? null : exitCode,
@@ -236,18 +244,34 @@ export class Sandbox {
   /**
    * Reads the container's cgroup counters (v1 or v2 layout) to explain a failure: an OOM kill
    * or the pids limit. Zeroes when the container is gone or the files are not there.
+   *
+   * Shell builtins only (no `cat`): after a fork bomb the container has no process to spare.
+   * When even the reading shell cannot start, the engine's stats (no process needed) tell
+   * whether the container sits at its process limit.
    */
   async limitEvents(): Promise<LimitEvents> {
-    const script =
-      "cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events /sys/fs/cgroup/pids/pids.events /sys/fs/cgroup/pids.events 2>/dev/null; true";
+    const files = "/sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events /sys/fs/cgroup/pids/pids.events /sys/fs/cgroup/pids.events";
+    const script = `for f in ${files}; do [ -r "$f" ] && while IFS= read -r l; do echo "$l"; done < "$f"; done; true`;
+    let oomKills = 0;
+    let pidsLimitHits = 0;
     try {
       const res = await this.exec(["sh", "-c", script], { timeoutMs: 5000 });
-      const oom = /^oom_kill (\d+)$/m.exec(res.tail);
-      const pids = /^max (\d+)$/m.exec(res.tail);
-      return { oomKills: Number(oom?.[1] ?? 0), pidsLimitHits: Number(pids?.[1] ?? 0) };
+      oomKills = Number(/^oom_kill (\d+)$/m.exec(res.tail)?.[1] ?? 0);
+      pidsLimitHits = Number(/^max (\d+)$/m.exec(res.tail)?.[1] ?? 0);
     } catch {
-      return { oomKills: 0, pidsLimitHits: 0 };
+      // fall through to the stats
     }
+    if (pidsLimitHits === 0) {
+      try {
+        const stats = (await this.container.stats({ stream: false })) as { pids_stats?: { current?: number; limit?: number } };
+        const { current, limit } = stats.pids_stats ?? {};
+        // A bomb oscillates just under the limit (processes die, others fork): within 10% counts.
+        if (current !== undefined && limit !== undefined && limit > 0 && current >= limit * 0.9) pidsLimitHits = 1;
+      } catch {
+        // the container is gone: nothing more to learn
+      }
+    }
+    return { oomKills, pidsLimitHits };
   }
 
   async isRunning(): Promise<boolean> {
@@ -260,19 +284,26 @@ export class Sandbox {
 
   /** Stops everything in the container at once (timeout, output flood, shutdown). */
   async kill(): Promise<void> {
+    this.killed = true;
     await this.container.kill().catch(() => {});
     await this.container.wait().catch(() => {});
   }
 
   /** Always called, whatever happened: neither the container nor its workspace outlives the task. */
   async destroy(): Promise<void> {
-    await this.container.remove({ force: true, v: true }).catch((err: { statusCode?: number }) => {
-      if (err.statusCode !== 404) throw err;
-    });
-    await rm(this.workspaceDir, { recursive: true, force: true });
-    const done = this.onDestroyed;
-    this.onDestroyed = null;
-    done?.();
+    try {
+      await this.container.remove({ force: true, v: true }).catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404) throw err;
+      });
+    } finally {
+      // Even when the engine cannot remove the container now (it is restarting): the workspace
+      // is the worker's own, and the dead container is removed by the reaper once the engine
+      // answers again (a stopped sandbox container serves no one).
+      await rm(this.workspaceDir, { recursive: true, force: true });
+      const done = this.onDestroyed;
+      this.onDestroyed = null;
+      done?.();
+    }
   }
 }
 
@@ -422,8 +453,10 @@ export interface ReapOptions {
 
 /**
  * Removes what crashed workers left behind: labelled containers whose owner is dead, any older
- * than the longest a task may take, and the dead owners' workspace directories. Safe to run
- * from several workers on one engine at once.
+ * than the longest a task may take, any that have stopped (no sandbox is of use once its
+ * container has exited: an engine restart kills them all, and a task could not remove its own
+ * while the engine was away), and the dead owners' workspace directories. Safe to run from
+ * several workers on one engine at once.
  */
 export async function reapOrphanSandboxes(docker: Docker, opts: ReapOptions): Promise<number> {
   const all = await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
@@ -438,7 +471,9 @@ export async function reapOrphanSandboxes(docker: Docker, opts: ReapOptions): Pr
   let removed = 0;
   for (const info of list) {
     const tooOld = now - info.Created > opts.maxAgeSeconds;
-    if (!tooOld && (await ownerAlive(info.Labels[OWNER_LABEL] ?? ""))) continue;
+    // "exited"/"dead" only: a "created" container is one being started right now.
+    const stopped = info.State === "exited" || info.State === "dead";
+    if (!tooOld && !stopped && (await ownerAlive(info.Labels[OWNER_LABEL] ?? ""))) continue;
     await docker
       .getContainer(info.Id)
       .remove({ force: true, v: true })
