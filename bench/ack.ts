@@ -11,14 +11,16 @@
  * t0 just before the POST, each GitHub call when the stand-in has read its body.
  *
  * Two variants, the same in every other way, one after the other on the same database:
- * - `production`: Probot's Octokit as shipped (plugin-throttling: at most one write per second
- *   per process, so the check run, the second write of a command, waits for the reaction's slot);
+ * - `production`: the app's Octokit as shipped (retries, and writes paced per installation:
+ *   a burst of 10, then one a second — src/connectors/github.ts `withGitHubPacing`; a preview
+ *   makes ~7 writes, so back-to-back commands drain the bucket and the check run queues);
  * - `unthrottled`: the worker with the throttling plugin off: the app's own work only.
  *
  * Sequential deliveries (BENCH_ACK_WARMUP, default 5, then BENCH_ACK_COUNT, default 40), each on
  * a new PR and stack (no lock, no dedupe in the way), each waited on until its preview has
  * finished (the sticky comment says so) and then BENCH_ACK_GAP_MS (default 1100) of quiet, so
- * every delivery meets an idle worker and an idle write limiter. SANDBOX_POOL_SIZE=0: no pool
+ * every delivery meets an idle worker (not a full write bucket: ~7 writes per preview against
+ * a refill of one a second). SANDBOX_POOL_SIZE=0: no pool
  * refill runs in the background between deliveries (the pool plays no part in acknowledging).
  *
  * Baseline, interleaved (just before each delivery): `GET /healthz` on the web tier (the route;
@@ -287,7 +289,7 @@ export async function benchAck(opts: { warmup?: number; count?: number; gapMs?: 
   out.push("");
   out.push(
     "Notes: times from just before the webhook POST to the moment the stand-in had read the call's body, in the bench process. " +
-      "Between the reaction and the check run the worker reads the default branch's config and the PR, records the workflow and task in PostgreSQL, then creates the check run; in the production variant the check run also waits for Octokit's write limiter (one write per second per process, after the reaction). " +
+      "Between the reaction and the check run the worker reads the default branch's config and the PR, records the workflow and task in PostgreSQL, then creates the check run; in the production variant the check run also waits for the write pacing (one a second per installation once the burst of 10 is used up). " +
       "Percentiles interpolated linearly; targets are informational.",
   );
   out.push(`Results JSON: ${relative(process.cwd(), RESULT_FILE) || RESULT_FILE}`);

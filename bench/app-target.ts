@@ -4,8 +4,8 @@
  * no tracing), forked with an IPC channel; it sends `{ port, pid }` to the parent once ready and
  * stops gracefully on "stop" (or when the parent goes away).
  *
- * GitHub client: Probot's Octokit as production runs it (retries, and throttling: writes at most
- * 1/s per process, comment-creating writes 1 per 3 s) unless BENCH_GITHUB_THROTTLE=off, which
+ * GitHub client: the app's Octokit as production runs it (retries, and throttling: writes paced
+ * per installation, a burst of 10 then 1/s) unless BENCH_GITHUB_THROTTLE=off, which
  * turns the throttling plugin off (retries stay on): what is left is the app's own work.
  *
  * Logs: JSON lines at LOG_LEVEL to BENCH_LOG_FILE (default /dev/null).

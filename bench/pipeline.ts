@@ -10,8 +10,9 @@
  * each `startApp` from the environment (bench/app-target.ts); GitHub's REST API is
  * test/helpers/github-server.ts in this process, the repository a local git server.
  * The worker's Octokit runs with its throttling plugin off (BENCH_PIPELINE_THROTTLE=on keeps it):
- * Probot's default allows one write per second per process, which for 50 previews
- * (≈ 6 writes each) alone takes minutes; the GitHub writes the run made are counted and reported.
+ * the app paces writes per installation (a burst of 10, then one a second), which for 50
+ * previews of one installation (≈ 7 writes each) alone takes minutes; the GitHub writes the run
+ * made are counted and reported.
  *
  * Figures:
  * - wall: from just before the first delivery to the last task's finished_at (PostgreSQL and this
