@@ -29,7 +29,6 @@
  * A benchmark, not a test: the targets are printed as PASS/MISS for information only.
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism, loadavg } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,7 +36,7 @@ import { performance } from "node:perf_hooks";
 import { previewCheckRunName } from "../src/render/check-run.js";
 import type { RecordedCall } from "../test/helpers/github-fake.js";
 import { BENCH_REPO, postComment, stackName, startBenchStack, STEP, type BenchStack } from "./app-stack.js";
-import { fmt, percentile } from "./stats.js";
+import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck } from "./stats.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "ack-latest.json");
@@ -78,12 +77,7 @@ export interface AckVariant {
   samples: { healthz: number[]; accepted: number[]; reaction: number[]; checkRun: number[] };
 }
 
-export interface TargetCheck {
-  name: string;
-  measured: string;
-  limit: string;
-  pass: boolean;
-}
+export type { TargetCheck };
 
 export interface AckResult {
   benchmark: "ack";
@@ -100,13 +94,6 @@ function progress(msg: string): void {
   process.stderr.write(`[bench ack] ${msg}\n`);
 }
 
-function intFromEnv(name: string, def: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -283,9 +270,7 @@ export async function benchAck(opts: { warmup?: number; count?: number; gapMs?: 
   out.push(`Load average (1/5/15 min): ${loadBefore.map((x) => fmt(x, 2)).join("/")} before, ${result.environment.loadAfter.map((x) => fmt(x, 2)).join("/")} after (${result.environment.cpus} CPUs).`);
   out.push(`Verification: ${verification.accepted}/${verification.deliveries} deliveries answered 202, ${verification.previewsSucceeded} previews succeeded, ${verification.containersLeft} sandbox containers left at the end (removed).`);
   out.push("");
-  out.push("| target | measured | limit | result |");
-  out.push("|---|---:|---:|---|");
-  for (const t of targets) out.push(`| ${t.name} | ${t.measured} | ${t.limit} | ${t.pass ? "PASS" : "MISS"} |`);
+  out.push(...targetTable(targets));
   out.push("");
   out.push(
     "Notes: times from just before the webhook POST to the moment the stand-in had read the call's body, in the bench process. " +
@@ -295,7 +280,6 @@ export async function benchAck(opts: { warmup?: number; count?: number; gapMs?: 
   out.push(`Results JSON: ${relative(process.cwd(), RESULT_FILE) || RESULT_FILE}`);
   process.stdout.write(out.join("\n") + "\n");
 
-  await mkdir(dirname(RESULT_FILE), { recursive: true });
-  await writeFile(RESULT_FILE, JSON.stringify(result, null, 2) + "\n");
+  await saveResult(RESULT_FILE, result);
   return result;
 }

@@ -12,13 +12,13 @@
  * Like knowledge.ts, only the last EMBEDDED_LOG_CHARS characters of a log are embedded.
  * A benchmark, not a test: the target is printed as PASS/MISS for information only.
  */
-import { readdir, readFile, mkdir, writeFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { dot, HashingEmbedder } from "../src/diagnose/embedder.js";
 import { EMBEDDED_LOG_CHARS } from "../src/diagnose/knowledge.js";
-import { fmt, stats, type Stats } from "./stats.js";
+import { fmt, stats, type Stats, targetTable, saveResult } from "./stats.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const FIXTURES = join(ROOT, "test", "fixtures", "diagnose", "failures");
@@ -170,9 +170,7 @@ export async function benchDiagnose(opts: { iterations: number }): Promise<Diagn
   out.push("|---|---:|---:|---:|");
   for (const c of perCause) out.push(`| ${c.cause} | ${c.heldOut} | ${fmt(c.recallAt1, 2)} | ${fmt(c.recallAt3, 2)} |`);
   out.push("");
-  out.push("| target | measured | limit | result |");
-  out.push("|---|---:|---:|---|");
-  for (const t of result.targets) out.push(`| ${t.name} | ${t.measured} | ${t.limit} | ${t.pass ? "PASS" : "MISS"} |`);
+  out.push(...targetTable(result.targets));
   out.push("");
   if (result.misses.length > 0) {
     out.push(`Not ranked first: ${result.misses.map((m) => `${m.file} → ${m.ranked[0]} (true cause at ${m.rank})`).join("; ")}.`);
@@ -184,7 +182,6 @@ export async function benchDiagnose(opts: { iterations: number }): Promise<Diagn
   out.push(`Results JSON: ${relative(process.cwd(), RESULT_FILE) || RESULT_FILE}`);
   process.stdout.write(out.join("\n") + "\n");
 
-  await mkdir(dirname(RESULT_FILE), { recursive: true });
-  await writeFile(RESULT_FILE, JSON.stringify(result, null, 2) + "\n");
+  await saveResult(RESULT_FILE, result);
   return result;
 }

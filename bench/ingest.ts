@@ -21,7 +21,6 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { once } from "node:events";
-import { mkdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { availableParallelism, loadavg } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
@@ -32,7 +31,7 @@ import { Queue } from "bullmq";
 import { createRedis, WEBHOOK_QUEUE } from "../src/jobs/queues.js";
 import { WEBHOOK_PATH } from "../src/web/server.js";
 import { issueCommentPayload, migratedTestDb, sign, TEST_REDIS_URL, WEBHOOK_SECRET } from "../test/helpers/harness.js";
-import { fmt, percentile } from "./stats.js";
+import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck } from "./stats.js";
 import type { IngestTargetKind } from "./ingest-target.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -68,12 +67,7 @@ export interface IngestRow {
   maxMs: number;
 }
 
-export interface TargetCheck {
-  name: string;
-  measured: string;
-  limit: string;
-  pass: boolean;
-}
+export type { TargetCheck };
 
 export interface IngestResult {
   benchmark: "ingest";
@@ -94,13 +88,6 @@ function progress(msg: string): void {
   process.stderr.write(`[bench ingest] ${msg}\n`);
 }
 
-function intFromEnv(name: string, def: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 /** A 127.0.0.1 port nothing listens on (bound, then released): where "GitHub" is, so no call can leave. */
 export async function unusedPort(): Promise<number> {
@@ -360,9 +347,7 @@ export async function benchIngest(opts: { count?: number; warmup?: number; conne
   out.push(`Load average (1/5/15 min): ${result.environment.loadBefore.map((x) => fmt(x, 2)).join("/")} before, ${result.environment.loadAfter.map((x) => fmt(x, 2)).join("/")} after (${result.environment.cpus} CPUs).`);
   out.push(`App run: ${verification.deliveriesRecorded} deliveries recorded, ${verification.jobsQueued} jobs queued for ${verification.requestsToApp} requests (warm-up included).`);
   out.push("");
-  out.push("| target | measured | limit | result |");
-  out.push("|---|---:|---:|---|");
-  for (const t of targets) out.push(`| ${t.name} | ${t.measured} | ${t.limit} | ${t.pass ? "PASS" : "MISS"} |`);
+  out.push(...targetTable(targets));
   out.push("");
   out.push(
     "Notes: each server in its own Node process (tsx), all three started before the first request; the client (autocannon) in the bench process; PostgreSQL and Redis on the same machine. " +
@@ -372,7 +357,6 @@ export async function benchIngest(opts: { count?: number; warmup?: number; conne
   out.push(`Results JSON: ${relative(process.cwd(), RESULT_FILE) || RESULT_FILE}`);
   process.stdout.write(out.join("\n") + "\n");
 
-  await mkdir(dirname(RESULT_FILE), { recursive: true });
-  await writeFile(RESULT_FILE, JSON.stringify(result, null, 2) + "\n");
+  await saveResult(RESULT_FILE, result);
   return result;
 }

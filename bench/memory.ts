@@ -21,7 +21,7 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,7 +29,7 @@ import { promisify } from "node:util";
 import { createRedis } from "../src/jobs/queues.js";
 import { migratedTestDb, TEST_REDIS_URL, WEBHOOK_SECRET } from "../test/helpers/harness.js";
 import { baseEnv, generatePrivateKey, unusedPort } from "./ingest.js";
-import { fmt } from "./stats.js";
+import { fmt, targetTable, saveResult, type TargetCheck } from "./stats.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "memory-latest.json");
@@ -58,12 +58,7 @@ export interface MemoryRow {
   ratio: number;
 }
 
-export interface TargetCheck {
-  name: string;
-  measured: string;
-  limit: string;
-  pass: boolean;
-}
+export type { TargetCheck };
 
 export interface MemoryResult {
   benchmark: "memory";
@@ -306,9 +301,7 @@ export async function benchMemory(opts: { idleSeconds?: number; tsx?: boolean } 
   out.push("|---|---:|---:|---:|---:|---:|");
   for (const r of rows) out.push(`| ${r.label} | ${fmt(r.readyMs, 0)} | ${fmt(r.readyRssMiB)} | ${fmt(r.idleRssMiB)} | ${fmt(r.peakRssMiB)} | ${fmt(r.ratio, 2)}× |`);
   out.push("");
-  out.push("| target | measured | limit | result |");
-  out.push("|---|---:|---:|---|");
-  for (const t of targets) out.push(`| ${t.name} | ${t.measured} | ${t.limit} | ${t.pass ? "PASS" : "MISS"} |`);
+  out.push(...targetTable(targets));
   out.push("");
   out.push(
     "Notes: web ready = GET /healthz on PORT answers; worker ready = GET /healthz on METRICS_PORT answers (served after its BullMQ workers started). " +
@@ -318,7 +311,6 @@ export async function benchMemory(opts: { idleSeconds?: number; tsx?: boolean } 
   out.push(`Results JSON: ${relative(process.cwd(), RESULT_FILE) || RESULT_FILE}`);
   process.stdout.write(out.join("\n") + "\n");
 
-  await mkdir(dirname(RESULT_FILE), { recursive: true });
-  await writeFile(RESULT_FILE, JSON.stringify(result, null, 2) + "\n");
+  await saveResult(RESULT_FILE, result);
   return result;
 }

@@ -25,26 +25,20 @@
  * A benchmark, not a test: the targets are printed as PASS/MISS for information only.
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism, loadavg } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { sandboxesUnder, until } from "../test/helpers/app-process.js";
 import { postComment, startBenchStack, STEP } from "./app-stack.js";
-import { fmt, percentile } from "./stats.js";
+import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck } from "./stats.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "pipeline-latest.json");
 const TARGETS = { ratioMax: 1.2, lost: 0 };
 const TERMINAL = ["SUCCEEDED", "FAILED", "CANCELLED", "BLOCKED"];
 
-export interface TargetCheck {
-  name: string;
-  measured: string;
-  limit: string;
-  pass: boolean;
-}
+export type { TargetCheck };
 
 export interface PipelineResult {
   benchmark: "pipeline";
@@ -75,13 +69,6 @@ function progress(msg: string): void {
   process.stderr.write(`[bench pipeline] ${msg}\n`);
 }
 
-function intFromEnv(name: string, def: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 interface TaskRow {
   pr: number;
@@ -258,9 +245,7 @@ export async function benchPipeline(opts: { prs?: number; concurrency?: number; 
   out.push("");
   out.push(`Load average (1/5/15 min): ${loadBefore.map((x) => fmt(x, 2)).join("/")} before, ${result.environment.loadAfter.map((x) => fmt(x, 2)).join("/")} after (${result.environment.cpus} CPUs).`);
   out.push("");
-  out.push("| target | measured | limit | result |");
-  out.push("|---|---:|---:|---|");
-  for (const t of targets) out.push(`| ${t.name} | ${t.measured} | ${t.limit} | ${t.pass ? "PASS" : "MISS"} |`);
+  out.push(...targetTable(targets));
   out.push("");
   out.push(
     `Notes: per-task time is PostgreSQL's started_at (a worker slot claimed the task) to finished_at (sandbox removed, result recorded); with ${concurrency} slots on ${result.environment.cpus} CPUs it includes contention. ` +
@@ -270,7 +255,6 @@ export async function benchPipeline(opts: { prs?: number; concurrency?: number; 
   out.push(`Results JSON: ${relative(process.cwd(), RESULT_FILE) || RESULT_FILE}`);
   process.stdout.write(out.join("\n") + "\n");
 
-  await mkdir(dirname(RESULT_FILE), { recursive: true });
-  await writeFile(RESULT_FILE, JSON.stringify(result, null, 2) + "\n");
+  await saveResult(RESULT_FILE, result);
   return result;
 }

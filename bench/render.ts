@@ -6,7 +6,6 @@
  *
  * A benchmark, not a test: the targets are printed as PASS/MISS for information only.
  */
-import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,7 +16,7 @@ import type { StepResult } from "../src/jobs/types.js";
 import { countChanges, type PlanDiagnostic, type PulumiPreview, type ResourceChange, type ResourceOp } from "../src/plan/types.js";
 import { completedOutput } from "../src/render/check-run.js";
 import { renderStickyParts } from "../src/render/sticky-comment.js";
-import { fmt, stats, type Stats } from "./stats.js";
+import { fmt, stats, type Stats, targetTable, saveResult, type TargetCheck } from "./stats.js";
 
 const RESOURCES = 10_000;
 const WARMUP = 5;
@@ -39,12 +38,7 @@ export interface Row extends Stats {
   limit: number;
 }
 
-export interface TargetCheck {
-  name: string;
-  measured: string;
-  limit: string;
-  pass: boolean;
-}
+export type { TargetCheck };
 
 export interface Result {
   benchmark: "render";
@@ -276,9 +270,7 @@ export async function benchRender(opts: { iterations: number }): Promise<Result>
     );
   }
   out.push("");
-  out.push("| target | measured | limit | result |");
-  out.push("|---|---:|---:|---|");
-  for (const t of targets) out.push(`| ${t.name} | ${t.measured} | ${t.limit} | ${t.pass ? "PASS" : "MISS"} |`);
+  out.push(...targetTable(targets));
   out.push("");
   out.push(
     `Notes: one process, rendering is synchronous; each variant runs ${WARMUP} untimed warm-up iterations first. ` +
@@ -288,7 +280,6 @@ export async function benchRender(opts: { iterations: number }): Promise<Result>
   out.push(`Results JSON: ${relative(process.cwd(), RESULT_FILE) || RESULT_FILE}`);
   process.stdout.write(out.join("\n") + "\n");
 
-  await mkdir(dirname(RESULT_FILE), { recursive: true });
-  await writeFile(RESULT_FILE, JSON.stringify(result, null, 2) + "\n");
+  await saveResult(RESULT_FILE, result);
   return result;
 }

@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,7 +21,7 @@ import {
   type SandboxLimits,
   type SandboxOptions,
 } from "../src/connectors/sandbox.js";
-import { fmt, stats, type Stats } from "./stats.js";
+import { fmt, stats, type Stats, saveResult } from "./stats.js";
 
 /** The trivial step every variant runs. */
 const STEP = ["sh", "-c", "echo ok"];
@@ -277,7 +277,6 @@ export async function benchSandbox(opts: { iterations: number }): Promise<Result
   out.push(`Results JSON: ${relative(process.cwd(), RESULT_FILE) || RESULT_FILE}`);
   process.stdout.write(out.join("\n") + "\n");
 
-  await mkdir(dirname(RESULT_FILE), { recursive: true });
-  await writeFile(RESULT_FILE, JSON.stringify(result, null, 2) + "\n");
+  await saveResult(RESULT_FILE, result);
   return result;
 }

@@ -1,3 +1,6 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+
 /** Summary statistics shared by the benchmarks. */
 export interface Stats {
   n: number;
@@ -31,3 +34,31 @@ export function stats(samples: number[]): Stats {
 
 /** A number for a results table; `n/a` when it is not finite. */
 export const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : "n/a");
+
+/** A benchmark's figure against its (informational) target. */
+export interface TargetCheck {
+  name: string;
+  measured: string;
+  limit: string;
+  pass: boolean;
+}
+
+/** The `| target | measured | limit | result |` table every benchmark prints. */
+export function targetTable(targets: readonly TargetCheck[]): string[] {
+  return ["| target | measured | limit | result |", "|---|---:|---:|---|", ...targets.map((t) => `| ${t.name} | ${t.measured} | ${t.limit} | ${t.pass ? "PASS" : "MISS"} |`)];
+}
+
+/** A whole-number setting from the environment, `def` when unset. */
+export function intFromEnv(name: string, def: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** Writes a benchmark's latest result (pretty JSON) next to the others. */
+export async function saveResult(file: string, result: unknown): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, JSON.stringify(result, null, 2) + "\n");
+}
