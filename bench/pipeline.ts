@@ -249,7 +249,7 @@ export async function benchPipeline(opts: { prs?: number; concurrency?: number; 
   out.push("");
   out.push(
     `Notes: per-task time is PostgreSQL's started_at (a worker slot claimed the task) to finished_at (sandbox removed, result recorded); with ${concurrency} slots on ${result.environment.cpus} CPUs it includes contention. ` +
-      `Wall includes the webhook handling before the first task starts. ${throttle ? "" : `With Probot's default write throttle (≤ 1 write/s per process) this run's ${github.writes} writes alone would need ≥ ${github.writes} s. `}` +
+      `Wall includes the webhook handling before the first task starts. ${throttle ? "" : `With the write pacing on (≤ 1 write/s per installation after a burst of 10) this run's ${github.writes} writes alone would need ≥ ${github.writes} s. `}` +
       "Targets are informational.",
   );
   out.push(`Results JSON: ${relative(process.cwd(), RESULT_FILE) || RESULT_FILE}`);

@@ -28,8 +28,8 @@ export const WRITE_BURST = 10;
 /**
  * Pacing of writes (POST/PATCH/PUT/DELETE), per installation: up to WRITE_BURST at once, then
  * one per second. GitHub asks for a second between writes and limits content creation to 80
- * a minute; the plugin's default (one write a second for the whole process, every
- * installation in one line) made the check run of a command wait a second behind its 👀.
+ * a minute; the plugin's default (a strict second between any two writes of an installation,
+ * no burst) made the check run of every command wait a second behind its 👀.
  */
 export function githubWriteLimiter(): Bottleneck.Group {
   return new Bottleneck.Group({
