@@ -242,12 +242,12 @@ const RunbookDir = z
   .refine((v) => !v.startsWith("/") && !v.split("/").includes("..") && !CONTROL_CHAR_RE.test(v) && !v.includes("\\"), {
     error: "must be a relative folder of the repository without `..`",
   });
-const Diagnose = z.strictObject({
+export const DiagnoseSettingsSchema = z.strictObject({
   label: LabelName.default("agent:diagnose"),
   templates: z.array(z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, "must be a file name in .github/ISSUE_TEMPLATE/")).max(20).default([]),
   runbooks: RunbookDir.default("docs/runbooks"),
 });
-docs.add(Diagnose, {
+docs.add(DiagnoseSettingsSchema, {
   id: "diagnose",
   description:
     "Issue diagnostics (`/agent diagnose [stack]`): `label` adding it to an issue runs a diagnosis (default `agent:diagnose`); `templates` issue templates (file names under `.github/ISSUE_TEMPLATE/`) whose new issues are diagnosed on opening; `runbooks` the folder of Markdown runbooks indexed as suggested next steps (default `docs/runbooks`, re-indexed on push to the default branch).",
@@ -265,7 +265,7 @@ const RootObject = z.strictObject({
   autoplan: z.boolean({ error: "must be `true` or `false`" }).default(true),
   gate: Gate.optional(),
   policy: Policy.optional(),
-  diagnose: Diagnose.optional(),
+  diagnose: DiagnoseSettingsSchema.optional(),
 });
 
 export const RepoConfigSchema = RootObject
@@ -339,6 +339,10 @@ docs.add(RepoConfigSchema, {
 // ---------------------------------------------------------------------------------------------
 
 export type RepoConfig = z.infer<typeof RepoConfigSchema>;
+/** `diagnose:` of the repository config, defaults filled. */
+export type RepoDiagnoseSettings = z.infer<typeof DiagnoseSettingsSchema>;
+/** The settings a repository without a (valid) `diagnose:` section gets. */
+export const DEFAULT_DIAGNOSE_SETTINGS: RepoDiagnoseSettings = DiagnoseSettingsSchema.parse({});
 export type StepName = "lint" | "test" | "preview" | "deploy";
 
 /**

@@ -6,25 +6,15 @@
 import type { Context } from "probot";
 import { decideCommandPermission, isBotActor } from "../approval/permissions.js";
 import { diagnoseQuery, enqueueDiagnosis } from "../commands/diagnose.js";
-import { loadRepoConfig, type RepoConfig } from "../config/repo-config.js";
-import { addIssueReaction, createComment, getFileText, getPermission, latestIssueComments, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";
+import { addIssueReaction, createComment, getFileText, getPermission, latestIssueComments, type RepoRef } from "../connectors/github.js";
+import { loadDiagnoseSettings } from "../diagnose/repo-settings.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { hasReport } from "../connectors/store/diagnostics.js";
 import type { AppDeps } from "../deps.js";
 import { matchesTemplate, templateIdentity } from "../diagnose/templates.js";
 import { REPORT_MARKER } from "../render/diagnose.js";
 
-export const DEFAULT_DIAGNOSE_LABEL = "agent:diagnose";
 export const ISSUE_TEMPLATE_DIR = ".github/ISSUE_TEMPLATE";
-
-type DiagnoseSettings = NonNullable<RepoConfig["diagnose"]>;
-
-/** The repository's diagnose settings from the default branch (defaults when absent or invalid). */
-async function diagnoseSettings(gh: GitHub, repo: RepoRef, defaultBranch: string): Promise<DiagnoseSettings> {
-  const text = await getFileText(gh, repo, REPO_CONFIG_PATH, defaultBranch);
-  const loaded = text === null ? null : loadRepoConfig(text);
-  return loaded?.ok && loaded.config.diagnose ? loaded.config.diagnose : { label: DEFAULT_DIAGNOSE_LABEL, templates: [], runbooks: "docs/runbooks" };
-}
 
 function repoRef(fullName: string): RepoRef {
   const [owner, repo] = fullName.split("/") as [string, string];
@@ -69,7 +59,7 @@ async function startFromIssue(context: IssuesContext, deps: AppDeps, trigger: "l
 export async function onIssueLabeled(context: Context<"issues.labeled">, deps: AppDeps): Promise<void> {
   const { payload } = context;
   if (!payload.label || isBotActor(payload.sender) || payload.issue.state !== "open") return;
-  const settings = await diagnoseSettings(context.octokit, repoRef(payload.repository.full_name), payload.repository.default_branch);
+  const { settings } = await loadDiagnoseSettings(context.octokit, repoRef(payload.repository.full_name), payload.repository.default_branch);
   if (payload.label.name.toLowerCase() !== settings.label.toLowerCase()) return;
   await startFromIssue(context, deps, "label", payload.sender.login);
 }
@@ -78,7 +68,7 @@ export async function onIssueOpened(context: Context<"issues.opened">, deps: App
   const { payload } = context;
   if (isBotActor(payload.sender) || payload.issue.pull_request) return;
   const repo = repoRef(payload.repository.full_name);
-  const settings = await diagnoseSettings(context.octokit, repo, payload.repository.default_branch);
+  const { settings } = await loadDiagnoseSettings(context.octokit, repo, payload.repository.default_branch);
   if (settings.templates.length === 0) return;
   const labels = (payload.issue.labels ?? []).map((l) => (typeof l === "string" ? l : (l.name ?? "")));
   // Opened with the diagnose label already on: the `labeled` event that follows starts it.

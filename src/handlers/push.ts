@@ -3,13 +3,11 @@
  * are re-read into the knowledge base (sections added, changed and removed).
  */
 import type { Context } from "probot";
-import { loadRepoConfig } from "../config/repo-config.js";
-import { getFileText, REPO_CONFIG_PATH } from "../connectors/github.js";
+import { REPO_CONFIG_PATH } from "../connectors/github.js";
+import { loadDiagnoseSettings } from "../diagnose/repo-settings.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import type { AppDeps } from "../deps.js";
 import { indexRunbooks } from "../jobs/diagnose.js";
-
-const DEFAULT_RUNBOOK_DIR = "docs/runbooks";
 
 export function touchesFolder(commits: Array<{ added?: string[]; modified?: string[]; removed?: string[] }>, dir: string): boolean {
   const prefix = `${dir.replace(/\/+$/, "")}/`;
@@ -23,9 +21,7 @@ export async function onPush(context: Context<"push">, deps: AppDeps): Promise<v
   if (!rt || payload.deleted || payload.ref !== `refs/heads/${branch}`) return;
   const repoFullName = payload.repository.full_name;
   const [owner, repo] = repoFullName.split("/") as [string, string];
-  const configText = await getFileText(context.octokit, { owner, repo }, REPO_CONFIG_PATH, payload.after);
-  const loaded = configText === null ? null : loadRepoConfig(configText);
-  const dir = (loaded?.ok ? loaded.config.diagnose?.runbooks : undefined) ?? DEFAULT_RUNBOOK_DIR;
+  const dir = (await loadDiagnoseSettings(context.octokit, { owner, repo }, payload.after)).settings.runbooks;
   // A push lists at most 20 commits; a longer one (or the config changing the folder) re-reads anyway.
   const commits = payload.commits ?? [];
   const configChanged = commits.some((c) => [...(c.added ?? []), ...(c.modified ?? [])].includes(REPO_CONFIG_PATH));

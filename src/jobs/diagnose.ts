@@ -9,7 +9,6 @@ import { randomUUID } from "node:crypto";
 import type { Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { DiagnoseSettings } from "../config/diagnose-config.js";
-import { loadRepoConfig } from "../config/repo-config.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import {
   getReportCommentId,
@@ -20,7 +19,8 @@ import {
   saveReport,
   stuckTasks,
 } from "../connectors/store/diagnostics.js";
-import { createComment, filesUnder, getFileText, REPO_CONFIG_PATH, updateComment, type GitHub, type RepoRef } from "../connectors/github.js";
+import { createComment, filesUnder, updateComment, type GitHub, type RepoRef } from "../connectors/github.js";
+import { loadDiagnoseSettings } from "../diagnose/repo-settings.js";
 import type { AppDeps } from "../deps.js";
 import { withPrLock } from "../connectors/store/workflows.js";
 import { KnowledgeBase, mergeHits } from "../diagnose/knowledge.js";
@@ -45,7 +45,6 @@ export interface DiagnoseRuntime {
 
 /** Bounds on reading runbooks from the repository. */
 export const RUNBOOK_LIMITS = { match: RUNBOOK_FILE, maxFiles: 100, maxBytes: 256 * 1024, maxDepth: 3 };
-const DEFAULT_RUNBOOK_DIR = "docs/runbooks";
 
 async function section<T>(notes: string[], what: string, fallback: T, fn: () => Promise<T>, log: AppDeps["log"]): Promise<T> {
   try {
@@ -55,18 +54,6 @@ async function section<T>(notes: string[], what: string, fallback: T, fn: () => 
     notes.push(`Could not gather ${what}: ${(err as Error).message.split("\n")[0]!.slice(0, 200)}`);
     return fallback;
   }
-}
-
-/** The repository's runbook folder (default-branch config), or the default. */
-async function runbookDir(gh: GitHub, repo: RepoRef, ref: string, notes: string[]): Promise<string> {
-  const text = await getFileText(gh, repo, REPO_CONFIG_PATH, ref);
-  if (text === null) return DEFAULT_RUNBOOK_DIR;
-  const loaded = loadRepoConfig(text);
-  if (!loaded.ok) {
-    notes.push(`${REPO_CONFIG_PATH} on ${ref} is not valid; see \`/agent help\`. Runbooks were read from ${DEFAULT_RUNBOOK_DIR}.`);
-    return DEFAULT_RUNBOOK_DIR;
-  }
-  return loaded.config.diagnose?.runbooks ?? DEFAULT_RUNBOOK_DIR;
 }
 
 /** Re-reads the runbook folder at `ref` into the knowledge base. */
@@ -128,7 +115,10 @@ export async function processDiagnose(job: Job<DiagnoseJobData>, deps: AppDeps):
     "the runbooks",
     null,
     async () => {
-      if (!(await rt.kb.hasRunbooks(data.repo))) await indexRunbooks(rt.kb, gh, data.repo, data.defaultBranch, await runbookDir(gh, repo, data.defaultBranch, notes));
+      if (await rt.kb.hasRunbooks(data.repo)) return null;
+      const { settings, problem } = await loadDiagnoseSettings(gh, repo, data.defaultBranch);
+      if (problem) notes.push(problem);
+      await indexRunbooks(rt.kb, gh, data.repo, data.defaultBranch, settings.runbooks);
       return null;
     },
     log,
