@@ -82,17 +82,7 @@ export async function startBenchStack(opts: { label: string; prs: number[]; env?
     }
     await gh?.stop().catch(() => {});
     await git?.stop().catch(() => {});
-    const redis = createRedis(TEST_REDIS_URL);
-    try {
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${queuePrefix}:*`, "COUNT", 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== "0");
-    } finally {
-      redis.disconnect();
-    }
+    await deleteQueueKeys(queuePrefix);
     await database.drop().catch(() => {});
     await rm(workspaceRoot, { recursive: true, force: true });
     return { containersRemoved };
@@ -211,4 +201,19 @@ export async function postComment(port: number, c: { body: string; signature: st
   });
   await res.arrayBuffer();
   return res.status;
+}
+
+/** Removes every Redis key of a benchmark's queue prefix (SCAN, so a busy Redis is not blocked). */
+export async function deleteQueueKeys(prefix: string): Promise<void> {
+  const redis = createRedis(TEST_REDIS_URL);
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
 }

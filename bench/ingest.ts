@@ -33,6 +33,7 @@ import { WEBHOOK_PATH } from "../src/web/server.js";
 import { issueCommentPayload, migratedTestDb, sign, TEST_REDIS_URL, WEBHOOK_SECRET } from "../test/helpers/harness.js";
 import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck } from "./stats.js";
 import type { IngestTargetKind } from "./ingest-target.js";
+import { deleteQueueKeys } from "./app-stack.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "ingest-latest.json");
@@ -288,17 +289,7 @@ export async function benchIngest(opts: { count?: number; warmup?: number; conne
   } finally {
     await Promise.all([...servers.values()].map((t) => t.stop()));
     await db.drop().catch((err: unknown) => progress(`could not drop the database: ${(err as Error).message}`));
-    const redis = createRedis(TEST_REDIS_URL);
-    try {
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== "0");
-    } finally {
-      await redis.quit();
-    }
+    await deleteQueueKeys(prefix);
   }
 
   const row = (k: IngestTargetKind) => rows.find((r) => r.key === k)!;

@@ -30,6 +30,7 @@ import { createRedis } from "../src/jobs/queues.js";
 import { migratedTestDb, TEST_REDIS_URL, WEBHOOK_SECRET } from "../test/helpers/harness.js";
 import { baseEnv, generatePrivateKey, unusedPort } from "./ingest.js";
 import { fmt, targetTable, saveResult, type TargetCheck } from "./stats.js";
+import { deleteQueueKeys } from "./app-stack.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "memory-latest.json");
@@ -253,17 +254,7 @@ export async function benchMemory(opts: { idleSeconds?: number; tsx?: boolean } 
     }
   } finally {
     await db.drop().catch((err: unknown) => progress(`could not drop the database: ${(err as Error).message}`));
-    const redis = createRedis(TEST_REDIS_URL);
-    try {
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== "0");
-    } finally {
-      await redis.quit();
-    }
+    await deleteQueueKeys(prefix);
     await rm(workspaceRoot, { recursive: true, force: true });
   }
 

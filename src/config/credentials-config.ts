@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { EnvVarName } from "./fields.js";
 
 /**
  * Server-side credential configuration: which Vault secrets become which environment variables
@@ -8,11 +9,9 @@ import { z } from "zod";
  * CREDENTIALS_CONFIG), never in the repository, so a pull request cannot widen what it gets.
  */
 
-const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // A Vault HTTP API path under /v1/: plain segments only, so it can be put in a URL as is.
 const PATH_SEGMENT = /^[A-Za-z0-9_@+-][A-Za-z0-9_@.+-]*$/;
 
-const EnvVarName = z.string().regex(VAR_NAME, "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
 
 const VaultPath = z
   .string()

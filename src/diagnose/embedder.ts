@@ -11,6 +11,7 @@
  * createEmbedder builds one from the `embedder` section of DIAGNOSE_CONFIG.
  */
 import { z } from "zod";
+import { EnvVarName, HttpUrl } from "../config/fields.js";
 import { charNgrams, isPlaceholder, normaliseLog, wordTokens } from "./log-text.js";
 import type { Embedder } from "./types.js";
 
@@ -336,17 +337,6 @@ export class OpenAiCompatibleEmbedder implements Embedder {
 // ---------------------------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------------------------
-
-const EnvVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
-
-/** http(s) URL without user:password; a trailing slash is removed. */
-const HttpUrl = z
-  .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
-  .refine((u) => {
-    const parsed = new URL(u);
-    return parsed.username === "" && parsed.password === "";
-  }, "must not contain credentials (name an env var instead)")
-  .transform((u) => u.replace(/\/+$/, ""));
 
 export const HashingEmbedderConfigSchema = z.strictObject({
   kind: z.literal("hashing"),

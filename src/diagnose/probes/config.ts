@@ -5,17 +5,7 @@
  * fills at run time; buildProbes (./index.ts) reads their values from that map.
  */
 import { z } from "zod";
-
-const EnvVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
-
-/** http(s) URL without user:password (credentials belong in an env var, never in the config). */
-const HttpUrl = z
-  .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
-  .refine((u) => {
-    const parsed = new URL(u);
-    return parsed.username === "" && parsed.password === "";
-  }, "must not contain credentials (name an env var instead)")
-  .transform((u) => u.replace(/\/+$/, ""));
+import { EnvVarName, HttpUrl } from "../../config/fields.js";
 
 /** One path segment of a provider's API (ids, names); no slashes, no whitespace. */
 const Segment = z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/, "must be an id or name (letters, digits, . _ ~ -)");
