@@ -1,13 +1,16 @@
 /**
  * Sandbox overhead per task: the same trivial step run on the host (baseline), in a cold
  * sandbox (create + start + exec + destroy), and in a warm one handed out by the pool, plus
- * the parts (create+start, exec, destroy, hand-over) that show where the time goes.
+ * the parts (create+start, exec, destroy, hand-over) that show where the time goes; and what
+ * the integrity work adds to a preview: copying a checkout into the in-memory workspace, and
+ * stopping stray processes before and after the engine step. Measured under each OCI runtime
+ * (runc for the repository's own code, runsc/gVisor for forks) in the same run, side by side.
  *
  * A benchmark, not a test: the targets are printed as PASS/MISS for information only.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,7 +31,11 @@ const STEP = ["sh", "-c", "echo ok"];
 const WARMUP = 3;
 const POOL_SIZE = 2;
 const EXEC_TIMEOUT_MS = 30_000;
-const LIMITS: SandboxLimits = { memoryMb: 128, cpus: 1, pids: 64, outputLimitBytes: 100_000 };
+const LIMITS: SandboxLimits = { memoryMb: 256, cpus: 1, pids: 64, outputLimitBytes: 100_000, workspaceMb: 64 };
+/** The checkout copied in per iteration: a small Pulumi project's worth of files. */
+const CHECKOUT_FILES = 50;
+const CHECKOUT_FILE_BYTES = 4096;
+const RUNTIMES = ["runc", "runsc"] as const;
 const TARGETS = { warmOverheadP50Ms: 50, coldOverheadP50Ms: 200 };
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -36,7 +43,9 @@ const RESULT_FILE = join(ROOT, ".cache", "bench", "sandbox-latest.json");
 
 
 export interface Row extends Stats {
+  /** `<runtime>.<variant>`, or `baseline`. */
   key: string;
+  runtime: string | null;
   label: string;
   /** p50 − baseline p50 (ms). */
   overheadP50: number;
@@ -54,7 +63,7 @@ export interface TargetCheck {
 export interface Result {
   benchmark: "sandbox";
   date: string;
-  environment: { node: string; cpus: number; docker: string; image: string };
+  environment: { node: string; cpus: number; docker: string; image: string; runtimes: string[] };
   step: string[];
   iterations: number;
   warmup: number;
@@ -102,21 +111,11 @@ export async function benchSandbox(opts: { iterations: number }): Promise<Result
   const docker = new Docker();
   const owner = newOwnerId();
   const workspaceRoot = join(tmpdir(), `agent-bench-${randomBytes(3).toString("hex")}`);
-  const sbOpts: SandboxOptions = { image, limits: LIMITS, workspaceRoot, owner };
 
   // Everything started here, so the finally (or a signal) can remove whatever is left.
   const live = new Set<Sandbox>();
   let pool: SandboxPool | null = null;
   const poolErrors: unknown[] = [];
-  const create = async () => {
-    const sb = await Sandbox.create(docker, sbOpts);
-    live.add(sb);
-    return sb;
-  };
-  const destroy = async (sb: Sandbox) => {
-    await sb.destroy();
-    live.delete(sb);
-  };
   let cleaning: Promise<void> | null = null;
   const cleanup = () =>
     (cleaning ??= (async () => {
@@ -135,21 +134,21 @@ export async function benchSandbox(opts: { iterations: number }): Promise<Result
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
 
-  const samples: Record<string, number[]> = {
-    baseline: [],
-    execOnly: [],
-    coldCreate: [],
-    coldDestroy: [],
-    cold: [],
-    warmHandover: [],
-    warm: [],
-    warmTotal: [],
-  };
-  let warmHits = 0;
+  const samples: Record<string, number[]> = { baseline: [] };
+  const warmHits: Record<string, number> = {};
   const dockerVersion = (await docker.version()).Version;
+  const registered = Object.keys(((await docker.info()) as { Runtimes?: Record<string, unknown> }).Runtimes ?? {});
+  const runtimes = RUNTIMES.filter((r) => registered.includes(r));
   await docker.getImage(image).inspect().catch(() => {
     throw new Error(`image ${image} not found (build it with \`npm run sandbox:image\` or set BENCH_IMAGE)`);
   });
+  // A checkout to copy in: CHECKOUT_FILES files in a few folders.
+  const checkout = join(workspaceRoot, `${owner}-checkout`);
+  for (let i = 0; i < CHECKOUT_FILES; i++) {
+    const dir = join(checkout, `dir${i % 5}`);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, `file${i}.ts`), Buffer.alloc(CHECKOUT_FILE_BYTES, 97));
+  }
 
   try {
     // 1. Baseline: the same argv on the host.
@@ -160,59 +159,83 @@ export async function benchSandbox(opts: { iterations: number }): Promise<Result
       if (i >= WARMUP) samples.baseline!.push(performance.now() - t0);
     }
 
-    // 2. Exec only, on one sandbox that already runs.
-    progress(`exec only × ${WARMUP}+${iterations}`);
-    {
-      const sb = await create();
+    for (const runtime of runtimes) {
+      const sbOpts: SandboxOptions = { image, limits: LIMITS, workspaceRoot, owner, runtime };
+      const put = (key: string, ms: number) => (samples[`${runtime}.${key}`] ??= []).push(ms);
+      const create = async () => {
+        const sb = await Sandbox.create(docker, sbOpts);
+        live.add(sb);
+        return sb;
+      };
+      const destroy = async (sb: Sandbox) => {
+        await sb.destroy();
+        live.delete(sb);
+      };
+
+      // 2. Exec only, on one sandbox that already runs; and the integrity work on it.
+      progress(`${runtime}: exec only, copy-in, stopping stray processes × ${WARMUP}+${iterations}`);
+      {
+        const sb = await create();
+        for (let i = 0; i < WARMUP + iterations; i++) {
+          const t0 = performance.now();
+          await runStep(sb);
+          const t1 = performance.now();
+          await sb.copyIn(checkout);
+          const t2 = performance.now();
+          await sb.stopStrayProcesses();
+          const t3 = performance.now();
+          if (i >= WARMUP) {
+            put("execOnly", t1 - t0);
+            put("copyIn", t2 - t1);
+            put("seal", t3 - t2);
+          }
+        }
+        await destroy(sb);
+      }
+
+      // 3. Cold: what a task pays without a pool, with its phases timed separately.
+      progress(`${runtime}: cold (create + exec + destroy) × ${WARMUP}+${iterations}`);
       for (let i = 0; i < WARMUP + iterations; i++) {
         const t0 = performance.now();
+        const sb = await create();
+        const t1 = performance.now();
         await runStep(sb);
-        if (i >= WARMUP) samples.execOnly!.push(performance.now() - t0);
+        const t2 = performance.now();
+        await destroy(sb);
+        const t3 = performance.now();
+        if (i >= WARMUP) {
+          put("coldCreate", t1 - t0);
+          put("coldDestroy", t3 - t2);
+          put("cold", t3 - t0);
+        }
       }
-      await destroy(sb);
-    }
 
-    // 3. Cold: what a task pays without a pool, with its phases timed separately.
-    progress(`cold (create + exec + destroy) × ${WARMUP}+${iterations}`);
-    for (let i = 0; i < WARMUP + iterations; i++) {
-      const t0 = performance.now();
-      const sb = await create();
-      const t1 = performance.now();
-      await runStep(sb);
-      const t2 = performance.now();
-      await destroy(sb);
-      const t3 = performance.now();
-      if (i >= WARMUP) {
-        samples.coldCreate!.push(t1 - t0);
-        samples.coldDestroy!.push(t3 - t2);
-        samples.cold!.push(t3 - t0);
+      // 4. Warm: pool of 2, full before each timed acquire (settled() is awaited outside the timing).
+      progress(`${runtime}: warm (pool size ${POOL_SIZE}: acquire + exec, then destroy) × ${WARMUP}+${iterations}`);
+      pool = new SandboxPool(docker, { ...sbOpts, size: POOL_SIZE }, (err) => poolErrors.push(err));
+      await pool.fill();
+      warmHits[runtime] = 0;
+      for (let i = 0; i < WARMUP + iterations; i++) {
+        await pool.settled();
+        if (poolErrors.length > 0) throw new Error(`pool refill failed: ${String(poolErrors[0])}`);
+        const t0 = performance.now();
+        const { sandbox, warm } = await pool.acquire();
+        live.add(sandbox);
+        const t1 = performance.now();
+        await runStep(sandbox);
+        const t2 = performance.now();
+        await destroy(sandbox);
+        const t3 = performance.now();
+        if (i >= WARMUP) {
+          if (warm) warmHits[runtime]!++;
+          put("warmHandover", t1 - t0);
+          put("warm", t2 - t0);
+          put("warmTotal", t3 - t0);
+        }
       }
+      await pool.close();
+      pool = null;
     }
-
-    // 4. Warm: pool of 2, full before each timed acquire (settled() is awaited outside the timing).
-    progress(`warm (pool size ${POOL_SIZE}: acquire + exec, then destroy) × ${WARMUP}+${iterations}`);
-    pool = new SandboxPool(docker, { ...sbOpts, size: POOL_SIZE }, (err) => poolErrors.push(err));
-    await pool.fill();
-    for (let i = 0; i < WARMUP + iterations; i++) {
-      await pool.settled();
-      if (poolErrors.length > 0) throw new Error(`pool refill failed: ${String(poolErrors[0])}`);
-      const t0 = performance.now();
-      const { sandbox, warm } = await pool.acquire();
-      live.add(sandbox);
-      const t1 = performance.now();
-      await runStep(sandbox);
-      const t2 = performance.now();
-      await destroy(sandbox);
-      const t3 = performance.now();
-      if (i >= WARMUP) {
-        if (warm) warmHits++;
-        samples.warmHandover!.push(t1 - t0);
-        samples.warm!.push(t2 - t0);
-        samples.warmTotal!.push(t3 - t0);
-      }
-    }
-    await pool.close();
-    pool = null;
   } finally {
     await cleanup();
     process.off("SIGINT", onSignal);
@@ -221,7 +244,6 @@ export async function benchSandbox(opts: { iterations: number }): Promise<Result
 
   const base = stats(samples.baseline!);
   const labels: [string, string][] = [
-    ["baseline", "baseline (host spawn)"],
     ["execOnly", "exec only (existing sandbox)"],
     ["coldCreate", "cold create+start only"],
     ["coldDestroy", "destroy only (cold loop)"],
@@ -229,38 +251,45 @@ export async function benchSandbox(opts: { iterations: number }): Promise<Result
     ["warmHandover", "warm hand-over only (acquire)"],
     ["warm", "warm (hand-over + exec)"],
     ["warmTotal", "warm incl. destroy"],
+    ["copyIn", `copy a checkout in (${CHECKOUT_FILES} files × ${CHECKOUT_FILE_BYTES / 1024} KiB)`],
+    ["seal", "stop stray processes (kill + verify)"],
   ];
-  const rows: Row[] = labels.map(([key, label]) => {
+  const rowOf = (key: string, label: string, runtime: string | null): Row => {
     const s = stats(samples[key]!);
-    return { key, label, ...s, overheadP50: s.p50 - base.p50, ratio: s.p50 / base.p50 };
-  });
-  const row = (key: string) => rows.find((r) => r.key === key)!;
-  const targets: TargetCheck[] = [
-    { name: "warm (hand-over + exec) overhead p50", measuredMs: row("warm").overheadP50, limitMs: TARGETS.warmOverheadP50Ms },
-    { name: "cold (create + exec + destroy) overhead p50", measuredMs: row("cold").overheadP50, limitMs: TARGETS.coldOverheadP50Ms },
-  ].map((t) => ({ ...t, pass: t.measuredMs <= t.limitMs }));
+    return { key, runtime, label, ...s, overheadP50: s.p50 - base.p50, ratio: s.p50 / base.p50 };
+  };
+  const rows: Row[] = [rowOf("baseline", "baseline (host spawn)", null), ...runtimes.flatMap((rt) => labels.map(([key, label]) => rowOf(`${rt}.${key}`, label, rt)))];
+  const row = (key: string) => rows.find((r) => r.key === key);
+  const targets: TargetCheck[] = runtimes
+    .flatMap((rt) => [
+      { name: `${rt}: warm (hand-over + exec) overhead p50`, measuredMs: row(`${rt}.warm`)!.overheadP50, limitMs: TARGETS.warmOverheadP50Ms },
+      { name: `${rt}: cold (create + exec + destroy) overhead p50`, measuredMs: row(`${rt}.cold`)!.overheadP50, limitMs: TARGETS.coldOverheadP50Ms },
+    ])
+    .map((t) => ({ ...t, pass: t.measuredMs <= t.limitMs }));
 
   const result: Result = {
     benchmark: "sandbox",
     date: new Date().toISOString(),
-    environment: { node: process.version, cpus: availableParallelism(), docker: dockerVersion, image },
+    environment: { node: process.version, cpus: availableParallelism(), docker: dockerVersion, image, runtimes },
     step: STEP,
     iterations,
     warmup: WARMUP,
     poolSize: POOL_SIZE,
-    warmHits,
+    warmHits: Object.values(warmHits).reduce((a, b) => a + b, 0),
     rows,
     targets,
     samples,
   };
 
   const out: string[] = [];
-  out.push(`## sandbox — step \`${STEP.join(" ")}\`, image \`${image}\`, ${iterations} timed iterations each after ${WARMUP} warm-up`);
+  out.push(`## sandbox — step \`${STEP.join(" ")}\`, image \`${image}\`, ${iterations} timed iterations each after ${WARMUP} warm-up; runtimes ${runtimes.join(", ")}`);
   out.push("");
-  out.push("| variant | n | p50 ms | p95 ms | mean ms | overhead p50 ms | p50 / baseline |");
-  out.push("|---|---:|---:|---:|---:|---:|---:|");
-  for (const r of rows) {
-    out.push(`| ${r.label} | ${r.n} | ${fmt(r.p50)} | ${fmt(r.p95)} | ${fmt(r.mean)} | ${r.key === "baseline" ? "—" : fmt(r.overheadP50)} | ${fmt(r.ratio, 1)}× |`);
+  out.push(`Baseline (host spawn): p50 ${fmt(base.p50)} ms, p95 ${fmt(base.p95)} ms.`);
+  out.push("");
+  out.push(`| variant | ${runtimes.map((rt) => `${rt} p50 ms | ${rt} p95 ms | ${rt} p50 / baseline`).join(" | ")} |`);
+  out.push(`|---|${runtimes.map(() => "---:|---:|---:").join("|")}|`);
+  for (const [key, label] of labels) {
+    out.push(`| ${label} | ${runtimes.map((rt) => { const r = row(`${rt}.${key}`)!; return `${fmt(r.p50)} | ${fmt(r.p95)} | ${fmt(r.ratio, 1)}×`; }).join(" | ")} |`);
   }
   out.push("");
   out.push("| target | measured | limit | result |");
@@ -269,10 +298,11 @@ export async function benchSandbox(opts: { iterations: number }): Promise<Result
   out.push("");
   out.push(
     `Notes: warm = pool of ${POOL_SIZE} filled before timing; \`pool.settled()\` is awaited between iterations (untimed), ` +
-      `so each acquire finds a warm container (${warmHits}/${iterations} timed acquisitions were warm). ` +
-      `The pool starts a replacement when a task destroys its sandbox (not while its steps run), as in production; that refill runs during the next, untimed settle. ` +
-      `Destroy happens after the task, hence "warm incl. destroy" separately. ` +
-      `Percentiles interpolated linearly; targets are informational.`,
+      `so each acquire finds a warm container (${runtimes.map((rt) => `${rt} ${warmHits[rt]}/${iterations}`).join(", ")} timed acquisitions were warm). ` +
+      `Production pools only the default runtime; untrusted tasks start cold under runsc. ` +
+      `A preview pays "stop stray processes" twice (before and after the engine step) and "copy a checkout in" once. ` +
+      `Percentiles interpolated linearly; targets are informational.` +
+      (runtimes.length < RUNTIMES.length ? ` Not registered with this Docker engine, so not measured: ${RUNTIMES.filter((r) => !runtimes.includes(r)).join(", ")}.` : ""),
   );
   out.push(`Results JSON: ${relative(process.cwd(), RESULT_FILE) || RESULT_FILE}`);
   process.stdout.write(out.join("\n") + "\n");

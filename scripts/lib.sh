@@ -81,18 +81,46 @@ ensure_compose() {
   apt_install docker-compose
 }
 
+# gVisor for untrusted code (forks): Debian's runsc, registered with dockerd as `runsc` with
+# `--network=none` (without it runsc refuses to run in the root network namespace). Merged
+# into an existing /etc/docker/daemon.json; a running dockerd reloads it on SIGHUP.
+register_runsc() {
+  command -v runsc >/dev/null 2>&1 || apt_install runsc
+  local conf=/etc/docker/daemon.json
+  as_root mkdir -p /etc/docker
+  as_root node -e '
+    const fs = require("fs");
+    const file = process.argv[1];
+    let conf = {};
+    try { conf = JSON.parse(fs.readFileSync(file, "utf8")); } catch {}
+    const want = { path: process.argv[2], runtimeArgs: ["--network=none"] };
+    if (JSON.stringify((conf.runtimes || {}).runsc) === JSON.stringify(want)) process.exit(0);
+    conf.runtimes = { ...(conf.runtimes || {}), runsc: want };
+    fs.writeFileSync(file, JSON.stringify(conf, null, 2) + "\n");
+  ' "$conf" "$(command -v runsc)"
+}
+
+ensure_runsc_registered() {
+  docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"' && return 0
+  log "registering runsc (gVisor) with dockerd"
+  as_root pkill -HUP -x dockerd || true
+  for _ in $(seq 1 50); do docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"' && return 0; sleep 0.2; done
+  log "dockerd did not pick up the runsc runtime; see /etc/docker/daemon.json"; return 1
+}
+
 # A Docker engine: Debian's docker.io, dockerd without a bridge network (sandboxes use `none`),
-# and a Compose CLI beside it.
+# gVisor registered as a second runtime, and a Compose CLI beside it.
 ensure_docker() {
   ensure_compose
-  if docker info >/dev/null 2>&1; then return 0; fi
+  register_runsc
+  if docker info >/dev/null 2>&1; then ensure_runsc_registered; return 0; fi
   if ! command -v dockerd >/dev/null 2>&1; then
     log "installing docker.io"
     apt_install docker.io
   fi
   log "starting dockerd (no bridge network)"
   as_root sh -c "nohup dockerd --bridge=none --iptables=false --ip6tables=false >'$CACHE/dockerd.log' 2>&1 &"
-  for _ in $(seq 1 150); do docker info >/dev/null 2>&1 && return 0; sleep 0.2; done
+  for _ in $(seq 1 150); do docker info >/dev/null 2>&1 && { ensure_runsc_registered; return 0; }; sleep 0.2; done
   log "dockerd did not come up; see $CACHE/dockerd.log"; tail -n 20 "$CACHE/dockerd.log" >&2; return 1
 }
 

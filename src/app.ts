@@ -7,7 +7,7 @@ import { Probot, ProbotOctokit } from "probot";
 import type { ServerConfig } from "./config/server-config.js";
 import { credentialsConfigFromEnv } from "./config/credentials-config.js";
 import { noCredentials, type CredentialSource } from "./connectors/credentials.js";
-import { credentialSourceFromConfig, type CredentialsRuntime } from "./connectors/vault/index.js";
+import { credentialSourceFromConfig, type CredentialsRuntime, type VaultHealth } from "./connectors/vault/index.js";
 import { readGithubPrivateKey } from "./connectors/vault/github-key.js";
 import { EgressProxy } from "./connectors/egress-proxy.js";
 import { newOwnerId, reapOrphanSandboxes, SandboxProvider } from "./connectors/sandbox.js";
@@ -51,6 +51,8 @@ export interface RunningApp {
   /** Port the web tier listens on (role web or all). */
   port: number | null;
   deps: AppDeps;
+  /** Vault's `sys/health` probe (null without Vault): `probeNow()` runs a round at once. */
+  vaultHealth: { probeNow(): Promise<VaultHealth> } | null;
   /** Graceful: stop taking webhooks, let running jobs finish within the grace period, then hand back the rest. */
   stop(): Promise<void>;
 }
@@ -77,9 +79,16 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     docker,
     {
       image: config.sandbox.defaultImage,
-      limits: { memoryMb: config.sandbox.memoryMb, cpus: config.sandbox.cpus, pids: config.sandbox.pids, outputLimitBytes: config.sandbox.outputLimitBytes },
+      limits: {
+        memoryMb: config.sandbox.memoryMb,
+        cpus: config.sandbox.cpus,
+        pids: config.sandbox.pids,
+        outputLimitBytes: config.sandbox.outputLimitBytes,
+        workspaceMb: config.sandbox.workspaceMb,
+      },
       workspaceRoot: config.sandbox.workspaceRoot,
       owner,
+      runtime: config.sandbox.runtime,
       poolSize: config.sandbox.poolSize,
     },
     (err) => log.warn({ err }, "could not fill the sandbox pool"),
@@ -87,7 +96,13 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
 
   let credentialsRuntime: CredentialsRuntime | null = null;
   if (credentialsConfig) {
-    credentialsRuntime = await credentialSourceFromConfig(credentialsConfig, { db, log: log.child({ name: "credentials" }), ...(options.env ? { env: options.env } : {}) });
+    credentialsRuntime = await credentialSourceFromConfig(credentialsConfig, {
+      db,
+      log: log.child({ name: "credentials" }),
+      ...(options.env ? { env: options.env } : {}),
+      // /readyz and agent_vault_up notice an outage without waiting for a task to need Vault.
+      healthIntervalSeconds: config.vault.healthIntervalSeconds,
+    });
   } else if (!options.credentials) {
     log.warn("CREDENTIALS_CONFIG is not set: tasks run without credentials");
   }
@@ -157,7 +172,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       readinessChecks.push({
         name: "vault",
         check: async () => {
-          if (!session.reachable) throw new Error(`Vault at ${session.address} is unreachable`);
+          if (!session.reachable) throw new Error(session.unreachableReason ?? `Vault at ${session.address} is unreachable`);
         },
       });
     }
@@ -319,5 +334,5 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       log.info("stopped");
     })());
 
-  return { port, deps, stop };
+  return { port, deps, vaultHealth: credentialsRuntime?.health ?? null, stop };
 }

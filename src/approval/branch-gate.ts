@@ -5,7 +5,7 @@
  * PR-only requirements (status checks, mergeable, undiverged, draft, lock) switched off.
  */
 import type { TaskState } from "../jobs/states.js";
-import type { ApprovalCommand, GateFacts, GatePolicy } from "./gate.js";
+import type { ApprovalCommand, ChangedBy, ConsumedApproval, GateFacts, GatePolicy, PreviewSeen } from "./gate.js";
 import type { RepoPermission } from "./permissions.js";
 import type { PlanDecision } from "./plan-policy.js";
 
@@ -25,11 +25,20 @@ export interface BranchGateInput {
   threadNumber: number;
   /** Who asked for the rollback: like a PR author, they never approve it themselves. */
   requestedBy: string;
+  /**
+   * Everyone else who may not approve it, with why: for a merge commit, the pull request's
+   * author, pushers and committers (BranchApply.exclude, fixed when the preview was asked for).
+   */
+  exclude?: ChangedBy[];
   sha: string;
   preview: { planHash: string | null; state: TaskState; finishedAt: Date | null; policy?: PlanDecision | null };
   commands: ApprovalCommand[];
   permissions: Record<string, RepoPermission>;
   teamMembers: Record<string, string[]>;
+  /** Successful previews of this commit in this thread (default: `preview` alone). */
+  previews?: PreviewSeen[];
+  /** Approvals an earlier apply already used. */
+  consumed?: ConsumedApproval[];
 }
 
 export function branchGateFacts(i: BranchGateInput): GateFacts {
@@ -37,8 +46,10 @@ export function branchGateFacts(i: BranchGateInput): GateFacts {
     now: i.now,
     stack: i.stack,
     prNumber: i.threadNumber,
-    pr: { author: i.requestedBy, headSha: i.sha, draft: false, mergeable: true, behindBy: 0, fromFork: false, authorLabel: "the person who asked for it" },
+    pr: { author: i.requestedBy, headSha: i.sha, draft: false, mergeable: true, behindBy: 0, fromFork: false, authorLabel: "the person who asked for it", changedBy: i.exclude ?? [] },
     preview: { headSha: i.sha, ...i.preview },
+    ...(i.previews ? { previews: i.previews } : {}),
+    ...(i.consumed ? { consumed: i.consumed } : {}),
     reviews: [],
     commands: i.commands,
     permissions: i.permissions,

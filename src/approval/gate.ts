@@ -3,8 +3,12 @@
  * policy: the caller gathers the facts (reviews, /approve and /deny comments, permissions, team
  * members, checks, the latest preview, the lock) and the current time, and asks here.
  *
- * Approvals are bound to the head commit and, for `/approve` comments, to the plan hash of the
- * latest preview: a push or a re-preview with a different plan makes them stale.
+ * Approvals are bound to what the approver saw: the head commit and the plan of the latest
+ * successful preview of it that had finished before the approval (`previews`). A push, or a
+ * re-preview of the head with a different plan, makes them stale; a re-preview with the same
+ * plan does not (see `commandReason`). The people who changed the code (the author, pushers,
+ * committers: `pr.changedBy`) never approve it, and an approval a deploy already used
+ * (`consumed`) never counts again.
  */
 import type { TaskState } from "../jobs/states.js";
 import { hasAtLeast, isBotActor, type RepoPermission } from "./permissions.js";
@@ -56,12 +60,38 @@ export interface ReviewFact {
 }
 
 export interface ApprovalCommand {
+  /** The approvals row id (what a deploy records as used); absent in facts built by hand. */
+  id?: string;
   kind: "approve" | "deny";
   actor: string;
   actorType: string;
   headSha: string;
   planHash: string | null;
   at: Date;
+}
+
+/** Someone who changed the pull request's code, and how: they never approve it. */
+export interface ChangedBy {
+  login: string;
+  /** As the checklist says it: "pushed to this pull request", "wrote a commit of it" … */
+  why: string;
+}
+
+/** A successful preview of the head commit of this stack: the plan an approver could have seen from `finishedAt` on. */
+export interface PreviewSeen {
+  planHash: string;
+  finishedAt: Date;
+}
+
+/** Which approval: an approvals row (`/approve`, a button, a Slack click) or a GitHub review. */
+export interface ApprovalRef {
+  source: "comment" | "review";
+  id: string;
+}
+
+/** An approval a deploy already used (recorded when that deploy was claimed). */
+export interface ConsumedApproval extends ApprovalRef {
+  deploy: { planHash: string; state: string };
 }
 
 export interface CheckFact {
@@ -83,9 +113,24 @@ export interface GateFacts {
     fromFork: boolean;
     /** How replies name `author` (default "the PR author"; a rollback's requester otherwise). */
     authorLabel?: string;
+    /**
+     * Whether the pull request is open; omitted for a default-branch commit (rollback, merge
+     * commit), which has no pull request to be open.
+     */
+    open?: boolean;
+    /** Pushers and committers (besides `author`): never approvers of this head, like the author. */
+    changedBy?: ChangedBy[];
   };
   /** The latest preview of this stack on this PR, or null; `policy`: the plan policy's decision on it. */
   preview: { headSha: string; planHash: string | null; state: TaskState; finishedAt: Date | null; policy?: PlanDecision | null } | null;
+  /**
+   * Every successful preview of the head commit of this stack (any order): an approval counts
+   * for the plan of the latest one that finished before it. Default: `preview` alone, when it
+   * is a successful preview of the head.
+   */
+  previews?: PreviewSeen[];
+  /** Approvals a deploy of this stack already used: they never count again. */
+  consumed?: ConsumedApproval[];
   reviews: ReviewFact[];
   /** `/approve` and `/deny` comments on this PR that name this stack or no stack, oldest first. */
   commands: ApprovalCommand[];
@@ -101,6 +146,7 @@ export interface GateFacts {
 }
 
 export type RequirementId =
+  | "pr-open"
   | "not-fork"
   | "preview-succeeded"
   | "plan-policy"
@@ -133,6 +179,16 @@ export interface IgnoredApproval {
   why: string;
 }
 
+/** What became of one approval (a review or an approvals row), by reference. */
+export interface ApprovalVerdict {
+  ref: ApprovalRef;
+  login: string;
+  via: "review" | "comment";
+  /** counted; valid but the person counted already (`duplicate`); or ignored, with `why`. */
+  status: "counted" | "duplicate" | "ignored";
+  why: string | null;
+}
+
 export interface GateResult {
   /** Every checked requirement met. */
   allowed: boolean;
@@ -147,9 +203,17 @@ export interface GateResult {
   deniedBy: string | null;
   /** The plan hash the approvals are bound to (the preview's), or null. */
   planHash: string | null;
+  /** Every review and approvals row that has an id (`ref`), with what became of it. */
+  verdicts: ApprovalVerdict[];
+  /**
+   * The approvals a deploy allowed now uses up: each one that counted, and each further valid
+   * one of the same people (so no one's second approval of this plan outlives the deploy).
+   */
+  used: ApprovalRef[];
 }
 
 export const REQUIREMENT_ORDER: readonly RequirementId[] = [
+  "pr-open",
   "not-fork",
   "preview-succeeded",
   "plan-policy",
@@ -181,7 +245,9 @@ export function evaluateGate(basePolicy: GatePolicy, facts: GateFacts): GateResu
   const policy = applied ? { ...basePolicy, requiredApprovals: applied.requiredApprovals, approvers: applied.approvers } : basePolicy;
   const judged = judgeApprovals(policy, facts);
   const { require } = policy;
-  const requirements: Requirement[] = [notFork(facts)];
+  const requirements: Requirement[] = [];
+  if (facts.pr.open !== undefined) requirements.push(prOpen(facts));
+  requirements.push(notFork(facts));
   if (require.previewSucceeded) requirements.push(previewSucceeded(facts));
   if (decision && applied) requirements.push(planPolicy(decision, applied, judged.counted, facts.teamMembers));
   requirements.push(approvals(policy, facts, judged.counted));
@@ -198,6 +264,8 @@ export function evaluateGate(basePolicy: GatePolicy, facts: GateFacts): GateResu
     ignored: judged.ignored,
     deniedBy: judged.deniers[0] ?? null,
     planHash: facts.preview?.planHash ?? null,
+    verdicts: judged.verdicts,
+    used: judged.verdicts.filter((v) => v.status !== "ignored").map((v) => v.ref),
   };
 }
 
@@ -209,14 +277,18 @@ interface Candidate {
   key: string;
   via: "review" | "comment";
   at: Date;
+  ref: ApprovalRef | null;
   /** Why it does not count, or null while it still might. */
   why: string | null;
+  /** Valid, but a deploy already used it (it still lifts its author's earlier /deny). */
+  usedBy: string | null;
+  duplicate?: boolean;
 }
 
 function judgeApprovals(
   policy: GatePolicy,
   facts: GateFacts,
-): { counted: CountedApproval[]; ignored: IgnoredApproval[]; deniers: string[] } {
+): { counted: CountedApproval[]; ignored: IgnoredApproval[]; deniers: string[]; verdicts: ApprovalVerdict[] } {
   const who = approverRules(policy, facts);
   const candidates = [...reviewCandidates(policy, facts, who), ...commandCandidates(policy, facts, who)];
 
@@ -244,6 +316,9 @@ function judgeApprovals(
   }
   deniers.sort((a, b) => a.at.getTime() - b.at.getTime());
 
+  // Used by an earlier deploy: it took back no one's /deny above, but it never counts again.
+  for (const c of candidates) if (c.why === null && c.usedBy) c.why = c.usedBy;
+
   // One person counts once: the earliest of their valid approvals.
   const valid = candidates.filter((c) => c.why === null).sort((a, b) => a.at.getTime() - b.at.getTime());
   const seen = new Set<string>();
@@ -251,22 +326,29 @@ function judgeApprovals(
   for (const c of valid) {
     if (seen.has(c.key)) {
       c.why = "already counted (one approval per person)";
+      c.duplicate = true;
       continue;
     }
     seen.add(c.key);
     counted.push({ login: c.login, via: c.via, at: c.at });
   }
   const ignored = candidates.filter((c) => c.why !== null).map((c) => ({ login: c.login, via: c.via, why: c.why! }));
-  return { counted, ignored, deniers: deniers.map((d) => d.login) };
+  const verdicts = candidates.flatMap((c): ApprovalVerdict[] =>
+    c.ref ? [{ ref: c.ref, login: c.login, via: c.via, status: c.why === null ? "counted" : c.duplicate ? "duplicate" : "ignored", why: c.why }] : [],
+  );
+  return { counted, ignored, deniers: deniers.map((d) => d.login), verdicts };
 }
 
 interface ApproverRules {
-  /** Why this person can never approve (bot, author, not allowed), or null. */
+  /** Why this person can never approve (bot, author, pusher or committer, not allowed), or null. */
   personReason(login: string, type: string): string | null;
 }
 
 function approverRules(policy: GatePolicy, facts: GateFacts): ApproverRules {
   const author = loginKey(facts.pr.author);
+  // The first reason given for a person is the one shown.
+  const changed = new Map<string, string>();
+  for (const c of facts.pr.changedBy ?? []) if (!changed.has(loginKey(c.login))) changed.set(loginKey(c.login), c.why);
   const users = new Set((policy.approvers?.users ?? []).map(loginKey));
   const members = new Set<string>();
   for (const team of policy.approvers?.teams ?? []) {
@@ -281,6 +363,8 @@ function approverRules(policy: GatePolicy, facts: GateFacts): ApproverRules {
     personReason(login, type) {
       if (isBotActor({ login, type })) return "bots do not count";
       if (loginKey(login) === author) return `${authorLabel(facts)} cannot approve their own change`;
+      const changedHow = changed.get(loginKey(login));
+      if (changedHow) return `${changedHow}: the people who changed the code do not approve it`;
       if (!allowed(login)) return "not an allowed approver";
       return null;
     },
@@ -303,7 +387,8 @@ function reviewCandidates(policy: GatePolicy, facts: GateFacts, who: ApproverRul
   const out: Candidate[] = [];
   for (const [key, { review, at }] of latest) {
     const login = review.user?.login ?? "ghost";
-    out.push({ login, key, via: "review", at, why: reviewReason(policy, facts, who, review, at) });
+    const ref: ApprovalRef = { source: "review", id: String(review.id) };
+    out.push({ login, key, via: "review", at, ref, why: reviewReason(policy, facts, who, review, at), usedBy: usedBy(facts, ref) });
   }
   return out;
 }
@@ -320,14 +405,24 @@ function reviewReason(policy: GatePolicy, facts: GateFacts, who: ApproverRules, 
     return review.commit_id ? `approved an older commit ${short(review.commit_id)}` : "approved an unknown commit";
   }
   if (expired(policy, facts, at)) return "approval expired";
-  return null;
+  // A review approves the commit, and the plan previewed of it before it was submitted. With
+  // no preview required and none made, there is no plan to bind to: the commit alone.
+  const history = previewHistory(facts);
+  if (history.length === 0 && !policy.require.previewSucceeded) return null;
+  const current = currentPlan(facts);
+  if (current === null) return "there is no previewed plan to approve";
+  const seen = planSeenAt(history, at);
+  if (!seen) return `submitted before any preview of ${short(facts.pr.headSha)} finished`;
+  if (seen.planHash !== current) return "approved a different plan";
+  return planChangedSince(history, at, seen.planHash);
 }
 
 function commandCandidates(policy: GatePolicy, facts: GateFacts, who: ApproverRules): Candidate[] {
   const out: Candidate[] = [];
   for (const c of facts.commands) {
     if (c.kind !== "approve") continue;
-    out.push({ login: c.actor, key: loginKey(c.actor), via: "comment", at: c.at, why: commandReason(policy, facts, who, c) });
+    const ref: ApprovalRef | null = c.id ? { source: "comment", id: c.id } : null;
+    out.push({ login: c.actor, key: loginKey(c.actor), via: "comment", at: c.at, ref, why: commandReason(policy, facts, who, c), usedBy: ref ? usedBy(facts, ref) : null });
   }
   return out;
 }
@@ -340,9 +435,54 @@ function commandReason(policy: GatePolicy, facts: GateFacts, who: ApproverRules,
   const preview = facts.preview;
   if (!preview || preview.planHash === null) return "there is no previewed plan to approve";
   if (c.planHash !== preview.planHash) return "approved a different plan";
-  if (!preview.finishedAt || c.at.getTime() <= preview.finishedAt.getTime()) return "approved before the latest preview";
   if (expired(policy, facts, c.at)) return "approval expired";
-  return null;
+  // Bound to the plan previewed before it was given. The old rule here ("approved before the
+  // latest preview") made every approval stale on any re-preview; now a re-preview of the same
+  // commit that plans the same (the same hash: the very artifact that is applied) keeps it,
+  // because what is applied is still exactly what was approved. One that plans differently
+  // makes it stale for good, even if a later preview plans the first plan again: the approver
+  // was shown that the plan is not stable, and is asked again.
+  const history = previewHistory(facts);
+  const seen = planSeenAt(history, c.at);
+  if (!seen) return `approved before any preview of ${short(facts.pr.headSha)} finished`;
+  if (seen.planHash !== c.planHash) return "approved a different plan";
+  return planChangedSince(history, c.at, c.planHash);
+}
+
+/** The successful previews of the head an approval can bind to, oldest first. */
+function previewHistory(facts: GateFacts): PreviewSeen[] {
+  const p = facts.preview;
+  const list =
+    facts.previews ??
+    (p && p.state === "SUCCEEDED" && p.planHash !== null && p.finishedAt && p.headSha === facts.pr.headSha ? [{ planHash: p.planHash, finishedAt: p.finishedAt }] : []);
+  return [...list].sort((a, b) => a.finishedAt.getTime() - b.finishedAt.getTime());
+}
+
+/** The plan the approvals are for: the latest preview's, when it is a successful preview of the head. */
+function currentPlan(facts: GateFacts): string | null {
+  const p = facts.preview;
+  return p && p.headSha === facts.pr.headSha && p.state === "SUCCEEDED" ? p.planHash : null;
+}
+
+/** The latest preview that had finished strictly before `at` (what an approver could have seen). */
+export function planSeenAt(history: readonly PreviewSeen[], at: Date): PreviewSeen | null {
+  let seen: PreviewSeen | null = null;
+  for (const p of history) {
+    if (p.finishedAt.getTime() < at.getTime() && (!seen || p.finishedAt.getTime() >= seen.finishedAt.getTime())) seen = p;
+  }
+  return seen;
+}
+
+function planChangedSince(history: readonly PreviewSeen[], at: Date, planHash: string): string | null {
+  const other = history.find((p) => p.finishedAt.getTime() >= at.getTime() && p.planHash !== planHash);
+  return other ? `the plan changed after the approval (re-previewed as ${shortPlan(other.planHash)})` : null;
+}
+
+function usedBy(facts: GateFacts, ref: ApprovalRef): string | null {
+  const hit = (facts.consumed ?? []).find((c) => c.source === ref.source && c.id === ref.id);
+  if (!hit) return null;
+  const how: Record<string, string> = { SUCCEEDED: "succeeded", FAILED: "failed", RUNNING: "is applying", NEEDS_ATTENTION: "needs attention" };
+  return `already used by the deploy of plan ${shortPlan(hit.deploy.planHash)}, which ${how[hit.deploy.state] ?? hit.deploy.state.toLowerCase()}`;
 }
 
 function authorLabel(facts: GateFacts): string {
@@ -355,6 +495,12 @@ function expired(policy: GatePolicy, facts: GateFacts, at: Date): boolean {
 
 // ---------------------------------------------------------------------------------------------
 // Requirements
+
+function prOpen(facts: GateFacts): Requirement {
+  return facts.pr.open
+    ? met("pr-open", "the pull request is open")
+    : unmet("pr-open", "the pull request is closed", "Reopen it, preview again and get the new plan approved.");
+}
 
 function notFork(facts: GateFacts): Requirement {
   return facts.pr.fromFork
@@ -423,7 +569,8 @@ function approvals(policy: GatePolicy, facts: GateFacts, counted: CountedApprova
   const detail = `${counted.length} of ${need} approval${need === 1 ? "" : "s"}${counted.length ? ` (${names})` : ""}`;
   if (counted.length >= need) return met(id, detail);
   const missing = need - counted.length;
-  return unmet(id, detail, `Needs ${missing} more approval${missing === 1 ? "" : "s"} from ${whoMayApprove(policy)}, not ${authorLabel(facts)}: ${howToApprove(policy, facts)}.`);
+  const notWho = facts.pr.changedBy?.length ? `not ${authorLabel(facts)} nor anyone who pushed to or wrote commits of it` : `not ${authorLabel(facts)}`;
+  return unmet(id, detail, `Needs ${missing} more approval${missing === 1 ? "" : "s"} from ${whoMayApprove(policy)}, ${notWho}: ${howToApprove(policy, facts)}.`);
 }
 
 /** "anyone with write access" or "@alice, @bob or a member of team platform". */
@@ -567,6 +714,11 @@ function parseDate(s: string | null): Date | null {
 
 function short(sha: string): string {
   return sha.slice(0, 7);
+}
+
+/** As plans are shown everywhere (render/plan.ts shortPlanHash): 12 hex digits after `sha256:`. */
+function shortPlan(hash: string): string {
+  return hash.replace(/^sha256:/, "").slice(0, 12);
 }
 
 function capitalize(s: string): string {

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { loadRepoConfig, formatConfigIssues, type LoadResult } from "../config/repo-config.js";
+import { branchRef } from "../connectors/branch-ref.js";
 import { createComment, getFileText, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";
 import { appendAudit, type AuditEntry } from "../connectors/store/audit.js";
 import type { AppDeps } from "../deps.js";
@@ -21,6 +22,12 @@ export interface CommandContext {
   defaultBranch: string;
   /** The issue or pull request's title and body, when the event carried them (diagnosis searches with them). */
   issue?: { title: string; body: string | null };
+  /**
+   * When the command was written: the comment's `created_at` (GitHub's time). `/approve` binds
+   * to the head and plan current then, `/agent ok-to-test` vouches for the head then. Absent for
+   * a button click or an autoplan (they are bound otherwise, or to now).
+   */
+  createdAt?: Date;
 }
 
 /**
@@ -31,7 +38,7 @@ export function commandContextFor(
   deps: AppDeps,
   event: { id: string; octokit: GitHub },
   repository: { full_name: string; clone_url: string; default_branch: string },
-  who: { installationId: number; issueNumber: number; isPullRequest: boolean; commentId: number; actor: string; issue?: { title: string; body: string | null } },
+  who: { installationId: number; issueNumber: number; isPullRequest: boolean; commentId: number; actor: string; issue?: { title: string; body: string | null }; createdAt?: Date },
 ): CommandContext {
   const [owner, repo] = repository.full_name.split("/") as [string, string];
   return {
@@ -50,11 +57,11 @@ export function commandContextFor(
 export type RepoConfigResult = LoadResult | { ok: false; missing: true };
 
 /**
- * The repository's configuration, always from the default branch: a pull request cannot
- * change its own gate, steps or image (invariant 2).
+ * The repository's configuration, always from the default branch (by its full ref, which a tag
+ * cannot shadow): a pull request cannot change its own gate, steps or image (invariant 2).
  */
 export async function loadDefaultBranchConfig(ctx: CommandContext): Promise<RepoConfigResult> {
-  const text = await getFileText(ctx.gh, ctx.repo, REPO_CONFIG_PATH, ctx.defaultBranch);
+  const text = await getFileText(ctx.gh, ctx.repo, REPO_CONFIG_PATH, branchRef(ctx.defaultBranch));
   if (text === null) return { ok: false, missing: true };
   return loadRepoConfig(text);
 }

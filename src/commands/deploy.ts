@@ -1,109 +1,42 @@
-import { evaluateGate, isOwnDeployCheck, type GateFacts, type GatePolicy } from "../approval/gate.js";
+import { evaluateGate } from "../approval/gate.js";
 import { hasAtLeast, type RepoPermission } from "../approval/permissions.js";
+import { judgeClickedPreview } from "../approval/timeline.js";
 import type { RepoConfig, ResolvedStack } from "../config/repo-config.js";
-import { behindBy, getPermission, getPull, listChecks, listReviews, listTeamMembers, type GitHub, type RepoRef } from "../connectors/github.js";
-import { deployOfPreview, listApprovals } from "../connectors/store/gate.js";
-import { getStackLock } from "../connectors/store/locks.js";
-import { latestBranchPreview, latestPreviewOf } from "../connectors/store/workflows.js";
+import { deployOfPreview } from "../connectors/store/gate.js";
+import { latestBranchPreview } from "../connectors/store/workflows.js";
 import { enqueueDeploy } from "../jobs/enqueue-deploy.js";
+import { gatePolicy, gatherFacts } from "../jobs/gate-facts.js";
 import { requestSlackApproval } from "../jobs/slack.js";
-import type { PreviewOutcome } from "../plan/types.js";
-import { renderGateChecklist } from "../render/gate.js";
+import { appliedHow, renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
 import { decideImage } from "../approval/images.js";
 import { audit, reply, type CommandContext } from "./context.js";
 import { applyIfApproved } from "./rollback.js";
 
-/** The stack's gate from the default branch, with the server's floor and approval lifetime. */
-export function gatePolicy(stack: ResolvedStack, server: { approvalTtlSeconds: number; minApprovals: number }): GatePolicy {
-  const g = stack.gate;
-  return {
-    requiredApprovals: Math.max(g.approvals, server.minApprovals),
-    approvers: g.approvers,
-    sources: g.count,
-    approvalTtlSeconds: server.approvalTtlSeconds,
-    require: {
-      previewSucceeded: g.require.preview,
-      statusChecks: g.require.statusChecks,
-      mergeable: g.require.mergeable,
-      undiverged: g.require.undiverged,
-      notDraft: g.require.notDraft,
-      lockHeld: g.require.lock,
-    },
-  };
-}
+// The gate's facts are gathered in the jobs layer: the deploy job asks the same gate again just before it applies.
+export { approvalCommands, approverFacts, gatePolicy, gatherFacts } from "../jobs/gate-facts.js";
 
-/** The permission of everyone who approved or denied, and the members of the approver teams. */
-export async function approverFacts(
-  gh: GitHub,
-  repo: RepoRef,
-  logins: string[],
-  policy: GatePolicy,
-): Promise<{ permissions: Record<string, RepoPermission>; teamMembers: Record<string, string[]> }> {
-  const permissions: Record<string, RepoPermission> = {};
-  for (const login of new Set(logins)) permissions[login] = await getPermission(gh, repo, login);
-  const teamMembers: Record<string, string[]> = {};
-  for (const team of policy.approvers?.teams ?? []) teamMembers[team] = await listTeamMembers(gh, repo.owner, team);
-  return { permissions, teamMembers };
-}
-
-/** `/approve` and `/deny` rows as the gate reads them. */
-export function approvalCommands(rows: Awaited<ReturnType<typeof listApprovals>>): GateFacts["commands"] {
-  return rows.map((a) => ({ kind: a.kind, actor: a.actor, actorType: a.actor_type, headSha: a.head_sha, planHash: a.plan_hash, at: a.created_at }));
-}
-
-/** Everything the gate needs to know about this PR and stack, read from GitHub and Postgres now. */
-export async function gatherFacts(ctx: CommandContext, stack: ResolvedStack, policy: GatePolicy): Promise<{ facts: GateFacts; previewTaskId: string | null; previewPlan: PreviewOutcome | null }> {
-  const pull = await getPull(ctx.gh, ctx.repo, ctx.issueNumber);
-  const preview = await latestPreviewOf(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name);
-  const reviews = await listReviews(ctx.gh, ctx.repo, ctx.issueNumber);
-  const approvals = await listApprovals(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name);
-  // Teams the plan policy names must be known too, to tell whether one of them approved.
-  const policyTeams = preview?.head_sha === pull.headSha ? (preview.policy?.requiredApprovers.teams ?? []) : [];
-  const teams = [...new Set([...(policy.approvers?.teams ?? []), ...policyTeams])];
-  const { permissions, teamMembers } = await approverFacts(ctx.gh, ctx.repo, [...reviews.flatMap((r) => (r.user ? [r.user.login] : [])), ...approvals.map((a) => a.actor)], { ...policy, approvers: teams.length ? { users: policy.approvers?.users ?? [], teams } : policy.approvers });
-  const checks = policy.require.statusChecks ? await listChecks(ctx.gh, ctx.repo, pull.headSha) : [];
-  const lock = await getStackLock(ctx.deps.db, ctx.repoFullName, stack.name);
-  const behind = policy.require.undiverged ? await behindBy(ctx.gh, ctx.repo, pull.baseRef, pull.headSha) : 0;
-  return {
-    previewTaskId: preview?.id ?? null,
-    previewPlan: preview?.plan ?? null,
-    facts: {
-      now: new Date(),
-      stack: stack.name,
-      prNumber: ctx.issueNumber,
-      pr: {
-        author: pull.author,
-        headSha: pull.headSha,
-        draft: pull.draft,
-        mergeable: pull.mergeable,
-        behindBy: behind,
-        fromFork: pull.headRepoFullName !== pull.baseRepoFullName,
-      },
-      preview: preview ? { headSha: preview.head_sha, planHash: preview.plan_hash, state: preview.state, finishedAt: preview.finished_at, policy: preview.policy } : null,
-      reviews,
-      commands: approvalCommands(approvals),
-      permissions,
-      teamMembers,
-      checks,
-      // Without a configured list, every check reported on the head commit must be green.
-      requiredChecks: stack.gate.requiredChecks ?? [...new Set(checks.map((c) => c.name).filter((n) => !isOwnDeployCheck(n)))],
-      lock: lock ? { prNumber: lock.prNumber } : null,
-    },
-  };
+/** The preview a check run's Deploy button was clicked on: it deploys that plan or nothing. */
+export interface ClickedPreview {
+  taskId: string;
+  headSha: string;
+  planHash: string | null;
+  state: string;
 }
 
 /**
  * `/agent deploy [stack]`: asks the gate; when anything is unmet, one reply with the whole
  * checklist and nothing runs. Otherwise records the deploy (at most one live per stack, one
- * apply per plan) and enqueues it.
+ * apply per preview) and enqueues it; the deploy job asks the gate once more before it applies.
+ * `clicked`: the Deploy button of that preview's check run — only its plan, never a newer one.
  */
 export async function requestDeploy(
   ctx: CommandContext,
   stackName: string,
   loaded: { config: RepoConfig; stacks: ResolvedStack[] },
   permission: RepoPermission,
+  clicked: ClickedPreview | null = null,
 ): Promise<void> {
   const stack = loaded.stacks.find((s) => s.name === stackName)!;
   if (!hasAtLeast(permission, stack.gate.deployPermission)) {
@@ -118,7 +51,8 @@ export async function requestDeploy(
   }
   // Merge-first left a merge commit to approve: `/agent deploy` now applies that plan.
   const pending = await latestBranchPreview(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name);
-  if (pending?.workflow.config.branch?.purpose === "merge-commit" && !(await deployOfPreview(ctx.deps.db, pending.task.id))) {
+  // (Not from a Deploy button: that stands for its own preview of the PR head, nothing else.)
+  if (!clicked && pending?.workflow.config.branch?.purpose === "merge-commit" && !(await deployOfPreview(ctx.deps.db, pending.task.id))) {
     if (pending.task.state === "SUCCEEDED") {
       await applyIfApproved(ctx, stack, pending.workflow, pending.task);
       return;
@@ -130,6 +64,15 @@ export async function requestDeploy(
   }
   const policy = gatePolicy(stack, ctx.deps.config.gate);
   const { facts, previewTaskId, previewPlan } = await gatherFacts(ctx, stack, policy);
+  if (clicked) {
+    const current = facts.preview && facts.preview.headSha === facts.pr.headSha && facts.preview.state === "SUCCEEDED" ? facts.preview.planHash : null;
+    const judged = judgeClickedPreview({ clicked, currentHead: facts.pr.headSha, currentPlan: current });
+    if (!judged.current) {
+      await audit(ctx, "deploy.stale_button", { stack: stack.name, clicked_task: clicked.taskId, clicked_sha: clicked.headSha, clicked_plan_hash: clicked.planHash, head_sha: facts.pr.headSha, plan_hash: current, why: judged.why });
+      await reply(ctx, `the Deploy button you clicked was for ${code(stack.name)} at ${code(shortSha(clicked.headSha))} (plan ${code(shortPlanHash(clicked.planHash) ?? "none")}), which is no longer current: ${judged.why}. Nothing was queued; use the current preview's check run, or comment \`/agent deploy ${stack.name}\`.`);
+      return;
+    }
+  }
   const result = evaluateGate(policy, facts);
   await audit(ctx, "gate.evaluated", {
     stack: stack.name,
@@ -180,7 +123,7 @@ export async function requestDeploy(
     await reply(
       ctx,
       other?.kind === "applied"
-        ? `this plan of ${code(stack.name)} (${code(shortPlanHash(result.planHash) ?? "")}) was already applied (${other.other.state.toLowerCase()}); a plan is applied at most once.`
+        ? `this preview of ${code(stack.name)} (plan ${code(shortPlanHash(result.planHash) ?? "")}) was already applied once (that deploy ${appliedHow(other.other.state)}); a preview is applied at most once. To apply again, run \`/agent preview ${stack.name}\` for a fresh plan and get it approved.`
         : `a deploy of ${code(stack.name)} is already queued or running${other ? ` (from #${other.other.pr_number})` : ""}; one at a time per stack.`,
     );
     return;

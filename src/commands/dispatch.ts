@@ -107,7 +107,7 @@ async function runOne(
     return;
   }
   if (command.name === "preview" && loaded?.ok) {
-    await startPreview(ctx, command.stacks, loaded, permission);
+    await startPreview(ctx, command.stacks, loaded, permission, { vouch: name === "ok-to-test" });
     return;
   }
   if (command.name === "status" && loaded?.ok) {

@@ -15,6 +15,7 @@ import { code } from "../render/markdown.js";
 import { traceField } from "../ops/tracing.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { audit, reply, type CommandContext } from "./context.js";
+import { confirmVouchedHead } from "./vouch.js";
 
 /**
  * `/agent preview [stack...]`: records a workflow, shows a queued check run per stack on
@@ -26,6 +27,8 @@ export async function startPreview(
   repoConfig: { config: RepoConfig; stacks: ResolvedStack[] },
   /** The requester's permission; null for autoplan, which never runs fork code anyway. */
   permission: RepoPermission | null = null,
+  /** `/agent ok-to-test`: a maintainer vouching for the head at the comment's time (src/commands/vouch.ts). */
+  opts: { vouch?: boolean } = {},
 ): Promise<void> {
   const image = decideImage(repoConfig.config.sandbox?.image, ctx.deps.config.sandbox);
   if (!image.ok) {
@@ -47,6 +50,7 @@ export async function startPreview(
     await reply(ctx, forkDecision.why);
     return;
   }
+  if ((fromFork || opts.vouch) && !(await confirmVouchedHead(ctx, pull.headSha))) return;
   // Stacks another pull request holds a lock on are refused, with the way out (Atlantis locks).
   const refused: string[] = [];
   const free: string[] = [];
@@ -76,6 +80,7 @@ export async function startPreview(
       defaultBranch: ctx.defaultBranch,
       stacks,
       checks,
+      fork: fromFork,
     },
     stacks: free,
     jobIdFor: (stack) => previewJobId(ctx.repoFullName, ctx.issueNumber, pull.headSha, stack),

@@ -5,7 +5,7 @@ import type { RepoConfig, ResolvedStack } from "../config/repo-config.js";
 import { deployOfPreview, lastGoodDeploy } from "../connectors/store/gate.js";
 import { latestBranchPreview, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import { applyBranchPreview, branchWhat, evaluateBranchGate, startBranchPreview } from "../jobs/branch-apply.js";
-import { renderGateChecklist } from "../render/gate.js";
+import { appliedHow, renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
 import { audit, reply, type CommandContext } from "./context.js";
@@ -103,7 +103,13 @@ export async function applyIfApproved(ctx: CommandContext, stack: ResolvedStack,
   const enqueued = await applyBranchPreview(ctx.deps, ctx.gh, ctx.repo, workflow, task, stack, { actor: ctx.actor, deliveryId: ctx.deliveryId });
   if (!enqueued.ok) {
     await audit(ctx, "deploy.duplicate", { stack: stack.name, kind: "branch", plan_hash: task.plan_hash });
-    await reply(ctx, `a deploy of ${code(stack.name)} is already queued or running${enqueued.conflict ? ` (from #${enqueued.conflict.other.pr_number})` : ""}; one at a time per stack.`);
+    const other = enqueued.conflict;
+    await reply(
+      ctx,
+      other?.kind === "applied"
+        ? `this ${what.toLowerCase()} preview of ${code(stack.name)} was already applied once (that deploy ${appliedHow(other.other.state)}); a preview is applied at most once. Comment \`${workflow.config.branch!.command}\` to preview it afresh.`
+        : `a deploy of ${code(stack.name)} is already queued or running${other ? ` (from #${other.other.pr_number})` : ""}; one at a time per stack.`,
+    );
     return;
   }
   await audit(ctx, "deploy.queued", { stack: stack.name, kind: "branch", head_sha: workflow.head_sha, plan_hash: task.plan_hash, approved_by: result.counted.map((a) => a.login) }, { workflowId: enqueued.workflowId, taskId: enqueued.taskId });

@@ -209,11 +209,21 @@ docs.add(Policy, {
     "Rules the plan is checked against before anyone approves (`protect`, `max_deletes`, `max_replaces`, `max_changes_decision`, `budget`). They can only add to the server's plan policy, never relax it. Read from the default branch only.",
 });
 
+const RuntimeName = z
+  .string()
+  .regex(/^[a-z][a-z0-9._-]{0,63}$/, "must be a sandbox runtime name such as `runc` or `runsc`");
+docs.add(RuntimeName, {
+  description: "The OCI runtime the stack's sandboxes run under (`runsc` for gVisor); the server decides which are allowed. Untrusted code (forks) always runs under the server's untrusted runtime.",
+});
+const StackSandbox = z.strictObject({ runtime: RuntimeName.optional() });
+docs.add(StackSandbox, { description: "Sandbox settings of one stack: `runtime`." });
+
 const Stack = z.strictObject({
   name: StackName,
   dir: Dir,
   engine: Engine,
   pulumi: PulumiSettings.optional(),
+  sandbox: StackSandbox.optional(),
   gate: Gate.optional(),
   policy: Policy.optional(),
   steps: Steps.optional(),
@@ -226,8 +236,9 @@ const Sandbox = z.strictObject({
     .string()
     .regex(IMAGE_REF_RE, "must be a lowercase image reference such as `agent-sandbox:test` or `ghcr.io/org/image@sha256:…`")
     .optional(),
+  runtime: RuntimeName.optional(),
 });
-docs.add(Sandbox, { description: "Sandbox settings. The server decides whether the requested image is allowed." });
+docs.add(Sandbox, { description: "Sandbox settings: `image`, and `runtime` for every stack that names none. The server decides whether the requested image and runtime are allowed." });
 
 /** GitHub label names: 1–50 characters, no control characters. */
 const LabelName = z
@@ -371,6 +382,8 @@ export interface ResolvedStack {
   gate: ResolvedGate;
   /** Plan policy from the repository (top-level `policy` merged with the stack's); null: none. */
   policy: PlanPolicyConfig | null;
+  /** The sandbox runtime the stack asks for (its own, else the top-level one); null/absent: the server's default. */
+  runtime?: string | null;
 }
 
 export interface ResolvedGate {
@@ -515,7 +528,8 @@ export function resolveStacks(config: RepoConfig): ResolvedStack[] {
     const paths = stack.paths ?? [stack.dir === "." ? "**" : `${stack.dir}/**`];
     const pulumiStack = pulumi ? (stack.pulumi?.stack ?? stack.name) : null;
     const policy = config.policy || stack.policy ? mergePlanPolicy(config.policy, stack.policy) : null;
-    return { name: stack.name, dir: stack.dir, engine: stack.engine, pulumiStack, steps, paths, gate: resolveGate(config.gate, stack.gate), policy };
+    const runtime = stack.sandbox?.runtime ?? config.sandbox?.runtime ?? null;
+    return { name: stack.name, dir: stack.dir, engine: stack.engine, pulumiStack, steps, paths, gate: resolveGate(config.gate, stack.gate), policy, runtime };
   });
 }
 

@@ -19,7 +19,14 @@ const intFrom = (def: number, min: number, max: number) =>
 /** Where the database is when DATABASE_URL is not set (the `agent` CLI uses the same default). */
 export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/agent";
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+/**
+ * LOG_LINK_TTL_SECONDS' default, 14 days: long enough to read the log of a PR that sat over a
+ * holiday, short enough that a link pasted into a chat or a ticket stops working.
+ */
+export const DEFAULT_LOG_LINK_TTL_SECONDS = 14 * 86_400;
 
+/** A runtime name as registered with dockerd (`runc`, `runsc`, `kata-runtime`). */
+export const RUNTIME_NAME_RE = /^[a-z][a-z0-9._-]{0,63}$/;
 const csv = z
   .string()
   .default("")
@@ -85,6 +92,21 @@ export const ServerEnvSchema = z.object({
   /** The proxy's address as seen from the sandboxes on the internal network. */
   SANDBOX_EGRESS_PROXY_HOST: z.string().optional(),
   SANDBOX_REAP_INTERVAL_SECONDS: intFrom(60, 1, 3600),
+  /** Size of a sandbox's in-memory workspace (it also counts against SANDBOX_MEMORY_MB). */
+  SANDBOX_WORKSPACE_MB: intFrom(1024, 16, 65536),
+  /** OCI runtime for the repository's own code (unset: the Docker engine's default, runc). */
+  SANDBOX_RUNTIME: z.string().regex(RUNTIME_NAME_RE, "must be a Docker runtime name such as `runc` or `runsc`").optional(),
+  /**
+   * OCI runtime for untrusted code (a fork's pull request, run after a maintainer's ok): gVisor
+   * by default. Registered with dockerd as `runsc` with `runtimeArgs: ["--network=none"]`.
+   */
+  SANDBOX_UNTRUSTED_RUNTIME: z.string().regex(RUNTIME_NAME_RE, "must be a Docker runtime name such as `runc` or `runsc`").default("runsc"),
+  /** Runtimes a repository may pick for a stack (`sandbox.runtime` in .github/agent.yml). */
+  SANDBOX_RUNTIMES: z
+    .string()
+    .default("runc,runsc")
+    .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(RUNTIME_NAME_RE, "must list Docker runtime names such as `runc,runsc`"))),
   WORKER_CONCURRENCY: intFrom(2, 1, 64),
   /**
    * How long a task job's lock lasts without being renewed (the worker renews it at half this
@@ -103,6 +125,17 @@ export const ServerEnvSchema = z.object({
   COMMENT_MAX_CONTINUATIONS: intFrom(4, 0, 20),
   SHUTDOWN_GRACE_SECONDS: intFrom(30, 0, 3600),
   CHECK_RUN_UPDATE_INTERVAL_MS: intFrom(5000, 0, 600_000),
+  /**
+   * How long a `/logs/<task>` link shown on a check run, comment, deployment or in Slack works
+   * (see DEFAULT_LOG_LINK_TTL_SECONDS). The PR's sticky comment gets fresh links whenever it is
+   * updated. At most a year.
+   */
+  LOG_LINK_TTL_SECONDS: intFrom(DEFAULT_LOG_LINK_TTL_SECONDS, 60, 366 * 86_400),
+  /**
+   * How often Vault's `sys/health` is probed, so `/readyz` and `agent_vault_up` notice an
+   * outage (sealed, standby-less, down) without waiting for a task to need a credential.
+   */
+  VAULT_HEALTH_INTERVAL_SECONDS: intFrom(15, 1, 3600),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 });
 
@@ -137,6 +170,13 @@ export interface ServerConfig {
     /** Warm, started containers kept ready for the default image (0: always cold). */
     poolSize: number;
     reapIntervalSeconds: number;
+    workspaceMb: number;
+    /** Runtime for trusted code (undefined: the engine's default). */
+    runtime: string | undefined;
+    /** Runtime for untrusted code (forks): gVisor unless configured otherwise. */
+    untrustedRuntime: string;
+    /** Runtimes a repository's stack may ask for. */
+    allowedRuntimes: string[];
     egress: {
       allowlist: EgressAllowlist;
       network: string | undefined;
@@ -170,6 +210,10 @@ export interface ServerConfig {
   slack: SlackConfig | null;
   /** Issue diagnostics: DIAGNOSE_CONFIG (probes, embedder, report sizes) and QDRANT_URL. */
   diagnose: DiagnoseSettings;
+  /** LOG_LINK_TTL_SECONDS: how long a signed `/logs/<task>` link works. */
+  logLinks: { ttlSeconds: number };
+  /** VAULT_HEALTH_INTERVAL_SECONDS: how often Vault's `sys/health` is probed (with Vault configured). */
+  vault: { healthIntervalSeconds: number };
   logLevel: ServerEnv["LOG_LEVEL"];
 }
 
@@ -289,6 +333,10 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
       workspaceRoot: env.SANDBOX_WORKSPACE_ROOT,
       poolSize: env.SANDBOX_POOL_SIZE,
       reapIntervalSeconds: env.SANDBOX_REAP_INTERVAL_SECONDS,
+      workspaceMb: env.SANDBOX_WORKSPACE_MB,
+      runtime: env.SANDBOX_RUNTIME,
+      untrustedRuntime: env.SANDBOX_UNTRUSTED_RUNTIME,
+      allowedRuntimes: env.SANDBOX_RUNTIMES,
       egress: {
         allowlist: egressAllowlist,
         network: env.SANDBOX_EGRESS_NETWORK,
@@ -312,6 +360,8 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     planPolicy: planPolicyFrom(env.PLAN_POLICY_CONFIG),
     slack: slackFrom(present),
     diagnose: diagnoseFrom(present),
+    logLinks: { ttlSeconds: env.LOG_LINK_TTL_SECONDS },
+    vault: { healthIntervalSeconds: env.VAULT_HEALTH_INTERVAL_SECONDS },
     logLevel: env.LOG_LEVEL,
   };
 }

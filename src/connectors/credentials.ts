@@ -3,6 +3,7 @@
  * in development, or nothing. Values are injected into the step's exec environment only and
  * registered for redaction before the first step runs (invariant 7).
  */
+import { CredentialError } from "./vault/errors.js";
 export type CredentialKind = "preview" | "deploy" | "diagnose";
 
 export interface CredentialRequest {
@@ -15,6 +16,21 @@ export interface CredentialRequest {
   kind: CredentialKind;
   /** The task the credentials are issued to: their leases are recorded against it. */
   taskId: string;
+  /** The task runs a fork's code (untrusted): every source refuses it (invariant 3). */
+  fork?: boolean;
+}
+
+/** A fork's code never receives credentials: thrown by every source, whatever it holds. */
+export class UntrustedCredentialRequestError extends CredentialError {
+  override name = "UntrustedCredentialRequestError";
+  constructor(req: CredentialRequest) {
+    super(`credentials refused: task ${req.taskId} (${req.repo}, stack ${req.stack}) runs code from a fork, which never receives credentials`, null, null);
+  }
+}
+
+/** Called first by every CredentialSource.forTask. */
+export function refuseUntrusted(req: CredentialRequest): void {
+  if (req.fork) throw new UntrustedCredentialRequestError(req);
 }
 
 export interface IssuedCredentials {
@@ -31,7 +47,10 @@ export interface CredentialSource {
 /** Credentials from a fixed mapping (tests, and sources without leases). */
 export function staticCredentials(envFor: (req: CredentialRequest) => Record<string, string> | Promise<Record<string, string>>): CredentialSource {
   return {
-    forTask: async (req) => ({ env: await envFor(req), release: async () => {} }),
+    forTask: async (req) => {
+      refuseUntrusted(req);
+      return { env: await envFor(req), release: async () => {} };
+    },
   };
 }
 

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { stackCredentials, type CredentialsConfig } from "../config/credentials-config.js";
-import type { CredentialRequest, CredentialSource, IssuedCredentials } from "./credentials.js";
+import { refuseUntrusted, type CredentialRequest, type CredentialSource, type IssuedCredentials } from "./credentials.js";
 import { CredentialError } from "./vault/errors.js";
 
 export const ENV_CREDENTIALS_WARNING = "credentials come from environment variables: not for production";
@@ -21,6 +21,7 @@ export class EnvCredentialSource implements CredentialSource {
   }
 
   async forTask(req: CredentialRequest): Promise<IssuedCredentials> {
+    refuseUntrusted(req);
     const mapping = stackCredentials(this.#config, req.stack)?.env ?? {};
     const env: Record<string, string> = {};
     for (const [name, from] of Object.entries(mapping)) {

@@ -243,12 +243,30 @@ export async function listTeamMembers(gh: GitHub, org: string, teamSlug: string)
   }
 }
 
+/**
+ * Per-request options for a write that must reach GitHub at most once. Octokit's retry plugin
+ * (on in Probot's Octokit) resends any answer but 400/401/403/404/410/422/451, network errors
+ * included (reported as status 500), reading `request.retries` per request. Which writes are
+ * sent once, and why:
+ *  - `mergePull`: a refused merge (405 not mergeable, 409 head moved) is a verdict, not a
+ *    hiccup; and a merge whose answer was lost may have happened.
+ *  - `createDeployment`: each POST creates another Deployment, and every one sends `deployment`
+ *    webhooks that other systems act on.
+ * Left to the plugin: reads; updates that set a state (check runs, comments, deployment
+ * statuses: sending one twice says the same thing twice); comment, reaction and check-run
+ * creation (a duplicate is visible but harmless, a dropped one loses what the user must see).
+ * Secondary rate limits are retried by the throttling plugin either way: GitHub refused those
+ * before doing anything.
+ */
+export const SEND_ONCE = { request: { retries: 0 } } as const;
+
 export async function createDeployment(
   gh: GitHub,
   r: RepoRef,
   d: { sha: string; environment: string; description: string; payload: Record<string, unknown> },
 ): Promise<number> {
   const res = await gh.rest.repos.createDeployment({
+    ...SEND_ONCE,
     ...r,
     ref: d.sha,
     environment: d.environment,
@@ -282,7 +300,7 @@ export async function setDeploymentStatus(
 
 /**
  * Merges only if the head is still `sha` (GitHub refuses otherwise with 409): a push after the
- * approval makes the merge fail instead of merging code nobody approved.
+ * approval makes the merge fail instead of merging code nobody approved. Sent once (SEND_ONCE).
  */
 export async function mergePull(
   gh: GitHub,
@@ -292,7 +310,7 @@ export async function mergePull(
   method: "merge" | "squash" | "rebase",
 ): Promise<{ merged: true; sha: string } | { merged: false; status: number; message: string }> {
   try {
-    const { data } = await gh.rest.pulls.merge({ ...r, pull_number: number, sha, merge_method: method });
+    const { data } = await gh.rest.pulls.merge({ ...SEND_ONCE, ...r, pull_number: number, sha, merge_method: method });
     return data.merged ? { merged: true, sha: data.sha } : { merged: false, status: 200, message: data.message };
   } catch (err) {
     const e = err as { status?: number; message?: string };
@@ -305,6 +323,16 @@ export async function mergePull(
 export async function listPullFiles(gh: GitHub, r: RepoRef, number: number): Promise<string[]> {
   const files = await gh.paginate(gh.rest.pulls.listFiles, { ...r, pull_number: number, per_page: 100 });
   return files.flatMap((f) => (f.previous_filename ? [f.filename, f.previous_filename] : [f.filename]));
+}
+
+/**
+ * The GitHub accounts behind a pull request's commits (GET /pulls/{n}/commits, paginated;
+ * GitHub lists at most 250): each commit's author and committer login, null when the commit's
+ * e-mail is not linked to an account.
+ */
+export async function listPullCommitters(gh: GitHub, r: RepoRef, number: number): Promise<Array<{ sha: string; author: string | null; committer: string | null }>> {
+  const commits = await gh.paginate(gh.rest.pulls.listCommits, { ...r, pull_number: number, per_page: 100 });
+  return commits.map((c) => ({ sha: c.sha, author: c.author?.login ?? null, committer: c.committer?.login ?? null }));
 }
 
 /** The raw text of a file on a ref, or null when it does not exist there. */

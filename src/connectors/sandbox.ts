@@ -1,16 +1,59 @@
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { StringDecoder } from "node:string_decoder";
-import { Writable } from "node:stream";
+import { PassThrough, Readable, Writable } from "node:stream";
+import { setTimeout as delay } from "node:timers/promises";
 import Docker from "dockerode";
 
 /** Label on every container the app creates, so a reaper can find orphans. */
 export const SANDBOX_LABEL = "io.pr-infra-agent.sandbox";
 /** Which worker process created the container (its heartbeat says whether it is alive). */
 export const OWNER_LABEL = `${SANDBOX_LABEL}.owner`;
+/**
+ * Which deployment created it: the resolved SANDBOX_WORKSPACE_ROOT. Another deployment (or a
+ * test) on the same engine keeps its own root, so reaping and counting stay within one's own.
+ */
+export const ROOT_LABEL = `${SANDBOX_LABEL}.root`;
 const SANDBOX_USER = "65534:65534";
+/** PID 1 and the app's own reads and writes of trusted files: root, but with no capabilities. */
+const INIT_USER = "0:0";
 export const WORKSPACE_MOUNT = "/workspace";
+/**
+ * Root-owned (0755) tmpfs for what the app hands a step and the step must not change: the
+ * approved plan a deploy applies. The sandbox user can read it, never write or replace it.
+ */
+export const TRUSTED_DIR = "/agent";
+/**
+ * PID 1: an idle root process the sandbox user can neither signal nor ptrace, so "kill every
+ * process of the sandbox user" leaves it alone. It reaps nothing on purpose: a fork bomb's
+ * dead processes keep their pids, so a bomb saturates the pids limit and stops at once
+ * instead of churning until the wall clock (the stray-process count ignores zombies).
+ */
+const INIT_CMD = ["sleep", "infinity"];
+/**
+ * Counts live processes other than PID 1, root children of PID 1, this shell and its
+ * children, and zombies. Builtins only: it must work with the pids limit exhausted.
+ */
+const STRAY_COUNT_SCRIPT = [
+  "n=0",
+  "for d in /proc/[0-9]*; do",
+  '  p=${d#/proc/}; [ "$p" = 1 ] && continue; [ "$p" = "$$" ] && continue',
+  "  s=; pp=; u=",
+  '  while read -r k v rest; do case "$k" in State:) s=$v;; PPid:) pp=$v;; Uid:) u=$v;; esac; done < "$d/status" 2>/dev/null || continue',
+  '  [ -z "$s" ] && continue; [ "$s" = Z ] && continue; [ "$pp" = "$$" ] && continue',
+  '  [ "$pp" = 1 ] && [ "$u" = 0 ] && continue',
+  "  n=$((n+1))",
+  "done",
+  'echo "stray=$n"',
+].join("\n");
+export const DEFAULT_WORKSPACE_MB = 1024;
+/**
+ * gVisor's sentry threads and its ptrace stubs are processes of the container's host pids
+ * cgroup (≈300 at rest, measured here); without headroom it panics on its next fork.
+ */
+export const RUNSC_PIDS_OVERHEAD = 512;
 
 export interface SandboxLimits {
   memoryMb: number;
@@ -18,12 +61,21 @@ export interface SandboxLimits {
   pids: number;
   /** Bytes of output a step may print before it is stopped. */
   outputLimitBytes: number;
+  /**
+   * Size of the workspace, an in-memory filesystem inside the container (default
+   * DEFAULT_WORKSPACE_MB). What a step writes there counts against `memoryMb` too; it never
+   * reaches the worker's disk.
+   */
+  workspaceMb?: number;
 }
 
 export interface SandboxOptions {
   image: string;
   limits: SandboxLimits;
-  /** Where per-sandbox workspace directories are made (same path for worker and engine). */
+  /**
+   * Where the worker keeps its short-lived host-side checkouts before they are copied into a
+   * sandbox; also names this deployment's containers (ROOT_LABEL).
+   */
   workspaceRoot: string;
   /** This worker process's id; orphan reaping asks whether the owner is still alive. */
   owner: string;
@@ -32,6 +84,8 @@ export interface SandboxOptions {
    * allowlist: its only way out is the egress proxy. Default: no network at all.
    */
   network?: string | undefined;
+  /** OCI runtime registered with Docker (`runc`, `runsc` for gVisor); default: the engine's default. */
+  runtime?: string | undefined;
 }
 
 export interface ExecOptions {
@@ -47,6 +101,23 @@ export interface ExecOptions {
    * engine wrote (a 10,000-resource plan is larger than a step's log limit).
    */
   outputLimitBytes?: number;
+  /**
+   * Bytes fed to the process's standard input (closed at the end); none by default. They are
+   * sent only once the process has printed something: input that reaches the engine before
+   * the process has opened its stdin can be dropped (seen with Docker 20.10), so a command
+   * given stdin must print a line first (e.g. `echo ready; exec tar -x`).
+   */
+  stdin?: Buffer | Readable;
+  /**
+   * `root` only for the app's own fixed commands on trusted files (TRUSTED_DIR): root without
+   * capabilities, which the sandbox user can neither signal nor trace. Steps run as `sandbox`.
+   */
+  user?: "sandbox" | "root";
+  /**
+   * The app's own fixed command from the image (tar, cat, kill), which starts nothing that
+   * outlives it. Anything else may leave processes behind: stopStrayProcesses() is due.
+   */
+  internal?: boolean;
 }
 
 export interface ExecResult {
@@ -57,17 +128,37 @@ export interface ExecResult {
   /** Last bytes of combined stdout/stderr. */
   tail: string;
   totalBytes: number;
+  /**
+   * The container stopped by itself while the step ran (nobody killed it and the engine still
+   * answers): under gVisor the sandbox dies when a step exceeds its memory or process limit.
+   */
+  sandboxDied?: boolean;
 }
 
-/** Kernel counters that explain a failed step: the cgroup OOM killer or the pids limit. */
+/** Kernel counters that explain a failed step: the cgroup OOM killer or the pids limit; and a full workspace. */
 export interface LimitEvents {
   oomKills: number;
   pidsLimitHits: number;
+  /** The workspace filesystem had (almost) no space left when it was looked at. */
+  workspaceFull?: boolean;
 }
 
 /** A sandbox could not be created or driven: the engine's fault, worth a retry. */
 export class SandboxError extends Error {
   override name = "SandboxError";
+}
+
+/**
+ * The sandbox could not be brought to a state the app can trust (a process of the sandbox
+ * user survived being killed): whatever it would read next could have been tampered with.
+ */
+export class SandboxIntegrityError extends Error {
+  override name = "SandboxIntegrityError";
+}
+
+/** Copying the checkout in failed because it does not fit the workspace. */
+export class WorkspaceFullError extends Error {
+  override name = "WorkspaceFullError";
 }
 
 const TAIL_BYTES = 64 * 1024;
@@ -96,60 +187,77 @@ class TailBuffer {
 }
 
 /**
- * One container for one task, with its own empty workspace directory mounted at /workspace.
- * Locked down: network none, unprivileged user, no capabilities, no-new-privileges, read-only
- * root with a small tmpfs, memory (no swap) / CPU / pids limits, Docker's default seccomp.
+ * One container for one task. Locked down: network none, steps run as an unprivileged user,
+ * no capabilities, no-new-privileges, read-only root, memory (no swap) / CPU / pids limits,
+ * Docker's default seccomp. Nothing of the worker's disk is mounted: the workspace is a
+ * size-limited in-memory filesystem the checkout is copied into, so a step cannot fill the
+ * worker's disk, and what the app trusts lives in a root-owned directory (TRUSTED_DIR).
  */
 export class Sandbox {
   /** Called once the sandbox is destroyed (the pool refills then, when the CPU is free again). */
   onDestroyed: (() => void) | null = null;
   /** kill() was called (a timeout, output flood, shutdown or cancellation stopped the steps). */
   private killed = false;
+  /** Resolves once the container is no longer running (watched from the first exec on). */
+  private stopped: Promise<void> | null = null;
+  /** A command that is not the app's own ran since the sandbox was last known quiet. */
+  private mayHaveStrays = false;
 
   private constructor(
     private readonly docker: Docker,
     readonly container: Docker.Container,
-    readonly workspaceDir: string,
     readonly image: string,
+    readonly runtime: string | null,
     private readonly limits: SandboxLimits,
+    /** Where this sandbox's host-side checkouts are made (SANDBOX_WORKSPACE_ROOT). */
+    readonly workspaceRoot: string,
+    readonly owner: string,
   ) {}
 
-  /** Makes a fresh workspace and creates and starts a container on it. */
+  /** The workspace's size limit in MB. */
+  get workspaceMb(): number {
+    return this.limits.workspaceMb ?? DEFAULT_WORKSPACE_MB;
+  }
+
+  /** Creates and starts a container with an empty workspace. */
   static async create(docker: Docker, opts: SandboxOptions): Promise<Sandbox> {
-    await mkdir(opts.workspaceRoot, { recursive: true, mode: 0o700 });
-    const workspaceDir = await mkdtemp(join(opts.workspaceRoot, `${opts.owner}-`));
-    // The sandbox user is not the worker's user: let it write its own workspace.
-    await chmod(workspaceDir, 0o777);
+    const root = resolve(opts.workspaceRoot);
+    const workspaceMb = opts.limits.workspaceMb ?? DEFAULT_WORKSPACE_MB;
+    const gvisor = opts.runtime === "runsc";
     let container: Docker.Container;
     try {
       container = await docker.createContainer({
         Image: opts.image,
         // An idle init process; steps run as execs, so a started container can wait in a pool.
-        Cmd: ["sleep", "infinity"],
-        User: SANDBOX_USER,
+        Cmd: INIT_CMD,
+        User: INIT_USER,
         WorkingDir: WORKSPACE_MOUNT,
         Env: ["HOME=/tmp"],
-        Labels: { [SANDBOX_LABEL]: "1", [OWNER_LABEL]: opts.owner },
+        Labels: { [SANDBOX_LABEL]: "1", [OWNER_LABEL]: opts.owner, [ROOT_LABEL]: root },
         NetworkDisabled: !opts.network,
         HostConfig: {
           NetworkMode: opts.network ?? "none",
+          ...(opts.runtime ? { Runtime: opts.runtime } : {}),
           Memory: opts.limits.memoryMb * 1024 * 1024,
           MemorySwap: opts.limits.memoryMb * 1024 * 1024,
           NanoCpus: Math.round(opts.limits.cpus * 1e9),
-          PidsLimit: opts.limits.pids,
+          PidsLimit: opts.limits.pids + (gvisor ? RUNSC_PIDS_OVERHEAD : 0),
           CapDrop: ["ALL"],
           SecurityOpt: ["no-new-privileges"],
           Privileged: false,
           ReadonlyRootfs: true,
-          Tmpfs: { "/tmp": "rw,nosuid,nodev,size=256m" },
-          Binds: [`${workspaceDir}:${WORKSPACE_MOUNT}:rw`],
+          // Docker mounts a tmpfs `noexec` unless told otherwise: the workspace holds the steps' scripts.
+          Tmpfs: {
+            "/tmp": "rw,nosuid,nodev,size=256m",
+            [WORKSPACE_MOUNT]: `rw,exec,nosuid,nodev,size=${workspaceMb}m,uid=65534,gid=65534,mode=0700`,
+            [TRUSTED_DIR]: "rw,nosuid,nodev,noexec,size=128m,mode=0755",
+          },
         },
       });
     } catch (err) {
-      await rm(workspaceDir, { recursive: true, force: true });
       throw new SandboxError(`could not create the sandbox container: ${(err as Error).message}`);
     }
-    const sandbox = new Sandbox(docker, container, workspaceDir, opts.image, opts.limits);
+    const sandbox = new Sandbox(docker, container, opts.image, opts.runtime ?? null, opts.limits, root, opts.owner);
     try {
       await container.start();
     } catch (err) {
@@ -162,22 +270,37 @@ export class Sandbox {
   /** Runs one argv inside the container. No shell is involved unless argv names one. */
   async exec(argv: string[], opts: ExecOptions): Promise<ExecResult> {
     const started = Date.now();
+    if (!opts.internal) this.mayHaveStrays = true;
     const workdir = !opts.workdir || opts.workdir === "." ? WORKSPACE_MOUNT : `${WORKSPACE_MOUNT}/${opts.workdir}`;
     let exec: Docker.Exec;
     let stream: NodeJS.ReadWriteStream;
     try {
       exec = await this.container.exec({
         Cmd: argv,
-        User: SANDBOX_USER,
+        User: opts.user === "root" ? INIT_USER : SANDBOX_USER,
         WorkingDir: workdir,
         Env: Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`),
+        AttachStdin: opts.stdin !== undefined,
         AttachStdout: true,
         AttachStderr: true,
         Tty: false,
       });
-      stream = await exec.start({ hijack: true, stdin: false });
+      stream = await exec.start({ hijack: true, stdin: opts.stdin !== undefined });
     } catch (err) {
       throw new SandboxError(`could not run a step in the sandbox: ${(err as Error).message}`);
+    }
+    let feedInput = () => {};
+    if (opts.stdin !== undefined) {
+      const input = Buffer.isBuffer(opts.stdin) ? Readable.from([opts.stdin]) : opts.stdin;
+      // A reader that stops early (the process exited) must not crash the worker.
+      stream.on("error", () => {});
+      input.on("error", () => stream.end());
+      let fed = false;
+      feedInput = () => {
+        if (fed) return;
+        fed = true;
+        input.pipe(stream as unknown as NodeJS.WritableStream);
+      };
     }
     const tail = new TailBuffer(TAIL_BYTES);
     let timedOut = false;
@@ -190,6 +313,7 @@ export class Sandbox {
       const decoder = new StringDecoder("utf8");
       return new Writable({
         write: (chunk: Buffer, _enc, cb) => {
+          feedInput();
           if (!outputLimitExceeded) {
             tail.push(chunk);
             const text = decoder.write(chunk);
@@ -208,14 +332,30 @@ export class Sandbox {
       timedOut = true;
       void stop();
     }, opts.timeoutMs);
+    // A gVisor sandbox that dies leaves its exec's stream open: the container stopping ends it too.
+    let died = false;
     try {
       await new Promise<void>((resolve) => {
         stream.on("end", resolve);
         stream.on("close", resolve);
         stream.on("error", () => resolve());
+        if (this.runtime === "runsc") {
+          void this.whenStopped().then(() => {
+            if (!killing && !this.killed) died = true;
+            resolve();
+          });
+        }
       });
     } finally {
       clearTimeout(timer);
+    }
+    if (died) {
+      (stream as unknown as { destroy?: () => void }).destroy?.();
+      // Still answering: the container died, not the engine (that case is an engine fault below).
+      const engineUp = await this.container.inspect().then(() => true, () => false);
+      if (engineUp) {
+        return { exitCode: null, timedOut: false, outputLimitExceeded: false, durationMs: Date.now() - started, tail: tail.toString(), totalBytes: tail.total, sandboxDied: true };
+      }
     }
     // After a kill, return only once the container has really stopped.
     if (killing) await killing;
@@ -242,22 +382,129 @@ export class Sandbox {
   }
 
   /**
+   * Copies a host directory (a fresh checkout) into the workspace: a tar stream into `tar -x`
+   * run as the sandbox user, so the files are the sandbox user's and the workspace's size
+   * limit holds. Throws WorkspaceFullError when it does not fit.
+   */
+  async copyIn(hostDir: string, timeoutMs = 5 * 60_000): Promise<void> {
+    const pack = spawn("tar", ["-C", hostDir, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
+    let packError = "";
+    pack.stderr.on("data", (d: Buffer) => (packError += d.toString()).slice(0, 2000));
+    const packed = new Promise<number | null>((resolve) => pack.on("close", (code) => resolve(code)));
+    // Read from the start: Node drains (and drops) a child's unread stdout when the child exits.
+    const input = new PassThrough();
+    pack.stdout.pipe(input);
+    let out = "";
+    const res = await this.exec(["sh", "-c", 'echo ready; exec tar -x -f - -C "$1"', "copy-in", WORKSPACE_MOUNT], {
+      internal: true,
+      timeoutMs,
+      stdin: input,
+      outputLimitBytes: 64 * 1024,
+      onOutput: (chunk) => (out += chunk),
+    });
+    const packCode = await packed;
+    if (packCode !== 0) throw new SandboxError(`could not pack the checkout: ${packError.trim().slice(0, 300) || `tar exited ${packCode}`}`);
+    if (res.exitCode === 0) return;
+    if (/no space left|wrote only \d+ of \d+ bytes/i.test(out)) {
+      throw new WorkspaceFullError(`the checkout does not fit into the sandbox's workspace (limit ${this.workspaceMb} MB)`);
+    }
+    throw new SandboxError(`could not copy the checkout into the sandbox (exit ${res.exitCode ?? "killed"}): ${out.trim().slice(-300)}`);
+  }
+
+  /**
+   * Writes a file the steps may read but not change (TRUSTED_DIR, root-owned, mode 0444): the
+   * approved plan a deploy applies. Written by root-without-capabilities, read by anyone.
+   */
+  async writeTrustedFile(name: string, content: string): Promise<string> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`not a trusted file name: ${name}`);
+    const path = `${TRUSTED_DIR}/${name}`;
+    const res = await this.exec(["sh", "-c", 'echo ready; umask 022 && cat > "$1.tmp" && chmod 0444 "$1.tmp" && mv -f "$1.tmp" "$1"', "write-trusted", path], {
+      timeoutMs: 60_000,
+      user: "root",
+      internal: true,
+      stdin: Buffer.from(content, "utf8"),
+      outputLimitBytes: 64 * 1024,
+    });
+    if (res.exitCode !== 0) throw new SandboxError(`could not write ${path} in the sandbox (exit ${res.exitCode ?? "killed"}): ${res.tail.trim().slice(-300)}`);
+    return path;
+  }
+
+  /**
+   * Reads a file inside the container as the sandbox user; null when absent, unreadable or
+   * larger than `limitBytes`. Call after stopStrayProcesses() for files a step wrote.
+   */
+  async readFile(path: string, limitBytes: number): Promise<string | null> {
+    let out = "";
+    const res = await this.exec(["cat", "--", path], {
+      timeoutMs: 60_000,
+      internal: true,
+      outputLimitBytes: limitBytes,
+      onOutput: (chunk, stream) => {
+        if (stream === "stdout") out += chunk;
+      },
+    });
+    return res.exitCode === 0 ? out : null;
+  }
+
+  /**
+   * Kills every process of the sandbox user and checks that nothing but the init and its
+   * sleep is left. `kill(-1)` runs as the sandbox user (root here has no CAP_KILL); the count
+   * runs as root, which no process of the sandbox user can signal or trace, and reads the
+   * kernel's /proc (gVisor's own under runsc), so a survivor cannot hide from it or fake it.
+   * Repeated while anything survives (gVisor's kill(-1) can miss a process forked meanwhile).
+   * Called before the engine step (nothing a PR's earlier step started survives into it) and
+   * after it (nothing survives into reading what it wrote). Throws SandboxIntegrityError.
+   */
+  async stopStrayProcesses(attempts = 20): Promise<void> {
+    // Only the app's own commands ran since the sandbox was last quiet (or ever): nothing to stop.
+    if (!this.mayHaveStrays) return;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      await this.exec(["sh", "-c", "kill -KILL -1 2>/dev/null; true"], { timeoutMs: 10_000, outputLimitBytes: 4096, internal: true });
+      if (!(await this.isRunning())) throw new SandboxIntegrityError("the sandbox stopped while its processes were being stopped");
+      if ((await this.strayProcessCount()) === 0) {
+        this.mayHaveStrays = false;
+        return;
+      }
+      // Killed processes take a moment to be reaped: back off briefly, then kill again.
+      await delay(Math.min(200, 10 * attempt));
+    }
+    throw new SandboxIntegrityError("a process in the sandbox survived being killed; nothing it could have touched is trusted");
+  }
+
+  /**
+   * Live processes in the container besides the init, its sleep and the counting shell:
+   * what a step left running. Shell builtins only, run as root.
+   */
+  async strayProcessCount(): Promise<number> {
+    // Slow only while a step's processes still hog the CPU; past the timeout the sandbox is killed.
+    const res = await this.exec(["sh", "-c", STRAY_COUNT_SCRIPT], { timeoutMs: 30_000, user: "root", outputLimitBytes: 4096, internal: true });
+    const m = /^stray=(\d+)$/m.exec(res.tail);
+    if (res.exitCode !== 0 || !m) throw new SandboxIntegrityError(`could not count the sandbox's processes (exit ${res.exitCode ?? "killed"})`);
+    return Number(m[1]);
+  }
+
+  /**
    * Reads the container's cgroup counters (v1 or v2 layout) to explain a failure: an OOM kill
-   * or the pids limit. Zeroes when the container is gone or the files are not there.
+   * or the pids limit; and whether the workspace is full. Zeroes when the container is gone
+   * or the files are not there.
    *
-   * Shell builtins only (no `cat`): after a fork bomb the container has no process to spare.
-   * When even the reading shell cannot start, the engine's stats (no process needed) tell
-   * whether the container sits at its process limit.
+   * Shell builtins only for the counters (no `cat`): after a fork bomb the container has no
+   * process to spare. When even the reading shell cannot start, the engine's stats (no
+   * process needed) tell whether the container sits at its process limit.
    */
   async limitEvents(): Promise<LimitEvents> {
     const files = "/sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events /sys/fs/cgroup/pids/pids.events /sys/fs/cgroup/pids.events";
-    const script = `for f in ${files}; do [ -r "$f" ] && while IFS= read -r l; do echo "$l"; done < "$f"; done; true`;
+    const script = `for f in ${files}; do [ -r "$f" ] && while IFS= read -r l; do echo "$l"; done < "$f"; done; df -Pk ${WORKSPACE_MOUNT} 2>/dev/null; true`;
     let oomKills = 0;
     let pidsLimitHits = 0;
+    let workspaceFull = false;
     try {
-      const res = await this.exec(["sh", "-c", script], { timeoutMs: 5000 });
+      const res = await this.exec(["sh", "-c", script], { timeoutMs: 5000, internal: true });
       oomKills = Number(/^oom_kill (\d+)$/m.exec(res.tail)?.[1] ?? 0);
       pidsLimitHits = Number(/^max (\d+)$/m.exec(res.tail)?.[1] ?? 0);
+      // `df -P`: Filesystem 1024-blocks Used Available Capacity Mounted-on
+      const df = new RegExp(`^\\S+\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)\\s+\\S+\\s+${WORKSPACE_MOUNT}$`, "m").exec(res.tail);
+      if (df) workspaceFull = Number(df[3]) < Math.max(64, Number(df[1]) / 100);
     } catch {
       // fall through to the stats
     }
@@ -271,7 +518,16 @@ export class Sandbox {
         // the container is gone: nothing more to learn
       }
     }
-    return { oomKills, pidsLimitHits };
+    return { oomKills, pidsLimitHits, workspaceFull };
+  }
+
+  /** Resolves when the container stops (or is gone); one watch per sandbox. */
+  private whenStopped(): Promise<void> {
+    this.stopped ??= this.container.wait({ condition: "not-running" }).then(
+      () => {},
+      () => {},
+    );
+    return this.stopped;
   }
 
   async isRunning(): Promise<boolean> {
@@ -289,17 +545,24 @@ export class Sandbox {
     await this.container.wait().catch(() => {});
   }
 
-  /** Always called, whatever happened: neither the container nor its workspace outlives the task. */
+  /**
+   * A directory on the worker for one checkout, named after this worker (the reaper removes
+   * those of dead workers). The caller copies it in and removes it.
+   */
+  async makeHostDir(): Promise<string> {
+    await mkdir(this.workspaceRoot, { recursive: true, mode: 0o700 });
+    return mkdtemp(join(this.workspaceRoot, `${this.owner}-`));
+  }
+
+  /** Always called, whatever happened: the container does not outlive the task. */
   async destroy(): Promise<void> {
     try {
       await this.container.remove({ force: true, v: true }).catch((err: { statusCode?: number }) => {
         if (err.statusCode !== 404) throw err;
       });
     } finally {
-      // Even when the engine cannot remove the container now (it is restarting): the workspace
-      // is the worker's own, and the dead container is removed by the reaper once the engine
-      // answers again (a stopped sandbox container serves no one).
-      await rm(this.workspaceDir, { recursive: true, force: true });
+      // Even when the engine cannot remove the container now (it is restarting): the dead
+      // container is removed by the reaper once the engine answers again.
       const done = this.onDestroyed;
       this.onDestroyed = null;
       done?.();
@@ -420,10 +683,14 @@ export class SandboxProvider {
     return this.pool?.settled() ?? Promise.resolve();
   }
 
-  /** Pooled containers have no network; a sandbox that needs the egress network is made cold. */
-  async acquire(image: string, network?: string): Promise<{ sandbox: Sandbox; warm: boolean }> {
-    if (this.pool && image === this.pool.image && !network) return this.pool.acquire();
-    return { sandbox: await Sandbox.create(this.docker, { ...this.opts, image, network }), warm: false };
+  /**
+   * Pooled containers have no network and the default runtime; a sandbox that needs the egress
+   * network, another image or another runtime (gVisor for untrusted code) is made cold.
+   */
+  async acquire(image: string, network?: string, runtime?: string): Promise<{ sandbox: Sandbox; warm: boolean }> {
+    const runtimeMatches = (runtime ?? null) === (this.opts.runtime ?? null);
+    if (this.pool && image === this.pool.image && !network && runtimeMatches) return this.pool.acquire();
+    return { sandbox: await Sandbox.create(this.docker, { ...this.opts, image, network, runtime }), warm: false };
   }
 
   async close(): Promise<void> {
@@ -443,10 +710,10 @@ export interface ReapOptions {
   /** Containers older than this are removed whoever owns them. */
   maxAgeSeconds: number;
   /**
-   * This deployment's SANDBOX_WORKSPACE_ROOT. When given, only containers whose workspace is
-   * mounted from under it are considered (another deployment on the same engine keeps its
-   * heartbeats under another queue prefix: its live owners would look dead from here), and
-   * the workspace directories of dead owners under it are removed too.
+   * This deployment's SANDBOX_WORKSPACE_ROOT. When given, only containers labelled with it
+   * (ROOT_LABEL) are considered (another deployment on the same engine keeps its heartbeats
+   * under another queue prefix: its live owners would look dead from here), and the host-side
+   * checkout directories of dead owners under it are removed too.
    */
   workspaceRoot?: string;
 }
@@ -459,9 +726,10 @@ export interface ReapOptions {
  * several workers on one engine at once.
  */
 export async function reapOrphanSandboxes(docker: Docker, opts: ReapOptions): Promise<number> {
-  const all = await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
-  const root = opts.workspaceRoot ? `${resolve(opts.workspaceRoot)}/` : null;
-  const list = root ? all.filter((c) => (c.Mounts ?? []).some((m) => m.Destination === WORKSPACE_MOUNT && m.Source.startsWith(root))) : all;
+  const list = await docker.listContainers({
+    all: true,
+    filters: { label: opts.workspaceRoot ? [`${ROOT_LABEL}=${resolve(opts.workspaceRoot)}`] : [SANDBOX_LABEL] },
+  });
   const now = Date.now() / 1000;
   const alive = new Map<string, boolean>([[opts.self, true]]);
   const ownerAlive = async (owner: string) => {

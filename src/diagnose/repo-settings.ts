@@ -1,7 +1,8 @@
 /**
- * A repository's `diagnose:` settings, read from `.github/agent.yml` at a ref (the default
- * branch, or the pushed commit). A missing or invalid file gives the defaults: a broken config
- * may be the very incident being diagnosed.
+ * A repository's `diagnose:` settings, read from `.github/agent.yml` at a ref: the default
+ * branch by its full ref (`refs/heads/<name>`, see branchRef: never a bare name a tag could
+ * shadow), or the pushed commit's SHA. A missing or invalid file gives the defaults: a broken
+ * config may be the very incident being diagnosed.
  */
 import { DEFAULT_DIAGNOSE_SETTINGS, loadRepoConfig, type RepoDiagnoseSettings } from "../config/repo-config.js";
 import { getFileText, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";

@@ -1,6 +1,6 @@
 import type { Context } from "probot";
 import { decideCommandPermission, isBotActor } from "../approval/permissions.js";
-import { approvePlans } from "../commands/approve.js";
+import { approveClickedPreview } from "../commands/approve.js";
 import { audit, commandContextFor, describeConfigProblem, loadDefaultBranchConfig, reply } from "../commands/context.js";
 import { requestDeploy } from "../commands/deploy.js";
 import { getPermission } from "../connectors/github.js";
@@ -11,8 +11,10 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /**
  * `check_run.requested_action`: the Deploy / Approve buttons of a successful preview. The
- * check run's `external_id` is our task id; the click then takes exactly the path of the
- * comment it stands for (permission, the default branch's config, the gate).
+ * check run's `external_id` is our task id, and the click stands for that task only: its
+ * stack, commit and plan, never "whatever is current" — a button of a preview that is no longer
+ * the head's current plan approves or deploys nothing and says so. Otherwise the click takes
+ * the path of the comment it stands for (permission, the default branch's config, the gate).
  */
 export async function onCheckRunAction(context: Context<"check_run.requested_action">, deps: AppDeps): Promise<void> {
   const { payload } = context;
@@ -50,6 +52,7 @@ export async function onCheckRunAction(context: Context<"check_run.requested_act
     await reply(ctx, `the stack of that check run is no longer declared on the default branch.`);
     return;
   }
-  if (name === "deploy") await requestDeploy(ctx, stack.name, loaded, permission);
-  else await approvePlans(ctx, "via the check run's Approve button", [stack]);
+  const clicked = { taskId: found.task.id, headSha: found.workflow.head_sha, planHash: found.task.plan_hash, state: found.task.state };
+  if (name === "deploy") await requestDeploy(ctx, stack.name, loaded, permission, clicked);
+  else await approveClickedPreview(ctx, stack, clicked);
 }

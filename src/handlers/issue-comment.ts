@@ -23,6 +23,13 @@ export async function onIssueComment(context: Context<"issue_comment.created">, 
     commentId: payload.comment.id,
     actor: payload.comment.user?.login ?? "ghost",
     issue: { title: payload.issue.title, body: payload.issue.body ?? null },
+    ...commentTime(payload.comment.created_at),
   });
   await dispatchCommands(ctx, parsed);
+}
+
+/** The comment's `created_at` (what `/approve` and `/agent ok-to-test` bind to), when it is a valid time. */
+function commentTime(createdAt: string | null | undefined): { createdAt?: Date } {
+  const at = createdAt ? new Date(createdAt) : null;
+  return at && !Number.isNaN(at.getTime()) ? { createdAt: at } : {};
 }

@@ -6,6 +6,7 @@
 import type { Context } from "probot";
 import { decideCommandPermission, isBotActor } from "../approval/permissions.js";
 import { diagnoseQuery, enqueueDiagnosis } from "../commands/diagnose.js";
+import { branchRef } from "../connectors/branch-ref.js";
 import { addIssueReaction, createComment, getFileText, getPermission, latestIssueComments, type RepoRef } from "../connectors/github.js";
 import { loadDiagnoseSettings } from "../diagnose/repo-settings.js";
 import { appendAudit } from "../connectors/store/audit.js";
@@ -59,7 +60,7 @@ async function startFromIssue(context: IssuesContext, deps: AppDeps, trigger: "l
 export async function onIssueLabeled(context: Context<"issues.labeled">, deps: AppDeps): Promise<void> {
   const { payload } = context;
   if (!payload.label || isBotActor(payload.sender) || payload.issue.state !== "open") return;
-  const { settings } = await loadDiagnoseSettings(context.octokit, repoRef(payload.repository.full_name), payload.repository.default_branch);
+  const { settings } = await loadDiagnoseSettings(context.octokit, repoRef(payload.repository.full_name), branchRef(payload.repository.default_branch));
   if (payload.label.name.toLowerCase() !== settings.label.toLowerCase()) return;
   await startFromIssue(context, deps, "label", payload.sender.login);
 }
@@ -68,13 +69,13 @@ export async function onIssueOpened(context: Context<"issues.opened">, deps: App
   const { payload } = context;
   if (isBotActor(payload.sender) || payload.issue.pull_request) return;
   const repo = repoRef(payload.repository.full_name);
-  const { settings } = await loadDiagnoseSettings(context.octokit, repo, payload.repository.default_branch);
+  const { settings } = await loadDiagnoseSettings(context.octokit, repo, branchRef(payload.repository.default_branch));
   if (settings.templates.length === 0) return;
   const labels = (payload.issue.labels ?? []).map((l) => (typeof l === "string" ? l : (l.name ?? "")));
   // Opened with the diagnose label already on: the `labeled` event that follows starts it.
   if (labels.some((l) => l.toLowerCase() === settings.label.toLowerCase())) return;
   for (const file of settings.templates) {
-    const text = await getFileText(context.octokit, repo, `${ISSUE_TEMPLATE_DIR}/${file}`, payload.repository.default_branch);
+    const text = await getFileText(context.octokit, repo, `${ISSUE_TEMPLATE_DIR}/${file}`, branchRef(payload.repository.default_branch));
     const identity = text === null ? null : templateIdentity(file, text);
     if (identity && matchesTemplate({ title: payload.issue.title, labels }, identity)) {
       await startFromIssue(context, deps, "template", payload.sender.login);

@@ -7,12 +7,40 @@ import { cancelOlderPreviews } from "../connectors/store/workflows.js";
 import { announceCancelledPreviews } from "../jobs/cancel-previews.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { releaseStackLocks } from "../connectors/store/locks.js";
+import { withGateLock } from "../connectors/store/gate.js";
+import { recordPrEvent, type NewPrEvent } from "../connectors/store/timeline.js";
 import type { AppDeps } from "../deps.js";
 
-/** `pull_request.closed` (merged or not): the PR's stack locks are released. */
+/**
+ * Records a push, opening or closing under the PR's gate lock (src/connectors/store/gate.ts):
+ * a deploy job claiming its apply at the same moment either sees it or was claimed before it.
+ */
+async function recordUnderGateLock(deps: AppDeps, e: NewPrEvent): Promise<void> {
+  await withGateLock(deps.db, e.repo, e.prNumber, (q) => recordPrEvent(q, e));
+}
+
+/** GitHub's time of the event (`pull_request.updated_at`), comparable with comments' `created_at`. */
+function eventTime(pr: { updated_at?: string | null }): Date {
+  const at = pr.updated_at ? new Date(pr.updated_at) : new Date(Number.NaN);
+  return Number.isNaN(at.getTime()) ? new Date() : at;
+}
+
+/**
+ * `pull_request.closed` (merged or not): recorded (a queued deploy of it is then blocked at the
+ * time of apply), and the PR's stack locks are released.
+ */
 export async function onPullRequestClosed(context: Context<"pull_request.closed">, deps: AppDeps): Promise<void> {
   const { payload } = context;
   const repo = payload.repository.full_name;
+  await recordUnderGateLock(deps, {
+    repo,
+    prNumber: payload.pull_request.number,
+    kind: "closed",
+    actor: payload.sender?.login ?? "github",
+    headSha: payload.pull_request.head.sha,
+    at: eventTime(payload.pull_request),
+    deliveryId: context.id,
+  });
   const released = await releaseStackLocks(deps.db, repo, { prNumber: payload.pull_request.number });
   if (released.length === 0) return;
   await appendAudit(deps.db, {
@@ -42,6 +70,17 @@ export async function onPullRequestUpdated(
   const pr = payload.pull_request;
   const actor = payload.sender?.login ?? pr.user?.login ?? "github";
   const log = deps.log.child({ delivery_id: context.id, repo: repoFullName, pr: pr.number });
+  // Who changed the code, and the head from when: a push is the sender's, an opening the
+  // author's. The gate never counts their approvals of this PR (src/approval/gate.ts).
+  await recordUnderGateLock(deps, {
+    repo: repoFullName,
+    prNumber: pr.number,
+    kind: payload.action,
+    actor: payload.action === "synchronize" ? actor : (pr.user?.login ?? actor),
+    headSha: pr.head.sha,
+    at: eventTime(pr),
+    deliveryId: context.id,
+  });
   if (payload.action === "synchronize") {
     const cancelled = await cancelOlderPreviews(deps.db, repoFullName, pr.number, pr.head.sha);
     await announceCancelledPreviews(deps, context.octokit, repo, pr.number, cancelled, `A newer commit (${pr.head.sha.slice(0, 7)}) was pushed; this preview was cancelled.`, actor);

@@ -5,13 +5,10 @@
  * and the plan is applied through the same gate as a PR deploy (approvals bound to that commit
  * and plan), or at once when the stack's policy needs no approval.
  */
-import { branchGateFacts, branchGatePolicy } from "../approval/branch-gate.js";
-import { evaluateGate, type GateResult } from "../approval/gate.js";
-import { approvalCommands, approverFacts, gatePolicy } from "../commands/deploy.js";
+import { evaluateBranchGate } from "./gate-facts.js";
 import type { ResolvedStack } from "../config/repo-config.js";
 import { createCheckRun, createComment, type GitHub, type RepoRef } from "../connectors/github.js";
 import { appendAudit } from "../connectors/store/audit.js";
-import { listApprovals } from "../connectors/store/gate.js";
 import { createBranchPreview, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import type { PreviewOutcome } from "../plan/types.js";
@@ -61,25 +58,9 @@ export async function startBranchPreview(deps: AppDeps, gh: GitHub, b: BranchPre
   return { taskId: created.task.id, workflowId: created.workflow.id };
 }
 
-/** The gate for a branch preview: approvals from the thread bound to its commit and plan. */
-export async function evaluateBranchGate(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, stack: ResolvedStack): Promise<GateResult> {
-  const branch = workflow.config.branch!;
-  const policy = branchGatePolicy(gatePolicy(stack, deps.config.gate), Math.max(branch.approvals, deps.config.gate.minApprovals));
-  const rows = await listApprovals(deps.db, workflow.repo, workflow.pr_number, stack.name);
-  const { permissions, teamMembers } = await approverFacts(gh, r, rows.map((a) => a.actor), policy);
-  const facts = branchGateFacts({
-    now: new Date(),
-    stack: stack.name,
-    threadNumber: workflow.pr_number,
-    requestedBy: workflow.requested_by,
-    sha: workflow.head_sha,
-    preview: { planHash: task.plan_hash, state: task.state, finishedAt: task.finished_at, policy: task.policy },
-    commands: approvalCommands(rows),
-    permissions,
-    teamMembers,
-  });
-  return evaluateGate(policy, facts);
-}
+// The gate for a branch preview lives with the other gate facts (the deploy job, Slack and
+// `/approve` ask it too).
+export { evaluateBranchGate } from "./gate-facts.js";
 
 /** Puts an allowed branch preview's plan on the deploy queue. */
 export async function applyBranchPreview(
@@ -187,7 +168,7 @@ export async function afterBranchPreview(
       "",
       ...planSummary(outcome.plan),
       "",
-      `${approvals && !approvals.met ? `${approvals.detail}. ${approvals.fix ?? ""}`.trim() : "Approvals are in place."} Then comment \`${branch.command}\` to apply exactly this plan. (@${workflow.requested_by} asked for it, so their own /approve does not count.)`,
+      `${approvals && !approvals.met ? `${approvals.detail}. ${approvals.fix ?? ""}`.trim() : "Approvals are in place."} Then comment \`${branch.command}\` to apply exactly this plan. (@${workflow.requested_by} asked for it, so their own /approve does not count${branch.exclude?.length ? `; nor does that of ${branch.exclude.map((e) => `@\u200b${e.login}`).join(", ")}, who changed the pull request` : ""}.)`,
     ].join("\n"),
   );
 }

@@ -2,11 +2,10 @@
  * A deploy: applies exactly the approved plan at exactly the approved SHA, then merges the PR
  * with `sha` set to that SHA. At most once: the `deploys` row moves PENDING → RUNNING once;
  * a job that finds it RUNNING (its worker died, or the worker was stopped mid-apply) does not
- * apply again — the deploy is handed to a human with what is known.
+ * apply again — the deploy is handed to a human with what is known. That move is the claim:
+ * the whole gate is asked again first, atomically with it (src/jobs/apply-gate.ts); a deploy the
+ * gate no longer allows ends BLOCKED with nothing applied.
  */
-import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { Job } from "bullmq";
 import type { ResolvedStack } from "../config/repo-config.js";
 import { createComment, createDeployment, mergePull, setDeploymentStatus, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
@@ -14,22 +13,23 @@ import { runPulumiUp } from "../connectors/pulumi/cli.js";
 import { egressRulesFor } from "../approval/egress.js";
 import type { IssuedCredentials } from "../connectors/credentials.js";
 import { Redactor } from "../connectors/redact.js";
-import { WORKSPACE_MOUNT } from "../connectors/sandbox.js";
 import { appendAudit } from "../connectors/store/audit.js";
-import { endDeploy, getDeploy, setDeploymentId, setMerged, startDeploy, type DeployRow } from "../connectors/store/gate.js";
-import { saveStepLog } from "../connectors/store/logs.js";
+import { endDeploy, getDeploy, setDeploymentId, setMerged, type DeployRow } from "../connectors/store/gate.js";
+import { getTaskLogs, saveStepLog } from "../connectors/store/logs.js";
 import { getSavedPlan } from "../connectors/store/plans.js";
 import { claimTask, finishTask, getTask, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
-import { pulumiPlanHash } from "../plan/hash.js";
+import { commandPlanHash, pulumiPlanHash } from "../plan/hash.js";
 import { completedOutput } from "../render/check-run.js";
 import { code, fencedWithin, headTail, shortSha } from "../render/markdown.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { observeDeployEnd, observeStep } from "../web/metrics.js";
+import { claimApply, reportBlockedApply, reportUncheckedApply } from "./apply-gate.js";
 import { branchWhat, startBranchPreview } from "./branch-apply.js";
+import { pullChangers } from "./gate-facts.js";
 import { notifySlack } from "./slack.js";
 import { runStep } from "./engine-steps.js";
-import { checkout, issueCredentials, repoRef, stepEnv, type TaskRunOptions } from "./preview-task.js";
+import { checkout, issueCredentials, repoRef, sandboxRuntime, stepEnv, type TaskRunOptions } from "./preview-task.js";
 import type { StepResult, TaskJobData } from "./types.js";
 
 const NEEDS_ATTENTION =
@@ -46,11 +46,36 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   const r = repoRef(workflow);
   const log = deps.log.child({ task_id: found.task.id, workflow_id: workflow.id, delivery_id: job.data.deliveryId, stack: deploy.stack });
   const gh = await deps.github(Number(workflow.installation_id));
-  const started = await startDeploy(deps.db, found.task.id);
-  if (!started) {
+  if (deploy.state !== "PENDING") {
     if (deploy.state === "RUNNING") await needsAttention(deps, gh, r, workflow, found.task, deploy, NEEDS_ATTENTION, log);
     return; // ended already: a redelivered job
   }
+  // The whole gate again, now, atomically with PENDING → RUNNING (src/jobs/apply-gate.ts).
+  const stackConfig = workflow.config.stacks.find((s) => s.name === deploy.stack);
+  const branch = deploy.kind === "branch" ? workflow.config.branch : undefined;
+  const how = { what: branch ? branchWhat(branch) : "Deploy", command: branch?.command ?? `/agent deploy ${deploy.stack}` };
+  let claim: Awaited<ReturnType<typeof claimApply>>;
+  try {
+    claim = stackConfig ? await claimApply(deps, gh, r, workflow, deploy, stackConfig) : { kind: "not-pending" };
+  } catch (err) {
+    // The gate could not be asked (GitHub or the database failed): nothing is applied unchecked,
+    // and the deploy does not stay queued forever holding the stack.
+    await reportUncheckedApply(deps, gh, r, workflow, found.task, deploy, err as Error, how.what, how.command);
+    log.warn({ err }, "deploy not applied: the gate could not be checked");
+    return;
+  }
+  if (claim.kind === "blocked") {
+    await reportBlockedApply(deps, gh, r, workflow, found.task, deploy, claim, how.what, how.command);
+    log.info({ why: claim.why }, "deploy blocked by the gate at the time of apply");
+    return;
+  }
+  if (claim.kind === "not-pending") {
+    const now = await getDeploy(deps.db, found.task.id);
+    if (now?.state === "RUNNING") await needsAttention(deps, gh, r, workflow, found.task, now, NEEDS_ATTENTION, log);
+    return;
+  }
+  const started = claim.deploy;
+  await appendAudit(deps.db, { actor: "agent", action: "deploy.claimed", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: found.task.id, detail: { stack: deploy.stack, kind: deploy.kind, head_sha: deploy.head_sha, plan_hash: deploy.plan_hash, approvals_used: claim.result.used, approved_by: claim.result.counted.map((a) => a.login) } });
   // Watched from the moment the row reads RUNNING: break-glass (which lists RUNNING deploys)
   // can stop it from any process (Redis pub/sub), even before the apply has begun.
   const breakGlass = deps.cancellation?.watch(found.task.id);
@@ -213,7 +238,9 @@ async function endFailed(c: Ended, step: StepResult, failure: string, deployment
 
 /**
  * Merge-first: the merge commit planned differently from the approved plan. Nothing was
- * applied; the merge commit is previewed in the PR and needs its own approval.
+ * applied; the merge commit is previewed in the PR and needs its own approval — never from the
+ * people who changed the code: the deploy's requester (as for a rollback), and, carried in the
+ * branch workflow's config, the PR's author and everyone who pushed to it or wrote its commits.
  */
 async function planMismatch(c: Ended, step: StepResult, deploymentId: number, mergeSha: string, mismatch: { planHash: string | null }): Promise<void> {
   const { deps, gh, r, workflow, stack, deploy } = c;
@@ -226,6 +253,7 @@ async function planMismatch(c: Ended, step: StepResult, deploymentId: number, me
   await updateCheckRun(gh, r, c.checkRunId, { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${stack.name} needs a new approval`, summary: why } });
   await appendAudit(deps.db, { actor: "agent", action: "deploy.plan_mismatch", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: c.task.id, detail: { stack: stack.name, merge_sha: mergeSha, approved_plan_hash: deploy.plan_hash, merge_plan_hash: mismatch.planHash } });
   const approvals = Math.max(stack.gate.approvals, deps.config.gate.minApprovals);
+  const exclude = await pullChangers({ deps, gh, repo: r, repoFullName: workflow.repo, issueNumber: deploy.pr_number }, deploy.requested_by);
   await startBranchPreview(deps, gh, {
     repo: r,
     repoFullName: workflow.repo,
@@ -236,7 +264,7 @@ async function planMismatch(c: Ended, step: StepResult, deploymentId: number, me
     requestedBy: deploy.requested_by,
     deliveryId: null,
     config: { image: workflow.config.image, cloneUrl: workflow.config.cloneUrl, defaultBranch: workflow.config.defaultBranch },
-    branch: { purpose: "merge-commit", approvals, command: `/agent deploy ${stack.name}` },
+    branch: { purpose: "merge-commit", approvals, command: `/agent deploy ${stack.name}`, exclude },
   });
   await createComment(gh, r, deploy.pr_number, `⚠️ Merged the pull request, but ${why}. The merge commit is being previewed here; once its plan is approved, comment \`/agent deploy ${stack.name}\` to apply it.`);
 }
@@ -314,7 +342,13 @@ async function apply(
   const egressRules = egressRulesFor(deps.config.sandbox.egress.allowlist, workflow.repo, stack.name);
   if (egressRules.length > 0 && !deps.egress) return { output: "", exitCode: null, durationMs: null, failure: "this stack has an egress allowlist but the egress proxy is not running; nothing was applied", mismatch: null };
   const network = egressRules.length > 0 ? deps.config.sandbox.egress.network : undefined;
-  const { sandbox } = await deps.sandboxes.acquire(workflow.config.image, network);
+  let runtime: string | undefined;
+  try {
+    runtime = sandboxRuntime(deps, stack, false, egressRules.length > 0);
+  } catch (err) {
+    return { output: "", exitCode: null, durationMs: null, failure: `${(err as Error).message}; nothing was applied`, mismatch: null };
+  }
+  const { sandbox } = await deps.sandboxes.acquire(workflow.config.image, network, runtime);
   let issued: IssuedCredentials | null = null;
   const stopNow = () => void sandbox.kill();
   shutdown?.addEventListener("abort", stopNow);
@@ -330,11 +364,13 @@ async function apply(
       redactor.register(url);
       proxyEnv = { HTTPS_PROXY: url, HTTP_PROXY: url, https_proxy: url, http_proxy: url };
     }
-    const env = stepEnv(workflow, stack, { ...proxyEnv, ...secrets });
-    await checkout(gh, workflow, sandbox.workspaceDir);
+    let env = stepEnv(workflow, stack, { ...proxyEnv, ...secrets });
+    await checkout(gh, workflow, sandbox);
     const timeoutMs = deps.config.sandbox.timeoutSeconds * 1000;
     let plan: string | null = null;
     let previewOutput = "";
+    /** The command engine's approved preview output, handed to the deploy step read-only. */
+    let approvedOutput: string | null = null;
     if (fresh) {
       const spec = stack.steps.find((s) => s.name === "preview");
       if (!spec) return none(`stack ${stack.name} has no preview step`);
@@ -343,16 +379,17 @@ async function apply(
       if (run.res.exitCode !== 0 || run.failure) return { ...none(run.failure ?? `the preview of the merge commit failed (exit ${run.res.exitCode ?? "killed"}); nothing was applied`), output: previewOutput };
       if (run.planHash !== deploy.plan_hash) return { output: previewOutput, exitCode: run.res.exitCode, durationMs: run.res.durationMs, failure: null, mismatch: { planHash: run.planHash } };
       plan = run.savedPlan;
+      approvedOutput = run.output;
     }
+    const previewTaskId = deploy.preview_task_id ?? task.depends_on[0];
+    // Whatever the merge commit's preview (its program) left running goes before the apply.
+    await sandbox.stopStrayProcesses();
     if (stack.engine === "pulumi") {
-      if (!fresh) {
-        const previewTaskId = deploy.preview_task_id ?? task.depends_on[0];
-        plan = previewTaskId ? await getSavedPlan(deps.db, previewTaskId) : null;
-      }
+      if (!fresh) plan = previewTaskId ? await getSavedPlan(deps.db, previewTaskId) : null;
       // What is applied is what was approved: the plan must still hash to the approved hash.
       if (!plan || pulumiPlanHash(plan) !== deploy.plan_hash) return none("the approved plan is missing or does not match its hash; nothing was applied");
-      const name = `.agent-plan-${randomBytes(8).toString("hex")}.json`;
-      await writeFile(join(sandbox.workspaceDir, name), plan, { mode: 0o444 });
+      // Root-owned and read-only in the container: the program cannot swap it before `up` reads it.
+      const planPath = await sandbox.writeTrustedFile("approved-plan.json", plan);
       let output = previewOutput;
       const redacting = redactor.stream();
       const res = await runPulumiUp(sandbox, {
@@ -360,7 +397,7 @@ async function apply(
         workdir: stack.dir,
         env,
         timeoutMs,
-        planPath: `${WORKSPACE_MOUNT}/${name}`,
+        planPath,
         onOutput: (chunk) => (output += redacting.push(chunk)),
       });
       output += redacting.end();
@@ -369,6 +406,14 @@ async function apply(
     }
     const spec = stack.steps.find((s) => s.name === "deploy");
     if (!spec) return none(`stack ${stack.name} has no deploy command`);
+    // The `command` engine's binding: the deploy step is handed exactly the approved preview
+    // output (read-only) and its hash; applying what was shown is up to the deploy script.
+    if (!fresh) approvedOutput = previewTaskId ? await approvedPreviewOutput(deps, previewTaskId) : null;
+    if (approvedOutput === null || commandPlanHash(approvedOutput) !== deploy.plan_hash) {
+      return none("the approved preview output is missing or does not match its hash; nothing was applied");
+    }
+    const approvedPath = await sandbox.writeTrustedFile("approved-preview.txt", approvedOutput);
+    env = { ...env, AGENT_APPROVED_PLAN: approvedPath, AGENT_APPROVED_PLAN_HASH: deploy.plan_hash };
     const run = await runStep(spec, { sandbox, stack, env, timeoutMs, redactor, onProgress: () => {} });
     const failure = run.res.exitCode === 0 ? null : run.res.timedOut ? "the deploy ran past its time limit and was stopped" : `the deploy command failed (exit ${run.res.exitCode ?? "killed"})`;
     return { output: previewOutput + run.output, exitCode: run.res.exitCode, durationMs: run.res.durationMs, failure, mismatch: null };
@@ -378,6 +423,12 @@ async function apply(
     await sandbox.destroy().catch(() => {});
     await issued?.release();
   }
+}
+
+/** The full (redacted) output of a command preview, as stored with its task: what its plan hash covers. */
+async function approvedPreviewOutput(deps: AppDeps, previewTaskId: string): Promise<string | null> {
+  const log = (await getTaskLogs(deps.db, previewTaskId)).find((l) => l.step === "preview");
+  return log && !log.truncated ? log.content : null;
 }
 
 async function needsAttention(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, deploy: DeployRow, why: string, log: AppDeps["log"]): Promise<void> {

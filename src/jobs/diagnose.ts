@@ -19,6 +19,7 @@ import {
   saveReport,
   stuckTasks,
 } from "../connectors/store/diagnostics.js";
+import { branchRef } from "../connectors/branch-ref.js";
 import { createComment, filesUnder, updateComment, type GitHub, type RepoRef } from "../connectors/github.js";
 import { loadDiagnoseSettings } from "../diagnose/repo-settings.js";
 import type { AppDeps } from "../deps.js";
@@ -56,11 +57,14 @@ async function section<T>(notes: string[], what: string, fallback: T, fn: () => 
   }
 }
 
-/** Re-reads the runbook folder at `ref` into the knowledge base. */
+/**
+ * Re-reads the runbook folder at `ref` (a branch's full ref, or a commit SHA) into the knowledge
+ * base. Its links, for people, name the branch by its short name.
+ */
 export async function indexRunbooks(kb: KnowledgeBase, gh: GitHub, repoFullName: string, ref: string, dir: string): Promise<{ indexed: number; removed: number; files: number }> {
   const [owner, name] = repoFullName.split("/") as [string, string];
   const files = await filesUnder(gh, { owner, repo: name }, dir, ref, RUNBOOK_LIMITS);
-  return { ...(await kb.indexRunbooks(repoFullName, ref, files)), files: files.length };
+  return { ...(await kb.indexRunbooks(repoFullName, ref.replace(/^refs\/heads\//, ""), files)), files: files.length };
 }
 
 async function queueDepths(deps: AppDeps): Promise<QueueDepth[]> {
@@ -116,9 +120,9 @@ export async function processDiagnose(job: Job<DiagnoseJobData>, deps: AppDeps):
     null,
     async () => {
       if (await rt.kb.hasRunbooks(data.repo)) return null;
-      const { settings, problem } = await loadDiagnoseSettings(gh, repo, data.defaultBranch);
+      const { settings, problem } = await loadDiagnoseSettings(gh, repo, branchRef(data.defaultBranch));
       if (problem) notes.push(problem);
-      await indexRunbooks(rt.kb, gh, data.repo, data.defaultBranch, settings.runbooks);
+      await indexRunbooks(rt.kb, gh, data.repo, branchRef(data.defaultBranch), settings.runbooks);
       return null;
     },
     log,

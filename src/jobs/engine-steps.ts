@@ -7,6 +7,7 @@ import type { ResolvedStack, StepSpec } from "../config/repo-config.js";
 import { runPulumiPreview } from "../connectors/pulumi/cli.js";
 import type { Redactor } from "../connectors/redact.js";
 import type { ExecResult, Sandbox } from "../connectors/sandbox.js";
+import { assertPlanIntegrity, PlanIntegrityError } from "../connectors/pulumi/integrity.js";
 import { commandPlanHash, pulumiPlanHash } from "../plan/hash.js";
 import type { PreviewOutcome, PulumiPreview } from "../plan/types.js";
 import { headTail } from "../render/markdown.js";
@@ -29,6 +30,8 @@ export interface StepRun {
   planHash: string | null;
   /** Pulumi's saved plan file, for `pulumi up --plan`. */
   savedPlan: string | null;
+  /** The preview's digest and saved plan disagreed (the failure says how): a possible attack. */
+  integrity?: boolean;
 }
 
 export interface StepContext {
@@ -93,14 +96,22 @@ async function runStepInSandbox(spec: StepSpec, ctx: StepContext): Promise<StepR
     if (run.savedPlan !== null && failure === null) {
       try {
         planHash = pulumiPlanHash(run.savedPlan);
-      } catch {
-        failure = "pulumi preview wrote a saved plan that is not JSON";
+        // What is shown and checked by policy must be what is hashed and applied.
+        if (run.preview) assertPlanIntegrity(run.preview, run.savedPlan);
+      } catch (err) {
+        const integrity = err instanceof PlanIntegrityError;
+        failure = integrity ? `integrity check failed: ${ctx.redactor.redact(err.message)}; nothing from this preview is shown or can be approved` : "pulumi preview wrote a saved plan that is not JSON";
         res = { ...res, exitCode: 1 };
+        planHash = null;
+        // Neither half of a preview that contradicts itself is shown.
+        if (integrity) return { res, output, failure, plan: null, planHash: null, savedPlan: null, integrity: true };
       }
     }
     return { res, output, failure, plan, planHash, savedPlan: planHash ? run.savedPlan : null };
   }
 
+  // The command engine's plan is its output: nothing an earlier step started may trace or feed it.
+  if (spec.name === "preview") await ctx.sandbox.stopStrayProcesses();
   const res = await ctx.sandbox.exec(stepArgv(spec), { timeoutMs: ctx.timeoutMs, env: ctx.env, workdir: ctx.stack.dir, onOutput });
   finish();
   if (spec.name !== "preview" || res.exitCode !== 0 || res.outputLimitExceeded) {

@@ -1,6 +1,7 @@
 /**
  * Records a deploy that passed its gate and puts it on the queue: the deploys row (at most
- * one live per stack, one apply per plan), a queued check run on the commit, and the job.
+ * one live per stack, one apply per preview), a queued check run on the commit, and the job.
+ * The job asks the gate again right before it applies (src/jobs/apply-gate.ts).
  * Shared by `/agent deploy`, `/agent rollback` and a rollback that needs no approval.
  */
 import type { ResolvedStack } from "../config/repo-config.js";
@@ -34,7 +35,7 @@ export interface DeployRequest {
 export type EnqueuedDeploy = { ok: true; taskId: string; workflowId: string } | { ok: false; conflict: DeployConflict | null };
 
 export async function enqueueDeploy(deps: AppDeps, gh: GitHub, d: DeployRequest): Promise<EnqueuedDeploy> {
-  const conflict = await findDeployConflict(deps.db, d.repoFullName, d.stack.name, d.sha, d.planHash);
+  const conflict = await findDeployConflict(deps.db, d.repoFullName, d.stack.name, d.previewTaskId);
   if (conflict) return { ok: false, conflict };
   const jobId = d.kind === "branch" ? branchDeployJobId(d.repoFullName, d.stack.name, d.previewTaskId) : deployJobId(d.repoFullName, d.stack.name, d.sha, d.planHash);
   const created = await createDeployWorkflow(deps.db, {
@@ -53,7 +54,7 @@ export async function enqueueDeploy(deps: AppDeps, gh: GitHub, d: DeployRequest)
     ...(d.requestedAt ? { requestedAt: d.requestedAt } : {}),
   });
   // Lost a race with another request: say which one won.
-  if (!created) return { ok: false, conflict: await findDeployConflict(deps.db, d.repoFullName, d.stack.name, d.sha, d.planHash) };
+  if (!created) return { ok: false, conflict: await findDeployConflict(deps.db, d.repoFullName, d.stack.name, d.previewTaskId) };
   const checkRunId = await createCheckRun(gh, d.repo, deployCheckRunName(d.stack.name), d.sha, created.task.id, deployQueuedOutput(d.stack.name, d.sha, d.requestedBy));
   await setTaskCheckRun(deps.db, created.task.id, checkRunId);
   await deps.queues.tasks.add("deploy", { taskId: created.task.id, workflowId: created.workflow.id, deliveryId: d.deliveryId, ...traceField() }, { ...DEPLOY_JOB_OPTIONS, jobId: created.task.job_id });

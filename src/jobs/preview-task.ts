@@ -1,5 +1,6 @@
 import { UnrecoverableError, WaitingError, type Job } from "bullmq";
 import type { ResolvedStack, StepSpec } from "../config/repo-config.js";
+import { rm } from "node:fs/promises";
 import { CheckoutError, checkoutAtSha } from "../connectors/git.js";
 import { createCheckRun, installationToken, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
 import { egressRulesFor } from "../approval/egress.js";
@@ -19,7 +20,8 @@ import { acquireStackLock } from "../connectors/store/locks.js";
 import { saveStepLog } from "../connectors/store/logs.js";
 import { headTail } from "../render/markdown.js";
 import { parseLintAnnotations } from "../render/annotations.js";
-import type { LimitEvents, Sandbox } from "../connectors/sandbox.js";
+import { SandboxIntegrityError, WorkspaceFullError, type LimitEvents, type Sandbox } from "../connectors/sandbox.js";
+import { decideRuntime } from "../approval/runtimes.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { claimTask, finishTask, getTask, isTaskCancelled, releaseTask, getTasks, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
@@ -28,6 +30,7 @@ import { taskLogUrl } from "../web/log-links.js";
 import { observeStep, observeTaskEnd } from "../web/metrics.js";
 import { refreshSticky } from "./sticky.js";
 import type { StepResult, TaskJobData } from "./types.js";
+import type { StepRun } from "./engine-steps.js";
 
 const CHECKOUT_TIMEOUT_MS = 5 * 60_000;
 /** Output kept with the task for rendering (head and tail); the full log is stored apart. */
@@ -197,13 +200,16 @@ async function runPreview(
   const progress = throttled(deps.config.worker.checkRunUpdateIntervalMs, async () => {
     await updateCheckRun(gh, r, checkRunId, progressOutput(stack.name, steps));
   });
-  const egressRules = egressRulesFor(deps.config.sandbox.egress.allowlist, workflow.repo, stack.name);
+  // A fork's code is untrusted: no egress, no credentials, the untrusted runtime (invariant 3).
+  const fork = workflow.config.fork === true;
+  const egressRules = fork ? [] : egressRulesFor(deps.config.sandbox.egress.allowlist, workflow.repo, stack.name);
   const network = egressRules.length > 0 ? deps.config.sandbox.egress.network : undefined;
-  const { sandbox, warm } = await deps.sandboxes.acquire(workflow.config.image, network);
-  log.info({ warm, container: sandbox.container.id.slice(0, 12) }, "sandbox acquired");
-  let outcome: StepsOutcome = { lintOutput: null, plan: null, planHash: null };
+  const runtime = sandboxRuntime(deps, stack, fork, egressRules.length > 0);
+  const { sandbox, warm } = await deps.sandboxes.acquire(workflow.config.image, network, runtime);
+  log.info({ warm, container: sandbox.container.id.slice(0, 12), runtime: runtime ?? "default", fork }, "sandbox acquired");
+  let outcome: StepsOutcome = { lintOutput: null, plan: null, planHash: null, integrity: false };
   try {
-    await checkout(gh, workflow, sandbox.workspaceDir);
+    await checkout(gh, workflow, sandbox);
     outcome = await runSteps(deps, sandbox, stack, workflow, task, steps, progress, log, shutdown, egressRules);
   } finally {
     deps.egress?.revoke(task.id);
@@ -260,6 +266,8 @@ async function runPreview(
       ...(outcome.plan?.engine === "pulumi" ? { changes: outcome.plan.summary } : {}),
       ...(decision ? { policy: { decision: decision.decision, rules: decision.findings.map((f) => f.rule), cost_change_usd: decision.costChangeUsd } } : {}),
       steps: steps.map((s) => ({ name: s.name, status: s.status, exit_code: s.exitCode, reason: s.reason ?? null })),
+      ...(outcome.integrity ? { integrity_failed: true } : {}),
+      ...(fork ? { fork: true, runtime: runtime ?? "default" } : {}),
     },
   });
   if (branch) {
@@ -306,32 +314,58 @@ async function takeLock(deps: AppDeps, workflow: WorkflowRow, stack: string, log
   if (!res.ok) log.warn({ stack, holder_pr: res.holder.prNumber }, "stack lock taken by another PR meanwhile");
 }
 
-export async function checkout(gh: GitHub, workflow: WorkflowRow, workspace: string): Promise<void> {
+/**
+ * Fetches exactly the workflow's commit into a short-lived directory on the worker and copies
+ * it into the sandbox's workspace (an in-memory filesystem with a size limit); the worker's
+ * copy is removed at once.
+ */
+export async function checkout(gh: GitHub, workflow: WorkflowRow, sandbox: Sandbox): Promise<void> {
+  const dir = await sandbox.makeHostDir();
   try {
     await checkoutAtSha({
       cloneUrl: workflow.config.cloneUrl,
       sha: workflow.head_sha,
       token: await installationToken(gh),
-      dest: workspace,
+      dest: dir,
       timeoutMs: CHECKOUT_TIMEOUT_MS,
     });
+    await sandbox.copyIn(dir);
   } catch (err) {
     if (err instanceof CheckoutError && !err.transient) throw new TaskUserError(err.message);
+    if (err instanceof WorkspaceFullError) throw new TaskUserError(`${err.message}; nothing was run`);
     throw err;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The sandbox runtime of a task: the untrusted one for a fork's code, else the stack's (from
+ * the default branch) when the server allows it. A refusal fails the task once, clearly.
+ */
+export function sandboxRuntime(deps: AppDeps, stack: ResolvedStack, untrusted: boolean, egress: boolean): string | undefined {
+  const decision = decideRuntime({ untrusted, requested: stack.runtime }, deps.config.sandbox);
+  if (!decision.ok) throw new TaskUserError(`this task cannot run: ${decision.message}`);
+  // gVisor is registered with `--network=none`: it cannot reach the egress proxy.
+  if (egress && decision.runtime === "runsc") {
+    throw new TaskUserError(`stack ${stack.name} has an egress allowlist but runs under \`runsc\` (gVisor), which this server runs without any network; drop one of the two`);
+  }
+  return decision.runtime;
 }
 
 /** Why the sandbox stopped a step, in words a PR author can act on; null when it just failed. */
 export function stopReason(
-  res: { timedOut: boolean; outputLimitExceeded: boolean; exitCode: number | null },
+  res: { timedOut: boolean; outputLimitExceeded: boolean; exitCode: number | null; sandboxDied?: boolean },
   events: LimitEvents,
-  limits: { memoryMb: number; pids: number; outputLimitBytes: number },
+  limits: { memoryMb: number; pids: number; outputLimitBytes: number; workspaceMb?: number },
   timeoutMs: number,
 ): string | null {
   if (res.timedOut) return `stopped after ${Math.round(timeoutMs / 1000)} s: the step ran past its time limit`;
   if (res.outputLimitExceeded) return `stopped: the step printed more than ${limits.outputLimitBytes} bytes (the sandbox output limit)`;
   if (events.oomKills > 0) return `killed: out of memory (the sandbox limit is ${limits.memoryMb} MB)`;
   if (events.pidsLimitHits > 0) return `the step hit the sandbox's process limit (${limits.pids} processes)`;
+  if (res.sandboxDied) return `the sandbox stopped while the step ran (under gVisor this happens when a step goes past the memory limit of ${limits.memoryMb} MB or the process limit)`;
+  if (events.workspaceFull) return `the step filled the workspace (the sandbox's disk limit is ${limits.workspaceMb ?? "?"} MB)`;
   return null;
 }
 
@@ -361,6 +395,8 @@ interface StepsOutcome {
   /** The preview step's typed result and, when it succeeded, its hash. */
   plan: PreviewOutcome | null;
   planHash: string | null;
+  /** The preview contradicted itself (digest vs saved plan) or a process survived being killed. */
+  integrity: boolean;
 }
 
 /** Runs the steps in order in the task's container; a failed step skips the rest. Mutates `steps`. */
@@ -376,8 +412,9 @@ async function runSteps(
   shutdown: AbortSignal | undefined,
   egressRules: EgressRule[],
 ): Promise<StepsOutcome> {
-  const outcome: StepsOutcome = { lintOutput: null, plan: null, planHash: null };
+  const outcome: StepsOutcome = { lintOutput: null, plan: null, planHash: null, integrity: false };
   const limits = deps.config.sandbox;
+  const fork = workflow.config.fork === true;
   // Secrets are registered for redaction before any step runs; nothing a step prints leaves
   // the worker unredacted (check runs, comments, database, logs).
   const redactor = new Redactor();
@@ -388,8 +425,11 @@ async function runSteps(
     redactor.register(url);
     proxyEnv = { HTTPS_PROXY: url, HTTP_PROXY: url, https_proxy: url, http_proxy: url };
   }
-  // Fetched last before the first exec, so nothing between can leak a lease.
-  const issued = await issueCredentials(deps, { repo: workflow.repo, stack: stack.name, kind: "preview", taskId: task.id });
+  // Fetched last before the first exec, so nothing between can leak a lease. A fork's code
+  // gets none at all (the sources would refuse it too).
+  const issued: IssuedCredentials = fork
+    ? { env: {}, release: async () => {} }
+    : await issueCredentials(deps, { repo: workflow.repo, stack: stack.name, kind: "preview", taskId: task.id, fork });
   const secrets = issued.env;
   for (const value of Object.values(secrets)) redactor.register(value);
   const env = stepEnv(workflow, stack, { ...proxyEnv, ...secrets });
@@ -415,21 +455,33 @@ async function runSteps(
       // The whole output, redacted as it streams; bounded by the sandbox's output limit (the
       // step is stopped beyond it), so it is kept in memory and stored once the step ends.
       let rendered = 0;
-      const run = await runStep(spec, {
-        sandbox,
-        stack,
-        env,
-        timeoutMs,
-        redactor,
-        onProgress: (soFar) => {
-          // Re-render the live view at most a few times a second, not per chunk.
-          if (Date.now() - rendered > 250) {
-            rendered = Date.now();
-            step.outputTail = headTail(soFar, LIVE_OUTPUT_CHARS);
-            progress.poke();
-          }
-        },
-      });
+      let run: StepRun;
+      try {
+        run = await runStep(spec, {
+          sandbox,
+          stack,
+          env,
+          timeoutMs,
+          redactor,
+          onProgress: (soFar) => {
+            // Re-render the live view at most a few times a second, not per chunk.
+            if (Date.now() - rendered > 250) {
+              rendered = Date.now();
+              step.outputTail = headTail(soFar, LIVE_OUTPUT_CHARS);
+              progress.poke();
+            }
+          },
+        });
+      } catch (err) {
+        if (!(err instanceof SandboxIntegrityError)) throw err;
+        // A process of the pull request's code survived being killed: nothing read now is trusted.
+        Object.assign(step, { status: "failed", reason: `integrity check failed: ${err.message}` });
+        outcome.integrity = true;
+        failed = true;
+        await saveTaskSteps(deps.db, task.id, steps);
+        log.warn({ step: step.name }, "sandbox integrity check failed");
+        continue;
+      }
       const { res, output: full } = run;
       step.outputTail = headTail(full, STORED_OUTPUT_CHARS);
       await saveStepLog(deps.db, task.id, { step: step.name, content: full, truncated: res.outputLimitExceeded });
@@ -437,6 +489,7 @@ async function runSteps(
       step.durationMs = res.durationMs;
       step.exitCode = res.exitCode;
       step.status = res.timedOut ? "timed_out" : res.exitCode === 0 && !res.outputLimitExceeded && !run.failure ? "succeeded" : "failed";
+      if (run.integrity) outcome.integrity = true;
       if (spec.name === "preview" && run.plan) {
         const ok = step.status === "succeeded";
         outcome.plan = run.plan;
@@ -447,9 +500,9 @@ async function runSteps(
       failed = step.status !== "succeeded";
       if (failed && !shutdown?.aborted) {
         // Counters are cumulative per container: only what this step added counts.
-        const now = res.timedOut || res.outputLimitExceeded ? seen : await sandbox.limitEvents();
+        const now = res.timedOut || res.outputLimitExceeded || res.sandboxDied ? seen : await sandbox.limitEvents();
         step.reason =
-          stopReason(res, { oomKills: now.oomKills - seen.oomKills, pidsLimitHits: now.pidsLimitHits - seen.pidsLimitHits }, limits, timeoutMs) ??
+          stopReason(res, { oomKills: now.oomKills - seen.oomKills, pidsLimitHits: now.pidsLimitHits - seen.pidsLimitHits, workspaceFull: now.workspaceFull === true }, limits, timeoutMs) ??
           run.failure;
         Object.assign(seen, now);
       }

@@ -8,13 +8,14 @@
  */
 import { hasAtLeast } from "../approval/permissions.js";
 import { channelFor } from "../config/slack-config.js";
-import { createComment, getPermission, type RepoRef } from "../connectors/github.js";
+import { createComment, getPermission, type GitHub, type RepoRef } from "../connectors/github.js";
 import type { SlackInteraction } from "../connectors/slack/interactions.js";
 import { appendAudit } from "../connectors/store/audit.js";
-import { recordApproval } from "../connectors/store/gate.js";
+import { liveDeploysOf, recordApproval, withGateLock } from "../connectors/store/gate.js";
 import { claimSlackRequest, findSlackRequest, setSlackDecision, setSlackMessage } from "../connectors/store/slack.js";
-import { latestBranchPreview, latestPreviewOf } from "../connectors/store/workflows.js";
+import { getTask, latestBranchPreview, latestPreviewOf, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
+import { approvalVerdict } from "./gate-facts.js";
 import type { PreviewOutcome } from "../plan/types.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash, summaryLine } from "../render/plan.js";
@@ -124,19 +125,32 @@ export async function processSlackClick(deps: AppDeps, click: SlackClick): Promi
   if (!current) {
     return refuse("the plan changed since this message was posted (a new push or preview); approve the new one");
   }
-  await recordApproval(deps.db, {
+  // Under the thread's gate lock: exact about a deploy being claimed at this moment (a /deny).
+  const { recorded, applying } = await withGateLock(deps.db, value.repo, value.pr, async (q) => ({
+    recorded: await recordApproval(q, {
     repo: value.repo,
     prNumber: value.pr,
     stack: value.stack,
     headSha: value.sha,
     planHash: click.action === "approve" ? value.plan : null,
     kind: click.action,
-    actor: click.githubLogin,
+    actor: click.githubLogin!, // checked above
     actorType: "User",
     reason: `via Slack (${click.slackUser})`,
     commentId: null,
     deliveryId: null,
-  });
+    }),
+    applying: (await liveDeploysOf(q, value.repo, value.pr)).filter((d) => d.state === "RUNNING" && d.stack === value.stack),
+  }));
+  // Whether it counts is the pure gate's answer (pushers, committers, the author or requester
+  // never count): a click that does not count is told so, and the request stays open for others.
+  const ignoredWhy = click.action === "approve" ? await slackApprovalIgnored(deps, gh, r, value, recorded.id, branch) : null;
+  if (ignoredWhy !== null) {
+    await audit("approval.recorded", { via: "slack", counts: false, why: ignoredWhy });
+    if (deps.slack && (stored.channel ?? click.channel)) await deps.slack.notifier.tellUser((stored.channel ?? click.channel)!, click.slackUser, `Your approval was recorded but does not count: ${ignoredWhy}.`);
+    await createComment(gh, r, value.pr, `@\u200b${click.githubLogin}'s approval of ${code(value.stack)} (plan ${code(shortPlanHash(value.plan) ?? "")}) at ${code(shortSha(value.sha))} in Slack does not count: ${ignoredWhy}.`);
+    return;
+  }
   await audit(click.action === "approve" ? "approval.recorded" : "denial.recorded", { via: "slack" });
   const decision = click.action === "approve" ? "approved" : "denied";
   await setSlackDecision(deps.db, stored.id, decision);
@@ -147,7 +161,30 @@ export async function processSlackClick(deps: AppDeps, click: SlackClick): Promi
     r,
     value.pr,
     click.action === "approve"
-      ? `@\u200b${click.githubLogin} approved ${code(value.stack)} (plan ${code(shortPlanHash(value.plan) ?? "")}) at ${code(shortSha(value.sha))} in Slack. Whether it counts is the gate's call; \`${command}\` applies it once the gate passes.`
-      : `@\u200b${click.githubLogin} denied ${code(value.stack)} at ${code(shortSha(value.sha))} in Slack: deploys are blocked until a new push or until they approve.`,
+      ? `@\u200b${click.githubLogin} approved ${code(value.stack)} (plan ${code(shortPlanHash(value.plan) ?? "")}) at ${code(shortSha(value.sha))} in Slack; it counts. \`${command}\` applies it once the rest of the gate passes.`
+      : `@\u200b${click.githubLogin} denied ${code(value.stack)} at ${code(shortSha(value.sha))} in Slack: deploys are blocked until a new push or until they approve.${applying.length ? " This comes too late for the deploy already applying: a deny does not stop it; an operator's break-glass does." : ""}`,
   );
+}
+
+/** Why a recorded Slack approval does not count (the gate's own reason), or null when it counts. */
+async function slackApprovalIgnored(
+  deps: AppDeps,
+  gh: GitHub,
+  r: RepoRef,
+  value: SlackClick["value"],
+  approvalId: string,
+  branch: Awaited<ReturnType<typeof latestBranchPreview>>,
+): Promise<string | null> {
+  const ofBranch = branch && branch.workflow.head_sha === value.sha && branch.task.plan_hash === value.plan ? branch : null;
+  const source = ofBranch ?? (await latestPreviewTaskOf(deps, value));
+  const stack = source?.workflow.config.stacks.find((s) => s.name === value.stack);
+  if (!stack) return "its stack is no longer known";
+  const verdict = await approvalVerdict({ deps, gh, repo: r, repoFullName: value.repo, issueNumber: value.pr }, stack, approvalId, ofBranch);
+  if (!verdict) return "the gate could not find it";
+  return verdict.status === "ignored" ? verdict.why : null;
+}
+
+async function latestPreviewTaskOf(deps: AppDeps, value: SlackClick["value"]): Promise<{ task: TaskRow; workflow: WorkflowRow } | null> {
+  const latest = await latestPreviewOf(deps.db, value.repo, value.pr, value.stack);
+  return latest ? getTask(deps.db, latest.id) : null;
 }

@@ -25,6 +25,11 @@ export interface WorkflowConfig {
   stacks: ResolvedStack[];
   /** Lint/test shared by several of the stacks, run once as `checks` tasks (the DAG's first layer). */
   checks?: ChecksGroup[];
+  /**
+   * The head branch is in a fork: its code is untrusted. Its tasks get no credentials and no
+   * egress, and run under the server's untrusted runtime (gVisor). Absent: not a fork.
+   */
+  fork?: boolean;
   /** A `branch` workflow: why a default-branch commit is previewed and how many approvals it needs. */
   branch?: BranchApply;
 }
@@ -36,6 +41,11 @@ export interface BranchApply {
   approvals: number;
   /** The command that applies it once approved. */
   command: string;
+  /**
+   * Who may not approve it besides the requester, with why: for a merge commit, the pull
+   * request's author and everyone who pushed to it or wrote its commits (src/approval/branch-gate.ts).
+   */
+  exclude?: Array<{ login: string; why: string }>;
 }
 
 /** BullMQ job data for a task. Holds identifiers only: no tokens, no secrets (invariant 7). */

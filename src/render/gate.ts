@@ -2,6 +2,7 @@ import type { GateResult, IgnoredApproval, RequirementId } from "../approval/gat
 import { code, inlineText, shortSha } from "./markdown.js";
 
 export const REQUIREMENT_LABELS: Record<RequirementId, string> = {
+  "pr-open": "Pull request is open",
   "not-fork": "Not from a fork",
   "preview-succeeded": "Preview of the head commit succeeded",
   "plan-policy": "Plan policy",
@@ -59,4 +60,9 @@ export function renderGateSummary(stack: string, result: GateResult): string {
   if (result.allowed) return `- ${code(stack)}: ✅ ready to deploy${by}`;
   const unmet = result.requirements.filter((r) => !r.met).map((r) => `  - [ ] ${REQUIREMENT_LABELS[r.id]} — ${text(r.detail)}${r.fix ? `. ${text(r.fix)}` : ""}`);
   return [`- ${code(stack)}: ⛔ not ready to deploy${by}`, ...unmet].join("\n");
+}
+
+/** How an earlier apply of a preview ended, for a refusal. */
+export function appliedHow(state: string): string {
+  return state === "SUCCEEDED" ? "succeeded" : state === "FAILED" ? "failed" : state === "NEEDS_ATTENTION" ? "was interrupted and needs attention" : state === "RUNNING" ? "is applying" : state.toLowerCase();
 }

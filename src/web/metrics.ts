@@ -159,7 +159,7 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
   if (vaultUp) {
     new Gauge({
       name: "agent_vault_up",
-      help: "1 when Vault answers this process, 0 when it is unreachable (absent without Vault).",
+      help: "1 when Vault serves this process (its sys/health, probed every VAULT_HEALTH_INTERVAL_SECONDS, or the latest call), 0 when it is sealed, uninitialised or unreachable (absent without Vault).",
       registers,
       collect() {
         this.set(vaultUp() ? 1 : 0);

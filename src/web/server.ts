@@ -8,8 +8,9 @@ import { z } from "zod";
 import { forgetDelivery, recordDelivery } from "../connectors/store/deliveries.js";
 import { getTaskLogs } from "../connectors/store/logs.js";
 import { exportAudit, verifyAuditChain } from "../connectors/store/audit-chain.js";
-import { parseSlackInteraction } from "../connectors/slack/interactions.js";
-import { verifyLogSignature } from "./log-links.js";
+import { parseSlackInteraction, SLACK_MAX_SKEW_SECONDS } from "../connectors/slack/interactions.js";
+import { claimSlackReplayKey, forgetSlackReplayKey } from "../connectors/store/slack-replay.js";
+import { checkLogLink } from "./log-links.js";
 import type { Db } from "../connectors/store/db.js";
 import { HANDLED_EVENTS } from "../handlers/index.js";
 import { WEBHOOK_JOB_OPTIONS, jobIdFrom, type Queues } from "../jobs/queues.js";
@@ -77,6 +78,10 @@ export interface WebDeps {
 export const SLACK_INTERACTIONS_PATH = "/slack/interactions";
 /** The job a verified Slack click becomes, on the webhooks queue. */
 export const SLACK_CLICK_JOB = "slack-click";
+/** A click's job id, from the request's signature (BullMQ job ids may not contain `:`). */
+export function slackClickJobId(replayKey: string): string {
+  return jobIdFrom(["slack", createHash("sha256").update(replayKey).digest("hex").slice(0, 32)]);
+}
 const MAX_SLACK_BODY_BYTES = 64 * 1024;
 
 export interface ReadinessCheck {
@@ -388,7 +393,13 @@ export function createWebServer(deps: WebDeps): Server {
   /**
    * POST /slack/interactions: Bolt's signature check (signing secret, 5-minute window) on the
    * raw body, then the click is queued for a worker and Slack gets its 200 at once (it wants
-   * an answer within 3 s). The job id is the request's signature: a replayed request is a no-op.
+   * an answer within 3 s).
+   *
+   * Replays: the request's signature is recorded in Postgres (unique) before the click is
+   * queued, and kept for the whole window; a request seen before is answered 200 with an empty
+   * body and not queued. 200, not 409: Slack shows the clicking user an error for anything but
+   * a 200 within 3 s, and a replay should teach its sender nothing. (The job id is still derived
+   * from the signature, so two replicas racing on one request also collapse in the queue.)
    */
   async function onSlack(req: IncomingMessage, res: ServerResponse, slack: NonNullable<WebDeps["slack"]>): Promise<void> {
     if (Number(header(req, "content-length") ?? 0) > MAX_SLACK_BODY_BYTES) throw new HttpError(413, "payload too large");
@@ -398,8 +409,23 @@ export function createWebServer(deps: WebDeps): Server {
       deps.log.warn({ status: click.status, reason: click.message, remote: req.socket.remoteAddress }, "slack interaction refused");
       throw new HttpError(click.status, click.message);
     }
-    const jobId = jobIdFrom(["slack", createHash("sha256").update(click.replayKey).digest("hex").slice(0, 32)]);
-    await deps.queues.webhooks.add(SLACK_CLICK_JOB as never, { ...click, ...traceField() } as never, { ...WEBHOOK_JOB_OPTIONS, jobId });
+    const first = await claimSlackReplayKey(deps.db, { signature: click.replayKey, requestTs: click.requestTs, windowSeconds: SLACK_MAX_SKEW_SECONDS });
+    if (!first) {
+      deps.log.warn({ slack_user: click.slackUser, remote: req.socket.remoteAddress }, "replayed slack interaction ignored");
+      res.writeHead(200);
+      res.end();
+      return;
+    }
+    try {
+      const queue = deps.queues.webhooks;
+      const jobId = slackClickJobId(click.replayKey);
+      await boundedAdd(queue, () => queue.add(SLACK_CLICK_JOB as never, { ...click, ...traceField() } as never, { ...WEBHOOK_JOB_OPTIONS, jobId }), deps.enqueueTimeoutMs ?? ENQUEUE_TIMEOUT_MS);
+    } catch (err) {
+      // Not queued, so not handled: the key goes, and nothing is left claiming otherwise.
+      await forgetSlackReplayKey(deps.db, click.replayKey).catch(() => {});
+      deps.log.error({ err }, "could not enqueue slack interaction");
+      throw new HttpError(503, "queue unavailable");
+    }
     res.writeHead(200);
     res.end();
   }
@@ -501,10 +527,16 @@ export function createWebServer(deps: WebDeps): Server {
     send(res, 202, { ok: true, queued: true });
   }
 
-  /** GET /logs/<task id>?sig=…: a task's full, redacted step output, behind a signed link. */
+  /**
+   * GET /logs/<task id>?exp=…&sig=…: a task's full, redacted step output, behind a signed link
+   * that expires (src/web/log-links.ts). A forged or altered link is 403; a genuine one past its
+   * expiry is 410 (Gone), saying where a fresh one is.
+   */
   async function onLog(req: IncomingMessage, res: ServerResponse, taskId: string): Promise<void> {
-    const sig = new URL(req.url ?? "/", "http://localhost").searchParams.get("sig") ?? "";
-    if (!TASK_ID_RE.test(taskId) || !verifyLogSignature(deps.webhookSecret, taskId, sig)) throw new HttpError(403, "invalid log link");
+    const params = new URL(req.url ?? "/", "http://localhost").searchParams;
+    const link = TASK_ID_RE.test(taskId) ? checkLogLink(deps.webhookSecret, taskId, params.get("exp") ?? "", params.get("sig") ?? "") : "invalid";
+    if (link === "invalid") throw new HttpError(403, "invalid log link");
+    if (link === "expired") throw new HttpError(410, "this log link expired; the pull request's agent comment links the latest logs with fresh links each time it is updated (e.g. after `/agent preview`)");
     const logs = await getTaskLogs(deps.db, taskId);
     if (logs.length === 0) throw new HttpError(404, "no log for this task (yet)");
     const body = logs

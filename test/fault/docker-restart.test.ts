@@ -1,7 +1,6 @@
 import { readdir } from "node:fs/promises";
 import type Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SANDBOX_LABEL } from "../../src/connectors/sandbox.js";
 import { STICKY_MARKER } from "../../src/render/sticky-comment.js";
 import { jobIdFrom } from "../../src/jobs/queues.js";
 import { isCheckRunCompleted, isCheckRunInProgress, type RecordedCall } from "../helpers/github-fake.js";
@@ -29,8 +28,7 @@ const SIGNAL = (process.env.FAULT_DOCKERD_SIGNAL ?? "SIGKILL") as "SIGTERM" | "S
 
 /** This test's sandbox containers (running or not) on `docker`: labelled, workspace under `root`. */
 async function sandboxesOn(docker: Docker, root: string): Promise<Array<{ id: string; state: string }>> {
-  const list = await docker.listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
-  return list.filter((c) => c.Mounts.some((m) => m.Source.startsWith(`${root}/`))).map((c) => ({ id: c.Id, state: c.State }));
+  return sandboxesUnder(root, docker);
 }
 
 const completedFor = (checkRunId: string) => (c: RecordedCall) => isCheckRunCompleted(c) && c.path.endsWith(`/check-runs/${checkRunId}`);

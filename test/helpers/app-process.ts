@@ -9,7 +9,7 @@ import Docker from "dockerode";
 import { pino } from "pino";
 import { startApp, type RunningApp } from "../../src/app.js";
 import { loadServerConfig, type ServerConfig } from "../../src/config/server-config.js";
-import { SANDBOX_LABEL } from "../../src/connectors/sandbox.js";
+import { ROOT_LABEL, SANDBOX_LABEL } from "../../src/connectors/sandbox.js";
 import { createRedis } from "../../src/jobs/queues.js";
 import { GitHttpServer } from "./git-server.js";
 import { GitHubServer } from "./github-server.js";
@@ -157,12 +157,10 @@ export class AppProcess {
   }
 }
 
-/** Sandbox containers (running or not) whose workspace is under `workspaceRoot`: this test's. */
-export async function sandboxesUnder(workspaceRoot: string): Promise<Array<{ id: string; owner: string; state: string }>> {
-  const list = await new Docker().listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
-  return list
-    .filter((c) => c.Mounts.some((m) => m.Source.startsWith(`${workspaceRoot}/`)))
-    .map((c) => ({ id: c.Id, owner: c.Labels[`${SANDBOX_LABEL}.owner`] ?? "", state: c.State }));
+/** Sandbox containers (running or not) labelled with `workspaceRoot` (ROOT_LABEL): this test's, no one else's. */
+export async function sandboxesUnder(workspaceRoot: string, docker: Docker = new Docker()): Promise<Array<{ id: string; owner: string; state: string }>> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`${ROOT_LABEL}=${resolve(workspaceRoot)}`] } });
+  return list.map((c) => ({ id: c.Id, owner: c.Labels[`${SANDBOX_LABEL}.owner`] ?? "", state: c.State }));
 }
 
 /** Polls `check` every `intervalMs` until it returns a value that is not undefined/false, or the deadline passes. */

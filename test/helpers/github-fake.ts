@@ -24,6 +24,12 @@ export interface FakePull {
   merged?: boolean;
   /** The merge commit the merge API answers with (default ffff…). */
   mergeSha?: string;
+  /**
+   * The PR's commits as GET /pulls/:n/commits lists them: each one's author and committer
+   * GitHub login (null: an e-mail not linked to an account). Default: one commit, the head,
+   * authored and committed by the PR's author.
+   */
+  commits?: Array<{ sha?: string; author: string | null; committer: string | null }>;
 }
 
 /** A pull request review as `GET /pulls/:n/reviews` lists it. */
@@ -40,6 +46,18 @@ const checkRunPatch = (c: RecordedCall, status: string) =>
 /** A check-run update to `completed` / `in_progress`. */
 export const isCheckRunCompleted = (c: RecordedCall) => checkRunPatch(c, "completed");
 export const isCheckRunInProgress = (c: RecordedCall) => checkRunPatch(c, "in_progress");
+
+/**
+ * Which `files` keys a contents-API `ref` reads, first match wins. Branch files are keyed by
+ * the bare name (`main:.github/agent.yml`); `refs/heads/main` reads those. A tag is keyed
+ * `refs/tags/<name>:…` and, like a tag named as a branch does in git, shadows the branch for
+ * the bare name: `main` reads the tag's files first.
+ */
+function refCandidates(ref: string): string[] {
+  if (ref.startsWith("refs/heads/")) return [ref, ref.slice("refs/heads/".length)];
+  if (ref.startsWith("refs/")) return [ref];
+  return [`refs/tags/${ref}`, ref];
+}
 
 /** An answer: status, JSON (or text) body, and optional extra response headers. */
 export type Reply = [number, unknown] | [number, unknown, Record<string, string>];
@@ -62,7 +80,10 @@ export class GitHubFake {
   readonly unexpected: RecordedCall[] = [];
   /** login -> role_name (admin, maintain, write, triage, read, none). */
   readonly permissions = new Map<string, string>();
-  /** `${ref}:${path}` -> file content. */
+  /**
+   * `${ref}:${path}` -> file content: a branch's files under its bare name (`main:…`, read by
+   * `main` and `refs/heads/main`), a tag's under `refs/tags/<name>:…`, a commit's under its SHA.
+   */
   readonly files = new Map<string, string>();
   readonly pulls = new Map<number, FakePull>();
   /** Issue/PR comments; `login` is the author (default: this app's bot). */
@@ -208,6 +229,16 @@ export class GitHubFake {
       d.statuses.push(String(c.body?.state));
       return [201, { id: this.nextId++, state: c.body?.state, created_at: now }];
     }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/pulls/(\\d+)/commits`))) {
+      const pull = this.pulls.get(Number(r[1]));
+      if (!pull) return [404, { message: "Not Found" }];
+      // One page holds them all (no Link header): pagination stops after it.
+      if (Number(c.query.get("page") ?? "1") > 1) return [200, []];
+      const author = pull.author ?? "octocat";
+      const commits = pull.commits ?? [{ sha: pull.headSha, author, committer: author }];
+      const person = (login: string | null) => (login ? { login, id: 100, type: "User" } : null);
+      return [200, commits.map((cm, i) => ({ sha: cm.sha ?? (i === commits.length - 1 ? pull.headSha : String(i).padStart(40, "c")), commit: { message: "change", author: { name: cm.author ?? "someone", date: now }, committer: { name: cm.committer ?? "someone", date: now } }, author: person(cm.author), committer: person(cm.committer) }))];
+    }
     if (c.method === "GET" && (r = m(`/repos/${repo}/pulls/(\\d+)/files`))) {
       const pull = this.pulls.get(Number(r[1]));
       if (!pull) return [404, { message: "Not Found" }];
@@ -232,20 +263,21 @@ export class GitHubFake {
       ];
     }
     if (c.method === "GET" && (r = m(`/repos/${repo}/contents/(.+)`))) {
-      const ref = c.query.get("ref") ?? "main";
       const path = decodeURIComponent(r[1]!).replace(/\/+$/, "");
-      const content = this.files.get(`${ref}:${path}`);
-      if (content !== undefined) return [200, content, { "content-type": "text/plain; charset=utf-8" }];
-      // A folder: its immediate children, as the contents API lists them.
-      const prefix = `${ref}:${path}/`;
-      const children = new Map<string, { type: "file" | "dir"; size: number }>();
-      for (const [key, text] of this.files) {
-        if (!key.startsWith(prefix)) continue;
-        const [first, ...rest] = key.slice(prefix.length).split("/");
-        children.set(first!, rest.length ? { type: "dir", size: 0 } : { type: "file", size: Buffer.byteLength(text) });
+      for (const ref of refCandidates(c.query.get("ref") ?? "main")) {
+        const content = this.files.get(`${ref}:${path}`);
+        if (content !== undefined) return [200, content, { "content-type": "text/plain; charset=utf-8" }];
+        // A folder: its immediate children, as the contents API lists them.
+        const prefix = `${ref}:${path}/`;
+        const children = new Map<string, { type: "file" | "dir"; size: number }>();
+        for (const [key, text] of this.files) {
+          if (!key.startsWith(prefix)) continue;
+          const [first, ...rest] = key.slice(prefix.length).split("/");
+          children.set(first!, rest.length ? { type: "dir", size: 0 } : { type: "file", size: Buffer.byteLength(text) });
+        }
+        if (children.size > 0) return [200, [...children].map(([name, e]) => ({ type: e.type, name, path: `${path}/${name}`, size: e.size, sha: "0".repeat(40) }))];
       }
-      if (children.size === 0) return [404, { message: "Not Found" }];
-      return [200, [...children].map(([name, e]) => ({ type: e.type, name, path: `${path}/${name}`, size: e.size, sha: "0".repeat(40) }))];
+      return [404, { message: "Not Found" }];
     }
     if (c.method === "POST" && (r = m(`/repos/${repo}/issues/(\\d+)/reactions`))) {
       return [201, { id: this.nextId++, content: c.body?.content, user: { login: "pr-infra-agent[bot]", type: "Bot" }, created_at: now }];

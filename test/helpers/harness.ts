@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Webhooks } from "@octokit/webhooks";
 import { Job, Queue, QueueEvents } from "bullmq";
 import Docker from "dockerode";
@@ -12,7 +12,7 @@ import { pino } from "pino";
 import { ProbotOctokit } from "probot";
 import { startApp, type AppOptions, type RunningApp } from "../../src/app.js";
 import { loadServerConfig, type ServerConfig } from "../../src/config/server-config.js";
-import { SANDBOX_LABEL } from "../../src/connectors/sandbox.js";
+import { ROOT_LABEL } from "../../src/connectors/sandbox.js";
 import { createRedis, jobIdFrom, WEBHOOK_QUEUE } from "../../src/jobs/queues.js";
 import { GitHttpServer } from "./git-server.js";
 
@@ -110,12 +110,17 @@ export async function destroyTestEnv(env: TestEnv): Promise<void> {
   await rm(env.workspaceRoot, { recursive: true, force: true });
 }
 
-/** Sandbox containers that exist but are not idle in a running app's warm pool: task leftovers. */
+/**
+ * This test's sandbox containers (labelled with its apps' workspace roots) that exist but are
+ * not idle in a warm pool: task leftovers. Another app sharing the engine is not counted.
+ */
 export async function leftoverSandboxes(...apps: RunningApp[]): Promise<number> {
   await Promise.all(apps.map((a) => a.deps.sandboxes.settled()));
   const idle = new Set(apps.flatMap((a) => a.deps.sandboxes.idleIds));
-  const list = await new Docker().listContainers({ all: true, filters: { label: [SANDBOX_LABEL] } });
-  return list.filter((c) => !idle.has(c.Id)).length;
+  const roots = [...new Set(apps.map((a) => resolve(a.deps.config.sandbox.workspaceRoot)))];
+  const docker = new Docker();
+  const lists = await Promise.all(roots.map((root) => docker.listContainers({ all: true, filters: { label: [`${ROOT_LABEL}=${root}`] } })));
+  return lists.flat().filter((c) => !idle.has(c.Id)).length;
 }
 
 export async function sign(body: string): Promise<string> {
@@ -191,6 +196,8 @@ export function issueCommentPayload(opts: {
   userType?: "User" | "Bot";
   commentId?: number;
   onPullRequest?: boolean;
+  /** The comment's `created_at` (default: now): what `/approve` and `/agent ok-to-test` bind to. */
+  createdAt?: Date;
 }): Record<string, any> {
   const all = require("@octokit/webhooks-examples/api.github.com/index.json") as Example[];
   const base = all.find((e) => e.name === "issue_comment")!.examples.find((e) => e.action === "created")!;
@@ -216,7 +223,8 @@ export function issueCommentPayload(opts: {
       merged_at: null,
     };
   }
-  p.comment = { ...p.comment, id: opts.commentId ?? Math.floor(Math.random() * 1e9), body: opts.body, user };
+  const createdAt = (opts.createdAt ?? new Date()).toISOString();
+  p.comment = { ...p.comment, id: opts.commentId ?? Math.floor(Math.random() * 1e9), body: opts.body, user, created_at: createdAt, updated_at: createdAt };
   p.sender = user;
   p.installation = { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" };
   return p;
@@ -225,7 +233,7 @@ export function issueCommentPayload(opts: {
 /** A `pull_request` payload from @octokit/webhooks-examples, pointed at a test repo, PR and head commit. */
 export function pullRequestPayload(
   action: "closed" | "synchronize" | "opened" | "reopened",
-  opts: { repo: string; prNumber: number; merged?: boolean; sender?: string; headSha?: string; author?: string; headRepo?: string },
+  opts: { repo: string; prNumber: number; merged?: boolean; sender?: string; headSha?: string; author?: string; headRepo?: string; updatedAt?: Date },
 ): Record<string, any> {
   const all = require("@octokit/webhooks-examples/api.github.com/index.json") as Example[];
   const p = structuredClone(all.find((e) => e.name === "pull_request")!.examples.find((e) => e.action === action)!);
@@ -240,6 +248,8 @@ export function pullRequestPayload(
     user: { ...p.pull_request.user, login: opts.author ?? "octocat", type: "User" },
     head: { ...p.pull_request.head, sha: opts.headSha ?? p.pull_request.head.sha, repo: { ...repository, full_name: opts.headRepo ?? opts.repo } },
     base: { ...p.pull_request.base, ref: "main", repo: repository },
+    // GitHub's time of the event (a push's time for `synchronize`); default now.
+    updated_at: (opts.updatedAt ?? new Date()).toISOString(),
   };
   p.repository = repository;
   p.installation = { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" };

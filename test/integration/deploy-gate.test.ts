@@ -5,6 +5,7 @@
  * plan → merge with `sha`; and the attacks on it: self-approval, stale approvals, /deny,
  * a config lowered in the PR, a late push, duplicate deploys, a worker that died mid-apply.
  */
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { staticCredentials, type CredentialSource } from "../../src/connectors/credentials.js";
@@ -12,7 +13,7 @@ import { createDeployWorkflow } from "../../src/connectors/store/workflows.js";
 import { deployJobId, DEPLOY_JOB_OPTIONS } from "../../src/jobs/queues.js";
 import { GitHubFake, isCheckRunCompleted, type RecordedCall } from "../helpers/github-fake.js";
 import { executable as exe } from "../helpers/git-server.js";
-import { checkRunActionPayload, deliver, issueCommentPayload, leftoverSandboxes, startAppFixture, type AppFixture } from "../helpers/harness.js";
+import { checkRunActionPayload, deliver, issueCommentPayload, leftoverSandboxes, pullRequestPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
 
 const REPO = "octo-org/gated";
 const TOKEN = "ghs_deployGateInstallationToken0000000010";
@@ -122,6 +123,8 @@ describe("the gate and /agent deploy", () => {
       "approval.recorded",
       "gate.evaluated",
       "deploy.queued",
+      // The gate asked again at the time of apply, and the approvals it used (issue 15).
+      "deploy.claimed",
       "deploy.started",
       "deploy.succeeded",
       "merge.succeeded",
@@ -168,8 +171,12 @@ describe("the gate and /agent deploy", () => {
   });
 
   it("a fork's code runs only when a maintainer asks, and a fork is never deployed", async () => {
-    const { number } = await openPr();
+    const { number, sha } = await openPr();
     gh.pulls.set(number, { ...gh.pulls.get(number)!, headRepo: "mallory/gated" });
+    // GitHub announces the PR (and its head): a maintainer's ok-to-test vouches for the head
+    // recorded before their comment (issue 15; without a record they are asked to comment again).
+    const opened = await deliver(f.app.port!, "pull_request", pullRequestPayload("opened", { repo: REPO, prNumber: number, headSha: sha, author: "alice", sender: "alice", headRepo: "mallory/gated" }));
+    await f.watcher.handled(opened.id);
     await say(number, "/agent preview app", "bob");
     expect(lastReply(number)).toContain("comes from a fork");
     expect(gh.find("POST", /\/check-runs$/)).toHaveLength(0);
@@ -261,7 +268,6 @@ describe("the gate and /agent deploy", () => {
     expect(gh.find("POST", /\/deployments$/)).toHaveLength(1);
 
     // A worker died while applying: its deploy row says RUNNING, and BullMQ hands the job to another worker.
-    const preview2 = (await f.db.query("SELECT t.id, t.plan_hash FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = $1 AND t.kind = 'preview'", [number])).rows[0];
     await f.db.query("DELETE FROM stack_locks");
     const crashed = await createDeployWorkflow(f.app.deps.db, {
       repo: REPO,
@@ -274,7 +280,8 @@ describe("the gate and /agent deploy", () => {
       config: { image: "agent-sandbox:test", cloneUrl: f.git.cloneUrl(REPO), defaultBranch: "main", stacks: [] },
       stack: "prod",
       jobId: deployJobId(REPO, "prod", sha, "sha256:" + "ab".repeat(32)),
-      previewTaskId: preview2.id,
+      // A preview is applied at most once (issue 15): this crashed deploy stands for another one.
+      previewTaskId: randomUUID(),
     });
     await f.db.query("UPDATE deploys SET state = 'RUNNING' WHERE task_id = $1", [crashed!.task.id]);
     await f.db.query("UPDATE tasks SET state = 'RUNNING' WHERE id = $1", [crashed!.task.id]);

@@ -145,7 +145,7 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     await deliver(app.port!, "issue_comment", comment(number, "/agent preview dev"));
     const created = await gh.waitFor((c) => c.method === "POST" && c.path.endsWith("/check-runs"), "check run creation");
     const link = String(created.body!.details_url);
-    expect(link).toMatch(/^https:\/\/agent\.example\.test\/logs\/[0-9a-f-]{36}\?sig=[0-9a-f]{64}$/);
+    expect(link).toMatch(/^https:\/\/agent\.example\.test\/logs\/[0-9a-f-]{36}\?exp=\d{10}&sig=[0-9a-f]{64}$/);
     const done = await gh.waitFor(isCheckRunCompleted, "the completed check run");
     const output = done.body!.output as { summary: string; text: string };
     expect(output.summary).toContain(`[Full log](${link})`);
@@ -391,7 +391,8 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     expect(text).toContain("lint: 0 problems");
     const contentReads = gh.find("GET", /\/contents\//);
     expect(contentReads.length).toBeGreaterThan(0);
-    expect(contentReads.every((c) => c.query.get("ref") === "main")).toBe(true);
+    // By the branch's full ref: a tag named like the branch cannot stand in for it.
+    expect(contentReads.every((c) => c.query.get("ref") === "refs/heads/main")).toBe(true);
     await stickySettled(number);
   });
 

@@ -1,3 +1,5 @@
+import { statfs } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
@@ -29,7 +31,7 @@ describe("sandbox limits at the task level", () => {
 
   beforeAll(async () => {
     f = await startAppFixture(TOKEN, {
-      env: { SANDBOX_MEMORY_MB: "64", SANDBOX_PIDS: "64", SANDBOX_TIMEOUT_SECONDS: "3", SANDBOX_OUTPUT_LIMIT_BYTES: "200000", SANDBOX_POOL_SIZE: "1" },
+      env: { SANDBOX_MEMORY_MB: "64", SANDBOX_PIDS: "64", SANDBOX_TIMEOUT_SECONDS: "3", SANDBOX_OUTPUT_LIMIT_BYTES: "200000", SANDBOX_POOL_SIZE: "1", SANDBOX_WORKSPACE_MB: "16" },
     });
     ({ app, git, db } = f);
   });
@@ -66,6 +68,18 @@ describe("sandbox limits at the task level", () => {
     expect(r.conclusion).toBe("failure");
     expect(r.task.state).toBe("FAILED");
     expect(r.task.error).toMatch(/process limit \(64 processes\)/);
+  });
+
+  it("a step that fills the disk hits the workspace's size limit and is reported so; the worker's disk is untouched", async () => {
+    const before = (await statfs(tmpdir())).bavail * (await statfs(tmpdir())).bsize;
+    const r = await attack(`head -c 268435456 /dev/zero > /workspace/fill.bin`);
+    expect(r.conclusion).toBe("failure");
+    expect(r.task.state).toBe("FAILED");
+    expect(r.task.error).toMatch(/filled the workspace \(the sandbox's disk limit is 16 MB\)/);
+    expect(r.output.summary).toContain("⏭️ preview");
+    // 256 MB were asked for; the worker's own disk did not take them.
+    const after = (await statfs(tmpdir())).bavail * (await statfs(tmpdir())).bsize;
+    expect(before - after).toBeLessThan(64 * 1024 * 1024);
   });
 
   it("an infinite loop is stopped at the wall-clock limit", async () => {

@@ -128,15 +128,17 @@ describe("crash recovery: heartbeats and the reaper", () => {
     await redis.quit();
   });
 
-  it("a starting worker removes the sandbox and workspace a crashed worker left behind", async () => {
+  it("a starting worker removes the sandbox and the checkout directory a crashed worker left behind", async () => {
     const env = await makeTestEnv({ SANDBOX_POOL_SIZE: "0" });
     // A sandbox owned by a worker that has no heartbeat (it crashed mid-task).
     const crashed = await Sandbox.create(docker, { ...opts, owner: newOwnerId(), workspaceRoot: env.workspaceRoot });
+    // ...and the worker-side checkout it was copying in.
+    const checkoutDir = await crashed.makeHostDir();
     expect(await exists(crashed.container.id)).toBe(true);
     const app = await startTestApp(env, "worker");
     try {
       expect(await exists(crashed.container.id)).toBe(false);
-      expect(existsSync(crashed.workspaceDir)).toBe(false);
+      expect(existsSync(checkoutDir)).toBe(false);
     } finally {
       await app.stop();
       await destroyTestEnv(env);

@@ -1,29 +1,36 @@
 /**
  * The sandbox against the real Docker engine: every protection the app relies on to run
  * pull-request code is exercised as an attack that must fail, with a positive control where
- * one is needed to show the check would notice if the protection were missing.
+ * one is needed to show the check would notice if the protection were missing. The attacks
+ * run under both OCI runtimes: runc (the repository's own code) and runsc/gVisor (untrusted
+ * code: forks); where gVisor enforces a limit differently, the test says how.
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, statfs, writeFile } from "node:fs/promises";
 import { connect, createServer, type Server } from "node:net";
 import { hostname, networkInterfaces, tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import Docker from "dockerode";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   OWNER_LABEL,
   reapOrphanSandboxes,
+  ROOT_LABEL,
+  RUNSC_PIDS_OVERHEAD,
   Sandbox,
   SANDBOX_LABEL,
+  SandboxIntegrityError,
+  TRUSTED_DIR,
+  WorkspaceFullError,
   type ExecOptions,
   type ExecResult,
   type SandboxLimits,
 } from "../../src/connectors/sandbox.js";
 
 const IMAGE = "agent-sandbox:test";
-const LIMITS: SandboxLimits = { memoryMb: 256, cpus: 1, pids: 128, outputLimitBytes: 1_000_000 };
+const LIMITS: SandboxLimits = { memoryMb: 256, cpus: 1, pids: 128, outputLimitBytes: 1_000_000, workspaceMb: 64 };
 /** Owner ids of this run share a prefix so the safety net only touches our own containers. */
 const RUN = `w${randomBytes(3).toString("hex")}`;
 const OWNER = `${RUN}${randomBytes(3).toString("hex")}`;
@@ -36,19 +43,34 @@ let taskSeq = 0;
 /** Per-sandbox defaults for run(): the env and workdir a task would pass to every step. */
 const stepDefaults = new WeakMap<Sandbox, Partial<ExecOptions>>();
 
+/** The runtimes the attacks run under: runc for trusted code, gVisor for forks. */
+const RUNTIMES = ["runc", "runsc"] as const;
+type Runtime = (typeof RUNTIMES)[number];
+
 async function startSandbox(
-  over: { files?: Record<string, string>; workdir?: string; env?: Record<string, string>; owner?: string; limits?: Partial<SandboxLimits> } = {},
-): Promise<{ sb: Sandbox; ws: string; owner: string }> {
+  over: { files?: Record<string, string>; workdir?: string; env?: Record<string, string>; owner?: string; limits?: Partial<SandboxLimits>; runtime?: Runtime } = {},
+): Promise<{ sb: Sandbox; owner: string }> {
   const owner = over.owner ?? OWNER;
-  const sb = await Sandbox.create(docker, { image: IMAGE, limits: { ...LIMITS, ...over.limits }, workspaceRoot: WORKSPACE_ROOT, owner });
+  const sb = await Sandbox.create(docker, { image: IMAGE, limits: { ...LIMITS, ...over.limits }, workspaceRoot: WORKSPACE_ROOT, owner, runtime: over.runtime });
   sandboxes.push(sb);
-  for (const [name, content] of Object.entries(over.files ?? {})) {
-    const path = join(sb.workspaceDir, name);
-    await mkdir(join(path, ".."), { recursive: true, mode: 0o777 });
-    await writeFile(path, content, { mode: 0o666 });
+  if (over.files) {
+    // As a task does it: files on the worker, copied into the sandbox's own workspace.
+    const dir = await sb.makeHostDir();
+    for (const [name, content] of Object.entries(over.files)) {
+      const path = join(dir, name);
+      await mkdir(join(path, ".."), { recursive: true });
+      await writeFile(path, content, { mode: 0o644 });
+    }
+    await sb.copyIn(dir);
+    await rm(dir, { recursive: true, force: true });
   }
   stepDefaults.set(sb, { workdir: over.workdir ?? ".", env: over.env ?? {} });
-  return { sb, ws: sb.workspaceDir, owner };
+  return { sb, owner };
+}
+
+/** A file the host creates in the workspace while a step runs (a signal the step waits for). */
+function touch(sb: Sandbox, name: string): Promise<ExecResult> {
+  return sb.exec(["touch", `/workspace/${name}`], { timeoutMs: 10_000 });
 }
 
 function run(sb: Sandbox, argv: string[], opts: Partial<ExecOptions> = {}): Promise<ExecResult> {
@@ -56,6 +78,12 @@ function run(sb: Sandbox, argv: string[], opts: Partial<ExecOptions> = {}): Prom
 }
 
 const sh = (script: string): string[] => ["sh", "-c", script];
+
+/** Free bytes of the filesystem holding `path` (the worker's disk). */
+async function freeBytes(path: string): Promise<number> {
+  const st = await statfs(path);
+  return st.bavail * st.bsize;
+}
 
 async function inspectStatus(id: string): Promise<number | undefined> {
   try {
@@ -145,7 +173,7 @@ describe("Sandbox.exec basics", () => {
   });
 
   it("streams output to onOutput while the step is still running", async () => {
-    const { sb, ws } = await startSandbox();
+    const { sb } = await startSandbox();
     const chunks: string[] = [];
     // The step waits for a file the host only creates after seeing "ready" in onOutput: if the
     // output were delivered only at the end, the step would hit its timeout instead.
@@ -153,7 +181,7 @@ describe("Sandbox.exec basics", () => {
       timeoutMs: 20_000,
       onOutput: (chunk) => {
         chunks.push(chunk);
-        if (chunk.includes("ready")) void writeFile(join(ws, "go"), "");
+        if (chunk.includes("ready")) void touch(sb, "go");
       },
     });
     expect(res.timedOut).toBe(false);
@@ -163,20 +191,15 @@ describe("Sandbox.exec basics", () => {
     expect(res.tail).toBe("ready\ndone\n");
   });
 
-  // KNOWN BUG (left failing on purpose): exec() decodes every chunk on its own with
-  // chunk.toString("utf8"), so a multi-byte character split across two chunks reaches
-  // onOutput (the live check-run output) as U+FFFD replacement characters. The tail is
-  // right because it is decoded from the concatenated bytes. Fix: decode through a
-  // StringDecoder (one per stream) in exec() and flush it when the stream ends.
   it("passes multi-byte UTF-8 split across chunks to onOutput intact", async () => {
-    const { sb, ws } = await startSandbox();
+    const { sb } = await startSandbox();
     const chunks: string[] = [];
     // Print a line and the first two bytes of "€" (E2 82 AC), wait until the host has received
     // them, then print the last byte: the character is split across chunks, deterministically.
     const res = await run(sb, sh("printf 'start\\n\\342\\202'; while [ ! -e go ]; do sleep 0.05; done; printf '\\254\\n'"), {
       onOutput: (chunk) => {
         chunks.push(chunk);
-        void writeFile(join(ws, "go"), "");
+        void touch(sb, "go");
       },
     });
     expect(res.exitCode).toBe(0);
@@ -199,7 +222,7 @@ describe("Sandbox.exec basics", () => {
   });
 });
 
-describe("network isolation", () => {
+describe.each(RUNTIMES)("network isolation under %s", (runtime) => {
   const servers: Server[] = [];
   const hits = { loopback: 0, any: 0 };
   let loopbackPort = 0;
@@ -264,7 +287,7 @@ describe("network isolation", () => {
     hits.loopback = 0;
     hits.any = 0;
 
-    const { sb } = await startSandbox();
+    const { sb } = await startSandbox({ runtime });
     const script = `
       const net = require("net");
       const targets = JSON.parse(process.argv[1]);
@@ -287,7 +310,7 @@ describe("network isolation", () => {
   });
 
   it("has no network interface except lo", async () => {
-    const { sb } = await startSandbox();
+    const { sb } = await startSandbox({ runtime });
     const res = await run(sb, ["cat", "/proc/net/dev"]);
     expect(res.exitCode).toBe(0);
     const ifaces = res.tail
@@ -299,16 +322,15 @@ describe("network isolation", () => {
   });
 });
 
-describe("filesystem and privileges", () => {
+describe.each(RUNTIMES)("filesystem and privileges under %s", (runtime) => {
   it("has a read-only root fs, a writable /tmp and a writable workspace", async () => {
-    const { sb, ws } = await startSandbox();
+    const { sb } = await startSandbox({ runtime });
     // /var/tmp is world-writable in the image, so only the read-only root stops this write
-    // (for /etc and /usr the unprivileged user alone would already fail: check the errno).
-    for (const path of ["/etc/x", "/usr/x", "/var/tmp/x"]) {
-      const res = await run(sb, sh(`echo pwned > ${path}`));
-      expect(res.exitCode, path).not.toBe(0);
-      expect(res.tail, path).toContain("Read-only file system");
-    }
+    // (for /etc and /usr the unprivileged user alone would already fail).
+    const res = await run(sb, sh("echo pwned > /var/tmp/x"));
+    expect(res.exitCode).not.toBe(0);
+    expect(res.tail).toContain("Read-only file system");
+    for (const path of ["/etc/x", "/usr/x"]) expect((await run(sb, sh(`echo pwned > ${path}`))).exitCode, path).not.toBe(0);
     const mounts = (await run(sb, ["cat", "/proc/self/mounts"])).tail.split("\n");
     const root = mounts.find((l) => l.split(" ")[1] === "/");
     expect(root?.split(" ")[3]?.split(",")).toContain("ro");
@@ -317,27 +339,33 @@ describe("filesystem and privileges", () => {
     expect(tmp).toMatchObject({ exitCode: 0, tail: "scratch\n" });
     const w = await run(sb, sh("echo built > /workspace/out.txt && mkdir -p /workspace/d/e && echo ok"));
     expect(w).toMatchObject({ exitCode: 0, tail: "ok\n" });
-    expect(await readFile(join(ws, "out.txt"), "utf8")).toBe("built\n");
+    expect(await sb.readFile("/workspace/out.txt", 1024)).toBe("built\n");
   });
 
-  it("has no capabilities, no_new_privs, seccomp, and the configured limits", async () => {
-    const { sb, ws } = await startSandbox();
+  it("has no capabilities, no_new_privs, seccomp (runc), and the configured limits; nothing of the host is mounted", async () => {
+    const { sb } = await startSandbox({ runtime });
     const status = (await run(sb, ["cat", "/proc/self/status"])).tail;
     const field = (name: string) => new RegExp(`^${name}:\\s*(\\S+)`, "m").exec(status)?.[1];
     expect(field("CapEff")).toBe("0000000000000000");
     expect(field("CapPrm")).toBe("0000000000000000");
     expect(field("CapBnd")).toBe("0000000000000000");
-    expect(field("NoNewPrivs")).toBe("1");
-    expect(field("Seccomp")).toBe("2");
+    if (runtime === "runc") {
+      expect(field("NoNewPrivs")).toBe("1");
+      expect(field("Seccomp")).toBe("2");
+    }
 
-    // Attacks that need a capability or an unconfined seccomp profile.
-    const userns = await run(sb, ["unshare", "-Ur", "id", "-u"]);
-    expect(userns.exitCode).not.toBe(0);
-    expect(userns.tail).not.toBe("0\n");
+    // Attacks that need a capability or an unconfined seccomp profile. (gVisor implements user
+    // namespaces inside its own kernel, where they give nothing on the host: not checked there.)
+    if (runtime === "runc") {
+      const userns = await run(sb, ["unshare", "-Ur", "id", "-u"]);
+      expect(userns.exitCode).not.toBe(0);
+      expect(userns.tail).not.toBe("0\n");
+    }
     expect((await run(sb, ["chown", "0:0", "/workspace"])).exitCode).not.toBe(0);
 
     const info = await sb.container.inspect();
     const hc = info.HostConfig;
+    expect(hc.Runtime).toBe(runtime);
     expect(hc.Privileged).toBe(false);
     expect(hc.CapDrop).toEqual(["ALL"]);
     expect(hc.CapAdd ?? []).toEqual([]);
@@ -349,21 +377,115 @@ describe("filesystem and privileges", () => {
     expect((info.Config as { NetworkDisabled?: boolean }).NetworkDisabled).toBe(true);
     expect(hc.Memory).toBe(256 * 1024 * 1024);
     expect(hc.MemorySwap).toBe(256 * 1024 * 1024);
-    expect(hc.PidsLimit).toBe(128);
+    // gVisor's own threads count against the host's pids cgroup: it gets a fixed headroom.
+    expect(hc.PidsLimit).toBe(128 + (runtime === "runsc" ? RUNSC_PIDS_OVERHEAD : 0));
     expect(hc.NanoCpus).toBe(1e9);
     expect(hc.Devices ?? []).toEqual([]);
-    expect(info.Config.User).toBe("65534:65534");
-    // The workspace is the only host path mounted (plus an in-memory /tmp).
-    expect(hc.Binds).toEqual([`${ws}:/workspace:rw`]);
-    expect(info.Mounts).toHaveLength(1);
-    expect(info.Mounts[0]).toMatchObject({ Type: "bind", Source: ws, Destination: "/workspace", RW: true });
-    expect(Object.keys((hc as { Tmpfs?: Record<string, string> }).Tmpfs ?? {})).toEqual(["/tmp"]);
+    // PID 1 is root without capabilities (so the step user can neither kill nor trace it);
+    // every step runs as 65534.
+    expect(info.Config.User).toBe("0:0");
+    expect((await run(sb, ["id", "-u"])).tail).toBe("65534\n");
+    // Nothing of the worker's disk is mounted: the workspace, /tmp and the trusted dir are in memory.
+    expect(hc.Binds ?? []).toEqual([]);
+    expect(info.Mounts).toEqual([]);
+    const tmpfs = (hc as { Tmpfs?: Record<string, string> }).Tmpfs ?? {};
+    expect(Object.keys(tmpfs).sort()).toEqual([TRUSTED_DIR, "/tmp", "/workspace"].sort());
+    expect(tmpfs["/workspace"]).toContain(`size=${LIMITS.workspaceMb}m`);
+  });
+
+  it("the workspace has a size limit: a step that fills it fails with ENOSPC and is reported so; the worker's disk is untouched", async () => {
+    const { sb } = await startSandbox({ runtime, limits: { workspaceMb: 16 } });
+    const before = await freeBytes(tmpdir());
+    // Control: a write well within the limit succeeds.
+    expect((await run(sb, sh("head -c 4194304 /dev/zero > /workspace/small && echo ok"))).tail).toBe("ok\n");
+    // The attack: fill the disk (64 MB, four times the limit).
+    const fill = await run(sb, sh("head -c 67108864 /dev/zero > /workspace/big; echo rc=$?"));
+    expect(fill.tail).toMatch(/No space left on device/);
+    expect(fill.tail).toMatch(/rc=[1-9]/);
+    const used = Number((await run(sb, sh("du -sk /workspace | cut -f1"))).tail.trim());
+    expect(used).toBeLessThanOrEqual(16 * 1024 + 64);
+    expect((await sb.limitEvents()).workspaceFull).toBe(true);
+    // The worker's own disk did not take the 64 MB (bounded slack for other activity).
+    expect(before - (await freeBytes(tmpdir()))).toBeLessThan(32 * 1024 * 1024);
+    // After freeing space, the workspace is no longer reported full.
+    await run(sb, ["rm", "-f", "/workspace/big"]);
+    expect((await sb.limitEvents()).workspaceFull).toBe(false);
+  });
+
+  it("a checkout larger than the workspace is refused with WorkspaceFullError", async () => {
+    const { sb } = await startSandbox({ runtime, limits: { workspaceMb: 16 } });
+    const dir = await sb.makeHostDir();
+    try {
+      await writeFile(join(dir, "huge.bin"), Buffer.alloc(24 * 1024 * 1024, 7));
+      await expect(sb.copyIn(dir)).rejects.toBeInstanceOf(WorkspaceFullError);
+      // Control: a checkout that fits is copied in, owned by the step user.
+      await rm(join(dir, "huge.bin"));
+      await run(sb, ["rm", "-f", "/workspace/huge.bin"]);
+      await writeFile(join(dir, "ok.txt"), "fits\n");
+      await sb.copyIn(dir);
+      expect((await run(sb, sh("cat /workspace/ok.txt; find /workspace/ok.txt -printf '%U\\n'"))).tail).toBe("fits\n65534\n");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("files the app hands a step (TRUSTED_DIR) can be read but not changed, replaced or removed by it", async () => {
+    const { sb } = await startSandbox({ runtime });
+    const path = await sb.writeTrustedFile("approved-plan.json", '{"plan":"approved"}');
+    expect(path).toBe(`${TRUSTED_DIR}/approved-plan.json`);
+    // Control: the step reads it.
+    expect((await run(sb, ["cat", path])).tail).toBe('{"plan":"approved"}');
+    // Attacks: overwrite, chmod, replace by rename, remove, plant a sibling.
+    const attack = await run(
+      sb,
+      sh(`echo '{"plan":"evil"}' > ${path}; chmod 666 ${path}; echo evil > /tmp/e; mv -f /tmp/e ${path}; rm -f ${path}; echo x > ${TRUSTED_DIR}/other; true`),
+    );
+    expect(attack.exitCode).toBe(0);
+    expect((await run(sb, ["cat", path])).tail).toBe('{"plan":"approved"}');
+    expect((await run(sb, ["test", "-e", `${TRUSTED_DIR}/other`])).exitCode).not.toBe(0);
   });
 });
 
-describe("resource limits", () => {
+describe.each(RUNTIMES)("stray processes under %s", (runtime) => {
+  it("stopStrayProcesses kills what an earlier step left running (detached, in its own session) and leaves the sandbox usable", async () => {
+    const { sb } = await startSandbox({ runtime });
+    // The attack: a step starts a detached process that would rewrite files later.
+    await run(sb, sh("setsid sh -c 'while :; do echo tampered > /tmp/target; sleep 0.05; done' >/dev/null 2>&1 < /dev/null & echo started"));
+    await run(sb, sh("while [ ! -e /tmp/target ]; do sleep 0.05; done"));
+    // Control: it is alive and keeps writing before the sandbox is quieted.
+    expect(await sb.strayProcessCount()).toBeGreaterThan(0);
+    await sb.stopStrayProcesses();
+    expect(await sb.strayProcessCount()).toBe(0);
+    await run(sb, sh("echo trusted > /tmp/target"));
+    // Nothing rewrites it any more; the next step runs as usual.
+    expect(await sb.readFile("/tmp/target", 1024)).toBe("trusted\n");
+    expect((await run(sb, ["true"])).exitCode).toBe(0);
+  });
+
+  it("a fork bomb at the process limit is either stopped or reported as a failed check, never trusted", async () => {
+    const { sb } = await startSandbox({ runtime, limits: { pids: 64 } });
+    await run(sb, sh("setsid sh -c 'f() { while :; do sleep 0.1; (f &) ; done; }; f' >/dev/null 2>&1 < /dev/null & true"));
+    const outcome = await sb.stopStrayProcesses().then(
+      () => "stopped",
+      (err: unknown) => (err instanceof SandboxIntegrityError ? "integrity error" : `unexpected: ${String(err)}`),
+    );
+    expect(["stopped", "integrity error"]).toContain(outcome);
+    if (outcome === "stopped") expect(await sb.strayProcessCount()).toBe(0);
+  });
+
+  it("throws SandboxIntegrityError when a process survives being killed", async () => {
+    const { sb } = await startSandbox({ runtime });
+    // Stand-in for "a process the kill cannot reach": one the app itself starts as root. The
+    // sandbox user cannot kill it, so the check must say it failed rather than pretend.
+    void sb.exec(["sleep", "60"], { timeoutMs: 70_000, user: "root" }).catch(() => {});
+    await expect.poll(() => sb.strayProcessCount(), { timeout: 20_000 }).toBeGreaterThan(0);
+    await expect(sb.stopStrayProcesses(3)).rejects.toBeInstanceOf(SandboxIntegrityError);
+  });
+});
+
+describe.each(RUNTIMES)("resource limits under %s", (runtime) => {
   it("stops a step at its wall-clock timeout and stops the container", async () => {
-    const { sb } = await startSandbox();
+    const { sb } = await startSandbox({ runtime });
     const res = await run(sb, ["sleep", "600"], { timeoutMs: 2000 });
     expect(res.timedOut).toBe(true);
     expect(res.exitCode).toBeNull();
@@ -374,7 +496,7 @@ describe("resource limits", () => {
   });
 
   it("stops a step that prints more than the output limit, keeping only a bounded tail", async () => {
-    const { sb } = await startSandbox({ limits: { outputLimitBytes: 100_000 } });
+    const { sb } = await startSandbox({ runtime, limits: { outputLimitBytes: 100_000 } });
     let streamed = 0;
     // `yes` never ends by itself: only the output limit (or, failing that, the timeout) stops it.
     const res = await run(sb, ["yes", "flood"], { timeoutMs: 30_000, onOutput: (c) => (streamed += Buffer.byteLength(c)) });
@@ -395,60 +517,72 @@ describe("resource limits", () => {
   });
 
   it("caps the number of processes (pids limit)", async () => {
-    const { sb } = await startSandbox({ limits: { pids: 64 } });
-    expect((await run(sb, ["cat", "/sys/fs/cgroup/pids/pids.max"])).tail).toBe("64\n");
-    expect((await sb.container.inspect()).HostConfig.PidsLimit).toBe(64);
+    const { sb } = await startSandbox({ runtime, limits: { pids: 64 } });
+    expect((await sb.container.inspect()).HostConfig.PidsLimit).toBe(64 + (runtime === "runsc" ? RUNSC_PIDS_OVERHEAD : 0));
+    if (runtime === "runc") expect((await run(sb, ["cat", "/sys/fs/cgroup/pids/pids.max"])).tail).toBe("64\n");
     // Each iteration forks one long-lived process and then prints how many it has forked
-    // (echo is a builtin: no fork). Without the limit this reaches 500.
-    const bomb = sh('i=0; while [ $i -lt 500 ]; do sleep 30 >/dev/null 2>&1 & i=$((i+1)); echo "n=$i"; done; wait');
-    const res = await run(sb, bomb, { timeoutMs: 20_000 });
+    // (echo is a builtin: no fork). Without the limit this reaches 2000.
+    const bomb = sh('i=0; while [ $i -lt 2000 ]; do sleep 30 >/dev/null 2>&1 & i=$((i+1)); echo "n=$i"; done; wait');
+    const res = await run(sb, bomb, { timeoutMs: 30_000 });
     const counts = [...res.tail.matchAll(/^n=(\d+)$/gm)].map((m) => Number(m[1]));
     const max = Math.max(0, ...counts);
-    expect(max).toBeGreaterThan(10);
-    expect(max).toBeLessThan(64);
-    expect(res.timedOut || res.exitCode !== 0).toBe(true);
-    expect(res.tail).toMatch(/fork|Resource temporarily unavailable/i);
-    expect(res.durationMs).toBeLessThan(30_000);
+    expect(max).toBeLessThan(2000);
+    if (runtime === "runc") {
+      expect(max).toBeGreaterThan(10);
+      expect(max).toBeLessThan(64);
+      expect(res.timedOut || res.exitCode !== 0).toBe(true);
+      expect(res.tail).toMatch(/fork|Resource temporarily unavailable/i);
+    } else {
+      // gVisor: the sandbox (its sentry included) hits the host limit and stops, or the step is refused.
+      expect(res.sandboxDied || res.exitCode !== 0 || res.timedOut).toBe(true);
+    }
+    expect(res.durationMs).toBeLessThan(40_000);
     // The host is fine.
     expect(execFileSync("true").length).toBe(0);
   });
 
   it("kills a step that allocates more than the memory limit", async () => {
-    const { sb } = await startSandbox({ limits: { memoryMb: 64 } });
-    expect((await run(sb, ["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])).tail).toBe(`${64 * 1024 * 1024}\n`);
+    const { sb } = await startSandbox({ runtime, limits: { memoryMb: runtime === "runsc" ? 192 : 64 } });
+    if (runtime === "runc") expect((await run(sb, ["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])).tail).toBe(`${64 * 1024 * 1024}\n`);
     // Bounded so that, without a limit, it would succeed and print "survived" instead.
     const hog = ["node", "-e", "const a=[]; for (let i = 0; i < 512; i++) a.push(Buffer.alloc(1 << 20, 1)); console.log('survived', a.length)"];
-    const res = await run(sb, hog, { timeoutMs: 20_000 });
+    const res = await run(sb, hog, { timeoutMs: 30_000 });
     expect(res.timedOut).toBe(false);
     expect(res.tail).not.toContain("survived");
-    expect(res.exitCode).not.toBeNull();
-    expect(res.exitCode).not.toBe(0);
-    expect(res.exitCode).toBe(137); // SIGKILL from the OOM killer
+    if (runtime === "runc") {
+      expect(res.exitCode).toBe(137); // SIGKILL from the OOM killer
+    } else {
+      // gVisor: the OOM killer takes the whole sandbox (the sentry is in the same cgroup).
+      expect(res.sandboxDied || res.exitCode === 137).toBe(true);
+    }
   });
 });
 
 describe("lifecycle", () => {
-  it("labels containers with their owner, and destroy() deletes container and workspace (twice is harmless)", async () => {
-    const { sb, ws } = await startSandbox();
+  it("labels containers with their owner and deployment, and destroy() deletes the container (twice is harmless)", async () => {
+    const { sb } = await startSandbox();
     const info = await sb.container.inspect();
     expect(info.Config.Labels[SANDBOX_LABEL]).toBe("1");
     expect(info.Config.Labels[OWNER_LABEL]).toBe(OWNER);
+    expect(info.Config.Labels[ROOT_LABEL]).toBe(resolve(WORKSPACE_ROOT));
     expect(info.State.Running).toBe(true);
     // Step env is passed per exec, never baked into the container's config.
     expect(info.Config.Env.filter((e) => !e.startsWith("PATH=") && !e.startsWith("HOME="))).toEqual([]);
 
     await sb.destroy();
     expect(await inspectStatus(info.Id)).toBe(404);
-    expect(existsSync(ws)).toBe(false);
     await expect(sb.destroy()).resolves.toBeUndefined();
     expect(await inspectStatus(info.Id)).toBe(404);
   });
 
-  it("reapOrphanSandboxes removes what dead workers left (containers and workspaces), then anything too old", async () => {
+  it("reapOrphanSandboxes removes what dead workers left (containers and checkout directories), then anything too old", async () => {
     const aliveOwner = `${RUN}aaaaaa`;
     const deadOwner = `${RUN}dddddd`;
     const a = await startSandbox({ owner: aliveOwner });
     const b = await startSandbox({ owner: deadOwner });
+    // Checkouts each worker was copying in when it died (or not).
+    const aDir = await a.sb.makeHostDir();
+    const bDir = await b.sb.makeHostDir();
     const asked: string[] = [];
     // Owners outside this run (none expected) count as alive so the first pass leaves them alone.
     const isOwnerAlive = async (owner: string) => {
@@ -459,11 +593,11 @@ describe("lifecycle", () => {
     expect(asked).toEqual(expect.arrayContaining([aliveOwner, deadOwner]));
     expect(await inspectStatus(a.sb.container.id)).toBe(200);
     expect(await inspectStatus(b.sb.container.id)).toBe(404);
-    expect(existsSync(a.ws)).toBe(true);
-    expect(existsSync(b.ws)).toBe(false);
+    expect(existsSync(aDir)).toBe(true);
+    expect(existsSync(bDir)).toBe(false);
 
     // Nothing may live longer than maxAge: A goes too, whatever its owner's heartbeat says.
-    const removed = await reapOrphanSandboxes(docker, { self: OWNER, isOwnerAlive: async () => true, maxAgeSeconds: 0 });
+    const removed = await reapOrphanSandboxes(docker, { self: OWNER, isOwnerAlive: async () => true, maxAgeSeconds: 0, workspaceRoot: WORKSPACE_ROOT });
     expect(removed).toBeGreaterThanOrEqual(1);
     expect(await inspectStatus(a.sb.container.id)).toBe(404);
     expect(await ourContainers()).toEqual([]);
@@ -475,25 +609,25 @@ describe("lifecycle", () => {
     const otherRoot = join(tmpdir(), `agent-sbtest-${RUN}-other`);
     const theirs = await Sandbox.create(docker, { image: IMAGE, limits: LIMITS, workspaceRoot: otherRoot, owner: `${RUN}eeeeee` });
     sandboxes.push(theirs);
+    const theirDir = await theirs.makeHostDir();
     const ours = await startSandbox({ owner: `${RUN}dddddd` });
     try {
       const removed = await reapOrphanSandboxes(docker, { self: OWNER, isOwnerAlive: async (o) => !o.startsWith(RUN), maxAgeSeconds: 3600, workspaceRoot: WORKSPACE_ROOT });
       expect(removed).toBe(1);
       expect(await inspectStatus(ours.sb.container.id)).toBe(404);
       expect(await inspectStatus(theirs.container.id)).toBe(200);
-      expect(existsSync(theirs.workspaceDir)).toBe(true);
+      expect(existsSync(theirDir)).toBe(true);
     } finally {
       await rm(otherRoot, { recursive: true, force: true });
     }
   });
 });
 
-describe("isolation between sandboxes and from the host", () => {
+describe.each(RUNTIMES)("isolation between sandboxes and from the host under %s", (runtime) => {
   it("does not expose a sibling's workspace or processes, nor the host's files", async () => {
     const secret = `sibling-secret-${randomBytes(6).toString("hex")}`;
-    const one = await startSandbox({ files: { [`${secret}.txt`]: `${secret}\n` } });
-    const two = await startSandbox({ files: { "mine.txt": "mine\n" } });
-    const ws1 = one.ws;
+    const one = await startSandbox({ runtime, files: { [`${secret}.txt`]: `${secret}\n` } });
+    const two = await startSandbox({ runtime, files: { "mine.txt": "mine\n" } });
 
     // Sandbox 1 leaves a marker process behind.
     const marker = String(700000 + Math.floor(Math.random() * 99999));
@@ -510,9 +644,10 @@ describe("isolation between sandboxes and from the host", () => {
     // ...and finds nothing from sandbox 2, which sees only its own workspace.
     const found = await run(two.sb, search);
     expect(found.tail).toBe("");
-    expect((await run(two.sb, ["ls", "/workspace"])).tail).toBe("mine.txt\n");
+    // `find`, not `ls`: gVisor answers coreutils' statx on a tmpfs mount point with EINVAL.
+    expect((await run(two.sb, ["find", "/workspace", "-mindepth", "1"])).tail).toBe("/workspace/mine.txt\n");
     const mountinfo = (await run(two.sb, ["cat", "/proc/self/mountinfo"])).tail;
-    expect(mountinfo).not.toContain(basename(ws1));
+    expect(mountinfo).not.toContain(basename(WORKSPACE_ROOT));
     expect(mountinfo.split("\n").filter((l) => l.split(" ")[4] === "/workspace")).toHaveLength(1);
     const rootEntries = (await run(two.sb, ["ls", "-A", "/"])).tail.split("\n").filter(Boolean);
     expect(rootEntries).not.toContain("work");
@@ -521,7 +656,7 @@ describe("isolation between sandboxes and from the host", () => {
     // The host's project and files are not there.
     expect(existsSync("/work/main/package.json")).toBe(true);
     expect((await run(two.sb, ["test", "-e", "/work/main/package.json"])).exitCode).not.toBe(0);
-    expect((await run(two.sb, ["test", "-e", ws1])).exitCode).not.toBe(0);
+    expect((await run(two.sb, ["test", "-e", WORKSPACE_ROOT])).exitCode).not.toBe(0);
     const containerHostname = (await run(two.sb, ["cat", "/etc/hostname"])).tail.trim();
     expect(containerHostname).not.toBe(hostname());
     expect(two.sb.container.id.startsWith(containerHostname)).toBe(true);

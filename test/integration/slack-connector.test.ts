@@ -263,6 +263,7 @@ describe("parseSlackInteraction", () => {
       channel: "C0123ABC",
       messageTs: "1736942400.000100",
       replayKey: expect.stringMatching(/^[0-9a-f]{64}$/),
+      requestTs: NOW_S,
     });
   });
 

@@ -89,7 +89,7 @@ describe("the GitHub App key from Vault", () => {
     };
     const down = await ready();
     expect(down.status).toBe(503);
-    expect(down.body.checks).toEqual({ postgres: "ok", redis: "ok", vault: `down: Vault at ${DOWN} is unreachable` });
+    expect(down.body.checks).toEqual({ postgres: "ok", redis: "ok", vault: `down: Vault at ${DOWN} is unreachable during AppRole login: ECONNREFUSED` });
     expect((await fetch(`http://127.0.0.1:${app.port}/healthz`)).status).toBe(200);
   });
 

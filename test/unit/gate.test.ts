@@ -431,9 +431,12 @@ describe("approvals: reviews", () => {
     expect(logins(fresh)).toEqual(["bob"]);
   });
 
-  it("an approving review does not need to follow the preview (it is bound to the commit)", () => {
+  // Changed (issue 15): a review is bound to the plan previewed before it was submitted, not
+  // only to the commit; one submitted before any preview of the head finished approved no plan.
+  it("an approving review submitted before any preview of the head finished does not count", () => {
     const r = evaluateGate(policy(), facts({ reviews: [review("bob", "APPROVED", { at: minutesAgo(90) })] }));
-    expect(logins(r)).toEqual(["bob"]);
+    expect(r.counted).toEqual([]);
+    expect(whyIgnored(r, "bob")).toEqual(["submitted before any preview of 1234567 finished"]);
   });
 });
 
@@ -462,12 +465,13 @@ describe("approvals: /approve comments", () => {
     expect(whyIgnored(r, "bob")).toEqual(["approved a different plan"]);
   });
 
-  it("an /approve made before the latest preview finished does not count, even with the same plan", () => {
+  // Reworded (issue 15): an approval binds to the plan previewed before it; with none, it approved nothing.
+  it("an /approve made before any preview of the head finished does not count, even with the same plan", () => {
     const r = evaluateGate(policy(), facts({ commands: [approve("bob", { at: minutesAgo(90) })] }));
     expect(r.counted).toEqual([]);
-    expect(whyIgnored(r, "bob")).toEqual(["approved before the latest preview"]);
+    expect(whyIgnored(r, "bob")).toEqual(["approved before any preview of 1234567 finished"]);
     const same = evaluateGate(policy(), facts({ commands: [approve("bob", { at: PREVIEW_AT })] }));
-    expect(whyIgnored(same, "bob")).toEqual(["approved before the latest preview"]);
+    expect(whyIgnored(same, "bob")).toEqual(["approved before any preview of 1234567 finished"]);
   });
 
   it("an /approve older than the TTL has expired", () => {

@@ -134,10 +134,13 @@ describe("pulumi argv", () => {
   it("passes the stack as its own argument, never inside the shell text", () => {
     const hostile = "dev; rm -rf /";
     expect(stackSelectArgv(hostile).at(-1)).toBe(hostile);
-    const argv = previewArgv(hostile);
+    const argv = previewArgv(hostile, "/tmp/.agent-engine-0123");
     expect(argv[2]).not.toContain(hostile);
-    expect(argv.at(-1)).toBe(hostile);
-    expect(argv[2]).toContain('--stack "$1" --json --save-plan');
+    expect(argv.at(-2)).toBe(hostile);
+    expect(argv.at(-1)).toBe("/tmp/.agent-engine-0123");
+    expect(argv[2]).toContain('--stack "$1" --json --save-plan "$2/plan.json"');
+    // The output directory must not exist yet: nothing planted there before the engine runs is used.
+    expect(argv[2]).toMatch(/^mkdir -m 0700 "\$2" &&/);
   });
 });
 

@@ -110,11 +110,13 @@ describe("Redactor.register", () => {
     expect(r.redact(b64("second-secret"))).toBe(REDACTED);
   });
 
-  it("exposes the longest form length", () => {
+  it("exposes the most text one match can span", () => {
     const r = new Redactor();
     expect(r.maxFormLength).toBe(0);
-    r.register("abcdefgh"); // longest spec form: base64 "YWJjZGVmZ2g=" (12)
-    expect(r.maxFormLength).toBe(12);
+    r.register("abcdefgh"); // longest spec form: base64 "YWJjZGVmZ2g=" (12); broken-up forms span more
+    expect(r.maxFormLength).toBeGreaterThanOrEqual(12);
+    // The longest broken-up form (od -b, 3 digits a byte) with a 12-character gap after each digit but the last.
+    expect(r.maxFormLength).toBe(24 + 23 * 12);
   });
 });
 
@@ -184,6 +186,128 @@ describe("Redactor.redact: encodings", () => {
         }
       }
     }
+  });
+});
+
+// What the tools of the sandbox image (a Debian minbase: coreutils' od, base32, basenc) print
+// for LEAKED, captured from `agent-sandbox:test`; test/integration/redaction.test.ts runs them live.
+const LEAKED = "pulumi-access-tok3n/with+special=chars";
+const PRINTED: Array<{ tool: string; printed: string; masked: string }> = [
+  {
+    tool: "printf %s \"$S\" | od -tx1",
+    printed: "0000000 70 75 6c 75 6d 69 2d 61 63 63 65 73 73 2d 74 6f\n0000020 6b 33 6e 2f 77 69 74 68 2b 73 70 65 63 69 61 6c\n0000040 3d 63 68 61 72 73\n0000046\n",
+    masked: `0000000 ${REDACTED}\n0000046\n`,
+  },
+  {
+    tool: "printf 'token=%s\\n' \"$S\" | od -An -tx1",
+    printed: " 74 6f 6b 65 6e 3d 70 75 6c 75 6d 69 2d 61 63 63\n 65 73 73 2d 74 6f 6b 33 6e 2f 77 69 74 68 2b 73\n 70 65 63 69 61 6c 3d 63 68 61 72 73 0a\n",
+    masked: ` 74 6f 6b 65 6e 3d ${REDACTED} 0a\n`,
+  },
+  {
+    tool: "printf 't=%s' \"$S\" | od -x",
+    printed: "0000000 3d74 7570 756c 696d 612d 6363 7365 2d73\n0000020 6f74 336b 2f6e 6977 6874 732b 6570 6963\n0000040 6c61 633d 6168 7372\n0000050\n",
+    masked: `0000000 3d74 ${REDACTED}\n0000050\n`,
+  },
+  {
+    tool: "printf %s \"$S\" | od",
+    printed: "0000000 072560 072554 064555 060455 061543 071545 026563 067564\n0000020 031553 027556 064567 064164 071453 062560 064543 066141\n0000040 061475 060550 071562\n0000046\n",
+    masked: `0000000 ${REDACTED}\n0000046\n`,
+  },
+  {
+    tool: "printf %s \"$S\" | od -b",
+    printed: "0000000 160 165 154 165 155 151 055 141 143 143 145 163 163 055 164 157\n0000020 153 063 156 057 167 151 164 150 053 163 160 145 143 151 141 154\n0000040 075 143 150 141 162 163\n0000046\n",
+    masked: `0000000 ${REDACTED}\n0000046\n`,
+  },
+  {
+    tool: "printf %s \"$S\" | od -c",
+    printed: "0000000   p   u   l   u   m   i   -   a   c   c   e   s   s   -   t   o\n0000020   k   3   n   /   w   i   t   h   +   s   p   e   c   i   a   l\n0000040   =   c   h   a   r   s\n0000046\n",
+    masked: `0000000   ${REDACTED}\n0000046\n`,
+  },
+  {
+    tool: "printf %s \"$S\" | od -An -tu1",
+    printed: " 112 117 108 117 109 105  45  97  99  99 101 115 115  45 116 111\n 107  51 110  47 119 105 116 104  43 115 112 101  99 105  97 108\n  61  99 104  97 114 115\n",
+    masked: ` ${REDACTED}\n`,
+  },
+  { tool: "printf %s \"$S\" | basenc --base16", printed: "70756C756D692D6163636573732D746F6B336E2F776974682B7370656369616C3D6368617273\n", masked: `${REDACTED}\n` },
+  { tool: "printf %s \"$S\" | base32", printed: "OB2WY5LNNEWWCY3DMVZXGLLUN5VTG3RPO5UXI2BLONYGKY3JMFWD2Y3IMFZHG===\n", masked: `${REDACTED}\n` },
+  { tool: "printf %s \"$S\" | basenc --base32hex", printed: "E1QMOTBDD4MM2OR3CLPN6BBKDTLJ6RHFETKN8Q1BEDO6AOR9C5M3QOR8C5P76===\n", masked: `${REDACTED}\n` },
+  {
+    // Two copies, so the base64 runs past base64's 76 columns; the one character between the
+    // copies carries bits of both.
+    tool: "printf %s%s \"$S\" \"$S\" | base64",
+    printed: "cHVsdW1pLWFjY2Vzcy10b2szbi93aXRoK3NwZWNpYWw9Y2hhcnNwdWx1bWktYWNjZXNzLXRvazNu\nL3dpdGgrc3BlY2lhbD1jaGFycw==\n",
+    masked: `${REDACTED}N${REDACTED}w==\n`,
+  },
+  {
+    tool: "printf user:%s%s \"$S\" \"$S\" | base64",
+    printed: "dXNlcjpwdWx1bWktYWNjZXNzLXRvazNuL3dpdGgrc3BlY2lhbD1jaGFyc3B1bHVtaS1hY2Nlc3Mt\ndG9rM24vd2l0aCtzcGVjaWFsPWNoYXJz\n",
+    masked: `dXNlcjp${REDACTED}3${REDACTED}\n`,
+  },
+];
+
+describe("Redactor.redact: hex, base32 and what od and basenc print", () => {
+  it("masks hex in lower and upper case, also inside a longer hex blob", () => {
+    const r = redactor(SECRET);
+    const hex = Buffer.from(SECRET, "utf8").toString("hex");
+    expect(r.redact(`k=${hex};`)).toBe(`k=${REDACTED};`);
+    expect(r.redact(`k=${hex.toUpperCase()};`)).toBe(`k=${REDACTED};`);
+    const blob = Buffer.from(`user:${SECRET}\n`, "utf8").toString("hex");
+    expect(r.redact(blob)).toBe(`${Buffer.from("user:").toString("hex")}${REDACTED}0a`);
+  });
+
+  it("positive control: ordinary hex stays (a commit SHA, a digest, another value's hex)", () => {
+    const r = redactor(SECRET, LEAKED);
+    const text = [
+      "HEAD is now at 3a79d47c0e1f2a3b4c5d6e7f8091a2b3c4d5e6f7 (One set of shared config fields)",
+      "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+      Buffer.from("pulumi-access-tok3n/with+special=charz").toString("hex"),
+      "0000000 70 75 6c 75 6d 69 2d 61 63 63 65 73 73 2d 74 6f\n0000020 6b 33 6e 2f 77 69 74 68 2b 73 70 65 63 69 61 6d\n",
+    ].join("\n");
+    expect(r.redact(text)).toBe(text);
+  });
+
+  for (const { tool, printed, masked } of PRINTED) {
+    it(`masks what \`${tool}\` prints`, () => {
+      const r = redactor(LEAKED);
+      expect(r.redact(printed)).toBe(masked);
+      // Streamed in chunks cut anywhere, the same.
+      for (let i = 0; i <= printed.length; i += 7) expect(streamAll(r, [printed.slice(0, i), printed.slice(i)]), `split at ${i}`).toBe(masked);
+      expect(streamAll(r, [...printed])).toBe(masked);
+    });
+  }
+
+  it("masks base64 wrapped at any column, CRLF too, and base2", () => {
+    const r = redactor(LEAKED);
+    const b64 = Buffer.from(`Basic ${LEAKED}`).toString("base64");
+    for (const width of [1, 7, 64, 76]) {
+      for (const eol of ["\n", "\r\n"]) {
+        const wrapped = b64.match(new RegExp(`.{1,${width}}`, "g"))!.join(eol);
+        const out = r.redact(wrapped);
+        expect(out, `width ${width}`).toContain(REDACTED);
+        expect(out.replace(/\s+/g, "").length, `width ${width}`).toBeLessThanOrEqual(REDACTED.length + Math.ceil((4 * 6) / 3) + 3);
+      }
+    }
+    const bits = [...Buffer.from(LEAKED)].map((b) => b.toString(2).padStart(8, "0")).join("");
+    expect(r.redact(bits)).toBe(REDACTED);
+    expect(r.redact(bits.match(/.{1,76}/g)!.join("\n"))).toBe(REDACTED);
+  });
+
+  it("joins a value broken by blanks or one line break, not across long runs or blank lines", () => {
+    const r = redactor("abcdefgh");
+    expect(r.redact("x abcd efgh y")).toBe(`x ${REDACTED} y`);
+    expect(r.redact("abcd\nefgh")).toBe(REDACTED);
+    expect(r.redact("abc" + " ".repeat(13) + "defgh")).toBe("abc" + " ".repeat(13) + "defgh");
+    expect(r.redact("abcd\n\nefgh")).toBe("abcd\n\nefgh");
+    // A dump's offset column counts as a gap only at the start of a line.
+    expect(r.redact("abcd\n0000020 efgh")).toBe(REDACTED);
+    expect(r.redact("abcd 0000020 efgh")).toBe("abcd 0000020 efgh");
+  });
+
+  it("a stream that starts mid-line treats an offset-looking word there as text, like redact() of the whole", () => {
+    const r = redactor("abcdefgh");
+    const text = "abcd 0000020 efgh\nabcd\n0000020 efgh\n";
+    for (let i = 0; i <= text.length; i++) expect(streamAll(r, [text.slice(0, i), text.slice(i)]), `split at ${i}`).toBe(r.redact(text));
+    expect(r.redact(text)).toBe(`abcd 0000020 efgh\n${REDACTED}\n`);
   });
 });
 
@@ -315,10 +439,9 @@ describe("Redactor.stream", () => {
 
   it("holds back at most maxFormLength-1 characters", () => {
     const r = redactor("abcdefgh");
-    const max = 12; // base64 "YWJjZGVmZ2g="
-    expect(r.maxFormLength).toBe(max);
+    const max = r.maxFormLength;
     const s = r.stream();
-    const text = "the quick brown fox jumps over the lazy dog. ".repeat(30);
+    const text = "the quick brown fox jumps over the lazy dog. ".repeat(300);
     let pushed = "";
     let emitted = "";
     for (const ch of text) {

@@ -71,6 +71,7 @@ describe("valid configs", () => {
         paths: ["infra/dev/**"],
         gate: DEFAULT_GATE,
         policy: null,
+        runtime: null,
         steps: [script("lint", "npm run lint"), argv("test", ["npm", "test"]), engineStep("preview"), engineStep("deploy")],
       },
       {
@@ -92,6 +93,7 @@ describe("valid configs", () => {
           rollbackApprovals: 2,
         },
         policy: null,
+        runtime: null,
         steps: [script("lint", "npm run lint"), script("test", "npm test -- --prod"), engineStep("preview"), engineStep("deploy")],
       },
       {
@@ -102,6 +104,7 @@ describe("valid configs", () => {
         paths: ["**"],
         gate: DEFAULT_GATE,
         policy: null,
+        runtime: null,
         steps: [
           script("lint", "npm run lint"),
           argv("test", ["npm", "test"]),
@@ -117,6 +120,7 @@ describe("valid configs", () => {
         paths: ["**"],
         gate: DEFAULT_GATE,
         policy: null,
+        runtime: null,
         steps: [
           script("lint", "npm run lint"),
           argv("test", ["npm", "test"]),
@@ -130,7 +134,7 @@ describe("valid configs", () => {
   it("valid-minimal.yml gets the defaults (dir `.`, engine `command`)", () => {
     const { config, stacks } = ok(load("valid-minimal.yml"));
     expect(config).toEqual({ version: 1, stacks: [{ name: "app", dir: ".", engine: "command" }], steps: { test: "make test" }, autoplan: true });
-    expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", pulumiStack: null, paths: ["**"], steps: [script("test", "make test")], gate: DEFAULT_GATE, policy: null }]);
+    expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", pulumiStack: null, paths: ["**"], steps: [script("test", "make test")], gate: DEFAULT_GATE, policy: null, runtime: null }]);
   });
 
   it("autoplan paths: default from dir, explicit globs kept, bad globs and values rejected", () => {
@@ -793,7 +797,7 @@ describe("JSON schema", () => {
     expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "gate", "policy", "diagnose"]);
     const stack = (schema.$defs as Record<string, Json>).stack!;
     expect(stack.required).toEqual(["name"]);
-    expect(Object.keys(stack.properties as Json)).toEqual(["name", "dir", "engine", "pulumi", "gate", "policy", "steps", "paths"]);
+    expect(Object.keys(stack.properties as Json)).toEqual(["name", "dir", "engine", "pulumi", "sandbox", "gate", "policy", "steps", "paths"]);
     expect((stack.properties as Record<string, Json>).dir!.default).toBe(".");
     expect((stack.properties as Record<string, Json>).engine).toMatchObject({ default: "command", enum: ["pulumi", "command"] });
     const steps = (schema.$defs as Record<string, Json>).steps!;

@@ -64,6 +64,10 @@ describe("loadServerConfig: defaults", () => {
         workspaceRoot: join(tmpdir(), "agent-workspaces"),
         poolSize: 2,
         reapIntervalSeconds: 60,
+        workspaceMb: 1024,
+        runtime: undefined,
+        untrustedRuntime: "runsc",
+        allowedRuntimes: ["runc", "runsc"],
         egress: { allowlist: [], network: undefined, proxyListen: "0.0.0.0", proxyPort: 3128, proxyHost: undefined },
       },
       worker: { concurrency: 2, shutdownGraceSeconds: 30, checkRunUpdateIntervalMs: 5000, lockSeconds: 60, stalledIntervalSeconds: 30 },
@@ -78,6 +82,8 @@ describe("loadServerConfig: defaults", () => {
         config: { probes: { timeout_ms: 5000 }, embedder: { kind: "hashing", dimensions: 1024 }, report: { recent_runs: 10, failures: 3, matches: 3 } },
         qdrant: null,
       },
+      logLinks: { ttlSeconds: 14 * 86_400 },
+      vault: { healthIntervalSeconds: 15 },
       logLevel: "info",
     });
   });
@@ -173,6 +179,9 @@ describe("loadServerConfig: invalid values", () => {
     ["WORKER_STALLED_INTERVAL_SECONDS", { WORKER_STALLED_INTERVAL_SECONDS: "soon" }],
     ["LOG_LEVEL", { LOG_LEVEL: "verbose" }],
     ["METRICS_TOKEN", { METRICS_TOKEN: "too-short" }],
+    ["LOG_LINK_TTL_SECONDS", { LOG_LINK_TTL_SECONDS: "30" }],
+    ["LOG_LINK_TTL_SECONDS", { LOG_LINK_TTL_SECONDS: "forever" }],
+    ["VAULT_HEALTH_INTERVAL_SECONDS", { VAULT_HEALTH_INTERVAL_SECONDS: "0" }],
     ["METRICS_PORT", { METRICS_PORT: "70000" }],
     ["METRICS_PORT", { METRICS_PORT: "nine" }],
   ];

@@ -1,17 +1,22 @@
 /**
  * Runs the Pulumi CLI inside a task's sandbox, non-interactively: select (or create) the stack,
- * `pulumi preview --json --save-plan`, then read the two files it wrote. The files live in the
- * container's own /tmp (a fresh tmpfs per container), never in the bind-mounted workspace, so
- * the app reads them through the container and a pull request cannot point them elsewhere.
+ * `pulumi preview --json --save-plan`, then read the two files it wrote.
+ *
+ * What a pull request's code could do to those files is bounded here: before the engine runs,
+ * every process of the sandbox user is killed (nothing an earlier step started survives into
+ * it); the files go to a fresh directory with an unguessable name in the container's own /tmp;
+ * after the engine exits every process is killed again before they are read (nothing survives
+ * into reading them); and the caller checks the two files against each other
+ * (./integrity.ts), because the Pulumi program itself runs while they are written.
  */
+import { randomBytes } from "node:crypto";
 import type { ExecResult, Sandbox } from "../sandbox.js";
 import type { PulumiPreview } from "../../plan/types.js";
 import { classifyPulumiFailure, type PulumiFailure } from "./errors.js";
 import { parsePreviewJson, PreviewParseError } from "./preview-json.js";
 
-export const ENGINE_DIR = "/tmp/agent";
-export const PREVIEW_JSON_PATH = `${ENGINE_DIR}/preview.json`;
-export const SAVED_PLAN_PATH = `${ENGINE_DIR}/plan.json`;
+/** Where each preview's output directory is made (the container's own tmpfs). */
+export const ENGINE_DIR_PREFIX = "/tmp/.agent-engine-";
 
 /** argv only: the stack name is validated by the config schema and passed as its own argument. */
 export function stackSelectArgv(pulumiStack: string): string[] {
@@ -19,16 +24,18 @@ export function stackSelectArgv(pulumiStack: string): string[] {
 }
 
 /**
- * `pulumi preview` with its JSON on stdout redirected to a file; stderr (progress, errors)
- * stays the step's visible output. The shell only redirects: the stack name is `$1`.
+ * `pulumi preview` with its JSON on stdout redirected to a file in `outDir`; stderr (progress,
+ * errors) stays the step's visible output. The shell only redirects: the stack name is `$1`,
+ * the directory `$2` (made here, mode 0700; it must not exist yet).
  */
-export function previewArgv(pulumiStack: string): string[] {
+export function previewArgv(pulumiStack: string, outDir: string): string[] {
   return [
     "sh",
     "-c",
-    `mkdir -p ${ENGINE_DIR} && exec pulumi preview --non-interactive --stack "$1" --json --save-plan ${SAVED_PLAN_PATH} >${PREVIEW_JSON_PATH}`,
+    'mkdir -m 0700 "$2" && exec pulumi preview --non-interactive --stack "$1" --json --save-plan "$2/plan.json" >"$2/preview.json"',
     "pulumi-preview",
     pulumiStack,
+    outDir,
   ];
 }
 
@@ -54,21 +61,11 @@ export interface PulumiRunOptions {
   readLimitBytes: number;
 }
 
-/** Reads a file the engine wrote inside the container; null when absent or too large. */
-async function readInContainer(sandbox: Sandbox, path: string, limitBytes: number): Promise<string | null> {
-  let out = "";
-  const res = await sandbox.exec(["cat", path], {
-    timeoutMs: 60_000,
-    outputLimitBytes: limitBytes,
-    onOutput: (chunk, stream) => {
-      if (stream === "stdout") out += chunk;
-    },
-  });
-  return res.exitCode === 0 ? out : null;
-}
-
 export async function runPulumiPreview(sandbox: Sandbox, opts: PulumiRunOptions): Promise<PulumiPreviewRun> {
   const deadline = Date.now() + opts.timeoutMs;
+  // Nothing an earlier step (lint, test: pull-request code) started may watch or touch the engine.
+  await sandbox.stopStrayProcesses();
+  const outDir = `${ENGINE_DIR_PREFIX}${randomBytes(12).toString("hex")}`;
   let stderr = "";
   const visible = (chunk: string) => {
     stderr += chunk;
@@ -79,7 +76,7 @@ export async function runPulumiPreview(sandbox: Sandbox, opts: PulumiRunOptions)
     const failure = select.exitCode === null ? null : classifyPulumiFailure(stderr, opts.pulumiStack);
     return { exec: select, preview: null, savedPlan: null, failure };
   }
-  const run = await sandbox.exec(previewArgv(opts.pulumiStack), {
+  const run = await sandbox.exec(previewArgv(opts.pulumiStack, outDir), {
     timeoutMs: Math.max(1000, deadline - Date.now()),
     env: opts.env,
     workdir: opts.workdir,
@@ -89,7 +86,9 @@ export async function runPulumiPreview(sandbox: Sandbox, opts: PulumiRunOptions)
   // Killed (time, output, memory): the sandbox's stop reason says why; nothing to read.
   if (run.exitCode === null) return { exec, preview: null, savedPlan: null, failure: null };
 
-  const json = await readInContainer(sandbox, PREVIEW_JSON_PATH, opts.readLimitBytes);
+  // The program (pull-request code) ran inside the engine: whatever it left running goes first.
+  await sandbox.stopStrayProcesses();
+  const json = await sandbox.readFile(`${outDir}/preview.json`, opts.readLimitBytes);
   let preview: PulumiPreview | null = null;
   let parseProblem: string | null = null;
   if (json !== null && json.trim() !== "") {
@@ -108,7 +107,7 @@ export async function runPulumiPreview(sandbox: Sandbox, opts: PulumiRunOptions)
     const why = parseProblem ?? (json === null ? "pulumi preview wrote no JSON output" : "pulumi preview printed no JSON");
     return { exec: { ...exec, exitCode: 1 }, preview: null, savedPlan: null, failure: { kind: "unknown", message: why } };
   }
-  const savedPlan = await readInContainer(sandbox, SAVED_PLAN_PATH, opts.readLimitBytes);
+  const savedPlan = await sandbox.readFile(`${outDir}/plan.json`, opts.readLimitBytes);
   if (savedPlan === null) {
     return { exec: { ...exec, exitCode: 1 }, preview, savedPlan: null, failure: { kind: "unknown", message: "pulumi preview wrote no saved plan (--save-plan)" } };
   }

@@ -31,6 +31,16 @@ const OP_FOLD = {
 /** When several steps touch one URN (a replacement's three), the most consequential wins. */
 const OP_WEIGHT: Record<ResourceOp, number> = { same: 0, read: 1, update: 2, create: 3, delete: 4, replace: 5 };
 
+/** One operation for a resource from all of its steps (a replacement's three), as the display folds them. */
+export function foldStepOps(ops: readonly string[]): ResourceOp {
+  let folded: ResourceOp = "same";
+  for (const raw of ops) {
+    const op: ResourceOp = Object.hasOwn(OP_FOLD, raw) ? OP_FOLD[raw as OpType] : "update";
+    if (OP_WEIGHT[op] > OP_WEIGHT[folded]) folded = op;
+  }
+  return folded;
+}
+
 const ResourceState = z.looseObject({ type: z.string().optional() });
 
 const PreviewStep = z.looseObject({

@@ -11,8 +11,10 @@ import { APPROVE_ACTION_ID, DENY_ACTION_ID, type ApprovalButtonValue } from "../
  * approval policy as for a GitHub approval, bound to the SHA and plan hash in the value.
  *
  * Pure except for the clock: no I/O. The caller must pass the body exactly as received (the
- * signature covers the raw bytes), answer Slack within 3 s, and may use `replayKey` to drop a
- * request it has already handled (a captured request stays valid for the 5-minute window).
+ * signature covers the raw bytes), answer Slack within 3 s, and must use `replayKey` to drop a
+ * request it has already handled: a captured request stays valid for the 5-minute window
+ * (`requestTs` ± SLACK_MAX_SKEW_SECONDS). The web tier records it in Postgres
+ * (src/connectors/store/slack-replay.ts).
  */
 
 /** How far a request's timestamp may be from our clock, either way (Bolt's window). */
@@ -69,6 +71,8 @@ export type SlackInteraction =
       messageTs: string | null;
       /** The request's signature: the same key means the same request (for dropping replays). */
       replayKey: string;
+      /** The request's x-slack-request-timestamp (unix seconds, covered by the signature). */
+      requestTs: number;
     };
 
 export interface SlackInteractionInput {
@@ -153,5 +157,6 @@ export function parseSlackInteraction(input: SlackInteractionInput): SlackIntera
     channel: p.channel?.id ?? p.container?.channel_id ?? null,
     messageTs: p.container?.message_ts ?? p.message?.ts ?? null,
     replayKey: signature.slice(3),
+    requestTs: ts,
   };
 }

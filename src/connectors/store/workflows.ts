@@ -500,7 +500,7 @@ export async function approvableBranchPreviews(db: Db, repo: string, threadNumbe
        WHERE w.repo = $1 AND w.pr_number = $2 AND w.kind = 'branch' AND t.kind = 'preview' AND t.state <> 'CANCELLED'
        ORDER BY t.stack, t.created_at DESC) latest
      WHERE latest.state = 'SUCCEEDED' AND latest.plan_hash IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM deploys d WHERE d.preview_task_id = latest.id)`,
+       AND NOT EXISTS (SELECT 1 FROM deploys d WHERE d.preview_task_id = latest.id AND d.state <> 'BLOCKED')`,
     [repo, threadNumber],
   );
   return res.rows;

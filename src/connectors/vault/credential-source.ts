@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { appendAudit } from "../store/audit.js";
 import { stackCredentials, type CredentialsConfig, type SecretRef } from "../../config/credentials-config.js";
-import type { CredentialRequest, CredentialSource, IssuedCredentials } from "../credentials.js";
+import { refuseUntrusted, type CredentialRequest, type CredentialSource, type IssuedCredentials } from "../credentials.js";
 import type { Db } from "../store/db.js";
 import {
   dbNow,
@@ -72,6 +72,7 @@ export class VaultCredentialSource implements CredentialSource {
   }
 
   async forTask(req: CredentialRequest): Promise<IssuedCredentials> {
+    refuseUntrusted(req);
     const set = stackCredentials(this.#config, req.stack)?.[req.kind] ?? {};
     const env: Record<string, string> = {};
     const issued: LeaseRef[] = [];

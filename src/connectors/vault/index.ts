@@ -6,11 +6,13 @@ import { EnvCredentialSource } from "../env-credentials.js";
 import type { Db } from "../store/db.js";
 import { VaultCredentialSource, type RecoveryResult, type RevokeAllResult } from "./credential-source.js";
 import { VaultUnavailableError } from "./errors.js";
-import { VaultSession, type Clock } from "./session.js";
+import { HealthProbe, type VaultHealth } from "./health.js";
+import { systemClock, VaultSession, type Clock } from "./session.js";
 
 export { CredentialError, VaultAuthError, VaultError, VaultRequestError, VaultUnavailableError } from "./errors.js";
 export { VaultCredentialSource, type RecoveryResult, type RevokeAllResult, type VaultApi } from "./credential-source.js";
 export { VaultSession, systemClock, type Clock, type ReachabilityListener, type VaultSessionOptions } from "./session.js";
+export { fetchVaultHealth, healthFromStatus, HealthProbe, type VaultHealth } from "./health.js";
 
 export interface CredentialsRuntime {
   /** recoverLeases / revokeAll exist only with Vault (the env fallback has no leases). */
@@ -20,7 +22,9 @@ export interface CredentialsRuntime {
   };
   /** For health and metrics (`reachable`, `onReachability`); null without Vault. */
   session: VaultSession | null;
-  /** Stops token renewal. */
+  /** The `sys/health` probe (with Vault and `healthIntervalSeconds`); `probeNow()` runs a round at once. */
+  health: HealthProbe<VaultHealth> | null;
+  /** Stops token renewal and the health probe. */
   close(): void;
 }
 
@@ -30,6 +34,11 @@ export interface CredentialsDeps {
   /** Where secret_id_env and the env fallback read from (default: process.env). */
   env?: NodeJS.ProcessEnv;
   clock?: Clock;
+  /**
+   * Probe Vault's `sys/health` this often (VAULT_HEALTH_INTERVAL_SECONDS), so reachability does
+   * not wait for the next call; absent: no probe (one-shot users such as the CLI).
+   */
+  healthIntervalSeconds?: number;
 }
 
 /**
@@ -40,7 +49,7 @@ export interface CredentialsDeps {
 export async function credentialSourceFromConfig(config: CredentialsConfig, deps: CredentialsDeps): Promise<CredentialsRuntime> {
   const env = deps.env ?? process.env;
   if (!config.vault) {
-    return { source: new EnvCredentialSource(config, { log: deps.log, env }), session: null, close: () => {} };
+    return { source: new EnvCredentialSource(config, { log: deps.log, env }), session: null, health: null, close: () => {} };
   }
   const v = config.vault;
   const session = new VaultSession({
@@ -65,7 +74,20 @@ export async function credentialSourceFromConfig(config: CredentialsConfig, deps
     deps.log.error({ vault: session.address, err: err.message }, "Vault is unavailable at start-up; tasks needing credentials fail until it is back");
   }
   const source = new VaultCredentialSource({ vault: session, config, db: deps.db, log: deps.log });
-  return { source, session, close: () => session.close() };
+  const health =
+    deps.healthIntervalSeconds === undefined
+      ? null
+      : new HealthProbe({ check: () => session.checkHealth(), intervalMs: deps.healthIntervalSeconds * 1000, timers: deps.clock ?? systemClock });
+  health?.start();
+  return {
+    source,
+    session,
+    health,
+    close: () => {
+      health?.stop();
+      session.close();
+    },
+  };
 }
 
 /** Reads the secret id (or wrapping token) from its file or variable each time it is needed. */

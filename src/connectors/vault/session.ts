@@ -1,6 +1,7 @@
 import NodeVault from "node-vault";
 import type { Logger } from "pino";
 import { VaultAuthError, VaultError, VaultRequestError, VaultUnavailableError } from "./errors.js";
+import { fetchVaultHealth, type VaultHealth } from "./health.js";
 
 export { VaultAuthError, VaultError, VaultRequestError, VaultUnavailableError } from "./errors.js";
 
@@ -81,6 +82,7 @@ export class VaultSession {
   #loginInFlight: Promise<void> | null = null;
   #closed = false;
   #reachable = false;
+  #unreachableReason: string | null = null;
   readonly #listeners = new Set<ReachabilityListener>();
 
   constructor(opts: VaultSessionOptions) {
@@ -93,9 +95,29 @@ export class VaultSession {
     this.#api = this.#newClient();
   }
 
-  /** True once Vault has answered (even with an error); false before that and after a network error, 5xx or sealed. */
+  /**
+   * True once Vault has answered (even with an error); false before that and after a network
+   * error, 5xx or sealed. The latest observation wins: a call or a health check (checkHealth).
+   */
   get reachable(): boolean {
     return this.#reachable;
+  }
+
+  /** Why Vault counts as unreachable (the latest failure's message), or null while it is reachable. */
+  get unreachableReason(): string | null {
+    return this.#reachable ? null : this.#unreachableReason;
+  }
+
+  /**
+   * Asks Vault's `sys/health` (health.ts says which answers count as up) and takes the answer as
+   * the current reachability, so an outage, and the way back, show in `/readyz` and
+   * `agent_vault_up` without a task having to need Vault. Never throws.
+   */
+  async checkHealth(): Promise<VaultHealth> {
+    const health = await fetchVaultHealth(this.address, this.#opts.requestTimeoutMs ?? 10_000);
+    const error = health.up ? null : new VaultUnavailableError(`Vault at ${this.address} is ${health.state} (sys/health)`, health.status ?? undefined);
+    this.#setReachable(health.up, error);
+    return health;
   }
 
   /** Whether the session holds a token it believes valid. */
@@ -307,6 +329,7 @@ export class VaultSession {
   }
 
   #setReachable(reachable: boolean, error: VaultError | null): void {
+    if (!reachable) this.#unreachableReason = error?.message ?? null;
     if (reachable === this.#reachable) return;
     this.#reachable = reachable;
     if (reachable) this.#log.info({ vault: this.address }, "Vault is reachable");
