@@ -2,7 +2,7 @@ import type { ApprovalVerdict } from "../approval/gate.js";
 import { bindApproval, judgeClickedPreview } from "../approval/timeline.js";
 import type { ResolvedStack } from "../config/repo-config.js";
 import { getPull, type PullInfo } from "../connectors/github.js";
-import { liveDeploysOf, recordApproval, withGateLock, type DeployRow } from "../connectors/store/gate.js";
+import { liveDeploysOf, recordApproval, withGateLock, type DeployRow, type NewApproval } from "../connectors/store/gate.js";
 import { listPrEvents, successfulPreviews } from "../connectors/store/timeline.js";
 import { approvableBranchPreviews, getTask } from "../connectors/store/workflows.js";
 import { approvalVerdict } from "../jobs/gate-facts.js";
@@ -57,20 +57,7 @@ export async function approvePlans(ctx: CommandContext, reason: string, stacks: 
       unseen.push(`nothing was recorded for ${code(stack.name)}: ${binding.why}. Comment \`/approve\` again to approve it.`);
       continue;
     }
-    const { id } = await recordApproval(ctx.deps.db, {
-      repo: ctx.repoFullName,
-      prNumber: ctx.issueNumber,
-      stack: stack.name,
-      headSha: binding.headSha,
-      planHash: binding.planHash,
-      kind: "approve",
-      actor: ctx.actor,
-      actorType: "User",
-      reason: reason || null,
-      commentId: ctx.commentId || null,
-      deliveryId: ctx.deliveryId,
-      createdAt: at,
-    });
+    const { id } = await recordApproval(ctx.deps.db, fromCommand(ctx, { kind: "approve", stack: stack.name, headSha: binding.headSha, planHash: binding.planHash, reason, at }));
     const verdict = binding.stale ? null : await approvalVerdict(ctx, stack, id);
     outcomes.push(outcomeOf(stack.name, binding.planHash, binding.headSha, verdict, binding.stale));
   }
@@ -103,19 +90,8 @@ export async function approveClickedPreview(ctx: CommandContext, stack: Resolved
     await reply(ctx, `the Approve button you clicked was for ${was}, which is no longer current: ${judged.why}. Nothing was approved; approve the current plan from its check run, or comment \`/approve\`.`);
     return;
   }
-  const { id } = await recordApproval(ctx.deps.db, {
-    repo: ctx.repoFullName,
-    prNumber: ctx.issueNumber,
-    stack: stack.name,
-    headSha: clicked.headSha,
-    planHash: clicked.planHash,
-    kind: "approve",
-    actor: ctx.actor,
-    actorType: "User",
-    reason: "via the check run's Approve button",
-    commentId: null,
-    deliveryId: ctx.deliveryId,
-  });
+  // A click has no comment (ctx.commentId is 0) and no created_at of its own: the row's time is now.
+  const { id } = await recordApproval(ctx.deps.db, fromCommand(ctx, { kind: "approve", stack: stack.name, headSha: clicked.headSha, planHash: clicked.planHash, reason: "via the check run's Approve button", at: null }));
   const outcome = outcomeOf(stack.name, clicked.planHash, clicked.headSha, await approvalVerdict(ctx, stack, id), null);
   await audit(ctx, "approval.recorded", { head_sha: clicked.headSha, via: "check_run_button", clicked_task: clicked.taskId, stacks: [auditOutcome(outcome)] });
   await reply(ctx, sayOutcomes([outcome], pull, ctx.actor));
@@ -165,20 +141,7 @@ async function approveBranchPreviews(ctx: CommandContext, reason: string, at: Da
       out.push({ stack: preview.stack, what, counts: false, why: "your comment was written before this plan was previewed, so nothing was recorded; comment `/approve` again to approve it" });
       continue;
     }
-    const { id } = await recordApproval(ctx.deps.db, {
-      repo: ctx.repoFullName,
-      prNumber: ctx.issueNumber,
-      stack: preview.stack,
-      headSha: preview.head_sha,
-      planHash: preview.plan_hash,
-      kind: "approve",
-      actor: ctx.actor,
-      actorType: "User",
-      reason: reason || null,
-      commentId: ctx.commentId || null,
-      deliveryId: ctx.deliveryId,
-      createdAt: at,
-    });
+    const { id } = await recordApproval(ctx.deps.db, fromCommand(ctx, { kind: "approve", stack: preview.stack, headSha: preview.head_sha, planHash: preview.plan_hash, reason, at }));
     const found = await getTask(ctx.deps.db, preview.id);
     const stack = found?.workflow.config.stacks.find((s) => s.name === preview.stack);
     const verdict = found && stack ? await approvalVerdict(ctx, stack, id, found) : null;
@@ -198,21 +161,7 @@ export async function denyDeploys(ctx: CommandContext, reason: string): Promise<
   const at = ctx.createdAt ?? null;
   const pull = ctx.isPullRequest ? await getPull(ctx.gh, ctx.repo, ctx.issueNumber) : null;
   const { branch, live } = await withGateLock(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, async (q) => {
-    const deny = (stack: string | null, headSha: string) =>
-      recordApproval(q, {
-        repo: ctx.repoFullName,
-        prNumber: ctx.issueNumber,
-        stack,
-        headSha,
-        planHash: null,
-        kind: "deny",
-        actor: ctx.actor,
-        actorType: "User",
-        reason: reason || null,
-        commentId: ctx.commentId || null,
-        deliveryId: ctx.deliveryId,
-        createdAt: at,
-      });
+    const deny = (stack: string | null, headSha: string) => recordApproval(q, fromCommand(ctx, { kind: "deny", stack, headSha, planHash: null, reason, at }));
     const branch: string[] = [];
     const live = await liveDeploysOf(q, ctx.repoFullName, ctx.issueNumber);
     // A branch apply (rollback, merge commit) already queued is denied too: its gate is asked
@@ -238,6 +187,27 @@ export async function denyDeploys(ctx: CommandContext, reason: string): Promise<
     return;
   }
   await reply(ctx, [`deploys of this pull request are blocked at ${code(shortSha(pull.headSha))} until a new push, or until you \`/approve\` (if you are an allowed approver).`, ...tail].join(" "));
+}
+
+/** The approval or denial this command (a comment, or a button with no comment) records, bound to (stack, commit, plan). */
+function fromCommand(
+  ctx: CommandContext,
+  a: { kind: "approve" | "deny"; stack: string | null; headSha: string; planHash: string | null; reason: string; at: Date | null },
+): NewApproval {
+  return {
+    repo: ctx.repoFullName,
+    prNumber: ctx.issueNumber,
+    stack: a.stack,
+    headSha: a.headSha,
+    planHash: a.planHash,
+    kind: a.kind,
+    actor: ctx.actor,
+    actorType: "User",
+    reason: a.reason || null,
+    commentId: ctx.commentId || null,
+    deliveryId: ctx.deliveryId,
+    ...(a.at ? { createdAt: a.at } : {}),
+  };
 }
 
 function deployName(d: DeployRow): string {

@@ -3,6 +3,17 @@ import { runner } from "node-pg-migrate";
 import pg from "pg";
 
 export type Db = pg.Pool;
+/** The pool, or one client inside a transaction. */
+export type Queryable = Db | pg.PoolClient;
+
+/**
+ * The database's clock to the microsecond, as text: a JS Date would drop the microseconds, so a
+ * row written in the same millisecond would compare as later than this instant. Pass it back
+ * as a `timestamptz` parameter.
+ */
+export async function dbNow(q: Queryable): Promise<string> {
+  return (await q.query<{ now: string }>("SELECT clock_timestamp()::text AS now")).rows[0]!.now;
+}
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("../../../migrations", import.meta.url));
 

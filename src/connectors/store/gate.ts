@@ -2,7 +2,8 @@ import type pg from "pg";
 import type { Db } from "./db.js";
 
 /** The pool, or one client inside a transaction (withGateLock). */
-export type Queryable = Db | pg.PoolClient;
+export type { Queryable } from "./db.js";
+import type { Queryable } from "./db.js";
 
 /**
  * Runs `fn` in one transaction holding the gate lock of a pull request (or of the issue a

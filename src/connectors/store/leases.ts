@@ -110,17 +110,12 @@ export async function unrevokedLeases(db: Db, filter: { stack?: string } = {}): 
  * before `issuedBefore` (a lease issued after the prefix revocation is still live). Returns
  * how many rows changed.
  */
-export async function markPathsRevoked(db: Db, paths: string[], issuedBefore: Date): Promise<number> {
+export async function markPathsRevoked(db: Db, paths: string[], issuedBefore: string): Promise<number> {
   if (paths.length === 0) return 0;
   const res = await db.query(
-    "UPDATE credential_leases SET revoked_at = now(), revoke_error = NULL WHERE revoked_at IS NULL AND path = ANY($1::text[]) AND issued_at <= $2",
+    "UPDATE credential_leases SET revoked_at = now(), revoke_error = NULL WHERE revoked_at IS NULL AND path = ANY($1::text[]) AND issued_at <= $2::timestamptz",
     [paths, issuedBefore],
   );
   return res.rowCount ?? 0;
 }
 
-/** The database's clock, so comparisons with issued_at do not depend on the app host's. */
-export async function dbNow(db: Db): Promise<Date> {
-  const res = await db.query<{ now: Date }>("SELECT now() AS now");
-  return res.rows[0]!.now;
-}

@@ -4,7 +4,7 @@
  * finishing times. Reads and writes only; src/approval/timeline.ts and gate.ts decide.
  */
 import type { PreviewFact, PushFact } from "../../approval/timeline.js";
-import type { Queryable } from "./gate.js";
+import type { Queryable } from "./db.js";
 import type { TaskRow } from "./workflows.js";
 
 type PreviewTaskView = Pick<TaskRow, "id" | "plan_hash" | "state" | "finished_at" | "policy"> & { head_sha: string };
@@ -54,12 +54,8 @@ export async function successfulPreviews(q: Queryable, repo: string, thread: num
 }
 
 /** The database's clock now: what `recorded_at` is compared with. */
-export async function dbNow(q: Queryable): Promise<Date> {
-  return (await q.query<{ now: Date }>("SELECT clock_timestamp() AS now")).rows[0]!.now;
-}
-
 /** Events of a pull request recorded at or after `since` (the database's clock), oldest first. */
-export async function prEventsRecordedSince(q: Queryable, repo: string, prNumber: number, since: Date): Promise<PushFact[]> {
+export async function prEventsRecordedSince(q: Queryable, repo: string, prNumber: number, since: string): Promise<PushFact[]> {
   const res = await q.query<{ kind: PushFact["kind"]; actor: string; head_sha: string; at: Date }>(
     "SELECT kind, actor, head_sha, at FROM pr_events WHERE repo = $1 AND pr_number = $2 AND recorded_at >= $3 ORDER BY recorded_at, id",
     [repo, prNumber, since],

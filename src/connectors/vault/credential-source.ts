@@ -2,9 +2,8 @@ import type { Logger } from "pino";
 import { appendAudit } from "../store/audit.js";
 import { stackCredentials, type CredentialsConfig, type SecretRef } from "../../config/credentials-config.js";
 import { refuseUntrusted, type CredentialRequest, type CredentialSource, type IssuedCredentials } from "../credentials.js";
-import type { Db } from "../store/db.js";
+import { dbNow, type Db } from "../store/db.js";
 import {
-  dbNow,
   markLeaseRevoked,
   markLeaseRevokeFailed,
   markPathsRevoked,
