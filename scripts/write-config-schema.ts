@@ -4,13 +4,13 @@
  *   npx tsx scripts/write-config-schema.ts           # (re)write the file
  *   npx tsx scripts/write-config-schema.ts --check   # exit 1 if the committed file is stale
  *
- * The schema is generated from the zod schema in src/config/repo-config.ts, so the runtime
+ * The schema is generated from the zod schema in src/config/repo/schema.ts, so the runtime
  * check, the TypeScript type and the published schema cannot drift apart.
  */
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { jsonSchema } from "../src/config/repo-config.js";
+import { jsonSchema } from "../src/config/repo/schema.js";
 
 /** Absolute path of the committed schema file. */
 export const SCHEMA_FILE = fileURLToPath(new URL("../schema/agent-config.schema.json", import.meta.url));

@@ -10,7 +10,8 @@ import { createRedis } from "./jobs/queues.js";
 import { createDb } from "./connectors/store/db.js";
 import { auditCommand } from "./ops/audit-cli.js";
 import { credentialSourceFromConfig, type CredentialsRuntime } from "./connectors/vault/index.js";
-import { BreakGlassError, BreakGlassInputError, OPERATOR_NAME_PATTERN, STACK_NAME_PATTERN, breakGlass, type BreakGlassDeps } from "./ops/break-glass.js";
+import { BreakGlassError, BreakGlassInputError, OPERATOR_NAME_PATTERN, breakGlass, type BreakGlassDeps } from "./ops/break-glass.js";
+import { STACK_NAME_RE } from "./config/fields.js";
 
 /**
  * Operator commands, run next to the app (same DATABASE_URL and CREDENTIALS_CONFIG):
@@ -83,7 +84,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   if (command === undefined) return usageError("no command given");
   if (command !== "revoke") return usageError(`unknown command: ${JSON.stringify(command).slice(0, 60)}`);
   if (extra.length) return usageError(`unexpected argument: ${JSON.stringify(extra[0]).slice(0, 60)}`);
-  if (values.stack !== undefined && !STACK_NAME_PATTERN.test(values.stack)) {
+  if (values.stack !== undefined && !STACK_NAME_RE.test(values.stack)) {
     return usageError(`--stack: not a stack name: ${JSON.stringify(values.stack).slice(0, 80)}`);
   }
   if (values.as !== undefined && !OPERATOR_NAME_PATTERN.test(values.as)) {

@@ -1,9 +1,8 @@
 import picomatch from "picomatch";
-import type { ResolvedStack } from "../config/repo-config.js";
 import { hasAtLeast, type RepoPermission } from "./permissions.js";
 
 /** The stacks whose autoplan globs match any changed file (dotfiles included). */
-export function stacksToAutoplan(stacks: readonly ResolvedStack[], changedFiles: readonly string[]): string[] {
+export function stacksToAutoplan(stacks: readonly { name: string; paths: string[] }[], changedFiles: readonly string[]): string[] {
   return stacks
     .filter((s) => {
       const match = picomatch(s.paths, { dot: true });

@@ -12,7 +12,9 @@
  */
 import type { TaskState } from "../jobs/states.js";
 import { hasAtLeast, isBotActor, type RepoPermission } from "./permissions.js";
-import { applyPlanDecision, missingRequiredApprovers, type PlanApprovalRequirement, type PlanDecision } from "./plan-policy.js";
+import { applyPlanDecision, missingRequiredApprovers, type PlanApprovalRequirement } from "./gate-plan.js";
+import { joinAnd, joinOr, loginKey, peopleNames, teamKey } from "./names.js";
+import type { PlanDecision } from "./plan-policy.js";
 
 export type ApprovalSource = "reviews" | "comments" | "both";
 
@@ -555,8 +557,7 @@ function planPolicy(decision: PlanDecision, applied: PlanApprovalRequirement, co
   const missing = missingRequiredApprovers(applied.requiredApprovers, counted.map((c) => c.login), teamMembers);
   const extra = decision.extraApprovals ? ` (+${decision.extraApprovals} approval${decision.extraApprovals === 1 ? "" : "s"}, counted under Approvals)` : "";
   if (missing.users.length || missing.teams.length) {
-    const who = [...missing.users.map((u) => `@${u.replace(/^@/, "")}`), ...missing.teams.map((t) => `a member of team ${t.replace(/^@/, "")}`)];
-    return unmet(id, `NEEDS_APPROVAL${extra} — ${rules("NEEDS_APPROVAL")}`, `Needs an approval from ${joinAnd(who)}.`);
+    return unmet(id, `NEEDS_APPROVAL${extra} — ${rules("NEEDS_APPROVAL")}`, `Needs an approval from ${joinAnd(peopleNames(missing))}.`);
   }
   return met(id, `NEEDS_APPROVAL${extra} — ${rules("NEEDS_APPROVAL")}`);
 }
@@ -682,11 +683,6 @@ function unmet(id: RequirementId, detail: string, fix: string): Requirement {
   return { id, met: false, detail, fix };
 }
 
-/** GitHub logins are case-insensitive. */
-function loginKey(login: string): string {
-  return login.replace(/^@/, "").toLowerCase();
-}
-
 function permissionOf(permissions: Record<string, RepoPermission>, login: string): RepoPermission {
   if (Object.hasOwn(permissions, login)) return permissions[login]!;
   const key = loginKey(login);
@@ -697,13 +693,9 @@ function permissionOf(permissions: Record<string, RepoPermission>, login: string
 /** A team's members by slug, tolerating `@org/slug`, `org/slug` and case differences. */
 function teamMembersOf(teamMembers: Record<string, string[]>, team: string): string[] {
   if (Object.hasOwn(teamMembers, team)) return teamMembers[team]!;
-  const slug = teamSlug(team);
-  for (const [name, members] of Object.entries(teamMembers)) if (teamSlug(name) === slug) return members;
+  const slug = teamKey(team);
+  for (const [name, members] of Object.entries(teamMembers)) if (teamKey(name) === slug) return members;
   return [];
-}
-
-function teamSlug(team: string): string {
-  return team.replace(/^@/, "").replace(/^[^/]*\//, "").toLowerCase();
 }
 
 function parseDate(s: string | null): Date | null {
@@ -723,12 +715,4 @@ function shortPlan(hash: string): string {
 
 function capitalize(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
-}
-
-function joinOr(items: string[]): string {
-  return items.length <= 1 ? (items[0] ?? "") : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
-}
-
-function joinAnd(items: string[]): string {
-  return items.length <= 1 ? (items[0] ?? "") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
 }

@@ -20,19 +20,13 @@ export function hasAtLeast(actual: RepoPermission, required: RepoPermission): bo
   return REPO_PERMISSIONS.indexOf(actual) >= REPO_PERMISSIONS.indexOf(required);
 }
 
-/**
- * Help is public; everything that runs, changes or decides something needs write; vouching
- * for untrusted code (`ok-to-test`, Prow's name for it) needs maintain.
- */
-export function requiredPermission(command: string): RepoPermission {
-  if (command === "help") return "read";
-  return command === "ok-to-test" ? "maintain" : "write";
-}
-
 export type PermissionDecision = { allowed: true } | { allowed: false; required: RepoPermission; actual: RepoPermission };
 
-export function decideCommandPermission(command: string, actual: RepoPermission): PermissionDecision {
-  const required = requiredPermission(command);
+/**
+ * Whether someone with `actual` may run a command that needs `required` (the command table,
+ * src/commands/table.ts, names what each command needs).
+ */
+export function decidePermission(required: RepoPermission, actual: RepoPermission): PermissionDecision {
   return hasAtLeast(actual, required) ? { allowed: true } : { allowed: false, required, actual };
 }
 

@@ -1,9 +1,9 @@
 /**
  * Plan policy: rules evaluated on every preview before anyone approves. Pure policy, like the
  * gate (`gate.ts`): the caller loads the server's policy block and the stack's override (read
- * from the default branch), merges them with {@link mergePlanPolicy}, evaluates the latest
- * preview with {@link evaluatePlanPolicy} and folds the decision into the gate's approval
- * requirement with {@link applyPlanDecision}.
+ * from the default branch), merges them (`mergePlanPolicy`, src/config/plan-policy.ts),
+ * evaluates the latest preview with {@link evaluatePlanPolicy}, and the gate folds the decision
+ * into its approval requirement (`applyPlanDecision`, gate-plan.ts).
  *
  * Rules:
  * - `protect[i]`: a resource whose type and/or URN matches, and whose op is listed in `on`
@@ -18,120 +18,47 @@
  * Decisions: DENY (blocks the deploy whatever the approvals) > NEEDS_APPROVAL > ALLOW; the
  * overall decision is the most severe finding's. Every matching rule fires (not only the first
  * per resource), so adding a rule can only add findings: that is what makes a stack override
- * unable to relax the server's policy (see {@link mergePlanPolicy}).
+ * unable to relax the server's policy (see `mergePlanPolicy`).
  */
-import { z } from "zod";
-import type { GatePolicy } from "./gate.js";
 import type { PreviewOutcome, ResourceOp } from "../plan/types.js";
+import { loginKey, teamKey } from "./names.js";
+import { centsOf, globToRegExp, priceOf, readHints } from "./plan-cost.js";
+import { describeOps, needsText, percent, percentOfThreshold, urnList, usd } from "./plan-text.js";
 
 // ---------------------------------------------------------------------------------------------
-// Schema (snake_case YAML keys). Nothing has a zod default: "unset" must stay distinguishable
-// from "set to the default" for the merge; the defaults are applied by the evaluation.
+// The policy as written (snake_case YAML keys; schema and merge: src/config/plan-policy.ts).
+// Every key is optional: "unset" stays distinguishable from "set to the default" for the merge.
 
-const GITHUB_LOGIN_RE = /^@?[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
-/** `slug`, `org/slug` or `@org/slug` (the gate tolerates all three). */
-const TEAM_RE = /^@?(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+export type PlanRuleDecision = "deny" | "needs_approval";
 
-const Glob = z
-  .string({ error: "must be a string" })
-  .min(1, "must not be empty")
-  .max(500, "must be at most 500 characters")
-  .refine((s) => s.trim() === s, "must not start or end with whitespace");
-
-const Globs = z.array(Glob, { error: "must be a list of strings" }).min(1, "must list at least one pattern").max(100, "may list at most 100 patterns");
-
-const ProtectOp = z.enum(["delete", "replace"], { error: "must be `delete` or `replace`" });
-
-const RuleDecision = z.enum(["deny", "needs_approval"], { error: "must be `deny` or `needs_approval`" });
-
-const ExtraApprovals = z.number({ error: "must be a whole number (0-10)" }).int("must be a whole number (0-10)").min(0, "must be a whole number (0-10)").max(10, "must be a whole number (0-10)");
-
-const Approvers = z
-  .strictObject({
-    users: z.array(z.string().regex(GITHUB_LOGIN_RE, "must be a GitHub login")).max(100).optional(),
-    teams: z.array(z.string().regex(TEAM_RE, "must be a team slug (`slug` or `org/slug`)")).max(20).optional(),
-  })
-  .refine((a) => (a.users?.length ?? 0) + (a.teams?.length ?? 0) > 0, "must name at least one user or team");
-
-const Protection = z
-  .strictObject({
-    /** Shown as the rule that fired; default `protect[<index>]`. */
-    name: z.string().min(1, "must not be empty").max(100, "must be at most 100 characters").optional(),
-    types: Globs.optional(),
-    urns: Globs.optional(),
-    on: z.array(ProtectOp, { error: "must be a list of `delete` and/or `replace`" }).min(1, "must list `delete` and/or `replace`").optional(),
-    decision: RuleDecision.optional(),
-    approvers: Approvers.optional(),
-    extra_approvals: ExtraApprovals.optional(),
-  })
-  .superRefine((p, ctx) => {
-    if (p.types === undefined && p.urns === undefined) {
-      ctx.addIssue({ code: "custom", path: [], message: "must list `types`, `urns` or both", input: p });
-    }
-    if ((p.decision ?? "deny") !== "needs_approval") {
-      for (const key of ["approvers", "extra_approvals"] as const) {
-        if (p[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: "is only allowed with `decision: needs_approval`", input: p[key] });
-      }
-    } else if (p.extra_approvals === 0 && p.approvers === undefined) {
-      ctx.addIssue({ code: "custom", path: ["extra_approvals"], message: "0 extra approvals needs named `approvers` (otherwise the rule requires nothing)", input: 0 });
-    }
-  });
-
-const Usd = (what: string) => z.number({ error: `must be ${what}` }).refine(Number.isFinite, `must be ${what}`);
-
-const Budget = z
-  .strictObject({
-    monthly_usd: Usd("a positive number of US dollars").refine((n) => n > 0 && n <= 1e12, "must be a positive number of US dollars"),
-    current_monthly_usd: Usd("a number of US dollars ≥ 0").refine((n) => n >= 0 && n <= 1e12, "must be a number of US dollars ≥ 0").optional(),
-    threshold: z
-      .number({ error: "must be a fraction of the budget, greater than 0 and at most 1 (0.8 = 80%)" })
-      .refine((n) => n > 0 && n <= 1, "must be a fraction of the budget, greater than 0 and at most 1 (0.8 = 80%)")
-      .optional(),
-    cost_hints: z
-      .record(Glob, Usd("a monthly cost in US dollars ≥ 0").refine((n) => n >= 0 && n <= 1e9, "must be a monthly cost in US dollars ≥ 0"), {
-        error: "must map resource types (or globs) to monthly costs in US dollars",
-      })
-      .optional(),
-    extra_approvals: ExtraApprovals.refine((n) => n >= 1, "must be a whole number (1-10)").optional(),
-    deny_over_budget: z.boolean({ error: "must be `true` or `false`" }).optional(),
-    /**
-     * Not supported: a plan's {@link ResourceChange} carries no resource inputs or tags, so a
-     * per-resource cost cannot be read from them; only `cost_hints` price a plan.
-     */
-    tag: z
-      .never({ error: "is not supported: the stored plan does not carry resource inputs or tags; price resource types with `cost_hints`" })
-      .optional(),
-  });
-
-export const PlanPolicySchema = z.strictObject({
-  protect: z.array(Protection, { error: "must be a list of protections" }).max(100, "may list at most 100 protections").optional(),
-  max_deletes: z.number({ error: "must be a whole number ≥ 0" }).int("must be a whole number ≥ 0").min(0, "must be a whole number ≥ 0").optional(),
-  max_replaces: z.number({ error: "must be a whole number ≥ 0" }).int("must be a whole number ≥ 0").min(0, "must be a whole number ≥ 0").optional(),
-  max_changes_decision: RuleDecision.optional(),
-  budget: Budget.optional(),
-});
-
-export type PlanPolicyConfig = z.infer<typeof PlanPolicySchema>;
-export type PlanProtection = NonNullable<PlanPolicyConfig["protect"]>[number];
-export type PlanBudget = NonNullable<PlanPolicyConfig["budget"]>;
-
-export interface PlanPolicyIssue {
-  /** `protect[0].decision`, `budget.threshold`; "" for the block itself. */
-  path: string;
-  message: string;
+export interface PlanProtection {
+  /** Shown as the rule that fired; default `protect[<index>]`. */
+  name?: string;
+  types?: string[];
+  urns?: string[];
+  on?: ("delete" | "replace")[];
+  decision?: PlanRuleDecision;
+  approvers?: { users?: string[]; teams?: string[] };
+  extra_approvals?: number;
 }
 
-/** Validates one policy block; the issues name the offending key. */
-export function parsePlanPolicy(raw: unknown): { ok: true; policy: PlanPolicyConfig } | { ok: false; issues: PlanPolicyIssue[] } {
-  const parsed = PlanPolicySchema.safeParse(raw ?? {});
-  if (parsed.success) return { ok: true, policy: parsed.data };
-  return { ok: false, issues: parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })) };
+export interface PlanBudget {
+  monthly_usd: number;
+  current_monthly_usd?: number;
+  threshold?: number;
+  cost_hints?: Record<string, number>;
+  extra_approvals?: number;
+  deny_over_budget?: boolean;
+  /** Not supported (the schema refuses it): a stored plan carries no resource tags. */
+  tag?: never;
 }
 
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const p of path) out += typeof p === "number" ? `[${p}]` : out === "" ? String(p) : `.${String(p)}`;
-  return out;
+export interface PlanPolicyConfig {
+  protect?: PlanProtection[];
+  max_deletes?: number;
+  max_replaces?: number;
+  max_changes_decision?: PlanRuleDecision;
+  budget?: PlanBudget;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -148,103 +75,6 @@ export const PLAN_POLICY_DEFAULTS = Object.freeze({
   budgetExtraApprovals: 1,
   denyOverBudget: false,
 });
-
-// ---------------------------------------------------------------------------------------------
-// Merge
-
-/**
- * The effective policy of one stack: the server's block, made stricter by the stack's override
- * (read from the repository's default branch). The override can never relax the server:
- *
- * - `protect`: the server's entries, then the override's (concatenated). Every matching entry
- *   fires, so added entries only add findings; an override cannot remove or weaken a server
- *   entry. Unnamed override entries are named `stack protect[<j>]` (j: index in the override), so
- *   a finding says which file the rule came from; unnamed server entries stay `protect[<i>]`.
- * - `max_deletes`, `max_replaces`: the lower of the two; one side unset → the other's.
- * - `max_changes_decision`: the more severe (`deny` over `needs_approval`); unset → the other's.
- *   It applies to both maxima, wherever they came from.
- * - `budget`: one side unset → the other's block whole (a server without a budget cannot be
- *   relaxed by one). Both set, key by key:
- *   - `monthly_usd`: the lower; `threshold`: the lower (unset counts as the default 0.8, so an
- *     override's 0.9 never raises the server's default);
- *   - `current_monthly_usd`: the higher (unset = 0);
- *   - `extra_approvals`: the higher (unset = 1); `deny_over_budget`: either side's `true`;
- *   - `cost_hints`: the server's when it has any; the override's only when the server has none.
- *     Hints price deletes too (a delete saves its hint), so a repo raising a hint could offset
- *     a create with a delete: the server's prices are authoritative.
- *
- * Neither side is mutated; the result shares no arrays with the inputs.
- */
-export function mergePlanPolicy(server: PlanPolicyConfig | undefined, stackOverride: PlanPolicyConfig | undefined): PlanPolicyConfig {
-  const s = server ?? {};
-  const o = stackOverride ?? {};
-  const out: PlanPolicyConfig = {};
-
-  const protect = [
-    ...(s.protect ?? []).map((p) => cloneProtection(p)),
-    ...(o.protect ?? []).map((p, j) => cloneProtection(p, p.name ?? `stack protect[${j}]`)),
-  ];
-  if (protect.length) out.protect = protect;
-
-  const maxDeletes = lower(s.max_deletes, o.max_deletes);
-  if (maxDeletes !== undefined) out.max_deletes = maxDeletes;
-  const maxReplaces = lower(s.max_replaces, o.max_replaces);
-  if (maxReplaces !== undefined) out.max_replaces = maxReplaces;
-  if (s.max_changes_decision !== undefined || o.max_changes_decision !== undefined) {
-    out.max_changes_decision = s.max_changes_decision === "deny" || o.max_changes_decision === "deny" ? "deny" : "needs_approval";
-  }
-
-  const budget = mergeBudget(s.budget, o.budget);
-  if (budget) out.budget = budget;
-  return out;
-}
-
-function cloneProtection(p: PlanProtection, name?: string): PlanProtection {
-  const c: PlanProtection = { ...p };
-  if (name !== undefined) c.name = name;
-  if (p.types) c.types = [...p.types];
-  if (p.urns) c.urns = [...p.urns];
-  if (p.on) c.on = [...p.on];
-  if (p.approvers) {
-    c.approvers = {};
-    if (p.approvers.users) c.approvers.users = [...p.approvers.users];
-    if (p.approvers.teams) c.approvers.teams = [...p.approvers.teams];
-  }
-  return c;
-}
-
-function cloneBudget(b: PlanBudget): PlanBudget {
-  return b.cost_hints ? { ...b, cost_hints: { ...b.cost_hints } } : { ...b };
-}
-
-function mergeBudget(s: PlanBudget | undefined, o: PlanBudget | undefined): PlanBudget | undefined {
-  if (!s) return o ? cloneBudget(o) : undefined;
-  if (!o) return cloneBudget(s);
-  const d = PLAN_POLICY_DEFAULTS;
-  const out: PlanBudget = { monthly_usd: Math.min(s.monthly_usd, o.monthly_usd) };
-  if (s.current_monthly_usd !== undefined || o.current_monthly_usd !== undefined) {
-    out.current_monthly_usd = Math.max(s.current_monthly_usd ?? d.budgetCurrentUsd, o.current_monthly_usd ?? d.budgetCurrentUsd);
-  }
-  if (s.threshold !== undefined || o.threshold !== undefined) {
-    out.threshold = Math.min(s.threshold ?? d.budgetThreshold, o.threshold ?? d.budgetThreshold);
-  }
-  if (s.extra_approvals !== undefined || o.extra_approvals !== undefined) {
-    out.extra_approvals = Math.max(s.extra_approvals ?? d.budgetExtraApprovals, o.extra_approvals ?? d.budgetExtraApprovals);
-  }
-  if (s.deny_over_budget !== undefined || o.deny_over_budget !== undefined) {
-    out.deny_over_budget = s.deny_over_budget === true || o.deny_over_budget === true;
-  }
-  const serverHints = s.cost_hints && Object.keys(s.cost_hints).length ? s.cost_hints : undefined;
-  const hints = serverHints ?? o.cost_hints;
-  if (hints) out.cost_hints = { ...hints };
-  return out;
-}
-
-function lower(a: number | undefined, b: number | undefined): number | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return Math.min(a, b);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Evaluation
@@ -518,37 +348,6 @@ function budgetFinding(result: PlanDecision, b: PlanBudget, resources: PlanResou
   });
 }
 
-interface Hints {
-  exact: Map<string, number>;
-  /** Globs, most literal characters first, then in declaration order. */
-  globs: Array<{ re: RegExp; cents: number }>;
-}
-
-function readHints(raw: unknown): Hints {
-  const exact = new Map<string, number>();
-  const globs: Array<{ re: RegExp; cents: number; literal: number; order: number }> = [];
-  if (!isRecord(raw)) return { exact, globs: [] };
-  let order = 0;
-  for (const [key, value] of Object.entries(raw)) {
-    const cents = centsOf(value);
-    if (cents === undefined || cents < 0 || key === "") continue;
-    if (!key.includes("*")) exact.set(key, cents);
-    else globs.push({ re: globToRegExp(key), cents, literal: key.replace(/\*/g, "").length, order: order++ });
-  }
-  globs.sort((a, b) => b.literal - a.literal || a.order - b.order);
-  return { exact, globs };
-}
-
-/**
- * The hint for a type: an exact key wins; else the matching glob with the most literal (non-`*`)
- * characters, ties going to the one declared first; `"*"` is thus the fallback. Undefined: none.
- */
-function priceOf(hints: Hints, type: string): number | undefined {
-  const exact = hints.exact.get(type);
-  if (exact !== undefined) return exact;
-  return hints.globs.find((g) => g.re.test(type))?.cents;
-}
-
 function summarize(result: PlanDecision): PlanDecision {
   let decision: PlanDecisionKind = "ALLOW";
   let extra = 0;
@@ -570,64 +369,6 @@ function summarize(result: PlanDecision): PlanDecision {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Folding the decision into the gate
-
-export interface PlanApprovalRequirement {
-  /** DENY: no number of approvals lets the deploy through. */
-  denied: boolean;
-  /** The gate's required approvals plus the decision's extra ones (NEEDS_APPROVAL and DENY), and at least one per named user. */
-  requiredApprovals: number;
-  /** Who must be among the counted approvals: each user, and one member of each team. */
-  requiredApprovers: RequiredApprovers;
-  /**
-   * The gate's allowed approvers, widened by the named ones so their approvals can count at all;
-   * null (anyone with write access) stays null.
-   */
-  approvers: GatePolicy["approvers"];
-}
-
-/**
- * What the gate must require given a plan decision. ALLOW leaves the gate's policy as it is.
- * NEEDS_APPROVAL (and DENY, which also reports `denied`) adds `extraApprovals` to the required
- * count and names the approvers who must be among the counted approvals; the count is at least
- * the number of named users (one person counts once).
- */
-export function applyPlanDecision(policy: Pick<GatePolicy, "requiredApprovals" | "approvers">, decision: PlanDecision): PlanApprovalRequirement {
-  const base = Math.max(0, Math.ceil(Number.isFinite(policy.requiredApprovals) ? policy.requiredApprovals : 0));
-  const gateApprovers = policy.approvers ? { users: [...policy.approvers.users], teams: [...policy.approvers.teams] } : null;
-  if (decision.decision === "ALLOW") {
-    return { denied: false, requiredApprovals: base, requiredApprovers: { users: [], teams: [] }, approvers: gateApprovers };
-  }
-  const extra = Math.max(0, Math.ceil(Number.isFinite(decision.extraApprovals) ? decision.extraApprovals : 0));
-  const required = { users: [...decision.requiredApprovers.users], teams: [...decision.requiredApprovers.teams] };
-  let approvers = gateApprovers;
-  if (approvers) {
-    for (const u of required.users) if (!approvers.users.some((a) => loginKey(a) === loginKey(u))) approvers.users.push(u);
-    for (const t of required.teams) if (!approvers.teams.some((a) => teamKey(a) === teamKey(t))) approvers.teams.push(t);
-  }
-  return { denied: decision.decision === "DENY", requiredApprovals: Math.max(base + extra, required.users.length), requiredApprovers: required, approvers };
-}
-
-/**
- * The named approvers not yet satisfied by the counted approvals: users who have not approved,
- * teams none of whose members (per `teamMembers`, slug → logins) has approved. Logins and team
- * slugs compare case-insensitively; `@org/slug` and `slug` name the same team.
- */
-export function missingRequiredApprovers(
-  required: RequiredApprovers,
-  countedLogins: readonly string[],
-  teamMembers: Record<string, readonly string[]>,
-): RequiredApprovers {
-  const counted = new Set(countedLogins.map(loginKey));
-  const users = required.users.filter((u) => !counted.has(loginKey(u)));
-  const teams = required.teams.filter((t) => {
-    const members = Object.entries(teamMembers).find(([name]) => teamKey(name) === teamKey(t))?.[1] ?? [];
-    return !members.some((m) => counted.has(loginKey(m)));
-  });
-  return { users, teams };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Helpers
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -636,10 +377,6 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function wholeOrUndefined(v: unknown): number | undefined {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : undefined;
-}
-
-function centsOf(v: unknown): number | undefined {
-  return typeof v === "number" && Number.isFinite(v) ? Math.round(v * 100) : undefined;
 }
 
 function ruleDecision(v: unknown, fallback: "deny" | "needs_approval"): "NEEDS_APPROVAL" | "DENY" {
@@ -653,79 +390,9 @@ function globList(v: unknown): RegExp[] | undefined {
   return res.length ? res : undefined;
 }
 
-/**
- * `*` matches any run of characters, `/` and `:` included (type tokens and URNs are not paths);
- * everything else is literal and the match is anchored and case-sensitive.
- */
-export function globToRegExp(glob: string): RegExp {
-  const body = glob
-    .split("*")
-    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
-    .join(".*");
-  return new RegExp(`^${body}$`, "s");
-}
-
 function approversOf(v: unknown): RequiredApprovers {
   if (!isRecord(v)) return { users: [], teams: [] };
   const strings = (x: unknown) => (Array.isArray(x) ? x.filter((s): s is string => typeof s === "string" && s !== "") : []);
   return { users: strings(v.users), teams: strings(v.teams) };
 }
 
-function needsText(extra: number, approvers: RequiredApprovers): string {
-  const parts: string[] = [];
-  if (extra > 0) parts.push(`${extra} more approval${extra === 1 ? "" : "s"}`);
-  const who = [...approvers.users.map((u) => `@${u.replace(/^@/, "")}`), ...approvers.teams.map((t) => `a member of team ${t.replace(/^@/, "")}`)];
-  if (who.length) parts.push(`approval by ${joinAnd(who)}`);
-  return parts.join(", including ") || "another approval";
-}
-
-const OP_VERB: Record<string, string> = { delete: "deletes", replace: "replaces" };
-
-/** "deletes urn:… and replaces urn:…", at most 10 URNs named in all. */
-function describeOps(hits: PlanResource[]): string {
-  const byOp = new Map<string, string[]>();
-  for (const h of hits) byOp.set(h.op, [...(byOp.get(h.op) ?? []), h.urn]);
-  const parts: string[] = [];
-  let room = 10;
-  for (const [op, urns] of byOp) {
-    const shown = urns.slice(0, Math.max(0, room));
-    room -= shown.length;
-    const more = urns.length - shown.length;
-    const list = shown.length ? `${joinAnd(shown)}${more ? ` and ${more} more` : ""}` : `${more} more`;
-    parts.push(`${OP_VERB[op] ?? `${op}s`} ${list}`);
-  }
-  return joinAnd(parts);
-}
-
-function urnList(urns: string[]): string {
-  const shown = urns.slice(0, 10);
-  return `${shown.join(", ")}${urns.length > shown.length ? ` and ${urns.length - shown.length} more` : ""}`;
-}
-
-function usd(cents: number): string {
-  const sign = cents < 0 ? "-" : "";
-  const abs = Math.abs(cents);
-  const dollars = String(Math.floor(abs / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  const rest = abs % 100;
-  return `${sign}$${dollars}${rest ? `.${String(rest).padStart(2, "0")}` : ""}`;
-}
-
-function percent(part: number, whole: number): string {
-  return `${Math.round((part / whole) * 1000) / 10}%`;
-}
-
-function percentOfThreshold(threshold: number): string {
-  return `${Math.round(threshold * 1000) / 10}%`;
-}
-
-function loginKey(login: string): string {
-  return login.replace(/^@/, "").toLowerCase();
-}
-
-function teamKey(team: string): string {
-  return team.replace(/^@/, "").replace(/^[^/]*\//, "").toLowerCase();
-}
-
-function joinAnd(items: string[]): string {
-  return items.length <= 1 ? (items[0] ?? "") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
-}

@@ -1,6 +1,6 @@
 import type { ApprovalVerdict } from "../approval/gate.js";
 import { bindApproval, judgeClickedPreview } from "../approval/timeline.js";
-import type { ResolvedStack } from "../config/repo-config.js";
+import type { ResolvedStack } from "../config/repo/resolve.js";
 import { getPull, type PullInfo } from "../connectors/github.js";
 import { liveDeploysOf, recordApproval, withGateLock, type DeployRow, type NewApproval } from "../connectors/store/gate.js";
 import { listPrEvents, successfulPreviews } from "../connectors/store/timeline.js";

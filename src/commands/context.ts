@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { loadRepoConfig, formatConfigIssues, type LoadResult } from "../config/repo-config.js";
+import { loadRepoConfig, formatConfigIssues, type LoadResult } from "../config/repo/load.js";
 import { branchRef } from "../connectors/branch-ref.js";
 import { createComment, getFileText, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";
 import { appendAudit, type AuditEntry } from "../connectors/store/audit.js";

@@ -1,7 +1,8 @@
 import { evaluateGate } from "../approval/gate.js";
 import { hasAtLeast, type RepoPermission } from "../approval/permissions.js";
 import { judgeClickedPreview } from "../approval/timeline.js";
-import type { RepoConfig, ResolvedStack } from "../config/repo-config.js";
+import type { ResolvedStack } from "../config/repo/resolve.js";
+import type { RepoConfig } from "../config/repo/schema.js";
 import { deployOfPreview } from "../connectors/store/gate.js";
 import { latestBranchPreview } from "../connectors/store/workflows.js";
 import { enqueueDeploy } from "../jobs/enqueue-deploy.js";

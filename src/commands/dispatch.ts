@@ -1,30 +1,25 @@
-import { decideCommandPermission, type RepoPermission } from "../approval/permissions.js";
+import type { PermissionDecision, RepoPermission } from "../approval/permissions.js";
 import { addReaction, getPermission } from "../connectors/github.js";
 import { audit, describeConfigProblem, loadDefaultBranchConfig, reply, type CommandContext, type RepoConfigResult } from "./context.js";
+import type { ClickedPreview } from "./deploy.js";
 import type { ParsedCommand, ParseResult } from "./grammar.js";
-import { renderHelp } from "./help.js";
-import { startPreview } from "./preview.js";
-import { requestDeploy } from "./deploy.js";
-import { approvePlans, denyDeploys } from "./approve.js";
-import { cancelPr } from "./cancel.js";
-import { requestRollback } from "./rollback.js";
-import { replyStatus } from "./status.js";
-import { unlockStacks } from "./unlock.js";
-import { COMMANDS, resolveCommand, type Command } from "./registry.js";
-import { diagnoseFromComment } from "./diagnose.js";
-
-/** Commands whose arguments are checked against the stacks the repository declares. */
-const NEEDS_STACKS = new Set(["preview", "ok-to-test", "deploy", "unlock", "rollback", "status"]);
-
-function commandName(p: ParsedCommand): string {
-  return p.kind === "agent" ? p.name : p.kind;
-}
+import { commandNamed, decideCommandPermission, nameOf, resolveCommand } from "./registry.js";
+import type { Click, Command, CommandEntry, LoadedConfig, RepoStacks, RunEnv } from "./table.js";
 
 /**
- * Runs the commands of one comment: permission first (one API call), then validation
- * against the default branch's configuration, then each command. Every step is audited.
+ * What the commands came from: a comment, or a click on a preview check run's button (which
+ * stands for the command of that button, bound to the clicked preview of `stack`).
  */
-export async function dispatchCommands(ctx: CommandContext, parsed: ParseResult): Promise<void> {
+export type Trigger = { kind: "comment" } | { kind: "button"; stack: string; preview: ClickedPreview };
+
+const COMMENT: Trigger = { kind: "comment" };
+
+/**
+ * Runs the commands of one comment or button click: permission first (one API call), then the
+ * default branch's configuration as the command table says, validation, then each command's
+ * runner from the table. Every step is audited.
+ */
+export async function dispatchCommands(ctx: CommandContext, parsed: ParseResult, trigger: Trigger = COMMENT): Promise<void> {
   for (const e of parsed.errors) {
     await audit(ctx, "command.invalid", { line: e.line, raw: e.raw, message: e.message });
   }
@@ -36,28 +31,23 @@ export async function dispatchCommands(ctx: CommandContext, parsed: ParseResult)
   const permission = await getPermission(ctx.gh, ctx.repo, ctx.actor);
   const allowed: ParsedCommand[] = [];
   for (const p of parsed.commands) {
-    const name = commandName(p);
+    const name = nameOf(p);
     const decision = decideCommandPermission(name, permission);
-    await audit(ctx, decision.allowed ? "command.received" : "command.refused", { command: name, raw: p.raw, permission });
-    if (decision.allowed) {
-      allowed.push(p);
-    } else {
-      await reply(
-        ctx,
-        `sorry, \`${name}\` needs **${decision.required}** access to this repository and you have **${decision.actual}**. Nothing was run; a maintainer can run it for you.`,
-      );
-    }
+    await audit(ctx, decision.allowed ? "command.received" : "command.refused", { command: name, ...origin(trigger, p), permission });
+    if (decision.allowed) allowed.push(p);
+    else await reply(ctx, refusal(trigger, name, decision));
   }
   if (allowed.length === 0) return;
-  await addReaction(ctx.gh, ctx.repo, ctx.commentId, "eyes");
+  // A click has no comment to react to.
+  if (trigger.kind === "comment") await addReaction(ctx.gh, ctx.repo, ctx.commentId, "eyes");
 
   let config: RepoConfigResult | null = null;
   const repoConfig = async () => (config ??= await loadDefaultBranchConfig(ctx));
 
   for (const p of allowed) {
-    const name = commandName(p);
+    const name = nameOf(p);
     try {
-      await runOne(ctx, p, name, repoConfig, permission);
+      await runOne(ctx, p, name, repoConfig, permission, trigger);
     } catch (err) {
       ctx.log.error({ err, command: name }, "command failed");
       await audit(ctx, "command.error", { command: name, error: (err as Error).message });
@@ -66,79 +56,73 @@ export async function dispatchCommands(ctx: CommandContext, parsed: ParseResult)
   }
 }
 
+function origin(trigger: Trigger, p: ParsedCommand): Record<string, unknown> {
+  return trigger.kind === "comment" ? { raw: p.raw } : { via: "check_run_button", stack: trigger.stack };
+}
+
+function refusal(trigger: Trigger, name: string, decision: Exclude<PermissionDecision, { allowed: true }>): string {
+  if (trigger.kind === "button") {
+    return `sorry, the ${commandNamed(name)?.button?.label ?? name} button needs **${decision.required}** access and you have **${decision.actual}**. Nothing was run.`;
+  }
+  return `sorry, \`${name}\` needs **${decision.required}** access to this repository and you have **${decision.actual}**. Nothing was run; a maintainer can run it for you.`;
+}
+
 async function runOne(
   ctx: CommandContext,
   p: ParsedCommand,
   name: string,
   repoConfig: () => Promise<RepoConfigResult>,
   permission: RepoPermission,
+  trigger: Trigger,
 ): Promise<void> {
-  const spec = COMMANDS.find((c) => c.name === name);
-  if (spec?.context === "pull_request" && !ctx.isPullRequest) {
-    await reply(ctx, `\`/agent ${name}\` works in pull requests only.`);
+  const entry = commandNamed(name);
+  if (entry && !allowedHere(entry, ctx)) {
+    await reply(ctx, `\`/agent ${name}\` works in ${entry.where === "pull_request" ? "pull requests" : "issues"} only.`);
     return;
   }
-  let stacks: { stacks: string[]; defaultStack?: string | undefined } = { stacks: [] };
-  let loaded: RepoConfigResult | null = null;
-  if (name === "diagnose") {
-    // A broken or missing config may be the incident: diagnose anyway, checking the stack
-    // against the declared ones only when there are some.
-    loaded = await repoConfig();
-    stacks = loaded.ok ? { stacks: loaded.stacks.map((s) => s.name) } : { stacks: p.kind === "agent" ? p.args : [] };
-  } else if (NEEDS_STACKS.has(name) || name === "help" || name === "approve") {
-    loaded = await repoConfig();
-    if (loaded.ok) {
-      stacks = { stacks: loaded.stacks.map((s) => s.name), defaultStack: loaded.config.default_stack };
-    } else if (name !== "help") {
-      await audit(ctx, "config.invalid", { command: name, problem: "missing" in loaded ? "missing" : loaded.issues });
-      await reply(ctx, describeConfigProblem(ctx, loaded));
+  // A name that is no command reads no config: resolving it says so.
+  const need = entry?.config ?? "none";
+  let loaded: LoadedConfig | null = null;
+  let repo: RepoStacks = { stacks: [] };
+  if (need !== "none") {
+    const result = await repoConfig();
+    if (result.ok) {
+      loaded = result;
+      repo = { stacks: result.stacks.map((s) => s.name), defaultStack: result.config.default_stack };
+    } else if (need === "required") {
+      await audit(ctx, "config.invalid", { command: name, problem: "missing" in result ? "missing" : result.issues });
+      await reply(ctx, describeConfigProblem(ctx, result));
       return;
+    } else {
+      // Answering without a valid config: its stacks are unknown, so any well-formed stack named is taken.
+      repo = { stacks: p.kind === "agent" ? p.args : [] };
     }
   }
-  const resolution = resolveCommand(p, stacks);
+  // A button stands for its check run's preview: that stack must still be declared.
+  const clicked = trigger.kind === "button" ? loaded?.stacks.find((s) => s.name === trigger.stack) : undefined;
+  if (trigger.kind === "button" && !clicked) {
+    await reply(ctx, `the stack of that check run is no longer declared on the default branch.`);
+    return;
+  }
+  const resolution = resolveCommand(p, repo);
   if (!resolution.ok) {
     await audit(ctx, "command.rejected", { command: name, message: resolution.message });
     await reply(ctx, resolution.message);
     return;
   }
-  const command: Command = resolution.command;
-  if (command.name === "help") {
-    await reply(ctx, renderHelp(stacks.stacks, stacks.defaultStack));
-    return;
-  }
-  if (command.name === "preview" && loaded?.ok) {
-    await startPreview(ctx, command.stacks, loaded, permission, { vouch: name === "ok-to-test" });
-    return;
-  }
-  if (command.name === "status" && loaded?.ok) {
-    await replyStatus(ctx, loaded.stacks);
-    return;
-  }
-  if (command.name === "deploy" && loaded?.ok) {
-    await requestDeploy(ctx, command.stack, loaded, permission);
-    return;
-  }
-  if (command.name === "rollback" && loaded?.ok) {
-    await requestRollback(ctx, command.stack, loaded, permission);
-    return;
-  }
-  if (command.name === "approve" && loaded?.ok) {
-    await approvePlans(ctx, command.reason, loaded.stacks);
-    return;
-  }
-  if (command.name === "cancel") {
-    await cancelPr(ctx);
-    return;
-  }
-  if (command.name === "deny") {
-    await denyDeploys(ctx, command.reason);
-    return;
-  }
-  if (command.name === "unlock") {
-    await unlockStacks(ctx, command.stack, permission);
-    return;
-  }
-  if (command.name === "diagnose") {
-    await diagnoseFromComment(ctx, command.stack, ctx.issue ?? { title: "", body: null });
-  }
+  // The entry that resolved the command runs it (typed per entry, hence the view as a Runner).
+  const runner = entry as unknown as Runner;
+  const env: RunEnv = { config: loaded, repo, permission };
+  if (trigger.kind === "button" && clicked && runner.button) await runner.button.run(ctx, resolution.command, env, { stack: clicked, preview: trigger.preview });
+  else await runner.run(ctx, resolution.command, env);
+}
+
+/** An entry of the table, seen through the union of the commands its entries resolve. */
+interface Runner {
+  run: (ctx: CommandContext, command: Command, env: RunEnv) => Promise<void>;
+  button?: { run: (ctx: CommandContext, command: Command, env: RunEnv, click: Click) => Promise<void> };
+}
+
+function allowedHere(entry: CommandEntry, ctx: CommandContext): boolean {
+  return entry.where === "both" || (entry.where === "pull_request") === ctx.isPullRequest;
 }

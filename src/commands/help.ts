@@ -1,14 +1,23 @@
 /**
- * Markdown help for the slash commands. Pure code, no I/O.
+ * Markdown help for the slash commands of a command table (table.ts). Pure code, no I/O.
  */
 import { MAX_COMMANDS_PER_COMMENT, quoteUserText } from "./grammar.js";
-import { COMMANDS } from "./registry.js";
+
+/** Where a command is allowed: in pull requests, in issues, or in both. */
+export type Where = "pull_request" | "issue" | "both";
+
+/** What the help says of one command. */
+export interface HelpEntry {
+  usage: string;
+  description: string;
+  where: Where;
+}
 
 const MAX_LISTED_STACKS = 50;
 const MAX_STACK_ECHO = 63;
 
-function contextNote(context: "pull_request" | "issue" | "both"): string {
-  switch (context) {
+function whereNote(where: Where): string {
+  switch (where) {
     case "pull_request":
       return " _(pull requests only)_";
     case "issue":
@@ -19,16 +28,16 @@ function contextNote(context: "pull_request" | "issue" | "both"): string {
 }
 
 /**
- * Render the help comment: every command with its usage and a one-line description, followed by
- * the repository's declared stacks and the default stack (if any).
+ * Render the help comment: every command of the table with its usage and a one-line
+ * description, followed by the repository's declared stacks and the default stack (if any).
  */
-export function renderHelp(stacks: string[], defaultStack?: string): string {
+export function renderHelp(commands: readonly HelpEntry[], stacks: string[], defaultStack?: string): string {
   const unique = [...new Set(stacks)];
   const lines: string[] = [];
   lines.push("### Infrastructure agent commands", "");
   lines.push("Write a command at the start of its own line in a pull request comment.", "");
-  for (const command of COMMANDS) {
-    lines.push(`- \`${command.usage}\` — ${command.description}${contextNote(command.context)}`);
+  for (const command of commands) {
+    lines.push(`- \`${command.usage}\` — ${command.description}${whereNote(command.where)}`);
   }
   lines.push("");
 

@@ -1,7 +1,8 @@
 import { decideImage } from "../approval/images.js";
 import { mayPreviewFork } from "../approval/forks.js";
 import type { RepoPermission } from "../approval/permissions.js";
-import type { RepoConfig, ResolvedStack } from "../config/repo-config.js";
+import type { ResolvedStack } from "../config/repo/resolve.js";
+import type { RepoConfig } from "../config/repo/schema.js";
 import { createCheckRun, getPull } from "../connectors/github.js";
 import { describeLock } from "../approval/locks.js";
 import { getStackLock } from "../connectors/store/locks.js";

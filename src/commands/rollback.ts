@@ -1,7 +1,8 @@
 import { nextRollbackStep } from "../approval/branch-gate.js";
 import { decideImage } from "../approval/images.js";
 import { hasAtLeast, type RepoPermission } from "../approval/permissions.js";
-import type { RepoConfig, ResolvedStack } from "../config/repo-config.js";
+import type { ResolvedStack } from "../config/repo/resolve.js";
+import type { RepoConfig } from "../config/repo/schema.js";
 import { deployOfPreview, lastGoodDeploy } from "../connectors/store/gate.js";
 import { latestBranchPreview, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import { applyBranchPreview, branchWhat, evaluateBranchGate, startBranchPreview } from "../jobs/branch-apply.js";

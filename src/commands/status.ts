@@ -1,5 +1,5 @@
 import { evaluateGate } from "../approval/gate.js";
-import type { ResolvedStack } from "../config/repo-config.js";
+import type { ResolvedStack } from "../config/repo/resolve.js";
 import { getStackLock, type StackLock } from "../connectors/store/locks.js";
 import { latestPreviewPerStack } from "../connectors/store/workflows.js";
 import { renderGateSummary } from "../render/gate.js";

@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { EnvVarName } from "./fields.js";
+import { checkConfig, readConfigFile } from "./file.js";
+import type { YamlSource } from "./issues.js";
 
 /**
  * Server-side credential configuration: which Vault secrets become which environment variables
@@ -112,31 +112,15 @@ export function stackCredentials(config: Pick<CredentialsConfig, "stacks">, stac
   return config.stacks[stack] ?? config.stacks[DEFAULT_STACK] ?? null;
 }
 
-/** Validates a parsed document; `source` names it in errors. */
-export function parseCredentialsConfig(doc: unknown, source: string): CredentialsConfig {
-  const parsed = CredentialsConfigSchema.safeParse(doc ?? {});
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.map(String).join(".") || "(top level)"}: ${i.message}`);
-    throw new CredentialsConfigError(`invalid credentials config ${source}:\n${lines.join("\n")}`);
-  }
-  return parsed.data;
+/** Validates a parsed document; `name` names it in errors, `yaml` (the file read) gives their lines. */
+export function parseCredentialsConfig(doc: unknown, name: string, yaml?: YamlSource): CredentialsConfig {
+  return checkConfig(CredentialsConfigSchema, doc, { what: "credentials config", name, source: yaml }, CredentialsConfigError);
 }
 
 /** Reads and validates a YAML (or JSON, a subset of YAML) file. */
 export function loadCredentialsConfig(file: string): CredentialsConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new CredentialsConfigError(`cannot read credentials config ${file}: ${(err as Error).message}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new CredentialsConfigError(`credentials config ${file} is not valid YAML/JSON: ${(err as Error).message}`);
-  }
-  return parseCredentialsConfig(doc, file);
+  const { data, source } = readConfigFile(file, "credentials config", CredentialsConfigError);
+  return parseCredentialsConfig(data, file, source);
 }
 
 /** The file named by CREDENTIALS_CONFIG, or null when it is not set (no credentials at all). */

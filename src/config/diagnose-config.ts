@@ -1,15 +1,45 @@
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
-import { z } from "zod";
-import { EmbedderConfigSchema } from "../diagnose/embedder.js";
-import { ProbesConfigSchema } from "../diagnose/probes/config.js";
-
 /**
  * Server-side settings of issue diagnostics (file named by DIAGNOSE_CONFIG, YAML or JSON):
  * which services are probed and with which credentials (env var names the credentials layer
  * fills, kind `diagnose`), the embedder, and report sizes. The vector store is Qdrant when
  * QDRANT_URL is set, PostgreSQL otherwise. Nothing here comes from a repository.
  */
+import { z } from "zod";
+import { ProbesConfigSchema } from "./diagnose-probes.js";
+import { EnvVarName, HttpUrl } from "./fields.js";
+import { checkConfig, readConfigFile } from "./file.js";
+import type { YamlSource } from "./issues.js";
+
+// ---------------------------------------------------------------------------------------------
+// The `embedder` section (src/diagnose/embedder.ts builds one with createEmbedder)
+// ---------------------------------------------------------------------------------------------
+
+export const HashingEmbedderConfigSchema = z.strictObject({
+  kind: z.literal("hashing"),
+  dimensions: z.number().int().min(64).max(8192).default(1024),
+});
+
+export const OpenAiEmbedderConfigSchema = z.strictObject({
+  kind: z.literal("openai"),
+  /** Base URL of the API (`https://api.openai.com/v1`); requests go to `{url}/embeddings`. */
+  url: HttpUrl,
+  model: z.string().min(1).max(200),
+  dimensions: z.number().int().min(1).max(16_384),
+  /** The API key is read from this variable (filled by the credentials layer); absent: no Authorization header. */
+  api_key_env: EnvVarName.optional(),
+  timeout_ms: z.number().int().min(100).max(300_000).default(10_000),
+});
+
+/** The `embedder` section of DIAGNOSE_CONFIG. */
+export const EmbedderConfigSchema = z.discriminatedUnion("kind", [HashingEmbedderConfigSchema, OpenAiEmbedderConfigSchema]);
+
+export type EmbedderConfig = z.infer<typeof EmbedderConfigSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// The file
+// ---------------------------------------------------------------------------------------------
+
+/** The whole file: `probes` (diagnose-probes.ts), `embedder` and `report`. */
 export const DiagnoseConfigSchema = z.strictObject({
   probes: ProbesConfigSchema.prefault({}),
   embedder: EmbedderConfigSchema.prefault({ kind: "hashing" }),
@@ -37,23 +67,14 @@ export class DiagnoseConfigError extends Error {
   override name = "DiagnoseConfigError";
 }
 
-export function parseDiagnoseConfig(doc: unknown, source: string): DiagnoseConfig {
-  const parsed = DiagnoseConfigSchema.safeParse(doc ?? {});
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.map(String).join(".") || "(top level)"}: ${i.message}`);
-    throw new DiagnoseConfigError(`invalid diagnose config ${source}:\n${lines.join("\n")}`);
-  }
-  return parsed.data;
+/** Validates a parsed document; `name` names it in errors, `yaml` (the file read) gives their lines. */
+export function parseDiagnoseConfig(doc: unknown, name: string, yaml?: YamlSource): DiagnoseConfig {
+  return checkConfig(DiagnoseConfigSchema, doc, { what: "diagnose config", name, source: yaml }, DiagnoseConfigError);
 }
 
 export function loadDiagnoseConfig(file: string): DiagnoseConfig {
-  let doc: unknown;
-  try {
-    doc = parseYaml(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new DiagnoseConfigError(`cannot read diagnose config ${file}: ${(err as Error).message}`);
-  }
-  return parseDiagnoseConfig(doc, file);
+  const { data, source } = readConfigFile(file, "diagnose config", DiagnoseConfigError);
+  return parseDiagnoseConfig(data, file, source);
 }
 
 const COLLECTION = /^[A-Za-z0-9_-]{1,255}$/;

@@ -9,52 +9,42 @@
  * The most specific selector wins (repo:stack, repo:*, stack, *); blocks are not merged with
  * each other. A repository's own `policy` (default branch) can only add to it.
  */
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
-import { z } from "zod";
-import { parsePlanPolicy, type PlanPolicyConfig } from "../approval/plan-policy.js";
+import type { PlanPolicyConfig } from "../approval/plan-policy.js";
+import { STACK_NAME_SOURCE } from "./fields.js";
+import { readConfigFile } from "./file.js";
+import { issueLines, lineOf, type ConfigIssue, type YamlSource } from "./issues.js";
+import { parsePlanPolicy } from "./plan-policy.js";
 
 export type ServerPlanPolicy = Record<string, PlanPolicyConfig>;
 
-const SELECTOR = /^(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,62}|[A-Za-z0-9-]+\/[A-Za-z0-9._-]+:(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,62}))$/;
+const SELECTOR = new RegExp(`^(\\*|${STACK_NAME_SOURCE}|[A-Za-z0-9-]+\\/[A-Za-z0-9._-]+:(\\*|${STACK_NAME_SOURCE}))$`);
 
 export class PlanPolicyConfigError extends Error {
   override name = "PlanPolicyConfigError";
 }
 
-/** Parses the file's document; every problem is named with its selector and path. */
-export function parseServerPlanPolicy(doc: unknown, source: string): ServerPlanPolicy {
-  const top = z.record(z.string(), z.unknown()).safeParse(doc ?? {});
-  if (!top.success) throw new PlanPolicyConfigError(`${source}: must be a mapping of selector → policy`);
+/** Parses the file's document; every problem is named with its selector and path (and line, given the YAML `source`). */
+export function parseServerPlanPolicy(doc: unknown, file: string, source?: YamlSource): ServerPlanPolicy {
+  const top = doc ?? {};
+  if (typeof top !== "object" || Array.isArray(top)) throw new PlanPolicyConfigError(`${file}: must be a mapping of selector → policy`);
   const out: ServerPlanPolicy = {};
-  const problems: string[] = [];
-  for (const [selector, block] of Object.entries(top.data)) {
+  const problems: ConfigIssue[] = [];
+  for (const [selector, block] of Object.entries(top)) {
     if (!SELECTOR.test(selector)) {
-      problems.push(`  ${selector}: not a selector (use *, <stack>, <owner/repo>:* or <owner/repo>:<stack>)`);
+      problems.push({ path: selector, line: lineOf(source, [selector]), message: "not a selector (use *, <stack>, <owner/repo>:* or <owner/repo>:<stack>)" });
       continue;
     }
-    const parsed = parsePlanPolicy(block);
+    const parsed = parsePlanPolicy(block, { doc: top, at: [selector], source });
     if (parsed.ok) out[selector] = parsed.policy;
-    else problems.push(...parsed.issues.map((i) => `  ${selector}.${i.path}: ${i.message}`));
+    else problems.push(...parsed.issues);
   }
-  if (problems.length) throw new PlanPolicyConfigError(`${source} is not a valid plan policy:\n${problems.join("\n")}`);
+  if (problems.length) throw new PlanPolicyConfigError(`${file} is not a valid plan policy:\n${issueLines(problems)}`);
   return out;
 }
 
 export function loadServerPlanPolicy(file: string): ServerPlanPolicy {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new PlanPolicyConfigError(`PLAN_POLICY_CONFIG: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new PlanPolicyConfigError(`PLAN_POLICY_CONFIG: ${file} is not valid YAML: ${(err as Error).message}`);
-  }
-  return parseServerPlanPolicy(doc, file);
+  const { data, source } = readConfigFile(file, "plan policy (PLAN_POLICY_CONFIG)", PlanPolicyConfigError);
+  return parseServerPlanPolicy(data, file, source);
 }
 
 /** The block that applies to a repository's stack, most specific first; undefined: none. */

@@ -5,8 +5,9 @@ import { z } from "zod";
 import { loadServerPlanPolicy, type ServerPlanPolicy } from "./plan-policy-config.js";
 import { slackConfigFromEnv, type SlackConfig } from "./slack-config.js";
 import { diagnoseSettingsFromEnv, type DiagnoseSettings } from "./diagnose-config.js";
-import type { EgressAllowlist } from "../approval/egress.js";
-import { EgressConfigError, parseEgressRules } from "../connectors/egress-proxy.js";
+import { RUNTIME_NAME_RE, STACK_NAME_SOURCE } from "./fields.js";
+import { describeZodIssues, issueLines } from "./issues.js";
+import { EgressConfigError, parseEgressRules, type EgressAllowlist } from "../approval/egress.js";
 
 /**
  * Server configuration, from the environment only. Everything that decides the gate or the
@@ -25,8 +26,6 @@ export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
  */
 export const DEFAULT_LOG_LINK_TTL_SECONDS = 14 * 86_400;
 
-/** A runtime name as registered with dockerd (`runc`, `runsc`, `kata-runtime`). */
-export const RUNTIME_NAME_RE = /^[a-z][a-z0-9._-]{0,63}$/;
 const csv = z
   .string()
   .default("")
@@ -262,7 +261,7 @@ function privateKeyFrom(env: ServerEnv): string | undefined {
   return undefined;
 }
 
-const ALLOWLIST_KEY = /^(\*|[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+):(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,62})$/;
+const ALLOWLIST_KEY = new RegExp(`^(\\*|[A-Za-z0-9_.-]+\\/[A-Za-z0-9_.-]+):(\\*|${STACK_NAME_SOURCE})$`);
 const AllowlistJson = z.record(z.string(), z.array(z.string()).min(1)).superRefine((map, ctx) => {
   for (const key of Object.keys(map)) {
     if (!ALLOWLIST_KEY.test(key)) ctx.addIssue({ code: "custom", path: [key], message: "keys are owner/repo:stack (either may be *)" });
@@ -278,8 +277,8 @@ function parseAllowlist(text: string): EgressAllowlist {
   }
   const parsed = AllowlistJson.safeParse(json);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  SANDBOX_EGRESS_ALLOWLIST ${i.path.join(".")}: ${i.message}`);
-    throw new ServerConfigError(`invalid server configuration:\n${lines.join("\n")}`);
+    const issues = describeZodIssues(parsed.error.issues, { data: { SANDBOX_EGRESS_ALLOWLIST: json }, at: ["SANDBOX_EGRESS_ALLOWLIST"], schema: AllowlistJson });
+    throw new ServerConfigError(`invalid server configuration:\n${issueLines(issues)}`);
   }
   try {
     return Object.entries(parsed.data).map(([key, entries]) => {
@@ -297,8 +296,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
   const present = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ""));
   const parsed = ServerEnvSchema.safeParse(present);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
-    throw new ServerConfigError(`invalid server configuration:\n${lines.join("\n")}`);
+    throw new ServerConfigError(`invalid server configuration:\n${issueLines(describeZodIssues(parsed.error.issues, { data: present, schema: ServerEnvSchema }))}`);
   }
   const env = parsed.data;
   const egressAllowlist = parseAllowlist(env.SANDBOX_EGRESS_ALLOWLIST);

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { GITHUB_LOGIN_RE, STACK_NAME_RE } from "./fields.js";
+import { describeZodIssues, issueLines } from "./issues.js";
 
 /**
  * Slack settings, from the server's environment only (never from a repository): where approval
@@ -34,13 +36,10 @@ export class SlackConfigError extends Error {
 export const DEFAULT_SLACK_API_URL = "https://slack.com/api/";
 
 const REPO_RE = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
-/** Same shape as the repository configuration's stack names. */
-const STACK_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** Public (C), private (G) or direct-message (D) conversation IDs. */
 export const SLACK_CHANNEL_ID_RE = /^[CGD][A-Z0-9]{2,30}$/;
 /** Workspace (U) or Enterprise Grid (W) user IDs. */
 export const SLACK_USER_ID_RE = /^[UW][A-Z0-9]{2,30}$/;
-const GITHUB_LOGIN_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 
 const Schema = z.object({
   SLACK_BOT_TOKEN: z.string().regex(/^xoxb-[A-Za-z0-9-]+$/, "must be a bot token (xoxb-…)"),
@@ -80,7 +79,7 @@ function channelKey(key: string): string | null {
   const repo = key.slice(0, i);
   const stack = key.slice(i + 1);
   if (repo !== "*" && !REPO_RE.test(repo)) return null;
-  if (stack !== "*" && !STACK_RE.test(stack)) return null;
+  if (stack !== "*" && !STACK_NAME_RE.test(stack)) return null;
   return `${repo.toLowerCase()}:${stack}`;
 }
 
@@ -124,8 +123,7 @@ export function slackConfigFromEnv(env: Record<string, string | undefined> = pro
   );
   const parsed = Schema.safeParse(present);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
-    throw new SlackConfigError(`invalid Slack configuration:\n${lines.join("\n")}`);
+    throw new SlackConfigError(`invalid Slack configuration:\n${issueLines(describeZodIssues(parsed.error.issues, { data: present, schema: Schema }))}`);
   }
   const e = parsed.data;
   return {

@@ -11,7 +11,7 @@
  * createEmbedder builds one from the `embedder` section of DIAGNOSE_CONFIG.
  */
 import { z } from "zod";
-import { EnvVarName, HttpUrl } from "../config/fields.js";
+import type { EmbedderConfig } from "../config/diagnose-config.js";
 import { charNgrams, isPlaceholder, normaliseLog, wordTokens } from "./log-text.js";
 import type { Embedder } from "./types.js";
 
@@ -333,31 +333,6 @@ export class OpenAiCompatibleEmbedder implements Embedder {
     return vectors as number[][];
   }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Configuration
-// ---------------------------------------------------------------------------------------------
-
-export const HashingEmbedderConfigSchema = z.strictObject({
-  kind: z.literal("hashing"),
-  dimensions: z.number().int().min(64).max(8192).default(1024),
-});
-
-export const OpenAiEmbedderConfigSchema = z.strictObject({
-  kind: z.literal("openai"),
-  /** Base URL of the API (`https://api.openai.com/v1`); requests go to `{url}/embeddings`. */
-  url: HttpUrl,
-  model: z.string().min(1).max(200),
-  dimensions: z.number().int().min(1).max(16_384),
-  /** The API key is read from this variable (filled by the credentials layer); absent: no Authorization header. */
-  api_key_env: EnvVarName.optional(),
-  timeout_ms: z.number().int().min(100).max(300_000).default(10_000),
-});
-
-/** The `embedder` section of DIAGNOSE_CONFIG. */
-export const EmbedderConfigSchema = z.discriminatedUnion("kind", [HashingEmbedderConfigSchema, OpenAiEmbedderConfigSchema]);
-
-export type EmbedderConfig = z.infer<typeof EmbedderConfigSchema>;
 
 /** Builds the configured embedder; `secrets` maps env var names to values (api_key_env is looked up there). */
 export function createEmbedder(config: EmbedderConfig, secrets: Record<string, string>): Embedder {

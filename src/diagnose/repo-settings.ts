@@ -4,7 +4,8 @@
  * shadow), or the pushed commit's SHA. A missing or invalid file gives the defaults: a broken
  * config may be the very incident being diagnosed.
  */
-import { DEFAULT_DIAGNOSE_SETTINGS, loadRepoConfig, type RepoDiagnoseSettings } from "../config/repo-config.js";
+import { loadRepoConfig } from "../config/repo/load.js";
+import { DEFAULT_DIAGNOSE_SETTINGS, type RepoDiagnoseSettings } from "../config/repo/schema.js";
 import { getFileText, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";
 
 export async function loadDiagnoseSettings(gh: GitHub, repo: RepoRef, ref: string): Promise<{ settings: RepoDiagnoseSettings; problem: string | null }> {

@@ -4,8 +4,9 @@
  * (`issues.closed`: its closing comment becomes a resolution in the knowledge base).
  */
 import type { Context } from "probot";
-import { decideCommandPermission, isBotActor } from "../approval/permissions.js";
+import { isBotActor } from "../approval/permissions.js";
 import { diagnoseQuery, enqueueDiagnosis } from "../commands/diagnose.js";
+import { decideCommandPermission } from "../commands/registry.js";
 import { branchRef } from "../connectors/branch-ref.js";
 import { addIssueReaction, createComment, getFileText, getPermission, latestIssueComments, type RepoRef } from "../connectors/github.js";
 import { loadDiagnoseSettings } from "../diagnose/repo-settings.js";

@@ -23,7 +23,7 @@ import type pg from "pg";
 import { branchGateFacts, branchGatePolicy } from "../approval/branch-gate.js";
 import { evaluateGate, type GateFacts, type GateResult } from "../approval/gate.js";
 import { closedByRecords } from "../approval/timeline.js";
-import type { ResolvedStack } from "../config/repo-config.js";
+import type { ResolvedStack } from "../config/repo/resolve.js";
 import { createComment, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { blockDeploy, claimDeploy, listApprovals, listConsumedApprovals, withGateLock, type DeployRow } from "../connectors/store/gate.js";

@@ -6,7 +6,7 @@
  * and plan), or at once when the stack's policy needs no approval.
  */
 import { evaluateBranchGate } from "./gate-facts.js";
-import type { ResolvedStack } from "../config/repo-config.js";
+import type { ResolvedStack } from "../config/repo/resolve.js";
 import { createCheckRun, createComment, type GitHub, type RepoRef } from "../connectors/github.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { createBranchPreview, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";

@@ -7,7 +7,7 @@
  * gate no longer allows ends BLOCKED with nothing applied.
  */
 import type { Job } from "bullmq";
-import type { ResolvedStack } from "../config/repo-config.js";
+import type { ResolvedStack } from "../config/repo/resolve.js";
 import { createComment, createDeployment, mergePull, setDeploymentStatus, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
 import { runPulumiUp } from "../connectors/pulumi/cli.js";
 import { egressRulesFor } from "../approval/egress.js";

@@ -3,7 +3,7 @@
  * script), or the `pulumi` engine's own preview. Returns the redacted output and, for the
  * preview step, the typed plan and its hash. Everything returned is already redacted.
  */
-import type { ResolvedStack, StepSpec } from "../config/repo-config.js";
+import type { ResolvedStack, StepSpec } from "../config/repo/resolve.js";
 import { runPulumiPreview } from "../connectors/pulumi/cli.js";
 import type { Redactor } from "../connectors/redact.js";
 import type { ExecResult, Sandbox } from "../connectors/sandbox.js";

@@ -4,7 +4,7 @@
  * The job asks the gate again right before it applies (src/jobs/apply-gate.ts).
  * Shared by `/agent deploy`, `/agent rollback` and a rollback that needs no approval.
  */
-import type { ResolvedStack } from "../config/repo-config.js";
+import type { ResolvedStack } from "../config/repo/resolve.js";
 import { createCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
 import { findDeployConflict, type DeployConflict } from "../connectors/store/gate.js";
 import { createDeployWorkflow, setTaskCheckRun } from "../connectors/store/workflows.js";

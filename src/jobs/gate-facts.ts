@@ -8,7 +8,7 @@ import { branchGateFacts, branchGatePolicy } from "../approval/branch-gate.js";
 import { evaluateGate, isOwnDeployCheck, type ApprovalVerdict, type GateFacts, type GatePolicy, type GateResult } from "../approval/gate.js";
 import type { RepoPermission } from "../approval/permissions.js";
 import { changedByFrom } from "../approval/timeline.js";
-import type { ResolvedStack } from "../config/repo-config.js";
+import type { ResolvedStack } from "../config/repo/resolve.js";
 import { behindBy, getPermission, getPull, listChecks, listPullCommitters, listReviews, listTeamMembers, type GitHub, type PullInfo, type RepoRef } from "../connectors/github.js";
 import { listApprovals, listConsumedApprovals, type ApprovalRow } from "../connectors/store/gate.js";
 import { getStackLock } from "../connectors/store/locks.js";

@@ -1,4 +1,5 @@
-import type { ResolvedStack, StepName } from "../config/repo-config.js";
+import type { ResolvedStack } from "../config/repo/resolve.js";
+import type { StepName } from "../config/repo/schema.js";
 import type { ChecksGroup } from "./dag.js";
 
 export type StepStatus = "pending" | "running" | "succeeded" | "failed" | "timed_out" | "skipped";

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { STACK_NAME_PATTERN } from "../commands/registry.js";
+import { GITHUB_LOGIN_SOURCE, STACK_NAME_RE } from "../config/fields.js";
 import { exportAudit, verifyAuditChain, type AuditExportFilter } from "../connectors/store/audit-chain.js";
 import type { Db } from "../connectors/store/db.js";
 
@@ -30,7 +30,7 @@ export interface AuditCliIo {
 }
 
 /** owner/name as GitHub allows them. */
-export const REPO_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/;
+export const REPO_PATTERN = new RegExp(`^${GITHUB_LOGIN_SOURCE}\\/(?!\\.\\.?$)[A-Za-z0-9._-]{1,100}$`);
 
 // A date, or a date and time with an explicit offset: a time without one would depend on
 // the operator's machine's time zone.
@@ -110,7 +110,7 @@ export async function auditCommand(argv: readonly string[], deps: { db: Db }, io
     filter.repo = values.repo;
   }
   if (values.stack !== undefined) {
-    if (!STACK_NAME_PATTERN.test(values.stack)) return usage(`--stack: not a stack name: ${JSON.stringify(values.stack).slice(0, 80)}`);
+    if (!STACK_NAME_RE.test(values.stack)) return usage(`--stack: not a stack name: ${JSON.stringify(values.stack).slice(0, 80)}`);
     filter.stack = values.stack;
   }
   for (const key of ["since", "until"] as const) {

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { STACK_NAME_PATTERN } from "../commands/registry.js";
+import { STACK_NAME_RE } from "../config/fields.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import type { Db } from "../connectors/store/db.js";
 import type { RevokeAllResult } from "../connectors/vault/credential-source.js";
@@ -16,8 +16,6 @@ export const BREAK_GLASS_AUDIT_ACTION = "break_glass.revoke";
 
 /** Who asked: a GitHub login or a person's name, as it goes to the audit log and to the deploys stopped. */
 export const OPERATOR_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$/;
-
-export { STACK_NAME_PATTERN };
 
 export interface BreakGlassDeps {
   db: Db;
@@ -114,7 +112,7 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
  * BreakGlassInputError for a bad request and BreakGlassError when anything failed.
  */
 export async function breakGlass(deps: BreakGlassDeps, req: BreakGlassRequest): Promise<BreakGlassResult> {
-  if (req.stack !== undefined && !STACK_NAME_PATTERN.test(req.stack)) {
+  if (req.stack !== undefined && !STACK_NAME_RE.test(req.stack)) {
     throw new BreakGlassInputError("stack must be a stack name ([A-Za-z0-9][A-Za-z0-9._-], at most 63 characters)");
   }
   if (!OPERATOR_NAME_PATTERN.test(req.actor)) {

@@ -218,6 +218,29 @@ describe("the gate and /agent deploy", () => {
     expect(gh.find("POST", /\/deployments$/)).toHaveLength(1);
   });
 
+  it("a button click is dispatched like its comment: a broken default-branch config is audited (config.invalid) and explained; an undeclared stack runs nothing", async () => {
+    const { number, sha } = await openPr();
+    await preview(number, "app");
+    const [checkRunId, cr] = [...gh.checkRuns.entries()].find(([, c]) => c.name === "agent/preview (app)")!;
+    const click = async (identifier: string, sender: string) => {
+      const res = await deliver(f.app.port!, "check_run", checkRunActionPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), checkRunId, taskId: String(cr.external_id), headSha: sha, identifier, sender }));
+      await f.watcher.handled(res.id);
+    };
+    gh.files.set("main:.github/agent.yml", "version: 1\nstacks: nope\n");
+    await click("approve", "bob");
+    expect(lastReply(number)).toMatch(/^@bob The configuration on the default branch `main` is not valid:/);
+    const audited = await f.db.query("SELECT action, detail FROM audit_log WHERE repo = $1 AND pr_number = $2 AND actor = 'bob' ORDER BY id", [REPO, number]);
+    expect(audited.rows.map((r) => r.action)).toEqual(["command.received", "config.invalid"]);
+    expect(audited.rows[0].detail).toMatchObject({ command: "approve", via: "check_run_button", stack: "app", permission: "write" });
+    expect(audited.rows[1].detail).toMatchObject({ command: "approve" });
+
+    gh.files.set("main:.github/agent.yml", CONFIG.slice(0, CONFIG.indexOf("  - name: app")));
+    await click("deploy", "alice");
+    expect(lastReply(number)).toBe("@alice the stack of that check run is no longer declared on the default branch.");
+    expect((await f.db.query("SELECT count(*)::int AS n FROM approvals WHERE repo = $1 AND pr_number = $2", [REPO, number])).rows[0].n).toBe(0);
+    expect(gh.find("POST", /\/deployments$/)).toHaveLength(0);
+  });
+
   it("a PR that lowers its own gate in .github/agent.yml changes nothing; a writer cannot deploy a maintain-only stack", async () => {
     const lowered = CONFIG.replace("gate: { approvals: 1 }", "gate: { approvals: 0 }");
     const { number, sha } = await openPr({ ...TREE, ".github/agent.yml": lowered });

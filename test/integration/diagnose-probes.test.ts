@@ -12,7 +12,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { sanitize } from "../../src/diagnose/probes/common.js";
-import { ProbesConfigSchema } from "../../src/diagnose/probes/config.js";
+import { ProbesConfigSchema } from "../../src/config/diagnose-probes.js";
 import { parseOpenMetrics, estuaryProbe } from "../../src/diagnose/probes/estuary.js";
 import { buildProbes } from "../../src/diagnose/probes/index.js";
 import { lambdaLabsProbe } from "../../src/diagnose/probes/lambda-labs.js";

@@ -8,7 +8,8 @@ import { connect as netConnect, createServer, type Server, type Socket } from "n
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { EgressProxy, parseEgressRules } from "../../src/connectors/egress-proxy.js";
+import { parseEgressRules } from "../../src/approval/egress.js";
+import { EgressProxy } from "../../src/connectors/egress-proxy.js";
 
 const WAIT_MS = 5_000;
 

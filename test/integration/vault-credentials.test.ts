@@ -523,10 +523,22 @@ describe("credentials config file", () => {
       "stacks.prod.preview.BAD-NAME:",
       "stacks.prod.preview.BOTH: give exactly one of `kv`",
       "stacks.prod.deploy.PGUSER.dynamic: must be a Vault API path without a leading slash",
-      'stacks.prod: Unrecognized key: "extra"',
+      "stacks.prod.extra: unknown key `extra` (allowed: `preview`, `deploy`, `diagnose`, `env`)",
     ]) {
       expect(msg).toContain(`  ${path}`);
     }
+  });
+
+  it("a YAML file's issues name their lines", () => {
+    const file = join(dir, "bad-lines.yml");
+    writeFileSync(file, ["stacks:", "  prod:", "    preview:", "      TOKEN: { kv: secret/app, key: t }", "    deplyo: {}", ""].join("\n"));
+    expect(() => loadCredentialsConfig(file)).toThrow(
+      [
+        `invalid credentials config ${file}:`,
+        "  stacks.prod.preview.TOKEN.kv: a KV v2 path is the API path <mount>/data/<path> (e.g. secret/data/app) (line 4)",
+        "  stacks.prod.deplyo: unknown key `deplyo` — did you mean `deploy`? (line 5)",
+      ].join("\n"),
+    );
   });
 
   it("unparsable YAML and a missing file name the file", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { loadRepoConfig, type ResolvedStack } from "../../src/config/repo-config.js";
+import { loadRepoConfig } from "../../src/config/repo/load.js";
+import type { ResolvedStack } from "../../src/config/repo/resolve.js";
 import { checksAsStack, planChecks } from "../../src/jobs/dag.js";
 
 function stacks(yaml: string): ResolvedStack[] {

@@ -2,15 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import nock from "nock";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  createEmbedder,
-  dot,
-  EmbedderConfigSchema,
-  EmbedderError,
-  HashingEmbedder,
-  OpenAiCompatibleEmbedder,
-  type EmbedderConfig,
-} from "../../src/diagnose/embedder.js";
+import { EmbedderConfigSchema, type EmbedderConfig } from "../../src/config/diagnose-config.js";
+import { createEmbedder, dot, EmbedderError, HashingEmbedder, OpenAiCompatibleEmbedder } from "../../src/diagnose/embedder.js";
 import { charNgrams, logTokens, looksRandom, normaliseLog, splitCamelCase, stripAnsi, wordTokens } from "../../src/diagnose/log-text.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "diagnose", "failures");

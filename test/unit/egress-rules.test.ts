@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  EgressConfigError,
-  isAllowed,
-  isPrivateAddress,
-  parseEgressRules,
-  type EgressRule,
-} from "../../src/connectors/egress-proxy.js";
+import { EgressConfigError, isAllowed, parseEgressRules, type EgressRule } from "../../src/approval/egress.js";
+import { isPrivateAddress } from "../../src/connectors/egress-proxy.js";
 
 function parseError(entry: string): EgressConfigError {
   try {

@@ -1,11 +1,10 @@
 import { describe, it, expect } from "vitest";
 import {
   REPO_PERMISSIONS,
-  decideCommandPermission,
+  decidePermission,
   hasAtLeast,
   isBotActor,
   permissionFrom,
-  requiredPermission,
   type RepoPermission,
 } from "../../src/approval/permissions.js";
 import { decideImage } from "../../src/approval/images.js";
@@ -79,44 +78,15 @@ describe("hasAtLeast", () => {
   });
 });
 
-describe("requiredPermission", () => {
-  it("requires read for help and write for everything else", () => {
-    expect(requiredPermission("help")).toBe("read");
-    expect(requiredPermission("preview")).toBe("write");
-    expect(requiredPermission("deploy")).toBe("write");
-    expect(requiredPermission("approve")).toBe("write");
-    expect(requiredPermission("some-future-command")).toBe("write");
-    // Vouching for untrusted code is a maintainer's call (Prow's /ok-to-test).
-    expect(requiredPermission("ok-to-test")).toBe("maintain");
-  });
-});
-
-describe("decideCommandPermission", () => {
-  it("allows help for read and above", () => {
-    for (const p of ["read", "triage", "write", "maintain", "admin"] as const) {
-      expect(decideCommandPermission("help", p)).toEqual({ allowed: true });
+describe("decidePermission", () => {
+  it("allows the required level and above, refusing below it with both levels", () => {
+    const order: RepoPermission[] = ["none", "read", "triage", "write", "maintain", "admin"];
+    for (const required of order) {
+      for (const actual of order) {
+        const expected = order.indexOf(actual) >= order.indexOf(required) ? { allowed: true } : { allowed: false, required, actual };
+        expect(decidePermission(required, actual), `${actual} for ${required}`).toEqual(expected);
+      }
     }
-  });
-
-  it("refuses help for none, reporting read as required", () => {
-    expect(decideCommandPermission("help", "none")).toEqual({ allowed: false, required: "read", actual: "none" });
-  });
-
-  it("refuses preview for read, triage and none, reporting write as required and the actual level", () => {
-    for (const p of ["none", "read", "triage"] as const) {
-      expect(decideCommandPermission("preview", p)).toEqual({ allowed: false, required: "write", actual: p });
-    }
-  });
-
-  it("allows preview for write, maintain and admin", () => {
-    for (const p of ["write", "maintain", "admin"] as const) {
-      expect(decideCommandPermission("preview", p)).toEqual({ allowed: true });
-    }
-  });
-
-  it("treats unknown commands like preview (write required)", () => {
-    expect(decideCommandPermission("deploy", "triage")).toEqual({ allowed: false, required: "write", actual: "triage" });
-    expect(decideCommandPermission("deploy", "write")).toEqual({ allowed: true });
   });
 });
 

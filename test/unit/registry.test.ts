@@ -1,13 +1,17 @@
 import { describe, it, expect } from "vitest";
 import { parseComment, type ParsedCommand } from "../../src/commands/grammar.js";
 import {
-  COMMANDS,
-  editDistance,
+  buttonCommand,
+  commandOfButton,
+  decideCommandPermission,
+  requiredPermission,
   resolveCommand,
   type Command,
   type RepoStacks,
 } from "../../src/commands/registry.js";
 import { renderHelp } from "../../src/commands/help.js";
+import { COMMANDS } from "../../src/commands/table.js";
+import { PREVIEW_ACTIONS } from "../../src/jobs/preview-task.js";
 
 const REPO: RepoStacks = { stacks: ["dev", "staging", "prod"] };
 const REPO_DEFAULT: RepoStacks = { stacks: ["dev", "staging", "prod"], defaultStack: "dev" };
@@ -38,15 +42,77 @@ function codeSpans(message: string): string[] {
 }
 
 describe("COMMANDS", () => {
-  it("lists every command once, with usage, description and context", () => {
+  it("lists every command once, with usage, description and where it is allowed", () => {
     const names = COMMANDS.map((c) => c.name);
     expect(names).toEqual(["preview", "ok-to-test", "deploy", "unlock", "rollback", "cancel", "status", "help", "diagnose", "approve", "deny"]);
     for (const c of COMMANDS) {
       expect(c.usage.startsWith(c.name === "approve" || c.name === "deny" ? `/${c.name}` : `/agent ${c.name}`)).toBe(true);
       expect(c.description.length).toBeGreaterThan(10);
       expect(c.description).not.toContain("\n");
-      expect(["pull_request", "issue", "both"]).toContain(c.context);
+      expect(["pull_request", "issue", "both"]).toContain(c.where);
     }
+  });
+});
+
+describe("requiredPermission (the command table's levels)", () => {
+  it("requires read for help and write for everything else", () => {
+    expect(requiredPermission("help")).toBe("read");
+    expect(requiredPermission("preview")).toBe("write");
+    expect(requiredPermission("deploy")).toBe("write");
+    expect(requiredPermission("approve")).toBe("write");
+    expect(requiredPermission("some-future-command")).toBe("write");
+    // Vouching for untrusted code is a maintainer's call (Prow's /ok-to-test).
+    expect(requiredPermission("ok-to-test")).toBe("maintain");
+  });
+});
+
+describe("decideCommandPermission (by command name)", () => {
+  it("allows help for read and above", () => {
+    for (const p of ["read", "triage", "write", "maintain", "admin"] as const) {
+      expect(decideCommandPermission("help", p)).toEqual({ allowed: true });
+    }
+  });
+
+  it("refuses help for none, reporting read as required", () => {
+    expect(decideCommandPermission("help", "none")).toEqual({ allowed: false, required: "read", actual: "none" });
+  });
+
+  it("refuses preview for read, triage and none, reporting write as required and the actual level", () => {
+    for (const p of ["none", "read", "triage"] as const) {
+      expect(decideCommandPermission("preview", p)).toEqual({ allowed: false, required: "write", actual: p });
+    }
+  });
+
+  it("allows preview for write, maintain and admin", () => {
+    for (const p of ["write", "maintain", "admin"] as const) {
+      expect(decideCommandPermission("preview", p)).toEqual({ allowed: true });
+    }
+  });
+
+  it("treats unknown commands like preview (write required)", () => {
+    expect(decideCommandPermission("deploy", "triage")).toEqual({ allowed: false, required: "write", actual: "triage" });
+    expect(decideCommandPermission("deploy", "write")).toEqual({ allowed: true });
+    expect(decideCommandPermission("frobnicate", "triage")).toEqual({ allowed: false, required: "write", actual: "triage" });
+  });
+});
+
+describe("check-run buttons", () => {
+  it("the preview check run's buttons are the table's, by identifier and label", () => {
+    for (const action of PREVIEW_ACTIONS) {
+      expect(commandOfButton(action.identifier)?.button?.label).toBe(action.label);
+    }
+    expect(COMMANDS.filter((c) => c.button).map((c) => c.button!.identifier)).toEqual(PREVIEW_ACTIONS.map((a) => a.identifier));
+    expect(commandOfButton("frobnicate")).toBeUndefined();
+    expect(commandOfButton("constructor")).toBeUndefined();
+  });
+
+  it("a click stands for the command as if typed, with the clicked check run's stack where it takes one", () => {
+    const deploy = buttonCommand(commandOfButton("deploy")!, "prod");
+    expect(deploy).toMatchObject({ kind: "agent", name: "deploy", args: ["prod"], flags: {}, raw: "/agent deploy prod" });
+    expect(resolveCommand(deploy, REPO)).toEqual({ ok: true, command: { name: "deploy", stack: "prod" } });
+    const approve = buttonCommand(commandOfButton("approve")!, "prod");
+    expect(approve).toMatchObject({ kind: "approve", reason: "", raw: "/approve" });
+    expect(resolveCommand(approve, REPO)).toEqual({ ok: true, command: { name: "approve", reason: "" } });
   });
 });
 
@@ -370,59 +436,45 @@ describe("resolveCommand: flags", () => {
   });
 });
 
-describe("editDistance", () => {
-  it("computes Levenshtein distance", () => {
-    expect(editDistance("previw", "preview")).toBe(1);
-    expect(editDistance("kitten", "sitting")).toBe(3);
-    expect(editDistance("", "abc")).toBe(3);
-    expect(editDistance("same", "same")).toBe(0);
-  });
-
-  it("stops early beyond the limit", () => {
-    expect(editDistance("a".repeat(1000), "b", 2)).toBe(3);
-    expect(editDistance("abcdef", "uvwxyz", 2)).toBe(3);
-  });
-});
-
 describe("renderHelp", () => {
   it("lists every command with its usage and description", () => {
-    const help = renderHelp(["dev", "prod"]);
+    const help = renderHelp(COMMANDS, ["dev", "prod"]);
     for (const c of COMMANDS) {
       expect(help).toContain(`\`${c.usage}\` — ${c.description}`);
     }
   });
 
   it("lists declared stacks and explains the lack of a default", () => {
-    const help = renderHelp(["dev", "prod"]);
+    const help = renderHelp(COMMANDS, ["dev", "prod"]);
     expect(help).toContain("**Stacks:** `dev`, `prod`");
     expect(help).toContain("**Default stack:** none");
   });
 
   it("names the default stack", () => {
-    const help = renderHelp(["dev", "prod"], "prod");
+    const help = renderHelp(COMMANDS, ["dev", "prod"], "prod");
     expect(help).toContain("**Default stack:** `prod`");
     expect(help).not.toContain("**Default stack:** none");
   });
 
   it("flags a default stack that is not declared", () => {
-    expect(renderHelp(["dev"], "prod")).toContain("is configured but not declared");
+    expect(renderHelp(COMMANDS, ["dev"], "prod")).toContain("is configured but not declared");
   });
 
   it("handles a repo with no stacks", () => {
-    const help = renderHelp([]);
+    const help = renderHelp(COMMANDS, []);
     expect(help).toContain("declares no stacks");
     expect(help).not.toContain("Default stack");
   });
 
   it("sanitises stack names from config", () => {
-    const help = renderHelp(["ok", "bad`name<b>"]);
+    const help = renderHelp(COMMANDS, ["ok", "bad`name<b>"]);
     expect(help).toContain("`badname<b>`");
     expect(help.split("`").length % 2).toBe(1);
   });
 
   it("is deterministic and ends with a newline", () => {
-    expect(renderHelp(["a"], "a")).toBe(renderHelp(["a"], "a"));
-    expect(renderHelp(["a"]).endsWith("\n")).toBe(true);
+    expect(renderHelp(COMMANDS, ["a"], "a")).toBe(renderHelp(COMMANDS, ["a"], "a"));
+    expect(renderHelp(COMMANDS, ["a"]).endsWith("\n")).toBe(true);
   });
 });
 

@@ -4,20 +4,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import {
-  DEFAULT_GATE,
-  CONFIG_SCHEMA_ID,
-  MAX_CONFIG_BYTES,
-  RepoConfigSchema,
-  formatConfigIssues,
-  jsonSchema,
-  loadRepoConfig,
-  type ConfigIssue,
-  type LoadResult,
-  type RepoConfig,
-  type ResolvedStack,
-  type StepSpec,
-} from "../../src/config/repo-config.js";
+import type { ConfigIssue } from "../../src/config/issues.js";
+import { formatConfigIssues, loadRepoConfig, MAX_CONFIG_BYTES, type LoadResult } from "../../src/config/repo/load.js";
+import { DEFAULT_GATE, type ResolvedStack, type StepSpec } from "../../src/config/repo/resolve.js";
+import { CONFIG_SCHEMA_ID, RepoConfigSchema, jsonSchema, type RepoConfig } from "../../src/config/repo/schema.js";
 import { SCHEMA_FILE, isSchemaFileCurrent, renderConfigSchema } from "../../scripts/write-config-schema.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

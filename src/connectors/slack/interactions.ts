@@ -2,6 +2,7 @@
 // receivers; ~40 MB of RSS) into the web tier for one HMAC check.
 import { verifySlackRequest } from "@slack/bolt/dist/receivers/verify-request.js";
 import { z } from "zod";
+import { STACK_NAME_RE } from "../../config/fields.js";
 import { APPROVE_ACTION_ID, DENY_ACTION_ID, type ApprovalButtonValue } from "../../render/slack.js";
 
 /**
@@ -21,7 +22,6 @@ import { APPROVE_ACTION_ID, DENY_ACTION_ID, type ApprovalButtonValue } from "../
 export const SLACK_MAX_SKEW_SECONDS = 5 * 60;
 
 const REPO_RE = /^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/;
-const STACK_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const SHA_RE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 const PLAN_HASH_RE = /^sha256:[0-9a-f]{64}$/;
 const USER_ID_RE = /^[UW][A-Z0-9]{2,30}$/;
@@ -30,7 +30,7 @@ const ButtonValue = z.strictObject({
   v: z.literal(1),
   repo: z.string().regex(REPO_RE),
   pr: z.number().int().positive(),
-  stack: z.string().regex(STACK_RE),
+  stack: z.string().regex(STACK_NAME_RE),
   sha: z.string().regex(SHA_RE),
   plan: z.string().regex(PLAN_HASH_RE),
   kind: z.enum(["deploy", "rollback"]),

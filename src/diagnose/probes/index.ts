@@ -8,7 +8,7 @@ import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Probe, ProbeResult } from "../types.js";
 import { sanitize, type ProbeOutcome } from "./common.js";
-import type { ProbesConfig } from "./config.js";
+import type { ProbesConfig } from "../../config/diagnose-probes.js";
 import { estuaryProbe } from "./estuary.js";
 import { lambdaLabsProbe } from "./lambda-labs.js";
 import { neonProbe } from "./neon.js";
@@ -17,8 +17,6 @@ import { pulumiProbe } from "./pulumi.js";
 import { qdrantProbe } from "./qdrant.js";
 import { redisProbe } from "./redis.js";
 
-export type { ProbesConfig } from "./config.js";
-export { ProbesConfigSchema } from "./config.js";
 export { runProbes } from "./run.js";
 
 export interface ProbeContext {

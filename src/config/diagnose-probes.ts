@@ -2,10 +2,10 @@
  * Server-side configuration of the service probes of an incident report (the `probes` key of
  * DIAGNOSE_CONFIG). Every probe is optional: a section that is absent is not probed. Secrets are
  * never written here, only the names of the variables the credentials layer (kind `diagnose`)
- * fills at run time; buildProbes (./index.ts) reads their values from that map.
+ * fills at run time; buildProbes (src/diagnose/probes/index.ts) reads their values from that map.
  */
 import { z } from "zod";
-import { EnvVarName, HttpUrl } from "../../config/fields.js";
+import { EnvVarName, HttpUrl } from "./fields.js";
 
 /** One path segment of a provider's API (ids, names); no slashes, no whitespace. */
 const Segment = z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/, "must be an id or name (letters, digits, . _ ~ -)");

@@ -1,0 +1,371 @@
+/**
+ * The schema of the repository configuration file, `.github/agent.yml`: one zod schema
+ * ({@link RepoConfigSchema}) is the single source of truth for
+ *  - the runtime check (`loadRepoConfig`, load.ts),
+ *  - the TypeScript type ({@link RepoConfig}),
+ *  - the published JSON schema ({@link jsonSchema}, written to `schema/agent-config.schema.json`
+ *    by `scripts/write-config-schema.ts`).
+ * What a stack resolves to (defaults filled, steps merged) is resolve.ts.
+ */
+import { z } from "zod";
+import { PlanPolicySchema } from "../plan-policy.js";
+import { GitHubLogin, RUNTIME_NAME_RE, STACK_NAME_RE, StackName, TeamSlug } from "../fields.js";
+import { code } from "../issues.js";
+import { closest } from "../suggest.js";
+
+const MAX_STACKS = 50;
+const MAX_ARGV = 64;
+const MAX_ARG_CHARS = 4096;
+const MAX_DIR_CHARS = 1024;
+const MAX_TIMEOUT_SECONDS = 3600;
+
+/** The canonical `$id` of the published JSON schema. */
+export const CONFIG_SCHEMA_ID = "https://github.com/pr-infra-agent/schema/agent-config.schema.json";
+export const CONFIG_SCHEMA_TITLE = "pr-infra-agent repository configuration (.github/agent.yml)";
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+// ---------------------------------------------------------------------------------------------
+
+/** Metadata for the JSON schema lives in a private registry (no global `id` collisions). */
+const docs = z.registry<{
+  id?: string;
+  description?: string;
+  examples?: unknown[];
+  pattern?: string;
+}>();
+
+export const IMAGE_REF_RE = /^[a-z0-9][a-z0-9._/:@-]{0,254}$/;
+const NO_NUL_RE = /^[^\u0000]*$/;
+const CONTROL_CHAR_RE = /[\u0000-\u001f\u007f]/;
+/**
+ * JSON-schema-only mirror of the `dir` checks (the runtime uses the per-rule messages of
+ * {@link checkDir}): relative, no `..` segment, no backslash, no control characters.
+ */
+const DIR_JSON_PATTERN = "^(?!/)(?![A-Za-z]:)(?!(?:.*/)?\\.\\.(?:/|$))[^\\\\\\u0000-\\u001f\\u007f]*$";
+
+docs.add(StackName, { description: "A stack name: 1-63 characters of [A-Za-z0-9._-], starting with a letter or digit." });
+
+const ArgString = z
+  .string()
+  .max(MAX_ARG_CHARS, `must be at most ${MAX_ARG_CHARS} characters`)
+  .regex(NO_NUL_RE, "must not contain NUL characters");
+
+const Argv = z
+  .array(ArgString)
+  .min(1, "an argv list needs at least one element (the program to run)")
+  .max(MAX_ARGV, `an argv list may have at most ${MAX_ARGV} elements`)
+  .refine((argv) => argv[0] !== "", { message: "the program (first argv element) must not be empty", path: [0] });
+docs.add(Argv, {
+  description: `A command as an argv list (executed without a shell): 1-${MAX_ARGV} strings of at most ${MAX_ARG_CHARS} characters.`,
+  examples: [["npm", "test"]],
+});
+
+const Script = z
+  .string()
+  .max(MAX_ARG_CHARS, `a command string must be at most ${MAX_ARG_CHARS} characters`)
+  .min(1, "a command string must not be empty")
+  .regex(NO_NUL_RE, "must not contain NUL characters")
+  .refine((s) => s === "" || s.trim() !== "", "a command string must not be blank");
+docs.add(Script, {
+  description: `A command string, run by a shell in the stack directory (at most ${MAX_ARG_CHARS} characters).`,
+  examples: ["npm run lint"],
+});
+
+const COMMAND_HINT = "must be a command string or an argv list of strings";
+const Command = z.union([Script, Argv], { error: COMMAND_HINT });
+
+const StepObject = z.strictObject({
+  run: Command,
+  timeout_seconds: z
+    .number({ error: `must be a whole number of seconds (1-${MAX_TIMEOUT_SECONDS})` })
+    .int(`must be a whole number of seconds (1-${MAX_TIMEOUT_SECONDS})`)
+    .min(1, "must be at least 1 second")
+    .max(MAX_TIMEOUT_SECONDS, `must be at most ${MAX_TIMEOUT_SECONDS} seconds`)
+    .optional(),
+});
+docs.add(StepObject, { description: "A step with options: `run` (command string or argv list) and an optional `timeout_seconds`." });
+
+const STEP_HINT =
+  "must be a command string, an argv list of strings, or a mapping with `run` (and optional `timeout_seconds`)";
+const Step = z.union([Command, StepObject], { error: STEP_HINT });
+docs.add(Step, { id: "step", description: "One step: a command string, an argv list, or {run, timeout_seconds}." });
+
+export const STEP_NAMES = ["lint", "test", "preview", "deploy"] as const;
+
+const Steps = z.strictObject({
+  lint: Step.optional(),
+  test: Step.optional(),
+  preview: Step.optional(),
+  deploy: Step.optional(),
+});
+docs.add(Steps, {
+  id: "steps",
+  description:
+    "Commands per step kind. `deploy` is only run by `/agent deploy`; previews run lint, test and preview in that order.",
+});
+
+const Dir = z
+  .string()
+  .superRefine((dir, ctx) => {
+    const problem = checkDir(dir);
+    if (problem !== null) ctx.addIssue({ code: "custom", message: problem, input: dir });
+  })
+  .transform(normalizeDir)
+  .prefault("."); // parsed like user input, and advertised as `default` in the input JSON schema
+docs.add(Dir, {
+  description:
+    "Working directory relative to the repository root (no absolute paths, no `..` segments, no backslashes). Default `.`.",
+  pattern: DIR_JSON_PATTERN,
+});
+
+const Engine = z.enum(["pulumi", "command"], { error: "must be `pulumi` or `command`" }).default("command");
+docs.add(Engine, {
+  description: "`pulumi` runs `pulumi preview --json --save-plan` (and later `pulumi up --plan`) itself and renders the plan; `command` runs the configured `preview`/`deploy` commands and shows their output. Default `command`.",
+});
+
+const PathGlob = z
+  .string()
+  .min(1, "must not be empty")
+  .max(256, "must be at most 256 characters")
+  .refine((g) => !g.startsWith("/") && !g.split("/").includes(".."), "must be a glob relative to the repository root, without `..`");
+const Paths = z.array(PathGlob).min(1, "must list at least one glob").max(50, "may list at most 50 globs");
+docs.add(Paths, {
+  description:
+    "Autoplan: globs (relative to the repository root) of files whose change previews this stack on a push. Default: everything under `dir`.",
+});
+
+export const PULUMI_STACK_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(?:\/[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,2}$/;
+const PulumiSettings = z.strictObject({
+  stack: z
+    .string()
+    .regex(PULUMI_STACK_RE, "must be a Pulumi stack name: `dev`, `org/dev` or `org/project/dev` (letters, digits, `.`, `_`, `-`)")
+    .optional(),
+});
+docs.add(PulumiSettings, {
+  description: "Settings of the `pulumi` engine: `stack`, the Pulumi stack to select or create (default: the stack's `name`).",
+});
+
+const bool = z.boolean({ error: "must be `true` or `false`" });
+const GateRequire = z.strictObject({
+  preview: bool.optional(),
+  status_checks: bool.optional(),
+  mergeable: bool.optional(),
+  undiverged: bool.optional(),
+  not_draft: bool.optional(),
+  lock: bool.optional(),
+});
+docs.add(GateRequire, {
+  description:
+    "Deploy requirements besides approvals, each on by default: `preview` (a successful preview of the head commit), `status_checks`, `mergeable`, `undiverged` (not behind the base branch), `not_draft`, `lock` (this PR holds the stack lock).",
+});
+const Gate = z.strictObject({
+  approvals: z.number({ error: "must be a whole number (0-10)" }).int("must be a whole number (0-10)").min(0).max(10).optional(),
+  approvers: z
+    .strictObject({
+      users: z.array(GitHubLogin).max(100).optional(),
+      teams: z.array(TeamSlug).max(20).optional(),
+    })
+    .optional(),
+  count: z.enum(["reviews", "comments", "both"], { error: "must be `reviews`, `comments` or `both`" }).optional(),
+  deploy_permission: z.enum(["write", "maintain", "admin"], { error: "must be `write`, `maintain` or `admin`" }).optional(),
+  require: GateRequire.optional(),
+  required_checks: z.array(z.string().min(1).max(200)).max(50).optional(),
+  merge_method: z.enum(["merge", "squash", "rebase"], { error: "must be `merge`, `squash` or `rebase`" }).optional(),
+  mode: z.enum(["deploy-then-merge", "merge-then-deploy"], { error: "must be `deploy-then-merge` or `merge-then-deploy`" }).optional(),
+  rollback_approvals: z.number({ error: "must be a whole number (0-10)" }).int("must be a whole number (0-10)").min(0).max(10).optional(),
+});
+docs.add(Gate, {
+  id: "gate",
+  description:
+    "The human gate before `/agent deploy`: `approvals` (default 1), `approvers` (`users`/`teams`; default anyone with write access), `count` (`reviews`, `comments` (`/approve`) or `both`, default both), `deploy_permission` (default write), `require`, `required_checks` (default: every check reported on the head commit), `merge_method` (default merge), `mode` (`deploy-then-merge`, the default: apply the PR head, then merge it; `merge-then-deploy`: merge, then apply the merge commit only if its fresh plan hashes the same as the approved one), `rollback_approvals` (approvals `/agent rollback` needs; default `approvals`; 0 lets a rollback run without one). Read from the default branch only.",
+});
+
+const Policy = PlanPolicySchema;
+docs.add(Policy, {
+  id: "policy",
+  description:
+    "Rules the plan is checked against before anyone approves (`protect`, `max_deletes`, `max_replaces`, `max_changes_decision`, `budget`). They can only add to the server's plan policy, never relax it. Read from the default branch only.",
+});
+
+const RuntimeName = z.string().regex(RUNTIME_NAME_RE, "must be a sandbox runtime name such as `runc` or `runsc`");
+docs.add(RuntimeName, {
+  description: "The OCI runtime the stack's sandboxes run under (`runsc` for gVisor); the server decides which are allowed. Untrusted code (forks) always runs under the server's untrusted runtime.",
+});
+const StackSandbox = z.strictObject({ runtime: RuntimeName.optional() });
+docs.add(StackSandbox, { description: "Sandbox settings of one stack: `runtime`." });
+
+const Stack = z.strictObject({
+  name: StackName,
+  dir: Dir,
+  engine: Engine,
+  pulumi: PulumiSettings.optional(),
+  sandbox: StackSandbox.optional(),
+  gate: Gate.optional(),
+  policy: Policy.optional(),
+  steps: Steps.optional(),
+  paths: Paths.optional(),
+});
+docs.add(Stack, { id: "stack", description: "One deployable stack." });
+
+const Sandbox = z.strictObject({
+  image: z
+    .string()
+    .regex(IMAGE_REF_RE, "must be a lowercase image reference such as `agent-sandbox:test` or `ghcr.io/org/image@sha256:…`")
+    .optional(),
+  runtime: RuntimeName.optional(),
+});
+docs.add(Sandbox, { description: "Sandbox settings: `image`, and `runtime` for every stack that names none. The server decides whether the requested image and runtime are allowed." });
+
+/** GitHub label names: 1–50 characters, no control characters. */
+const LabelName = z
+  .string()
+  .min(1, "must not be empty")
+  .max(50, "may be at most 50 characters")
+  .refine((v) => !CONTROL_CHAR_RE.test(v), "must not contain control characters");
+const RunbookDir = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((v) => !v.startsWith("/") && !v.split("/").includes("..") && !CONTROL_CHAR_RE.test(v) && !v.includes("\\"), {
+    error: "must be a relative folder of the repository without `..`",
+  });
+export const DiagnoseSettingsSchema = z.strictObject({
+  label: LabelName.default("agent:diagnose"),
+  templates: z.array(z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, "must be a file name in .github/ISSUE_TEMPLATE/")).max(20).default([]),
+  runbooks: RunbookDir.default("docs/runbooks"),
+});
+docs.add(DiagnoseSettingsSchema, {
+  id: "diagnose",
+  description:
+    "Issue diagnostics (`/agent diagnose [stack]`): `label` adding it to an issue runs a diagnosis (default `agent:diagnose`); `templates` issue templates (file names under `.github/ISSUE_TEMPLATE/`) whose new issues are diagnosed on opening; `runbooks` the folder of Markdown runbooks indexed as suggested next steps (default `docs/runbooks`, re-indexed on push to the default branch).",
+});
+
+const RootObject = z.strictObject({
+  version: z.literal(1, { error: "must be 1 (the only supported config version)" }),
+  default_stack: StackName.optional(),
+  stacks: z
+    .array(Stack)
+    .min(1, "must declare at least one stack")
+    .max(MAX_STACKS, `may declare at most ${MAX_STACKS} stacks`),
+  steps: Steps.optional(),
+  sandbox: Sandbox.optional(),
+  autoplan: z.boolean({ error: "must be `true` or `false`" }).default(true),
+  gate: Gate.optional(),
+  policy: Policy.optional(),
+  diagnose: DiagnoseSettingsSchema.optional(),
+});
+
+export const RepoConfigSchema = RootObject
+  // Cross-field checks that still make sense while other parts of the file are invalid:
+  // run them regardless of earlier issues so the author gets them in the same round.
+  .superRefine(
+    (cfg, ctx) => {
+      const raw = cfg as unknown;
+      if (!isRecord(raw) || !Array.isArray(raw.stacks)) return;
+      const firstIndex = new Map<string, number>();
+      raw.stacks.forEach((stack: unknown, i: number) => {
+        if (!isRecord(stack) || typeof stack.name !== "string") return;
+        const seen = firstIndex.get(stack.name);
+        if (seen === undefined) firstIndex.set(stack.name, i);
+        else
+          ctx.addIssue({
+            code: "custom",
+            path: ["stacks", i, "name"],
+            message: `duplicate stack name ${code(stack.name)} (already declared at ${code(`stacks[${seen}]`)})`,
+            input: stack.name,
+          });
+      });
+      if (typeof raw.default_stack === "string" && STACK_NAME_RE.test(raw.default_stack) && !firstIndex.has(raw.default_stack)) {
+        const known = [...firstIndex.keys()];
+        const near = closest(raw.default_stack, known, { loose: true });
+        ctx.addIssue({
+          code: "custom",
+          path: ["default_stack"],
+          message:
+            `names an undeclared stack ${code(raw.default_stack)}` +
+            (near !== null ? ` (did you mean ${code(near)}?)` : known.length > 0 ? ` (declared: ${known.slice(0, 10).map(code).join(", ")})` : ""),
+          input: raw.default_stack,
+        });
+      }
+    },
+    { when: () => true },
+  )
+  // Needs fully valid steps to be meaningful, so it only runs once everything else passed.
+  .superRefine((cfg, ctx) => {
+    cfg.stacks.forEach((stack, i) => {
+      if (stack.engine === "pulumi") {
+        for (const name of ["preview", "deploy"] as const) {
+          if (stack.steps?.[name] !== undefined)
+            ctx.addIssue({
+              code: "custom",
+              path: ["stacks", i, "steps", name],
+              message: `stack ${code(stack.name)} uses the \`pulumi\` engine, which runs \`pulumi ${name === "preview" ? "preview" : "up"}\` itself: remove this step, or use \`engine: command\` to run your own command`,
+            });
+        }
+        return; // the engine supplies the preview step
+      }
+      if (stack.pulumi !== undefined)
+        ctx.addIssue({ code: "custom", path: ["stacks", i, "pulumi"], message: "`pulumi` settings only apply to stacks with `engine: pulumi`" });
+      const merged = { ...cfg.steps, ...stack.steps };
+      if (merged.lint === undefined && merged.test === undefined && merged.preview === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["stacks", i],
+          message: `stack ${code(stack.name)} has no \`lint\`, \`test\` or \`preview\` step: define one under the top-level \`steps\` or under ${code(`stacks[${i}].steps`)}`,
+        });
+      }
+    });
+  });
+docs.add(RepoConfigSchema, {
+  description:
+    "Configuration for pr-infra-agent, read from `.github/agent.yml` on the repository's default branch (never the PR head). Declares the stacks a PR can preview/deploy and the commands run for each step.",
+});
+
+export type RepoConfig = z.infer<typeof RepoConfigSchema>;
+/** `diagnose:` of the repository config, defaults filled. */
+export type RepoDiagnoseSettings = z.infer<typeof DiagnoseSettingsSchema>;
+/** The settings a repository without a (valid) `diagnose:` section gets. */
+export const DEFAULT_DIAGNOSE_SETTINGS: RepoDiagnoseSettings = DiagnoseSettingsSchema.parse({});
+export type StepName = (typeof STEP_NAMES)[number];
+
+// ---------------------------------------------------------------------------------------------
+// JSON schema
+// ---------------------------------------------------------------------------------------------
+
+/** The published JSON schema (describes the file as written: defaults make keys optional). */
+export function jsonSchema(): object {
+  const generated = z.toJSONSchema(RepoConfigSchema, {
+    target: "draft-2020-12",
+    io: "input",
+    metadata: docs,
+    unrepresentable: "any",
+  }) as Record<string, unknown>;
+  const { $schema, ...rest } = generated;
+  return { $schema, $id: CONFIG_SCHEMA_ID, title: CONFIG_SCHEMA_TITLE, ...rest };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+// ---------------------------------------------------------------------------------------------
+
+function checkDir(dir: string): string | null {
+  if (dir === "") return "must not be empty (use `.` for the repository root)";
+  if (dir.length > MAX_DIR_CHARS) return `must be at most ${MAX_DIR_CHARS} characters`;
+  if (dir.includes("\u0000")) return "must not contain NUL characters";
+  if (CONTROL_CHAR_RE.test(dir)) return "must not contain control characters";
+  if (dir.includes("\\")) return "must use `/` as separator (backslashes are not allowed)";
+  if (dir.startsWith("/") || /^[A-Za-z]:/.test(dir)) return "must be a relative path (absolute paths are not allowed)";
+  if (dir.split("/").includes("..")) return "must be a relative path without `..`";
+  return null;
+}
+
+/** `./infra/` -> `infra`, `a//b/./c` -> `a/b/c`, `./` -> `.`. Assumes {@link checkDir} passed. */
+function normalizeDir(dir: string): string {
+  const parts = dir.split("/").filter((p) => p !== "" && p !== ".");
+  return parts.length === 0 ? "." : parts.join("/");
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
