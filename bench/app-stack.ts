@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import Docker from "dockerode";
-import { createRedis } from "../src/jobs/queues.js";
+import { createRedis } from "../src/connectors/queues.js";
 import { sandboxesUnder } from "../test/helpers/app-process.js";
 import { GitHttpServer } from "../test/helpers/git-server.js";
 import { GitHubServer } from "../test/helpers/github-server.js";

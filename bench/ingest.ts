@@ -28,7 +28,7 @@ import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import autocannon from "autocannon";
 import { Queue } from "bullmq";
-import { createRedis, WEBHOOK_QUEUE } from "../src/jobs/queues.js";
+import { createRedis, WEBHOOK_QUEUE } from "../src/connectors/queues.js";
 import { WEBHOOK_PATH } from "../src/web/server.js";
 import { issueCommentPayload, migratedTestDb, sign, TEST_REDIS_URL, WEBHOOK_SECRET } from "../test/helpers/harness.js";
 import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck } from "./stats.js";

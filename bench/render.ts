@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { CHECK_RUN_TEXT_LIMIT, COMMENT_BODY_LIMIT } from "../src/connectors/github.js";
 import type { StackView, TaskRow } from "../src/connectors/store/workflows.js";
-import type { StepResult } from "../src/jobs/types.js";
+import type { StepResult } from "../src/domain/steps.js";
 import { countChanges, type PlanDiagnostic, type PulumiPreview, type ResourceChange, type ResourceOp } from "../src/plan/types.js";
 import { completedOutput } from "../src/render/check-run.js";
 import { renderStickyParts } from "../src/render/sticky-comment.js";

@@ -14,12 +14,11 @@ import { newOwnerId, reapOrphanSandboxes, SandboxProvider } from "./connectors/s
 import { createDb, ensureDatabase, migrate } from "./connectors/store/db.js";
 import type { AppDeps } from "./deps.js";
 import { registerHandlers } from "./handlers/index.js";
-import { TaskCancellation } from "./jobs/cancellation.js";
+import { TaskCancellation, publishTaskCancel } from "./connectors/cancellation.js";
 import { WorkerHeartbeat } from "./jobs/heartbeat.js";
 import { processPreviewTask } from "./jobs/preview-task.js";
 import { processDeployTask } from "./jobs/deploy-task.js";
-import { createQueues, createRedis, DIAGNOSE_QUEUE, TASK_QUEUE, WEBHOOK_QUEUE } from "./jobs/queues.js";
-import type { DiagnoseJobData, TaskJobData, WebhookJobData } from "./jobs/types.js";
+import { createQueues, createRedis, DIAGNOSE_QUEUE, TASK_QUEUE, WEBHOOK_QUEUE, type DiagnoseJobData, type TaskJobData, type WebhookJobData } from "./connectors/queues.js";
 import { processDiagnose } from "./jobs/diagnose.js";
 import { runTaskInSpan } from "./jobs/task-span.js";
 import { withSpan } from "./ops/tracing.js";
@@ -30,7 +29,6 @@ import { SlackNotifier } from "./connectors/slack/client.js";
 import { processSlackClick, type SlackClick } from "./jobs/slack.js";
 import { sweepExpired } from "./jobs/expiry.js";
 import { breakGlass } from "./ops/break-glass.js";
-import { publishTaskCancel } from "./jobs/cancellation.js";
 
 export interface AppOptions {
   /** Octokit class for the worker's Probot (tests turn retries off to keep nock simple). */
@@ -140,7 +138,6 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     config,
     db,
     queues,
-    docker,
     sandboxes,
     credentials: options.credentials ?? credentialsRuntime?.source ?? noCredentials,
     egress: null,

@@ -1,4 +1,3 @@
-import type Docker from "dockerode";
 import type { Logger } from "pino";
 import type { ServerConfig } from "./config/server-config.js";
 import type { GitHub } from "./connectors/github.js";
@@ -6,19 +5,18 @@ import type { CredentialSource } from "./connectors/credentials.js";
 import type { EgressProxy } from "./connectors/egress-proxy.js";
 import type { SandboxProvider } from "./connectors/sandbox.js";
 import type { Db } from "./connectors/store/db.js";
-import type { TaskCancellation } from "./jobs/cancellation.js";
-import type { Queues } from "./jobs/queues.js";
+import type { TaskCancellation } from "./connectors/cancellation.js";
+import type { Queues } from "./connectors/queues.js";
 import type { SlackConfig } from "./config/slack-config.js";
 import type { SlackNotifier } from "./connectors/slack/client.js";
 import type { Metrics } from "./web/metrics.js";
-import type { DiagnoseRuntime } from "./jobs/diagnose.js";
+import type { DiagnoseRuntime } from "./diagnose/runtime.js";
 
 /** What handlers and task processors are given; connectors are passed in, never imported as singletons. */
 export interface AppDeps {
   config: ServerConfig;
   db: Db;
   queues: Queues;
-  docker: Docker;
   /** Sandboxes for tasks: warm from the pool for the default image, cold otherwise. */
   sandboxes: SandboxProvider;
   /** Per-task credentials (Vault later); injected per exec and redacted from all output. */

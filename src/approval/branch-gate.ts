@@ -4,7 +4,7 @@
  * deploy (src/approval/gate.ts), bound to the branch preview's commit and plan, with the
  * PR-only requirements (status checks, mergeable, undiverged, draft, lock) switched off.
  */
-import type { TaskState } from "../jobs/states.js";
+import type { TaskState } from "../domain/states.js";
 import type { ApprovalCommand, ChangedBy, ConsumedApproval, GateFacts, GatePolicy, PreviewSeen } from "./gate.js";
 import type { RepoPermission } from "./permissions.js";
 import type { PlanDecision } from "./plan-policy.js";

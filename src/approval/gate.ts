@@ -10,7 +10,7 @@
  * committers: `pr.changedBy`) never approve it, and an approval a deploy already used
  * (`consumed`) never counts again.
  */
-import type { TaskState } from "../jobs/states.js";
+import type { TaskState } from "../domain/states.js";
 import { hasAtLeast, isBotActor, type RepoPermission } from "./permissions.js";
 import { applyPlanDecision, missingRequiredApprovers, type PlanApprovalRequirement } from "./gate-plan.js";
 import { joinAnd, joinOr, loginKey, peopleNames, teamKey } from "./names.js";
@@ -538,7 +538,6 @@ function previewSucceeded(facts: GateFacts): Requirement {
     case "PENDING":
       return unmet(id, `the preview of ${head} is queued`, "Wait for it to finish, then try again.");
     case "RUNNING":
-    case "AWAITING_APPROVAL":
       return unmet(id, `the preview of ${head} is still running`, "Wait for it to finish, then try again.");
   }
 }

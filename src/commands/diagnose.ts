@@ -5,8 +5,7 @@
  */
 import { appendAudit } from "../connectors/store/audit.js";
 import type { AppDeps } from "../deps.js";
-import { DIAGNOSE_JOB_OPTIONS, diagnoseJobId } from "../jobs/queues.js";
-import type { DiagnoseJobData } from "../jobs/types.js";
+import { DIAGNOSE_JOB_OPTIONS, diagnoseJobId, type DiagnoseJobData } from "../connectors/queues.js";
 import { traceField } from "../ops/tracing.js";
 import { reply, type CommandContext } from "./context.js";
 

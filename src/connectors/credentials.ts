@@ -1,7 +1,7 @@
 /**
  * Where a task's credentials come from: Vault (src/connectors/vault/), environment variables
  * in development, or nothing. Values are injected into the step's exec environment only and
- * registered for redaction before the first step runs (invariant 7).
+ * registered for redaction before the first step runs (invariant 8).
  */
 import { CredentialError } from "./vault/errors.js";
 export type CredentialKind = "preview" | "deploy" | "diagnose";

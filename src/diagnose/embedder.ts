@@ -13,7 +13,7 @@
 import { z } from "zod";
 import type { EmbedderConfig } from "../config/diagnose-config.js";
 import { charNgrams, isPlaceholder, normaliseLog, wordTokens } from "./log-text.js";
-import type { Embedder } from "./types.js";
+import type { Embedder } from "../domain/diagnose.js";
 
 // ---------------------------------------------------------------------------------------------
 // Errors

@@ -9,7 +9,7 @@ import type { Db } from "../connectors/store/db.js";
 import { forgetIndexed, indexedDigests, indexedIds, markIndexed, nextGoodDeploy, recentFailures } from "../connectors/store/diagnostics.js";
 import { tail } from "../render/markdown.js";
 import { RUNBOOK_FILE, splitRunbook } from "./runbooks.js";
-import type { Embedder, KnowledgeEntry, SearchFilter, SearchHit, VectorStore } from "./types.js";
+import type { Embedder, KnowledgeEntry, SearchFilter, SearchHit, VectorStore } from "../domain/diagnose.js";
 
 /** Failures older than this are not indexed on first sync (they were indexed back then, or are stale). */
 export const FAILURE_WINDOW_DAYS = 180;

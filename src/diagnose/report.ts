@@ -1,6 +1,6 @@
 /** The data of one diagnostic report: gathered by src/jobs/diagnose.ts, rendered by src/render/diagnose.ts. */
 import type { FailureRow, LockRow, PendingApprovalRow, RunRow } from "../connectors/store/diagnostics.js";
-import type { ProbeResult, SearchHit } from "./types.js";
+import type { ProbeResult, SearchHit } from "../domain/diagnose.js";
 
 export type DiagnoseTrigger = "comment" | "label" | "template";
 

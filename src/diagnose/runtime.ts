@@ -7,9 +7,18 @@ import type { Logger } from "pino";
 import type { DiagnoseSettings } from "../config/diagnose-config.js";
 import { createVectorStore } from "../connectors/knowledge/index.js";
 import type { Db } from "../connectors/store/db.js";
-import type { DiagnoseRuntime } from "../jobs/diagnose.js";
 import { createEmbedder } from "./embedder.js";
 import { KnowledgeBase } from "./knowledge.js";
+
+/** What a worker needs to diagnose, built once at start by createDiagnoseRuntime. */
+export interface DiagnoseRuntime {
+  settings: DiagnoseSettings;
+  kb: KnowledgeBase;
+  /** The app's Redis connection, for the Redis probe when it has no URL of its own. */
+  redis: Redis;
+  /** Resolves once the vector store's collection/table exists (retried after a failure). */
+  ready(): Promise<void>;
+}
 
 export async function createDiagnoseRuntime(
   settings: DiagnoseSettings,

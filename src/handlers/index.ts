@@ -17,5 +17,3 @@ export function registerHandlers(app: Probot, deps: AppDeps): void {
   app.on("push", (context) => onPush(context, deps));
 }
 
-/** The webhook events the web tier enqueues; everything else is recorded and dropped. */
-export const HANDLED_EVENTS: ReadonlySet<string> = new Set(["issue_comment", "pull_request", "check_run", "issues", "push"]);

@@ -17,10 +17,10 @@ import { code, shortSha } from "../render/markdown.js";
 import { destructiveHeader, destructiveLine, shortPlanHash, summaryLine } from "../render/plan.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { enqueueDeploy, type EnqueuedDeploy } from "./enqueue-deploy.js";
-import { branchPreviewJobId, TASK_JOB_OPTIONS } from "./queues.js";
+import { branchPreviewJobId, TASK_JOB_OPTIONS } from "../connectors/queues.js";
 import { traceField } from "../ops/tracing.js";
 import { requestSlackApproval } from "./slack.js";
-import type { BranchApply, WorkflowConfig } from "./types.js";
+import type { BranchApply, WorkflowConfig } from "../config/workflow.js";
 
 export interface BranchPreviewRequest {
   repo: RepoRef;

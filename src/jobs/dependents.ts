@@ -3,10 +3,10 @@ import { appendAudit } from "../connectors/store/audit.js";
 import { finishTask, getTasks, getTask, pendingDependents, type TaskRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { cancelledOutput, completedOutput } from "../render/check-run.js";
-import { TASK_JOB_OPTIONS } from "./queues.js";
+import { TASK_JOB_OPTIONS } from "../connectors/queues.js";
 import { traceField } from "../ops/tracing.js";
 import { refreshSticky } from "./sticky.js";
-import type { StepResult } from "./types.js";
+import type { StepResult } from "../domain/steps.js";
 
 /**
  * The DAG's edge: once a `checks` task has ended, the previews waiting for it move on. After

@@ -30,7 +30,8 @@ import { pullChangers } from "./gate-facts.js";
 import { notifySlack } from "./slack.js";
 import { runStep } from "./engine-steps.js";
 import { checkout, issueCredentials, repoRef, sandboxRuntime, stepEnv, type TaskRunOptions } from "./preview-task.js";
-import type { StepResult, TaskJobData } from "./types.js";
+import type { StepResult } from "../domain/steps.js";
+import type { TaskJobData } from "../connectors/queues.js";
 
 const NEEDS_ATTENTION =
   "the worker running this deploy stopped while it was applying. The stack may be partly updated, so it is not retried automatically: check the stack (e.g. `pulumi refresh`), then preview again and deploy the new plan";
@@ -269,7 +270,7 @@ async function planMismatch(c: Ended, step: StepResult, deploymentId: number, me
   await createComment(gh, r, deploy.pr_number, `⚠️ Merged the pull request, but ${why}. The merge commit is being previewed here; once its plan is approved, comment \`/agent deploy ${stack.name}\` to apply it.`);
 }
 
-/** Seconds from the request to the apply's start and end, for a rollback (seed 001: begin < 5 min, finish < 15 min). */
+/** Seconds from the request to the apply's start and end, for a rollback (the rollback targets: begun within 5 min, finished within 15 min). */
 const SLA_BEGIN_SECONDS = 300;
 const SLA_FINISH_SECONDS = 900;
 

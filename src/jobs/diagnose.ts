@@ -7,8 +7,6 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Job } from "bullmq";
-import type { Redis } from "ioredis";
-import type { DiagnoseSettings } from "../config/diagnose-config.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import {
   getReportCommentId,
@@ -23,26 +21,17 @@ import { branchRef } from "../connectors/branch-ref.js";
 import { createComment, filesUnder, updateComment, type GitHub, type RepoRef } from "../connectors/github.js";
 import { loadDiagnoseSettings } from "../diagnose/repo-settings.js";
 import type { AppDeps } from "../deps.js";
+import type { DiagnoseRuntime } from "../diagnose/runtime.js";
 import { withPrLock } from "../connectors/store/workflows.js";
 import { KnowledgeBase, mergeHits } from "../diagnose/knowledge.js";
 import { buildProbes } from "../diagnose/probes/index.js";
 import { runProbes } from "../diagnose/probes/run.js";
 import type { DiagnosticReport, QueueDepth } from "../diagnose/report.js";
 import { RUNBOOK_FILE } from "../diagnose/runbooks.js";
-import type { ProbeResult, SearchFilter, SearchHit } from "../diagnose/types.js";
+import type { ProbeResult, SearchFilter, SearchHit } from "../domain/diagnose.js";
 import { renderDiagnosticReport } from "../render/diagnose.js";
 import { tail } from "../render/markdown.js";
-import type { DiagnoseJobData } from "./types.js";
-
-/** What a worker needs to diagnose, built once at start (src/diagnose/runtime.ts). */
-export interface DiagnoseRuntime {
-  settings: DiagnoseSettings;
-  kb: KnowledgeBase;
-  /** The app's Redis connection, for the Redis probe when it has no URL of its own. */
-  redis: Redis;
-  /** Resolves once the vector store's collection/table exists (retried after a failure). */
-  ready(): Promise<void>;
-}
+import type { DiagnoseJobData } from "../connectors/queues.js";
 
 /** Bounds on reading runbooks from the repository. */
 export const RUNBOOK_LIMITS = { match: RUNBOOK_FILE, maxFiles: 100, maxBytes: 256 * 1024, maxDepth: 3 };

@@ -45,7 +45,7 @@ export interface StepContext {
 }
 
 function stepArgv(step: StepSpec): string[] {
-  // A script comes from the default branch's config; user text never reaches it (invariant 4).
+  // A script comes from the default branch's config; user text never reaches it (invariant 5).
   return step.argv ?? ["sh", "-c", step.script ?? "true"];
 }
 

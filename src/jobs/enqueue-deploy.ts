@@ -10,9 +10,9 @@ import { findDeployConflict, type DeployConflict } from "../connectors/store/gat
 import { createDeployWorkflow, setTaskCheckRun } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { deployCheckRunName, deployQueuedOutput } from "../render/check-run.js";
-import { branchDeployJobId, DEPLOY_JOB_OPTIONS, deployJobId } from "./queues.js";
+import { branchDeployJobId, DEPLOY_JOB_OPTIONS, deployJobId } from "../connectors/queues.js";
 import { traceField } from "../ops/tracing.js";
-import type { WorkflowConfig } from "./types.js";
+import type { WorkflowConfig } from "../config/workflow.js";
 
 export interface DeployRequest {
   repo: RepoRef;

@@ -3,12 +3,13 @@
  * theirs. A worker sweeps on every reaper pass; each row is claimed by one UPDATE/DELETE …
  * RETURNING, so with several workers each expiry is announced once.
  */
-import { channelFor } from "../config/slack-config.js";
+import { channelFor, type SlackConfig } from "../config/slack-config.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import type { Db } from "../connectors/store/db.js";
 import type { SlackNotifier } from "../connectors/slack/client.js";
-import type { SlackConfig } from "../config/slack-config.js";
-import { decisionMessage, type ApprovalRequest } from "../render/slack.js";
+import { decisionMessage } from "../render/slack.js";
+import { notifyChannel } from "./slack.js";
+import { type ApprovalRequest } from "../domain/slack-approval.js";
 
 export interface ExpiryDeps {
   db: Db;
@@ -23,7 +24,7 @@ export async function sweepExpired(deps: ExpiryDeps): Promise<{ locks: number; a
     await appendAudit(deps.db, { actor: "agent", action: "lock.expired", repo: lock.repo, prNumber: lock.pr_number, detail: { stack: lock.stack, expired_at: lock.expires_at } });
     const channel = deps.slack ? channelFor(deps.slack.config, lock.repo, lock.stack) : null;
     if (deps.slack && channel) {
-      await deps.slack.notifier.notify(channel, { event: "lock.expired", repo: lock.repo, prNumber: lock.pr_number, stack: lock.stack, detail: `held by #${lock.pr_number} until ${lock.expires_at.toISOString()}` });
+      await notifyChannel(deps.slack.notifier, channel, { event: "lock.expired", repo: lock.repo, prNumber: lock.pr_number, stack: lock.stack, detail: `held by #${lock.pr_number} until ${lock.expires_at.toISOString()}` });
     }
   }
   const approvals = await deps.db.query<{ repo: string; pr_number: number; stack: string; head_sha: string; plan_hash: string; channel: string | null; ts: string | null; request: ApprovalRequest & { expiresAt: string } }>(
@@ -39,7 +40,7 @@ export async function sweepExpired(deps: ExpiryDeps): Promise<{ locks: number; a
       const request = { ...a.request, expiresAt: new Date(a.request.expiresAt) };
       await deps.slack.notifier.updateMessage(a.channel, a.ts, decisionMessage(request, { decision: "refused", by: "agent", githubLogin: null, reason: "the approval window expired; ask again with /agent deploy" }));
     }
-    await deps.slack.notifier.notify(a.channel, { event: "approval.expired", repo: a.repo, prNumber: a.pr_number, stack: a.stack, sha: a.head_sha });
+    await notifyChannel(deps.slack.notifier, a.channel, { event: "approval.expired", repo: a.repo, prNumber: a.pr_number, stack: a.stack, sha: a.head_sha });
   }
   return { locks: locks.rowCount ?? 0, approvals: approvals.rowCount ?? 0 };
 }

@@ -3,8 +3,7 @@ import type { ResolvedStack, StepSpec } from "../config/repo/resolve.js";
 import { rm } from "node:fs/promises";
 import { CheckoutError, checkoutAtSha } from "../connectors/git.js";
 import { createCheckRun, installationToken, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
-import { egressRulesFor } from "../approval/egress.js";
-import type { EgressRule } from "../approval/egress.js";
+import { egressRulesFor, type EgressRule } from "../approval/egress.js";
 import type { CredentialRequest, IssuedCredentials } from "../connectors/credentials.js";
 import { Redactor } from "../connectors/redact.js";
 import { CredentialError, VaultUnavailableError } from "../connectors/vault/errors.js";
@@ -13,8 +12,8 @@ import { evaluatePlanPolicy, type PlanDecision } from "../approval/plan-policy.j
 import { mergePlanPolicy } from "../config/plan-policy.js";
 import { serverPlanPolicyFor } from "../config/plan-policy-config.js";
 import { savePlanDecision, savePreviewPlan } from "../connectors/store/plans.js";
-import { runStep } from "./engine-steps.js";
-import { checksAsStack } from "./dag.js";
+import { runStep, type StepRun } from "./engine-steps.js";
+import { checksAsStack } from "../config/checks.js";
 import { releaseDependents } from "./dependents.js";
 import type { PreviewOutcome } from "../plan/types.js";
 import { acquireStackLock } from "../connectors/store/locks.js";
@@ -30,8 +29,8 @@ import { cancelledOutput, checksCheckRunName, completedOutput, previewCheckRunNa
 import { taskLogUrl } from "../web/log-links.js";
 import { observeStep, observeTaskEnd } from "../web/metrics.js";
 import { refreshSticky } from "./sticky.js";
-import type { StepResult, TaskJobData } from "./types.js";
-import type { StepRun } from "./engine-steps.js";
+import type { StepResult } from "../domain/steps.js";
+import type { TaskJobData } from "../connectors/queues.js";
 
 const CHECKOUT_TIMEOUT_MS = 5 * 60_000;
 /** Output kept with the task for rendering (head and tail); the full log is stored apart. */

@@ -19,7 +19,9 @@ import { approvalVerdict } from "./gate-facts.js";
 import type { PreviewOutcome } from "../plan/types.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash, summaryLine } from "../render/plan.js";
-import { decisionMessage, type ApprovalRequest, type DestructiveOp, type Notification } from "../render/slack.js";
+import { approvalRequestMessage, decisionMessage, notificationMessage, type Notification } from "../render/slack.js";
+import type { PostedMessage, SlackNotifier } from "../connectors/slack/client.js";
+import { type ApprovalRequest, type DestructiveOp } from "../domain/slack-approval.js";
 
 export type SlackClick = Extract<SlackInteraction, { ok: true }>;
 
@@ -62,7 +64,7 @@ export async function requestSlackApproval(deps: AppDeps, p: PlanAwaitingApprova
   if (!channel) return;
   const id = await claimSlackRequest(deps.db, { repo: req.repo, prNumber: req.prNumber, stack: req.stack, sha: req.sha, planHash: req.planHash }, req);
   if (!id) return;
-  const posted = await slack.notifier.postApprovalRequest(channel, req);
+  const posted = await postApprovalRequest(slack.notifier, channel, req);
   if (posted) await setSlackMessage(deps.db, id, posted.channel, posted.ts);
   await appendAudit(deps.db, {
     actor: "agent",
@@ -78,7 +80,17 @@ export async function notifySlack(deps: AppDeps, n: Notification): Promise<void>
   const slack = deps.slack;
   if (!slack) return;
   const channel = channelFor(slack.config, n.repo, n.stack);
-  if (channel) await slack.notifier.notify(channel, n).catch(() => false);
+  if (channel) await notifyChannel(slack.notifier, channel, n).catch(() => false);
+}
+
+/** Posts an approval request with its buttons; null when that failed (logged by the notifier). */
+export function postApprovalRequest(notifier: SlackNotifier, channel: string, req: ApprovalRequest): Promise<PostedMessage | null> {
+  return notifier.post(channel, () => approvalRequestMessage(req), { repo: req.repo, stack: req.stack, kind: "approval request" });
+}
+
+/** Posts a notification; false when that failed (logged by the notifier). */
+export async function notifyChannel(notifier: SlackNotifier, channel: string, n: Notification): Promise<boolean> {
+  return (await notifier.post(channel, () => notificationMessage(n), { repo: n.repo, stack: n.stack, kind: n.event })) !== null;
 }
 
 /** Handles one verified Approve / Deny click (a job from the web tier). */

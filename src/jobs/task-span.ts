@@ -1,7 +1,7 @@
 import type { Job } from "bullmq";
 import type { Db } from "../connectors/store/db.js";
 import { withSpan } from "../ops/tracing.js";
-import type { TaskJobData } from "./types.js";
+import type { TaskJobData } from "../connectors/queues.js";
 
 /**
  * Runs a task job in a `task.run` span, the child of the span that enqueued it (the carrier

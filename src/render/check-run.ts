@@ -1,8 +1,7 @@
 import type { PlanDecision } from "../approval/plan-policy.js";
 import { policyLines } from "./policy.js";
-import type { CheckRunAnnotation, CheckRunUpdate } from "../connectors/github.js";
-import { CHECK_RUN_TEXT_LIMIT, MAX_ANNOTATIONS_PER_REQUEST } from "../connectors/github.js";
-import type { StepResult } from "../jobs/types.js";
+import { type CheckRunAnnotation, type CheckRunUpdate, CHECK_RUN_TEXT_LIMIT, MAX_ANNOTATIONS_PER_REQUEST } from "../connectors/github.js";
+import type { StepResult } from "../domain/steps.js";
 import { orderForDisplay, type PreviewOutcome, type PulumiPreview } from "../plan/types.js";
 import { code, fmtInt, shortSha } from "./markdown.js";
 import {

@@ -5,7 +5,7 @@
  */
 import { clip, COMMENT_BODY_LIMIT } from "../connectors/github.js";
 import type { DiagnosticReport } from "../diagnose/report.js";
-import type { ProbeStatus, SearchHit } from "../diagnose/types.js";
+import type { ProbeStatus, SearchHit } from "../domain/diagnose.js";
 import { MIN_SIMILARITY } from "../diagnose/knowledge.js";
 import { cell, code, escapeHtml, fencedWithin, formatDuration, inlineText, shortSha } from "./markdown.js";
 
@@ -22,7 +22,6 @@ const STATE_ICON: Record<string, string> = {
   PENDING: "🕓 queued",
   CANCELLED: "⏹️ cancelled",
   BLOCKED: "⛔ blocked",
-  AWAITING_APPROVAL: "✋ awaiting approval",
 };
 
 function ago(at: Date | string | null, now: Date): string {

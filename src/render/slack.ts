@@ -8,63 +8,11 @@
  * channel mention or a `<!channel>` broadcast, and `@` is followed by a zero-width space so a
  * plain `@channel` / `@here` stays text even where Slack would link names.
  */
+import { escapeMrkdwn, type SlackMessage } from "../connectors/slack/mrkdwn.js";
+import { APPROVE_ACTION_ID, DENY_ACTION_ID, APPROVAL_BLOCK_ID, BUTTON_VALUE_MAX, type ApprovalRequest, type ApprovalButtonValue } from "../domain/slack-approval.js";
 
-export const APPROVE_ACTION_ID = "agent_approve";
-export const DENY_ACTION_ID = "agent_deny";
-export const APPROVAL_BLOCK_ID = "agent_approval";
-/** Slack's limit for a button's `value`. */
-export const BUTTON_VALUE_MAX = 2000;
 /** Destructive operations listed by name; the rest are counted. */
 export const DESTRUCTIVE_LIST_MAX = 10;
-
-export interface DestructiveOp {
-  op: "delete" | "replace";
-  type: string;
-  name: string;
-}
-
-export interface ApprovalRequest {
-  kind: "deploy" | "rollback";
-  /** `owner/repo`. */
-  repo: string;
-  prNumber: number;
-  prUrl: string;
-  stack: string;
-  /** The head SHA the approval is bound to. */
-  sha: string;
-  /** The plan hash the approval is bound to (`sha256:…`). */
-  planHash: string;
-  /** Counts, e.g. `+3 ~1 -2`. */
-  summary: string;
-  destructive: DestructiveOp[];
-  /** GitHub login of whoever asked for the deploy. */
-  requestedBy: string;
-  expiresAt: Date;
-  installationId: number;
-}
-
-/**
- * What a button carries back to the app: everything needed to find the deploy and to bind the
- * approval to the same SHA and plan. Compact keys: Slack limits a value to 2,000 characters.
- * Not trusted on its own: the interaction's signature proves Slack sent it, and the approval
- * policy checks it against the stored deploy.
- */
-export interface ApprovalButtonValue {
-  v: 1;
-  repo: string;
-  pr: number;
-  stack: string;
-  sha: string;
-  plan: string;
-  kind: "deploy" | "rollback";
-  inst: number;
-}
-
-export interface SlackMessage {
-  /** Notification and screen-reader fallback (mrkdwn-escaped). */
-  text: string;
-  blocks: unknown[];
-}
 
 export interface DecisionOutcome {
   /** `refused`: the click did not count (unmapped user, not allowed, SHA or plan moved on, expired). */
@@ -93,40 +41,6 @@ export interface Notification {
   detail?: string;
   /** A link for more (check run, log); used only when http(s). */
   url?: string;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Escaping
-// ---------------------------------------------------------------------------------------------
-
-const CONTROL_RE = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
-const ZWSP = "\u200b";
-
-function escapeChar(c: string): string {
-  if (c === "&") return "&amp;";
-  if (c === "<") return "&lt;";
-  if (c === ">") return "&gt;";
-  if (c === "@") return `@${ZWSP}`;
-  return c;
-}
-
-/**
- * Text safe to put into mrkdwn: `&`, `<`, `>` escaped (Slack's rule), `@` defused, control
- * characters other than newline and tab removed. With `max`, the escaped result is at most that
- * long (cut between characters, never inside an entity, with `…` when cut).
- */
-export function escapeMrkdwn(text: string, max = Infinity): string {
-  const clean = text.replace(CONTROL_RE, "");
-  let out = "";
-  for (const c of clean) out += escapeChar(c);
-  if (out.length <= max) return out;
-  let cut = "";
-  for (const c of clean) {
-    const e = escapeChar(c);
-    if (cut.length + e.length > max - 1) break;
-    cut += e;
-  }
-  return `${cut}…`;
 }
 
 /** Inline code for a name: backticks would end the span, so they become `'`. */

@@ -1,4 +1,4 @@
-import type { StepResult, StepStatus } from "../jobs/types.js";
+import type { StepResult, StepStatus } from "../domain/steps.js";
 import { fencedWithin, formatDuration, headTail } from "./markdown.js";
 
 export const STATUS_ICON: Record<StepStatus, string> = {

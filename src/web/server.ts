@@ -1,6 +1,6 @@
 /**
  * The web tier: verify, dedupe, record, enqueue, answer. No GitHub API calls and no sandbox
- * work happen here (invariant 6); a worker picks deliveries and clicks up from the queue.
+ * work happen here (invariant 7); a worker picks deliveries and clicks up from the queue.
  *
  * One module per route family in src/web/routes/; this file holds the route table and the two
  * servers built from it (router.ts matches a request to its route and answers errors).
@@ -8,7 +8,7 @@
 import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import type { Db } from "../connectors/store/db.js";
-import type { Queues } from "../jobs/queues.js";
+import type { Queues } from "../connectors/queues.js";
 import type { Metrics } from "./metrics.js";
 import { router, type Route } from "./router.js";
 import { adminRoutes, type AdminOptions } from "./routes/admin.js";

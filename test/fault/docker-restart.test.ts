@@ -2,7 +2,7 @@ import { readdir } from "node:fs/promises";
 import type Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STICKY_MARKER } from "../../src/render/sticky-comment.js";
-import { jobIdFrom } from "../../src/jobs/queues.js";
+import { jobIdFrom } from "../../src/connectors/queues.js";
 import { isCheckRunCompleted, isCheckRunInProgress, type RecordedCall } from "../helpers/github-fake.js";
 import { executable as exe } from "../helpers/git-server.js";
 import { deliver, issueCommentPayload, TEST_IMAGE } from "../helpers/harness.js";

@@ -1,7 +1,7 @@
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STICKY_MARKER } from "../../src/render/sticky-comment.js";
-import { jobIdFrom } from "../../src/jobs/queues.js";
+import { jobIdFrom } from "../../src/connectors/queues.js";
 import { isCheckRunCompleted, isCheckRunInProgress } from "../helpers/github-fake.js";
 import { executable as exe } from "../helpers/git-server.js";
 import { deliver, issueCommentPayload } from "../helpers/harness.js";

@@ -10,7 +10,7 @@ import { pino } from "pino";
 import { startApp, type RunningApp } from "../../src/app.js";
 import { loadServerConfig, type ServerConfig } from "../../src/config/server-config.js";
 import { ROOT_LABEL, SANDBOX_LABEL } from "../../src/connectors/sandbox.js";
-import { createRedis } from "../../src/jobs/queues.js";
+import { createRedis } from "../../src/connectors/queues.js";
 import { GitHttpServer } from "./git-server.js";
 import { GitHubServer } from "./github-server.js";
 import { migratedTestDb, TEST_IMAGE, TEST_REDIS_URL, WEBHOOK_SECRET } from "./harness.js";

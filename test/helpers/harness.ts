@@ -13,7 +13,7 @@ import { ProbotOctokit } from "probot";
 import { startApp, type AppOptions, type RunningApp } from "../../src/app.js";
 import { loadServerConfig, type ServerConfig } from "../../src/config/server-config.js";
 import { ROOT_LABEL } from "../../src/connectors/sandbox.js";
-import { createRedis, jobIdFrom, WEBHOOK_QUEUE } from "../../src/jobs/queues.js";
+import { createRedis, jobIdFrom, WEBHOOK_QUEUE } from "../../src/connectors/queues.js";
 import { GitHttpServer } from "./git-server.js";
 
 export const TEST_DB_BASE = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";

@@ -1,5 +1,5 @@
 import type { TaskRow } from "../../src/connectors/store/workflows.js";
-import type { StepResult } from "../../src/jobs/types.js";
+import type { StepResult } from "../../src/domain/steps.js";
 
 /** A step result with neutral defaults. */
 export function step(over: Partial<StepResult> & Pick<StepResult, "name" | "status">): StepResult {

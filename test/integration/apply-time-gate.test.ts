@@ -10,7 +10,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { staticCredentials } from "../../src/connectors/credentials.js";
 import { createDeployWorkflow } from "../../src/connectors/store/workflows.js";
-import { deployJobId } from "../../src/jobs/queues.js";
+import { deployJobId } from "../../src/connectors/queues.js";
 import { GitHubFake, isCheckRunCompleted, type RecordedCall } from "../helpers/github-fake.js";
 import { executable as exe } from "../helpers/git-server.js";
 import { deliver, issueCommentPayload, leftoverSandboxes, pullRequestPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";

@@ -22,7 +22,7 @@ import { pulumiProbe } from "../../src/diagnose/probes/pulumi.js";
 import { qdrantProbe } from "../../src/diagnose/probes/qdrant.js";
 import { redisProbe } from "../../src/diagnose/probes/redis.js";
 import { runProbes } from "../../src/diagnose/probes/run.js";
-import type { Probe, ProbeResult } from "../../src/diagnose/types.js";
+import type { Probe, ProbeResult } from "../../src/domain/diagnose.js";
 import { TEST_DB_BASE, TEST_REDIS_URL } from "../helpers/harness.js";
 
 const NEON_KEY = "neon_api_key_secret_0123456789abcdefABCDEF";

@@ -13,7 +13,7 @@ import nock from "nock";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { staticCredentials, type CredentialRequest } from "../../src/connectors/credentials.js";
 import { REPORT_MARKER } from "../../src/render/diagnose.js";
-import { createRedis, DIAGNOSE_QUEUE } from "../../src/jobs/queues.js";
+import { createRedis, DIAGNOSE_QUEUE } from "../../src/connectors/queues.js";
 import { GitHubFake, type RecordedCall } from "../helpers/github-fake.js";
 import { deliver, INSTALLATION_ID, issueCommentPayload, startAppFixture, TEST_REDIS_URL, type AppFixture } from "../helpers/harness.js";
 

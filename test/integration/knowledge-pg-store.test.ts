@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Db } from "../../src/connectors/store/db.js";
 import { createVectorStore, KnowledgeStoreError, PgVectorStore } from "../../src/connectors/knowledge/index.js";
-import type { KnowledgeEntry } from "../../src/diagnose/types.js";
+import type { KnowledgeEntry } from "../../src/domain/diagnose.js";
 import { migratedTestDb } from "../helpers/harness.js";
 
 const DIMS = 4;

@@ -14,7 +14,7 @@ import {
   TEST_REDIS_URL,
   type TestEnv,
 } from "../helpers/harness.js";
-import { createRedis } from "../../src/jobs/queues.js";
+import { createRedis } from "../../src/connectors/queues.js";
 
 const REPO = "octo-org/infra-live";
 const TOKEN = "ghs_previewFlowInstallationToken000000001";

@@ -7,7 +7,7 @@ import Docker from "dockerode";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { newOwnerId, OWNER_LABEL, Sandbox, SandboxPool, SandboxProvider, type SandboxOptions } from "../../src/connectors/sandbox.js";
 import { WorkerHeartbeat } from "../../src/jobs/heartbeat.js";
-import { createRedis } from "../../src/jobs/queues.js";
+import { createRedis } from "../../src/connectors/queues.js";
 import { destroyTestEnv, makeTestEnv, startTestApp, TEST_IMAGE, TEST_REDIS_URL } from "../helpers/harness.js";
 
 const docker = new Docker();

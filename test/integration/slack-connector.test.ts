@@ -4,7 +4,9 @@ import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { SlackNotifier } from "../../src/connectors/slack/client.js";
 import { parseSlackInteraction, type SlackInteraction } from "../../src/connectors/slack/interactions.js";
-import { approvalRequestMessage, decisionMessage, type ApprovalRequest } from "../../src/render/slack.js";
+import { approvalRequestMessage, decisionMessage } from "../../src/render/slack.js";
+import { type ApprovalRequest } from "../../src/domain/slack-approval.js";
+import { notifyChannel, postApprovalRequest } from "../../src/jobs/slack.js";
 
 const SLACK = "https://slack.test";
 const TOKEN = "xoxb-1111-2222-T0kenThatMustNeverBeLogged";
@@ -78,7 +80,7 @@ describe("SlackNotifier: Web API calls", () => {
       })
       .reply(200, { ok: true, channel: "C0123ABC", ts: "1736942400.000100" });
 
-    const posted = await notifier().postApprovalRequest("C0123ABC", request);
+    const posted = await postApprovalRequest(notifier(), "C0123ABC", request);
 
     expect(posted).toEqual({ channel: "C0123ABC", ts: "1736942400.000100" });
     expect(scope.isDone()).toBe(true);
@@ -133,7 +135,7 @@ describe("SlackNotifier: Web API calls", () => {
       })
       .reply(200, { ok: true, channel: "C0999", ts: "1.2" });
 
-    const ok = await notifier().notify("C0999", {
+    const ok = await notifyChannel(notifier(), "C0999", {
       event: "deploy.failed",
       repo: "acme/infra",
       prNumber: 42,
@@ -156,8 +158,8 @@ describe("SlackNotifier: Web API calls", () => {
     nock(SLACK).post("/api/chat.update").reply(200, { ok: false, error: "message_not_found" });
 
     const n = notifier();
-    await expect(n.postApprovalRequest("C0GONE", request)).resolves.toBeNull();
-    await expect(n.notify("C0GONE", { event: "lock.stolen", repo: "acme/infra", stack: "prod" })).resolves.toBe(false);
+    await expect(postApprovalRequest(n, "C0GONE", request)).resolves.toBeNull();
+    await expect(notifyChannel(n, "C0GONE", { event: "lock.stolen", repo: "acme/infra", stack: "prod" })).resolves.toBe(false);
     await expect(n.updateMessage("C0GONE", "1.2", decisionMessage(request, { decision: "denied", by: "U0BOB", githubLogin: "bob" }))).resolves.toBe(false);
 
     const entries = logLines.map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -174,7 +176,7 @@ describe("SlackNotifier: Web API calls", () => {
     nock(SLACK).post("/api/chat.update").reply(500, "upstream broke");
 
     const n = notifier();
-    await expect(n.postApprovalRequest("C0123ABC", request)).resolves.toBeNull();
+    await expect(postApprovalRequest(n, "C0123ABC", request)).resolves.toBeNull();
     await expect(n.updateMessage("C0123ABC", "1.2", approvalRequestMessage(request))).resolves.toBe(false);
 
     const entries = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.status === 500);
@@ -183,7 +185,7 @@ describe("SlackNotifier: Web API calls", () => {
 
   it("logs and swallows a network failure", async () => {
     nock(SLACK).post("/api/chat.postMessage").replyWithError("socket hang up");
-    await expect(notifier().notify("C0123ABC", { event: "deploy.started", repo: "acme/infra", stack: "prod" })).resolves.toBe(false);
+    await expect(notifyChannel(notifier(), "C0123ABC", { event: "deploy.started", repo: "acme/infra", stack: "prod" })).resolves.toBe(false);
     expect(logged()).toContain("slack: post failed");
   });
 });

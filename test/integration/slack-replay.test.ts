@@ -12,7 +12,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
 import { staticCredentials } from "../../src/connectors/credentials.js";
-import { createRedis, WEBHOOK_QUEUE } from "../../src/jobs/queues.js";
+import { createRedis, WEBHOOK_QUEUE } from "../../src/connectors/queues.js";
 import { slackClickJobId } from "../../src/web/server.js";
 import { destroyTestEnv, isolateNetwork, makeTestEnv, startTestApp, TEST_REDIS_URL, type TestEnv } from "../helpers/harness.js";
 

@@ -5,7 +5,7 @@ import { ensureDatabase, migrate, type Db } from "../../src/connectors/store/db.
 import { recordDelivery } from "../../src/connectors/store/deliveries.js";
 import { acquireStackLock, getStackLock, locksHeldBy, releaseStackLocks } from "../../src/connectors/store/locks.js";
 import { claimTask, createPreviewWorkflow, finishTask, latestPreviewPerStack, type NewPreviewWorkflow } from "../../src/connectors/store/workflows.js";
-import { previewJobId } from "../../src/jobs/queues.js";
+import { previewJobId } from "../../src/connectors/queues.js";
 import { migratedTestDb } from "../helpers/harness.js";
 
 const sha = (c: string) => c.repeat(40);

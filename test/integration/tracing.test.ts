@@ -4,7 +4,7 @@ import { trace } from "@opentelemetry/api";
 import { Job, Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
-import { createRedis, jobIdFrom, WEBHOOK_QUEUE } from "../../src/jobs/queues.js";
+import { createRedis, jobIdFrom, WEBHOOK_QUEUE } from "../../src/connectors/queues.js";
 import { injectTraceContext, scrubSecrets, startTracing, tracingEnabled, withSpan, type TracingHandle } from "../../src/ops/tracing.js";
 import { STICKY_MARKER } from "../../src/render/sticky-comment.js";
 import { executable as exe, type GitHttpServer } from "../helpers/git-server.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadRepoConfig } from "../../src/config/repo/load.js";
 import type { ResolvedStack } from "../../src/config/repo/resolve.js";
-import { checksAsStack, planChecks } from "../../src/jobs/dag.js";
+import { checksAsStack, planChecks } from "../../src/config/checks.js";
 
 function stacks(yaml: string): ResolvedStack[] {
   const res = loadRepoConfig(yaml);

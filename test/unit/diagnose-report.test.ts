@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { COMMENT_BODY_LIMIT } from "../../src/connectors/github.js";
 import { githubSlug, splitRunbook } from "../../src/diagnose/runbooks.js";
 import { mergeHits, MIN_SIMILARITY } from "../../src/diagnose/knowledge.js";
-import type { SearchHit } from "../../src/diagnose/types.js";
+import type { SearchHit } from "../../src/domain/diagnose.js";
 import { matchesTemplate, templateIdentity } from "../../src/diagnose/templates.js";
 import { REPORT_MARKER, renderDiagnosticReport } from "../../src/render/diagnose.js";
 import { fixtureReport } from "../fixtures/diagnose/report.js";

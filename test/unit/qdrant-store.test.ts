@@ -1,10 +1,9 @@
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
+import { createServer, type AddressInfo } from "node:net";
 import nock from "nock";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createVectorStore, KnowledgeStoreError, pointId, QdrantVectorStore } from "../../src/connectors/knowledge/index.js";
 import type { Db } from "../../src/connectors/store/db.js";
-import type { KnowledgeEntry } from "../../src/diagnose/types.js";
+import type { KnowledgeEntry } from "../../src/domain/diagnose.js";
 
 const QDRANT = "https://qdrant.test:6333";
 const API_KEY = "qdrant-key-ThatMustNeverAppearInErrors";

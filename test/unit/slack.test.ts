@@ -1,15 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { SlackConfigError, channelFor, slackConfigFromEnv } from "../../src/config/slack-config.js";
-import {
-  BUTTON_VALUE_MAX,
-  approvalButtonValue,
-  approvalRequestMessage,
-  decisionMessage,
-  escapeMrkdwn,
-  notificationMessage,
-  type ApprovalRequest,
-  type NotificationEvent,
-} from "../../src/render/slack.js";
+import { BUTTON_VALUE_MAX, type ApprovalRequest } from "../../src/domain/slack-approval.js";
+import { approvalButtonValue, approvalRequestMessage, decisionMessage, notificationMessage, type NotificationEvent } from "../../src/render/slack.js";
+import { escapeMrkdwn } from "../../src/connectors/slack/mrkdwn.js";
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
 const PLAN = `sha256:${"ab".repeat(32)}`;

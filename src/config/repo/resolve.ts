@@ -4,7 +4,8 @@
  */
 import type { PlanPolicyConfig } from "../../approval/plan-policy.js";
 import { mergePlanPolicy } from "../plan-policy.js";
-import { STEP_NAMES, type RepoConfig, type StepName } from "./schema.js";
+import { STEP_NAMES, type StepName } from "../../domain/steps.js";
+import type { RepoConfig } from "./schema.js";
 
 /**
  * One step to run. Exactly one of `argv` / `script` is non-null, except for a step the engine

@@ -91,8 +91,6 @@ const STEP_HINT =
 const Step = z.union([Command, StepObject], { error: STEP_HINT });
 docs.add(Step, { id: "step", description: "One step: a command string, an argv list, or {run, timeout_seconds}." });
 
-export const STEP_NAMES = ["lint", "test", "preview", "deploy"] as const;
-
 const Steps = z.strictObject({
   lint: Step.optional(),
   test: Step.optional(),
@@ -327,7 +325,6 @@ export type RepoConfig = z.infer<typeof RepoConfigSchema>;
 export type RepoDiagnoseSettings = z.infer<typeof DiagnoseSettingsSchema>;
 /** The settings a repository without a (valid) `diagnose:` section gets. */
 export const DEFAULT_DIAGNOSE_SETTINGS: RepoDiagnoseSettings = DiagnoseSettingsSchema.parse({});
-export type StepName = (typeof STEP_NAMES)[number];
 
 // ---------------------------------------------------------------------------------------------
 // JSON schema

@@ -2,7 +2,7 @@
  * The knowledge base's vector store: Qdrant when configured (QDRANT_URL), PostgreSQL otherwise.
  * Both keep the same entries with the same ids and answer the same filters.
  */
-import type { VectorStore } from "../../diagnose/types.js";
+import type { VectorStore } from "../../domain/diagnose.js";
 import type { Db } from "../store/db.js";
 import { PgVectorStore } from "./pg-store.js";
 import { QdrantVectorStore } from "./qdrant-store.js";

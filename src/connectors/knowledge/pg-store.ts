@@ -5,7 +5,7 @@
  * That is a scan of the repo's rows per search: right for the few thousand entries a repo has.
  */
 import type { Db } from "../store/db.js";
-import type { KnowledgeEntry, KnowledgeKind, SearchFilter, SearchHit, VectorStore } from "../../diagnose/types.js";
+import type { KnowledgeEntry, KnowledgeKind, SearchFilter, SearchHit, VectorStore } from "../../domain/diagnose.js";
 import { checkQueryVector, checkUpsertInput, KnowledgeStoreError } from "./errors.js";
 
 export interface PgVectorStoreOptions {

@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { QdrantClient, type Schemas } from "@qdrant/js-client-rest";
-import type { KnowledgeEntry, KnowledgeKind, SearchFilter, SearchHit, VectorStore } from "../../diagnose/types.js";
+import type { KnowledgeEntry, KnowledgeKind, SearchFilter, SearchHit, VectorStore } from "../../domain/diagnose.js";
 import { checkQueryVector, checkUpsertInput, KnowledgeStoreError } from "./errors.js";
 
 export interface QdrantVectorStoreOptions {

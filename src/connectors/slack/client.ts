@@ -7,14 +7,7 @@ import {
   type RetryOptions,
 } from "@slack/web-api";
 import type { SlackConfig } from "../../config/slack-config.js";
-import {
-  escapeMrkdwn,
-  approvalRequestMessage,
-  notificationMessage,
-  type ApprovalRequest,
-  type Notification,
-  type SlackMessage,
-} from "../../render/slack.js";
+import { escapeMrkdwn, type SlackMessage } from "./mrkdwn.js";
 
 /**
  * Posts approval requests and notifications to Slack. Best effort by design: Slack being down,
@@ -105,18 +98,6 @@ export class SlackNotifier {
     return new SlackNotifier({ token: config.botToken, apiUrl: config.apiUrl, ...opts });
   }
 
-  /** Posts the request with its buttons; null when Slack refused or could not be reached. */
-  async postApprovalRequest(channel: string, req: ApprovalRequest): Promise<PostedMessage | null> {
-    let message: SlackMessage;
-    try {
-      message = approvalRequestMessage(req);
-    } catch (err) {
-      this.#log.error({ channel, repo: req.repo, stack: req.stack, ...describeError(err) }, "slack: cannot render approval request");
-      return null;
-    }
-    return this.#post(channel, message, { repo: req.repo, stack: req.stack, kind: "approval request" });
-  }
-
   /** Replaces a posted message (e.g. with the decision); false when that failed. */
   async updateMessage(channel: string, ts: string, message: SlackMessage): Promise<boolean> {
     try {
@@ -139,19 +120,18 @@ export class SlackNotifier {
     }
   }
 
-  /** Posts a notification; false when that failed. */
-  async notify(channel: string, n: Notification): Promise<boolean> {
+  /**
+   * Posts a message; null when it could not be rendered, Slack refused it or could not be
+   * reached. `render` runs here so a renderer bug is logged like a Slack failure, never thrown.
+   */
+  async post(channel: string, render: () => SlackMessage, about: Record<string, string>): Promise<PostedMessage | null> {
     let message: SlackMessage;
     try {
-      message = notificationMessage(n);
+      message = render();
     } catch (err) {
-      this.#log.error({ channel, event: n.event, ...describeError(err) }, "slack: cannot render notification");
-      return false;
+      this.#log.error({ channel, ...about, ...describeError(err) }, "slack: cannot render message");
+      return null;
     }
-    return (await this.#post(channel, message, { repo: n.repo, stack: n.stack, kind: n.event })) !== null;
-  }
-
-  async #post(channel: string, message: SlackMessage, about: Record<string, string>): Promise<PostedMessage | null> {
     try {
       const res = await this.#client.chat.postMessage({
         channel,

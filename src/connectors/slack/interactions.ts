@@ -3,7 +3,7 @@
 import { verifySlackRequest } from "@slack/bolt/dist/receivers/verify-request.js";
 import { z } from "zod";
 import { STACK_NAME_RE } from "../../config/fields.js";
-import { APPROVE_ACTION_ID, DENY_ACTION_ID, type ApprovalButtonValue } from "../../render/slack.js";
+import { APPROVE_ACTION_ID, DENY_ACTION_ID, type ApprovalButtonValue } from "../../domain/slack-approval.js";
 
 /**
  * An Approve / Deny click, as Slack POSTs it to the app's interactivity URL

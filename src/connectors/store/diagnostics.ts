@@ -3,7 +3,7 @@
  * the tail of the failing step's log, locks, pending approvals, stuck tasks; plus the report
  * comment per issue and the knowledge-base bookkeeping. No policy here.
  */
-import type { StepResult } from "../../jobs/types.js";
+import type { StepResult } from "../../domain/steps.js";
 import type { Db } from "./db.js";
 
 export interface RunRow {

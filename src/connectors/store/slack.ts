@@ -1,4 +1,4 @@
-import type { ApprovalRequest } from "../../render/slack.js";
+import type { ApprovalRequest } from "../../domain/slack-approval.js";
 import type { Db } from "./db.js";
 
 export interface SlackMessageRow {

@@ -1,10 +1,11 @@
 import type pg from "pg";
-import type { StepResult, WorkflowConfig } from "../../jobs/types.js";
-import { previewWorkflowState, type TaskState, type WorkflowState } from "../../jobs/states.js";
+import type { StepResult } from "../../domain/steps.js";
+import type { WorkflowConfig } from "../../config/workflow.js";
+import { previewWorkflowState, type TaskState, type WorkflowState } from "../../domain/states.js";
 import type { Db } from "./db.js";
 import type { PreviewOutcome } from "../../plan/types.js";
 import type { PlanDecision } from "../../approval/plan-policy.js";
-import type { ChecksGroup } from "../../jobs/dag.js";
+import type { ChecksGroup } from "../../config/checks.js";
 
 export interface WorkflowRow {
   id: string;

@@ -3,7 +3,7 @@
  * reason, HTTP GET with zod validation, and the text sanitiser every reason goes through.
  */
 import type { z } from "zod";
-import type { ProbeResult, ProbeStatus } from "../types.js";
+import type { ProbeResult, ProbeStatus } from "../../domain/diagnose.js";
 
 export type ProbeOutcome = Omit<ProbeResult, "name" | "durationMs">;
 export type Detail = ProbeResult["details"][number];

@@ -19,7 +19,7 @@
  *   in the details (per task with failures) but do not change the status on their own.
  */
 import { z } from "zod";
-import type { Probe, ProbeStatus } from "../types.js";
+import type { Probe, ProbeStatus } from "../../domain/diagnose.js";
 import { ago, guarded, httpGet, ProbeDown, worst, type Detail } from "./common.js";
 
 const Sample = z.object({

@@ -6,7 +6,7 @@
  */
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import type { Probe, ProbeResult } from "../types.js";
+import type { Probe, ProbeResult } from "../../domain/diagnose.js";
 import { sanitize, type ProbeOutcome } from "./common.js";
 import type { ProbesConfig } from "../../config/diagnose-probes.js";
 import { estuaryProbe } from "./estuary.js";

@@ -6,7 +6,7 @@
  * live instance is judged (unhealthy DOWN; booting, preempted or unknown DEGRADED).
  */
 import { z } from "zod";
-import type { Probe, ProbeStatus } from "../types.js";
+import type { Probe, ProbeStatus } from "../../domain/diagnose.js";
 import { guarded, httpGet, readJson, worst, type Detail } from "./common.js";
 
 const Instance = z.looseObject({

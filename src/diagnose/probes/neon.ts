@@ -11,7 +11,7 @@
  *   DEGRADED (starting), anything else DEGRADED; a branch with no endpoint is DOWN.
  */
 import { z } from "zod";
-import type { Probe, ProbeStatus } from "../types.js";
+import type { Probe, ProbeStatus } from "../../domain/diagnose.js";
 import { ago, guarded, httpGet, readJson, worst, type Detail } from "./common.js";
 
 const Branch = z.looseObject({

@@ -4,7 +4,7 @@
  * (also when the run's signal aborts).
  */
 import pg from "pg";
-import type { Probe } from "../types.js";
+import type { Probe } from "../../domain/diagnose.js";
 import { describeError, guarded, ms, ProbeDown, sanitize } from "./common.js";
 
 export interface PostgresProbeOptions {

@@ -14,7 +14,7 @@
  * DEGRADED (shorter → OK, "in progress"); no update at all → DEGRADED; 404 → DOWN (no such stack).
  */
 import { z } from "zod";
-import type { Probe } from "../types.js";
+import type { Probe } from "../../domain/diagnose.js";
 import { ago, duration, guarded, httpGet, readJson, type Detail } from "./common.js";
 
 const Info = z.looseObject({

@@ -5,7 +5,7 @@
  * configured, goes in the `api-key` header.
  */
 import { z } from "zod";
-import type { Probe, ProbeStatus } from "../types.js";
+import type { Probe, ProbeStatus } from "../../domain/diagnose.js";
 import { guarded, httpGet, ms, readJson, worst, type Detail } from "./common.js";
 
 const CollectionResponse = z.looseObject({

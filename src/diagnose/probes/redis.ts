@@ -5,7 +5,7 @@
  */
 import type { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import type { Probe } from "../types.js";
+import type { Probe } from "../../domain/diagnose.js";
 import { describeError, guarded, ms, ProbeDown, type Detail, type ProbeOutcome } from "./common.js";
 
 export interface RedisProbeOptions {

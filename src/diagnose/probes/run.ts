@@ -4,7 +4,7 @@
  * N ms". A throw, a rejection or a malformed result becomes DOWN with a short sanitised reason.
  * Never rejects; results keep the input order.
  */
-import type { Probe, ProbeResult, ProbeStatus } from "../types.js";
+import type { Probe, ProbeResult, ProbeStatus } from "../../domain/diagnose.js";
 import { sanitize, type ProbeOutcome } from "./common.js";
 
 const STATUSES: ReadonlySet<ProbeStatus> = new Set(["OK", "DEGRADED", "DOWN"]);

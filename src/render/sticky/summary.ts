@@ -4,7 +4,7 @@
  */
 import { COMMENT_BODY_LIMIT } from "../../connectors/github.js";
 import type { StackView } from "../../connectors/store/workflows.js";
-import type { TaskState } from "../../jobs/states.js";
+import type { TaskState } from "../../domain/states.js";
 import { code, escapeHtml, fmtInt, shortSha } from "../markdown.js";
 import { changesLabel, linesLength, notableDiagnostics, planRows } from "../plan.js";
 import { STATUS_ICON } from "../steps.js";
@@ -13,7 +13,6 @@ import { STICKY_MARKER, type StackCtx, type StickyPartsInput } from "./layout.js
 const TASK_ICON: Record<TaskState, string> = {
   PENDING: "⏳ queued",
   RUNNING: "🔄 running",
-  AWAITING_APPROVAL: "✋ awaiting approval",
   SUCCEEDED: "✅ succeeded",
   FAILED: "❌ failed",
   CANCELLED: "🚫 cancelled",

@@ -16,7 +16,7 @@ import type { Logger } from "pino";
 import { parseSlackInteraction, SLACK_MAX_SKEW_SECONDS } from "../../connectors/slack/interactions.js";
 import type { Db } from "../../connectors/store/db.js";
 import { claimSlackReplayKey, forgetSlackReplayKey } from "../../connectors/store/slack-replay.js";
-import { WEBHOOK_JOB_OPTIONS, jobIdFrom, type Queues } from "../../jobs/queues.js";
+import { WEBHOOK_JOB_OPTIONS, jobIdFrom, type Queues } from "../../connectors/queues.js";
 import { traceField } from "../../ops/tracing.js";
 import { boundedAdd, ENQUEUE_TIMEOUT_MS } from "../enqueue.js";
 import { HttpError, readBody, refuseDeclaredOver } from "../http.js";

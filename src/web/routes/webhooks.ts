@@ -1,6 +1,6 @@
 /**
  * POST /api/github/webhooks: verify, dedupe, record, enqueue, answer. No GitHub API calls and
- * no sandbox work happen here (invariant 6); a worker picks the delivery up from the queue.
+ * no sandbox work happen here (invariant 7); a worker picks the delivery up from the queue.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
@@ -8,8 +8,8 @@ import { Webhooks } from "@octokit/webhooks";
 import type { Logger } from "pino";
 import type { Db } from "../../connectors/store/db.js";
 import { forgetDelivery, recordDelivery } from "../../connectors/store/deliveries.js";
-import { HANDLED_EVENTS } from "../../handlers/index.js";
-import { WEBHOOK_JOB_OPTIONS, jobIdFrom, type Queues } from "../../jobs/queues.js";
+import { HANDLED_EVENTS } from "../../domain/events.js";
+import { WEBHOOK_JOB_OPTIONS, jobIdFrom, type Queues } from "../../connectors/queues.js";
 import { traceField, withSpan } from "../../ops/tracing.js";
 import { boundedAdd, ENQUEUE_TIMEOUT_MS } from "../enqueue.js";
 import { header, HttpError, readBody, send } from "../http.js";

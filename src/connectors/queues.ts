@@ -1,6 +1,40 @@
 import { Queue, type JobsOptions } from "bullmq";
 import { Redis } from "ioredis";
-import type { DiagnoseJobData, TaskJobData, WebhookJobData } from "./types.js";
+
+/** BullMQ job data for a task. Holds identifiers only: no tokens, no secrets (invariant 8). */
+export interface TaskJobData {
+  taskId: string;
+  workflowId: string;
+  deliveryId: string | null;
+  /** W3C trace context (`traceparent`) of the span that enqueued it, when tracing is on (src/ops/tracing.ts). */
+  trace?: Record<string, string>;
+}
+
+/** BullMQ job data for a webhook delivery handed from the web tier to the workers. */
+export interface WebhookJobData {
+  id: string;
+  name: string;
+  payload: unknown;
+  /** W3C trace context (`traceparent`) of the web tier's `webhook.receive` span, when tracing is on. */
+  trace?: Record<string, string>;
+}
+
+/** BullMQ job data for an issue diagnosis (src/jobs/diagnose.ts). */
+export interface DiagnoseJobData {
+  repo: string;
+  installationId: number;
+  issueNumber: number;
+  /** The stack asked about, or null for the whole repository. */
+  stack: string | null;
+  requestedBy: string;
+  trigger: "comment" | "label" | "template";
+  deliveryId: string;
+  defaultBranch: string;
+  /** The issue's title and body (bounded): what the knowledge base is searched with. */
+  query: string;
+  /** W3C trace context of the span that queued it (tracing on only). */
+  trace?: Record<string, string>;
+}
 
 export const WEBHOOK_QUEUE = "webhooks";
 export const TASK_QUEUE = "tasks";

@@ -6,7 +6,7 @@
  * checkout), so a one-stack preview costs what it always did. Pure: no I/O.
  */
 import { createHash } from "node:crypto";
-import { DEFAULT_GATE, type ResolvedStack, type StepSpec } from "../config/repo/resolve.js";
+import { DEFAULT_GATE, type ResolvedStack, type StepSpec } from "./repo/resolve.js";
 
 /** Steps that may run before and apart from the preview. */
 const CHECK_STEPS: ReadonlySet<StepSpec["name"]> = new Set(["lint", "test"]);

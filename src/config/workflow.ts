@@ -1,0 +1,34 @@
+import type { ChecksGroup } from "./checks.js";
+import type { ResolvedStack } from "./repo/resolve.js";
+
+/** What a workflow runs, fixed when the command is accepted (from the default branch). */
+export interface WorkflowConfig {
+  image: string;
+  /** `repository.clone_url` from the webhook payload; the task fetches the head SHA from it. */
+  cloneUrl: string;
+  defaultBranch: string;
+  stacks: ResolvedStack[];
+  /** Lint/test shared by several of the stacks, run once as `checks` tasks (the DAG's first layer). */
+  checks?: ChecksGroup[];
+  /**
+   * The head branch is in a fork: its code is untrusted. Its tasks get no credentials and no
+   * egress, and run under the server's untrusted runtime (gVisor). Absent: not a fork.
+   */
+  fork?: boolean;
+  /** A `branch` workflow: why a default-branch commit is previewed and how many approvals it needs. */
+  branch?: BranchApply;
+}
+
+export interface BranchApply {
+  /** `rollback`: `/agent rollback`; `merge-commit`: a merge-first deploy whose merge commit planned differently. */
+  purpose: "rollback" | "merge-commit";
+  /** Approvals the apply needs (the stack's policy at request time, with the server's floor). */
+  approvals: number;
+  /** The command that applies it once approved. */
+  command: string;
+  /**
+   * Who may not approve it besides the requester, with why: for a merge commit, the pull
+   * request's author and everyone who pushed to it or wrote its commits (src/approval/branch-gate.ts).
+   */
+  exclude?: Array<{ login: string; why: string }>;
+}
