@@ -26,7 +26,6 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { createRedis } from "../src/connectors/queues.js";
 import { migratedTestDb, TEST_REDIS_URL, WEBHOOK_SECRET } from "../test/helpers/harness.js";
 import { baseEnv, generatePrivateKey, unusedPort } from "./ingest.js";
 import { fmt, targetTable, saveResult, type TargetCheck } from "./stats.js";

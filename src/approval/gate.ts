@@ -167,6 +167,8 @@ export interface Requirement {
   detail: string;
   /** What to do when unmet; null when met. */
   fix: string | null;
+  /** Unmet, and an approval (of the right person) is all it lacks: no change to the code or plan needed. */
+  waitsForApproval: boolean;
 }
 
 export interface CountedApproval {
@@ -205,6 +207,10 @@ export interface GateResult {
   deniedBy: string | null;
   /** The plan hash the approvals are bound to (the preview's), or null. */
   planHash: string | null;
+  /** The unmet requirements, in REQUIREMENT_ORDER (empty when allowed). */
+  blockedBy: RequirementId[];
+  /** Not allowed, and only approvals are missing: asking people (e.g. in Slack) can unblock it. */
+  waitsOnlyForApprovals: boolean;
   /** Every review and approvals row that has an id (`ref`), with what became of it. */
   verdicts: ApprovalVerdict[];
   /**
@@ -259,8 +265,11 @@ export function evaluateGate(basePolicy: GatePolicy, facts: GateFacts): GateResu
   if (require.undiverged) requirements.push(undiverged(facts));
   if (require.notDraft) requirements.push(notDraft(facts));
   if (require.lockHeld) requirements.push(lockHeld(facts));
+  const blockedBy = requirements.filter((r) => !r.met).map((r) => r.id);
   return {
-    allowed: requirements.every((r) => r.met),
+    allowed: blockedBy.length === 0,
+    blockedBy,
+    waitsOnlyForApprovals: blockedBy.length > 0 && requirements.every((r) => r.met || r.waitsForApproval),
     requirements,
     counted: judged.counted,
     ignored: judged.ignored,
@@ -506,12 +515,7 @@ function prOpen(facts: GateFacts): Requirement {
 
 function notFork(facts: GateFacts): Requirement {
   return facts.pr.fromFork
-    ? {
-        id: "not-fork",
-        met: false,
-        detail: "the head branch is in a fork; deploys from forks are refused",
-        fix: "Push the branch to this repository and open a pull request from it.",
-      }
+    ? unmet("not-fork", "the head branch is in a fork; deploys from forks are refused", "Push the branch to this repository and open a pull request from it.")
     : met("not-fork", "the head branch is in this repository");
 }
 
@@ -556,7 +560,7 @@ function planPolicy(decision: PlanDecision, applied: PlanApprovalRequirement, co
   const missing = missingRequiredApprovers(applied.requiredApprovers, counted.map((c) => c.login), teamMembers);
   const extra = decision.extraApprovals ? ` (+${decision.extraApprovals} approval${decision.extraApprovals === 1 ? "" : "s"}, counted under Approvals)` : "";
   if (missing.users.length || missing.teams.length) {
-    return unmet(id, `NEEDS_APPROVAL${extra} — ${rules("NEEDS_APPROVAL")}`, `Needs an approval from ${joinAnd(peopleNames(missing))}.`);
+    return unmet(id, `NEEDS_APPROVAL${extra} — ${rules("NEEDS_APPROVAL")}`, `Needs an approval from ${joinAnd(peopleNames(missing))}.`, true);
   }
   return met(id, `NEEDS_APPROVAL${extra} — ${rules("NEEDS_APPROVAL")}`);
 }
@@ -570,7 +574,7 @@ function approvals(policy: GatePolicy, facts: GateFacts, counted: CountedApprova
   if (counted.length >= need) return met(id, detail);
   const missing = need - counted.length;
   const notWho = facts.pr.changedBy?.length ? `not ${authorLabel(facts)} nor anyone who pushed to or wrote commits of it` : `not ${authorLabel(facts)}`;
-  return unmet(id, detail, `Needs ${missing} more approval${missing === 1 ? "" : "s"} from ${whoMayApprove(policy)}, ${notWho}: ${howToApprove(policy, facts)}.`);
+  return unmet(id, detail, `Needs ${missing} more approval${missing === 1 ? "" : "s"} from ${whoMayApprove(policy)}, ${notWho}: ${howToApprove(policy, facts)}.`, true);
 }
 
 /** "anyone with write access" or "@alice, @bob or a member of team platform". */
@@ -675,11 +679,11 @@ function lockHeld(facts: GateFacts): Requirement {
 // Helpers
 
 function met(id: RequirementId, detail: string): Requirement {
-  return { id, met: true, detail, fix: null };
+  return { id, met: true, detail, fix: null, waitsForApproval: false };
 }
 
-function unmet(id: RequirementId, detail: string, fix: string): Requirement {
-  return { id, met: false, detail, fix };
+function unmet(id: RequirementId, detail: string, fix: string, waitsForApproval = false): Requirement {
+  return { id, met: false, detail, fix, waitsForApproval };
 }
 
 function permissionOf(permissions: Record<string, RepoPermission>, login: string): RepoPermission {

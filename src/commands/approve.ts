@@ -5,7 +5,7 @@ import { getPull, type PullInfo } from "../connectors/github.js";
 import { liveDeploysOf, recordApproval, withGateLock, type DeployRow, type NewApproval } from "../connectors/store/gate.js";
 import { listPrEvents, successfulPreviews } from "../connectors/store/timeline.js";
 import { approvableBranchPreviews, getTask } from "../connectors/store/workflows.js";
-import { approvalVerdict } from "../jobs/gate-facts.js";
+import { approvalVerdict } from "../deploys/gate-facts.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
 import { audit, reply, type CommandContext } from "./context.js";
@@ -42,15 +42,15 @@ export async function approvePlans(ctx: CommandContext, reason: string, stacks: 
     await reply(ctx, sayOutcomes(branch, null));
     return;
   }
-  const pull = await getPull(ctx.gh, ctx.repo, ctx.issueNumber);
-  const pushes = await listPrEvents(ctx.deps.db, ctx.repoFullName, ctx.issueNumber);
+  const pull = await getPull(ctx.gh, ctx.repo, ctx.threadNumber);
+  const pushes = await listPrEvents(ctx.deps.db, ctx.repoFullName, ctx.threadNumber);
   const outcomes: Outcome[] = [];
   const unseen: string[] = [];
   // One comment approves one plan per stack (a pending rollback wins over the PR's preview).
   const branchStacks = new Set(branch.map((b) => b.stack));
   for (const stack of stacks) {
     if (branchStacks.has(stack.name)) continue;
-    const previews = await successfulPreviews(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name);
+    const previews = await successfulPreviews(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name);
     if (previews.length === 0) continue;
     const binding = bindApproval({ at, currentHead: pull.headSha, pushes, previews });
     if (binding.kind === "nothing-seen") {
@@ -80,8 +80,8 @@ export async function approvePlans(ctx: CommandContext, reason: string, stacks: 
  * recorded and the reply says what the button was for and what is current.
  */
 export async function approveClickedPreview(ctx: CommandContext, stack: ResolvedStack, clicked: { taskId: string; headSha: string; planHash: string | null; state: string }): Promise<void> {
-  const pull = await getPull(ctx.gh, ctx.repo, ctx.issueNumber);
-  const previews = (await successfulPreviews(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name)).filter((p) => p.headSha === pull.headSha);
+  const pull = await getPull(ctx.gh, ctx.repo, ctx.threadNumber);
+  const previews = (await successfulPreviews(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name)).filter((p) => p.headSha === pull.headSha);
   const currentPlan = previews.at(-1)?.planHash ?? null;
   const judged = judgeClickedPreview({ clicked, currentHead: pull.headSha, currentPlan });
   const was = `${code(stack.name)} at ${code(shortSha(clicked.headSha))} (plan ${code(shortPlanHash(clicked.planHash) ?? "none")})`;
@@ -135,7 +135,7 @@ function sayOutcomes(outcomes: Outcome[], pull: PullInfo | null, actor = ""): st
  */
 async function approveBranchPreviews(ctx: CommandContext, reason: string, at: Date): Promise<Outcome[]> {
   const out: Outcome[] = [];
-  for (const preview of await approvableBranchPreviews(ctx.deps.db, ctx.repoFullName, ctx.issueNumber)) {
+  for (const preview of await approvableBranchPreviews(ctx.deps.db, ctx.repoFullName, ctx.threadNumber)) {
     const what = `${code(preview.stack)} (${preview.purpose === "rollback" ? "rollback plan" : "merge commit's plan"} ${code(shortPlanHash(preview.plan_hash) ?? "")} at ${code(shortSha(preview.head_sha))})`;
     if (!preview.finished_at || preview.finished_at.getTime() >= at.getTime()) {
       out.push({ stack: preview.stack, what, counts: false, why: "your comment was written before this plan was previewed, so nothing was recorded; comment `/approve` again to approve it" });
@@ -159,18 +159,18 @@ async function approveBranchPreviews(ctx: CommandContext, reason: string, at: Da
  */
 export async function denyDeploys(ctx: CommandContext, reason: string): Promise<void> {
   const at = ctx.createdAt ?? null;
-  const pull = ctx.isPullRequest ? await getPull(ctx.gh, ctx.repo, ctx.issueNumber) : null;
-  const { branch, live } = await withGateLock(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, async (q) => {
+  const pull = ctx.isPullRequest ? await getPull(ctx.gh, ctx.repo, ctx.threadNumber) : null;
+  const { branch, live } = await withGateLock(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, async (q) => {
     const deny = (stack: string | null, headSha: string) => recordApproval(q, fromCommand(ctx, { kind: "deny", stack, headSha, planHash: null, reason, at }));
     const branch: string[] = [];
-    const live = await liveDeploysOf(q, ctx.repoFullName, ctx.issueNumber);
+    const live = await liveDeploysOf(q, ctx.repoFullName, ctx.threadNumber);
     // A branch apply (rollback, merge commit) already queued is denied too: its gate is asked
     // again when it starts, and must find this /deny bound to its commit.
     for (const d of live.filter((x) => x.kind === "branch" && x.state === "PENDING")) {
       await deny(d.stack, d.head_sha);
       branch.push(`the queued ${code(d.stack)} apply at ${code(shortSha(d.head_sha))}`);
     }
-    for (const preview of await approvableBranchPreviews(ctx.deps.db, ctx.repoFullName, ctx.issueNumber)) {
+    for (const preview of await approvableBranchPreviews(ctx.deps.db, ctx.repoFullName, ctx.threadNumber)) {
       await deny(preview.stack, preview.head_sha);
       branch.push(`${code(preview.stack)} (${preview.purpose === "rollback" ? "rollback plan" : "merge commit's plan"} ${code(shortPlanHash(preview.plan_hash) ?? "")} at ${code(shortSha(preview.head_sha))}); \`${preview.command}\` applies it`);
     }
@@ -196,7 +196,7 @@ function fromCommand(
 ): NewApproval {
   return {
     repo: ctx.repoFullName,
-    prNumber: ctx.issueNumber,
+    prNumber: ctx.threadNumber,
     stack: a.stack,
     headSha: a.headSha,
     planHash: a.planHash,

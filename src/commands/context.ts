@@ -3,6 +3,7 @@ import { loadRepoConfig, formatConfigIssues, type LoadResult } from "../config/r
 import { branchRef } from "../connectors/branch-ref.js";
 import { createComment, getFileText, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";
 import { appendAudit, type AuditEntry } from "../connectors/store/audit.js";
+import type { ApplyRequester } from "../deploys/request-apply.js";
 import type { AppDeps } from "../deps.js";
 
 /** Everything a command needs about where it was typed and by whom. */
@@ -13,7 +14,7 @@ export interface CommandContext {
   repo: RepoRef;
   repoFullName: string;
   installationId: number;
-  issueNumber: number;
+  threadNumber: number;
   isPullRequest: boolean;
   commentId: number;
   actor: string;
@@ -38,13 +39,13 @@ export function commandContextFor(
   deps: AppDeps,
   event: { id: string; octokit: GitHub },
   repository: { full_name: string; clone_url: string; default_branch: string },
-  who: { installationId: number; issueNumber: number; isPullRequest: boolean; commentId: number; actor: string; issue?: { title: string; body: string | null }; createdAt?: Date },
+  who: { installationId: number; threadNumber: number; isPullRequest: boolean; commentId: number; actor: string; issue?: { title: string; body: string | null }; createdAt?: Date },
 ): CommandContext {
   const [owner, repo] = repository.full_name.split("/") as [string, string];
   return {
     deps,
     gh: event.octokit,
-    log: deps.log.child({ delivery_id: event.id, repo: repository.full_name, issue: who.issueNumber }),
+    log: deps.log.child({ delivery_id: event.id, repo: repository.full_name, issue: who.threadNumber }),
     repo: { owner, repo },
     repoFullName: repository.full_name,
     deliveryId: event.id,
@@ -90,8 +91,14 @@ export function describeConfigProblem(ctx: CommandContext, result: Exclude<RepoC
   ].join("\n");
 }
 
+/** The command's author and thread, as the deploys layer takes them. */
+export function applyRequester(ctx: CommandContext): ApplyRequester {
+  const { deps, gh, repo, repoFullName, installationId, threadNumber, actor, deliveryId } = ctx;
+  return { deps, gh, repo, repoFullName, installationId, threadNumber, actor, deliveryId };
+}
+
 export async function reply(ctx: CommandContext, body: string): Promise<void> {
-  await createComment(ctx.gh, ctx.repo, ctx.issueNumber, `@${ctx.actor} ${body}`);
+  await createComment(ctx.gh, ctx.repo, ctx.threadNumber, `@${ctx.actor} ${body}`);
 }
 
 export async function audit(ctx: CommandContext, action: string, detail: Record<string, unknown>, extra: Partial<AuditEntry> = {}): Promise<void> {
@@ -99,7 +106,7 @@ export async function audit(ctx: CommandContext, action: string, detail: Record<
     actor: ctx.actor,
     action,
     repo: ctx.repoFullName,
-    prNumber: ctx.issueNumber,
+    prNumber: ctx.threadNumber,
     deliveryId: ctx.deliveryId,
     detail,
     ...extra,

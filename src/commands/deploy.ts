@@ -1,22 +1,17 @@
-import { evaluateGate } from "../approval/gate.js";
 import { hasAtLeast, type RepoPermission } from "../approval/permissions.js";
 import { judgeClickedPreview } from "../approval/timeline.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { RepoConfig } from "../config/repo/schema.js";
 import { deployOfPreview } from "../connectors/store/gate.js";
 import { latestBranchPreview } from "../connectors/store/workflows.js";
-import { enqueueDeploy } from "../jobs/enqueue-deploy.js";
-import { gatePolicy, gatherFacts } from "../jobs/gate-facts.js";
-import { requestSlackApproval } from "../jobs/slack.js";
-import { appliedHow, renderGateChecklist } from "../render/gate.js";
+import { gatePolicy, gatherFacts } from "../deploys/gate-facts.js";
+import { requestApply } from "../deploys/request-apply.js";
+import { approvedBy, renderApplyConflict, renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
 import { decideImage } from "../approval/images.js";
-import { audit, reply, type CommandContext } from "./context.js";
+import { applyRequester, audit, reply, type CommandContext } from "./context.js";
 import { applyIfApproved } from "./rollback.js";
-
-// The gate's facts are gathered in the jobs layer: the deploy job asks the same gate again just before it applies.
-export { approvalCommands, approverFacts, gatePolicy, gatherFacts } from "../jobs/gate-facts.js";
 
 /** The preview a check run's Deploy button was clicked on: it deploys that plan or nothing. */
 export interface ClickedPreview {
@@ -51,7 +46,7 @@ export async function requestDeploy(
     return;
   }
   // Merge-first left a merge commit to approve: `/agent deploy` now applies that plan.
-  const pending = await latestBranchPreview(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name);
+  const pending = await latestBranchPreview(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name);
   // (Not from a Deploy button: that stands for its own preview of the PR head, nothing else.)
   if (!clicked && pending?.workflow.config.branch?.purpose === "merge-commit" && !(await deployOfPreview(ctx.deps.db, pending.task.id))) {
     if (pending.task.state === "SUCCEEDED") {
@@ -64,7 +59,8 @@ export async function requestDeploy(
     }
   }
   const policy = gatePolicy(stack, ctx.deps.config.gate);
-  const { facts, previewTaskId, previewPlan } = await gatherFacts(ctx, stack, policy);
+  const gathered = await gatherFacts(ctx, stack, policy);
+  const { facts } = gathered;
   if (clicked) {
     const current = facts.preview && facts.preview.headSha === facts.pr.headSha && facts.preview.state === "SUCCEEDED" ? facts.preview.planHash : null;
     const judged = judgeClickedPreview({ clicked, currentHead: facts.pr.headSha, currentPlan: current });
@@ -74,64 +70,23 @@ export async function requestDeploy(
       return;
     }
   }
-  const result = evaluateGate(policy, facts);
-  await audit(ctx, "gate.evaluated", {
-    stack: stack.name,
-    head_sha: facts.pr.headSha,
-    plan_hash: result.planHash,
-    allowed: result.allowed,
-    requirements: result.requirements.map((r) => ({ id: r.id, met: r.met, detail: r.detail })),
-    counted: result.counted.map((a) => a.login),
-    ignored: result.ignored,
-  });
-  if (!result.allowed || !result.planHash || !previewTaskId) {
-    await reply(ctx, renderGateChecklist(stack.name, result, facts.pr.headSha));
-    // Waiting only for people: ask in the stack's Slack channel too (once per plan).
-    const onlyPeopleMissing = result.requirements.every((r) => r.met || r.id === "approvals" || (r.id === "plan-policy" && !r.detail.startsWith("DENY")));
-    if (onlyPeopleMissing && result.planHash) {
-      await requestSlackApproval(ctx.deps, {
-        kind: "deploy",
-        repo: ctx.repoFullName,
-        prNumber: ctx.issueNumber,
-        thread: "pull",
-        stack: stack.name,
-        sha: facts.pr.headSha,
-        planHash: result.planHash,
-        plan: previewPlan,
-        requestedBy: ctx.actor,
-        installationId: ctx.installationId,
-      });
-    }
-    return;
-  }
-  const enqueued = await enqueueDeploy(ctx.deps, ctx.gh, {
-    repo: ctx.repo,
-    repoFullName: ctx.repoFullName,
-    installationId: ctx.installationId,
-    threadNumber: ctx.issueNumber,
-    sha: facts.pr.headSha,
-    planHash: result.planHash,
-    previewTaskId,
-    requestedBy: ctx.actor,
-    deliveryId: ctx.deliveryId,
-    config: { image: image.image, cloneUrl: ctx.cloneUrl, defaultBranch: ctx.defaultBranch, stacks: [stack] },
+  const outcome = await requestApply(applyRequester(ctx), {
+    kind: "pull",
     stack,
-    kind: "deploy",
+    policy,
+    gathered,
+    config: { image: image.image, cloneUrl: ctx.cloneUrl, defaultBranch: ctx.defaultBranch },
   });
-  if (!enqueued.ok) {
-    const other = enqueued.conflict;
-    await audit(ctx, "deploy.duplicate", { stack: stack.name, plan_hash: result.planHash, other: other ? { state: other.other.state, pr: other.other.pr_number } : null });
-    await reply(
-      ctx,
-      other?.kind === "applied"
-        ? `this preview of ${code(stack.name)} (plan ${code(shortPlanHash(result.planHash) ?? "")}) was already applied once (that deploy ${appliedHow(other.other.state)}); a preview is applied at most once. To apply again, run \`/agent preview ${stack.name}\` for a fresh plan and get it approved.`
-        : `a deploy of ${code(stack.name)} is already queued or running${other ? ` (from #${other.other.pr_number})` : ""}; one at a time per stack.`,
-    );
-    return;
+  switch (outcome.status) {
+    case "blocked":
+      await reply(ctx, renderGateChecklist(stack.name, outcome.gate, outcome.headSha));
+      return;
+    case "conflict":
+      await reply(ctx, renderApplyConflict(stack.name, outcome.conflict, `this preview of ${code(stack.name)} (plan ${code(shortPlanHash(outcome.gate.planHash) ?? "")})`, `To apply again, run \`/agent preview ${stack.name}\` for a fresh plan and get it approved.`));
+      return;
+    case "queued": {
+      const by = approvedBy(outcome.gate);
+      await reply(ctx, `deploying ${code(stack.name)} at ${code(shortSha(outcome.headSha))} (plan ${code(shortPlanHash(outcome.planHash) ?? "")})${by ? `, approved by ${by}` : ""}. ${stack.gate.mode === "merge-then-deploy" ? " The PR is merged first; the merge commit is applied only if it plans the same." : " The PR is merged once it succeeds."}`);
+    }
   }
-  // agent_approval_wait_seconds: from the preview's finish to this deploy being queued.
-  if (facts.preview?.finishedAt) ctx.deps.metrics?.approvalWait.observe(Math.max(0, (Date.now() - facts.preview.finishedAt.getTime()) / 1000));
-  await audit(ctx, "deploy.queued", { stack: stack.name, head_sha: facts.pr.headSha, plan_hash: result.planHash, approved_by: result.counted.map((a) => a.login) }, { workflowId: enqueued.workflowId, taskId: enqueued.taskId });
-  const by = result.counted.map((a) => `@\u200b${a.login}`).join(", ");
-  await reply(ctx, `deploying ${code(stack.name)} at ${code(shortSha(facts.pr.headSha))} (plan ${code(shortPlanHash(result.planHash) ?? "")})${by ? `, approved by ${by}` : ""}. ${stack.gate.mode === "merge-then-deploy" ? " The PR is merged first; the merge commit is applied only if it plans the same." : " The PR is merged once it succeeds."}`);
 }

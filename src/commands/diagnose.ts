@@ -57,7 +57,7 @@ export async function diagnoseFromComment(ctx: CommandContext, stack: string | n
   const queued = await enqueueDiagnosis(ctx.deps, {
     repo: ctx.repoFullName,
     installationId: ctx.installationId,
-    issueNumber: ctx.issueNumber,
+    issueNumber: ctx.threadNumber,
     stack,
     requestedBy: ctx.actor,
     trigger: "comment",

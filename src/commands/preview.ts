@@ -37,7 +37,7 @@ export async function startPreview(
     await reply(ctx, `I can't run the preview: ${image.message}.`);
     return;
   }
-  const pull = await getPull(ctx.gh, ctx.repo, ctx.issueNumber);
+  const pull = await getPull(ctx.gh, ctx.repo, ctx.threadNumber);
   if (pull.state !== "open") {
     await audit(ctx, "preview.rejected", { reason: "pull request is not open" });
     await reply(ctx, "this pull request is closed; previews run on open pull requests only.");
@@ -57,7 +57,7 @@ export async function startPreview(
   const free: string[] = [];
   for (const name of stackNames) {
     const lock = await getStackLock(ctx.deps.db, ctx.repoFullName, name);
-    if (lock && lock.prNumber !== ctx.issueNumber) {
+    if (lock && lock.prNumber !== ctx.threadNumber) {
       refused.push(describeLock(lock));
       await audit(ctx, "preview.locked", { stack: name, holder_pr: lock.prNumber });
     } else {
@@ -71,7 +71,7 @@ export async function startPreview(
   const created = await createPreviewWorkflow(ctx.deps.db, {
     repo: ctx.repoFullName,
     installationId: ctx.installationId,
-    prNumber: ctx.issueNumber,
+    prNumber: ctx.threadNumber,
     headSha: pull.headSha,
     requestedBy: ctx.actor,
     deliveryId: ctx.deliveryId,
@@ -84,9 +84,9 @@ export async function startPreview(
       fork: fromFork,
     },
     stacks: free,
-    jobIdFor: (stack) => previewJobId(ctx.repoFullName, ctx.issueNumber, pull.headSha, stack),
+    jobIdFor: (stack) => previewJobId(ctx.repoFullName, ctx.threadNumber, pull.headSha, stack),
     checks,
-    checksJobIdFor: (key) => checksJobId(ctx.repoFullName, ctx.issueNumber, pull.headSha, key),
+    checksJobIdFor: (key) => checksJobId(ctx.repoFullName, ctx.threadNumber, pull.headSha, key),
   });
 
   // Identical live tasks: those recorded by an earlier attempt of this same delivery are
@@ -128,10 +128,10 @@ export async function startPreview(
     },
     created.workflow ? { workflowId: created.workflow.id } : {},
   );
-  await announceCancelledPreviews(ctx.deps, ctx.gh, ctx.repo, ctx.issueNumber, created.superseded, `Superseded by a preview of ${pull.headSha.slice(0, 7)}.`, ctx.actor);
+  await announceCancelledPreviews(ctx.deps, ctx.gh, ctx.repo, ctx.threadNumber, created.superseded, `Superseded by a preview of ${pull.headSha.slice(0, 7)}.`, ctx.actor);
   if (created.alreadyLive.length && !created.tasks.length) {
     const names = created.alreadyLive.map((t) => code(t.stack)).join(", ");
     await reply(ctx, `a preview of ${names} on ${code(pull.headSha.slice(0, 7))} is already queued or running; its results will appear in the summary comment.`);
   }
-  await refreshSticky(ctx.deps, ctx.gh, ctx.repo, ctx.issueNumber);
+  await refreshSticky(ctx.deps, ctx.gh, ctx.repo, ctx.threadNumber);
 }

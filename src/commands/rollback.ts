@@ -5,11 +5,12 @@ import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { RepoConfig } from "../config/repo/schema.js";
 import { deployOfPreview, lastGoodDeploy } from "../connectors/store/gate.js";
 import { latestBranchPreview, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
-import { applyBranchPreview, branchWhat, evaluateBranchGate, startBranchPreview } from "../jobs/branch-apply.js";
-import { appliedHow, renderGateChecklist } from "../render/gate.js";
+import { branchWhat, startBranchPreview } from "../deploys/mainline.js";
+import { requestApply } from "../deploys/request-apply.js";
+import { approvedBy, renderApplyConflict, renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
-import { audit, reply, type CommandContext } from "./context.js";
+import { applyRequester, audit, reply, type CommandContext } from "./context.js";
 
 /**
  * `/agent rollback [stack]`: goes back to the default branch's last successfully deployed
@@ -29,7 +30,7 @@ export async function requestRollback(ctx: CommandContext, stackName: string, lo
     return;
   }
   const target = await lastGoodDeploy(ctx.deps.db, ctx.repoFullName, stack.name);
-  const current = await latestBranchPreview(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, stack.name);
+  const current = await latestBranchPreview(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name);
   const deploy = current ? await deployOfPreview(ctx.deps.db, current.task.id) : null;
   const step = nextRollbackStep({
     now: new Date(),
@@ -59,7 +60,7 @@ export async function requestRollback(ctx: CommandContext, stackName: string, lo
         repo: ctx.repo,
         repoFullName: ctx.repoFullName,
         installationId: ctx.installationId,
-        threadNumber: ctx.issueNumber,
+        threadNumber: ctx.threadNumber,
         sha: target!.sha,
         stack,
         requestedBy: ctx.actor,
@@ -86,34 +87,17 @@ export async function requestRollback(ctx: CommandContext, stackName: string, lo
  */
 export async function applyIfApproved(ctx: CommandContext, stack: ResolvedStack, workflow: WorkflowRow, task: TaskRow): Promise<void> {
   const what = branchWhat(workflow.config.branch!);
-  const result = await evaluateBranchGate(ctx.deps, ctx.gh, ctx.repo, workflow, task, stack);
-  await audit(ctx, "gate.evaluated", {
-    stack: stack.name,
-    kind: workflow.config.branch!.purpose,
-    head_sha: workflow.head_sha,
-    plan_hash: task.plan_hash,
-    allowed: result.allowed,
-    requirements: result.requirements.map((r) => ({ id: r.id, met: r.met, detail: r.detail })),
-    counted: result.counted.map((a) => a.login),
-    ignored: result.ignored,
-  });
-  if (!result.allowed) {
-    await reply(ctx, renderGateChecklist(stack.name, result, workflow.head_sha, what));
-    return;
+  const outcome = await requestApply(applyRequester(ctx), { kind: "mainline", stack, workflow, task });
+  switch (outcome.status) {
+    case "blocked":
+      await reply(ctx, renderGateChecklist(stack.name, outcome.gate, workflow.head_sha, what));
+      return;
+    case "conflict":
+      await reply(ctx, renderApplyConflict(stack.name, outcome.conflict, `this ${what.toLowerCase()} preview of ${code(stack.name)}`, `Comment \`${workflow.config.branch!.command}\` to preview it afresh.`));
+      return;
+    case "queued": {
+      const by = approvedBy(outcome.gate);
+      await reply(ctx, `⏪ applying the ${what.toLowerCase()} of ${code(stack.name)} at ${code(shortSha(workflow.head_sha))} (plan ${code(shortPlanHash(outcome.planHash) ?? "")})${by ? `, approved by ${by}` : ""}.`);
+    }
   }
-  const enqueued = await applyBranchPreview(ctx.deps, ctx.gh, ctx.repo, workflow, task, stack, { actor: ctx.actor, deliveryId: ctx.deliveryId });
-  if (!enqueued.ok) {
-    await audit(ctx, "deploy.duplicate", { stack: stack.name, kind: "branch", plan_hash: task.plan_hash });
-    const other = enqueued.conflict;
-    await reply(
-      ctx,
-      other?.kind === "applied"
-        ? `this ${what.toLowerCase()} preview of ${code(stack.name)} was already applied once (that deploy ${appliedHow(other.other.state)}); a preview is applied at most once. Comment \`${workflow.config.branch!.command}\` to preview it afresh.`
-        : `a deploy of ${code(stack.name)} is already queued or running${other ? ` (from #${other.other.pr_number})` : ""}; one at a time per stack.`,
-    );
-    return;
-  }
-  await audit(ctx, "deploy.queued", { stack: stack.name, kind: "branch", head_sha: workflow.head_sha, plan_hash: task.plan_hash, approved_by: result.counted.map((a) => a.login) }, { workflowId: enqueued.workflowId, taskId: enqueued.taskId });
-  const by = result.counted.map((a) => `@\u200b${a.login}`).join(", ");
-  await reply(ctx, `⏪ applying the ${what.toLowerCase()} of ${code(stack.name)} at ${code(shortSha(workflow.head_sha))} (plan ${code(shortPlanHash(task.plan_hash) ?? "")})${by ? `, approved by ${by}` : ""}.`);
 }

@@ -6,7 +6,7 @@ import { renderGateSummary } from "../render/gate.js";
 import { renderAuditTail, renderStatus } from "../render/status.js";
 import { listAudit } from "../connectors/store/audit.js";
 import { reply, type CommandContext } from "./context.js";
-import { gatePolicy, gatherFacts } from "./deploy.js";
+import { gatePolicy, gatherFacts } from "../deploys/gate-facts.js";
 
 /**
  * `/agent status`: where each stack stands for this PR (task states, locks) and, for every
@@ -14,13 +14,13 @@ import { gatePolicy, gatherFacts } from "./deploy.js";
  */
 export async function replyStatus(ctx: CommandContext, stacks: ResolvedStack[]): Promise<void> {
   const names = stacks.map((s) => s.name);
-  const previews = await latestPreviewPerStack(ctx.deps.db, ctx.repoFullName, ctx.issueNumber);
+  const previews = await latestPreviewPerStack(ctx.deps.db, ctx.repoFullName, ctx.threadNumber);
   const locks = new Map<string, StackLock>();
   for (const stack of names) {
     const lock = await getStackLock(ctx.deps.db, ctx.repoFullName, stack);
     if (lock) locks.set(stack, lock);
   }
-  const parts = [`status of #${ctx.issueNumber}:`, "", renderStatus({ prNumber: ctx.issueNumber, stacks: names, previews, locks, webBaseUrl: ctx.deps.config.github.webBaseUrl, repo: ctx.repoFullName })];
+  const parts = [`status of #${ctx.threadNumber}:`, "", renderStatus({ prNumber: ctx.threadNumber, stacks: names, previews, locks, webBaseUrl: ctx.deps.config.github.webBaseUrl, repo: ctx.repoFullName })];
   // The gate asks GitHub about reviews, checks and permissions: only for stacks previewed here.
   const previewed = ctx.isPullRequest ? stacks.filter((s) => previews.some((p) => p.task.stack === s.name)) : [];
   if (previewed.length) {
@@ -31,7 +31,7 @@ export async function replyStatus(ctx: CommandContext, stacks: ResolvedStack[]):
       parts.push(renderGateSummary(stack.name, evaluateGate(policy, facts)));
     }
   }
-  const trail = renderAuditTail(await listAudit(ctx.deps.db, ctx.repoFullName, ctx.issueNumber));
+  const trail = renderAuditTail(await listAudit(ctx.deps.db, ctx.repoFullName, ctx.threadNumber));
   if (trail) parts.push("", trail);
   await reply(ctx, parts.join("\n"));
 }

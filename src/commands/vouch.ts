@@ -13,12 +13,12 @@ import { audit, reply, type CommandContext } from "./context.js";
  */
 export async function confirmVouchedHead(ctx: CommandContext, currentHead: string): Promise<boolean> {
   if (!ctx.createdAt) return true; // not a comment (autoplan never runs untrusted code)
-  const pushes = await listPrEvents(ctx.deps.db, ctx.repoFullName, ctx.issueNumber);
+  const pushes = await listPrEvents(ctx.deps.db, ctx.repoFullName, ctx.threadNumber);
   const decision = decideVouch({ at: ctx.createdAt, currentHead, pushes });
   if (decision.ok) return true;
   if (decision.observe) {
-    await withGateLock(ctx.deps.db, ctx.repoFullName, ctx.issueNumber, (q) =>
-      recordPrEvent(q, { repo: ctx.repoFullName, prNumber: ctx.issueNumber, kind: "observed", actor: ctx.actor, headSha: currentHead, at: new Date(), deliveryId: null }),
+    await withGateLock(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, (q) =>
+      recordPrEvent(q, { repo: ctx.repoFullName, prNumber: ctx.threadNumber, kind: "observed", actor: ctx.actor, headSha: currentHead, at: new Date(), deliveryId: null }),
     );
   }
   await audit(ctx, "preview.rejected", { reason: "vouch", head_sha: currentHead, comment_at: ctx.createdAt.toISOString(), observed: decision.observe, why: decision.why });

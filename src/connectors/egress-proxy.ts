@@ -50,7 +50,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { lookup } from "node:dns/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { BlockList, connect as netConnect, isIP, isIPv6, type Socket } from "node:net";
+import { BlockList, connect as netConnect, isIP, isIPv6 } from "node:net";
 import type { Duplex } from "node:stream";
 import { pino, type Logger } from "pino";
 import { canonicalIPv6, normalizeHost, parsePort, ruleMatches, type EgressRule } from "../approval/egress.js";

@@ -29,7 +29,7 @@ export async function onCheckRunAction(context: Context<"check_run.requested_act
   if (!found || found.task.kind !== "preview" || found.workflow.repo !== payload.repository.full_name) return;
   const ctx = commandContextFor(deps, context, payload.repository, {
     installationId,
-    issueNumber: found.workflow.pr_number,
+    threadNumber: found.workflow.pr_number,
     isPullRequest: true,
     commentId: 0,
     actor: payload.sender.login,

@@ -18,7 +18,7 @@ export async function onIssueComment(context: Context<"issue_comment.created">, 
 
   const ctx = commandContextFor(deps, context, payload.repository, {
     installationId,
-    issueNumber: payload.issue.number,
+    threadNumber: payload.issue.number,
     isPullRequest: Boolean(payload.issue.pull_request),
     commentId: payload.comment.id,
     actor: payload.comment.user?.login ?? "ghost",

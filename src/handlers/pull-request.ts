@@ -88,7 +88,7 @@ export async function onPullRequestUpdated(
   const installationId = payload.installation?.id;
   if (!installationId) return;
   const ctx: CommandContext = {
-    ...commandContextFor(deps, context, payload.repository, { installationId, issueNumber: pr.number, isPullRequest: true, commentId: 0, actor: pr.user?.login ?? actor }),
+    ...commandContextFor(deps, context, payload.repository, { installationId, threadNumber: pr.number, isPullRequest: true, commentId: 0, actor: pr.user?.login ?? actor }),
     log,
   };
   const loaded = await loadDefaultBranchConfig(ctx);

@@ -24,10 +24,10 @@ import { completedOutput } from "../render/check-run.js";
 import { code, fencedWithin, headTail, shortSha } from "../render/markdown.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { observeDeployEnd, observeStep } from "../web/metrics.js";
-import { claimApply, reportBlockedApply, reportUncheckedApply } from "./apply-gate.js";
-import { branchWhat, startBranchPreview } from "./branch-apply.js";
-import { pullChangers } from "./gate-facts.js";
-import { notifySlack } from "./slack.js";
+import { claimApply, reportBlockedApply, reportUncheckedApply } from "../deploys/apply-gate.js";
+import { branchWhat, startBranchPreview } from "../deploys/mainline.js";
+import { pullChangers } from "../deploys/gate-facts.js";
+import { notifySlack } from "../deploys/slack.js";
 import { runStep } from "./engine-steps.js";
 import { checkout, issueCredentials, repoRef, sandboxRuntime, stepEnv, type TaskRunOptions } from "./preview-task.js";
 import type { StepResult } from "../domain/steps.js";
@@ -254,7 +254,7 @@ async function planMismatch(c: Ended, step: StepResult, deploymentId: number, me
   await updateCheckRun(gh, r, c.checkRunId, { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${stack.name} needs a new approval`, summary: why } });
   await appendAudit(deps.db, { actor: "agent", action: "deploy.plan_mismatch", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: c.task.id, detail: { stack: stack.name, merge_sha: mergeSha, approved_plan_hash: deploy.plan_hash, merge_plan_hash: mismatch.planHash } });
   const approvals = Math.max(stack.gate.approvals, deps.config.gate.minApprovals);
-  const exclude = await pullChangers({ deps, gh, repo: r, repoFullName: workflow.repo, issueNumber: deploy.pr_number }, deploy.requested_by);
+  const exclude = await pullChangers({ deps, gh, repo: r, repoFullName: workflow.repo, threadNumber: deploy.pr_number }, deploy.requested_by);
   await startBranchPreview(deps, gh, {
     repo: r,
     repoFullName: workflow.repo,

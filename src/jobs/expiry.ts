@@ -8,7 +8,7 @@ import { appendAudit } from "../connectors/store/audit.js";
 import type { Db } from "../connectors/store/db.js";
 import type { SlackNotifier } from "../connectors/slack/client.js";
 import { decisionMessage } from "../render/slack.js";
-import { notifyChannel } from "./slack.js";
+import { notifyChannel } from "../deploys/slack.js";
 import { type ApprovalRequest } from "../domain/slack-approval.js";
 
 export interface ExpiryDeps {

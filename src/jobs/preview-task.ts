@@ -1,5 +1,5 @@
 import { UnrecoverableError, WaitingError, type Job } from "bullmq";
-import type { ResolvedStack, StepSpec } from "../config/repo/resolve.js";
+import type { ResolvedStack } from "../config/repo/resolve.js";
 import { rm } from "node:fs/promises";
 import { CheckoutError, checkoutAtSha } from "../connectors/git.js";
 import { createCheckRun, installationToken, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
@@ -7,7 +7,7 @@ import { egressRulesFor, type EgressRule } from "../approval/egress.js";
 import type { CredentialRequest, IssuedCredentials } from "../connectors/credentials.js";
 import { Redactor } from "../connectors/redact.js";
 import { CredentialError, VaultUnavailableError } from "../connectors/vault/errors.js";
-import { afterBranchPreview } from "./branch-apply.js";
+import { afterBranchPreview } from "../deploys/mainline.js";
 import { evaluatePlanPolicy, type PlanDecision } from "../approval/plan-policy.js";
 import { mergePlanPolicy } from "../config/plan-policy.js";
 import { serverPlanPolicyFor } from "../config/plan-policy-config.js";

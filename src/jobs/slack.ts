@@ -7,91 +7,20 @@
  * Without Slack configured every function here does nothing.
  */
 import { hasAtLeast } from "../approval/permissions.js";
-import { channelFor } from "../config/slack-config.js";
 import { createComment, getPermission, type GitHub, type RepoRef } from "../connectors/github.js";
 import type { SlackInteraction } from "../connectors/slack/interactions.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { liveDeploysOf, recordApproval, withGateLock } from "../connectors/store/gate.js";
-import { claimSlackRequest, findSlackRequest, setSlackDecision, setSlackMessage } from "../connectors/store/slack.js";
+import { findSlackRequest, setSlackDecision } from "../connectors/store/slack.js";
 import { getTask, latestBranchPreview, latestPreviewOf, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
-import { approvalVerdict } from "./gate-facts.js";
-import type { PreviewOutcome } from "../plan/types.js";
+import { approvalVerdict } from "../deploys/gate-facts.js";
 import { code, shortSha } from "../render/markdown.js";
-import { shortPlanHash, summaryLine } from "../render/plan.js";
-import { approvalRequestMessage, decisionMessage, notificationMessage, type Notification } from "../render/slack.js";
-import type { PostedMessage, SlackNotifier } from "../connectors/slack/client.js";
-import { type ApprovalRequest, type DestructiveOp } from "../domain/slack-approval.js";
+import { shortPlanHash } from "../render/plan.js";
+import { decisionMessage } from "../render/slack.js";
+import type { ApprovalRequest } from "../domain/slack-approval.js";
 
 export type SlackClick = Extract<SlackInteraction, { ok: true }>;
-
-/** Counts and destructive operations of a plan, as the Slack message shows them. */
-export function slackPlanSummary(plan: PreviewOutcome | null): { summary: string; destructive: DestructiveOp[] } {
-  if (plan?.engine !== "pulumi") return { summary: plan ? "see the check run" : "no plan", destructive: [] };
-  const destructive = plan.resources.flatMap((r) => (r.op === "delete" || r.op === "replace" ? [{ op: r.op, type: r.type, name: r.name }] : []));
-  return { summary: summaryLine(plan.summary), destructive };
-}
-
-/** What a waiting plan's approval request is built from (link, summary and expiry are derived). */
-export interface PlanAwaitingApproval {
-  kind: ApprovalRequest["kind"];
-  repo: string;
-  /** The PR (or, for a rollback, the PR or issue) where the approval is asked. */
-  prNumber: number;
-  /** How GitHub links that thread: a PR, or an issue (a rollback may be asked in either). */
-  thread: "pull" | "issues";
-  stack: string;
-  sha: string;
-  planHash: string;
-  plan: PreviewOutcome | null;
-  requestedBy: string;
-  installationId: number;
-}
-
-/** Posts the approval request for a plan once (asking again for the same plan posts nothing). */
-export async function requestSlackApproval(deps: AppDeps, p: PlanAwaitingApproval): Promise<void> {
-  if (!deps.slack) return;
-  const { plan, thread, ...rest } = p;
-  const req: ApprovalRequest = {
-    ...rest,
-    prUrl: `${deps.config.github.webBaseUrl}/${p.repo}/${thread}/${p.prNumber}`,
-    ...slackPlanSummary(plan),
-    expiresAt: new Date(Date.now() + deps.config.gate.approvalTtlSeconds * 1000),
-  };
-  const slack = deps.slack;
-  if (!slack) return;
-  const channel = channelFor(slack.config, req.repo, req.stack);
-  if (!channel) return;
-  const id = await claimSlackRequest(deps.db, { repo: req.repo, prNumber: req.prNumber, stack: req.stack, sha: req.sha, planHash: req.planHash }, req);
-  if (!id) return;
-  const posted = await postApprovalRequest(slack.notifier, channel, req);
-  if (posted) await setSlackMessage(deps.db, id, posted.channel, posted.ts);
-  await appendAudit(deps.db, {
-    actor: "agent",
-    action: posted ? "slack.approval_requested" : "slack.post_failed",
-    repo: req.repo,
-    prNumber: req.prNumber,
-    detail: { stack: req.stack, head_sha: req.sha, plan_hash: req.planHash, channel },
-  });
-}
-
-/** A notification to the stack's channel; never throws (Slack being down breaks nothing). */
-export async function notifySlack(deps: AppDeps, n: Notification): Promise<void> {
-  const slack = deps.slack;
-  if (!slack) return;
-  const channel = channelFor(slack.config, n.repo, n.stack);
-  if (channel) await notifyChannel(slack.notifier, channel, n).catch(() => false);
-}
-
-/** Posts an approval request with its buttons; null when that failed (logged by the notifier). */
-export function postApprovalRequest(notifier: SlackNotifier, channel: string, req: ApprovalRequest): Promise<PostedMessage | null> {
-  return notifier.post(channel, () => approvalRequestMessage(req), { repo: req.repo, stack: req.stack, kind: "approval request" });
-}
-
-/** Posts a notification; false when that failed (logged by the notifier). */
-export async function notifyChannel(notifier: SlackNotifier, channel: string, n: Notification): Promise<boolean> {
-  return (await notifier.post(channel, () => notificationMessage(n), { repo: n.repo, stack: n.stack, kind: n.event })) !== null;
-}
 
 /** Handles one verified Approve / Deny click (a job from the web tier). */
 export async function processSlackClick(deps: AppDeps, click: SlackClick): Promise<void> {
@@ -191,7 +120,7 @@ async function slackApprovalIgnored(
   const source = ofBranch ?? (await latestPreviewTaskOf(deps, value));
   const stack = source?.workflow.config.stacks.find((s) => s.name === value.stack);
   if (!stack) return "its stack is no longer known";
-  const verdict = await approvalVerdict({ deps, gh, repo: r, repoFullName: value.repo, issueNumber: value.pr }, stack, approvalId, ofBranch);
+  const verdict = await approvalVerdict({ deps, gh, repo: r, repoFullName: value.repo, threadNumber: value.pr }, stack, approvalId, ofBranch);
   if (!verdict) return "the gate could not find it";
   return verdict.status === "ignored" ? verdict.why : null;
 }

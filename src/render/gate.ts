@@ -1,4 +1,5 @@
 import type { GateResult, IgnoredApproval, RequirementId } from "../approval/gate.js";
+import type { DeployConflict } from "../connectors/store/gate.js";
 import { code, inlineText, shortSha } from "./markdown.js";
 
 export const REQUIREMENT_LABELS: Record<RequirementId, string> = {
@@ -65,4 +66,19 @@ export function renderGateSummary(stack: string, result: GateResult): string {
 /** How an earlier apply of a preview ended, for a refusal. */
 export function appliedHow(state: string): string {
   return state === "SUCCEEDED" ? "succeeded" : state === "FAILED" ? "failed" : state === "NEEDS_ATTENTION" ? "was interrupted and needs attention" : state === "RUNNING" ? "is applying" : state.toLowerCase();
+}
+
+/** "@​alice, @​bob": who approved, mentions defused (a zero-width space after each @). */
+export function approvedBy(result: GateResult): string {
+  return result.counted.map((a) => `@\u200b${a.login}`).join(", ");
+}
+
+/**
+ * Why an allowed apply was not queued: this preview was applied before (`subject` names it,
+ * `again` says how to get a fresh one), or another deploy holds the stack.
+ */
+export function renderApplyConflict(stack: string, conflict: DeployConflict | null, subject: string, again: string): string {
+  return conflict?.kind === "applied"
+    ? `${subject} was already applied once (that deploy ${appliedHow(conflict.other.state)}); a preview is applied at most once. ${again}`
+    : `a deploy of ${code(stack)} is already queued or running${conflict ? ` (from #${conflict.other.pr_number})` : ""}; one at a time per stack.`;
 }

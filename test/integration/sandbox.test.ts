@@ -38,7 +38,6 @@ const WORKSPACE_ROOT = join(tmpdir(), `agent-sbtest-${RUN}`);
 
 const docker = new Docker();
 const sandboxes: Sandbox[] = [];
-let taskSeq = 0;
 
 /** Per-sandbox defaults for run(): the env and workdir a task would pass to every step. */
 const stepDefaults = new WeakMap<Sandbox, Partial<ExecOptions>>();

@@ -6,7 +6,7 @@ import { SlackNotifier } from "../../src/connectors/slack/client.js";
 import { parseSlackInteraction, type SlackInteraction } from "../../src/connectors/slack/interactions.js";
 import { approvalRequestMessage, decisionMessage } from "../../src/render/slack.js";
 import { type ApprovalRequest } from "../../src/domain/slack-approval.js";
-import { notifyChannel, postApprovalRequest } from "../../src/jobs/slack.js";
+import { notifyChannel, postApprovalRequest } from "../../src/deploys/slack.js";
 
 const SLACK = "https://slack.test";
 const TOKEN = "xoxb-1111-2222-T0kenThatMustNeverBeLogged";

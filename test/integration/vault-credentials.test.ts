@@ -89,7 +89,6 @@ const loginReply = {
 const vault = () => nock(VAULT, { reqheaders: { "x-vault-token": TOKEN } });
 const mockLogin = () => nock(VAULT, { badheaders: ["x-vault-token"] }).post("/v1/auth/approle/login", { role_id: "role-agent", secret_id: SECRET_ID }).reply(200, loginReply);
 
-let dbUrl: string;
 let testDb: Awaited<ReturnType<typeof migratedTestDb>> | undefined;
 let db: Db;
 let logs: string[];
@@ -141,7 +140,7 @@ beforeAll(async () => {
   nock.disableNetConnect();
   nock.enableNetConnect(/127\.0\.0\.1|localhost/);
   testDb = await migratedTestDb("v");
-  ({ url: dbUrl, db } = testDb);
+  ({ db } = testDb);
 });
 
 afterAll(async () => {

@@ -81,3 +81,41 @@ describe("the gate and the plan policy", () => {
     expect(req(r, "preview-succeeded")?.met).toBe(false);
   });
 });
+
+describe("what blocked, in data (no text parsing)", () => {
+  it("a DENY blocks with plan-policy and no approval can lift it: not waiting only for approvals", () => {
+    const r = gate(DENY, []);
+    expect(r.blockedBy).toEqual(["plan-policy", "approvals"]);
+    expect(req(r, "plan-policy")?.waitsForApproval).toBe(false);
+    expect(req(r, "approvals")?.waitsForApproval).toBe(true);
+    expect(r.waitsOnlyForApprovals).toBe(false);
+  });
+
+  it("NEEDS_APPROVAL with the named approver missing waits only for approvals", () => {
+    const r = gate(NEEDS, [approve("bob")]);
+    expect(r.blockedBy).toContain("plan-policy");
+    expect(req(r, "plan-policy")?.waitsForApproval).toBe(true);
+    expect(r.waitsOnlyForApprovals).toBe(true);
+  });
+
+  it("a missing approval and a failing check: not waiting only for approvals; with the check green it is", () => {
+    const failing = evaluateGate(
+      { ...DEFAULT_GATE_POLICY, requiredApprovals: 1 },
+      facts(null, [], { checks: [{ name: "ci", status: "completed", conclusion: "failure" }], requiredChecks: ["ci"] }),
+    );
+    expect(failing.blockedBy).toEqual(["approvals", "status-checks"]);
+    expect(failing.waitsOnlyForApprovals).toBe(false);
+    const green = evaluateGate(
+      { ...DEFAULT_GATE_POLICY, requiredApprovals: 1 },
+      facts(null, [], { checks: [{ name: "ci", status: "completed", conclusion: "success" }], requiredChecks: ["ci"] }),
+    );
+    expect(green.blockedBy).toEqual(["approvals"]);
+    expect(green.waitsOnlyForApprovals).toBe(true);
+  });
+
+  it("allowed: nothing blocks and nothing is waited for", () => {
+    const r = gate(null, [approve("bob")]);
+    expect(r.blockedBy).toEqual([]);
+    expect(r.waitsOnlyForApprovals).toBe(false);
+  });
+});

@@ -164,7 +164,7 @@ describe("preview-succeeded", () => {
 
   it("is met by a successful preview of the head commit with a plan hash", () => {
     const x = req(evaluateGate(policy(), facts(withApproval)), "preview-succeeded");
-    expect(x).toEqual({ id: "preview-succeeded", met: true, detail: expect.stringContaining("1234567"), fix: null });
+    expect(x).toEqual({ id: "preview-succeeded", met: true, detail: expect.stringContaining("1234567"), fix: null, waitsForApproval: false });
   });
 
   it("is unmet without a preview, telling to run /agent preview <stack>", () => {
@@ -215,7 +215,7 @@ describe("approvals: counting", () => {
   it("counts an approving review of the head commit by a writer", () => {
     const r = evaluateGate(policy(), facts({ reviews: [review("bob", "APPROVED")] }));
     expect(r.counted).toEqual([{ login: "bob", via: "review", at: minutesAgo(30) }]);
-    expect(req(r, "approvals")).toEqual({ id: "approvals", met: true, detail: "1 of 1 approval (@bob)", fix: null });
+    expect(req(r, "approvals")).toEqual({ id: "approvals", met: true, detail: "1 of 1 approval (@bob)", fix: null, waitsForApproval: false });
   });
 
   it("counts an /approve of the head commit and plan made after the preview", () => {
@@ -252,7 +252,7 @@ describe("approvals: counting", () => {
   it("requiredApprovals 0 is met without any approval", () => {
     const r = evaluateGate(policy({ requiredApprovals: 0 }), facts());
     expect(r.allowed).toBe(true);
-    expect(req(r, "approvals")).toEqual({ id: "approvals", met: true, detail: "no approval required", fix: null });
+    expect(req(r, "approvals")).toEqual({ id: "approvals", met: true, detail: "no approval required", fix: null, waitsForApproval: false });
   });
 
   it("one person counts once: a review and an /approve by the same person keep the earliest", () => {
@@ -519,7 +519,7 @@ describe("approvals: sources", () => {
 describe("not-denied", () => {
   it("is met without any /deny", () => {
     const x = req(evaluateGate(policy(), facts({ commands: [approve("bob")] })), "not-denied");
-    expect(x).toEqual({ id: "not-denied", met: true, detail: "no /deny in force", fix: null });
+    expect(x).toEqual({ id: "not-denied", met: true, detail: "no /deny in force", fix: null, waitsForApproval: false });
   });
 
   it("a /deny by an allowed approver on the head commit blocks, naming them", () => {
@@ -615,7 +615,7 @@ describe("status-checks", () => {
 
   it("is met with no required checks", () => {
     const x = req(evaluateGate(policy(), facts({ ...checks(), requiredChecks: [] })), "status-checks");
-    expect(x).toEqual({ id: "status-checks", met: true, detail: "no required checks", fix: null });
+    expect(x).toEqual({ id: "status-checks", met: true, detail: "no required checks", fix: null, waitsForApproval: false });
   });
 
   it("a missing required check is unmet: not reported yet", () => {

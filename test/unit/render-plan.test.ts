@@ -14,7 +14,6 @@ import { completedOutput } from "../../src/render/check-run.js";
 import { CHECK_RUN_TEXT_LIMIT, COMMENT_BODY_LIMIT, type CheckRunAnnotation } from "../../src/connectors/github.js";
 import { countChanges, emptyCounts, type PlanDiagnostic, type PulumiPreview, type ResourceChange, type ResourceOp } from "../../src/plan/types.js";
 import type { StackView, TaskRow } from "../../src/connectors/store/workflows.js";
-import type { StepResult } from "../../src/domain/steps.js";
 import { step, taskRow } from "../helpers/rows.js";
 
 // ---------------------------------------------------------------------------------------------

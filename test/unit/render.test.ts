@@ -5,7 +5,6 @@ import { completedOutput, previewCheckRunName, progressOutput, queuedOutput } fr
 import { STICKY_MARKER, renderStickyComment } from "../../src/render/sticky-comment.js";
 import { CHECK_RUN_TEXT_LIMIT, COMMENT_BODY_LIMIT } from "../../src/connectors/github.js";
 import type { StackView, TaskRow } from "../../src/connectors/store/workflows.js";
-import type { StepResult } from "../../src/domain/steps.js";
 import { step, taskRow } from "../helpers/rows.js";
 import type { TaskState } from "../../src/domain/states.js";
 

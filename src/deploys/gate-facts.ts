@@ -24,7 +24,7 @@ export interface GateSubject {
   repo: RepoRef;
   repoFullName: string;
   /** The pull request. */
-  issueNumber: number;
+  threadNumber: number;
 }
 
 /** The stack's gate from the default branch, with the server's floor and approval lifetime. */
@@ -67,8 +67,8 @@ export function approvalCommands(rows: ApprovalRow[]): GateFacts["commands"] {
 
 /** Who changed the pull request besides its author: recorded pushers, and its commits' authors and committers. */
 export async function changedByOf(s: GateSubject, author: string): Promise<Array<{ login: string; why: string }>> {
-  const pushes = await listPrEvents(s.deps.db, s.repoFullName, s.issueNumber);
-  const commits = await listPullCommitters(s.gh, s.repo, s.issueNumber);
+  const pushes = await listPrEvents(s.deps.db, s.repoFullName, s.threadNumber);
+  const commits = await listPullCommitters(s.gh, s.repo, s.threadNumber);
   return changedByFrom({ author, pushes, commits });
 }
 
@@ -77,7 +77,7 @@ export async function changedByOf(s: GateSubject, author: string): Promise<Array
  * the one who asked): the pull request's author, its pushers and its commits' authors/committers.
  */
 export async function pullChangers(s: GateSubject, requestedBy: string): Promise<Array<{ login: string; why: string }>> {
-  const pull = await getPull(s.gh, s.repo, s.issueNumber);
+  const pull = await getPull(s.gh, s.repo, s.threadNumber);
   const requester = requestedBy.toLowerCase();
   return [
     ...(pull.author ? [{ login: pull.author, why: "wrote the pull request" }] : []),
@@ -101,16 +101,16 @@ export interface GatheredFacts {
  */
 export async function gatherFacts(s: GateSubject, stack: ResolvedStack, policy: GatePolicy, opts: { forApproval?: boolean } = {}): Promise<GatheredFacts> {
   const { db } = s.deps;
-  const pull = await getPull(s.gh, s.repo, s.issueNumber);
-  const history = (await successfulPreviews(db, s.repoFullName, s.issueNumber, stack.name)).filter((p) => p.headSha === pull.headSha);
-  let preview = await latestPreviewOf(db, s.repoFullName, s.issueNumber, stack.name);
+  const pull = await getPull(s.gh, s.repo, s.threadNumber);
+  const history = (await successfulPreviews(db, s.repoFullName, s.threadNumber, stack.name)).filter((p) => p.headSha === pull.headSha);
+  let preview = await latestPreviewOf(db, s.repoFullName, s.threadNumber, stack.name);
   const lastGood = history.at(-1);
   if (opts.forApproval && lastGood && preview?.id !== lastGood.taskId) {
     const found = await getTask(db, lastGood.taskId);
     if (found) preview = { ...found.task, head_sha: found.workflow.head_sha };
   }
-  const reviews = await listReviews(s.gh, s.repo, s.issueNumber);
-  const approvals = await listApprovals(db, s.repoFullName, s.issueNumber, stack.name);
+  const reviews = await listReviews(s.gh, s.repo, s.threadNumber);
+  const approvals = await listApprovals(db, s.repoFullName, s.threadNumber, stack.name);
   const consumed = await listConsumedApprovals(db, s.repoFullName, stack.name);
   const changedBy = await changedByOf(s, pull.author);
   // Teams the plan policy names must be known too, to tell whether one of them approved.
@@ -128,7 +128,7 @@ export async function gatherFacts(s: GateSubject, stack: ResolvedStack, policy: 
     facts: {
       now: new Date(),
       stack: stack.name,
-      prNumber: s.issueNumber,
+      prNumber: s.threadNumber,
       pr: {
         author: pull.author,
         headSha: pull.headSha,
@@ -149,7 +149,7 @@ export async function gatherFacts(s: GateSubject, stack: ResolvedStack, policy: 
       checks,
       // Without a configured list, every check reported on the head commit must be green.
       requiredChecks: stack.gate.requiredChecks ?? [...new Set(checks.map((c) => c.name).filter((n) => !isOwnDeployCheck(n)))],
-      lock: full ? (lock ? { prNumber: lock.prNumber } : null) : { prNumber: s.issueNumber },
+      lock: full ? (lock ? { prNumber: lock.prNumber } : null) : { prNumber: s.threadNumber },
     },
   };
 }

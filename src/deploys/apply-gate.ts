@@ -54,7 +54,7 @@ export async function claimApply(deps: AppDeps, gh: GitHub, r: RepoRef, workflow
 async function claimPrApply(deps: AppDeps, gh: GitHub, r: RepoRef, deploy: DeployRow, stack: ResolvedStack): Promise<ApplyClaim> {
   const policy = gatePolicy(stack, deps.config.gate);
   const readAt = await dbNow(deps.db);
-  const gathered = await gatherFacts({ deps, gh, repo: r, repoFullName: deploy.repo, issueNumber: deploy.pr_number }, stack, policy);
+  const gathered = await gatherFacts({ deps, gh, repo: r, repoFullName: deploy.repo, threadNumber: deploy.pr_number }, stack, policy);
   return withGateLock(deps.db, deploy.repo, deploy.pr_number, async (q) => {
     // Everything a /deny, a push, a close or a new preview may have changed since GitHub was read.
     const approvals = await listApprovals(q, deploy.repo, deploy.pr_number, stack.name);

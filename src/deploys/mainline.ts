@@ -16,7 +16,7 @@ import { previewCheckRunName, queuedOutput } from "../render/check-run.js";
 import { code, shortSha } from "../render/markdown.js";
 import { destructiveHeader, destructiveLine, shortPlanHash, summaryLine } from "../render/plan.js";
 import { taskLogUrl } from "../web/log-links.js";
-import { enqueueDeploy, type EnqueuedDeploy } from "./enqueue-deploy.js";
+import { enqueueDeploy, type EnqueuedDeploy } from "./enqueue.js";
 import { branchPreviewJobId, TASK_JOB_OPTIONS } from "../connectors/queues.js";
 import { traceField } from "../ops/tracing.js";
 import { requestSlackApproval } from "./slack.js";
@@ -57,10 +57,6 @@ export async function startBranchPreview(deps: AppDeps, gh: GitHub, b: BranchPre
   await deps.queues.tasks.add("preview", { taskId: created.task.id, workflowId: created.workflow.id, deliveryId: b.deliveryId, ...traceField() }, { ...TASK_JOB_OPTIONS, jobId: created.task.job_id });
   return { taskId: created.task.id, workflowId: created.workflow.id };
 }
-
-// The gate for a branch preview lives with the other gate facts (the deploy job, Slack and
-// `/approve` ask it too).
-export { evaluateBranchGate } from "./gate-facts.js";
 
 /** Puts an allowed branch preview's plan on the deploy queue. */
 export async function applyBranchPreview(
