@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { AuditAction } from "../domain/audit-actions.js";
 import { loadRepoConfig, formatConfigIssues, type LoadResult } from "../config/repo/load.js";
 import { branchRef } from "../connectors/branch-ref.js";
 import { createComment, getFileText, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";
@@ -101,7 +102,7 @@ export async function reply(ctx: CommandContext, body: string): Promise<void> {
   await createComment(ctx.gh, ctx.repo, ctx.threadNumber, `@${ctx.actor} ${body}`);
 }
 
-export async function audit(ctx: CommandContext, action: string, detail: Record<string, unknown>, extra: Partial<AuditEntry> = {}): Promise<void> {
+export async function audit(ctx: CommandContext, action: AuditAction, detail: Record<string, unknown>, extra: Partial<AuditEntry> = {}): Promise<void> {
   await appendAudit(ctx.deps.db, {
     actor: ctx.actor,
     action,

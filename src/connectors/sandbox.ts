@@ -477,10 +477,17 @@ export class Sandbox {
    */
   async strayProcessCount(): Promise<number> {
     // Slow only while a step's processes still hog the CPU; past the timeout the sandbox is killed.
-    const res = await this.exec(["sh", "-c", STRAY_COUNT_SCRIPT], { timeoutMs: 30_000, user: "root", outputLimitBytes: 4096, internal: true });
-    const m = /^stray=(\d+)$/m.exec(res.tail);
-    if (res.exitCode !== 0 || !m) throw new SandboxIntegrityError(`could not count the sandbox's processes (exit ${res.exitCode ?? "killed"})`);
-    return Number(m[1]);
+    // Under gVisor an exec's output stream now and then ends before the last line is delivered
+    // (exit 0, no output): that is a lost answer, not an answer, so ask again a few times.
+    let exitCode: number | null = null;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const res = await this.exec(["sh", "-c", STRAY_COUNT_SCRIPT], { timeoutMs: 30_000, user: "root", outputLimitBytes: 4096, internal: true });
+      const m = /^stray=(\d+)$/m.exec(res.tail);
+      if (res.exitCode === 0 && m) return Number(m[1]);
+      exitCode = res.exitCode;
+      if (res.exitCode !== 0) break;
+    }
+    throw new SandboxIntegrityError(`could not count the sandbox's processes (exit ${exitCode ?? "killed"})`);
   }
 
   /**

@@ -6,6 +6,7 @@
  * preview) and says in data what happened; the caller turns the outcome into words. The deploy
  * job asks the same gate again just before it applies (src/deploys/apply-gate.ts).
  */
+import type { AuditAction } from "../domain/audit-actions.js";
 import { evaluateGate, type GatePolicy, type GateResult } from "../approval/gate.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { WorkflowConfig } from "../config/workflow.js";
@@ -53,7 +54,7 @@ export type ApplyRequest =
 type PullSubject = Extract<ApplySubject, { kind: "pull" }>;
 
 export async function requestApply(who: ApplyRequester, subject: ApplySubject): Promise<ApplyRequest> {
-  const audit = (action: string, detail: Record<string, unknown>, extra: Partial<AuditEntry> = {}) =>
+  const audit = (action: AuditAction, detail: Record<string, unknown>, extra: Partial<AuditEntry> = {}) =>
     appendAudit(who.deps.db, { actor: who.actor, action, repo: who.repoFullName, prNumber: who.threadNumber, deliveryId: who.deliveryId, detail, ...extra });
   const { stack } = subject;
   const mainline = subject.kind === "mainline";

@@ -8,11 +8,8 @@
  */
 import type { Job } from "bullmq";
 import type { ResolvedStack } from "../config/repo/resolve.js";
-import { createComment, createDeployment, mergePull, setDeploymentStatus, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
+import { createComment, createDeployment, mergePull, setDeploymentStatus, updateCheckRun, type CheckRunUpdate, type GitHub, type RepoRef } from "../connectors/github.js";
 import { runPulumiUp } from "../connectors/pulumi/cli.js";
-import { egressRulesFor } from "../approval/egress.js";
-import type { IssuedCredentials } from "../connectors/credentials.js";
-import { Redactor } from "../connectors/redact.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { endDeploy, getDeploy, setDeploymentId, setMerged, type DeployRow } from "../connectors/store/gate.js";
 import { getTaskLogs, saveStepLog } from "../connectors/store/logs.js";
@@ -28,8 +25,12 @@ import { claimApply, reportBlockedApply, reportUncheckedApply } from "../deploys
 import { branchWhat, startBranchPreview } from "../deploys/mainline.js";
 import { pullChangers } from "../deploys/gate-facts.js";
 import { notifySlack } from "../deploys/slack.js";
+import type { AuditAction } from "../domain/audit-actions.js";
+import type { Notification } from "../render/slack.js";
 import { runStep } from "./engine-steps.js";
-import { checkout, issueCredentials, repoRef, sandboxRuntime, stepEnv, type TaskRunOptions } from "./preview-task.js";
+import { withSandboxSession, type SandboxSession } from "./sandbox-session.js";
+import { SandboxRefusedError } from "./task-errors.js";
+import { repoRef, type TaskRun, type TaskRunOptions } from "./task-run.js";
 import type { StepResult } from "../domain/steps.js";
 import type { TaskJobData } from "../connectors/queues.js";
 
@@ -48,7 +49,7 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   const log = deps.log.child({ task_id: found.task.id, workflow_id: workflow.id, delivery_id: job.data.deliveryId, stack: deploy.stack });
   const gh = await deps.github(Number(workflow.installation_id));
   if (deploy.state !== "PENDING") {
-    if (deploy.state === "RUNNING") await needsAttention(deps, gh, r, workflow, found.task, deploy, NEEDS_ATTENTION, log);
+    if (deploy.state === "RUNNING") await needsAttention({ deps, gh, repo: r, workflow, task: found.task, deploy, log }, NEEDS_ATTENTION);
     return; // ended already: a redelivered job
   }
   // The whole gate again, now, atomically with PENDING → RUNNING (src/jobs/apply-gate.ts).
@@ -72,7 +73,7 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   }
   if (claim.kind === "not-pending") {
     const now = await getDeploy(deps.db, found.task.id);
-    if (now?.state === "RUNNING") await needsAttention(deps, gh, r, workflow, found.task, now, NEEDS_ATTENTION, log);
+    if (now?.state === "RUNNING") await needsAttention({ deps, gh, repo: r, workflow, task: found.task, deploy: now, log }, NEEDS_ATTENTION);
     return;
   }
   const started = claim.deploy;
@@ -105,7 +106,7 @@ async function runDeploy(
   const checkRunId = Number(task.check_run_id);
   const logUrl = taskLogUrl(deps.config, task.id);
   const what = deploy.kind === "branch" && workflow.config.branch ? branchWhat(workflow.config.branch) : "Deploy";
-  const ctx: Ended = { deps, gh, r, workflow, task, deploy: started, stack, checkRunId, logUrl, what, log };
+  const ctx: Ended = { deps, gh, repo: r, workflow, task, deploy: started, stack, checkRunId, logUrl, what, log };
   const step: StepResult = { name: "deploy", status: "running", exitCode: null, durationMs: null, outputTail: "", truncated: false };
   await updateCheckRun(gh, r, checkRunId, { status: "in_progress", startedAt: new Date().toISOString(), output: { title: `${what} of ${stack.name} running`, summary: `Applying plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(deploy.head_sha))}.` } });
 
@@ -139,7 +140,7 @@ async function runDeploy(
   await notifySlack(deps, { event: "deploy.started", repo: workflow.repo, prNumber: deploy.pr_number, stack: stack.name, sha: applySha, detail: `${what} by @${deploy.requested_by}`, ...(logUrl ? { url: logUrl } : {}) });
   let result: ApplyResult;
   try {
-    result = await apply(deps, gh, { ...workflow, head_sha: applySha }, task, stack, deploy, stop, mergeFirst);
+    result = await apply({ deps, gh, repo: r, workflow: { ...workflow, head_sha: applySha }, task, stack, log }, deploy, stop, mergeFirst);
   } catch (err) {
     result = { output: "", exitCode: null, durationMs: null, failure: (err as Error).message, mismatch: null };
   }
@@ -150,12 +151,12 @@ async function runDeploy(
   // The Deployment exists by now: needs-attention marks it too.
   const applying = { ...deploy, deployment_id: String(deploymentId), started_at: started.started_at };
   if (breakGlassSignal?.aborted) {
-    await needsAttention(deps, gh, r, workflow, task, applying, STOPPED_BY_BREAK_GLASS, log);
+    await needsAttention({ deps, gh, repo: r, workflow, task, deploy: applying, log }, STOPPED_BY_BREAK_GLASS);
     return;
   }
   if (opts.shutdown?.aborted) {
     // Killed mid-apply by a shutdown past its grace period: same as a crash, never re-run.
-    await needsAttention(deps, gh, r, workflow, task, applying, NEEDS_ATTENTION, log);
+    await needsAttention({ deps, gh, repo: r, workflow, task, deploy: applying, log }, NEEDS_ATTENTION);
     return;
   }
   if (result.mismatch) {
@@ -174,15 +175,16 @@ async function runDeploy(
     return;
   }
   step.status = "succeeded";
-  await endDeploy(deps.db, task.id, { state: "SUCCEEDED" });
-  observeDeployEnd(deps.metrics, deploy.kind, "succeeded", started.started_at);
-  observeStep(deps.metrics, "deploy", step.status, step.durationMs);
-  await finishTask(deps.db, task.id, { state: "SUCCEEDED", steps: [step], error: null });
-  await setDeploymentStatus(gh, r, deploymentId, "success", { description: "the approved plan was applied", logUrl });
-  await updateCheckRun(gh, r, checkRunId, { status: "completed", conclusion: "success", completedAt: new Date().toISOString(), output: { title: `${what} of ${stack.name} succeeded`, summary: `Applied plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(applySha))}.${logUrl ? `\n\n[Full log](${logUrl})` : ""}`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } });
-  await appendAudit(deps.db, { actor: "agent", action: "deploy.succeeded", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: { stack: stack.name, kind: deploy.kind, plan_hash: deploy.plan_hash, deployment_id: deploymentId } });
-  await auditRollbackSla(ctx, "SUCCEEDED");
-  await notifySlack(deps, { event: "deploy.succeeded", repo: workflow.repo, prNumber: deploy.pr_number, stack: stack.name, sha: applySha, detail: what, ...(logUrl ? { url: logUrl } : {}) });
+  await endDeployment(ctx, {
+    state: "SUCCEEDED",
+    error: null,
+    step,
+    deployment: { id: deploymentId, state: "success", description: "the approved plan was applied" },
+    checkRun: { status: "completed", conclusion: "success", completedAt: new Date().toISOString(), output: { title: `${what} of ${stack.name} succeeded`, summary: `Applied plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(applySha))}.${logUrl ? `\n\n[Full log](${logUrl})` : ""}`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } },
+    audit: { action: "deploy.succeeded", detail: { stack: stack.name, kind: deploy.kind, plan_hash: deploy.plan_hash, deployment_id: deploymentId } },
+    slack: { event: "deploy.succeeded", repo: workflow.repo, prNumber: deploy.pr_number, stack: stack.name, sha: applySha, detail: what, ...(logUrl ? { url: logUrl } : {}) },
+    comment: null,
+  });
 
   if (deploy.kind === "branch") {
     await createComment(gh, r, deploy.pr_number, `⏪ ${what} of ${code(stack.name)} to ${code(shortSha(applySha))} succeeded (plan ${code(deploy.plan_hash.slice(7, 19))}).${slaLine(started)}`);
@@ -206,34 +208,73 @@ async function runDeploy(
   );
 }
 
-/** What a finished deploy reports through. */
-interface Ended {
-  deps: AppDeps;
-  gh: GitHub;
-  r: RepoRef;
-  workflow: WorkflowRow;
-  task: TaskRow;
-  /** The row as it was when the apply started (started_at set). */
-  deploy: DeployRow;
+/** What a finished deploy reports through: the task's run, its deploy row and its check run. */
+interface Ended extends DeployRun {
   stack: ResolvedStack;
   checkRunId: number;
   logUrl: string | null;
   what: string;
-  log: AppDeps["log"];
+}
+
+/** A deploy task with its deploys row (the stack may be unknown when it never started). */
+interface DeployRun extends Omit<TaskRun, "stack"> {
+  /** The row as it was when the apply started (started_at set). */
+  deploy: DeployRow;
+}
+
+/** How a deploy ended, in the order it is recorded and told. */
+interface DeployEnd {
+  state: "SUCCEEDED" | "FAILED" | "NEEDS_ATTENTION";
+  error: string | null;
+  /** The deploy step's result; null keeps the task's steps (it was interrupted, not finished). */
+  step: StepResult | null;
+  /** The GitHub Deployment's final status, when one was created. */
+  deployment: { id: number; state: "success" | "failure" | "error"; description: string } | null;
+  checkRun: CheckRunUpdate | null;
+  audit: { action: AuditAction; detail: Record<string, unknown> };
+  slack: Notification | null;
+  comment: string | null;
+}
+
+const DEPLOY_END_METRIC = { SUCCEEDED: "succeeded", FAILED: "failed", NEEDS_ATTENTION: "needs_attention" } as const;
+const TASK_END_STATE = { SUCCEEDED: "SUCCEEDED", FAILED: "FAILED", NEEDS_ATTENTION: "BLOCKED" } as const;
+
+/**
+ * The one way a claimed deploy ends: the deploys row and the task first (the record is final
+ * before anyone is told), then the Deployment, the check run, the audit log (with a rollback's
+ * timing), Slack and the thread.
+ */
+async function endDeployment(c: DeployRun & Partial<Pick<Ended, "checkRunId" | "logUrl">>, end: DeployEnd): Promise<void> {
+  const { deps, gh, repo: r, workflow, task, deploy } = c;
+  await endDeploy(deps.db, task.id, end.state === "SUCCEEDED" ? { state: "SUCCEEDED" } : { state: end.state, error: end.error ?? "" });
+  observeDeployEnd(deps.metrics, deploy.kind, DEPLOY_END_METRIC[end.state], deploy.started_at);
+  if (end.step && end.state !== "NEEDS_ATTENTION" && end.audit.action !== "deploy.plan_mismatch") observeStep(deps.metrics, "deploy", end.step.status, end.step.durationMs);
+  await finishTask(deps.db, task.id, { state: TASK_END_STATE[end.state], steps: end.step ? [end.step] : task.steps, error: end.error });
+  if (end.deployment) {
+    const status = setDeploymentStatus(gh, r, end.deployment.id, end.deployment.state, { description: end.deployment.description, logUrl: c.logUrl ?? null });
+    // An interrupted deploy is marked on a best-effort basis: the human hand-over must not fail on it.
+    await (end.state === "NEEDS_ATTENTION" ? status.catch(() => {}) : status);
+  }
+  const checkRunId = c.checkRunId ?? (task.check_run_id ? Number(task.check_run_id) : null);
+  if (end.checkRun && checkRunId) await updateCheckRun(gh, r, checkRunId, end.checkRun);
+  await appendAudit(deps.db, { actor: "agent", action: end.audit.action, repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: end.audit.detail });
+  if (end.state !== "NEEDS_ATTENTION" && end.audit.action !== "deploy.plan_mismatch") await auditRollbackSla(c, end.state);
+  if (end.slack) await notifySlack(deps, end.slack);
+  if (end.comment) await createComment(gh, r, deploy.pr_number, end.comment);
 }
 
 async function endFailed(c: Ended, step: StepResult, failure: string, deploymentId: number | null, comment: string): Promise<void> {
   step.status = "failed";
-  await endDeploy(c.deps.db, c.task.id, { state: "FAILED", error: failure });
-  observeDeployEnd(c.deps.metrics, c.deploy.kind, "failed", c.deploy.started_at);
-  observeStep(c.deps.metrics, "deploy", step.status, step.durationMs);
-  await finishTask(c.deps.db, c.task.id, { state: "FAILED", steps: [step], error: failure });
-  if (deploymentId !== null) await setDeploymentStatus(c.gh, c.r, deploymentId, "failure", { description: failure, logUrl: c.logUrl });
-  await updateCheckRun(c.gh, c.r, c.checkRunId, { ...completedOutput(c.stack.name, { succeeded: false, steps: [step], error: failure, logUrl: c.logUrl }), output: { title: `${c.what} of ${c.stack.name} failed`, summary: `**${failure}**`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } });
-  await appendAudit(c.deps.db, { actor: "agent", action: "deploy.failed", repo: c.workflow.repo, prNumber: c.deploy.pr_number, workflowId: c.workflow.id, taskId: c.task.id, detail: { stack: c.stack.name, kind: c.deploy.kind, plan_hash: c.deploy.plan_hash, error: failure } });
-  await auditRollbackSla(c, "FAILED");
-  await notifySlack(c.deps, { event: "deploy.failed", repo: c.workflow.repo, prNumber: c.deploy.pr_number, stack: c.stack.name, sha: c.deploy.head_sha, detail: failure, ...(c.logUrl ? { url: c.logUrl } : {}) });
-  await createComment(c.gh, c.r, c.deploy.pr_number, comment);
+  await endDeployment(c, {
+    state: "FAILED",
+    error: failure,
+    step,
+    deployment: deploymentId !== null ? { id: deploymentId, state: "failure", description: failure } : null,
+    checkRun: { ...completedOutput(c.stack.name, { succeeded: false, steps: [step], error: failure, logUrl: c.logUrl }), output: { title: `${c.what} of ${c.stack.name} failed`, summary: `**${failure}**`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } },
+    audit: { action: "deploy.failed", detail: { stack: c.stack.name, kind: c.deploy.kind, plan_hash: c.deploy.plan_hash, error: failure } },
+    slack: { event: "deploy.failed", repo: c.workflow.repo, prNumber: c.deploy.pr_number, stack: c.stack.name, sha: c.deploy.head_sha, detail: failure, ...(c.logUrl ? { url: c.logUrl } : {}) },
+    comment,
+  });
   c.log.warn({ failure }, "deploy failed");
 }
 
@@ -244,15 +285,19 @@ async function endFailed(c: Ended, step: StepResult, failure: string, deployment
  * branch workflow's config, the PR's author and everyone who pushed to it or wrote its commits.
  */
 async function planMismatch(c: Ended, step: StepResult, deploymentId: number, mergeSha: string, mismatch: { planHash: string | null }): Promise<void> {
-  const { deps, gh, r, workflow, stack, deploy } = c;
+  const { deps, gh, repo: r, workflow, stack, deploy } = c;
   const why = `the merge commit ${shortSha(mergeSha)} plans differently (plan ${mismatch.planHash?.slice(7, 19) ?? "none"}) from the approved plan ${deploy.plan_hash.slice(7, 19)}; nothing was applied`;
   step.status = "failed";
-  await endDeploy(deps.db, c.task.id, { state: "FAILED", error: why });
-  observeDeployEnd(deps.metrics, deploy.kind, "failed", deploy.started_at);
-  await finishTask(deps.db, c.task.id, { state: "FAILED", steps: [step], error: why });
-  await setDeploymentStatus(gh, r, deploymentId, "failure", { description: why, logUrl: c.logUrl });
-  await updateCheckRun(gh, r, c.checkRunId, { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${stack.name} needs a new approval`, summary: why } });
-  await appendAudit(deps.db, { actor: "agent", action: "deploy.plan_mismatch", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: c.task.id, detail: { stack: stack.name, merge_sha: mergeSha, approved_plan_hash: deploy.plan_hash, merge_plan_hash: mismatch.planHash } });
+  await endDeployment(c, {
+    state: "FAILED",
+    error: why,
+    step,
+    deployment: { id: deploymentId, state: "failure", description: why },
+    checkRun: { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${stack.name} needs a new approval`, summary: why } },
+    audit: { action: "deploy.plan_mismatch", detail: { stack: stack.name, merge_sha: mergeSha, approved_plan_hash: deploy.plan_hash, merge_plan_hash: mismatch.planHash } },
+    slack: null,
+    comment: null,
+  });
   const approvals = Math.max(stack.gate.approvals, deps.config.gate.minApprovals);
   const exclude = await pullChangers({ deps, gh, repo: r, repoFullName: workflow.repo, threadNumber: deploy.pr_number }, deploy.requested_by);
   await startBranchPreview(deps, gh, {
@@ -286,7 +331,7 @@ function slaLine(d: DeployRow): string {
   return ` It began ${begin} s and finished ${finish} s after it was asked for.`;
 }
 
-async function auditRollbackSla(c: Ended, outcome: "SUCCEEDED" | "FAILED"): Promise<void> {
+async function auditRollbackSla(c: DeployRun, outcome: "SUCCEEDED" | "FAILED"): Promise<void> {
   const d = c.deploy;
   if (d.kind !== "branch" || c.workflow.config.branch?.purpose !== "rollback" || !d.requested_at || !d.started_at) return;
   const finishedAt = new Date();
@@ -327,103 +372,76 @@ interface ApplyResult {
  * `fresh`: preview that commit first and apply only if it plans exactly the approved plan
  * (merge-first); otherwise apply the approved saved plan.
  */
-async function apply(
-  deps: AppDeps,
-  gh: GitHub,
-  workflow: WorkflowRow,
-  task: TaskRow,
-  stack: ResolvedStack,
-  deploy: DeployRow,
-  shutdown: AbortSignal | undefined,
-  fresh: boolean,
-): Promise<ApplyResult> {
-  const redactor = new Redactor();
-  // The stack's egress allowlist holds for the apply as for the preview: the sandbox reaches
-  // only the proxy, which lets through the listed hosts for this task alone.
-  const egressRules = egressRulesFor(deps.config.sandbox.egress.allowlist, workflow.repo, stack.name);
-  if (egressRules.length > 0 && !deps.egress) return { output: "", exitCode: null, durationMs: null, failure: "this stack has an egress allowlist but the egress proxy is not running; nothing was applied", mismatch: null };
-  const network = egressRules.length > 0 ? deps.config.sandbox.egress.network : undefined;
-  let runtime: string | undefined;
+async function apply(run: TaskRun, deploy: DeployRow, stop: AbortSignal | undefined, fresh: boolean): Promise<ApplyResult> {
   try {
-    runtime = sandboxRuntime(deps, stack, false, egressRules.length > 0);
+    return (await withSandboxSession(run, "deploy", stop, (session) => applyIn(run, session, deploy, fresh))) ?? none("stopped before the apply started");
   } catch (err) {
-    return { output: "", exitCode: null, durationMs: null, failure: `${(err as Error).message}; nothing was applied`, mismatch: null };
+    // The server would not give this stack a sandbox as configured: nothing ran.
+    if (err instanceof SandboxRefusedError) return none(`${err.message}; nothing was applied`);
+    throw err;
   }
-  const { sandbox } = await deps.sandboxes.acquire(workflow.config.image, network, runtime);
-  let issued: IssuedCredentials | null = null;
-  const stopNow = () => void sandbox.kill();
-  shutdown?.addEventListener("abort", stopNow);
-  const none = (failure: string): ApplyResult => ({ output: "", exitCode: null, durationMs: null, failure, mismatch: null });
-  try {
-    if (shutdown?.aborted) return none("stopped before the apply started");
-    issued = await issueCredentials(deps, { repo: workflow.repo, stack: stack.name, kind: "deploy", taskId: task.id });
-    const secrets = issued.env;
-    for (const value of Object.values(secrets)) redactor.register(value);
-    let proxyEnv: Record<string, string> = {};
-    if (egressRules.length > 0 && deps.egress) {
-      const url = deps.egress.grant(task.id, egressRules);
-      redactor.register(url);
-      proxyEnv = { HTTPS_PROXY: url, HTTP_PROXY: url, https_proxy: url, http_proxy: url };
-    }
-    let env = stepEnv(workflow, stack, { ...proxyEnv, ...secrets });
-    await checkout(gh, workflow, sandbox);
-    const timeoutMs = deps.config.sandbox.timeoutSeconds * 1000;
-    let plan: string | null = null;
-    let previewOutput = "";
-    /** The command engine's approved preview output, handed to the deploy step read-only. */
-    let approvedOutput: string | null = null;
-    if (fresh) {
-      const spec = stack.steps.find((s) => s.name === "preview");
-      if (!spec) return none(`stack ${stack.name} has no preview step`);
-      const run = await runStep(spec, { sandbox, stack, env, timeoutMs, redactor, onProgress: () => {} });
-      previewOutput = `$ preview of ${workflow.head_sha}\n${run.output}\n`;
-      if (run.res.exitCode !== 0 || run.failure) return { ...none(run.failure ?? `the preview of the merge commit failed (exit ${run.res.exitCode ?? "killed"}); nothing was applied`), output: previewOutput };
-      if (run.planHash !== deploy.plan_hash) return { output: previewOutput, exitCode: run.res.exitCode, durationMs: run.res.durationMs, failure: null, mismatch: { planHash: run.planHash } };
-      plan = run.savedPlan;
-      approvedOutput = run.output;
-    }
-    const previewTaskId = deploy.preview_task_id ?? task.depends_on[0];
-    // Whatever the merge commit's preview (its program) left running goes before the apply.
-    await sandbox.stopStrayProcesses();
-    if (stack.engine === "pulumi") {
-      if (!fresh) plan = previewTaskId ? await getSavedPlan(deps.db, previewTaskId) : null;
-      // What is applied is what was approved: the plan must still hash to the approved hash.
-      if (!plan || pulumiPlanHash(plan) !== deploy.plan_hash) return none("the approved plan is missing or does not match its hash; nothing was applied");
-      // Root-owned and read-only in the container: the program cannot swap it before `up` reads it.
-      const planPath = await sandbox.writeTrustedFile("approved-plan.json", plan);
-      let output = previewOutput;
-      const redacting = redactor.stream();
-      const res = await runPulumiUp(sandbox, {
-        pulumiStack: stack.pulumiStack ?? stack.name,
-        workdir: stack.dir,
-        env,
-        timeoutMs,
-        planPath,
-        onOutput: (chunk) => (output += redacting.push(chunk)),
-      });
-      output += redacting.end();
-      const failure = res.failure ? redactor.redact(res.failure.message) : res.exec.exitCode === 0 ? null : res.exec.timedOut ? "the deploy ran past its time limit and was stopped" : "the deploy was stopped";
-      return { output, exitCode: res.exec.exitCode, durationMs: res.exec.durationMs, failure, mismatch: null };
-    }
-    const spec = stack.steps.find((s) => s.name === "deploy");
-    if (!spec) return none(`stack ${stack.name} has no deploy command`);
-    // The `command` engine's binding: the deploy step is handed exactly the approved preview
-    // output (read-only) and its hash; applying what was shown is up to the deploy script.
-    if (!fresh) approvedOutput = previewTaskId ? await approvedPreviewOutput(deps, previewTaskId) : null;
-    if (approvedOutput === null || commandPlanHash(approvedOutput) !== deploy.plan_hash) {
-      return none("the approved preview output is missing or does not match its hash; nothing was applied");
-    }
-    const approvedPath = await sandbox.writeTrustedFile("approved-preview.txt", approvedOutput);
-    env = { ...env, AGENT_APPROVED_PLAN: approvedPath, AGENT_APPROVED_PLAN_HASH: deploy.plan_hash };
-    const run = await runStep(spec, { sandbox, stack, env, timeoutMs, redactor, onProgress: () => {} });
-    const failure = run.res.exitCode === 0 ? null : run.res.timedOut ? "the deploy ran past its time limit and was stopped" : `the deploy command failed (exit ${run.res.exitCode ?? "killed"})`;
-    return { output: previewOutput + run.output, exitCode: run.res.exitCode, durationMs: run.res.durationMs, failure, mismatch: null };
-  } finally {
-    shutdown?.removeEventListener("abort", stopNow);
-    deps.egress?.revoke(task.id);
-    await sandbox.destroy().catch(() => {});
-    await issued?.release();
+}
+
+function none(failure: string): ApplyResult {
+  return { output: "", exitCode: null, durationMs: null, failure, mismatch: null };
+}
+
+/** The apply itself, in the task's sandbox session (checkout, credentials and egress in place). */
+async function applyIn(run: TaskRun, session: SandboxSession, deploy: DeployRow, fresh: boolean): Promise<ApplyResult> {
+  const { deps, workflow, task, stack } = run;
+  const { sandbox, redactor } = session;
+  let { env } = session;
+  const timeoutMs = deps.config.sandbox.timeoutSeconds * 1000;
+  let plan: string | null = null;
+  let previewOutput = "";
+  /** The command engine's approved preview output, handed to the deploy step read-only. */
+  let approvedOutput: string | null = null;
+  if (fresh) {
+    const spec = stack.steps.find((s) => s.name === "preview");
+    if (!spec) return none(`stack ${stack.name} has no preview step`);
+    const ran = await runStep(spec, { sandbox, stack, env, timeoutMs, redactor, onProgress: () => {} });
+    previewOutput = `$ preview of ${workflow.head_sha}\n${ran.output}\n`;
+    if (ran.res.exitCode !== 0 || ran.failure) return { ...none(ran.failure ?? `the preview of the merge commit failed (exit ${ran.res.exitCode ?? "killed"}); nothing was applied`), output: previewOutput };
+    if (ran.planHash !== deploy.plan_hash) return { output: previewOutput, exitCode: ran.res.exitCode, durationMs: ran.res.durationMs, failure: null, mismatch: { planHash: ran.planHash } };
+    plan = ran.savedPlan;
+    approvedOutput = ran.output;
   }
+  const previewTaskId = deploy.preview_task_id ?? task.depends_on[0];
+  // Whatever the merge commit's preview (its program) left running goes before the apply.
+  await sandbox.stopStrayProcesses();
+  if (stack.engine === "pulumi") {
+    if (!fresh) plan = previewTaskId ? await getSavedPlan(deps.db, previewTaskId) : null;
+    // What is applied is what was approved: the plan must still hash to the approved hash.
+    if (!plan || pulumiPlanHash(plan) !== deploy.plan_hash) return none("the approved plan is missing or does not match its hash; nothing was applied");
+    // Root-owned and read-only in the container: the program cannot swap it before `up` reads it.
+    const planPath = await sandbox.writeTrustedFile("approved-plan.json", plan);
+    let output = previewOutput;
+    const redacting = redactor.stream();
+    const res = await runPulumiUp(sandbox, {
+      pulumiStack: stack.pulumiStack ?? stack.name,
+      workdir: stack.dir,
+      env,
+      timeoutMs,
+      planPath,
+      onOutput: (chunk) => (output += redacting.push(chunk)),
+    });
+    output += redacting.end();
+    const failure = res.failure ? redactor.redact(res.failure.message) : res.exec.exitCode === 0 ? null : res.exec.timedOut ? "the deploy ran past its time limit and was stopped" : "the deploy was stopped";
+    return { output, exitCode: res.exec.exitCode, durationMs: res.exec.durationMs, failure, mismatch: null };
+  }
+  const spec = stack.steps.find((s) => s.name === "deploy");
+  if (!spec) return none(`stack ${stack.name} has no deploy command`);
+  // The `command` engine's binding: the deploy step is handed exactly the approved preview
+  // output (read-only) and its hash; applying what was shown is up to the deploy script.
+  if (!fresh) approvedOutput = previewTaskId ? await approvedPreviewOutput(deps, previewTaskId) : null;
+  if (approvedOutput === null || commandPlanHash(approvedOutput) !== deploy.plan_hash) {
+    return none("the approved preview output is missing or does not match its hash; nothing was applied");
+  }
+  const approvedPath = await sandbox.writeTrustedFile("approved-preview.txt", approvedOutput);
+  env = { ...env, AGENT_APPROVED_PLAN: approvedPath, AGENT_APPROVED_PLAN_HASH: deploy.plan_hash };
+  const ran = await runStep(spec, { sandbox, stack, env, timeoutMs, redactor, onProgress: () => {} });
+  const failure = ran.res.exitCode === 0 ? null : ran.res.timedOut ? "the deploy ran past its time limit and was stopped" : `the deploy command failed (exit ${ran.res.exitCode ?? "killed"})`;
+  return { output: previewOutput + ran.output, exitCode: ran.res.exitCode, durationMs: ran.res.durationMs, failure, mismatch: null };
 }
 
 /** The full (redacted) output of a command preview, as stored with its task: what its plan hash covers. */
@@ -432,16 +450,17 @@ async function approvedPreviewOutput(deps: AppDeps, previewTaskId: string): Prom
   return log && !log.truncated ? log.content : null;
 }
 
-async function needsAttention(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, deploy: DeployRow, why: string, log: AppDeps["log"]): Promise<void> {
-  await endDeploy(deps.db, task.id, { state: "NEEDS_ATTENTION", error: why });
-  observeDeployEnd(deps.metrics, deploy.kind, "needs_attention", deploy.started_at);
-  await finishTask(deps.db, task.id, { state: "BLOCKED", steps: task.steps, error: why });
-  if (deploy.deployment_id) await setDeploymentStatus(gh, r, Number(deploy.deployment_id), "error", { description: "interrupted: needs a human" }).catch(() => {});
-  if (task.check_run_id) {
-    await updateCheckRun(gh, r, Number(task.check_run_id), { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${deploy.stack} needs attention`, summary: why } });
-  }
-  await appendAudit(deps.db, { actor: "agent", action: "deploy.needs_attention", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: { stack: deploy.stack, plan_hash: deploy.plan_hash, deployment_id: deploy.deployment_id } });
-  await createComment(gh, r, deploy.pr_number, `⚠️ Deploy of ${code(deploy.stack)} at ${code(shortSha(deploy.head_sha))} needs attention: ${why}.`);
-  await notifySlack(deps, { event: "deploy.failed", repo: workflow.repo, prNumber: deploy.pr_number, stack: deploy.stack, sha: deploy.head_sha, detail: `needs attention: ${why}` });
-  log.error({ stack: deploy.stack }, "deploy interrupted; handed to a human");
+async function needsAttention(c: DeployRun, why: string): Promise<void> {
+  const { workflow, deploy } = c;
+  await endDeployment(c, {
+    state: "NEEDS_ATTENTION",
+    error: why,
+    step: null,
+    deployment: deploy.deployment_id ? { id: Number(deploy.deployment_id), state: "error", description: "interrupted: needs a human" } : null,
+    checkRun: { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${deploy.stack} needs attention`, summary: why } },
+    audit: { action: "deploy.needs_attention", detail: { stack: deploy.stack, plan_hash: deploy.plan_hash, deployment_id: deploy.deployment_id } },
+    slack: { event: "deploy.failed", repo: workflow.repo, prNumber: deploy.pr_number, stack: deploy.stack, sha: deploy.head_sha, detail: `needs attention: ${why}` },
+    comment: `⚠️ Deploy of ${code(deploy.stack)} at ${code(shortSha(deploy.head_sha))} needs attention: ${why}.`,
+  });
+  c.log.error({ stack: deploy.stack }, "deploy interrupted; handed to a human");
 }

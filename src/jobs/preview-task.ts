@@ -1,12 +1,9 @@
 import { UnrecoverableError, WaitingError, type Job } from "bullmq";
-import type { ResolvedStack } from "../config/repo/resolve.js";
-import { rm } from "node:fs/promises";
-import { CheckoutError, checkoutAtSha } from "../connectors/git.js";
-import { createCheckRun, installationToken, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
-import { egressRulesFor, type EgressRule } from "../approval/egress.js";
-import type { CredentialRequest, IssuedCredentials } from "../connectors/credentials.js";
-import { Redactor } from "../connectors/redact.js";
-import { CredentialError, VaultUnavailableError } from "../connectors/vault/errors.js";
+import { HandBackError, TaskCancelledError, TaskUserError } from "./task-errors.js";
+import { repoRef, type TaskRun, type TaskRunOptions } from "./task-run.js";
+import { withSandboxSession, type SandboxSession } from "./sandbox-session.js";
+import { createCheckRun, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
+import { CredentialError } from "../connectors/vault/errors.js";
 import { afterBranchPreview } from "../deploys/mainline.js";
 import { evaluatePlanPolicy, type PlanDecision } from "../approval/plan-policy.js";
 import { mergePlanPolicy } from "../config/plan-policy.js";
@@ -20,8 +17,7 @@ import { acquireStackLock } from "../connectors/store/locks.js";
 import { saveStepLog } from "../connectors/store/logs.js";
 import { headTail } from "../render/markdown.js";
 import { parseLintAnnotations } from "../render/annotations.js";
-import { SandboxIntegrityError, WorkspaceFullError, type LimitEvents, type Sandbox } from "../connectors/sandbox.js";
-import { decideRuntime } from "../approval/runtimes.js";
+import { SandboxIntegrityError, type LimitEvents } from "../connectors/sandbox.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { claimTask, finishTask, getTask, isTaskCancelled, releaseTask, getTasks, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
@@ -32,37 +28,9 @@ import { refreshSticky } from "./sticky.js";
 import type { StepResult } from "../domain/steps.js";
 import type { TaskJobData } from "../connectors/queues.js";
 
-const CHECKOUT_TIMEOUT_MS = 5 * 60_000;
 /** Output kept with the task for rendering (head and tail); the full log is stored apart. */
 const STORED_OUTPUT_CHARS = 60_000;
 const LIVE_OUTPUT_CHARS = 16_000;
-
-/** The worker is shutting down past its grace period: the task goes back to the queue. */
-export class HandBackError extends Error {
-  override name = "HandBackError";
-}
-
-export interface TaskRunOptions {
-  /** BullMQ's lock token for this job, needed to move it back to waiting. */
-  token?: string | undefined;
-  /** Aborted when the worker must stop now: running steps are killed and the job handed back. */
-  shutdown?: AbortSignal | undefined;
-}
-
-/** The task was cancelled (a newer commit) while it ran: its sandbox was stopped. */
-export class TaskCancelledError extends Error {
-  override name = "TaskCancelledError";
-}
-
-/** The task cannot succeed by retrying (bad SHA, missing stack): fail it once, clearly. */
-export class TaskUserError extends UnrecoverableError {
-  override name = "TaskUserError";
-}
-
-export function repoRef(workflow: WorkflowRow): RepoRef {
-  const [owner, repo] = workflow.repo.split("/") as [string, string];
-  return { owner, repo };
-}
 
 /** Throttles check-run writes while output streams in (GitHub's secondary rate limits). */
 function throttled(intervalMs: number, fn: () => Promise<void>): { poke(): void; flush(): Promise<void> } {
@@ -120,7 +88,7 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
     gh = await deps.github(Number(workflow.installation_id));
     if (!stack) throw new TaskUserError(`stack ${task.stack} is not in the workflow's configuration`);
     const checkRunId = await ensureCheckRun(deps, gh, r, workflow, task);
-    await runPreview(deps, gh, r, workflow, task, stack, checkRunId, log, stop);
+    await runPreview({ deps, gh, repo: r, workflow, task, stack, log }, checkRunId, stop);
   } catch (err) {
     if (err instanceof TaskCancelledError) {
       log.info("task cancelled while running; sandbox stopped");
@@ -173,17 +141,8 @@ async function ensureCheckRun(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: W
   return id;
 }
 
-async function runPreview(
-  deps: AppDeps,
-  gh: GitHub,
-  r: RepoRef,
-  workflow: WorkflowRow,
-  task: TaskRow,
-  stack: ResolvedStack,
-  checkRunId: number,
-  log: AppDeps["log"],
-  shutdown?: AbortSignal,
-): Promise<void> {
+async function runPreview(run: TaskRun, checkRunId: number, shutdown?: AbortSignal): Promise<void> {
+  const { deps, gh, repo: r, workflow, task, stack, log } = run;
   const steps: StepResult[] = stack.steps
     .filter((s) => s.name !== "deploy")
     .map((s) => ({ name: s.name, status: "pending", exitCode: null, durationMs: null, outputTail: "", truncated: false }));
@@ -202,20 +161,11 @@ async function runPreview(
   });
   // A fork's code is untrusted: no egress, no credentials, the untrusted runtime (invariant 3).
   const fork = workflow.config.fork === true;
-  const egressRules = fork ? [] : egressRulesFor(deps.config.sandbox.egress.allowlist, workflow.repo, stack.name);
-  const network = egressRules.length > 0 ? deps.config.sandbox.egress.network : undefined;
-  const runtime = sandboxRuntime(deps, stack, fork, egressRules.length > 0);
-  const { sandbox, warm } = await deps.sandboxes.acquire(workflow.config.image, network, runtime);
-  log.info({ warm, container: sandbox.container.id.slice(0, 12), runtime: runtime ?? "default", fork }, "sandbox acquired");
-  let outcome: StepsOutcome = { lintOutput: null, plan: null, planHash: null, integrity: false };
-  try {
-    await checkout(gh, workflow, sandbox);
-    outcome = await runSteps(deps, sandbox, stack, workflow, task, steps, progress, log, shutdown, egressRules);
-  } finally {
-    deps.egress?.revoke(task.id);
-    // Container and workspace go before anything is reported: nothing outlives the task.
-    await sandbox.destroy().catch((err) => log.error({ err }, "could not remove the sandbox"));
-  }
+  let runtime: string | undefined;
+  const outcome: StepsOutcome = (await withSandboxSession(run, "preview", shutdown, (session) => {
+    runtime = session.runtime;
+    return runSteps(run, session, steps, progress, shutdown);
+  })) ?? { lintOutput: null, plan: null, planHash: null, integrity: false };
   await progress.flush();
   // The database says whether this was a cancellation (a push) or a shutdown (hand back).
   if (await isTaskCancelled(deps.db, task.id)) throw new TaskCancelledError("cancelled");
@@ -279,21 +229,6 @@ async function runPreview(
   if (task.kind === "checks") await releaseDependents(deps, gh, r, task.id);
 }
 
-/**
- * Credentials for a task. Vault being unreachable is retried with the job; a refusal (no
- * permission, no such secret or key) will not change by retrying and fails the task at once.
- */
-export async function issueCredentials(deps: AppDeps, req: CredentialRequest): Promise<IssuedCredentials> {
-  try {
-    return await deps.credentials.forTask(req);
-  } catch (err) {
-    if (err instanceof CredentialError && !(err.cause instanceof VaultUnavailableError)) {
-      throw new TaskUserError(`this task's credentials could not be issued: ${err.message}; nothing was run`);
-    }
-    throw err;
-  }
-}
-
 /** A successful preview takes (or renews) this PR's lock on the stack. */
 async function takeLock(deps: AppDeps, workflow: WorkflowRow, stack: string, log: AppDeps["log"]): Promise<void> {
   const res = await acquireStackLock(deps.db, {
@@ -314,45 +249,6 @@ async function takeLock(deps: AppDeps, workflow: WorkflowRow, stack: string, log
   if (!res.ok) log.warn({ stack, holder_pr: res.holder.prNumber }, "stack lock taken by another PR meanwhile");
 }
 
-/**
- * Fetches exactly the workflow's commit into a short-lived directory on the worker and copies
- * it into the sandbox's workspace (an in-memory filesystem with a size limit); the worker's
- * copy is removed at once.
- */
-export async function checkout(gh: GitHub, workflow: WorkflowRow, sandbox: Sandbox): Promise<void> {
-  const dir = await sandbox.makeHostDir();
-  try {
-    await checkoutAtSha({
-      cloneUrl: workflow.config.cloneUrl,
-      sha: workflow.head_sha,
-      token: await installationToken(gh),
-      dest: dir,
-      timeoutMs: CHECKOUT_TIMEOUT_MS,
-    });
-    await sandbox.copyIn(dir);
-  } catch (err) {
-    if (err instanceof CheckoutError && !err.transient) throw new TaskUserError(err.message);
-    if (err instanceof WorkspaceFullError) throw new TaskUserError(`${err.message}; nothing was run`);
-    throw err;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * The sandbox runtime of a task: the untrusted one for a fork's code, else the stack's (from
- * the default branch) when the server allows it. A refusal fails the task once, clearly.
- */
-export function sandboxRuntime(deps: AppDeps, stack: ResolvedStack, untrusted: boolean, egress: boolean): string | undefined {
-  const decision = decideRuntime({ untrusted, requested: stack.runtime }, deps.config.sandbox);
-  if (!decision.ok) throw new TaskUserError(`this task cannot run: ${decision.message}`);
-  // gVisor is registered with `--network=none`: it cannot reach the egress proxy.
-  if (egress && decision.runtime === "runsc") {
-    throw new TaskUserError(`stack ${stack.name} has an egress allowlist but runs under \`runsc\` (gVisor), which this server runs without any network; drop one of the two`);
-  }
-  return decision.runtime;
-}
-
 /** Why the sandbox stopped a step, in words a PR author can act on; null when it just failed. */
 export function stopReason(
   res: { timedOut: boolean; outputLimitExceeded: boolean; exitCode: number | null; sandboxDied?: boolean },
@@ -367,20 +263,6 @@ export function stopReason(
   if (res.sandboxDied) return `the sandbox stopped while the step ran (under gVisor this happens when a step goes past the memory limit of ${limits.memoryMb} MB or the process limit)`;
   if (events.workspaceFull) return `the step filled the workspace (the sandbox's disk limit is ${limits.workspaceMb ?? "?"} MB)`;
   return null;
-}
-
-/** Only what the task is entitled to; passed per exec, so it is not in the container's config. */
-export function stepEnv(workflow: WorkflowRow, stack: ResolvedStack, extra: Record<string, string>): Record<string, string> {
-  return {
-    CI: "true",
-    HOME: "/tmp",
-    AGENT_STACK: stack.name,
-    AGENT_HEAD_SHA: workflow.head_sha,
-    AGENT_PR_NUMBER: String(workflow.pr_number),
-    AGENT_REPOSITORY: workflow.repo,
-    ...(stack.engine === "pulumi" ? { PULUMI_SKIP_UPDATE_CHECK: "true" } : {}),
-    ...extra,
-  };
 }
 
 /** Check-run buttons on a successful preview (src/handlers/check-run.ts answers them). */
@@ -400,120 +282,84 @@ interface StepsOutcome {
 }
 
 /** Runs the steps in order in the task's container; a failed step skips the rest. Mutates `steps`. */
-async function runSteps(
-  deps: AppDeps,
-  sandbox: Sandbox,
-  stack: ResolvedStack,
-  workflow: WorkflowRow,
-  task: TaskRow,
-  steps: StepResult[],
-  progress: { poke(): void },
-  log: AppDeps["log"],
-  shutdown: AbortSignal | undefined,
-  egressRules: EgressRule[],
-): Promise<StepsOutcome> {
+async function runSteps(run: TaskRun, session: SandboxSession, steps: StepResult[], progress: { poke(): void }, shutdown: AbortSignal | undefined): Promise<StepsOutcome> {
+  const { deps, task, stack, log } = run;
+  const { sandbox, env, redactor } = session;
   const outcome: StepsOutcome = { lintOutput: null, plan: null, planHash: null, integrity: false };
   const limits = deps.config.sandbox;
-  const fork = workflow.config.fork === true;
-  // Secrets are registered for redaction before any step runs; nothing a step prints leaves
-  // the worker unredacted (check runs, comments, database, logs).
-  const redactor = new Redactor();
-  let proxyEnv: Record<string, string> = {};
-  if (egressRules.length > 0) {
-    if (!deps.egress) throw new TaskUserError("this stack has an egress allowlist but the egress proxy is not running");
-    const url = deps.egress.grant(task.id, egressRules);
-    redactor.register(url);
-    proxyEnv = { HTTPS_PROXY: url, HTTP_PROXY: url, https_proxy: url, http_proxy: url };
-  }
-  // Fetched last before the first exec, so nothing between can leak a lease. A fork's code
-  // gets none at all (the sources would refuse it too).
-  const issued: IssuedCredentials = fork
-    ? { env: {}, release: async () => {} }
-    : await issueCredentials(deps, { repo: workflow.repo, stack: stack.name, kind: "preview", taskId: task.id, fork });
-  const secrets = issued.env;
-  for (const value of Object.values(secrets)) redactor.register(value);
-  const env = stepEnv(workflow, stack, { ...proxyEnv, ...secrets });
-  const stopNow = () => void sandbox.kill();
-  shutdown?.addEventListener("abort", stopNow);
   const seen: LimitEvents = { oomKills: 0, pidsLimitHits: 0 };
-  try {
-    const deadline = Date.now() + limits.timeoutSeconds * 1000;
-    const specs = stack.steps.filter((s) => s.name !== "deploy");
-    let failed = false;
-    for (const [i, spec] of specs.entries()) {
-      const step = steps[i]!;
-      if (shutdown?.aborted) return outcome;
-      if (failed || step.status === "succeeded") {
-        if (!failed) continue; // already run by the shared checks
-        // Once a step fails (or the container was killed) the rest would not mean anything.
-        step.status = "skipped";
-        continue;
-      }
-      step.status = "running";
-      progress.poke();
-      const timeoutMs = Math.max(1000, Math.min(deadline - Date.now(), (spec.timeoutSeconds ?? Infinity) * 1000));
-      // The whole output, redacted as it streams; bounded by the sandbox's output limit (the
-      // step is stopped beyond it), so it is kept in memory and stored once the step ends.
-      let rendered = 0;
-      let run: StepRun;
-      try {
-        run = await runStep(spec, {
-          sandbox,
-          stack,
-          env,
-          timeoutMs,
-          redactor,
-          onProgress: (soFar) => {
-            // Re-render the live view at most a few times a second, not per chunk.
-            if (Date.now() - rendered > 250) {
-              rendered = Date.now();
-              step.outputTail = headTail(soFar, LIVE_OUTPUT_CHARS);
-              progress.poke();
-            }
-          },
-        });
-      } catch (err) {
-        if (!(err instanceof SandboxIntegrityError)) throw err;
-        // A process of the pull request's code survived being killed: nothing read now is trusted.
-        Object.assign(step, { status: "failed", reason: `integrity check failed: ${err.message}` });
-        outcome.integrity = true;
-        failed = true;
-        await saveTaskSteps(deps.db, task.id, steps);
-        log.warn({ step: step.name }, "sandbox integrity check failed");
-        continue;
-      }
-      const { res, output: full } = run;
-      step.outputTail = headTail(full, STORED_OUTPUT_CHARS);
-      await saveStepLog(deps.db, task.id, { step: step.name, content: full, truncated: res.outputLimitExceeded });
-      step.truncated = res.outputLimitExceeded;
-      step.durationMs = res.durationMs;
-      step.exitCode = res.exitCode;
-      step.status = res.timedOut ? "timed_out" : res.exitCode === 0 && !res.outputLimitExceeded && !run.failure ? "succeeded" : "failed";
-      if (run.integrity) outcome.integrity = true;
-      if (spec.name === "preview" && run.plan) {
-        const ok = step.status === "succeeded";
-        outcome.plan = run.plan;
-        outcome.planHash = ok ? run.planHash : null;
-        await savePreviewPlan(deps.db, task.id, { plan: run.plan, planHash: outcome.planHash, savedPlan: ok ? run.savedPlan : null });
-      }
-      if (spec.name === "lint" && step.status === "failed") outcome.lintOutput = full;
-      failed = step.status !== "succeeded";
-      if (failed && !shutdown?.aborted) {
-        // Counters are cumulative per container: only what this step added counts.
-        const now = res.timedOut || res.outputLimitExceeded || res.sandboxDied ? seen : await sandbox.limitEvents();
-        step.reason =
-          stopReason(res, { oomKills: now.oomKills - seen.oomKills, pidsLimitHits: now.pidsLimitHits - seen.pidsLimitHits, workspaceFull: now.workspaceFull === true }, limits, timeoutMs) ??
-          run.failure;
-        Object.assign(seen, now);
-      }
-      await saveTaskSteps(deps.db, task.id, steps);
-      log.info({ step: step.name, status: step.status, exit_code: step.exitCode, duration_ms: step.durationMs, reason: step.reason ?? undefined }, "step finished");
-      observeStep(deps.metrics, step.name, step.status, step.durationMs);
+  const deadline = Date.now() + limits.timeoutSeconds * 1000;
+  const specs = stack.steps.filter((s) => s.name !== "deploy");
+  let failed = false;
+  for (const [i, spec] of specs.entries()) {
+    const step = steps[i]!;
+    if (shutdown?.aborted) return outcome;
+    if (failed || step.status === "succeeded") {
+      if (!failed) continue; // already run by the shared checks
+      // Once a step fails (or the container was killed) the rest would not mean anything.
+      step.status = "skipped";
+      continue;
     }
-  } finally {
-    shutdown?.removeEventListener("abort", stopNow);
-    // Dynamic leases end with the task, whatever its outcome.
-    await issued.release();
+    step.status = "running";
+    progress.poke();
+    const timeoutMs = Math.max(1000, Math.min(deadline - Date.now(), (spec.timeoutSeconds ?? Infinity) * 1000));
+    // The whole output, redacted as it streams; bounded by the sandbox's output limit (the
+    // step is stopped beyond it), so it is kept in memory and stored once the step ends.
+    let rendered = 0;
+    let ran: StepRun;
+    try {
+      ran = await runStep(spec, {
+        sandbox,
+        stack,
+        env,
+        timeoutMs,
+        redactor,
+        onProgress: (soFar) => {
+          // Re-render the live view at most a few times a second, not per chunk.
+          if (Date.now() - rendered > 250) {
+            rendered = Date.now();
+            step.outputTail = headTail(soFar, LIVE_OUTPUT_CHARS);
+            progress.poke();
+          }
+        },
+      });
+    } catch (err) {
+      if (!(err instanceof SandboxIntegrityError)) throw err;
+      // A process of the pull request's code survived being killed: nothing read now is trusted.
+      Object.assign(step, { status: "failed", reason: `integrity check failed: ${err.message}` });
+      outcome.integrity = true;
+      failed = true;
+      await saveTaskSteps(deps.db, task.id, steps);
+      log.warn({ step: step.name }, "sandbox integrity check failed");
+      continue;
+    }
+    const { res, output: full } = ran;
+    step.outputTail = headTail(full, STORED_OUTPUT_CHARS);
+    await saveStepLog(deps.db, task.id, { step: step.name, content: full, truncated: res.outputLimitExceeded });
+    step.truncated = res.outputLimitExceeded;
+    step.durationMs = res.durationMs;
+    step.exitCode = res.exitCode;
+    step.status = res.timedOut ? "timed_out" : res.exitCode === 0 && !res.outputLimitExceeded && !ran.failure ? "succeeded" : "failed";
+    if (ran.integrity) outcome.integrity = true;
+    if (spec.name === "preview" && ran.plan) {
+      const ok = step.status === "succeeded";
+      outcome.plan = ran.plan;
+      outcome.planHash = ok ? ran.planHash : null;
+      await savePreviewPlan(deps.db, task.id, { plan: ran.plan, planHash: outcome.planHash, savedPlan: ok ? ran.savedPlan : null });
+    }
+    if (spec.name === "lint" && step.status === "failed") outcome.lintOutput = full;
+    failed = step.status !== "succeeded";
+    if (failed && !shutdown?.aborted) {
+      // Counters are cumulative per container: only what this step added counts.
+      const now = res.timedOut || res.outputLimitExceeded || res.sandboxDied ? seen : await sandbox.limitEvents();
+      step.reason =
+        stopReason(res, { oomKills: now.oomKills - seen.oomKills, pidsLimitHits: now.pidsLimitHits - seen.pidsLimitHits, workspaceFull: now.workspaceFull === true }, limits, timeoutMs) ??
+        ran.failure;
+      Object.assign(seen, now);
+    }
+    await saveTaskSteps(deps.db, task.id, steps);
+    log.info({ step: step.name, status: step.status, exit_code: step.exitCode, duration_ms: step.durationMs, reason: step.reason ?? undefined }, "step finished");
+    observeStep(deps.metrics, step.name, step.status, step.durationMs);
   }
   return outcome;
 }

@@ -6,6 +6,7 @@
  * only while that is still the current plan — so the gate then judges it exactly like `/approve`.
  * Without Slack configured every function here does nothing.
  */
+import type { AuditAction } from "../domain/audit-actions.js";
 import { hasAtLeast } from "../approval/permissions.js";
 import { createComment, getPermission, type GitHub, type RepoRef } from "../connectors/github.js";
 import type { SlackInteraction } from "../connectors/slack/interactions.js";
@@ -28,7 +29,7 @@ export async function processSlackClick(deps: AppDeps, click: SlackClick): Promi
   const key = { repo: value.repo, prNumber: value.pr, stack: value.stack, sha: value.sha, planHash: value.plan };
   const stored = await findSlackRequest(deps.db, key);
   const request = stored ? ({ ...stored.request, expiresAt: new Date(stored.request.expiresAt) } as ApprovalRequest) : null;
-  const audit = (action: string, detail: Record<string, unknown>) =>
+  const audit = (action: AuditAction, detail: Record<string, unknown>) =>
     appendAudit(deps.db, {
       actor: click.githubLogin ?? `slack:${click.slackUser}`,
       action,

@@ -1,8 +1,9 @@
+import type { AuditAction } from "../../domain/audit-actions.js";
 import type { Db } from "./db.js";
 
 export interface AuditEntry {
   actor: string;
-  action: string;
+  action: AuditAction;
   repo?: string | null;
   prNumber?: number | null;
   deliveryId?: string | null;

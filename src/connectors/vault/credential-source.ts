@@ -103,7 +103,7 @@ export class VaultCredentialSource implements CredentialSource {
   }
 
   /** Credential issue and revoke are audited (names, paths and lease ids; never a value). */
-  async #audit(req: CredentialRequest, action: string, detail: Record<string, unknown>): Promise<void> {
+  async #audit(req: CredentialRequest, action: "credentials.issued" | "credentials.revoked", detail: Record<string, unknown>): Promise<void> {
     await appendAudit(this.#db, { actor: "agent", action, repo: req.repo, taskId: req.taskId, detail: { stack: req.stack, kind: req.kind, ...detail } }).catch((err: unknown) =>
       this.#log.error({ err: (err as Error).message, action }, "could not audit the credentials"),
     );

@@ -1,0 +1,27 @@
+/**
+ * Every action the audit log records (`audit_log.action`), grouped by what acts. One list, so
+ * a typo is a type error and `npm run agent -- audit` filters know every value.
+ */
+export const AUDIT_ACTIONS = [
+  // Commands as typed, and what became of them.
+  "command.received", "command.invalid", "command.rejected", "command.refused", "command.error", "command.cancelled_tasks", "config.invalid",
+  // Previews and shared checks.
+  "preview.queued", "preview.duplicate", "preview.locked", "preview.rejected", "preview.cancelled", "preview.succeeded", "preview.failed",
+  "checks.succeeded", "checks.failed", "autoplan.requested", "autoplan.skipped",
+  // The gate: approvals, denials and its evaluation.
+  "approval.recorded", "approval.nothing_to_approve", "approval.stale_button", "approval.expired", "denial.recorded", "gate.evaluated",
+  // Deploys, merges and mainline applies (rollbacks, merge commits).
+  "deploy.refused", "deploy.stale_button", "deploy.duplicate", "deploy.queued", "deploy.claimed", "deploy.blocked", "deploy.started", "deploy.succeeded", "deploy.failed",
+  "deploy.plan_mismatch", "deploy.needs_attention", "merge.succeeded", "merge.refused",
+  "rollback.requested", "rollback.duplicate", "rollback.refused", "rollback.finished", "branch.apply_queued", "branch.apply_refused",
+  // Stack locks.
+  "lock.acquired", "lock.contended", "lock.released", "lock.expired", "lock.unlock_refused",
+  // Slack.
+  "slack.approval_requested", "slack.post_failed", "slack.refused",
+  // Credentials and the operator's break-glass.
+  "credentials.issued", "credentials.revoked", "break_glass.revoke",
+  // Issue diagnostics.
+  "diagnose.requested", "diagnose.reported", "diagnose.resolution_indexed", "diagnose.runbooks_indexed",
+] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];

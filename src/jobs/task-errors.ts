@@ -1,0 +1,28 @@
+/**
+ * The typed ends of a task other than success, for control flow: a processor throws one and
+ * src/jobs/preview-task.ts / deploy-task.ts decide from its class what happens to the job.
+ */
+import { UnrecoverableError } from "bullmq";
+
+/** The worker is shutting down past its grace period: the task goes back to the queue. */
+export class HandBackError extends Error {
+  override name = "HandBackError";
+}
+
+/** The task was cancelled (a newer commit) while it ran: its sandbox was stopped. */
+export class TaskCancelledError extends Error {
+  override name = "TaskCancelledError";
+}
+
+/** The task cannot succeed by retrying (bad SHA, missing stack): fail it once, clearly. */
+export class TaskUserError extends UnrecoverableError {
+  override name = "TaskUserError";
+}
+
+/**
+ * The server will not give this task a sandbox as configured (a runtime it does not allow, an
+ * egress allowlist without the proxy): nothing ran, and retrying will not change it.
+ */
+export class SandboxRefusedError extends TaskUserError {
+  override name = "SandboxRefusedError";
+}
