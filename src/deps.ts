@@ -1,10 +1,12 @@
 import type { Logger } from "pino";
 import type { ServerConfig } from "./config/server-config.js";
-import type { GitHub } from "./connectors/github.js";
+import type { GitHub, RepoRef } from "./connectors/github.js";
 import type { CredentialSource } from "./connectors/credentials.js";
 import type { EgressProxy } from "./connectors/egress-proxy.js";
 import type { SandboxProvider } from "./connectors/sandbox.js";
 import type { Db } from "./connectors/store/db.js";
+import type { TaskRow, WorkflowRow } from "./connectors/store/workflows.js";
+import type { ResolvedStack } from "./config/repo/resolve.js";
 import type { TaskCancellation } from "./connectors/cancellation.js";
 import type { Queues } from "./connectors/queues.js";
 import type { SlackConfig } from "./config/slack-config.js";
@@ -34,4 +36,18 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Issue diagnostics (knowledge base, probes); workers set it up, tests may leave it out. */
   diagnose?: DiagnoseRuntime;
+}
+
+/**
+ * One task being run, as every task processor and the deploys layer pass it around (one
+ * context object instead of positional parameters): where it reports, what it runs, its log.
+ */
+export interface TaskRun {
+  deps: AppDeps;
+  gh: GitHub;
+  repo: RepoRef;
+  workflow: WorkflowRow;
+  task: TaskRow;
+  stack: ResolvedStack;
+  log: Logger;
 }

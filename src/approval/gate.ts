@@ -109,9 +109,14 @@ export interface GateFacts {
   pr: {
     author: string;
     headSha: string;
-    draft: boolean;
-    mergeable: boolean | null;
-    behindBy: number | null;
+    /**
+     * Draft, mergeability and how far behind the base: facts of a pull request, omitted for a
+     * mainline commit (rollback, merge commit), whose policy switches those requirements off.
+     * Asked anyway, an omitted fact is unmet: nothing passes on a fact nobody gathered.
+     */
+    draft?: boolean;
+    mergeable?: boolean | null;
+    behindBy?: number | null;
     fromFork: boolean;
     /** How replies name `author` (default "the PR author"; a rollback's requester otherwise). */
     authorLabel?: string;
@@ -644,6 +649,7 @@ function mergeable(facts: GateFacts): Requirement {
   const id = "mergeable";
   if (facts.pr.mergeable === true) return met(id, "no conflicts with the base branch");
   if (facts.pr.mergeable === null) return unmet(id, "GitHub is still computing mergeability", "Try again in a moment.");
+  if (facts.pr.mergeable === undefined) return unmet(id, NOT_A_PULL_REQUEST, NOT_A_PULL_REQUEST_FIX);
   return unmet(id, "the branch has conflicts with the base branch", `Resolve the conflicts (merge or rebase the base branch), then run /agent preview ${facts.stack} again.`);
 }
 
@@ -651,15 +657,20 @@ function undiverged(facts: GateFacts): Requirement {
   const id = "undiverged";
   const behind = facts.pr.behindBy;
   if (behind === 0) return met(id, "up to date with the base branch");
+  if (behind === undefined) return unmet(id, NOT_A_PULL_REQUEST, NOT_A_PULL_REQUEST_FIX);
   if (behind === null) return unmet(id, "unknown whether the branch is behind the base branch", "Try again in a moment; if it persists, merge the base branch and preview again.");
   return unmet(id, `${behind} commit${behind === 1 ? "" : "s"} behind the base branch`, `Merge or rebase the base branch, then run /agent preview ${facts.stack} again.`);
 }
 
 function notDraft(facts: GateFacts): Requirement {
+  if (facts.pr.draft === undefined) return unmet("not-draft", NOT_A_PULL_REQUEST, NOT_A_PULL_REQUEST_FIX);
   return facts.pr.draft
     ? unmet("not-draft", "the pull request is a draft", "Mark it ready for review.")
     : met("not-draft", "ready for review");
 }
+
+const NOT_A_PULL_REQUEST = "not known: this is a commit of the default branch, not a pull request";
+const NOT_A_PULL_REQUEST_FIX = "This requirement applies to pull requests only; the server's gate policy should not ask it of a rollback or merge commit.";
 
 function lockHeld(facts: GateFacts): Requirement {
   const id = "lock-held";

@@ -3,7 +3,7 @@ import { judgeClickedPreview } from "../approval/timeline.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { RepoConfig } from "../config/repo/schema.js";
 import { deployOfPreview } from "../connectors/store/gate.js";
-import { latestBranchPreview } from "../connectors/store/workflows.js";
+import { latestMainlinePreview } from "../connectors/store/workflows.js";
 import { gatePolicy, gatherFacts } from "../deploys/gate-facts.js";
 import { requestApply } from "../deploys/request-apply.js";
 import { approvedBy, renderApplyConflict, renderGateChecklist } from "../render/gate.js";
@@ -46,7 +46,7 @@ export async function requestDeploy(
     return;
   }
   // Merge-first left a merge commit to approve: `/agent deploy` now applies that plan.
-  const pending = await latestBranchPreview(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name);
+  const pending = await latestMainlinePreview(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name);
   // (Not from a Deploy button: that stands for its own preview of the PR head, nothing else.)
   if (!clicked && pending?.workflow.config.branch?.purpose === "merge-commit" && !(await deployOfPreview(ctx.deps.db, pending.task.id))) {
     if (pending.task.state === "SUCCEEDED") {

@@ -1,11 +1,11 @@
-import { nextRollbackStep } from "../approval/branch-gate.js";
+import { nextRollbackStep } from "../approval/mainline-gate.js";
 import { decideImage } from "../approval/images.js";
 import { hasAtLeast, type RepoPermission } from "../approval/permissions.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { RepoConfig } from "../config/repo/schema.js";
 import { deployOfPreview, lastGoodDeploy } from "../connectors/store/gate.js";
-import { latestBranchPreview, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
-import { branchWhat, startBranchPreview } from "../deploys/mainline.js";
+import { latestMainlinePreview, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
+import { mainlineTitle, startMainlinePreview } from "../deploys/mainline.js";
 import { requestApply } from "../deploys/request-apply.js";
 import { approvedBy, renderApplyConflict, renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
@@ -30,7 +30,7 @@ export async function requestRollback(ctx: CommandContext, stackName: string, lo
     return;
   }
   const target = await lastGoodDeploy(ctx.deps.db, ctx.repoFullName, stack.name);
-  const current = await latestBranchPreview(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name);
+  const current = await latestMainlinePreview(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name);
   const deploy = current ? await deployOfPreview(ctx.deps.db, current.task.id) : null;
   const step = nextRollbackStep({
     now: new Date(),
@@ -56,7 +56,7 @@ export async function requestRollback(ctx: CommandContext, stackName: string, lo
       return;
     case "preview": {
       const approvals = Math.max(stack.gate.rollbackApprovals, ctx.deps.config.gate.minApprovals);
-      const started = await startBranchPreview(ctx.deps, ctx.gh, {
+      const started = await startMainlinePreview(ctx.deps, ctx.gh, {
         repo: ctx.repo,
         repoFullName: ctx.repoFullName,
         installationId: ctx.installationId,
@@ -86,7 +86,7 @@ export async function requestRollback(ctx: CommandContext, stackName: string, lo
  * Shared by `/agent rollback` and `/agent deploy` on a merged PR (a merge commit to re-approve).
  */
 export async function applyIfApproved(ctx: CommandContext, stack: ResolvedStack, workflow: WorkflowRow, task: TaskRow): Promise<void> {
-  const what = branchWhat(workflow.config.branch!);
+  const what = mainlineTitle(workflow.config.branch!);
   const outcome = await requestApply(applyRequester(ctx), { kind: "mainline", stack, workflow, task });
   switch (outcome.status) {
     case "blocked":

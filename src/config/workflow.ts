@@ -15,11 +15,14 @@ export interface WorkflowConfig {
    * egress, and run under the server's untrusted runtime (gVisor). Absent: not a fork.
    */
   fork?: boolean;
-  /** A `branch` workflow: why a default-branch commit is previewed and how many approvals it needs. */
-  branch?: BranchApply;
+  /**
+   * A mainline workflow (stored as kind `branch`, as is this field's name): why a commit of the
+   * default branch is previewed and applied, and how many approvals it needs.
+   */
+  branch?: MainlineApply;
 }
 
-export interface BranchApply {
+export interface MainlineApply {
   /** `rollback`: `/agent rollback`; `merge-commit`: a merge-first deploy whose merge commit planned differently. */
   purpose: "rollback" | "merge-commit";
   /** Approvals the apply needs (the stack's policy at request time, with the server's floor). */
@@ -28,7 +31,7 @@ export interface BranchApply {
   command: string;
   /**
    * Who may not approve it besides the requester, with why: for a merge commit, the pull
-   * request's author and everyone who pushed to it or wrote its commits (src/approval/branch-gate.ts).
+   * request's author and everyone who pushed to it or wrote its commits (src/approval/mainline-gate.ts).
    */
   exclude?: Array<{ login: string; why: string }>;
 }

@@ -61,11 +61,11 @@ export function checksJobId(repo: string, prNumber: number, headSha: string, key
   return jobIdFrom(["checks", repo.replace("/", "~"), prNumber, headSha, key]);
 }
 
-export function branchDeployJobId(repo: string, stack: string, previewTaskId: string): string {
+export function mainlineDeployJobId(repo: string, stack: string, previewTaskId: string): string {
   return jobIdFrom(["branch-deploy", repo.replace("/", "~"), stack, previewTaskId]);
 }
 
-export function branchPreviewJobId(repo: string, threadNumber: number, sha: string, stack: string, deliveryId: string): string {
+export function mainlinePreviewJobId(repo: string, threadNumber: number, sha: string, stack: string, deliveryId: string): string {
   return jobIdFrom(["branch-preview", repo.replace("/", "~"), threadNumber, sha, stack, deliveryId]);
 }
 

@@ -20,7 +20,7 @@
  * when the head moved) still stops the new commits from being merged unapproved.
  */
 import type pg from "pg";
-import { branchGateFacts, branchGatePolicy } from "../approval/branch-gate.js";
+import { mainlineGateFacts, mainlineGatePolicy } from "../approval/mainline-gate.js";
 import { evaluateGate, type GateFacts, type GateResult } from "../approval/gate.js";
 import { closedByRecords } from "../approval/timeline.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
@@ -86,10 +86,10 @@ async function claimBranchApply(deps: AppDeps, gh: GitHub, r: RepoRef, workflow:
   const preview = deploy.preview_task_id ? await getTask(deps.db, deploy.preview_task_id) : null;
   const branch = preview?.workflow.config.branch ?? workflow.config.branch;
   if (!preview || !branch) {
-    const result = evaluateGate(branchGatePolicy(gatePolicy(stack, deps.config.gate), 0), branchGateFacts({ now: new Date(), stack: stack.name, threadNumber: deploy.pr_number, requestedBy: deploy.requested_by, sha: deploy.head_sha, preview: { planHash: null, state: "FAILED", finishedAt: null }, commands: [], permissions: {}, teamMembers: {} }));
+    const result = evaluateGate(mainlineGatePolicy(gatePolicy(stack, deps.config.gate), 0), mainlineGateFacts({ now: new Date(), stack: stack.name, threadNumber: deploy.pr_number, requestedBy: deploy.requested_by, sha: deploy.head_sha, preview: { planHash: null, state: "FAILED", finishedAt: null }, commands: [], permissions: {}, teamMembers: {} }));
     return withGateLock(deps.db, deploy.repo, deploy.pr_number, (q) => decide(q, deploy, result, ["the preview this deploy would apply is not on record"], deploy.head_sha));
   }
-  const policy = branchGatePolicy(gatePolicy(stack, deps.config.gate), Math.max(branch.approvals, deps.config.gate.minApprovals));
+  const policy = mainlineGatePolicy(gatePolicy(stack, deps.config.gate), Math.max(branch.approvals, deps.config.gate.minApprovals));
   const before = await listApprovals(deps.db, deploy.repo, deploy.pr_number, stack.name);
   const { permissions, teamMembers } = await approverFacts(gh, r, before.map((a) => a.actor), policy);
   return withGateLock(deps.db, deploy.repo, deploy.pr_number, async (q) => {
@@ -98,7 +98,7 @@ async function claimBranchApply(deps: AppDeps, gh: GitHub, r: RepoRef, workflow:
     const task = preview.task;
     const result = evaluateGate(
       policy,
-      branchGateFacts({
+      mainlineGateFacts({
         now: new Date(),
         stack: stack.name,
         threadNumber: deploy.pr_number,

@@ -10,7 +10,7 @@ import { findDeployConflict, type DeployConflict } from "../connectors/store/gat
 import { createDeployWorkflow, setTaskCheckRun } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { deployCheckRunName, deployQueuedOutput } from "../render/check-run.js";
-import { branchDeployJobId, DEPLOY_JOB_OPTIONS, deployJobId } from "../connectors/queues.js";
+import { mainlineDeployJobId, DEPLOY_JOB_OPTIONS, deployJobId } from "../connectors/queues.js";
 import { traceField } from "../ops/tracing.js";
 import type { WorkflowConfig } from "../config/workflow.js";
 
@@ -37,7 +37,7 @@ export type EnqueuedDeploy = { ok: true; taskId: string; workflowId: string } | 
 export async function enqueueDeploy(deps: AppDeps, gh: GitHub, d: DeployRequest): Promise<EnqueuedDeploy> {
   const conflict = await findDeployConflict(deps.db, d.repoFullName, d.stack.name, d.previewTaskId);
   if (conflict) return { ok: false, conflict };
-  const jobId = d.kind === "branch" ? branchDeployJobId(d.repoFullName, d.stack.name, d.previewTaskId) : deployJobId(d.repoFullName, d.stack.name, d.sha, d.planHash);
+  const jobId = d.kind === "branch" ? mainlineDeployJobId(d.repoFullName, d.stack.name, d.previewTaskId) : deployJobId(d.repoFullName, d.stack.name, d.sha, d.planHash);
   const created = await createDeployWorkflow(deps.db, {
     repo: d.repoFullName,
     installationId: d.installationId,

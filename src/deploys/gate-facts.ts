@@ -4,7 +4,7 @@
  * `/agent status`, the buttons) and by the deploy job just before it applies
  * (src/jobs/apply-gate.ts): it needs no command context, only an installation client.
  */
-import { branchGateFacts, branchGatePolicy } from "../approval/branch-gate.js";
+import { mainlineGateFacts, mainlineGatePolicy } from "../approval/mainline-gate.js";
 import { evaluateGate, isOwnDeployCheck, type ApprovalVerdict, type GateFacts, type GatePolicy, type GateResult } from "../approval/gate.js";
 import type { RepoPermission } from "../approval/permissions.js";
 import { changedByFrom } from "../approval/timeline.js";
@@ -155,12 +155,12 @@ export async function gatherFacts(s: GateSubject, stack: ResolvedStack, policy: 
 }
 
 /** The gate for a branch preview (rollback, merge commit): approvals from the thread bound to its commit and plan. */
-export async function evaluateBranchGate(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, stack: ResolvedStack): Promise<GateResult> {
+export async function evaluateMainlineGate(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, stack: ResolvedStack): Promise<GateResult> {
   const branch = workflow.config.branch!;
-  const policy = branchGatePolicy(gatePolicy(stack, deps.config.gate), Math.max(branch.approvals, deps.config.gate.minApprovals));
+  const policy = mainlineGatePolicy(gatePolicy(stack, deps.config.gate), Math.max(branch.approvals, deps.config.gate.minApprovals));
   const rows = await listApprovals(deps.db, workflow.repo, workflow.pr_number, stack.name);
   const { permissions, teamMembers } = await approverFacts(gh, r, rows.map((a) => a.actor), policy);
-  const facts = branchGateFacts({
+  const facts = mainlineGateFacts({
     now: new Date(),
     stack: stack.name,
     threadNumber: workflow.pr_number,
@@ -185,7 +185,7 @@ export async function evaluateBranchGate(deps: AppDeps, gh: GitHub, r: RepoRef, 
 export async function approvalVerdict(s: GateSubject, stack: ResolvedStack, approvalId: string, branch: { workflow: WorkflowRow; task: TaskRow } | null = null): Promise<ApprovalVerdict | null> {
   let result: GateResult;
   if (branch) {
-    result = await evaluateBranchGate(s.deps, s.gh, s.repo, branch.workflow, branch.task, stack);
+    result = await evaluateMainlineGate(s.deps, s.gh, s.repo, branch.workflow, branch.task, stack);
   } else {
     const policy = gatePolicy(stack, s.deps.config.gate);
     const { facts } = await gatherFacts(s, stack, policy, { forApproval: true });

@@ -5,24 +5,24 @@
  * and the plan is applied through the same gate as a PR deploy (approvals bound to that commit
  * and plan), or at once when the stack's policy needs no approval.
  */
-import { evaluateBranchGate } from "./gate-facts.js";
+import { evaluateMainlineGate } from "./gate-facts.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import { createCheckRun, createComment, type GitHub, type RepoRef } from "../connectors/github.js";
 import { appendAudit } from "../connectors/store/audit.js";
-import { createBranchPreview, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
-import type { AppDeps } from "../deps.js";
+import { createMainlinePreview, setTaskCheckRun } from "../connectors/store/workflows.js";
+import type { AppDeps, TaskRun } from "../deps.js";
 import type { PreviewOutcome } from "../plan/types.js";
 import { previewCheckRunName, queuedOutput } from "../render/check-run.js";
 import { code, shortSha } from "../render/markdown.js";
 import { destructiveHeader, destructiveLine, shortPlanHash, summaryLine } from "../render/plan.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { enqueueDeploy, type EnqueuedDeploy } from "./enqueue.js";
-import { branchPreviewJobId, TASK_JOB_OPTIONS } from "../connectors/queues.js";
+import { mainlinePreviewJobId, TASK_JOB_OPTIONS } from "../connectors/queues.js";
 import { traceField } from "../ops/tracing.js";
 import { requestSlackApproval } from "./slack.js";
-import type { BranchApply, WorkflowConfig } from "../config/workflow.js";
+import type { MainlineApply, WorkflowConfig } from "../config/workflow.js";
 
-export interface BranchPreviewRequest {
+export interface MainlinePreviewRequest {
   repo: RepoRef;
   repoFullName: string;
   installationId: number;
@@ -32,12 +32,12 @@ export interface BranchPreviewRequest {
   requestedBy: string;
   deliveryId: string | null;
   config: Omit<WorkflowConfig, "stacks" | "checks" | "branch">;
-  branch: BranchApply;
+  branch: MainlineApply;
 }
 
 /** Records and enqueues the preview of a default-branch commit; false when an identical one is live. */
-export async function startBranchPreview(deps: AppDeps, gh: GitHub, b: BranchPreviewRequest): Promise<{ taskId: string; workflowId: string } | null> {
-  const created = await createBranchPreview(deps.db, {
+export async function startMainlinePreview(deps: AppDeps, gh: GitHub, b: MainlinePreviewRequest): Promise<{ taskId: string; workflowId: string } | null> {
+  const created = await createMainlinePreview(deps.db, {
     repo: b.repoFullName,
     installationId: b.installationId,
     threadNumber: b.threadNumber,
@@ -46,7 +46,7 @@ export async function startBranchPreview(deps: AppDeps, gh: GitHub, b: BranchPre
     deliveryId: b.deliveryId,
     config: { ...b.config, stacks: [b.stack], branch: b.branch },
     stack: b.stack.name,
-    jobId: branchPreviewJobId(b.repoFullName, b.threadNumber, b.sha, b.stack.name, b.deliveryId ?? String(Date.now())),
+    jobId: mainlinePreviewJobId(b.repoFullName, b.threadNumber, b.sha, b.stack.name, b.deliveryId ?? String(Date.now())),
   });
   if (!created) return null;
   const checkRunId = await createCheckRun(gh, b.repo, previewCheckRunName(b.stack.name), b.sha, created.task.id, {
@@ -59,15 +59,8 @@ export async function startBranchPreview(deps: AppDeps, gh: GitHub, b: BranchPre
 }
 
 /** Puts an allowed branch preview's plan on the deploy queue. */
-export async function applyBranchPreview(
-  deps: AppDeps,
-  gh: GitHub,
-  r: RepoRef,
-  workflow: WorkflowRow,
-  task: TaskRow,
-  stack: ResolvedStack,
-  by: { actor: string; deliveryId: string | null },
-): Promise<EnqueuedDeploy> {
+export async function applyMainlinePreview(run: TaskRun, by: { actor: string; deliveryId: string | null }): Promise<EnqueuedDeploy> {
+  const { deps, gh, repo: r, workflow, task, stack } = run;
   return enqueueDeploy(deps, gh, {
     repo: r,
     repoFullName: workflow.repo,
@@ -86,7 +79,7 @@ export async function applyBranchPreview(
   });
 }
 
-export function branchWhat(branch: BranchApply): string {
+export function mainlineTitle(branch: MainlineApply): string {
   return branch.purpose === "rollback" ? "Rollback" : "Deploy of the merge commit";
 }
 
@@ -102,17 +95,10 @@ function planSummary(plan: PreviewOutcome | null): string[] {
  * After a branch preview ends: report it in the thread, and either apply it now (the stack's
  * policy needs no approval and nobody denied) or say who must approve and how to apply.
  */
-export async function afterBranchPreview(
-  deps: AppDeps,
-  gh: GitHub,
-  r: RepoRef,
-  workflow: WorkflowRow,
-  task: TaskRow,
-  stack: ResolvedStack,
-  outcome: { succeeded: boolean; error: string | null; plan: PreviewOutcome | null },
-): Promise<void> {
+export async function afterMainlinePreview(run: TaskRun, outcome: { succeeded: boolean; error: string | null; plan: PreviewOutcome | null }): Promise<void> {
+  const { deps, gh, repo: r, workflow, task, stack } = run;
   const branch = workflow.config.branch!;
-  const what = branchWhat(branch);
+  const what = mainlineTitle(branch);
   const at = `${code(stack.name)} at ${code(shortSha(workflow.head_sha))}`;
   const logUrl = taskLogUrl(deps.config, task.id);
   if (!outcome.succeeded || !task.plan_hash) {
@@ -120,9 +106,9 @@ export async function afterBranchPreview(
     return;
   }
   const plan = `plan ${code(shortPlanHash(task.plan_hash) ?? "")}`;
-  const result = await evaluateBranchGate(deps, gh, r, workflow, task, stack);
+  const result = await evaluateMainlineGate(deps, gh, r, workflow, task, stack);
   if (result.allowed) {
-    const enqueued = await applyBranchPreview(deps, gh, r, workflow, task, stack, { actor: workflow.requested_by, deliveryId: null });
+    const enqueued = await applyMainlinePreview(run, { actor: workflow.requested_by, deliveryId: null });
     await appendAudit(deps.db, {
       actor: "agent",
       action: enqueued.ok ? "branch.apply_queued" : "branch.apply_refused",

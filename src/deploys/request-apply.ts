@@ -16,8 +16,8 @@ import type { DeployConflict } from "../connectors/store/gate.js";
 import type { TaskRow, WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { enqueueDeploy, type EnqueuedDeploy } from "./enqueue.js";
-import { evaluateBranchGate, type GatheredFacts } from "./gate-facts.js";
-import { applyBranchPreview } from "./mainline.js";
+import { evaluateMainlineGate, type GatheredFacts } from "./gate-facts.js";
+import { applyMainlinePreview } from "./mainline.js";
 import { requestSlackApproval } from "./slack.js";
 
 /** Who asks, and in which thread (the PR, or for a rollback the PR or issue) the answer goes. */
@@ -60,7 +60,7 @@ export async function requestApply(who: ApplyRequester, subject: ApplySubject): 
   const mainline = subject.kind === "mainline";
   const headSha = mainline ? subject.workflow.head_sha : subject.gathered.facts.pr.headSha;
   const gate = mainline
-    ? await evaluateBranchGate(who.deps, who.gh, who.repo, subject.workflow, subject.task, stack)
+    ? await evaluateMainlineGate(who.deps, who.gh, who.repo, subject.workflow, subject.task, stack)
     : evaluateGate(subject.policy, subject.gathered.facts);
   const planHash = mainline ? subject.task.plan_hash : gate.planHash;
   await audit("gate.evaluated", {
@@ -76,7 +76,7 @@ export async function requestApply(who: ApplyRequester, subject: ApplySubject): 
 
   const enqueued = mainline
     ? gate.allowed
-      ? await applyBranchPreview(who.deps, who.gh, who.repo, subject.workflow, subject.task, stack, { actor: who.actor, deliveryId: who.deliveryId })
+      ? await applyMainlinePreview({ deps: who.deps, gh: who.gh, repo: who.repo, workflow: subject.workflow, task: subject.task, stack, log: who.deps.log }, { actor: who.actor, deliveryId: who.deliveryId })
       : null
     : await enqueuePull(who, subject, gate, headSha);
   if (!enqueued) return { status: "blocked", gate, headSha };

@@ -15,14 +15,14 @@ import { endDeploy, getDeploy, setDeploymentId, setMerged, type DeployRow } from
 import { getTaskLogs, saveStepLog } from "../connectors/store/logs.js";
 import { getSavedPlan } from "../connectors/store/plans.js";
 import { claimTask, finishTask, getTask, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
-import type { AppDeps } from "../deps.js";
+import type { AppDeps, TaskRun } from "../deps.js";
 import { commandPlanHash, pulumiPlanHash } from "../plan/hash.js";
 import { completedOutput } from "../render/check-run.js";
 import { code, fencedWithin, headTail, shortSha } from "../render/markdown.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { observeDeployEnd, observeStep } from "../web/metrics.js";
 import { claimApply, reportBlockedApply, reportUncheckedApply } from "../deploys/apply-gate.js";
-import { branchWhat, startBranchPreview } from "../deploys/mainline.js";
+import { mainlineTitle, startMainlinePreview } from "../deploys/mainline.js";
 import { pullChangers } from "../deploys/gate-facts.js";
 import { notifySlack } from "../deploys/slack.js";
 import type { AuditAction } from "../domain/audit-actions.js";
@@ -30,7 +30,7 @@ import type { Notification } from "../render/slack.js";
 import { runStep } from "./engine-steps.js";
 import { withSandboxSession, type SandboxSession } from "./sandbox-session.js";
 import { SandboxRefusedError } from "./task-errors.js";
-import { repoRef, type TaskRun, type TaskRunOptions } from "./task-run.js";
+import { repoRef, type TaskRunOptions } from "./task-run.js";
 import type { StepResult } from "../domain/steps.js";
 import type { TaskJobData } from "../connectors/queues.js";
 
@@ -55,7 +55,7 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   // The whole gate again, now, atomically with PENDING → RUNNING (src/jobs/apply-gate.ts).
   const stackConfig = workflow.config.stacks.find((s) => s.name === deploy.stack);
   const branch = deploy.kind === "branch" ? workflow.config.branch : undefined;
-  const how = { what: branch ? branchWhat(branch) : "Deploy", command: branch?.command ?? `/agent deploy ${deploy.stack}` };
+  const how = { what: branch ? mainlineTitle(branch) : "Deploy", command: branch?.command ?? `/agent deploy ${deploy.stack}` };
   let claim: Awaited<ReturnType<typeof claimApply>>;
   try {
     claim = stackConfig ? await claimApply(deps, gh, r, workflow, deploy, stackConfig) : { kind: "not-pending" };
@@ -105,8 +105,8 @@ async function runDeploy(
   const stack = workflow.config.stacks.find((s) => s.name === deploy.stack)!;
   const checkRunId = Number(task.check_run_id);
   const logUrl = taskLogUrl(deps.config, task.id);
-  const what = deploy.kind === "branch" && workflow.config.branch ? branchWhat(workflow.config.branch) : "Deploy";
-  const ctx: Ended = { deps, gh, repo: r, workflow, task, deploy: started, stack, checkRunId, logUrl, what, log };
+  const what = deploy.kind === "branch" && workflow.config.branch ? mainlineTitle(workflow.config.branch) : "Deploy";
+  const ctx: StartedApply = { deps, gh, repo: r, workflow, task, deploy: started, stack, checkRunId, logUrl, what, log };
   const step: StepResult = { name: "deploy", status: "running", exitCode: null, durationMs: null, outputTail: "", truncated: false };
   await updateCheckRun(gh, r, checkRunId, { status: "in_progress", startedAt: new Date().toISOString(), output: { title: `${what} of ${stack.name} running`, summary: `Applying plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(deploy.head_sha))}.` } });
 
@@ -209,7 +209,7 @@ async function runDeploy(
 }
 
 /** What a finished deploy reports through: the task's run, its deploy row and its check run. */
-interface Ended extends DeployRun {
+interface StartedApply extends DeployRun {
   stack: ResolvedStack;
   checkRunId: number;
   logUrl: string | null;
@@ -244,7 +244,7 @@ const TASK_END_STATE = { SUCCEEDED: "SUCCEEDED", FAILED: "FAILED", NEEDS_ATTENTI
  * before anyone is told), then the Deployment, the check run, the audit log (with a rollback's
  * timing), Slack and the thread.
  */
-async function endDeployment(c: DeployRun & Partial<Pick<Ended, "checkRunId" | "logUrl">>, end: DeployEnd): Promise<void> {
+async function endDeployment(c: DeployRun & Partial<Pick<StartedApply, "checkRunId" | "logUrl">>, end: DeployEnd): Promise<void> {
   const { deps, gh, repo: r, workflow, task, deploy } = c;
   await endDeploy(deps.db, task.id, end.state === "SUCCEEDED" ? { state: "SUCCEEDED" } : { state: end.state, error: end.error ?? "" });
   observeDeployEnd(deps.metrics, deploy.kind, DEPLOY_END_METRIC[end.state], deploy.started_at);
@@ -263,7 +263,7 @@ async function endDeployment(c: DeployRun & Partial<Pick<Ended, "checkRunId" | "
   if (end.comment) await createComment(gh, r, deploy.pr_number, end.comment);
 }
 
-async function endFailed(c: Ended, step: StepResult, failure: string, deploymentId: number | null, comment: string): Promise<void> {
+async function endFailed(c: StartedApply, step: StepResult, failure: string, deploymentId: number | null, comment: string): Promise<void> {
   step.status = "failed";
   await endDeployment(c, {
     state: "FAILED",
@@ -284,7 +284,7 @@ async function endFailed(c: Ended, step: StepResult, failure: string, deployment
  * people who changed the code: the deploy's requester (as for a rollback), and, carried in the
  * branch workflow's config, the PR's author and everyone who pushed to it or wrote its commits.
  */
-async function planMismatch(c: Ended, step: StepResult, deploymentId: number, mergeSha: string, mismatch: { planHash: string | null }): Promise<void> {
+async function planMismatch(c: StartedApply, step: StepResult, deploymentId: number, mergeSha: string, mismatch: { planHash: string | null }): Promise<void> {
   const { deps, gh, repo: r, workflow, stack, deploy } = c;
   const why = `the merge commit ${shortSha(mergeSha)} plans differently (plan ${mismatch.planHash?.slice(7, 19) ?? "none"}) from the approved plan ${deploy.plan_hash.slice(7, 19)}; nothing was applied`;
   step.status = "failed";
@@ -300,7 +300,7 @@ async function planMismatch(c: Ended, step: StepResult, deploymentId: number, me
   });
   const approvals = Math.max(stack.gate.approvals, deps.config.gate.minApprovals);
   const exclude = await pullChangers({ deps, gh, repo: r, repoFullName: workflow.repo, threadNumber: deploy.pr_number }, deploy.requested_by);
-  await startBranchPreview(deps, gh, {
+  await startMainlinePreview(deps, gh, {
     repo: r,
     repoFullName: workflow.repo,
     installationId: Number(workflow.installation_id),

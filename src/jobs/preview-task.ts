@@ -1,10 +1,11 @@
 import { UnrecoverableError, WaitingError, type Job } from "bullmq";
 import { HandBackError, TaskCancelledError, TaskUserError } from "./task-errors.js";
-import { repoRef, type TaskRun, type TaskRunOptions } from "./task-run.js";
+import type { TaskRun, AppDeps } from "../deps.js";
+import { repoRef, type TaskRunOptions } from "./task-run.js";
 import { withSandboxSession, type SandboxSession } from "./sandbox-session.js";
 import { createCheckRun, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
 import { CredentialError } from "../connectors/vault/errors.js";
-import { afterBranchPreview } from "../deploys/mainline.js";
+import { afterMainlinePreview } from "../deploys/mainline.js";
 import { evaluatePlanPolicy, type PlanDecision } from "../approval/plan-policy.js";
 import { mergePlanPolicy } from "../config/plan-policy.js";
 import { serverPlanPolicyFor } from "../config/plan-policy-config.js";
@@ -20,7 +21,6 @@ import { parseLintAnnotations } from "../render/annotations.js";
 import { SandboxIntegrityError, type LimitEvents } from "../connectors/sandbox.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { claimTask, finishTask, getTask, isTaskCancelled, releaseTask, getTasks, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
-import type { AppDeps } from "../deps.js";
 import { cancelledOutput, checksCheckRunName, completedOutput, previewCheckRunName, progressOutput } from "../render/check-run.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { observeStep, observeTaskEnd } from "../web/metrics.js";
@@ -222,7 +222,7 @@ async function runPreview(run: TaskRun, checkRunId: number, shutdown?: AbortSign
   });
   if (branch) {
     const ended = await getTask(deps.db, task.id);
-    if (ended) await afterBranchPreview(deps, gh, r, workflow, ended.task, stack, { succeeded, error, plan: outcome.plan });
+    if (ended) await afterMainlinePreview({ ...run, task: ended.task }, { succeeded, error, plan: outcome.plan });
     return;
   }
   await refreshSticky(deps, gh, r, workflow.pr_number);
@@ -383,7 +383,7 @@ async function failTask(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: Workflo
   if (workflow.kind === "branch") {
     const stack = workflow.config.stacks.find((s) => s.name === task.stack);
     const ended = await getTask(deps.db, task.id);
-    if (stack && ended) await afterBranchPreview(deps, gh, r, workflow, ended.task, stack, { succeeded: false, error: message, plan: null });
+    if (stack && ended) await afterMainlinePreview({ deps, gh, repo: r, workflow, task: ended.task, stack, log: deps.log }, { succeeded: false, error: message, plan: null });
     return;
   }
   await refreshSticky(deps, gh, r, workflow.pr_number);

@@ -17,9 +17,8 @@ import { Redactor } from "../connectors/redact.js";
 import { WorkspaceFullError, type Sandbox } from "../connectors/sandbox.js";
 import type { WorkflowRow } from "../connectors/store/workflows.js";
 import { CredentialError, VaultUnavailableError } from "../connectors/vault/errors.js";
-import type { AppDeps } from "../deps.js";
+import type { AppDeps, TaskRun } from "../deps.js";
 import { SandboxRefusedError, TaskUserError } from "./task-errors.js";
-import type { TaskRun } from "./task-run.js";
 
 const CHECKOUT_TIMEOUT_MS = 5 * 60_000;
 

@@ -13,7 +13,7 @@ import type { SlackInteraction } from "../connectors/slack/interactions.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { liveDeploysOf, recordApproval, withGateLock } from "../connectors/store/gate.js";
 import { findSlackRequest, setSlackDecision } from "../connectors/store/slack.js";
-import { getTask, latestBranchPreview, latestPreviewOf, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
+import { getTask, latestMainlinePreview, latestPreviewOf, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { approvalVerdict } from "../deploys/gate-facts.js";
 import { code, shortSha } from "../render/markdown.js";
@@ -62,7 +62,7 @@ export async function processSlackClick(deps: AppDeps, click: SlackClick): Promi
   // The PR's latest preview, or a default-branch preview (rollback, merge commit) asked for there.
   const matches = (p: { head_sha: string; plan_hash: string | null; state: string } | null) => p !== null && p.state === "SUCCEEDED" && p.head_sha === value.sha && p.plan_hash === value.plan;
   const pr = await latestPreviewOf(deps.db, value.repo, value.pr, value.stack);
-  const branch = await latestBranchPreview(deps.db, value.repo, value.pr, value.stack);
+  const branch = await latestMainlinePreview(deps.db, value.repo, value.pr, value.stack);
   const current = [pr, branch ? { head_sha: branch.workflow.head_sha, plan_hash: branch.task.plan_hash, state: branch.task.state } : null].find(matches) ?? null;
   if (!current) {
     return refuse("the plan changed since this message was posted (a new push or preview); approve the new one");
@@ -115,7 +115,7 @@ async function slackApprovalIgnored(
   r: RepoRef,
   value: SlackClick["value"],
   approvalId: string,
-  branch: Awaited<ReturnType<typeof latestBranchPreview>>,
+  branch: Awaited<ReturnType<typeof latestMainlinePreview>>,
 ): Promise<string | null> {
   const ofBranch = branch && branch.workflow.head_sha === value.sha && branch.task.plan_hash === value.plan ? branch : null;
   const source = ofBranch ?? (await latestPreviewTaskOf(deps, value));

@@ -1,20 +1,6 @@
-/** What every task processor passes around: one context object instead of positional parameters. */
-import type { Logger } from "pino";
-import type { ResolvedStack } from "../config/repo/resolve.js";
-import type { GitHub, RepoRef } from "../connectors/github.js";
-import type { TaskRow, WorkflowRow } from "../connectors/store/workflows.js";
-import type { AppDeps } from "../deps.js";
-
-/** One task being run: where it reports (GitHub, the repository), what it runs and its log. */
-export interface TaskRun {
-  deps: AppDeps;
-  gh: GitHub;
-  repo: RepoRef;
-  workflow: WorkflowRow;
-  task: TaskRow;
-  stack: ResolvedStack;
-  log: Logger;
-}
+/** How a task processor is run (its options) and where its repository is. The run itself: TaskRun in src/deps.ts. */
+import type { RepoRef } from "../connectors/github.js";
+import type { WorkflowRow } from "../connectors/store/workflows.js";
 
 export interface TaskRunOptions {
   /** BullMQ's lock token for this job, needed to move it back to waiting. */

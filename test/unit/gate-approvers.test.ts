@@ -5,7 +5,7 @@
  * a deploy already used never counts again; a closed PR does not deploy.
  */
 import { describe, expect, it } from "vitest";
-import { branchGateFacts, branchGatePolicy } from "../../src/approval/branch-gate.js";
+import { mainlineGateFacts, mainlineGatePolicy } from "../../src/approval/mainline-gate.js";
 import { DEFAULT_GATE_POLICY, evaluateGate, planSeenAt, type ApprovalCommand, type GateFacts, type GateResult, type ReviewFact } from "../../src/approval/gate.js";
 import { renderGateChecklist } from "../../src/render/gate.js";
 
@@ -73,7 +73,7 @@ describe("the people who changed the code do not approve it", () => {
   });
 
   it("merge-first: the branch gate excludes the PR author and the pushers carried in `exclude`, and still the requester", () => {
-    const policy = branchGatePolicy(DEFAULT_GATE_POLICY, 1);
+    const policy = mainlineGatePolicy(DEFAULT_GATE_POLICY, 1);
     const base = {
       now: NOW,
       stack: "mf",
@@ -88,12 +88,12 @@ describe("the people who changed the code do not approve it", () => {
         { login: "mallory", why: "pushed to this pull request" },
       ],
     };
-    const r = evaluateGate(policy, branchGateFacts({ ...base, commands: [approve("alice"), approve("mallory"), approve("carol")] }));
+    const r = evaluateGate(policy, mainlineGateFacts({ ...base, commands: [approve("alice"), approve("mallory"), approve("carol")] }));
     expect(r.allowed).toBe(false);
     expect(why(r, "alice")).toEqual(["wrote the pull request: the people who changed the code do not approve it"]);
     expect(why(r, "mallory")).toEqual(["pushed to this pull request: the people who changed the code do not approve it"]);
     expect(why(r, "carol")).toEqual(["the person who asked for it cannot approve their own change"]);
-    expect(evaluateGate(policy, branchGateFacts({ ...base, commands: [approve("bob")] })).allowed).toBe(true);
+    expect(evaluateGate(policy, mainlineGateFacts({ ...base, commands: [approve("bob")] })).allowed).toBe(true);
   });
 });
 

@@ -9,7 +9,7 @@ import type { ChecksGroup } from "../../config/checks.js";
 
 export interface WorkflowRow {
   id: string;
-  /** `branch`: a preview/apply of a default-branch commit (rollback), not of the PR head. */
+  /** `branch`: a mainline workflow (a default-branch commit previewed for a rollback or a merge commit). */
   kind: "preview" | "deploy" | "branch";
   state: WorkflowState;
   repo: string;
@@ -458,7 +458,7 @@ export interface NewBranchPreview {
 }
 
 /** A preview of a default-branch commit (rollback, or a merge commit to re-approve). */
-export async function createBranchPreview(db: Db, b: NewBranchPreview): Promise<{ workflow: WorkflowRow; task: TaskRow } | null> {
+export async function createMainlinePreview(db: Db, b: NewBranchPreview): Promise<{ workflow: WorkflowRow; task: TaskRow } | null> {
   const client = await db.connect();
   try {
     await client.query("BEGIN");
@@ -483,7 +483,7 @@ export async function createBranchPreview(db: Db, b: NewBranchPreview): Promise<
 }
 
 /** The newest branch preview (rollback / merge commit) of a stack asked for in a PR or issue. */
-export async function latestBranchPreview(db: Db, repo: string, threadNumber: number, stack: string): Promise<{ task: TaskRow; workflow: WorkflowRow } | null> {
+export async function latestMainlinePreview(db: Db, repo: string, threadNumber: number, stack: string): Promise<{ task: TaskRow; workflow: WorkflowRow } | null> {
   const res = await db.query<{ id: string }>(
     `SELECT t.id FROM tasks t JOIN workflows w ON w.id = t.workflow_id
      WHERE w.repo = $1 AND w.pr_number = $2 AND w.kind = 'branch' AND t.kind = 'preview' AND t.stack = $3 AND t.state <> 'CANCELLED'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { branchGateFacts, branchGatePolicy, nextRollbackStep } from "../../src/approval/branch-gate.js";
+import { mainlineGateFacts, mainlineGatePolicy, nextRollbackStep } from "../../src/approval/mainline-gate.js";
 import { DEFAULT_GATE_POLICY, evaluateGate, type ApprovalCommand } from "../../src/approval/gate.js";
 
 const M = "a".repeat(40);
@@ -9,9 +9,9 @@ const now = new Date("2026-11-22T12:00:00Z");
 const finished = new Date("2026-11-22T11:50:00Z");
 const approve = (actor: string, over: Partial<ApprovalCommand> = {}): ApprovalCommand => ({ kind: "approve", actor, actorType: "User", headSha: M, planHash: PLAN, at: new Date("2026-11-22T11:55:00Z"), ...over });
 
-function gate(commands: ApprovalCommand[], approvals = 1, extra: Partial<Parameters<typeof branchGateFacts>[0]> = {}) {
-  const policy = branchGatePolicy(DEFAULT_GATE_POLICY, approvals);
-  const facts = branchGateFacts({
+function gate(commands: ApprovalCommand[], approvals = 1, extra: Partial<Parameters<typeof mainlineGateFacts>[0]> = {}) {
+  const policy = mainlineGatePolicy(DEFAULT_GATE_POLICY, approvals);
+  const facts = mainlineGateFacts({
     now,
     stack: "prod",
     threadNumber: 7,
@@ -27,6 +27,19 @@ function gate(commands: ApprovalCommand[], approvals = 1, extra: Partial<Paramet
 }
 
 describe("the rollback gate", () => {
+  it("states no pull-request facts for a mainline commit; a policy that asked for them anyway would be refused, not waved through", () => {
+    const facts = mainlineGateFacts({ now, stack: "prod", threadNumber: 7, requestedBy: "alice", sha: M, preview: { planHash: PLAN, state: "SUCCEEDED", finishedAt: finished }, commands: [approve("bob")], permissions: { bob: "write" }, teamMembers: {} });
+    expect(facts.pr).not.toHaveProperty("draft");
+    expect(facts.pr).not.toHaveProperty("mergeable");
+    expect(facts.pr).not.toHaveProperty("behindBy");
+    const asked = { ...mainlineGatePolicy(DEFAULT_GATE_POLICY, 1), require: { ...DEFAULT_GATE_POLICY.require, mergeable: true, undiverged: true, notDraft: true, statusChecks: false, lockHeld: false } };
+    const result = evaluateGate(asked, facts);
+    expect(result.allowed).toBe(false);
+    expect(result.blockedBy).toEqual(["mergeable", "undiverged", "not-draft"]);
+    // Control: the mainline policy asks none of them, and the same facts pass.
+    expect(evaluateGate(mainlineGatePolicy(DEFAULT_GATE_POLICY, 1), facts).allowed).toBe(true);
+  });
+
   it("checks only what applies to a default-branch commit: preview, approvals, /deny", () => {
     const result = gate([approve("bob")]);
     expect(result.requirements.map((r) => r.id)).toEqual(["not-fork", "preview-succeeded", "approvals", "not-denied"]);
@@ -62,7 +75,7 @@ describe("the rollback gate", () => {
   });
 
   it("reviews never count (they approve PR heads, not a default-branch commit)", () => {
-    const policy = branchGatePolicy({ ...DEFAULT_GATE_POLICY, sources: "reviews" }, 1);
+    const policy = mainlineGatePolicy({ ...DEFAULT_GATE_POLICY, sources: "reviews" }, 1);
     expect(policy.sources).toBe("comments");
   });
 

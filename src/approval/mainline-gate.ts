@@ -10,7 +10,7 @@ import type { RepoPermission } from "./permissions.js";
 import type { PlanDecision } from "./plan-policy.js";
 
 /** Only `/approve` comments can bind to a branch preview: reviews approve PR heads. */
-export function branchGatePolicy(base: GatePolicy, approvals: number): GatePolicy {
+export function mainlineGatePolicy(base: GatePolicy, approvals: number): GatePolicy {
   return {
     ...base,
     requiredApprovals: approvals,
@@ -19,7 +19,7 @@ export function branchGatePolicy(base: GatePolicy, approvals: number): GatePolic
   };
 }
 
-export interface BranchGateInput {
+export interface MainlineGateInput {
   now: Date;
   stack: string;
   threadNumber: number;
@@ -27,7 +27,7 @@ export interface BranchGateInput {
   requestedBy: string;
   /**
    * Everyone else who may not approve it, with why: for a merge commit, the pull request's
-   * author, pushers and committers (BranchApply.exclude, fixed when the preview was asked for).
+   * author, pushers and committers (MainlineApply.exclude, fixed when the preview was asked for).
    */
   exclude?: ChangedBy[];
   sha: string;
@@ -41,12 +41,13 @@ export interface BranchGateInput {
   consumed?: ConsumedApproval[];
 }
 
-export function branchGateFacts(i: BranchGateInput): GateFacts {
+export function mainlineGateFacts(i: MainlineGateInput): GateFacts {
   return {
     now: i.now,
     stack: i.stack,
     prNumber: i.threadNumber,
-    pr: { author: i.requestedBy, headSha: i.sha, draft: false, mergeable: true, behindBy: 0, fromFork: false, authorLabel: "the person who asked for it", changedBy: i.exclude ?? [] },
+    // A mainline commit has no pull request: no draft, mergeability or divergence to state (mainlineGatePolicy asks none of them).
+    pr: { author: i.requestedBy, headSha: i.sha, fromFork: false, authorLabel: "the person who asked for it", changedBy: i.exclude ?? [] },
     preview: { headSha: i.sha, ...i.preview },
     ...(i.previews ? { previews: i.previews } : {}),
     ...(i.consumed ? { consumed: i.consumed } : {}),
