@@ -9,6 +9,10 @@
  * plan does not (see `commandReason`). The people who changed the code (the author, pushers,
  * committers: `pr.changedBy`) never approve it, and an approval a deploy already used
  * (`consumed`) never counts again.
+ *
+ * Long (about 730 lines) on purpose: the fact and result types, the judging of approvals and
+ * each requirement read the same facts and are the one policy a reviewer must read whole; it
+ * is pure code with no I/O, tested requirement by requirement (test/unit/gate*.test.ts).
  */
 import type { TaskState } from "../domain/states.js";
 import { hasAtLeast, isBotActor, type RepoPermission } from "./permissions.js";

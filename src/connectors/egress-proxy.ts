@@ -46,6 +46,9 @@
  *
  * Tests run this proxy only as a server on 127.0.0.1; the Docker wiring (internal network,
  * container env) lives with the sandbox connector.
+ *
+ * Long (about 440 lines) on purpose: the grant table, the CONNECT handling, the refusals and the
+ * address checks are one security boundary, kept together so it can be audited as a whole.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { lookup } from "node:dns/promises";

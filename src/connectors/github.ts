@@ -1,3 +1,9 @@
+/**
+ * Every GitHub REST call the app makes, each a thin typed function over Probot's Octokit
+ * (retries and throttling built in): pulls, reviews, checks, comments, reactions, deployments,
+ * merges (sent once: refusals are not retried), files and teams. Long (about 470 lines) because
+ * it is the whole GitHub boundary, which the tests fake at the HTTP level in one place.
+ */
 import Bottleneck from "bottleneck";
 import type { ProbotOctokit } from "probot";
 import { permissionFrom, type RepoPermission } from "../approval/permissions.js";

@@ -51,6 +51,9 @@
  * value in pieces or with other characters inserted); form-encoding with `+` for spaces;
  * terminal control sequences inside a value; and values shorter than 6 characters. Forms
  * registered after a stream started apply only to text that stream has not emitted yet.
+ *
+ * Long (about 430 lines) because each encoding above has its own matcher and they must be
+ * applied together, in one pass over the output, to catch a secret split across chunks.
  */
 
 export const REDACTED = "[redacted]";

@@ -1,3 +1,10 @@
+/**
+ * The Docker sandbox a task's steps run in: creating the container (limits, runtime, tmpfs
+ * workspace, no network or the egress network), exec with streaming output and limits, trusted
+ * files, the stray-process kill and count, limit events, the warm pool and the orphan reaper.
+ * Long (about 770 lines) on purpose: every way a container is created, entered and removed is
+ * in one place, so the isolation it promises (docs/sandbox.md) can be read and audited at once.
+ */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";

@@ -1,7 +1,7 @@
 /**
  * Records a deploy that passed its gate and puts it on the queue: the deploys row (at most
  * one live per stack, one apply per preview), a queued check run on the commit, and the job.
- * The job asks the gate again right before it applies (src/jobs/apply-gate.ts).
+ * The job asks the gate again right before it applies (src/deploys/apply-gate.ts).
  * Shared by `/agent deploy`, `/agent rollback` and a rollback that needs no approval.
  */
 import type { ResolvedStack } from "../config/repo/resolve.js";

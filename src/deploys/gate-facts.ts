@@ -2,7 +2,7 @@
  * Everything the deploy gate (src/approval/gate.ts) needs to know about a pull request and a
  * stack, read from GitHub and Postgres. Used where a command asks (`/agent deploy`, `/approve`,
  * `/agent status`, the buttons) and by the deploy job just before it applies
- * (src/jobs/apply-gate.ts): it needs no command context, only an installation client.
+ * (src/deploys/apply-gate.ts): it needs no command context, only an installation client.
  */
 import { mainlineGateFacts, mainlineGatePolicy } from "../approval/mainline-gate.js";
 import { evaluateGate, isOwnDeployCheck, type ApprovalVerdict, type GateFacts, type GatePolicy, type GateResult } from "../approval/gate.js";

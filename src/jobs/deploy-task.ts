@@ -3,20 +3,17 @@
  * with `sha` set to that SHA. At most once: the `deploys` row moves PENDING → RUNNING once;
  * a job that finds it RUNNING (its worker died, or the worker was stopped mid-apply) does not
  * apply again — the deploy is handed to a human with what is known. That move is the claim:
- * the whole gate is asked again first, atomically with it (src/jobs/apply-gate.ts); a deploy the
+ * the whole gate is asked again first, atomically with it (src/deploys/apply-gate.ts); a deploy the
  * gate no longer allows ends BLOCKED with nothing applied.
  */
 import type { Job } from "bullmq";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import { createComment, createDeployment, mergePull, setDeploymentStatus, updateCheckRun, type CheckRunUpdate, type GitHub, type RepoRef } from "../connectors/github.js";
-import { runPulumiUp } from "../connectors/pulumi/cli.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { endDeploy, getDeploy, setDeploymentId, setMerged, type DeployRow } from "../connectors/store/gate.js";
-import { getTaskLogs, saveStepLog } from "../connectors/store/logs.js";
-import { getSavedPlan } from "../connectors/store/plans.js";
+import { saveStepLog } from "../connectors/store/logs.js";
 import { claimTask, finishTask, getTask, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps, TaskRun } from "../deps.js";
-import { commandPlanHash, pulumiPlanHash } from "../plan/hash.js";
 import { completedOutput } from "../render/check-run.js";
 import { code, fencedWithin, headTail, shortSha } from "../render/markdown.js";
 import { taskLogUrl } from "../web/log-links.js";
@@ -27,9 +24,7 @@ import { pullChangers } from "../deploys/gate-facts.js";
 import { notifySlack } from "../deploys/slack.js";
 import type { AuditAction } from "../domain/audit-actions.js";
 import type { Notification } from "../render/slack.js";
-import { runStep } from "./engine-steps.js";
-import { withSandboxSession, type SandboxSession } from "./sandbox-session.js";
-import { SandboxRefusedError } from "./task-errors.js";
+import { apply, type ApplyResult } from "./apply.js";
 import { repoRef, type TaskRunOptions } from "./task-run.js";
 import type { StepResult } from "../domain/steps.js";
 import type { TaskJobData } from "../connectors/queues.js";
@@ -52,7 +47,7 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
     if (deploy.state === "RUNNING") await needsAttention({ deps, gh, repo: r, workflow, task: found.task, deploy, log }, NEEDS_ATTENTION);
     return; // ended already: a redelivered job
   }
-  // The whole gate again, now, atomically with PENDING → RUNNING (src/jobs/apply-gate.ts).
+  // The whole gate again, now, atomically with PENDING → RUNNING (src/deploys/apply-gate.ts).
   const stackConfig = workflow.config.stacks.find((s) => s.name === deploy.stack);
   const branch = deploy.kind === "branch" ? workflow.config.branch : undefined;
   const how = { what: branch ? mainlineTitle(branch) : "Deploy", command: branch?.command ?? `/agent deploy ${deploy.stack}` };
@@ -356,98 +351,6 @@ async function auditRollbackSla(c: DeployRun, outcome: "SUCCEEDED" | "FAILED"): 
       sla: { begin_target_seconds: SLA_BEGIN_SECONDS, finish_target_seconds: SLA_FINISH_SECONDS, begin_met: begin < SLA_BEGIN_SECONDS, finish_met: finish < SLA_FINISH_SECONDS },
     },
   });
-}
-
-interface ApplyResult {
-  output: string;
-  exitCode: number | null;
-  durationMs: number | null;
-  failure: string | null;
-  /** Merge-first: the fresh plan of the merge commit did not hash to the approved plan. */
-  mismatch: { planHash: string | null } | null;
-}
-
-/**
- * Runs the deploy in a fresh sandbox at `workflow.head_sha` with the stack's deploy credentials.
- * `fresh`: preview that commit first and apply only if it plans exactly the approved plan
- * (merge-first); otherwise apply the approved saved plan.
- */
-async function apply(run: TaskRun, deploy: DeployRow, stop: AbortSignal | undefined, fresh: boolean): Promise<ApplyResult> {
-  try {
-    return (await withSandboxSession(run, "deploy", stop, (session) => applyIn(run, session, deploy, fresh))) ?? none("stopped before the apply started");
-  } catch (err) {
-    // The server would not give this stack a sandbox as configured: nothing ran.
-    if (err instanceof SandboxRefusedError) return none(`${err.message}; nothing was applied`);
-    throw err;
-  }
-}
-
-function none(failure: string): ApplyResult {
-  return { output: "", exitCode: null, durationMs: null, failure, mismatch: null };
-}
-
-/** The apply itself, in the task's sandbox session (checkout, credentials and egress in place). */
-async function applyIn(run: TaskRun, session: SandboxSession, deploy: DeployRow, fresh: boolean): Promise<ApplyResult> {
-  const { deps, workflow, task, stack } = run;
-  const { sandbox, redactor } = session;
-  let { env } = session;
-  const timeoutMs = deps.config.sandbox.timeoutSeconds * 1000;
-  let plan: string | null = null;
-  let previewOutput = "";
-  /** The command engine's approved preview output, handed to the deploy step read-only. */
-  let approvedOutput: string | null = null;
-  if (fresh) {
-    const spec = stack.steps.find((s) => s.name === "preview");
-    if (!spec) return none(`stack ${stack.name} has no preview step`);
-    const ran = await runStep(spec, { sandbox, stack, env, timeoutMs, redactor, onProgress: () => {} });
-    previewOutput = `$ preview of ${workflow.head_sha}\n${ran.output}\n`;
-    if (ran.res.exitCode !== 0 || ran.failure) return { ...none(ran.failure ?? `the preview of the merge commit failed (exit ${ran.res.exitCode ?? "killed"}); nothing was applied`), output: previewOutput };
-    if (ran.planHash !== deploy.plan_hash) return { output: previewOutput, exitCode: ran.res.exitCode, durationMs: ran.res.durationMs, failure: null, mismatch: { planHash: ran.planHash } };
-    plan = ran.savedPlan;
-    approvedOutput = ran.output;
-  }
-  const previewTaskId = deploy.preview_task_id ?? task.depends_on[0];
-  // Whatever the merge commit's preview (its program) left running goes before the apply.
-  await sandbox.stopStrayProcesses();
-  if (stack.engine === "pulumi") {
-    if (!fresh) plan = previewTaskId ? await getSavedPlan(deps.db, previewTaskId) : null;
-    // What is applied is what was approved: the plan must still hash to the approved hash.
-    if (!plan || pulumiPlanHash(plan) !== deploy.plan_hash) return none("the approved plan is missing or does not match its hash; nothing was applied");
-    // Root-owned and read-only in the container: the program cannot swap it before `up` reads it.
-    const planPath = await sandbox.writeTrustedFile("approved-plan.json", plan);
-    let output = previewOutput;
-    const redacting = redactor.stream();
-    const res = await runPulumiUp(sandbox, {
-      pulumiStack: stack.pulumiStack ?? stack.name,
-      workdir: stack.dir,
-      env,
-      timeoutMs,
-      planPath,
-      onOutput: (chunk) => (output += redacting.push(chunk)),
-    });
-    output += redacting.end();
-    const failure = res.failure ? redactor.redact(res.failure.message) : res.exec.exitCode === 0 ? null : res.exec.timedOut ? "the deploy ran past its time limit and was stopped" : "the deploy was stopped";
-    return { output, exitCode: res.exec.exitCode, durationMs: res.exec.durationMs, failure, mismatch: null };
-  }
-  const spec = stack.steps.find((s) => s.name === "deploy");
-  if (!spec) return none(`stack ${stack.name} has no deploy command`);
-  // The `command` engine's binding: the deploy step is handed exactly the approved preview
-  // output (read-only) and its hash; applying what was shown is up to the deploy script.
-  if (!fresh) approvedOutput = previewTaskId ? await approvedPreviewOutput(deps, previewTaskId) : null;
-  if (approvedOutput === null || commandPlanHash(approvedOutput) !== deploy.plan_hash) {
-    return none("the approved preview output is missing or does not match its hash; nothing was applied");
-  }
-  const approvedPath = await sandbox.writeTrustedFile("approved-preview.txt", approvedOutput);
-  env = { ...env, AGENT_APPROVED_PLAN: approvedPath, AGENT_APPROVED_PLAN_HASH: deploy.plan_hash };
-  const ran = await runStep(spec, { sandbox, stack, env, timeoutMs, redactor, onProgress: () => {} });
-  const failure = ran.res.exitCode === 0 ? null : ran.res.timedOut ? "the deploy ran past its time limit and was stopped" : `the deploy command failed (exit ${ran.res.exitCode ?? "killed"})`;
-  return { output: previewOutput + ran.output, exitCode: ran.res.exitCode, durationMs: ran.res.durationMs, failure, mismatch: null };
-}
-
-/** The full (redacted) output of a command preview, as stored with its task: what its plan hash covers. */
-async function approvedPreviewOutput(deps: AppDeps, previewTaskId: string): Promise<string | null> {
-  const log = (await getTaskLogs(deps.db, previewTaskId)).find((l) => l.step === "preview");
-  return log && !log.truncated ? log.content : null;
 }
 
 async function needsAttention(c: DeployRun, why: string): Promise<void> {

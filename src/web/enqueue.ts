@@ -17,7 +17,7 @@ export async function boundedAdd(queue: Queue, add: () => Promise<unknown>, time
   try {
     await Promise.race([
       (async () => {
-        // The ioredis connection the queue was given (src/jobs/queues.ts): known down means no wait.
+        // The ioredis connection the queue was given (src/connectors/queues.ts): known down means no wait.
         const status = (queue.opts.connection as { status?: unknown } | undefined)?.status;
         if (typeof status === "string" && status !== "ready") throw new Error(`Redis connection is ${status}`);
         const added = add();

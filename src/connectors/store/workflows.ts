@@ -1,3 +1,8 @@
+/**
+ * Postgres access for workflows and their tasks: creating previews, deploys and mainline
+ * workflows, claiming, finishing, cancelling and listing tasks. Long (about 510 lines) because
+ * it holds every query on those two tables, so their locking rules live in one file.
+ */
 import type pg from "pg";
 import type { StepResult } from "../../domain/steps.js";
 import type { WorkflowConfig } from "../../config/workflow.js";
