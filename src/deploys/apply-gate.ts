@@ -25,7 +25,7 @@ import { evaluateGate, type GateFacts, type GateResult } from "../approval/gate.
 import { closedByRecords } from "../approval/timeline.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import { createComment, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
-import { appendAudit } from "../connectors/store/audit.js";
+import { auditWorkflow } from "../connectors/store/audit.js";
 import { blockDeploy, claimDeploy, listApprovals, listConsumedApprovals, withGateLock, type DeployRow } from "../connectors/store/gate.js";
 import { dbNow } from "../connectors/store/db.js";
 import { latestPreviewTask, prEventsRecordedSince, successfulPreviews } from "../connectors/store/timeline.js";
@@ -164,23 +164,15 @@ export async function reportBlockedApply(
       output: { title: `${what} of ${deploy.stack} blocked at the time of apply`, summary: text },
     });
   }
-  await appendAudit(deps.db, {
-    actor: "agent",
-    action: "deploy.blocked",
-    repo: workflow.repo,
-    prNumber: deploy.pr_number,
-    workflowId: workflow.id,
-    taskId: task.id,
-    detail: {
-      stack: deploy.stack,
-      kind: deploy.kind,
-      head_sha: deploy.head_sha,
-      plan_hash: deploy.plan_hash,
-      why: claim.why,
-      requirements: claim.result.requirements.map((x) => ({ id: x.id, met: x.met, detail: x.detail })),
-      ignored: claim.result.ignored,
-    },
-  });
+  await auditWorkflow(deps.db, workflow, "deploy.blocked", {
+    stack: deploy.stack,
+    kind: deploy.kind,
+    head_sha: deploy.head_sha,
+    plan_hash: deploy.plan_hash,
+    why: claim.why,
+    requirements: claim.result.requirements.map((x) => ({ id: x.id, met: x.met, detail: x.detail })),
+    ignored: claim.result.ignored,
+  }, task.id);
   await createComment(gh, r, deploy.pr_number, text);
 }
 
@@ -189,7 +181,7 @@ export async function reportUncheckedApply(deps: AppDeps, gh: GitHub, r: RepoRef
   const reason = `the gate could not be checked before the apply (${err.message.slice(0, 300)}); nothing was applied`;
   if (!(await blockDeploy(deps.db, deploy.task_id, reason))) return;
   await finishTask(deps.db, task.id, { state: "BLOCKED", steps: task.steps, error: reason });
-  await appendAudit(deps.db, { actor: "agent", action: "deploy.blocked", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: { stack: deploy.stack, kind: deploy.kind, error: err.message.slice(0, 500) } });
+  await auditWorkflow(deps.db, workflow, "deploy.blocked", { stack: deploy.stack, kind: deploy.kind, error: err.message.slice(0, 500) }, task.id);
   const text = `⛔ The queued ${what.toLowerCase()} of ${code(deploy.stack)} at ${code(shortSha(deploy.head_sha))} was not applied: ${reason}. No approval was used; comment \`${command}\` to try again.`;
   if (task.check_run_id) {
     await updateCheckRun(gh, r, Number(task.check_run_id), { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `${what} of ${deploy.stack} not applied`, summary: text } }).catch(() => {});

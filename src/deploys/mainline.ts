@@ -8,7 +8,7 @@
 import { evaluateMainlineGate } from "./gate-facts.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import { createCheckRun, createComment, type GitHub, type RepoRef } from "../connectors/github.js";
-import { appendAudit } from "../connectors/store/audit.js";
+import { auditWorkflow } from "../connectors/store/audit.js";
 import { createMainlinePreview, setTaskCheckRun } from "../connectors/store/workflows.js";
 import type { AppDeps, TaskRun } from "../deps.js";
 import type { PreviewOutcome } from "../plan/types.js";
@@ -109,15 +109,7 @@ export async function afterMainlinePreview(run: TaskRun, outcome: { succeeded: b
   const result = await evaluateMainlineGate(deps, gh, r, workflow, task, stack);
   if (result.allowed) {
     const enqueued = await applyMainlinePreview(run, { actor: workflow.requested_by, deliveryId: null });
-    await appendAudit(deps.db, {
-      actor: "agent",
-      action: enqueued.ok ? "branch.apply_queued" : "branch.apply_refused",
-      repo: workflow.repo,
-      prNumber: workflow.pr_number,
-      workflowId: workflow.id,
-      taskId: task.id,
-      detail: { stack: stack.name, sha: workflow.head_sha, plan_hash: task.plan_hash, purpose: branch.purpose, approvals_required: 0, conflict: enqueued.ok ? null : enqueued.conflict?.other.state ?? null },
-    });
+    await auditWorkflow(deps.db, workflow, enqueued.ok ? "branch.apply_queued" : "branch.apply_refused", { stack: stack.name, sha: workflow.head_sha, plan_hash: task.plan_hash, purpose: branch.purpose, approvals_required: 0, conflict: enqueued.ok ? null : enqueued.conflict?.other.state ?? null }, task.id);
     await createComment(
       gh,
       r,

@@ -1,5 +1,5 @@
 import { updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
-import { appendAudit } from "../connectors/store/audit.js";
+import { auditWorkflow } from "../connectors/store/audit.js";
 import { finishTask, getTasks, getTask, pendingDependents, type TaskRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { cancelledOutput, completedOutput } from "../render/check-run.js";
@@ -46,15 +46,7 @@ export async function releaseDependents(deps: AppDeps, gh: GitHub, r: RepoRef, c
     if (t.check_run_id) {
       await updateCheckRun(gh, r, Number(t.check_run_id), cancelled ? cancelledOutput(t.stack, why) : completedOutput(t.stack, { succeeded: false, steps, error: why }));
     }
-    await appendAudit(deps.db, {
-      actor: "agent",
-      action: cancelled ? "preview.cancelled" : "preview.failed",
-      repo: owner.workflow.repo,
-      prNumber: owner.workflow.pr_number,
-      workflowId: owner.workflow.id,
-      taskId: t.id,
-      detail: { stack: t.stack, head_sha: owner.workflow.head_sha, error: why, checks_task: checks.id },
-    });
+    await auditWorkflow(deps.db, owner.workflow, cancelled ? "preview.cancelled" : "preview.failed", { stack: t.stack, head_sha: owner.workflow.head_sha, error: why, checks_task: checks.id }, t.id);
   }
   for (const pr of prs) await refreshSticky(deps, gh, r, pr);
 }

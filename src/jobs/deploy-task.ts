@@ -9,7 +9,7 @@
 import type { Job } from "bullmq";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import { createComment, createDeployment, mergePull, setDeploymentStatus, updateCheckRun, type CheckRunUpdate, type GitHub, type RepoRef } from "../connectors/github.js";
-import { appendAudit } from "../connectors/store/audit.js";
+import { auditWorkflow } from "../connectors/store/audit.js";
 import { endDeploy, getDeploy, setDeploymentId, setMerged, type DeployRow } from "../connectors/store/gate.js";
 import { saveStepLog } from "../connectors/store/logs.js";
 import { claimTask, finishTask, getTask, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
@@ -72,7 +72,7 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
     return;
   }
   const started = claim.deploy;
-  await appendAudit(deps.db, { actor: "agent", action: "deploy.claimed", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: found.task.id, detail: { stack: deploy.stack, kind: deploy.kind, head_sha: deploy.head_sha, plan_hash: deploy.plan_hash, approvals_used: claim.result.used, approved_by: claim.result.counted.map((a) => a.login) } });
+  await auditWorkflow(deps.db, workflow, "deploy.claimed", { stack: deploy.stack, kind: deploy.kind, head_sha: deploy.head_sha, plan_hash: deploy.plan_hash, approvals_used: claim.result.used, approved_by: claim.result.counted.map((a) => a.login) }, found.task.id);
   // Watched from the moment the row reads RUNNING: break-glass (which lists RUNNING deploys)
   // can stop it from any process (Redis pub/sub), even before the apply has begun.
   const breakGlass = deps.cancellation?.watch(found.task.id);
@@ -111,7 +111,7 @@ async function runDeploy(
   if (mergeFirst) {
     const merge = await mergePull(gh, r, deploy.pr_number, deploy.head_sha, stack.gate.mergeMethod);
     await setMerged(deps.db, task.id, merge.merged, merge.merged ? merge.sha : null);
-    await appendAudit(deps.db, { actor: "agent", action: merge.merged ? "merge.succeeded" : "merge.refused", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: merge.merged ? { sha: merge.sha, method: stack.gate.mergeMethod, mode: "merge-then-deploy" } : { status: merge.status, message: merge.message } });
+    await auditWorkflow(deps.db, workflow, merge.merged ? "merge.succeeded" : "merge.refused", merge.merged ? { sha: merge.sha, method: stack.gate.mergeMethod, mode: "merge-then-deploy" } : { status: merge.status, message: merge.message }, task.id);
     if (!merge.merged) {
       const why = `GitHub refused the merge (${merge.status}: ${merge.message.slice(0, 200)}); nothing was applied`;
       await endFailed(ctx, step, why, null, `❌ ${code(stack.name)} was not deployed: ${why}. If the branch moved after the approval, preview the new head and get it approved.`);
@@ -128,7 +128,7 @@ async function runDeploy(
   });
   await setDeploymentId(deps.db, task.id, deploymentId);
   await setDeploymentStatus(gh, r, deploymentId, "in_progress", { description: "applying the approved plan", logUrl });
-  await appendAudit(deps.db, { actor: "agent", action: "deploy.started", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: { stack: stack.name, kind: deploy.kind, head_sha: applySha, plan_hash: deploy.plan_hash, deployment_id: deploymentId, ...slaSoFar(started) } });
+  await auditWorkflow(deps.db, workflow, "deploy.started", { stack: stack.name, kind: deploy.kind, head_sha: applySha, plan_hash: deploy.plan_hash, deployment_id: deploymentId, ...slaSoFar(started) }, task.id);
 
   // Break-glass kills the sandbox of a running apply.
   const stop = AbortSignal.any([opts.shutdown, breakGlassSignal].filter((x): x is AbortSignal => Boolean(x)));
@@ -192,7 +192,7 @@ async function runDeploy(
   // Merge exactly the deployed commit: a push after the approval makes GitHub refuse.
   const merge = await mergePull(gh, r, deploy.pr_number, deploy.head_sha, stack.gate.mergeMethod);
   await setMerged(deps.db, task.id, merge.merged, merge.merged ? merge.sha : null);
-  await appendAudit(deps.db, { actor: "agent", action: merge.merged ? "merge.succeeded" : "merge.refused", repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: merge.merged ? { sha: merge.sha, method: stack.gate.mergeMethod } : { status: merge.status, message: merge.message } });
+  await auditWorkflow(deps.db, workflow, merge.merged ? "merge.succeeded" : "merge.refused", merge.merged ? { sha: merge.sha, method: stack.gate.mergeMethod } : { status: merge.status, message: merge.message }, task.id);
   await createComment(
     gh,
     r,
@@ -252,7 +252,7 @@ async function endDeployment(c: DeployRun & Partial<Pick<StartedApply, "checkRun
   }
   const checkRunId = c.checkRunId ?? (task.check_run_id ? Number(task.check_run_id) : null);
   if (end.checkRun && checkRunId) await updateCheckRun(gh, r, checkRunId, end.checkRun);
-  await appendAudit(deps.db, { actor: "agent", action: end.audit.action, repo: workflow.repo, prNumber: deploy.pr_number, workflowId: workflow.id, taskId: task.id, detail: end.audit.detail });
+  await auditWorkflow(deps.db, workflow, end.audit.action, end.audit.detail, task.id);
   if (end.state !== "NEEDS_ATTENTION" && end.audit.action !== "deploy.plan_mismatch") await auditRollbackSla(c, end.state);
   if (end.slack) await notifySlack(deps, end.slack);
   if (end.comment) await createComment(gh, r, deploy.pr_number, end.comment);
@@ -332,25 +332,17 @@ async function auditRollbackSla(c: DeployRun, outcome: "SUCCEEDED" | "FAILED"): 
   const finishedAt = new Date();
   const begin = (d.started_at.getTime() - d.requested_at.getTime()) / 1000;
   const finish = (finishedAt.getTime() - d.requested_at.getTime()) / 1000;
-  await appendAudit(c.deps.db, {
-    actor: "agent",
-    action: "rollback.finished",
-    repo: c.workflow.repo,
-    prNumber: d.pr_number,
-    workflowId: c.workflow.id,
-    taskId: c.task.id,
-    detail: {
-      stack: d.stack,
-      sha: d.head_sha,
-      outcome,
-      requested_at: d.requested_at.toISOString(),
-      started_at: d.started_at.toISOString(),
-      finished_at: finishedAt.toISOString(),
-      begin_seconds: Math.round(begin),
-      finish_seconds: Math.round(finish),
-      sla: { begin_target_seconds: SLA_BEGIN_SECONDS, finish_target_seconds: SLA_FINISH_SECONDS, begin_met: begin < SLA_BEGIN_SECONDS, finish_met: finish < SLA_FINISH_SECONDS },
-    },
-  });
+  await auditWorkflow(c.deps.db, c.workflow, "rollback.finished", {
+    stack: d.stack,
+    sha: d.head_sha,
+    outcome,
+    requested_at: d.requested_at.toISOString(),
+    started_at: d.started_at.toISOString(),
+    finished_at: finishedAt.toISOString(),
+    begin_seconds: Math.round(begin),
+    finish_seconds: Math.round(finish),
+    sla: { begin_target_seconds: SLA_BEGIN_SECONDS, finish_target_seconds: SLA_FINISH_SECONDS, begin_met: begin < SLA_BEGIN_SECONDS, finish_met: finish < SLA_FINISH_SECONDS },
+  }, c.task.id);
 }
 
 async function needsAttention(c: DeployRun, why: string): Promise<void> {

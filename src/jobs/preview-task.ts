@@ -19,7 +19,7 @@ import { saveStepLog } from "../connectors/store/logs.js";
 import { headTail } from "../render/markdown.js";
 import { parseLintAnnotations } from "../render/annotations.js";
 import { SandboxIntegrityError, type LimitEvents } from "../connectors/sandbox.js";
-import { appendAudit } from "../connectors/store/audit.js";
+import { auditWorkflow } from "../connectors/store/audit.js";
 import { claimTask, finishTask, getTask, isTaskCancelled, releaseTask, getTasks, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import { cancelledOutput, checksCheckRunName, completedOutput, previewCheckRunName, progressOutput } from "../render/check-run.js";
 import { taskLogUrl } from "../web/log-links.js";
@@ -202,24 +202,16 @@ async function runPreview(run: TaskRun, checkRunId: number, shutdown?: AbortSign
   });
   // A successful preview with a plan offers the gate as buttons; a click goes through the same checks as a comment.
   await updateCheckRun(gh, r, checkRunId, succeeded && task.kind === "preview" && outcome.planHash && !branch ? { ...completed, actions: PREVIEW_ACTIONS } : completed);
-  await appendAudit(deps.db, {
-    actor: "agent",
-    action: `${task.kind === "checks" ? "checks" : "preview"}.${succeeded ? "succeeded" : "failed"}`,
-    repo: workflow.repo,
-    prNumber: workflow.pr_number,
-    workflowId: workflow.id,
-    taskId: task.id,
-    detail: {
-      stack: stack.name,
-      head_sha: workflow.head_sha,
-      plan_hash: outcome.planHash,
-      ...(outcome.plan?.engine === "pulumi" ? { changes: outcome.plan.summary } : {}),
-      ...(decision ? { policy: { decision: decision.decision, rules: decision.findings.map((f) => f.rule), cost_change_usd: decision.costChangeUsd } } : {}),
-      steps: steps.map((s) => ({ name: s.name, status: s.status, exit_code: s.exitCode, reason: s.reason ?? null })),
-      ...(outcome.integrity ? { integrity_failed: true } : {}),
-      ...(fork ? { fork: true, runtime: runtime ?? "default" } : {}),
-    },
-  });
+  await auditWorkflow(deps.db, workflow, `${task.kind === "checks" ? "checks" : "preview"}.${succeeded ? "succeeded" : "failed"}`, {
+    stack: stack.name,
+    head_sha: workflow.head_sha,
+    plan_hash: outcome.planHash,
+    ...(outcome.plan?.engine === "pulumi" ? { changes: outcome.plan.summary } : {}),
+    ...(decision ? { policy: { decision: decision.decision, rules: decision.findings.map((f) => f.rule), cost_change_usd: decision.costChangeUsd } } : {}),
+    steps: steps.map((s) => ({ name: s.name, status: s.status, exit_code: s.exitCode, reason: s.reason ?? null })),
+    ...(outcome.integrity ? { integrity_failed: true } : {}),
+    ...(fork ? { fork: true, runtime: runtime ?? "default" } : {}),
+  }, task.id);
   if (branch) {
     const ended = await getTask(deps.db, task.id);
     if (ended) await afterMainlinePreview({ ...run, task: ended.task }, { succeeded, error, plan: outcome.plan });
@@ -238,14 +230,7 @@ async function takeLock(deps: AppDeps, workflow: WorkflowRow, stack: string, log
     lockedBy: workflow.requested_by,
     ttlSeconds: deps.config.locks.ttlSeconds,
   });
-  await appendAudit(deps.db, {
-    actor: "agent",
-    action: res.ok ? "lock.acquired" : "lock.contended",
-    repo: workflow.repo,
-    prNumber: workflow.pr_number,
-    workflowId: workflow.id,
-    detail: res.ok ? { stack, expires_at: res.lock.expiresAt } : { stack, holder_pr: res.holder.prNumber },
-  });
+  await auditWorkflow(deps.db, workflow, res.ok ? "lock.acquired" : "lock.contended", res.ok ? { stack, expires_at: res.lock.expiresAt } : { stack, holder_pr: res.holder.prNumber });
   if (!res.ok) log.warn({ stack, holder_pr: res.holder.prNumber }, "stack lock taken by another PR meanwhile");
 }
 
@@ -371,15 +356,7 @@ async function failTask(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: Workflo
   if ((await finishTask(deps.db, task.id, { state: "FAILED", steps, error: message })) !== null) observeTaskEnd(deps.metrics, task.kind, "failed", task.started_at);
   const checkRunId = current?.task.check_run_id ? Number(current.task.check_run_id) : await ensureCheckRun(deps, gh, r, workflow, task);
   await updateCheckRun(gh, r, checkRunId, completedOutput(task.stack, { succeeded: false, steps, error: message }));
-  await appendAudit(deps.db, {
-    actor: "agent",
-    action: "preview.failed",
-    repo: workflow.repo,
-    prNumber: workflow.pr_number,
-    workflowId: workflow.id,
-    taskId: task.id,
-    detail: { stack: task.stack, head_sha: workflow.head_sha, error: message },
-  });
+  await auditWorkflow(deps.db, workflow, "preview.failed", { stack: task.stack, head_sha: workflow.head_sha, error: message }, task.id);
   if (workflow.kind === "branch") {
     const stack = workflow.config.stacks.find((s) => s.name === task.stack);
     const ended = await getTask(deps.db, task.id);

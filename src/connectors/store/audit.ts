@@ -50,3 +50,14 @@ export async function listAudit(db: Db, repo: string, prNumber: number): Promise
   );
   return res.rows;
 }
+
+/** A row the app itself writes about a workflow (and, given, one of its tasks): actor `agent`. */
+export async function auditWorkflow(
+  db: Db,
+  workflow: { id: string; repo: string; pr_number: number },
+  action: AuditAction,
+  detail: Record<string, unknown>,
+  taskId: string | null = null,
+): Promise<void> {
+  await appendAudit(db, { actor: "agent", action, repo: workflow.repo, prNumber: workflow.pr_number, workflowId: workflow.id, taskId, detail });
+}
