@@ -174,6 +174,7 @@ async function runDeploy(
     state: "SUCCEEDED",
     error: null,
     step,
+    applyEnded: true,
     deployment: { id: deploymentId, state: "success", description: "the approved plan was applied" },
     checkRun: { status: "completed", conclusion: "success", completedAt: new Date().toISOString(), output: { title: `${what} of ${stack.name} succeeded`, summary: `Applied plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(applySha))}.${logUrl ? `\n\n[Full log](${logUrl})` : ""}`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } },
     audit: { action: "deploy.succeeded", detail: { stack: stack.name, kind: deploy.kind, plan_hash: deploy.plan_hash, deployment_id: deploymentId } },
@@ -223,6 +224,8 @@ interface DeployEnd {
   error: string | null;
   /** The deploy step's result; null keeps the task's steps (it was interrupted, not finished). */
   step: StepResult | null;
+  /** The apply itself ran to an end (succeeded or failed): its step is timed and a rollback's timing audited. */
+  applyEnded: boolean;
   /** The GitHub Deployment's final status, when one was created. */
   deployment: { id: number; state: "success" | "failure" | "error"; description: string } | null;
   checkRun: CheckRunUpdate | null;
@@ -243,7 +246,7 @@ async function endDeployment(c: DeployRun & Partial<Pick<StartedApply, "checkRun
   const { deps, gh, repo: r, workflow, task, deploy } = c;
   await endDeploy(deps.db, task.id, end.state === "SUCCEEDED" ? { state: "SUCCEEDED" } : { state: end.state, error: end.error ?? "" });
   observeDeployEnd(deps.metrics, deploy.kind, DEPLOY_END_METRIC[end.state], deploy.started_at);
-  if (end.step && end.state !== "NEEDS_ATTENTION" && end.audit.action !== "deploy.plan_mismatch") observeStep(deps.metrics, "deploy", end.step.status, end.step.durationMs);
+  if (end.step && end.applyEnded) observeStep(deps.metrics, "deploy", end.step.status, end.step.durationMs);
   await finishTask(deps.db, task.id, { state: TASK_END_STATE[end.state], steps: end.step ? [end.step] : task.steps, error: end.error });
   if (end.deployment) {
     const status = setDeploymentStatus(gh, r, end.deployment.id, end.deployment.state, { description: end.deployment.description, logUrl: c.logUrl ?? null });
@@ -253,7 +256,7 @@ async function endDeployment(c: DeployRun & Partial<Pick<StartedApply, "checkRun
   const checkRunId = c.checkRunId ?? (task.check_run_id ? Number(task.check_run_id) : null);
   if (end.checkRun && checkRunId) await updateCheckRun(gh, r, checkRunId, end.checkRun);
   await auditWorkflow(deps.db, workflow, end.audit.action, end.audit.detail, task.id);
-  if (end.state !== "NEEDS_ATTENTION" && end.audit.action !== "deploy.plan_mismatch") await auditRollbackSla(c, end.state);
+  if (end.applyEnded && end.state !== "NEEDS_ATTENTION") await auditRollbackSla(c, end.state);
   if (end.slack) await notifySlack(deps, end.slack);
   if (end.comment) await createComment(gh, r, deploy.pr_number, end.comment);
 }
@@ -264,6 +267,7 @@ async function endFailed(c: StartedApply, step: StepResult, failure: string, dep
     state: "FAILED",
     error: failure,
     step,
+    applyEnded: true,
     deployment: deploymentId !== null ? { id: deploymentId, state: "failure", description: failure } : null,
     checkRun: { ...completedOutput(c.stack.name, { succeeded: false, steps: [step], error: failure, logUrl: c.logUrl }), output: { title: `${c.what} of ${c.stack.name} failed`, summary: `**${failure}**`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } },
     audit: { action: "deploy.failed", detail: { stack: c.stack.name, kind: c.deploy.kind, plan_hash: c.deploy.plan_hash, error: failure } },
@@ -287,6 +291,7 @@ async function planMismatch(c: StartedApply, step: StepResult, deploymentId: num
     state: "FAILED",
     error: why,
     step,
+    applyEnded: false,
     deployment: { id: deploymentId, state: "failure", description: why },
     checkRun: { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${stack.name} needs a new approval`, summary: why } },
     audit: { action: "deploy.plan_mismatch", detail: { stack: stack.name, merge_sha: mergeSha, approved_plan_hash: deploy.plan_hash, merge_plan_hash: mismatch.planHash } },
@@ -351,6 +356,7 @@ async function needsAttention(c: DeployRun, why: string): Promise<void> {
     state: "NEEDS_ATTENTION",
     error: why,
     step: null,
+    applyEnded: false,
     deployment: deploy.deployment_id ? { id: Number(deploy.deployment_id), state: "error", description: "interrupted: needs a human" } : null,
     checkRun: { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${deploy.stack} needs attention`, summary: why } },
     audit: { action: "deploy.needs_attention", detail: { stack: deploy.stack, plan_hash: deploy.plan_hash, deployment_id: deploy.deployment_id } },
