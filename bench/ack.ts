@@ -11,10 +11,13 @@
  * t0 just before the POST, each GitHub call when the stand-in has read its body.
  *
  * Two variants, the same in every other way, one after the other on the same database:
- * - `production`: the app's Octokit as shipped (retries, and writes paced per installation:
- *   a burst of 10, then one a second — src/connectors/github.ts `withGitHubPacing`; a preview
- *   makes ~7 writes, so back-to-back commands drain the bucket and the check run queues);
- * - `unthrottled`: the worker with the throttling plugin off: the app's own work only.
+ * - `production`: the app as shipped: every GitHub write through the outbox (src/connectors/
+ *   outbox/), paced per installation (a burst of 10, then one a second, the last tokens kept
+ *   for acknowledgements), progress held back for newer writes to replace it;
+ * - `unthrottled`: the worker with pacing off (GITHUB_WRITES_PER_SECOND=0 and Octokit's
+ *   throttling off): the app's own work only.
+ * The bench also counts GitHub writes per preview (the stand-in's POST/PATCH/PUT/DELETE during
+ * each variant, token requests aside, ÷ deliveries).
  *
  * Sequential deliveries (BENCH_ACK_WARMUP, default 5, then BENCH_ACK_COUNT, default 40), each on
  * a new PR and stack (no lock, no dedupe in the way), each waited on until its preview has
@@ -40,13 +43,13 @@ import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck 
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "ack-latest.json");
-const TARGETS = { checkRunP50Ms: 300 };
+const TARGETS = { checkRunP50Ms: 300, pacedOverUnpacedMax: 1.5, writesPerPreviewMax: 4 };
 const WAIT_MS = 60_000;
 
 type VariantKey = "production" | "unthrottled";
 const VARIANTS: Array<{ key: VariantKey; label: string; env: Record<string, string>; prBase: number }> = [
-  { key: "production", label: "web + worker processes, Probot's Octokit as shipped (writes ≤ 1/s)", env: {}, prBase: 1 },
-  { key: "unthrottled", label: "web + worker processes, worker's Octokit throttling off", env: { BENCH_GITHUB_THROTTLE: "off" }, prBase: 1001 },
+  { key: "production", label: "web + worker processes, as shipped (outbox paced: burst 10, then 1 write/s)", env: {}, prBase: 1 },
+  { key: "unthrottled", label: "web + worker processes, worker's write pacing off (outbox and Octokit throttling)", env: { BENCH_GITHUB_THROTTLE: "off", GITHUB_WRITES_PER_SECOND: "0" }, prBase: 1001 },
 ];
 
 export interface Dist {
@@ -73,6 +76,8 @@ export interface AckVariant {
   /** Check run after the reaction, per delivery. */
   reactionToCheckRunMs: Dist;
   ratios: { checkRunP50OverHealthzP50: number; checkRunP50Over202P50: number; reactionP50OverHealthzP50: number };
+  /** GitHub writes (POST/PATCH/PUT/DELETE, token requests aside) the stand-in saw during the variant, per delivery. */
+  writesPerPreview: number;
   /** Raw timed samples (ms), in delivery order. */
   samples: { healthz: number[]; accepted: number[]; reaction: number[]; checkRun: number[] };
 }
@@ -174,6 +179,7 @@ export async function benchAck(opts: { warmup?: number; count?: number; gapMs?: 
       const [web, worker] = await Promise.all([stack.start(`ack-${v.key}-web`, "web"), stack.start(`ack-${v.key}-worker`, "worker", v.env)]);
       const samples: Sample[] = [];
       const prs = prsOf(v.prBase);
+      const callsBefore = stack.gh.calls.length;
       stack.declareStacks(prs);
       try {
         for (let i = 0; i < prs.length; i++) {
@@ -186,6 +192,7 @@ export async function benchAck(opts: { warmup?: number; count?: number; gapMs?: 
       } finally {
         await Promise.all([web.stop(), worker.stop()]);
       }
+      const writes = stack.gh.calls.slice(callsBefore).filter((c) => c.method !== "GET" && !/\/access_tokens$/.test(c.path)).length;
       const pick = (k: keyof Sample) => samples.map((s) => s[k]);
       const d = { healthz: dist(pick("healthz")), accepted: dist(pick("accepted")), reaction: dist(pick("reaction")), checkRun: dist(pick("checkRun")) };
       variants.push({
@@ -202,6 +209,7 @@ export async function benchAck(opts: { warmup?: number; count?: number; gapMs?: 
           reactionP50OverHealthzP50: d.reaction.p50 / d.healthz.p50,
         },
         samples: { healthz: pick("healthz"), accepted: pick("accepted"), reaction: pick("reaction"), checkRun: pick("checkRun") },
+        writesPerPreview: writes / prs.length,
       });
     }
     const { rows } = await stack.db.query<{ n: number }>("SELECT count(*)::int AS n FROM tasks WHERE kind = 'preview' AND state = 'SUCCEEDED'");
@@ -214,7 +222,20 @@ export async function benchAck(opts: { warmup?: number; count?: number; gapMs?: 
   const row = (k: VariantKey) => variants.find((v) => v.key === k)!;
   const prod = row("production");
   const free = row("unthrottled");
+  const pacedOverUnpaced = prod.checkRunMs.p50 / free.checkRunMs.p50;
   const targets: TargetCheck[] = [
+    {
+      name: "ack: queued check run p50 with production pacing ÷ pacing off (same run)",
+      measured: `${fmt(pacedOverUnpaced, 2)}× (${fmt(prod.checkRunMs.p50)} ÷ ${fmt(free.checkRunMs.p50)} ms)`,
+      limit: `≤ ${TARGETS.pacedOverUnpacedMax}×`,
+      pass: pacedOverUnpaced <= TARGETS.pacedOverUnpacedMax,
+    },
+    {
+      name: "ack: GitHub writes per preview, production pacing",
+      measured: fmt(prod.writesPerPreview, 2),
+      limit: `≤ ${TARGETS.writesPerPreviewMax}`,
+      pass: prod.writesPerPreview <= TARGETS.writesPerPreviewMax,
+    },
     { name: "ack: queued check run p50, production Octokit", measured: `${fmt(prod.checkRunMs.p50)} ms`, limit: `≤ ${TARGETS.checkRunP50Ms} ms`, pass: prod.checkRunMs.p50 <= TARGETS.checkRunP50Ms },
     { name: "ack: queued check run p50, worker's write throttling off", measured: `${fmt(free.checkRunMs.p50)} ms`, limit: `≤ ${TARGETS.checkRunP50Ms} ms`, pass: free.checkRunMs.p50 <= TARGETS.checkRunP50Ms },
     {
@@ -229,6 +250,7 @@ export async function benchAck(opts: { warmup?: number; count?: number; gapMs?: 
     { name: `ack (${v.key}): queued check run p50 / p90 / max`, measured: `${fmt(v.checkRunMs.p50)} / ${fmt(v.checkRunMs.p90)} / ${fmt(v.checkRunMs.max)} ms` },
     { name: `ack (${v.key}): baseline GET /healthz p50; 202 p50`, measured: `${fmt(v.healthzMs.p50, 2)} ms; ${fmt(v.accepted202Ms.p50, 2)} ms` },
     { name: `ack (${v.key}): check run p50 ÷ healthz p50; ÷ 202 p50`, measured: `${fmt(v.ratios.checkRunP50OverHealthzP50, 0)}×; ${fmt(v.ratios.checkRunP50Over202P50, 1)}×` },
+    { name: `ack (${v.key}): GitHub writes per preview`, measured: fmt(v.writesPerPreview, 2) },
   ]);
 
   const result: AckResult = {
@@ -265,6 +287,7 @@ export async function benchAck(opts: { warmup?: number; count?: number; gapMs?: 
   }
   out.push("");
   for (const v of variants) {
+    out.push(`- ${v.key}: ${fmt(v.writesPerPreview, 2)} GitHub writes per preview.`);
     out.push(`- ${v.key} (${v.label}): check run p50 = ${fmt(v.ratios.checkRunP50OverHealthzP50, 0)}× the /healthz round trip, ${fmt(v.ratios.checkRunP50Over202P50, 1)}× the 202; reaction p50 = ${fmt(v.ratios.reactionP50OverHealthzP50, 0)}× /healthz.`);
   }
   out.push(`Load average (1/5/15 min): ${loadBefore.map((x) => fmt(x, 2)).join("/")} before, ${result.environment.loadAfter.map((x) => fmt(x, 2)).join("/")} after (${result.environment.cpus} CPUs).`);

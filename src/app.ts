@@ -25,10 +25,17 @@ import { withSpan } from "./ops/tracing.js";
 import { createMetricsServer, createWebServer, SLACK_CLICK_JOB, type ReadinessCheck } from "./web/server.js";
 import { createMetrics } from "./web/metrics.js";
 import { withRateLimitReport, withGitHubPacing } from "./connectors/github.js";
+import { DEFAULT_PACING } from "./connectors/outbox/pacer.js";
+import { OutboxSender } from "./connectors/outbox/sender.js";
+import { pruneDone, recoverAbandoned } from "./connectors/outbox/store.js";
+import { GitHubWrites } from "./connectors/outbox/writes.js";
 import { SlackNotifier } from "./connectors/slack/client.js";
 import { processSlackClick, type SlackClick } from "./jobs/slack.js";
 import { sweepExpired } from "./jobs/expiry.js";
 import { breakGlass } from "./ops/break-glass.js";
+
+/** Sent and failed GitHub writes are kept this long (their idempotency keys with them). */
+const OUTBOX_KEEP_DAYS = 7;
 
 export interface AppOptions {
   /** Octokit class for the worker's Probot (tests turn retries off to keep nock simple). */
@@ -134,8 +141,17 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       metrics.githubRateLimitRemaining.set({ installation: String(installation) }, remaining),
     ),
   });
+  // Every GitHub write goes through the outbox; this process's sender drains it (workers only).
+  const outboxSender = new OutboxSender({
+    db,
+    clientFor: (installationId) => probot.auth(installationId),
+    owner,
+    pacing: config.github.writePacing ? { ...DEFAULT_PACING, ...config.github.writePacing } : null,
+    log: log.child({ name: "outbox" }),
+  });
   const deps: AppDeps = {
     config,
+    writes: new GitHubWrites(db, outboxSender, { progressMs: config.worker.checkRunUpdateIntervalMs }),
     db,
     queues,
     sandboxes,
@@ -199,6 +215,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     deps.diagnose = await createDiagnoseRuntime(config.diagnose, { db, redis, log: log.child({ name: "diagnose" }), webBaseUrl: config.github.webBaseUrl, ...(options.env ? { env: options.env } : {}) });
     registerHandlers(probot, deps);
     await heartbeat.start();
+    outboxSender.start();
     deps.cancellation = await TaskCancellation.start(redis, config.queuePrefix);
     const egress = config.sandbox.egress;
     if (egress.allowlist.length > 0) {
@@ -228,6 +245,14 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
         if (expired.locks || expired.approvals) log.info(expired, "announced expired locks and approval requests");
       } catch (err) {
         log.warn({ err: (err as Error).message }, "expiry sweep failed; will retry");
+      }
+      // GitHub writes a dead process was sending: sent again (send-once ones marked unknown).
+      try {
+        const recovered = await recoverAbandoned(db, (o) => heartbeat.isAlive(o), owner);
+        if (recovered.requeued || recovered.unknown) log.warn(recovered, "recovered GitHub writes of a stopped process");
+        await pruneDone(db, OUTBOX_KEEP_DAYS);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, "could not recover the outbox; will retry");
       }
       // Leases of tasks that ended without releasing them (a crashed worker): revoke now.
       try {
@@ -319,6 +344,8 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
         }),
       );
       if (reaper) clearInterval(reaper);
+      // What is due goes out now (a few seconds at most); the rest waits in the outbox for the next worker.
+      if (config.role !== "web") await outboxSender.stop();
       await deps.egress?.close();
       await deps.cancellation?.close();
       await sandboxes.close();

@@ -5,6 +5,7 @@ import type { CredentialSource } from "./connectors/credentials.js";
 import type { EgressProxy } from "./connectors/egress-proxy.js";
 import type { SandboxProvider } from "./connectors/sandbox.js";
 import type { Db } from "./connectors/store/db.js";
+import type { GitHubWrites, WriteTarget } from "./connectors/outbox/writes.js";
 import type { TaskRow, WorkflowRow } from "./connectors/store/workflows.js";
 import type { ResolvedStack } from "./config/repo/resolve.js";
 import type { TaskCancellation } from "./connectors/cancellation.js";
@@ -28,8 +29,10 @@ export interface AppDeps {
   /** Stops running tasks across workers (worker role only). */
   cancellation: TaskCancellation | null;
   log: Logger;
-  /** An installation-authenticated client (Probot's Octokit with retry and throttling). */
+  /** An installation-authenticated client (Probot's Octokit with retry and throttling), for reads. */
   github: (installationId: number) => Promise<GitHub>;
+  /** Every GitHub write: through the outbox (prioritised, coalesced, paced, durable). */
+  writes: GitHubWrites;
   /** Slack approvals and notifications; null when Slack is not configured. */
   slack: { notifier: SlackNotifier; config: SlackConfig } | null;
   /** Prometheus metrics of this app instance (src/web/metrics.ts); the app always creates them, tests may leave them out. */
@@ -46,6 +49,8 @@ export interface TaskRun {
   deps: AppDeps;
   gh: GitHub;
   repo: RepoRef;
+  /** Where its GitHub writes go (the workflow's installation and repository). */
+  target: WriteTarget;
   workflow: WorkflowRow;
   task: TaskRow;
   stack: ResolvedStack;

@@ -4,6 +4,7 @@ import { isRegistered, loadServerConfig, ServerConfigError } from "./config/serv
 import { startApp } from "./app.js";
 import { credentialsConfigFromEnv } from "./config/credentials-config.js";
 import { startTracing } from "./ops/tracing.js";
+import { startWebhookProxy } from "./web/webhook-proxy.js";
 
 /**
  * One entry point, three roles: `web` (webhooks in), `worker` (handlers and tasks), `all`.
@@ -33,13 +34,17 @@ async function main(): Promise<void> {
   // OpenTelemetry only with an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT); otherwise no SDK is loaded.
   const tracing = await startTracing({ role: config.role });
   const app = await startApp(config);
+  // Development: deliveries through a smee.io channel to this web tier.
+  const proxyUrl = process.env.WEBHOOK_PROXY_URL;
+  const proxy = proxyUrl && app.port !== null ? await startWebhookProxy(proxyUrl, app.port, app.deps.log) : null;
   let signals = 0;
   const onSignal = (signal: string) => {
     signals++;
     if (signals > 1) process.exit(1); // a second signal: stop now
     app.deps.log.info({ signal }, "signal received");
-    app
-      .stop()
+    Promise.resolve(proxy?.stop())
+      .catch(() => {})
+      .then(() => app.stop())
       // Flush the spans still in the batch before the process exits.
       .then(() => tracing?.shutdown().catch((err: unknown) => app.deps.log.warn({ err }, "could not flush traces")))
       .then(

@@ -2,7 +2,8 @@ import type { Logger } from "pino";
 import type { AuditAction } from "../domain/audit-actions.js";
 import { loadRepoConfig, formatConfigIssues, type LoadResult } from "../config/repo/load.js";
 import { branchRef } from "../connectors/branch-ref.js";
-import { createComment, getFileText, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";
+import { getFileText, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";
+import type { WriteTarget } from "../connectors/outbox/writes.js";
 import { appendAudit, type AuditEntry } from "../connectors/store/audit.js";
 import type { ApplyRequester } from "../deploys/request-apply.js";
 import type { AppDeps } from "../deps.js";
@@ -20,6 +21,8 @@ export interface CommandContext {
   commentId: number;
   actor: string;
   deliveryId: string;
+  /** Writes made so far for this delivery, per step (deliveryWriteKey). */
+  writeSeq: Record<string, number>;
   cloneUrl: string;
   defaultBranch: string;
   /** The issue or pull request's title and body, when the event carried them (diagnosis searches with them). */
@@ -50,6 +53,7 @@ export function commandContextFor(
     repo: { owner, repo },
     repoFullName: repository.full_name,
     deliveryId: event.id,
+    writeSeq: {},
     cloneUrl: repository.clone_url,
     defaultBranch: repository.default_branch,
     ...who,
@@ -98,12 +102,33 @@ export function applyRequester(ctx: CommandContext): ApplyRequester {
   return { deps, gh, repo, repoFullName, installationId, threadNumber, actor, deliveryId };
 }
 
-export async function reply(ctx: CommandContext, body: string): Promise<void> {
-  await createComment(ctx.gh, ctx.repo, ctx.threadNumber, `@${ctx.actor} ${body}`);
+/** Where the command's GitHub writes go. */
+export function writeTarget(ctx: Pick<CommandContext, "installationId" | "repo">): WriteTarget {
+  return { installationId: ctx.installationId, repo: ctx.repo };
 }
 
-export async function audit(ctx: CommandContext, action: AuditAction, detail: Record<string, unknown>, extra: Partial<AuditEntry> = {}): Promise<void> {
+/**
+ * The idempotency key of the n-th write of a kind this delivery makes: a handler re-run after
+ * a crash (the same delivery) makes the same writes in the same order, and each is sent once.
+ */
+export function deliveryWriteKey(ctx: Pick<CommandContext, "deliveryId" | "writeSeq">, step: string): string {
+  const n = (ctx.writeSeq[step] = (ctx.writeSeq[step] ?? 0) + 1);
+  return `delivery:${ctx.deliveryId}:${step}:${n}`;
+}
+
+/** A reply to the command's author: an acknowledgement, first in the outbox. */
+export async function reply(ctx: CommandContext, body: string): Promise<void> {
+  await ctx.deps.writes.comment(writeTarget(ctx), ctx.threadNumber, `@${ctx.actor} ${body}`, { cls: "ack", idempotencyKey: deliveryWriteKey(ctx, "reply") });
+}
+
+/**
+ * An audit row of the command, once per delivery and step: a handler re-run for the same
+ * delivery (killed mid-way, retried) adds no second row. `step` names the decision when its
+ * action may differ on a re-run (a preview recorded first, then seen as a duplicate).
+ */
+export async function audit(ctx: CommandContext, action: AuditAction, detail: Record<string, unknown>, extra: Partial<AuditEntry> = {}, step: string = action): Promise<void> {
   await appendAudit(ctx.deps.db, {
+    idempotencyKey: deliveryWriteKey(ctx, `audit:${step}`),
     actor: ctx.actor,
     action,
     repo: ctx.repoFullName,

@@ -1,6 +1,6 @@
 import type { PermissionDecision, RepoPermission } from "../approval/permissions.js";
-import { addReaction, getPermission } from "../connectors/github.js";
-import { audit, describeConfigProblem, loadDefaultBranchConfig, reply, type CommandContext, type RepoConfigResult } from "./context.js";
+import { getPermission } from "../connectors/github.js";
+import { audit, deliveryWriteKey, describeConfigProblem, loadDefaultBranchConfig, reply, writeTarget, type CommandContext, type RepoConfigResult } from "./context.js";
 import type { ClickedPreview } from "./deploy.js";
 import type { ParsedCommand, ParseResult } from "./grammar.js";
 import { commandNamed, decideCommandPermission, nameOf, resolveCommand } from "./registry.js";
@@ -39,7 +39,7 @@ export async function dispatchCommands(ctx: CommandContext, parsed: ParseResult,
   }
   if (allowed.length === 0) return;
   // A click has no comment to react to.
-  if (trigger.kind === "comment") await addReaction(ctx.gh, ctx.repo, ctx.commentId, "eyes");
+  if (trigger.kind === "comment") await ctx.deps.writes.reactToComment(writeTarget(ctx), ctx.commentId, "eyes", { idempotencyKey: deliveryWriteKey(ctx, "eyes") });
 
   let config: RepoConfigResult | null = null;
   const repoConfig = async () => (config ??= await loadDefaultBranchConfig(ctx));

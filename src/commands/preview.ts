@@ -3,10 +3,10 @@ import { mayPreviewFork } from "../approval/forks.js";
 import type { RepoPermission } from "../approval/permissions.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { RepoConfig } from "../config/repo/schema.js";
-import { createCheckRun, getPull } from "../connectors/github.js";
+import { getPull } from "../connectors/github.js";
 import { describeLock } from "../approval/locks.js";
 import { getStackLock } from "../connectors/store/locks.js";
-import { createPreviewWorkflow, setTaskCheckRun } from "../connectors/store/workflows.js";
+import { createPreviewWorkflow } from "../connectors/store/workflows.js";
 import { checksJobId, previewJobId, TASK_JOB_OPTIONS } from "../connectors/queues.js";
 import { planChecks } from "../config/checks.js";
 import { announceCancelledPreviews } from "../jobs/cancel-previews.js";
@@ -15,7 +15,7 @@ import { checksCheckRunName, previewCheckRunName, queuedOutput } from "../render
 import { code } from "../render/markdown.js";
 import { traceField } from "../ops/tracing.js";
 import { taskLogUrl } from "../web/log-links.js";
-import { audit, reply, type CommandContext } from "./context.js";
+import { audit, reply, writeTarget, type CommandContext } from "./context.js";
 import { confirmVouchedHead } from "./vouch.js";
 
 /**
@@ -93,21 +93,23 @@ export async function startPreview(
   // finished setting up here (it may have failed half-way); those of another delivery are
   // set up by that delivery. Enqueuing is idempotent through the job id.
   const ours = created.alreadyLive.filter((t) => t.workflow_delivery_id === ctx.deliveryId);
-  const theirs = created.alreadyLive.filter((t) => t.workflow_delivery_id !== ctx.deliveryId && t.check_run_id);
-  // Checks first: their check runs appear above the previews that wait for them.
+  const theirs = created.alreadyLive.filter((t) => t.workflow_delivery_id !== ctx.deliveryId);
+  // Checks first: their check runs appear above the previews that wait for them. The queued
+  // check run is the acknowledgement: first in the outbox. Its key is the task's, so a re-run
+  // of this delivery (or the task's own first write) adds nothing.
   const checksNew = created.checks.filter((t) => !t.check_run_id);
   for (const task of [...checksNew, ...created.tasks, ...ours]) {
-    if (!task.check_run_id) {
-      const name = task.kind === "checks" ? checksCheckRunName(task.stack) : previewCheckRunName(task.stack);
-      const id = await createCheckRun(ctx.gh, ctx.repo, name, pull.headSha, task.id, {
-        ...queuedOutput(task.stack, pull.headSha, ctx.actor),
-        detailsUrl: taskLogUrl(ctx.deps.config, task.id),
-      });
-      await setTaskCheckRun(ctx.deps.db, task.id, id);
-    }
+    if (task.check_run_id) continue;
+    const name = task.kind === "checks" ? checksCheckRunName(task.stack) : previewCheckRunName(task.stack);
+    await ctx.deps.writes.checkRun(
+      writeTarget(ctx),
+      task.id,
+      { ...queuedOutput(task.stack, pull.headSha, ctx.actor), detailsUrl: taskLogUrl(ctx.deps.config, task.id) },
+      { cls: "ack", identity: { name, headSha: pull.headSha }, idempotencyKey: `task:${task.id}:queued` },
+    );
   }
   // A preview waiting for checks is enqueued when they succeed (src/jobs/dependents.ts).
-  const runnable = [...created.checks, ...[...created.tasks, ...ours, ...theirs].filter((t) => t.depends_on.length === 0)];
+  const runnable = [...created.checks, ...[...created.tasks, ...ours, ...theirs].filter((t) => t.depends_on.length === 0 && t.state === "PENDING")];
   for (const task of runnable) {
     await ctx.deps.queues.tasks.add(
       task.kind === "checks" ? "checks" : "preview",
@@ -115,9 +117,11 @@ export async function startPreview(
       { ...TASK_JOB_OPTIONS, jobId: task.job_id },
     );
   }
+  // A re-run of this delivery (its handler died after recording) finds its own tasks: still "queued", one row.
+  const queuedHere = created.tasks.length > 0 || ours.length > 0;
   await audit(
     ctx,
-    created.tasks.length ? "preview.queued" : "preview.duplicate",
+    queuedHere ? "preview.queued" : "preview.duplicate",
     {
       head_sha: pull.headSha,
       stacks: created.tasks.map((t) => t.stack),
@@ -127,11 +131,13 @@ export async function startPreview(
       fork: pull.headRepoFullName !== pull.baseRepoFullName,
     },
     created.workflow ? { workflowId: created.workflow.id } : {},
+    "preview.recorded",
   );
-  await announceCancelledPreviews(ctx.deps, ctx.gh, ctx.repo, ctx.threadNumber, created.superseded, `Superseded by a preview of ${pull.headSha.slice(0, 7)}.`, ctx.actor);
-  if (created.alreadyLive.length && !created.tasks.length) {
+  await announceCancelledPreviews(ctx.deps, writeTarget(ctx), ctx.threadNumber, created.superseded, `Superseded by a preview of ${pull.headSha.slice(0, 7)}.`, ctx.actor);
+  if (created.alreadyLive.length && !queuedHere) {
     const names = created.alreadyLive.map((t) => code(t.stack)).join(", ");
     await reply(ctx, `a preview of ${names} on ${code(pull.headSha.slice(0, 7))} is already queued or running; its results will appear in the summary comment.`);
   }
-  await refreshSticky(ctx.deps, ctx.gh, ctx.repo, ctx.threadNumber);
+  // Queued is work under way: the render waits for the result's (and is sent only if that is slow).
+  await refreshSticky(ctx.deps, writeTarget(ctx), ctx.threadNumber, "progress");
 }

@@ -56,7 +56,7 @@ export async function requestRollback(ctx: CommandContext, stackName: string, lo
       return;
     case "preview": {
       const approvals = Math.max(stack.gate.rollbackApprovals, ctx.deps.config.gate.minApprovals);
-      const started = await startMainlinePreview(ctx.deps, ctx.gh, {
+      const started = await startMainlinePreview(ctx.deps, {
         repo: ctx.repo,
         repoFullName: ctx.repoFullName,
         installationId: ctx.installationId,

@@ -123,7 +123,12 @@ export const ServerEnvSchema = z.object({
   /** Continuation comments the sticky comment may spill into beyond its first 65,536 characters. */
   COMMENT_MAX_CONTINUATIONS: intFrom(4, 0, 20),
   SHUTDOWN_GRACE_SECONDS: intFrom(30, 0, 3600),
+  /** How long a progress write (a running check run, a "queued" sticky comment) waits in the outbox for a newer one to replace it. */
   CHECK_RUN_UPDATE_INTERVAL_MS: intFrom(5000, 0, 600_000),
+  /** GitHub writes an installation may make at once after a quiet spell (the outbox's bucket). */
+  GITHUB_WRITE_BURST: intFrom(10, 1, 1000),
+  /** Steady GitHub writes per second per installation; 0 turns pacing off (a GitHub stand-in). */
+  GITHUB_WRITES_PER_SECOND: intFrom(1, 0, 1000),
   /**
    * How long a `/logs/<task>` link shown on a check run, comment, deployment or in Slack works
    * (see DEFAULT_LOG_LINK_TTL_SECONDS). The PR's sticky comment gets fresh links whenever it is
@@ -153,6 +158,8 @@ export interface ServerConfig {
     apiBaseUrl: string;
     /** Web base for links in comments: https://github.com or the GHES host. */
     webBaseUrl: string;
+    /** The outbox's write budget per installation; null: unpaced. */
+    writePacing: { burst: number; perSecond: number } | null;
   };
   redisUrl: string;
   queuePrefix: string;
@@ -316,6 +323,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
       webhookSecret: env.WEBHOOK_SECRET,
       apiBaseUrl: githubApiBaseUrl(env.GHE_HOST, env.GHE_PROTOCOL),
       webBaseUrl: env.GHE_HOST ? `${env.GHE_PROTOCOL}://${env.GHE_HOST}` : "https://github.com",
+      writePacing: env.GITHUB_WRITES_PER_SECOND > 0 ? { burst: env.GITHUB_WRITE_BURST, perSecond: env.GITHUB_WRITES_PER_SECOND } : null,
     },
     redisUrl: env.REDIS_URL,
     queuePrefix: env.QUEUE_PREFIX,

@@ -16,57 +16,44 @@ export interface RepoRef {
   repo: string;
 }
 
-/**
- * The Octokit class with one more hook per installation client: every response's
- * `x-ratelimit-remaining` (failed responses too: a 403 for the rate limit carries it) is
- * handed to `report` with the client's installation id. Installation clients are made by
- * Probot's `auth(installationId)` (deps.github and each event's `context.octokit`), both with
- * `auth.installationId` in their options; the app-level client (no installation) is left alone.
- * Reading one header per response: no extra requests.
- */
-/** Secondary rate limits wait at most this long before a retry; longer, the call fails. */
+/** Secondary rate limits of a read wait at most this long before a retry; longer, the call fails. */
 export const SECONDARY_LIMIT_MAX_WAIT_SECONDS = 60;
-/** Retries of one request after secondary rate limits. */
+/** Retries of one read after secondary rate limits. */
 export const SECONDARY_LIMIT_RETRIES = 2;
-/** Writes an installation may make at once before pacing starts. */
-export const WRITE_BURST = 10;
+
+const isWrite = (method: string) => method !== "GET" && method !== "HEAD";
 
 /**
- * Pacing of writes (POST/PATCH/PUT/DELETE), per installation: up to WRITE_BURST at once, then
- * one per second. GitHub asks for a second between writes and limits content creation to 80
- * a minute; the plugin's default (a strict second between any two writes of an installation,
- * no burst) made the check run of every command wait a second behind its 👀.
+ * Probot's throttle options, adjusted for the outbox (src/connectors/outbox/): writes are paced
+ * and prioritised there, per installation, so the plugin's own write limiter is off; a rate
+ * limit answering a write is handed back to the outbox at once (it pauses that installation's
+ * sender and sends the write again) instead of holding the request. Reads keep the plugin's
+ * retries: a secondary limit after `retry-after`, twice, when the wait is short (Probot's
+ * default only logs and gives up).
  */
-export function githubWriteLimiter(): Bottleneck.Group {
-  return new Bottleneck.Group({
-    maxConcurrent: 1,
-    reservoir: WRITE_BURST,
-    reservoirIncreaseAmount: 1,
-    reservoirIncreaseInterval: 1000,
-    reservoirIncreaseMaximum: WRITE_BURST,
-    // An installation idle for two minutes gets a fresh bucket (and its limiter is dropped).
-    timeout: 120_000,
-  });
-}
-
-/**
- * Probot's throttle options, adjusted: writes paced per installation (githubWriteLimiter), and
- * secondary rate limits (403/429 "You have exceeded a secondary rate limit") retried after
- * `retry-after`, twice, when the wait is short — Probot's default only logs them and gives up,
- * so a busy minute failed a check-run update.
- */
-export function withGitHubPacing<C extends typeof ProbotOctokit>(Octokit: C, log: { warn(obj: object, msg: string): void }, write: Bottleneck.Group = githubWriteLimiter()): C {
+export function withGitHubPacing<C extends typeof ProbotOctokit>(Octokit: C, log: { warn(obj: object, msg: string): void }): C {
   return Octokit.defaults((options: { throttle?: Record<string, unknown>; auth?: unknown }) => {
     const installationId = (options.auth as { installationId?: unknown } | undefined)?.installationId;
+    const inner = options.throttle?.onRateLimit as ((...a: unknown[]) => boolean | undefined) | undefined;
     return {
       ...options,
+      // 429 is the throttling's (reads) or the outbox's (writes) to wait on, never resent blindly
+      // by the retry plugin (its default list plus 429).
+      retry: { doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451], ...(options as { retry?: object }).retry },
       throttle: {
         ...options.throttle,
-        write,
+        // No limit: the outbox decides when a write goes (its budget also keeps content
+        // creation under GitHub's 80 a minute, which the plugin's 3-second notifications gap did).
+        write: new Bottleneck.Group({}),
+        notifications: new Bottleneck.Group({}),
         // The limiters' key: one bucket per installation (the app-level client shares one).
         ...(typeof installationId === "number" ? { id: `installation-${installationId}` } : {}),
+        onRateLimit: (retryAfter: number, request: { method: string; url: string }, ...rest: unknown[]) => {
+          if (isWrite(request.method)) return false;
+          return inner ? inner(retryAfter, request, ...rest) : false;
+        },
         onSecondaryRateLimit: (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
-          const retry = retryCount < SECONDARY_LIMIT_RETRIES && retryAfter <= SECONDARY_LIMIT_MAX_WAIT_SECONDS;
+          const retry = !isWrite(request.method) && retryCount < SECONDARY_LIMIT_RETRIES && retryAfter <= SECONDARY_LIMIT_MAX_WAIT_SECONDS;
           log.warn({ method: request.method, url: request.url, retry_after: retryAfter, retry_count: retryCount, retry }, "Secondary quota detected");
           return retry;
         },
@@ -75,6 +62,14 @@ export function withGitHubPacing<C extends typeof ProbotOctokit>(Octokit: C, log
   }) as unknown as C;
 }
 
+/**
+ * The Octokit class with one more hook per installation client: every response's
+ * `x-ratelimit-remaining` (failed responses too: a 403 for the rate limit carries it) is
+ * handed to `report` with the client's installation id. Installation clients are made by
+ * Probot's `auth(installationId)` (deps.github and each event's `context.octokit`), both with
+ * `auth.installationId` in their options; the app-level client (no installation) is left alone.
+ * Reading one header per response: no extra requests.
+ */
 export function withRateLimitReport<C extends typeof ProbotOctokit>(Octokit: C, report: (installationId: number, remaining: number) => void): C {
   return Octokit.plugin((octokit: { hook: GitHub["hook"] }, options: { auth?: unknown }) => {
     const installationId = (options.auth as { installationId?: unknown } | undefined)?.installationId;
@@ -177,6 +172,8 @@ export interface PullInfo {
   /** null while GitHub is still computing it. */
   mergeable: boolean | null;
   baseRef: string;
+  merged: boolean;
+  mergeCommitSha: string | null;
 }
 
 export async function getPull(gh: GitHub, r: RepoRef, number: number): Promise<PullInfo> {
@@ -191,6 +188,8 @@ export async function getPull(gh: GitHub, r: RepoRef, number: number): Promise<P
     author: data.user?.login ?? "",
     mergeable: data.mergeable ?? null,
     baseRef: data.base.ref,
+    merged: Boolean(data.merged),
+    mergeCommitSha: data.merge_commit_sha ?? null,
   };
 }
 
@@ -261,8 +260,8 @@ export async function listTeamMembers(gh: GitHub, org: string, teamSlug: string)
  * Left to the plugin: reads; updates that set a state (check runs, comments, deployment
  * statuses: sending one twice says the same thing twice); comment, reaction and check-run
  * creation (a duplicate is visible but harmless, a dropped one loses what the user must see).
- * Secondary rate limits are retried by the throttling plugin either way: GitHub refused those
- * before doing anything.
+ * Rate-limit answers (403/429) are handed to the outbox, which waits and sends again: GitHub
+ * refused those before doing anything.
  */
 export const SEND_ONCE = { request: { retries: 0 } } as const;
 

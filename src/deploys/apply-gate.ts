@@ -24,7 +24,7 @@ import { mainlineGateFacts, mainlineGatePolicy } from "../approval/mainline-gate
 import { evaluateGate, type GateFacts, type GateResult } from "../approval/gate.js";
 import { closedByRecords } from "../approval/timeline.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
-import { createComment, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
+import type { GitHub, RepoRef } from "../connectors/github.js";
 import { auditWorkflow } from "../connectors/store/audit.js";
 import { blockDeploy, claimDeploy, listApprovals, listConsumedApprovals, withGateLock, type DeployRow } from "../connectors/store/gate.js";
 import { dbNow } from "../connectors/store/db.js";
@@ -156,14 +156,13 @@ export async function reportBlockedApply(
     "",
     `Once every requirement is met again, comment \`${command}\`.`,
   ].join("\n");
-  if (task.check_run_id) {
-    await updateCheckRun(gh, r, Number(task.check_run_id), {
-      status: "completed",
-      conclusion: "action_required",
-      completedAt: new Date().toISOString(),
-      output: { title: `${what} of ${deploy.stack} blocked at the time of apply`, summary: text },
-    });
-  }
+  const target = { installationId: Number(workflow.installation_id), repo: r };
+  await deps.writes.checkRun(target, task.id, {
+    status: "completed",
+    conclusion: "action_required",
+    completedAt: new Date().toISOString(),
+    output: { title: `${what} of ${deploy.stack} blocked at the time of apply`, summary: text },
+  });
   await auditWorkflow(deps.db, workflow, "deploy.blocked", {
     stack: deploy.stack,
     kind: deploy.kind,
@@ -173,7 +172,7 @@ export async function reportBlockedApply(
     requirements: claim.result.requirements.map((x) => ({ id: x.id, met: x.met, detail: x.detail })),
     ignored: claim.result.ignored,
   }, task.id);
-  await createComment(gh, r, deploy.pr_number, text);
+  await deps.writes.comment(target, deploy.pr_number, text);
 }
 
 /** The gate could not be evaluated (an error reading GitHub or Postgres): the deploy ends BLOCKED, nothing applied. */
@@ -183,8 +182,7 @@ export async function reportUncheckedApply(deps: AppDeps, gh: GitHub, r: RepoRef
   await finishTask(deps.db, task.id, { state: "BLOCKED", steps: task.steps, error: reason });
   await auditWorkflow(deps.db, workflow, "deploy.blocked", { stack: deploy.stack, kind: deploy.kind, error: err.message.slice(0, 500) }, task.id);
   const text = `⛔ The queued ${what.toLowerCase()} of ${code(deploy.stack)} at ${code(shortSha(deploy.head_sha))} was not applied: ${reason}. No approval was used; comment \`${command}\` to try again.`;
-  if (task.check_run_id) {
-    await updateCheckRun(gh, r, Number(task.check_run_id), { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `${what} of ${deploy.stack} not applied`, summary: text } }).catch(() => {});
-  }
-  await createComment(gh, r, deploy.pr_number, text).catch(() => {});
+  const target = { installationId: Number(workflow.installation_id), repo: r };
+  await deps.writes.checkRun(target, task.id, { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `${what} of ${deploy.stack} not applied`, summary: text } });
+  await deps.writes.comment(target, deploy.pr_number, text);
 }

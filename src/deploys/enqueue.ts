@@ -5,9 +5,9 @@
  * Shared by `/agent deploy`, `/agent rollback` and a rollback that needs no approval.
  */
 import type { ResolvedStack } from "../config/repo/resolve.js";
-import { createCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
+import type { RepoRef } from "../connectors/github.js";
 import { findDeployConflict, type DeployConflict } from "../connectors/store/gate.js";
-import { createDeployWorkflow, setTaskCheckRun } from "../connectors/store/workflows.js";
+import { createDeployWorkflow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { deployCheckRunName, deployQueuedOutput } from "../render/check-run.js";
 import { mainlineDeployJobId, DEPLOY_JOB_OPTIONS, deployJobId } from "../connectors/queues.js";
@@ -34,7 +34,7 @@ export interface DeployRequest {
 
 export type EnqueuedDeploy = { ok: true; taskId: string; workflowId: string } | { ok: false; conflict: DeployConflict | null };
 
-export async function enqueueDeploy(deps: AppDeps, gh: GitHub, d: DeployRequest): Promise<EnqueuedDeploy> {
+export async function enqueueDeploy(deps: AppDeps, d: DeployRequest): Promise<EnqueuedDeploy> {
   const conflict = await findDeployConflict(deps.db, d.repoFullName, d.stack.name, d.previewTaskId);
   if (conflict) return { ok: false, conflict };
   const jobId = d.kind === "branch" ? mainlineDeployJobId(d.repoFullName, d.stack.name, d.previewTaskId) : deployJobId(d.repoFullName, d.stack.name, d.sha, d.planHash);
@@ -55,8 +55,11 @@ export async function enqueueDeploy(deps: AppDeps, gh: GitHub, d: DeployRequest)
   });
   // Lost a race with another request: say which one won.
   if (!created) return { ok: false, conflict: await findDeployConflict(deps.db, d.repoFullName, d.stack.name, d.previewTaskId) };
-  const checkRunId = await createCheckRun(gh, d.repo, deployCheckRunName(d.stack.name), d.sha, created.task.id, deployQueuedOutput(d.stack.name, d.sha, d.requestedBy));
-  await setTaskCheckRun(deps.db, created.task.id, checkRunId);
+  // The queued check run acknowledges the request: first in the outbox.
+  await deps.writes.checkRun({ installationId: d.installationId, repo: d.repo }, created.task.id, deployQueuedOutput(d.stack.name, d.sha, d.requestedBy), {
+    cls: "ack",
+    identity: { name: deployCheckRunName(d.stack.name), headSha: d.sha },
+  });
   await deps.queues.tasks.add("deploy", { taskId: created.task.id, workflowId: created.workflow.id, deliveryId: d.deliveryId, ...traceField() }, { ...DEPLOY_JOB_OPTIONS, jobId: created.task.job_id });
   return { ok: true, taskId: created.task.id, workflowId: created.workflow.id };
 }

@@ -7,9 +7,9 @@
  */
 import { evaluateMainlineGate } from "./gate-facts.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
-import { createCheckRun, createComment, type GitHub, type RepoRef } from "../connectors/github.js";
+import type { RepoRef } from "../connectors/github.js";
 import { auditWorkflow } from "../connectors/store/audit.js";
-import { createMainlinePreview, setTaskCheckRun } from "../connectors/store/workflows.js";
+import { createMainlinePreview } from "../connectors/store/workflows.js";
 import type { AppDeps, TaskRun } from "../deps.js";
 import type { PreviewOutcome } from "../plan/types.js";
 import { previewCheckRunName, queuedOutput } from "../render/check-run.js";
@@ -36,7 +36,7 @@ export interface MainlinePreviewRequest {
 }
 
 /** Records and enqueues the preview of a default-branch commit; false when an identical one is live. */
-export async function startMainlinePreview(deps: AppDeps, gh: GitHub, b: MainlinePreviewRequest): Promise<{ taskId: string; workflowId: string } | null> {
+export async function startMainlinePreview(deps: AppDeps, b: MainlinePreviewRequest): Promise<{ taskId: string; workflowId: string } | null> {
   const created = await createMainlinePreview(deps.db, {
     repo: b.repoFullName,
     installationId: b.installationId,
@@ -49,19 +49,20 @@ export async function startMainlinePreview(deps: AppDeps, gh: GitHub, b: Mainlin
     jobId: mainlinePreviewJobId(b.repoFullName, b.threadNumber, b.sha, b.stack.name, b.deliveryId ?? String(Date.now())),
   });
   if (!created) return null;
-  const checkRunId = await createCheckRun(gh, b.repo, previewCheckRunName(b.stack.name), b.sha, created.task.id, {
-    ...queuedOutput(b.stack.name, b.sha, b.requestedBy),
-    detailsUrl: taskLogUrl(deps.config, created.task.id),
-  });
-  await setTaskCheckRun(deps.db, created.task.id, checkRunId);
+  await deps.writes.checkRun(
+    { installationId: b.installationId, repo: b.repo },
+    created.task.id,
+    { ...queuedOutput(b.stack.name, b.sha, b.requestedBy), detailsUrl: taskLogUrl(deps.config, created.task.id) },
+    { cls: "ack", identity: { name: previewCheckRunName(b.stack.name), headSha: b.sha } },
+  );
   await deps.queues.tasks.add("preview", { taskId: created.task.id, workflowId: created.workflow.id, deliveryId: b.deliveryId, ...traceField() }, { ...TASK_JOB_OPTIONS, jobId: created.task.job_id });
   return { taskId: created.task.id, workflowId: created.workflow.id };
 }
 
 /** Puts an allowed branch preview's plan on the deploy queue. */
 export async function applyMainlinePreview(run: TaskRun, by: { actor: string; deliveryId: string | null }): Promise<EnqueuedDeploy> {
-  const { deps, gh, repo: r, workflow, task, stack } = run;
-  return enqueueDeploy(deps, gh, {
+  const { deps, repo: r, workflow, task, stack } = run;
+  return enqueueDeploy(deps, {
     repo: r,
     repoFullName: workflow.repo,
     installationId: Number(workflow.installation_id),
@@ -96,13 +97,13 @@ function planSummary(plan: PreviewOutcome | null): string[] {
  * policy needs no approval and nobody denied) or say who must approve and how to apply.
  */
 export async function afterMainlinePreview(run: TaskRun, outcome: { succeeded: boolean; error: string | null; plan: PreviewOutcome | null }): Promise<void> {
-  const { deps, gh, repo: r, workflow, task, stack } = run;
+  const { deps, gh, repo: r, target, workflow, task, stack } = run;
   const branch = workflow.config.branch!;
   const what = mainlineTitle(branch);
   const at = `${code(stack.name)} at ${code(shortSha(workflow.head_sha))}`;
   const logUrl = taskLogUrl(deps.config, task.id);
   if (!outcome.succeeded || !task.plan_hash) {
-    await createComment(gh, r, workflow.pr_number, [`❌ ${what} of ${at}: its preview failed${outcome.error ? `: ${outcome.error}` : ""}. Nothing was applied.`, logUrl ? `\n[Full log](${logUrl})` : ""].join("\n"));
+    await deps.writes.comment(target, workflow.pr_number, [`❌ ${what} of ${at}: its preview failed${outcome.error ? `: ${outcome.error}` : ""}. Nothing was applied.`, logUrl ? `\n[Full log](${logUrl})` : ""].join("\n"));
     return;
   }
   const plan = `plan ${code(shortPlanHash(task.plan_hash) ?? "")}`;
@@ -110,9 +111,8 @@ export async function afterMainlinePreview(run: TaskRun, outcome: { succeeded: b
   if (result.allowed) {
     const enqueued = await applyMainlinePreview(run, { actor: workflow.requested_by, deliveryId: null });
     await auditWorkflow(deps.db, workflow, enqueued.ok ? "branch.apply_queued" : "branch.apply_refused", { stack: stack.name, sha: workflow.head_sha, plan_hash: task.plan_hash, purpose: branch.purpose, approvals_required: 0, conflict: enqueued.ok ? null : enqueued.conflict?.other.state ?? null }, task.id);
-    await createComment(
-      gh,
-      r,
+    await deps.writes.comment(
+      target,
       workflow.pr_number,
       enqueued.ok
         ? [`⏪ ${what} of ${at} (${plan}) is being applied now: the stack's policy needs no approval for it.`, "", ...planSummary(outcome.plan)].join("\n")
@@ -133,9 +133,8 @@ export async function afterMainlinePreview(run: TaskRun, outcome: { succeeded: b
     requestedBy: workflow.requested_by,
     installationId: Number(workflow.installation_id),
   });
-  await createComment(
-    gh,
-    r,
+  await deps.writes.comment(
+    target,
     workflow.pr_number,
     [
       `⏪ ${what} of ${at} is planned (${plan}) and waits for approval:`,

@@ -76,7 +76,7 @@ export async function requestApply(who: ApplyRequester, subject: ApplySubject): 
 
   const enqueued = mainline
     ? gate.allowed
-      ? await applyMainlinePreview({ deps: who.deps, gh: who.gh, repo: who.repo, workflow: subject.workflow, task: subject.task, stack, log: who.deps.log }, { actor: who.actor, deliveryId: who.deliveryId })
+      ? await applyMainlinePreview({ deps: who.deps, gh: who.gh, repo: who.repo, target: { installationId: who.installationId, repo: who.repo }, workflow: subject.workflow, task: subject.task, stack, log: who.deps.log }, { actor: who.actor, deliveryId: who.deliveryId })
       : null
     : await enqueuePull(who, subject, gate, headSha);
   if (!enqueued) return { status: "blocked", gate, headSha };
@@ -122,7 +122,7 @@ async function enqueuePull(who: ApplyRequester, subject: PullSubject, gate: Gate
     }
     return null;
   }
-  return enqueueDeploy(who.deps, who.gh, {
+  return enqueueDeploy(who.deps, {
     repo: who.repo,
     repoFullName: who.repoFullName,
     installationId: who.installationId,

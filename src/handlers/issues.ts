@@ -8,7 +8,7 @@ import { isBotActor } from "../approval/permissions.js";
 import { diagnoseQuery, enqueueDiagnosis } from "../commands/diagnose.js";
 import { decideCommandPermission } from "../commands/registry.js";
 import { branchRef } from "../connectors/branch-ref.js";
-import { addIssueReaction, createComment, getFileText, getPermission, latestIssueComments, type RepoRef } from "../connectors/github.js";
+import { getFileText, getPermission, latestIssueComments, type RepoRef } from "../connectors/github.js";
 import { loadDiagnoseSettings } from "../diagnose/repo-settings.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { hasReport } from "../connectors/store/diagnostics.js";
@@ -36,15 +36,15 @@ async function startFromIssue(context: IssuesContext, deps: AppDeps, trigger: "l
   const base = { actor, repo: payload.repository.full_name, prNumber: payload.issue.number, deliveryId: context.id };
   if (!decision.allowed) {
     await appendAudit(deps.db, { ...base, action: "command.refused", detail: { command: "diagnose", trigger, permission } });
-    await createComment(
-      context.octokit,
-      repo,
+    await deps.writes.comment(
+      { installationId, repo },
       payload.issue.number,
       `@${actor} a diagnosis needs **${decision.required}** access to this repository and you have **${decision.actual}**. Nothing was run; a maintainer can comment \`/agent diagnose\`.`,
+      { cls: "ack", idempotencyKey: `delivery:${context.id}:reply:1` },
     );
     return;
   }
-  await addIssueReaction(context.octokit, repo, payload.issue.number, "eyes");
+  await deps.writes.reactToIssue({ installationId, repo }, payload.issue.number, "eyes", { idempotencyKey: `delivery:${context.id}:eyes:1` });
   await enqueueDiagnosis(deps, {
     repo: payload.repository.full_name,
     installationId,

@@ -81,12 +81,12 @@ export async function onPullRequestUpdated(
     at: eventTime(pr),
     deliveryId: context.id,
   });
-  if (payload.action === "synchronize") {
-    const cancelled = await cancelOlderPreviews(deps.db, repoFullName, pr.number, pr.head.sha);
-    await announceCancelledPreviews(deps, context.octokit, repo, pr.number, cancelled, `A newer commit (${pr.head.sha.slice(0, 7)}) was pushed; this preview was cancelled.`, actor);
-  }
   const installationId = payload.installation?.id;
   if (!installationId) return;
+  if (payload.action === "synchronize") {
+    const cancelled = await cancelOlderPreviews(deps.db, repoFullName, pr.number, pr.head.sha);
+    await announceCancelledPreviews(deps, { installationId, repo }, pr.number, cancelled, `A newer commit (${pr.head.sha.slice(0, 7)}) was pushed; this preview was cancelled.`, actor);
+  }
   const ctx: CommandContext = {
     ...commandContextFor(deps, context, payload.repository, { installationId, threadNumber: pr.number, isPullRequest: true, commentId: 0, actor: pr.user?.login ?? actor }),
     log,

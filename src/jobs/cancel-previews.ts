@@ -1,4 +1,4 @@
-import { updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
+import type { WriteTarget } from "../connectors/outbox/writes.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import type { TaskRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
@@ -11,8 +11,7 @@ import { refreshSticky } from "./sticky.js";
  */
 export async function announceCancelledPreviews(
   deps: AppDeps,
-  gh: GitHub,
-  r: RepoRef,
+  t: WriteTarget,
   prNumber: number,
   tasks: TaskRow[],
   reason: string,
@@ -25,15 +24,14 @@ export async function announceCancelledPreviews(
   }
   // Running ones stop wherever they run; for queued ones the message is simply not heard.
   await deps.cancellation?.cancel(tasks.map((t) => t.id));
-  for (const t of tasks) {
-    if (t.check_run_id) await updateCheckRun(gh, r, Number(t.check_run_id), cancelledOutput(t.stack, reason));
-  }
+  // Keyed by task: a check run still waiting in the outbox to be created is created cancelled.
+  for (const task of tasks) await deps.writes.checkRun(t, task.id, cancelledOutput(task.stack, reason));
   await appendAudit(deps.db, {
     actor,
     action: "preview.cancelled",
-    repo: `${r.owner}/${r.repo}`,
+    repo: `${t.repo.owner}/${t.repo.repo}`,
     prNumber,
     detail: { reason, tasks: tasks.map((t) => ({ id: t.id, stack: t.stack })) },
   });
-  await refreshSticky(deps, gh, r, prNumber);
+  await refreshSticky(deps, t, prNumber);
 }

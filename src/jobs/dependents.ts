@@ -1,4 +1,4 @@
-import { updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
+import type { WriteTarget } from "../connectors/outbox/writes.js";
 import { auditWorkflow } from "../connectors/store/audit.js";
 import { finishTask, getTasks, getTask, pendingDependents, type TaskRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
@@ -14,7 +14,7 @@ import type { StepResult } from "../domain/steps.js";
  * idempotent, so a retried or recovered checks job may call it again). After a failure or a
  * cancellation, the waiting previews end too, without running, showing the checks' steps.
  */
-export async function releaseDependents(deps: AppDeps, gh: GitHub, r: RepoRef, checksTaskId: string): Promise<void> {
+export async function releaseDependents(deps: AppDeps, wt: WriteTarget, checksTaskId: string): Promise<void> {
   const found = await getTask(deps.db, checksTaskId);
   if (!found) return;
   const checks = found.task;
@@ -43,12 +43,10 @@ export async function releaseDependents(deps: AppDeps, gh: GitHub, r: RepoRef, c
     const owner = await getTask(deps.db, t.id);
     if (!owner) continue;
     prs.add(owner.workflow.pr_number);
-    if (t.check_run_id) {
-      await updateCheckRun(gh, r, Number(t.check_run_id), cancelled ? cancelledOutput(t.stack, why) : completedOutput(t.stack, { succeeded: false, steps, error: why }));
-    }
+    await deps.writes.checkRun(wt, t.id, cancelled ? cancelledOutput(t.stack, why) : completedOutput(t.stack, { succeeded: false, steps, error: why }));
     await auditWorkflow(deps.db, owner.workflow, cancelled ? "preview.cancelled" : "preview.failed", { stack: t.stack, head_sha: owner.workflow.head_sha, error: why, checks_task: checks.id }, t.id);
   }
-  for (const pr of prs) await refreshSticky(deps, gh, r, pr);
+  for (const pr of prs) await refreshSticky(deps, wt, pr);
 }
 
 /** The checks' own results, then the preview's remaining steps as skipped. */

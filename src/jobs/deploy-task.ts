@@ -8,7 +8,9 @@
  */
 import type { Job } from "bullmq";
 import type { ResolvedStack } from "../config/repo/resolve.js";
-import { createComment, createDeployment, mergePull, setDeploymentStatus, updateCheckRun, type CheckRunUpdate, type GitHub, type RepoRef } from "../connectors/github.js";
+import { getPull, type CheckRunUpdate, type GitHub, type RepoRef } from "../connectors/github.js";
+import type { SendOnceOutcome } from "../connectors/outbox/sender.js";
+import type { WriteTarget } from "../connectors/outbox/writes.js";
 import { auditWorkflow } from "../connectors/store/audit.js";
 import { endDeploy, getDeploy, setDeploymentId, setMerged, type DeployRow } from "../connectors/store/gate.js";
 import { saveStepLog } from "../connectors/store/logs.js";
@@ -25,7 +27,7 @@ import { notifySlack } from "../deploys/slack.js";
 import type { AuditAction } from "../domain/audit-actions.js";
 import type { Notification } from "../render/slack.js";
 import { apply, type ApplyResult } from "./apply.js";
-import { repoRef, type TaskRunOptions } from "./task-run.js";
+import { repoRef, targetOf, type TaskRunOptions } from "./task-run.js";
 import type { StepResult } from "../domain/steps.js";
 import type { TaskJobData } from "../connectors/queues.js";
 
@@ -44,7 +46,7 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   const log = deps.log.child({ task_id: found.task.id, workflow_id: workflow.id, delivery_id: job.data.deliveryId, stack: deploy.stack });
   const gh = await deps.github(Number(workflow.installation_id));
   if (deploy.state !== "PENDING") {
-    if (deploy.state === "RUNNING") await needsAttention({ deps, gh, repo: r, workflow, task: found.task, deploy, log }, NEEDS_ATTENTION);
+    if (deploy.state === "RUNNING") await needsAttention({ deps, gh, repo: r, target: targetOf(workflow), workflow, task: found.task, deploy, log }, NEEDS_ATTENTION);
     return; // ended already: a redelivered job
   }
   // The whole gate again, now, atomically with PENDING → RUNNING (src/deploys/apply-gate.ts).
@@ -68,7 +70,7 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   }
   if (claim.kind === "not-pending") {
     const now = await getDeploy(deps.db, found.task.id);
-    if (now?.state === "RUNNING") await needsAttention({ deps, gh, repo: r, workflow, task: found.task, deploy: now, log }, NEEDS_ATTENTION);
+    if (now?.state === "RUNNING") await needsAttention({ deps, gh, repo: r, target: targetOf(workflow), workflow, task: found.task, deploy: now, log }, NEEDS_ATTENTION);
     return;
   }
   const started = claim.deploy;
@@ -98,18 +100,18 @@ async function runDeploy(
   const found = { task: foundTask };
   const task = (await claimTask(deps.db, found.task.id)) ?? found.task;
   const stack = workflow.config.stacks.find((s) => s.name === deploy.stack)!;
-  const checkRunId = Number(task.check_run_id);
+  const target = targetOf(workflow);
   const logUrl = taskLogUrl(deps.config, task.id);
   const what = deploy.kind === "branch" && workflow.config.branch ? mainlineTitle(workflow.config.branch) : "Deploy";
-  const ctx: StartedApply = { deps, gh, repo: r, workflow, task, deploy: started, stack, checkRunId, logUrl, what, log };
+  const ctx: StartedApply = { deps, gh, repo: r, target, workflow, task, deploy: started, stack, logUrl, what, log };
   const step: StepResult = { name: "deploy", status: "running", exitCode: null, durationMs: null, outputTail: "", truncated: false };
-  await updateCheckRun(gh, r, checkRunId, { status: "in_progress", startedAt: new Date().toISOString(), output: { title: `${what} of ${stack.name} running`, summary: `Applying plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(deploy.head_sha))}.` } });
+  await deps.writes.checkRun(target, task.id, { status: "in_progress", startedAt: new Date().toISOString(), output: { title: `${what} of ${stack.name} running`, summary: `Applying plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(deploy.head_sha))}.` } }, { cls: "progress" });
 
   // Merge first (per stack): the merge commit is what gets applied, once it plans the same.
   const mergeFirst = deploy.kind === "deploy" && stack.gate.mode === "merge-then-deploy";
   let applySha = deploy.head_sha;
   if (mergeFirst) {
-    const merge = await mergePull(gh, r, deploy.pr_number, deploy.head_sha, stack.gate.mergeMethod);
+    const merge = await mergeOnce(ctx, "merge-first");
     await setMerged(deps.db, task.id, merge.merged, merge.merged ? merge.sha : null);
     await auditWorkflow(deps.db, workflow, merge.merged ? "merge.succeeded" : "merge.refused", merge.merged ? { sha: merge.sha, method: stack.gate.mergeMethod, mode: "merge-then-deploy" } : { status: merge.status, message: merge.message }, task.id);
     if (!merge.merged) {
@@ -120,14 +122,14 @@ async function runDeploy(
     applySha = merge.sha;
   }
 
-  const deploymentId = await createDeployment(gh, r, {
+  const deploymentId = await createDeploymentOnce(deps.writes, target, `task:${task.id}:deployment`, {
     sha: applySha,
     environment: stack.name,
     description: `pr-infra-agent: ${deploy.kind === "branch" ? `${what.toLowerCase()} ` : ""}#${deploy.pr_number}, plan ${deploy.plan_hash.slice(7, 19)}`,
     payload: { plan_hash: deploy.plan_hash, pr: deploy.pr_number, task_id: task.id, kind: deploy.kind },
   });
   await setDeploymentId(deps.db, task.id, deploymentId);
-  await setDeploymentStatus(gh, r, deploymentId, "in_progress", { description: "applying the approved plan", logUrl });
+  await deps.writes.deploymentStatus(target, deploymentId, "in_progress", { description: "applying the approved plan", logUrl }, { cls: "progress" });
   await auditWorkflow(deps.db, workflow, "deploy.started", { stack: stack.name, kind: deploy.kind, head_sha: applySha, plan_hash: deploy.plan_hash, deployment_id: deploymentId, ...slaSoFar(started) }, task.id);
 
   // Break-glass kills the sandbox of a running apply.
@@ -135,7 +137,7 @@ async function runDeploy(
   await notifySlack(deps, { event: "deploy.started", repo: workflow.repo, prNumber: deploy.pr_number, stack: stack.name, sha: applySha, detail: `${what} by @${deploy.requested_by}`, ...(logUrl ? { url: logUrl } : {}) });
   let result: ApplyResult;
   try {
-    result = await apply({ deps, gh, repo: r, workflow: { ...workflow, head_sha: applySha }, task, stack, log }, deploy, stop, mergeFirst);
+    result = await apply({ deps, gh, repo: r, target, workflow: { ...workflow, head_sha: applySha }, task, stack, log }, deploy, stop, mergeFirst);
   } catch (err) {
     result = { output: "", exitCode: null, durationMs: null, failure: (err as Error).message, mismatch: null };
   }
@@ -146,12 +148,12 @@ async function runDeploy(
   // The Deployment exists by now: needs-attention marks it too.
   const applying = { ...deploy, deployment_id: String(deploymentId), started_at: started.started_at };
   if (breakGlassSignal?.aborted) {
-    await needsAttention({ deps, gh, repo: r, workflow, task, deploy: applying, log }, STOPPED_BY_BREAK_GLASS);
+    await needsAttention({ deps, gh, repo: r, target, workflow, task, deploy: applying, log }, STOPPED_BY_BREAK_GLASS);
     return;
   }
   if (opts.shutdown?.aborted) {
     // Killed mid-apply by a shutdown past its grace period: same as a crash, never re-run.
-    await needsAttention({ deps, gh, repo: r, workflow, task, deploy: applying, log }, NEEDS_ATTENTION);
+    await needsAttention({ deps, gh, repo: r, target, workflow, task, deploy: applying, log }, NEEDS_ATTENTION);
     return;
   }
   if (result.mismatch) {
@@ -183,20 +185,19 @@ async function runDeploy(
   });
 
   if (deploy.kind === "branch") {
-    await createComment(gh, r, deploy.pr_number, `⏪ ${what} of ${code(stack.name)} to ${code(shortSha(applySha))} succeeded (plan ${code(deploy.plan_hash.slice(7, 19))}).${slaLine(started)}`);
+    await deps.writes.comment(target, deploy.pr_number, `⏪ ${what} of ${code(stack.name)} to ${code(shortSha(applySha))} succeeded (plan ${code(deploy.plan_hash.slice(7, 19))}).${slaLine(started)}`);
     return;
   }
   if (mergeFirst) {
-    await createComment(gh, r, deploy.pr_number, `🚀 Merged the pull request and deployed ${code(stack.name)} at the merge commit ${code(shortSha(applySha))}: it planned exactly the approved plan ${code(deploy.plan_hash.slice(7, 19))}.`);
+    await deps.writes.comment(target, deploy.pr_number, `🚀 Merged the pull request and deployed ${code(stack.name)} at the merge commit ${code(shortSha(applySha))}: it planned exactly the approved plan ${code(deploy.plan_hash.slice(7, 19))}.`);
     return;
   }
   // Merge exactly the deployed commit: a push after the approval makes GitHub refuse.
-  const merge = await mergePull(gh, r, deploy.pr_number, deploy.head_sha, stack.gate.mergeMethod);
+  const merge = await mergeOnce(ctx, "after-apply");
   await setMerged(deps.db, task.id, merge.merged, merge.merged ? merge.sha : null);
   await auditWorkflow(deps.db, workflow, merge.merged ? "merge.succeeded" : "merge.refused", merge.merged ? { sha: merge.sha, method: stack.gate.mergeMethod } : { status: merge.status, message: merge.message }, task.id);
-  await createComment(
-    gh,
-    r,
+  await deps.writes.comment(
+    target,
     deploy.pr_number,
     merge.merged
       ? `🚀 Deployed ${code(stack.name)} at ${code(shortSha(deploy.head_sha))} (plan ${code(deploy.plan_hash.slice(7, 19))}) and merged the pull request.`
@@ -207,7 +208,6 @@ async function runDeploy(
 /** What a finished deploy reports through: the task's run, its deploy row and its check run. */
 interface StartedApply extends DeployRun {
   stack: ResolvedStack;
-  checkRunId: number;
   logUrl: string | null;
   what: string;
 }
@@ -242,23 +242,19 @@ const TASK_END_STATE = { SUCCEEDED: "SUCCEEDED", FAILED: "FAILED", NEEDS_ATTENTI
  * before anyone is told), then the Deployment, the check run, the audit log (with a rollback's
  * timing), Slack and the thread.
  */
-async function endDeployment(c: DeployRun & Partial<Pick<StartedApply, "checkRunId" | "logUrl">>, end: DeployEnd): Promise<void> {
-  const { deps, gh, repo: r, workflow, task, deploy } = c;
+async function endDeployment(c: DeployRun & Partial<Pick<StartedApply, "logUrl">>, end: DeployEnd): Promise<void> {
+  const { deps, target, workflow, task, deploy } = c;
   await endDeploy(deps.db, task.id, end.state === "SUCCEEDED" ? { state: "SUCCEEDED" } : { state: end.state, error: end.error ?? "" });
   observeDeployEnd(deps.metrics, deploy.kind, DEPLOY_END_METRIC[end.state], deploy.started_at);
   if (end.step && end.applyEnded) observeStep(deps.metrics, "deploy", end.step.status, end.step.durationMs);
   await finishTask(deps.db, task.id, { state: TASK_END_STATE[end.state], steps: end.step ? [end.step] : task.steps, error: end.error });
-  if (end.deployment) {
-    const status = setDeploymentStatus(gh, r, end.deployment.id, end.deployment.state, { description: end.deployment.description, logUrl: c.logUrl ?? null });
-    // An interrupted deploy is marked on a best-effort basis: the human hand-over must not fail on it.
-    await (end.state === "NEEDS_ATTENTION" ? status.catch(() => {}) : status);
-  }
-  const checkRunId = c.checkRunId ?? (task.check_run_id ? Number(task.check_run_id) : null);
-  if (end.checkRun && checkRunId) await updateCheckRun(gh, r, checkRunId, end.checkRun);
+  // Through the outbox: recorded now, sent (and sent again after a crash) until GitHub has it.
+  if (end.deployment) await deps.writes.deploymentStatus(target, end.deployment.id, end.deployment.state, { description: end.deployment.description, logUrl: c.logUrl ?? null });
+  if (end.checkRun) await deps.writes.checkRun(target, task.id, end.checkRun, { idempotencyKey: `task:${task.id}:completed` });
   await auditWorkflow(deps.db, workflow, end.audit.action, end.audit.detail, task.id);
   if (end.applyEnded && end.state !== "NEEDS_ATTENTION") await auditRollbackSla(c, end.state);
   if (end.slack) await notifySlack(deps, end.slack);
-  if (end.comment) await createComment(gh, r, deploy.pr_number, end.comment);
+  if (end.comment) await deps.writes.comment(target, deploy.pr_number, end.comment, { idempotencyKey: `task:${task.id}:end-comment` });
 }
 
 async function endFailed(c: StartedApply, step: StepResult, failure: string, deploymentId: number | null, comment: string): Promise<void> {
@@ -300,7 +296,7 @@ async function planMismatch(c: StartedApply, step: StepResult, deploymentId: num
   });
   const approvals = Math.max(stack.gate.approvals, deps.config.gate.minApprovals);
   const exclude = await pullChangers({ deps, gh, repo: r, repoFullName: workflow.repo, threadNumber: deploy.pr_number }, deploy.requested_by);
-  await startMainlinePreview(deps, gh, {
+  await startMainlinePreview(deps, {
     repo: r,
     repoFullName: workflow.repo,
     installationId: Number(workflow.installation_id),
@@ -312,7 +308,7 @@ async function planMismatch(c: StartedApply, step: StepResult, deploymentId: num
     config: { image: workflow.config.image, cloneUrl: workflow.config.cloneUrl, defaultBranch: workflow.config.defaultBranch },
     branch: { purpose: "merge-commit", approvals, command: `/agent deploy ${stack.name}`, exclude },
   });
-  await createComment(gh, r, deploy.pr_number, `⚠️ Merged the pull request, but ${why}. The merge commit is being previewed here; once its plan is approved, comment \`/agent deploy ${stack.name}\` to apply it.`);
+  await deps.writes.comment(c.target, deploy.pr_number, `⚠️ Merged the pull request, but ${why}. The merge commit is being previewed here; once its plan is approved, comment \`/agent deploy ${stack.name}\` to apply it.`);
 }
 
 /** Seconds from the request to the apply's start and end, for a rollback (the rollback targets: begun within 5 min, finished within 15 min). */
@@ -364,4 +360,28 @@ async function needsAttention(c: DeployRun, why: string): Promise<void> {
     comment: `⚠️ Deploy of ${code(deploy.stack)} at ${code(shortSha(deploy.head_sha))} needs attention: ${why}.`,
   });
   c.log.error({ stack: deploy.stack }, "deploy interrupted; handed to a human");
+}
+
+/** Merge outcome as the deploy reports it. */
+type MergeOutcome = { merged: true; sha: string } | { merged: false; status: number; message: string };
+
+/**
+ * Merges the deployed PR exactly once (the outbox's send-once write, keyed by task and step). An
+ * answer lost on the way is settled by asking GitHub whether the PR is merged, never by merging
+ * again.
+ */
+async function mergeOnce(c: StartedApply, step: "merge-first" | "after-apply"): Promise<MergeOutcome> {
+  const { deps, gh, repo: r, target, task, deploy, stack } = c;
+  const sent = await deps.writes.merge(target, `task:${task.id}:${step}`, { number: deploy.pr_number, sha: deploy.head_sha, method: stack.gate.mergeMethod });
+  if (sent.state === "sent") return sent.result as MergeOutcome;
+  if (sent.state === "failed") return { merged: false, status: 0, message: sent.error };
+  const pull = await getPull(gh, r, deploy.pr_number);
+  return pull.merged && pull.mergeCommitSha ? { merged: true, sha: pull.mergeCommitSha } : { merged: false, status: 0, message: "GitHub's answer to the merge was lost and the pull request is not merged" };
+}
+
+/** A GitHub Deployment, created at most once per key; no id (refused, or the answer lost) stops the deploy before anything is applied. */
+async function createDeploymentOnce(writes: AppDeps["writes"], target: WriteTarget, key: string, d: { sha: string; environment: string; description: string; payload: Record<string, unknown> }): Promise<number> {
+  const sent: SendOnceOutcome = await writes.createDeployment(target, key, d);
+  if (sent.state === "sent") return Number(sent.result.id);
+  throw new Error(sent.state === "failed" ? `GitHub did not create the deployment: ${sent.error}` : "GitHub's answer to creating the deployment was lost");
 }

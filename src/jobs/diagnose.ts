@@ -9,7 +9,6 @@ import { randomUUID } from "node:crypto";
 import type { Job } from "bullmq";
 import { appendAudit } from "../connectors/store/audit.js";
 import {
-  getReportCommentId,
   pendingApprovals,
   recentFailures,
   recentRuns,
@@ -18,11 +17,11 @@ import {
   stuckTasks,
 } from "../connectors/store/diagnostics.js";
 import { branchRef } from "../connectors/branch-ref.js";
-import { createComment, filesUnder, updateComment, type GitHub, type RepoRef } from "../connectors/github.js";
+import { filesUnder, type GitHub, type RepoRef } from "../connectors/github.js";
+import { objectId, objectKeys } from "../connectors/outbox/store.js";
 import { loadDiagnoseSettings } from "../diagnose/repo-settings.js";
 import type { AppDeps } from "../deps.js";
 import type { DiagnoseRuntime } from "../diagnose/runtime.js";
-import { withPrLock } from "../connectors/store/workflows.js";
 import { KnowledgeBase, mergeHits } from "../diagnose/knowledge.js";
 import { buildProbes } from "../diagnose/probes/index.js";
 import { runProbes } from "../diagnose/probes/run.js";
@@ -158,13 +157,13 @@ export async function processDiagnose(job: Job<DiagnoseJobData>, deps: AppDeps):
     notes,
   };
   const body = renderDiagnosticReport(report);
-  // One report comment per issue even with two runs on two workers: the upsert is serialised.
-  const { existing, commentId } = await withPrLock(deps.db, data.repo, data.issueNumber, async () => {
-    const existing = await getReportCommentId(deps.db, data.repo, data.issueNumber);
-    const commentId = existing !== null && (await updateComment(gh, repo, existing, body)) ? existing : await createComment(gh, repo, data.issueNumber, body);
-    await saveReport(deps.db, { repo: data.repo, issueNumber: data.issueNumber, commentId, stack: data.stack, requestedBy: data.requestedBy, report: { ...report, failures: failures.map(({ log: _log, ...f }) => f) } });
-    return { existing, commentId };
-  });
+  // One report comment per issue: the outbox keeps it under the issue's key and updates it in
+  // place (two runs in quick succession are one write, the newer report).
+  const key = objectKeys.diagnosis(data.repo, data.issueNumber);
+  const existing = await objectId(deps.db, key);
+  await deps.writes.upsertComment({ installationId: data.installationId, repo }, key, data.issueNumber, body);
+  const commentId = existing;
+  await saveReport(deps.db, { repo: data.repo, issueNumber: data.issueNumber, commentId, stack: data.stack, requestedBy: data.requestedBy, report: { ...report, failures: failures.map(({ log: _log, ...f }) => f) } });
   await appendAudit(deps.db, {
     actor: "agent",
     action: "diagnose.reported",
@@ -175,7 +174,7 @@ export async function processDiagnose(job: Job<DiagnoseJobData>, deps: AppDeps):
       stack: data.stack,
       trigger: data.trigger,
       comment_id: commentId,
-      updated: commentId === existing,
+      updated: existing !== null,
       probes: probes.map((p) => ({ name: p.name, status: p.status })),
       failures: failures.length,
       similar: similar.map((h) => h.entry.id),

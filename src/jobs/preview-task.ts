@@ -1,9 +1,10 @@
 import { UnrecoverableError, WaitingError, type Job } from "bullmq";
 import { HandBackError, TaskCancelledError, TaskUserError } from "./task-errors.js";
 import type { TaskRun, AppDeps } from "../deps.js";
-import { repoRef, type TaskRunOptions } from "./task-run.js";
+import { repoRef, targetOf, type TaskRunOptions } from "./task-run.js";
 import { withSandboxSession, type SandboxSession } from "./sandbox-session.js";
-import { createCheckRun, updateCheckRun, type GitHub, type RepoRef } from "../connectors/github.js";
+import type { GitHub } from "../connectors/github.js";
+import type { WriteTarget } from "../connectors/outbox/writes.js";
 import { CredentialError } from "../connectors/vault/errors.js";
 import { afterMainlinePreview } from "../deploys/mainline.js";
 import { evaluatePlanPolicy, type PlanDecision } from "../approval/plan-policy.js";
@@ -20,7 +21,7 @@ import { headTail } from "../render/markdown.js";
 import { parseLintAnnotations } from "../render/annotations.js";
 import { SandboxIntegrityError, type LimitEvents } from "../connectors/sandbox.js";
 import { auditWorkflow } from "../connectors/store/audit.js";
-import { claimTask, finishTask, getTask, isTaskCancelled, releaseTask, getTasks, saveTaskSteps, setTaskCheckRun, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
+import { claimTask, finishTask, getTask, isTaskCancelled, releaseTask, getTasks, saveTaskSteps, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import { cancelledOutput, checksCheckRunName, completedOutput, previewCheckRunName, progressOutput } from "../render/check-run.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { observeStep, observeTaskEnd } from "../web/metrics.js";
@@ -61,21 +62,23 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
   if (!task) {
     log.info({ state: found.task.state }, "task no longer runnable; skipping");
     // A checks job retried after its worker died between finishing and releasing: release now.
-    if (found.task.kind === "checks") {
-      const gh = await deps.github(Number(found.workflow.installation_id));
-      await releaseDependents(deps, gh, repoRef(found.workflow), found.task.id);
-    }
-    // A retry after the task ended but before its report reached GitHub (a failed update, a
-    // dead worker): the sticky comment is rendered from the database again, so it does not stay
-    // "running". Idempotent: it edits the same comment.
+    if (found.task.kind === "checks") await releaseDependents(deps, targetOf(found.workflow), found.task.id);
+    // A retry after the task ended but before its report reached the outbox (a dead worker):
+    // the check run is completed and the sticky comment rendered from the database. The
+    // completion's key is the one the task's own report uses, so it is sent once either way.
     if (found.task.finished_at) {
-      const gh = await deps.github(Number(found.workflow.installation_id));
-      await refreshSticky(deps, gh, repoRef(found.workflow), found.workflow.pr_number);
+      if (found.task.state === "SUCCEEDED" || found.task.state === "FAILED") {
+        await deps.writes.checkRun(targetOf(found.workflow), found.task.id, completedOutput(found.task.stack, { succeeded: found.task.state === "SUCCEEDED", steps: found.task.steps, error: found.task.error, logUrl: taskLogUrl(deps.config, found.task.id) }), {
+          idempotencyKey: completionKey(found.task.id),
+        });
+      }
+      await refreshSticky(deps, targetOf(found.workflow), found.workflow.pr_number);
     }
     return;
   }
   const { workflow } = found;
   const r = repoRef(workflow);
+  const target = targetOf(workflow);
   const group = task.kind === "checks" ? workflow.config.checks?.find((g) => g.label === task.stack) : undefined;
   const stack = task.kind === "checks" ? (group ? checksAsStack(group) : undefined) : workflow.config.stacks.find((s) => s.name === task.stack);
 
@@ -87,20 +90,16 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
   try {
     gh = await deps.github(Number(workflow.installation_id));
     if (!stack) throw new TaskUserError(`stack ${task.stack} is not in the workflow's configuration`);
-    const checkRunId = await ensureCheckRun(deps, gh, r, workflow, task);
-    await runPreview({ deps, gh, repo: r, workflow, task, stack, log }, checkRunId, stop);
+    await runPreview({ deps, gh, repo: r, target, workflow, task, stack, log }, stop);
   } catch (err) {
     if (err instanceof TaskCancelledError) {
       log.info("task cancelled while running; sandbox stopped");
       observeTaskEnd(deps.metrics, task.kind, "cancelled", task.started_at);
-      if (gh) {
-        const current = await getTask(deps.db, task.id);
-        const id = current?.task.check_run_id;
-        const error = current?.task.error;
-        const why = !error || error === "superseded by a newer commit" ? "Superseded by a newer commit" : `Cancelled (${error})`;
-        if (id) await updateCheckRun(gh, r, Number(id), cancelledOutput(task.stack, `${why}; the running steps were stopped.`)).catch(() => {});
-        await refreshSticky(deps, gh, r, workflow.pr_number).catch(() => {});
-      }
+      const current = await getTask(deps.db, task.id);
+      const error = current?.task.error;
+      const why = !error || error === "superseded by a newer commit" ? "Superseded by a newer commit" : `Cancelled (${error})`;
+      await deps.writes.checkRun(target, task.id, cancelledOutput(task.stack, `${why}; the running steps were stopped.`)).catch(() => {});
+      await refreshSticky(deps, target, workflow.pr_number).catch(() => {});
       return;
     }
     if (err instanceof HandBackError) {
@@ -117,9 +116,8 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
           ? `this task's credentials could not be issued after ${job.attemptsMade + 1} attempts (${err.message}); nothing was run`
           : `internal error after ${job.attemptsMade + 1} attempts: ${(err as Error).message}`;
       log.warn({ err }, "preview task failed");
-      if (gh) await failTask(deps, gh, r, workflow, task, message).catch((e) => log.error({ err: e }, "could not record the failure"));
-      // Without a GitHub client (installation token refused) at least the record is final.
-      else if ((await finishTask(deps.db, task.id, { state: "FAILED", steps: [], error: message })) !== null) observeTaskEnd(deps.metrics, task.kind, "failed", task.started_at);
+      // The report goes through the outbox, so it needs no GitHub client now (a refused token).
+      await failTask(deps, gh, target, workflow, task, message).catch((e) => log.error({ err: e }, "could not record the failure"));
     } else {
       log.warn({ err, attempt: job.attemptsMade + 1 }, "preview task attempt failed; will retry");
     }
@@ -129,20 +127,17 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
   }
 }
 
-async function ensureCheckRun(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow): Promise<number> {
-  if (task.check_run_id) return Number(task.check_run_id);
-  const name = task.kind === "checks" ? checksCheckRunName(task.stack) : previewCheckRunName(task.stack);
-  const id = await createCheckRun(gh, r, name, workflow.head_sha, task.id, {
-    status: "in_progress",
-    detailsUrl: taskLogUrl(deps.config, task.id),
-  });
-  await setTaskCheckRun(deps.db, task.id, id);
-  task.check_run_id = String(id);
-  return id;
+/** The key of a task's final check-run update: its own report and a retry's are one write. */
+const completionKey = (taskId: string) => `task:${taskId}:completed`;
+
+/** The task's check run, with what creates it when the command's queued one never was (autoplan of a dependent, a retry). */
+function checkRunIdentity(workflow: WorkflowRow, task: TaskRow): { name: string; headSha: string } {
+  return { name: task.kind === "checks" ? checksCheckRunName(task.stack) : previewCheckRunName(task.stack), headSha: workflow.head_sha };
 }
 
-async function runPreview(run: TaskRun, checkRunId: number, shutdown?: AbortSignal): Promise<void> {
-  const { deps, gh, repo: r, workflow, task, stack, log } = run;
+async function runPreview(run: TaskRun, shutdown?: AbortSignal): Promise<void> {
+  const { deps, target, workflow, task, stack, log } = run;
+  const identity = checkRunIdentity(workflow, task);
   const steps: StepResult[] = stack.steps
     .filter((s) => s.name !== "deploy")
     .map((s) => ({ name: s.name, status: "pending", exitCode: null, durationMs: null, outputTail: "", truncated: false }));
@@ -154,10 +149,11 @@ async function runPreview(run: TaskRun, checkRunId: number, shutdown?: AbortSign
       if (ran) Object.assign(step, ran);
     }
   }
-  await updateCheckRun(gh, r, checkRunId, { ...progressOutput(stack.name, steps), startedAt: new Date().toISOString() });
+  // Progress is the least urgent write: it waits in the outbox for a newer one (the result).
+  await deps.writes.checkRun(target, task.id, { ...progressOutput(stack.name, steps), startedAt: new Date().toISOString(), detailsUrl: taskLogUrl(deps.config, task.id) }, { cls: "progress", identity });
 
   const progress = throttled(deps.config.worker.checkRunUpdateIntervalMs, async () => {
-    await updateCheckRun(gh, r, checkRunId, progressOutput(stack.name, steps));
+    await deps.writes.checkRun(target, task.id, progressOutput(stack.name, steps), { cls: "progress" });
   });
   // A fork's code is untrusted: no egress, no credentials, the untrusted runtime (invariant 3).
   const fork = workflow.config.fork === true;
@@ -201,7 +197,10 @@ async function runPreview(run: TaskRun, checkRunId: number, shutdown?: AbortSign
     ...(lint ? { annotations: lint.annotations, annotationsTotal: lint.total } : {}),
   });
   // A successful preview with a plan offers the gate as buttons; a click goes through the same checks as a comment.
-  await updateCheckRun(gh, r, checkRunId, succeeded && task.kind === "preview" && outcome.planHash && !branch ? { ...completed, actions: PREVIEW_ACTIONS } : completed);
+  await deps.writes.checkRun(target, task.id, succeeded && task.kind === "preview" && outcome.planHash && !branch ? { ...completed, actions: PREVIEW_ACTIONS } : completed, {
+    identity,
+    idempotencyKey: completionKey(task.id),
+  });
   await auditWorkflow(deps.db, workflow, `${task.kind === "checks" ? "checks" : "preview"}.${succeeded ? "succeeded" : "failed"}`, {
     stack: stack.name,
     head_sha: workflow.head_sha,
@@ -217,8 +216,8 @@ async function runPreview(run: TaskRun, checkRunId: number, shutdown?: AbortSign
     if (ended) await afterMainlinePreview({ ...run, task: ended.task }, { succeeded, error, plan: outcome.plan });
     return;
   }
-  await refreshSticky(deps, gh, r, workflow.pr_number);
-  if (task.kind === "checks") await releaseDependents(deps, gh, r, task.id);
+  await refreshSticky(deps, target, workflow.pr_number);
+  if (task.kind === "checks") await releaseDependents(deps, target, task.id);
 }
 
 /** A successful preview takes (or renews) this PR's lock on the stack. */
@@ -349,20 +348,20 @@ async function runSteps(run: TaskRun, session: SandboxSession, steps: StepResult
   return outcome;
 }
 
-async function failTask(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, message: string): Promise<void> {
+async function failTask(deps: AppDeps, gh: GitHub | null, target: WriteTarget, workflow: WorkflowRow, task: TaskRow, message: string): Promise<void> {
   const current = await getTask(deps.db, task.id);
   const steps = current?.task.steps ?? [];
   // Timed only when this ended the task (not when it failed after it had ended).
   if ((await finishTask(deps.db, task.id, { state: "FAILED", steps, error: message })) !== null) observeTaskEnd(deps.metrics, task.kind, "failed", task.started_at);
-  const checkRunId = current?.task.check_run_id ? Number(current.task.check_run_id) : await ensureCheckRun(deps, gh, r, workflow, task);
-  await updateCheckRun(gh, r, checkRunId, completedOutput(task.stack, { succeeded: false, steps, error: message }));
+  await deps.writes.checkRun(target, task.id, completedOutput(task.stack, { succeeded: false, steps, error: message }), { identity: checkRunIdentity(workflow, task), idempotencyKey: completionKey(task.id) });
   await auditWorkflow(deps.db, workflow, "preview.failed", { stack: task.stack, head_sha: workflow.head_sha, error: message }, task.id);
   if (workflow.kind === "branch") {
     const stack = workflow.config.stacks.find((s) => s.name === task.stack);
     const ended = await getTask(deps.db, task.id);
-    if (stack && ended) await afterMainlinePreview({ deps, gh, repo: r, workflow, task: ended.task, stack, log: deps.log }, { succeeded: false, error: message, plan: null });
+    const gh_ = gh ?? (await deps.github(target.installationId));
+    if (stack && ended) await afterMainlinePreview({ deps, gh: gh_, repo: target.repo, target, workflow, task: ended.task, stack, log: deps.log }, { succeeded: false, error: message, plan: null });
     return;
   }
-  await refreshSticky(deps, gh, r, workflow.pr_number);
-  if (task.kind === "checks") await releaseDependents(deps, gh, r, task.id);
+  await refreshSticky(deps, target, workflow.pr_number);
+  if (task.kind === "checks") await releaseDependents(deps, target, task.id);
 }

@@ -8,7 +8,7 @@
  */
 import type { AuditAction } from "../domain/audit-actions.js";
 import { hasAtLeast } from "../approval/permissions.js";
-import { createComment, getPermission, type GitHub, type RepoRef } from "../connectors/github.js";
+import { getPermission, type GitHub, type RepoRef } from "../connectors/github.js";
 import type { SlackInteraction } from "../connectors/slack/interactions.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { liveDeploysOf, recordApproval, withGateLock } from "../connectors/store/gate.js";
@@ -90,7 +90,7 @@ export async function processSlackClick(deps: AppDeps, click: SlackClick): Promi
   if (ignoredWhy !== null) {
     await audit("approval.recorded", { via: "slack", counts: false, why: ignoredWhy });
     if (deps.slack && (stored.channel ?? click.channel)) await deps.slack.notifier.tellUser((stored.channel ?? click.channel)!, click.slackUser, `Your approval was recorded but does not count: ${ignoredWhy}.`);
-    await createComment(gh, r, value.pr, `@\u200b${click.githubLogin}'s approval of ${code(value.stack)} (plan ${code(shortPlanHash(value.plan) ?? "")}) at ${code(shortSha(value.sha))} in Slack does not count: ${ignoredWhy}.`);
+    await deps.writes.comment({ installationId: value.inst, repo: r }, value.pr, `@\u200b${click.githubLogin}'s approval of ${code(value.stack)} (plan ${code(shortPlanHash(value.plan) ?? "")}) at ${code(shortSha(value.sha))} in Slack does not count: ${ignoredWhy}.`);
     return;
   }
   await audit(click.action === "approve" ? "approval.recorded" : "denial.recorded", { via: "slack" });
@@ -98,9 +98,8 @@ export async function processSlackClick(deps: AppDeps, click: SlackClick): Promi
   await setSlackDecision(deps.db, stored.id, decision);
   await update(decision);
   const command = branch && matches({ head_sha: branch.workflow.head_sha, plan_hash: branch.task.plan_hash, state: branch.task.state }) ? (branch.workflow.config.branch?.command ?? `/agent rollback ${value.stack}`) : `/agent deploy ${value.stack}`;
-  await createComment(
-    gh,
-    r,
+  await deps.writes.comment(
+    { installationId: value.inst, repo: r },
     value.pr,
     click.action === "approve"
       ? `@\u200b${click.githubLogin} approved ${code(value.stack)} (plan ${code(shortPlanHash(value.plan) ?? "")}) at ${code(shortSha(value.sha))} in Slack; it counts. \`${command}\` applies it once the rest of the gate passes.`

@@ -1,14 +1,8 @@
-import { createComment, deleteComment, updateComment, type GitHub, type RepoRef } from "../connectors/github.js";
+import type { WriteClass } from "../connectors/outbox/pacer.js";
+import { objectKeys } from "../connectors/outbox/store.js";
+import type { GitHubWrites, WriteTarget } from "../connectors/outbox/writes.js";
 import type { Db } from "../connectors/store/db.js";
-import {
-  getCommentParts,
-  getStickyCommentId,
-  latestPreviewPerStack,
-  removeCommentPart,
-  setCommentPart,
-  setStickyCommentId,
-  withPrLock,
-} from "../connectors/store/workflows.js";
+import { latestPreviewPerStack, withPrLock } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { renderStickyParts } from "../render/sticky-comment.js";
 import { taskLogUrl } from "../web/log-links.js";
@@ -21,18 +15,22 @@ export interface StickyOptions {
   logUrlFor?: (taskId: string) => string | null;
   /** A notice shown above the table (e.g. a configuration error). */
   notice?: string;
+  /** How urgent the render is (default final). */
+  cls?: WriteClass;
 }
 
 /**
- * Re-renders the one living PR comment from the database and writes it: updated in place,
- * created once. When the plan detail outgrows one comment it continues in numbered comments
- * right below, which are updated in place too; parts a new render no longer needs are
- * deleted. A per-PR lock keeps two workers from creating two comments or writing an older
- * state over a newer one.
+ * Re-renders the one living PR comment from the database and hands it to the outbox: updated
+ * in place, created once (the outbox keeps its id under the sticky key). When the plan detail
+ * outgrows one comment it continues in numbered comments right below, updated in place too;
+ * parts a new render no longer needs are deleted. Each part is one object in the outbox, so
+ * renders in quick succession (200 stacks finishing) cost one write per part, not one per
+ * render: a render while an earlier one waits replaces it. A per-PR lock keeps two workers
+ * from interleaving their parts.
  */
-export async function refreshStickyComment(db: Db, gh: GitHub, r: RepoRef, prNumber: number, opts: StickyOptions): Promise<number> {
-  const repo = `${r.owner}/${r.repo}`;
-  return withPrLock(db, repo, prNumber, async () => {
+export async function refreshStickyComment(db: Db, writes: GitHubWrites, t: WriteTarget, prNumber: number, opts: StickyOptions): Promise<void> {
+  const repo = `${t.repo.owner}/${t.repo.repo}`;
+  await withPrLock(db, repo, prNumber, async () => {
     const stacks = await latestPreviewPerStack(db, repo, prNumber);
     const parts = renderStickyParts({
       repo,
@@ -42,35 +40,27 @@ export async function refreshStickyComment(db: Db, gh: GitHub, r: RepoRef, prNum
       ...(opts.logUrlFor ? { logUrlFor: opts.logUrlFor } : {}),
       ...(opts.notice ? { notice: opts.notice } : {}),
     });
-    const existing = await getStickyCommentId(db, repo, prNumber);
-    let mainId: number;
-    if (existing !== null && (await updateComment(gh, r, existing, parts.main))) mainId = existing;
-    else {
-      mainId = await createComment(gh, r, prNumber, parts.main);
-      await setStickyCommentId(db, repo, prNumber, mainId);
-    }
-    const known = await getCommentParts(db, repo, prNumber);
-    for (const [i, body] of parts.continuations.entries()) {
-      const part = i + 2;
-      const id = known.get(part);
-      if (id !== undefined && (await updateComment(gh, r, id, body))) continue;
-      await setCommentPart(db, repo, prNumber, part, await createComment(gh, r, prNumber, body));
-    }
+    const o = { cls: opts.cls ?? "final" } as const;
+    const bodies = [parts.main, ...parts.continuations];
+    for (const [i, body] of bodies.entries()) await writes.upsertComment(t, objectKeys.stickyPart(repo, prNumber, i + 1), prNumber, body, o);
     // Detail from an earlier, longer preview must not linger under the new one.
-    for (const [part, id] of known) {
-      if (part - 2 < parts.continuations.length) continue;
-      await deleteComment(gh, r, id);
-      await removeCommentPart(db, repo, prNumber, part);
+    const prefix = objectKeys.stickyPrefix(repo, prNumber);
+    for (const key of await writes.commentsUnder(prefix)) {
+      if (Number(key.slice(prefix.length)) > bodies.length) await writes.deleteComment(t, key, o);
     }
-    return mainId;
   });
 }
 
-/** The sticky comment of a PR as the server is configured (continuations, log links). */
-export function refreshSticky(deps: Pick<AppDeps, "db" | "config">, gh: GitHub, r: RepoRef, prNumber: number): Promise<number> {
-  return refreshStickyComment(deps.db, gh, r, prNumber, {
+/**
+ * The sticky comment of a PR as the server is configured (continuations, log links). `progress`
+ * for renders of work still under way (queued, running): they wait in the outbox for the final
+ * render and are sent only if it does not come within the debounce.
+ */
+export function refreshSticky(deps: Pick<AppDeps, "db" | "config" | "writes">, t: WriteTarget, prNumber: number, cls: WriteClass = "final"): Promise<void> {
+  return refreshStickyComment(deps.db, deps.writes, t, prNumber, {
     webBaseUrl: deps.config.github.webBaseUrl,
     maxContinuations: deps.config.comments.maxContinuations,
     logUrlFor: (taskId) => taskLogUrl(deps.config, taskId),
+    cls,
   });
 }

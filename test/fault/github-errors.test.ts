@@ -50,48 +50,61 @@ describe("transient GitHub errors and dropped Postgres connections", () => {
 
   async function settled(number: number) {
     const { gh } = f;
-    const done = await gh.waitFor((c) => isCheckRunCompleted(c) && gh.fake.checkRuns.get(Number(c.path.split("/").pop()))?.head_sha === gh.fake.pulls.get(number)!.headSha, `#${number}'s completed check run`, 60_000);
+    // The check run's last write says completed: an update (PATCH), or its creation when the
+    // outbox merged queued → in_progress → completed into one write (a quick task).
+    const headSha = gh.fake.pulls.get(number)!.headSha;
+    const completedRun = () => [...gh.fake.checkRuns.values()].find((r) => r.head_sha === headSha && r.status === "completed");
+    await gh.waitFor(() => completedRun() !== undefined, `#${number}'s completed check run`, 50_000);
+    const done = { body: completedRun()! };
+    // Created with the result (the "queued" render waited in the outbox and was replaced) or updated to it.
     await gh.waitFor((c) => {
+      if (!String(c.body?.body).includes("✅ succeeded")) return false;
+      if (c.method === "POST") return c.path.endsWith(`/issues/${number}/comments`);
       const id = Number(/\/issues\/comments\/(\d+)$/.exec(c.path)?.[1]);
-      return c.method === "PATCH" && gh.fake.comments.get(id)?.issue === number && String(c.body?.body).includes("✅ succeeded");
+      return c.method === "PATCH" && gh.fake.comments.get(id)?.issue === number;
     }, `the sticky comment of #${number} to settle`, 30_000);
     return done;
   }
 
   const stickyPosts = (number: number) => f.gh.find("POST", new RegExp(`/issues/${number}/comments$`)).filter((c) => String(c.body?.body).includes(STICKY_MARKER));
 
-  it("502s and 429/403 rate limits with retry-after are retried by Probot's Octokit: the preview completes, nothing is duplicated", async () => {
+  it("502s and 429/403 rate limits with retry-after are sent again: the preview completes, nothing is duplicated", async () => {
     const { gh, db } = f;
     const is = (method: string, re: RegExp) => (c: { method: string; path: string }) => c.method === method && re.test(c.path);
-    // 502s: plugin-retry. Secondary limits (429, and 403 with GitHub's "secondary rate limit"
-    // message): Probot's throttling, after `retry-after`. A 403 primary limit (quota used up):
-    // Probot's throttling, after the reset.
+    // 502s: plugin-retry. Rate limits answering a write (429, 403 with GitHub's "secondary rate
+    // limit" message, 403 with the primary quota used up): handed back to the outbox, which
+    // pauses the installation's writes until retry-after (or the reset) and sends them again.
     gh.failNext(1, 502, { match: is("POST", /\/check-runs$/) });
     gh.failNext(1, 502, { match: is("POST", /\/issues\/\d+\/comments$/) });
     gh.failNext(1, 429, { match: is("PATCH", /\/check-runs\/\d+$/), retryAfterSeconds: 1 });
-    gh.failNext(1, 403, { match: is("PATCH", /\/issues\/comments\/\d+$/), ...primaryRateLimit(1) });
+    gh.failNext(1, 403, { match: is("PATCH", /\/check-runs\/\d+$/), ...primaryRateLimit(1) });
     gh.failNext(1, 403, { match: is("POST", /\/reactions$/), retryAfterSeconds: 1 });
 
-    const number = await preview("#!/bin/sh\necho planned\n");
+    // Long enough that the queued check run is created before the result, so the faults on
+    // its update (PATCH) are met (a quick task's check run is one write, created completed).
+    const number = await preview("#!/bin/sh\necho planned\nsleep 4\n");
     const done = await settled(number);
     expect(done.body).toMatchObject({ conclusion: "success" });
 
     // Every fault was served, and each failed call was made again and then succeeded.
     expect(gh.pendingFaults).toBe(0);
     expect(gh.faulted.map((c) => `${c.method} ${c.path.replace(/\d+/g, "N")}`)).toEqual(
-      expect.arrayContaining([`POST /repos/${REPO}/issues/comments/N/reactions`, `POST /repos/${REPO}/check-runs`, "POST /repos/octo-org/fault-github/issues/N/comments", "PATCH /repos/octo-org/fault-github/check-runs/N", "PATCH /repos/octo-org/fault-github/issues/comments/N"]),
+      expect.arrayContaining([`POST /repos/${REPO}/issues/comments/N/reactions`, `POST /repos/${REPO}/check-runs`, "POST /repos/octo-org/fault-github/issues/N/comments", "PATCH /repos/octo-org/fault-github/check-runs/N"]),
     );
     for (const failed of gh.faulted) {
       expect(gh.calls.some((c) => c.method === failed.method && c.path === failed.path), `${failed.method} ${failed.path} retried`).toBe(true);
     }
-    // The rate limits were seen by Probot's throttling handlers: the primary one retried there.
+    // The three rate limits each paused the installation's outbox sender, which sent the write again.
     expect(worker.lines.filter((l) => /Secondary quota detected/.test(String(l.msg)))).toHaveLength(2);
-    expect(worker.lines.filter((l) => /Request quota exhausted/.test(String(l.msg)))).toHaveLength(1);
+    expect(worker.lines.filter((l) => /GitHub asked to slow down/.test(String(l.msg)))).toHaveLength(3);
 
     // Once each: one check run, completed once; one sticky comment.
     expect(gh.find("POST", /\/check-runs$/)).toHaveLength(1);
     expect(gh.calls.filter(isCheckRunCompleted)).toHaveLength(1);
     expect(stickyPosts(number)).toHaveLength(1);
+    // And the outbox holds each write as sent, none failed or left behind.
+    const { rows: writes } = await db.query("SELECT state, count(*)::int AS n FROM github_outbox GROUP BY state");
+    expect(writes.every((w: { state: string }) => w.state === "sent" || w.state === "superseded")).toBe(true);
     const { rows } = await db.query("SELECT t.state, t.attempts FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = $1", [number]);
     expect(rows).toEqual([{ state: "SUCCEEDED", attempts: 1 }]);
     // No attempt failed on the way.

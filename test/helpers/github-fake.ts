@@ -149,6 +149,16 @@ export class GitHubFake {
    * Answers one request (absolute URL, or a path under `baseUrl`'s host) and records it. The
    * nock interceptor and the HTTP stand-in (github-server.ts) both call this.
    */
+  /**
+   * The next call `match` accepts is answered `status` instead of being handled (recorded in
+   * `failed`, not in `calls`): a handler that dies at that step.
+   */
+  failOnce(match: (c: Pick<RecordedCall, "method" | "path">) => boolean, status = 500): void {
+    this.faults.push({ match, status });
+  }
+  readonly failed: RecordedCall[] = [];
+  private readonly faults: Array<{ match: (c: Pick<RecordedCall, "method" | "path">) => boolean; status: number }> = [];
+
   respond(method: string, uri: string, rawBody: string, headers: Record<string, string>): Reply {
     const url = new URL(uri, this.baseUrl);
     let path = url.pathname;
@@ -156,6 +166,12 @@ export class GitHubFake {
     if (apiPrefix && path.startsWith(apiPrefix)) path = path.slice(apiPrefix.length);
     const body = rawBody ? (JSON.parse(rawBody) as Record<string, unknown>) : null;
     const call: RecordedCall = { method, path, query: url.searchParams, body, headers };
+    const fault = this.faults.findIndex((f) => f.match(call));
+    if (fault >= 0) {
+      const [f] = this.faults.splice(fault, 1);
+      this.failed.push(call);
+      return [f!.status, { message: "injected fault" }];
+    }
     const reply = this.route(call);
     if (reply) {
       this.calls.push(call);

@@ -62,6 +62,8 @@ export async function makeTestEnv(overrides: Record<string, string> = {}): Promi
     SANDBOX_MEMORY_MB: "256",
     SANDBOX_TIMEOUT_SECONDS: "120",
     CHECK_RUN_UPDATE_INTERVAL_MS: "0",
+    // GitHub is a stand-in: the outbox sends without pacing (the pacing has tests of its own).
+    GITHUB_WRITES_PER_SECOND: "0",
     SHUTDOWN_GRACE_SECONDS: "30",
     LOG_LEVEL: (process.env.TEST_LOG_LEVEL ?? "silent") as ServerConfig["logLevel"],
     ...overrides,
@@ -154,24 +156,35 @@ export async function deliver(
   return { status: res.status, json: (await res.json()) as Record<string, unknown>, id };
 }
 
-/** Resolves when the worker has finished handling a delivery (the event, not a sleep). */
+/**
+ * Resolves when the worker has finished handling a delivery (the event, not a sleep) and the
+ * GitHub writes it left in the outbox have been sent (the app's sender says it is idle).
+ */
 export class DeliveryWatcher {
   private readonly events: QueueEvents;
   private readonly queue: Queue;
-  private constructor(env: TestEnv) {
+  private constructor(
+    env: TestEnv,
+    private readonly outboxIdle: () => Promise<void>,
+  ) {
     this.events = new QueueEvents(WEBHOOK_QUEUE, { connection: createRedis(TEST_REDIS_URL), prefix: env.queuePrefix });
     this.queue = new Queue(WEBHOOK_QUEUE, { connection: createRedis(TEST_REDIS_URL), prefix: env.queuePrefix });
   }
-  static async start(env: TestEnv): Promise<DeliveryWatcher> {
-    const w = new DeliveryWatcher(env);
+  static async start(env: TestEnv, outboxIdle: () => Promise<void> = async () => {}): Promise<DeliveryWatcher> {
+    const w = new DeliveryWatcher(env, outboxIdle);
     await w.events.waitUntilReady();
     return w;
   }
   async handled(deliveryId: string, timeoutMs = 45_000): Promise<void> {
-    const job = await Job.fromId(this.queue, jobIdFrom(["wh", deliveryId]));
-    if (!job) throw new Error(`delivery ${deliveryId} was not enqueued`);
+    await this.jobFinished(jobIdFrom(["wh", deliveryId]), timeoutMs);
+  }
+  /** The same for any webhook-queue job by its id (a delivery's job run again under another id). */
+  async jobFinished(jobId: string, timeoutMs = 45_000): Promise<void> {
+    const job = await Job.fromId(this.queue, jobId);
+    if (!job) throw new Error(`job ${jobId} was not enqueued`);
     // Subscribes first, then checks the job's state: no race with a job that already finished.
     await job.waitUntilFinished(this.events, timeoutMs);
+    await this.outboxIdle();
   }
   async close(): Promise<void> {
     await this.queue.close();
@@ -288,7 +301,7 @@ export async function startAppFixture(
   const env = await makeTestEnv(opts.env);
   const git = await GitHttpServer.start(token);
   const app = await startTestApp(env, "all", opts.logs, opts.credentials ? { credentials: opts.credentials } : {});
-  const watcher = await DeliveryWatcher.start(env);
+  const watcher = await DeliveryWatcher.start(env, () => app.deps.writes.idle());
   const db = new pg.Client({ connectionString: env.databaseUrl });
   await db.connect();
   return {

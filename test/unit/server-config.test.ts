@@ -49,6 +49,7 @@ describe("loadServerConfig: defaults", () => {
         webhookSecret: undefined,
         apiBaseUrl: "https://api.github.com",
         webBaseUrl: "https://github.com",
+        writePacing: { burst: 10, perSecond: 1 },
       },
       redisUrl: "redis://127.0.0.1:6379",
       queuePrefix: "agent",

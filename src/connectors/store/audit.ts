@@ -10,13 +10,16 @@ export interface AuditEntry {
   workflowId?: string | null;
   taskId?: string | null;
   detail?: Record<string, unknown>;
+  /** The row's cause (a delivery's step): appending again with the key adds nothing. */
+  idempotencyKey?: string | null;
 }
 
 /** Appends to the audit log; the table's triggers refuse UPDATE, DELETE and TRUNCATE. */
 export async function appendAudit(db: Db, e: AuditEntry): Promise<void> {
   await db.query(
-    `INSERT INTO audit_log (actor, action, repo, pr_number, delivery_id, workflow_id, task_id, detail)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    `INSERT INTO audit_log (actor, action, repo, pr_number, delivery_id, workflow_id, task_id, detail, idempotency_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
     [
       e.actor,
       e.action,
@@ -26,6 +29,7 @@ export async function appendAudit(db: Db, e: AuditEntry): Promise<void> {
       e.workflowId ?? null,
       e.taskId ?? null,
       JSON.stringify(e.detail ?? {}),
+      e.idempotencyKey ?? null,
     ],
   );
 }

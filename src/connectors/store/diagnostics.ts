@@ -140,14 +140,9 @@ export async function stuckTasks(db: Db, repo: string, stack: string | null, tim
   return rows;
 }
 
-export async function getReportCommentId(db: Db, repo: string, issueNumber: number): Promise<number | null> {
-  const { rows } = await db.query<{ comment_id: string | null }>("SELECT comment_id FROM diagnostic_reports WHERE repo = $1 AND issue_number = $2", [repo, issueNumber]);
-  return rows[0]?.comment_id ? Number(rows[0].comment_id) : null;
-}
-
 export async function saveReport(
   db: Db,
-  r: { repo: string; issueNumber: number; commentId: number; stack: string | null; requestedBy: string; report: unknown },
+  r: { repo: string; issueNumber: number; commentId: number | null; stack: string | null; requestedBy: string; report: unknown },
 ): Promise<void> {
   await db.query(
     `INSERT INTO diagnostic_reports (repo, issue_number, comment_id, stack, requested_by, report) VALUES ($1, $2, $3, $4, $5, $6)

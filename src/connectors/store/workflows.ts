@@ -101,6 +101,18 @@ export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Prom
   const client = await db.connect();
   try {
     await client.query("BEGIN");
+    // The same delivery handled again (its handler died after this commit): its own tasks, nothing new.
+    if (w.deliveryId) {
+      const earlier = await client.query<LiveTaskRow>(
+        `SELECT t.*, w.delivery_id AS workflow_delivery_id FROM tasks t JOIN workflows w ON w.id = t.workflow_id
+         WHERE w.delivery_id = $1 AND w.kind = 'preview' AND w.repo = $2 AND w.pr_number = $3 AND t.kind = 'preview'`,
+        [w.deliveryId, w.repo, w.prNumber],
+      );
+      if (earlier.rows.length > 0) {
+        await client.query("ROLLBACK");
+        return { workflow: null, tasks: [], alreadyLive: earlier.rows, superseded: [], checks: [] };
+      }
+    }
     const workflow = await insertWorkflow(client, "preview", w);
     const tasks: TaskRow[] = [];
     const alreadyLive: LiveTaskRow[] = [];
@@ -171,10 +183,6 @@ export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Prom
   } finally {
     client.release();
   }
-}
-
-export async function setTaskCheckRun(db: Db, taskId: string, checkRunId: number): Promise<void> {
-  await db.query("UPDATE tasks SET check_run_id = $2 WHERE id = $1", [taskId, checkRunId]);
 }
 
 export async function getTask(db: Db, taskId: string): Promise<{ task: TaskRow; workflow: WorkflowRow } | null> {
@@ -309,22 +317,6 @@ export async function latestPreviewPerStack(db: Db, repo: string, prNumber: numb
   return res.rows.map(({ head_sha, requested_by, ...task }) => ({ task, headSha: head_sha, requestedBy: requested_by }));
 }
 
-export async function getStickyCommentId(db: Db, repo: string, prNumber: number): Promise<number | null> {
-  const res = await db.query<{ comment_id: string }>(
-    "SELECT comment_id FROM pr_comments WHERE repo = $1 AND pr_number = $2",
-    [repo, prNumber],
-  );
-  return res.rows[0] ? Number(res.rows[0].comment_id) : null;
-}
-
-export async function setStickyCommentId(db: Db, repo: string, prNumber: number, commentId: number): Promise<void> {
-  await db.query(
-    `INSERT INTO pr_comments (repo, pr_number, comment_id) VALUES ($1, $2, $3)
-     ON CONFLICT (repo, pr_number) DO UPDATE SET comment_id = EXCLUDED.comment_id`,
-    [repo, prNumber, commentId],
-  );
-}
-
 /** Tasks by id, in no particular order. */
 export async function getTasks(db: Db, ids: string[]): Promise<TaskRow[]> {
   if (ids.length === 0) return [];
@@ -334,27 +326,6 @@ export async function getTasks(db: Db, ids: string[]): Promise<TaskRow[]> {
 /** Previews still waiting for this checks task. */
 export async function pendingDependents(db: Db, taskId: string): Promise<TaskRow[]> {
   return (await db.query<TaskRow>("SELECT * FROM tasks WHERE $1 = ANY(depends_on) AND state = 'PENDING' ORDER BY created_at", [taskId])).rows;
-}
-
-/** Continuation comments of a PR's sticky comment: part number (2, 3, …) → comment id. */
-export async function getCommentParts(db: Db, repo: string, prNumber: number): Promise<Map<number, number>> {
-  const res = await db.query<{ part: number; comment_id: string }>(
-    "SELECT part, comment_id FROM pr_comment_parts WHERE repo = $1 AND pr_number = $2 ORDER BY part",
-    [repo, prNumber],
-  );
-  return new Map(res.rows.map((r) => [r.part, Number(r.comment_id)]));
-}
-
-export async function setCommentPart(db: Db, repo: string, prNumber: number, part: number, commentId: number): Promise<void> {
-  await db.query(
-    `INSERT INTO pr_comment_parts (repo, pr_number, part, comment_id) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (repo, pr_number, part) DO UPDATE SET comment_id = EXCLUDED.comment_id`,
-    [repo, prNumber, part, commentId],
-  );
-}
-
-export async function removeCommentPart(db: Db, repo: string, prNumber: number, part: number): Promise<void> {
-  await db.query("DELETE FROM pr_comment_parts WHERE repo = $1 AND pr_number = $2 AND part = $3", [repo, prNumber, part]);
 }
 
 /** Serialises work on one PR's sticky comment across workers and replicas. */
