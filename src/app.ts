@@ -24,10 +24,10 @@ import { runTaskInSpan } from "./jobs/task-span.js";
 import { withSpan } from "./ops/tracing.js";
 import { createMetricsServer, createWebServer, SLACK_CLICK_JOB, type ReadinessCheck } from "./web/server.js";
 import { createMetrics } from "./web/metrics.js";
-import { withRateLimitReport, withGitHubPacing } from "./connectors/github.js";
+import { forOutboxWrites, withRateLimitReport, withGitHubPacing } from "./connectors/github.js";
 import { DEFAULT_PACING } from "./connectors/outbox/pacer.js";
 import { OutboxSender } from "./connectors/outbox/sender.js";
-import { pruneDone, recoverAbandoned } from "./connectors/outbox/store.js";
+import { outboxDepth, pruneDone, recoverAbandoned } from "./connectors/outbox/store.js";
 import { GitHubWrites } from "./connectors/outbox/writes.js";
 import { SlackNotifier } from "./connectors/slack/client.js";
 import { processSlackClick, type SlackClick } from "./jobs/slack.js";
@@ -127,6 +127,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       return rows[0]?.age ?? null;
     },
     taskTimeoutSeconds: config.sandbox.timeoutSeconds,
+    githubOutbox: () => outboxDepth(db),
     log,
   });
 
@@ -141,10 +142,19 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       metrics.githubRateLimitRemaining.set({ installation: String(installation) }, remaining),
     ),
   });
-  // Every GitHub write goes through the outbox; this process's sender drains it (workers only).
+  // Every GitHub write goes through the outbox; this process's sender drains it (workers only),
+  // with a client of its own: same app and key, Octokit's throttling off (the outbox paces).
+  const writer = new Probot({
+    appId,
+    privateKey,
+    secret: webhookSecret,
+    baseUrl: apiBaseUrl,
+    log: log.child({ name: "probot-writer" }),
+    Octokit: withRateLimitReport(forOutboxWrites(options.Octokit ?? ProbotOctokit), (installation, remaining) => metrics.githubRateLimitRemaining.set({ installation: String(installation) }, remaining)),
+  });
   const outboxSender = new OutboxSender({
     db,
-    clientFor: (installationId) => probot.auth(installationId),
+    clientFor: (installationId) => writer.auth(installationId),
     owner,
     pacing: config.github.writePacing ? { ...DEFAULT_PACING, ...config.github.writePacing } : null,
     log: log.child({ name: "outbox" }),

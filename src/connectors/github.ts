@@ -70,6 +70,20 @@ export function withGitHubPacing<C extends typeof ProbotOctokit>(Octokit: C, log
  * `auth.installationId` in their options; the app-level client (no installation) is left alone.
  * Reading one header per response: no extra requests.
  */
+/**
+ * The Octokit the outbox sends writes with: the throttling plugin off (the outbox is the write
+ * throttle: it paces, orders and pauses per installation, and its claims already serialise an
+ * installation's writes, so the plugin's limiters would only add a scheduling hop to every
+ * acknowledgement), retries kept for 5xx and network errors, never for 429.
+ */
+export function forOutboxWrites<C extends typeof ProbotOctokit>(Octokit: C): C {
+  return Octokit.defaults((options: { throttle?: Record<string, unknown>; retry?: object }) => ({
+    ...options,
+    retry: { doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451], ...options.retry },
+    throttle: { ...options.throttle, enabled: false },
+  })) as unknown as C;
+}
+
 export function withRateLimitReport<C extends typeof ProbotOctokit>(Octokit: C, report: (installationId: number, remaining: number) => void): C {
   return Octokit.plugin((octokit: { hook: GitHub["hook"] }, options: { auth?: unknown }) => {
     const installationId = (options.auth as { installationId?: unknown } | undefined)?.installationId;

@@ -30,6 +30,8 @@ export interface MetricsSources {
   oldestRunningTaskSeconds?: () => Promise<number | null>;
   /** SANDBOX_TIMEOUT_SECONDS, exposed for alerts that compare against it. */
   taskTimeoutSeconds?: number;
+  /** GitHub writes waiting in the outbox, per class, and the age of the oldest due one. */
+  githubOutbox?: () => Promise<{ pending: Record<string, number>; oldestDueSeconds: number }>;
   /** Where a failed scrape-time read is reported (the scrape still answers). */
   log?: Pick<Logger, "warn">;
   /** Node's default metrics with the `agent_` prefix (default true). */
@@ -178,6 +180,40 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
         } catch (err) {
           this.reset();
           failedRead("running tasks", err);
+        }
+      },
+    });
+  }
+  const outbox = sources.githubOutbox;
+  if (outbox) {
+    let read: Promise<{ pending: Record<string, number>; oldestDueSeconds: number }> | null = null;
+    // One query per scrape for both gauges.
+    const once = () => (read ??= outbox().finally(() => setImmediate(() => (read = null))));
+    new Gauge({
+      name: "agent_github_outbox_pending",
+      help: "GitHub writes waiting in the outbox (not yet sent), by class: ack, final, progress.",
+      labelNames: ["class"],
+      registers,
+      async collect() {
+        try {
+          const { pending } = await once();
+          for (const [cls, n] of Object.entries(pending)) this.set({ class: cls }, n);
+        } catch (err) {
+          this.reset();
+          failedRead("the GitHub outbox", err);
+        }
+      },
+    });
+    new Gauge({
+      name: "agent_github_outbox_oldest_due_seconds",
+      help: "Seconds the oldest due GitHub write has waited in the outbox (0 when none): high while GitHub is rate limiting or unreachable.",
+      registers,
+      async collect() {
+        try {
+          this.set((await once()).oldestDueSeconds);
+        } catch (err) {
+          this.reset();
+          failedRead("the GitHub outbox", err);
         }
       },
     });

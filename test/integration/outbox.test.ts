@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { withGitHubPacing, type GitHub } from "../../src/connectors/github.js";
 import { DEFAULT_PACING, PRIORITY, type PacingOptions } from "../../src/connectors/outbox/pacer.js";
 import { OutboxSender } from "../../src/connectors/outbox/sender.js";
-import { enqueueWrite, objectKeys, recoverAbandoned } from "../../src/connectors/outbox/store.js";
+import { enqueueWrite, objectKeys, outboxDepth, recoverAbandoned } from "../../src/connectors/outbox/store.js";
 import { GitHubWrites } from "../../src/connectors/outbox/writes.js";
 import type { Db } from "../../src/connectors/store/db.js";
 import { migratedTestDb } from "../helpers/harness.js";
@@ -302,5 +302,19 @@ describe("GitHub write outbox (real PostgreSQL, GitHub at the HTTP boundary)", (
       `PATCH /repos/${FULL}/issues/comments/N (404) v3`,
       `POST /repos/${FULL}/issues/8/comments v3`,
     ]);
+  });
+
+  it("the metrics read how many writes wait per class and how long the oldest due one has waited", async () => {
+    expect(await outboxDepth(db)).toEqual({ pending: { ack: 0, final: 0, progress: 0 }, oldestDueSeconds: 0 });
+    await add(8, "comment", "ack", { issueNumber: 1, body: "a" });
+    await add(8, "comment", "final", { issueNumber: 1, body: "f1" });
+    await add(8, "comment", "final", { issueNumber: 1, body: "f2" });
+    await enqueueWrite(db, { installationId: 8, repo: FULL, kind: "comment", priority: PRIORITY.progress, body: { issueNumber: 1, body: "later" }, delayMs: 60_000 });
+    await db.query("UPDATE github_outbox SET not_before = now() - interval '42 seconds' WHERE body->>'body' = 'a'");
+    const depth = await outboxDepth(db);
+    expect(depth.pending).toEqual({ ack: 1, final: 2, progress: 1 });
+    // The debounced progress write is not due yet: it does not count as waiting.
+    expect(depth.oldestDueSeconds).toBeGreaterThanOrEqual(42);
+    expect(depth.oldestDueSeconds).toBeLessThan(60);
   });
 });

@@ -1,7 +1,7 @@
 import nock from "nock";
 import { ProbotOctokit } from "probot";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { withGitHubPacing } from "../../src/connectors/github.js";
+import { forOutboxWrites, withGitHubPacing } from "../../src/connectors/github.js";
 import { DEFAULT_PACING, InstallationPacer, PRIORITY } from "../../src/connectors/outbox/pacer.js";
 import { rateLimitOf } from "../../src/connectors/outbox/sender.js";
 
@@ -125,5 +125,17 @@ describe("Probot's throttling with the outbox: reads retried, writes handed back
     const c = client(9);
     const results = await Promise.all(Array.from({ length: 15 }, (_, n) => c.request("PATCH /repos/o/r/check-runs/{id}", { id: n })));
     expect(results.every((r) => r.status === 200)).toBe(true);
+  });
+
+  it("the outbox's own client: a 429 comes back at once (the outbox pauses), a 502 is retried by the client", async () => {
+    const Writer = forOutboxWrites(ProbotOctokit);
+    const c = new Writer({ authStrategy, auth: { installationId: 11 }, retry: { retryAfterBaseValue: 1 } } as never) as InstanceType<typeof ProbotOctokit>;
+    nock(API).post("/repos/o/r/issues/3/comments").reply(429, secondary, { "retry-after": "30" });
+    const err = await c.request("POST /repos/o/r/issues/{n}/comments", { n: 3, body: "hi" }).catch((e: unknown) => e);
+    expect(rateLimitOf(err)).toEqual({ pauseMs: 30_000 });
+    nock(API).post("/repos/o/r/issues/4/comments").reply(502, { message: "bad gateway" }).post("/repos/o/r/issues/4/comments").reply(201, { id: 9 });
+    const res = await c.request("POST /repos/o/r/issues/{n}/comments", { n: 4, body: "hi" });
+    expect(res.status).toBe(201);
+    expect(nock.pendingMocks()).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@
  * it (newer fields win, the more urgent class and the earlier due time are kept).
  */
 import type { Db, Queryable } from "../store/db.js";
+import { classOf } from "./pacer.js";
 
 export type OutboxKind = "reaction" | "comment" | "comment_upsert" | "comment_delete" | "check_run" | "deployment" | "deployment_status" | "merge";
 export type OutboxState = "pending" | "sending" | "sent" | "failed" | "unknown" | "superseded";
@@ -115,6 +116,21 @@ export async function pendingDue(db: Db, installationId: number): Promise<Array<
     [installationId],
   );
   return res.rows.map((r) => ({ priority: r.priority, dueInMs: r.due_in_ms }));
+}
+
+/** Pending writes per class and how long the oldest due one has waited (metrics). */
+export async function outboxDepth(db: Db): Promise<{ pending: Record<string, number>; oldestDueSeconds: number }> {
+  const res = await db.query<{ priority: number; n: number; oldest: number | null }>(
+    `SELECT priority, count(*)::int AS n, EXTRACT(EPOCH FROM clock_timestamp() - min(not_before) FILTER (WHERE not_before <= clock_timestamp()))::float8 AS oldest
+     FROM github_outbox WHERE state = 'pending' GROUP BY priority`,
+  );
+  const pending: Record<string, number> = { ack: 0, final: 0, progress: 0 };
+  let oldest = 0;
+  for (const r of res.rows) {
+    pending[classOf(r.priority)] = r.n;
+    oldest = Math.max(oldest, r.oldest ?? 0);
+  }
+  return { pending, oldestDueSeconds: oldest };
 }
 
 /** Installations with pending writes due within `withinMs`. */
