@@ -24,7 +24,7 @@ import { runTaskInSpan } from "./jobs/task-span.js";
 import { withSpan } from "./ops/tracing.js";
 import { createMetricsServer, createWebServer, SLACK_CLICK_JOB, type ReadinessCheck } from "./web/server.js";
 import { createMetrics } from "./web/metrics.js";
-import { forOutboxWrites, withRateLimitReport, withGitHubPacing } from "./connectors/github.js";
+import { forOutboxWrites, installationClientOf, withRateLimitReport, withGitHubPacing } from "./connectors/github.js";
 import { DEFAULT_PACING } from "./connectors/outbox/pacer.js";
 import { OutboxSender } from "./connectors/outbox/sender.js";
 import { outboxDepth, pruneDone, recoverAbandoned } from "./connectors/outbox/store.js";
@@ -131,30 +131,25 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     log,
   });
 
+  // Every installation client reports GitHub's rate limit.
+  const reportRateLimit = <C extends typeof ProbotOctokit>(Octokit: C) =>
+    withRateLimitReport(Octokit, (installation, remaining) => metrics.githubRateLimitRemaining.set({ installation: String(installation) }, remaining));
+  // Handlers (context.octokit) and deps.github: reads, with Octokit's retries and throttling.
   const probot = new Probot({
     appId,
     privateKey,
     secret: webhookSecret,
     baseUrl: apiBaseUrl,
     log: log.child({ name: "probot" }),
-    // Every installation client (deps.github and each event's context.octokit) reports GitHub's rate limit.
-    Octokit: withRateLimitReport(withGitHubPacing(options.Octokit ?? ProbotOctokit, log.child({ name: "github" })), (installation, remaining) =>
-      metrics.githubRateLimitRemaining.set({ installation: String(installation) }, remaining),
-    ),
+    Octokit: reportRateLimit(withGitHubPacing(options.Octokit ?? ProbotOctokit, log.child({ name: "github" }))),
   });
   // Every GitHub write goes through the outbox; this process's sender drains it (workers only),
-  // with a client of its own: same app and key, Octokit's throttling off (the outbox paces).
-  const writer = new Probot({
-    appId,
-    privateKey,
-    secret: webhookSecret,
-    baseUrl: apiBaseUrl,
-    log: log.child({ name: "probot-writer" }),
-    Octokit: withRateLimitReport(forOutboxWrites(options.Octokit ?? ProbotOctokit), (installation, remaining) => metrics.githubRateLimitRemaining.set({ installation: String(installation) }, remaining)),
-  });
+  // with clients of their own class (Octokit's throttling off: the outbox paces) that share the
+  // handlers' installation tokens.
+  const OutboxOctokit = reportRateLimit(forOutboxWrites(options.Octokit ?? ProbotOctokit));
   const outboxSender = new OutboxSender({
     db,
-    clientFor: (installationId) => writer.auth(installationId),
+    clientFor: async (installationId) => installationClientOf(await probot.auth(), OutboxOctokit, installationId),
     owner,
     pacing: config.github.writePacing ? { ...DEFAULT_PACING, ...config.github.writePacing } : null,
     log: log.child({ name: "outbox" }),

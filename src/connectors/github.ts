@@ -63,14 +63,6 @@ export function withGitHubPacing<C extends typeof ProbotOctokit>(Octokit: C, log
 }
 
 /**
- * The Octokit class with one more hook per installation client: every response's
- * `x-ratelimit-remaining` (failed responses too: a 403 for the rate limit carries it) is
- * handed to `report` with the client's installation id. Installation clients are made by
- * Probot's `auth(installationId)` (deps.github and each event's `context.octokit`), both with
- * `auth.installationId` in their options; the app-level client (no installation) is left alone.
- * Reading one header per response: no extra requests.
- */
-/**
  * The Octokit the outbox sends writes with: the throttling plugin off (the outbox is the write
  * throttle: it paces, orders and pauses per installation, and its claims already serialise an
  * installation's writes, so the plugin's limiters would only add a scheduling hop to every
@@ -84,6 +76,32 @@ export function forOutboxWrites<C extends typeof ProbotOctokit>(Octokit: C): C {
   })) as unknown as C;
 }
 
+/**
+ * An installation client of class `Octokit` made through `app`'s (the app-level client's) auth,
+ * so both classes share one installation-token cache: a second client class costs no second
+ * token. The other class's throttle and retry options are its own, not `app`'s.
+ */
+export async function installationClientOf<C extends typeof ProbotOctokit>(app: GitHub, Octokit: C, installationId: number): Promise<InstanceType<C>> {
+  type Options = { throttle?: unknown; retry?: unknown; auth?: object } & Record<string, unknown>;
+  return (await app.auth({
+    type: "installation",
+    installationId,
+    factory: ({ octokitOptions }: { octokitOptions: Options }) => {
+      const { throttle: _throttle, retry: _retry, ...shared } = octokitOptions;
+      return new Octokit({ ...shared, auth: { ...shared.auth, installationId } });
+    },
+  })) as InstanceType<C>;
+}
+
+/**
+ * The Octokit class with one more hook per installation client: every response's
+ * `x-ratelimit-remaining` (failed responses too: a 403 for the rate limit carries it) is
+ * handed to `report` with the client's installation id. Installation clients are made by
+ * Probot's `auth(installationId)` (deps.github and each event's `context.octokit`) and by
+ * installationClientOf (the outbox's), all with
+ * `auth.installationId` in their options; the app-level client (no installation) is left alone.
+ * Reading one header per response: no extra requests.
+ */
 export function withRateLimitReport<C extends typeof ProbotOctokit>(Octokit: C, report: (installationId: number, remaining: number) => void): C {
   return Octokit.plugin((octokit: { hook: GitHub["hook"] }, options: { auth?: unknown }) => {
     const installationId = (options.auth as { installationId?: unknown } | undefined)?.installationId;

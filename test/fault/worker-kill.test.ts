@@ -73,8 +73,8 @@ describe("a worker process killed mid-task", () => {
     await survivor.waitForLog((l) => l.msg === "sandbox acquired" && l.task_id === taskId, "the survivor to take the task over", 30_000);
     const takeoverSeconds = (Date.now() - killedAt) / 1000;
     const done = await gh.waitFor(isCheckRunCompleted, "the completed check run", 45_000);
-    expect(done.body).toMatchObject({ conclusion: "success" });
-    expect(String((done.body!.output as { text: string }).text)).toContain("finished");
+    // Conclusion and log together, so a failure shows why the run failed.
+    expect({ conclusion: done.body!.conclusion, text: String((done.body!.output as { text: string }).text) }).toMatchObject({ conclusion: "success", text: expect.stringContaining("finished") });
     await until(async () => {
       const { rows } = await db.query<{ state: string }>("SELECT state FROM tasks WHERE id = $1", [taskId]);
       return rows[0]?.state === "SUCCEEDED";

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
@@ -50,6 +51,25 @@ describe("web tier: verify, dedupe, record, enqueue, answer", () => {
     expect(again.status).toBe(200);
     expect(again.json).toEqual({ ok: true, duplicate: true });
     expect(await web.deps.queues.webhooks.count()).toBe(before);
+  });
+
+  it("records and enqueues a burst of concurrent deliveries exactly once each (they share batches)", async () => {
+    const answers = await Promise.all(Array.from({ length: 40 }, () => deliver(web.port!, "issue_comment", payload())));
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 202));
+    const ids = answers.map((a) => a.id);
+    const { rows } = await db.query("SELECT id FROM deliveries WHERE id = ANY($1)", [ids]);
+    expect(rows.map((r) => r.id).sort()).toEqual([...ids].sort());
+    const jobs = await web.deps.queues.webhooks.getJobs(["waiting"]);
+    expect(jobs.filter((j) => ids.includes(j.data.id)).map((j) => j.id).sort()).toEqual(ids.map((id) => `wh__${id}`).sort());
+  });
+
+  it("answers the same X-GitHub-Delivery sent twice at once with one 202 and one duplicate", async () => {
+    const body = payload();
+    const id = randomUUID();
+    const both = await Promise.all([deliver(web.port!, "issue_comment", body, { id }), deliver(web.port!, "issue_comment", body, { id })]);
+    expect(both.map((a) => a.status).sort()).toEqual([200, 202]);
+    expect(both.map((a) => a.json)).toEqual(expect.arrayContaining([{ ok: true, queued: true }, { ok: true, duplicate: true }]));
+    expect((await web.deps.queues.webhooks.getJobs(["waiting"])).filter((j) => j.data.id === id)).toHaveLength(1);
   });
 
   it("rejects missing or malformed headers with 4xx and records nothing", async () => {

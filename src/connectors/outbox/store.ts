@@ -3,7 +3,7 @@
  * Coalescing is one upsert: a write to an object that already has an unsent write merges into
  * it (newer fields win, the more urgent class and the earlier due time are kept).
  */
-import type { Db, Queryable } from "../store/db.js";
+import { inTransaction, type Db, type Queryable } from "../store/db.js";
 import { classOf } from "./pacer.js";
 
 export type OutboxKind = "reaction" | "comment" | "comment_upsert" | "comment_delete" | "check_run" | "deployment" | "deployment_status" | "merge";
@@ -144,18 +144,10 @@ export async function installationsWithDueWrites(db: Db, withinMs: number): Prom
 
 /** The write reached GitHub; an object it created is remembered under its key. */
 export async function markSent(db: Db, row: OutboxRow, result: Record<string, unknown>, created?: { key: string; githubId: number; digest?: string }): Promise<void> {
-  const client = await db.connect();
-  try {
-    await client.query("BEGIN");
+  await inTransaction(db, async (client) => {
     await client.query("UPDATE github_outbox SET state = 'sent', result = $2::jsonb, done_at = clock_timestamp(), last_error = NULL WHERE id = $1", [row.id, JSON.stringify(result)]);
     if (created) await rememberObject(client, created.key, created.githubId, created.digest ?? null);
-    await client.query("COMMIT");
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** A write that GitHub refused for good (or that has nothing left to change). */
@@ -169,9 +161,7 @@ export async function markFailed(db: Queryable, rowId: string, error: string, re
  * now) and this row is superseded: still one write per object.
  */
 export async function requeue(db: Db, row: OutboxRow, delayMs: number, error: string | null, opts: { refundAttempt?: boolean } = {}): Promise<void> {
-  const client = await db.connect();
-  try {
-    await client.query("BEGIN");
+  await inTransaction(db, async (client) => {
     const newer = row.object_key
       ? (await client.query<{ id: string }>("SELECT id FROM github_outbox WHERE state = 'pending' AND object_key = $1 FOR UPDATE", [row.object_key])).rows[0]
       : undefined;
@@ -188,13 +178,7 @@ export async function requeue(db: Db, row: OutboxRow, delayMs: number, error: st
         [row.id, error, Math.max(0, delayMs), opts.refundAttempt ? 1 : 0],
       );
     }
-    await client.query("COMMIT");
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /**

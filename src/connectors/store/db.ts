@@ -15,6 +15,22 @@ export async function dbNow(q: Queryable): Promise<string> {
   return (await q.query<{ now: string }>("SELECT clock_timestamp()::text AS now")).rows[0]!.now;
 }
 
+/** Runs `fn` in one transaction on a client of its own: committed when it returns, rolled back when it throws. */
+export async function inTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await db.connect();
+  try {
+    await client.query("BEGIN");
+    const out = await fn(client);
+    await client.query("COMMIT");
+    return out;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 const MIGRATIONS_DIR = fileURLToPath(new URL("../../../migrations", import.meta.url));
 
 export function createDb(databaseUrl: string): Db {

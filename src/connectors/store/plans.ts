@@ -1,5 +1,5 @@
 import type { PreviewOutcome } from "../../plan/types.js";
-import type { Db } from "./db.js";
+import { inTransaction, type Db } from "./db.js";
 import type { PlanDecision } from "../../approval/plan-policy.js";
 
 /** Keeps a preview's typed result with its task, and Pulumi's saved plan for the deploy. */
@@ -8,9 +8,7 @@ export async function savePreviewPlan(
   taskId: string,
   p: { plan: PreviewOutcome | null; planHash: string | null; savedPlan: string | null },
 ): Promise<void> {
-  const client = await db.connect();
-  try {
-    await client.query("BEGIN");
+  await inTransaction(db, async (client) => {
     await client.query("UPDATE tasks SET plan = $2, plan_hash = $3 WHERE id = $1", [taskId, p.plan === null ? null : JSON.stringify(p.plan), p.planHash]);
     if (p.savedPlan !== null) {
       await client.query(
@@ -19,13 +17,7 @@ export async function savePreviewPlan(
         [taskId, p.savedPlan],
       );
     }
-    await client.query("COMMIT");
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** The saved plan a deploy applies; null when the preview kept none. */

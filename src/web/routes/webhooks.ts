@@ -1,17 +1,18 @@
 /**
  * POST /api/github/webhooks: verify, dedupe, record, enqueue, answer. No GitHub API calls and
  * no sandbox work happen here (invariant 7); a worker picks the delivery up from the queue.
+ * Recording and enqueuing are batched across concurrent requests (src/web/ingest-batch.ts).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { Webhooks } from "@octokit/webhooks";
 import type { Logger } from "pino";
 import type { Db } from "../../connectors/store/db.js";
-import { forgetDelivery, recordDelivery } from "../../connectors/store/deliveries.js";
 import { HANDLED_EVENTS } from "../../domain/events.js";
-import { WEBHOOK_JOB_OPTIONS, jobIdFrom, type Queues } from "../../connectors/queues.js";
+import type { Queues } from "../../connectors/queues.js";
 import { traceField, withSpan } from "../../ops/tracing.js";
-import { boundedAdd, ENQUEUE_TIMEOUT_MS } from "../enqueue.js";
+import { ENQUEUE_TIMEOUT_MS } from "../enqueue.js";
+import { createIngestBatcher, IngestUnavailableError, type IngestOutcome } from "../ingest-batch.js";
 import { header, HttpError, readBody, send } from "../http.js";
 import type { Metrics, WebhookOutcome } from "../metrics.js";
 import type { Route } from "../router.js";
@@ -33,8 +34,24 @@ export interface WebhookRouteDeps {
 
 type Seen = { event: string; outcome: WebhookOutcome };
 
+/**
+ * A payload string as a `text` column value, else null: one odd value (a NUL byte Postgres
+ * refuses) must not fail the whole batch it shares an INSERT with.
+ */
+function column(v: unknown): string | null {
+  return typeof v === "string" && !v.includes("\u0000") ? v : null;
+}
+
 export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
   const webhooks = new Webhooks({ secret: deps.webhookSecret });
+  // Concurrent deliveries share one INSERT and one addBulk (src/web/ingest-batch.ts).
+  const batcher = createIngestBatcher({
+    db: deps.db,
+    queue: deps.queues.webhooks,
+    handled: HANDLED_EVENTS,
+    enqueueTimeoutMs: deps.enqueueTimeoutMs ?? ENQUEUE_TIMEOUT_MS,
+    log: deps.log,
+  });
 
   /**
    * Counts every answer to a webhook POST (agent_webhook_deliveries_total) and times accepted
@@ -98,37 +115,37 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
     } catch {
       throw new HttpError(400, "body is not JSON");
     }
-    const log = deps.log.child({ delivery_id: id, event });
-    const installation = payload.installation as { id?: number } | undefined;
-    const repository = payload.repository as { full_name?: string } | undefined;
-    const isNew = await recordDelivery(deps.db, {
-      id,
-      event,
-      action: typeof payload.action === "string" ? payload.action : null,
-      installationId: installation?.id ?? null,
-      repo: repository?.full_name ?? null,
-    });
-    if (!isNew) {
-      log.info("duplicate delivery ignored");
+    const installationId = (payload.installation as { id?: unknown } | undefined)?.id;
+    let outcome: IngestOutcome;
+    try {
+      outcome = await batcher.submit({
+        record: {
+          id,
+          event,
+          action: column(payload.action),
+          installationId: Number.isSafeInteger(installationId) ? (installationId as number) : null,
+          repo: column((payload.repository as { full_name?: unknown } | undefined)?.full_name),
+        },
+        data: { id, name: event, payload, ...traceField() },
+      });
+    } catch (err) {
+      if (!(err instanceof IngestUnavailableError)) throw err;
+      // The batch logged the cause once; this is the request's own line.
+      deps.log.warn({ delivery_id: id, event }, `delivery refused: ${err.message}`);
+      throw new HttpError(503, err.message);
+    }
+    if (outcome === "duplicate") {
+      deps.log.info({ delivery_id: id, event }, "duplicate delivery ignored");
       seen.outcome = "duplicate";
       send(res, 200, { ok: true, duplicate: true });
       return;
     }
-    if (!HANDLED_EVENTS.has(event)) {
+    if (outcome === "unhandled") {
       seen.outcome = "unhandled_event";
       send(res, 202, { ok: true, queued: false });
       return;
     }
-    try {
-      const queue = deps.queues.webhooks;
-      await boundedAdd(queue, () => queue.add(event, { id, name: event, payload, ...traceField() }, { ...WEBHOOK_JOB_OPTIONS, jobId: jobIdFrom(["wh", id]) }), deps.enqueueTimeoutMs ?? ENQUEUE_TIMEOUT_MS);
-    } catch (err) {
-      // Not recorded as seen, so a manual redelivery from GitHub can still get through.
-      await forgetDelivery(deps.db, id).catch(() => {});
-      log.error({ err }, "could not enqueue delivery");
-      throw new HttpError(503, "queue unavailable");
-    }
-    log.info("delivery queued");
+    deps.log.info({ delivery_id: id, event }, "delivery queued");
     seen.outcome = "accepted";
     send(res, 202, { ok: true, queued: true });
   }
