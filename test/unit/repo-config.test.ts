@@ -587,11 +587,11 @@ describe("limits", () => {
     );
   });
 
-  it("50 stacks are fine, 51 are not", () => {
+  it("500 stacks are fine (a platform monorepo), 501 are not", () => {
     const stacks = (n: number) =>
       `version: 1\nsteps: {lint: l}\nstacks:\n${Array.from({ length: n }, (_, i) => `  - name: s${i}\n`).join("")}`;
-    expect(ok(loadRepoConfig(stacks(50))).stacks).toHaveLength(50);
-    expect(issuesOf(loadRepoConfig(stacks(51)))).toEqual([{ path: "stacks", line: 3, message: "may declare at most 50 stacks" }]);
+    expect(ok(loadRepoConfig(stacks(500))).stacks).toHaveLength(500);
+    expect(issuesOf(loadRepoConfig(stacks(501)))).toEqual([{ path: "stacks", line: 3, message: "may declare at most 500 stacks" }]);
   });
 
   it("stack names may be 63 characters but not 64", () => {

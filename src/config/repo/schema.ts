@@ -13,7 +13,7 @@ import { GitHubLogin, RUNTIME_NAME_RE, STACK_NAME_RE, StackName, TeamSlug } from
 import { code } from "../issues.js";
 import { closest } from "../suggest.js";
 
-const MAX_STACKS = 50;
+const MAX_STACKS = 500;
 const MAX_ARGV = 64;
 const MAX_ARG_CHARS = 4096;
 const MAX_DIR_CHARS = 1024;
