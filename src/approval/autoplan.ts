@@ -21,3 +21,12 @@ export function mayAutoplan(p: { fork: boolean; authorPermission: RepoPermission
   if (!hasAtLeast(p.authorPermission, "write")) return { allowed: false, why: `author has ${p.authorPermission} permission` };
   return { allowed: true };
 }
+
+/**
+ * The blast radius (the Atmos Pro pattern): a push whose changes match more stacks than
+ * `maxStacks` previews nothing by itself; a human confirms with `/agent preview --all`.
+ */
+export function autoplanWithinBlastRadius(matched: readonly string[], maxStacks: number): { run: true } | { run: false; why: string } {
+  if (matched.length <= maxStacks) return { run: true };
+  return { run: false, why: `${matched.length} stacks match this push, more than autoplan's limit of ${maxStacks} (\`autoplan_max_stacks\`)` };
+}

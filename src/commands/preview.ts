@@ -3,7 +3,8 @@ import { mayPreviewFork } from "../approval/forks.js";
 import type { RepoPermission } from "../approval/permissions.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { RepoConfig } from "../config/repo/schema.js";
-import { getPull } from "../connectors/github.js";
+import { stacksToAutoplan } from "../approval/autoplan.js";
+import { getPull, listPullFiles } from "../connectors/github.js";
 import { describeLock } from "../approval/locks.js";
 import { getStackLock } from "../connectors/store/locks.js";
 import { createPreviewWorkflow } from "../connectors/store/workflows.js";
@@ -17,6 +18,20 @@ import { traceField } from "../ops/tracing.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { audit, reply, writeTarget, type CommandContext } from "./context.js";
 import { confirmVouchedHead } from "./vouch.js";
+
+/**
+ * `/agent preview --all`: every stack whose paths this PR's changes match — autoplan's choice,
+ * also past its blast radius (`autoplan_max_stacks`), since a writer asked for it.
+ */
+export async function previewChangedStacks(ctx: CommandContext, repoConfig: { config: RepoConfig; stacks: ResolvedStack[] }, permission: RepoPermission | null): Promise<void> {
+  const matched = stacksToAutoplan(repoConfig.stacks, await listPullFiles(ctx.gh, ctx.repo, ctx.threadNumber));
+  if (matched.length === 0) {
+    await audit(ctx, "preview.rejected", { reason: "no stack matches the changed files", all: true });
+    await reply(ctx, "no stack's `paths` match this pull request's changed files, so `--all` has nothing to preview; name the stacks instead: `/agent preview <stack> [<stack>…]`.");
+    return;
+  }
+  await startPreview(ctx, matched, repoConfig, permission, { vouch: false });
+}
 
 /**
  * `/agent preview [stack...]`: records a workflow, shows a queued check run per stack on

@@ -202,6 +202,11 @@ function resolveArgs(entry: CommandEntry, args: readonly string[], flags: Record
   const name = entry.name;
   switch (entry.args) {
     case "stacks": {
+      if (Object.hasOwn(flags, "all")) {
+        if (flags["all"] !== true) return fail(`\`--all\` takes no value. Usage: ${usageOf(name)}`);
+        if (args.length > 0 || Object.hasOwn(flags, "stack")) return fail(`\`--all\` previews every stack this pull request's changes match: name stacks or use \`--all\`, not both. Usage: ${usageOf(name)}`);
+        return { ok: true, args: { stacks: [], all: true } };
+      }
       const collected = collectStacks(name, args, flags, repo);
       if (!collected.ok) return collected;
       if (collected.stacks.length > 0) return { ok: true, args: { stacks: collected.stacks } };

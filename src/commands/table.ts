@@ -13,7 +13,7 @@ import { reply, type CommandContext, type RepoConfigResult } from "./context.js"
 import { requestDeploy, type ClickedPreview } from "./deploy.js";
 import { diagnoseFromComment } from "./diagnose.js";
 import { renderHelp, type Where } from "./help.js";
-import { startPreview } from "./preview.js";
+import { previewChangedStacks, startPreview } from "./preview.js";
 import { requestRollback } from "./rollback.js";
 import { replyStatus } from "./status.js";
 import { unlockStacks } from "./unlock.js";
@@ -27,13 +27,14 @@ export interface RepoStacks {
 /**
  * The shapes of arguments (registry.ts resolves them) and what each resolves to:
  * - `stacks`: declared stacks, positional or `--stack`; none given: the default stack, else all;
+ *   `all` with `--all` (where the command takes it): the stacks the PR's changes match;
  * - `stack`: exactly one declared stack, positional or `--stack`; none given: the default stack;
  * - `stack?`: at most one declared stack, no default (null);
  * - `none`: nothing;
  * - `reason`: the free text after `/approve` or `/deny`.
  */
 export interface ArgShapes {
-  stacks: { stacks: string[] };
+  stacks: { stacks: string[]; all?: true };
   stack: { stack: string };
   "stack?": { stack: string | null };
   none: Record<never, never>;
@@ -103,14 +104,15 @@ export const COMMANDS = [
   command({
     name: "preview",
     form: "agent",
-    usage: "/agent preview [stack...] [--stack <stack>]",
-    description: "Plan the changes in this pull request for the given stacks (default stack, or all stacks if none is set) and post the diff.",
+    usage: "/agent preview [stack...] [--stack <stack>] [--all]",
+    description:
+      "Plan the changes in this pull request for the given stacks (default stack, or all stacks if none is set) and post the diff. `--all`: every stack whose paths the changes match, also past autoplan's limit.",
     where: "pull_request",
     permission: "write",
     args: "stacks",
-    flags: ["stack"],
+    flags: ["stack", "all"],
     config: "required",
-    run: (ctx, c, env) => startPreview(ctx, c.stacks, env.config, env.permission, { vouch: false }),
+    run: (ctx, c, env) => (c.all ? previewChangedStacks(ctx, env.config, env.permission) : startPreview(ctx, c.stacks, env.config, env.permission, { vouch: false })),
   }),
   command({
     name: "ok-to-test",

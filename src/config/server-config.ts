@@ -122,6 +122,8 @@ export const ServerEnvSchema = z.object({
   GATE_MIN_APPROVALS: intFrom(0, 0, 10),
   /** Continuation comments the sticky comment may spill into beyond its first 65,536 characters. */
   COMMENT_MAX_CONTINUATIONS: intFrom(4, 0, 20),
+  /** Least time between two updates of a PR's sticky comment; renders meanwhile merge into one (0 = no spacing). */
+  STICKY_UPDATE_INTERVAL_MS: intFrom(3000, 0, 600_000),
   SHUTDOWN_GRACE_SECONDS: intFrom(30, 0, 3600),
   /** How long a progress write (a running check run, a "queued" sticky comment) waits in the outbox for a newer one to replace it. */
   CHECK_RUN_UPDATE_INTERVAL_MS: intFrom(5000, 0, 600_000),
@@ -201,7 +203,7 @@ export interface ServerConfig {
     stalledIntervalSeconds: number;
   };
   locks: { ttlSeconds: number };
-  comments: { maxContinuations: number };
+  comments: { maxContinuations: number; stickyUpdateIntervalMs: number };
   gate: { approvalTtlSeconds: number; minApprovals: number };
   /** ADMIN_TOKEN: enables `POST /admin/break-glass`, `/admin/audit` and `/admin/queues` (Authorization: Bearer <token>); null: they are off. */
   adminToken: string | null;
@@ -359,7 +361,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
       stalledIntervalSeconds: env.WORKER_STALLED_INTERVAL_SECONDS,
     },
     locks: { ttlSeconds: env.STACK_LOCK_TTL_SECONDS },
-    comments: { maxContinuations: env.COMMENT_MAX_CONTINUATIONS },
+    comments: { maxContinuations: env.COMMENT_MAX_CONTINUATIONS, stickyUpdateIntervalMs: env.STICKY_UPDATE_INTERVAL_MS },
     gate: { approvalTtlSeconds: env.APPROVAL_TTL_SECONDS, minApprovals: env.GATE_MIN_APPROVALS },
     adminToken: env.ADMIN_TOKEN ?? null,
     metrics: { token: env.METRICS_TOKEN ?? null, port: env.METRICS_PORT ?? null },

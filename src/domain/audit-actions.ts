@@ -7,7 +7,7 @@ export const AUDIT_ACTIONS = [
   "command.received", "command.invalid", "command.rejected", "command.refused", "command.error", "command.cancelled_tasks", "config.invalid",
   // Previews and shared checks.
   "preview.queued", "preview.duplicate", "preview.locked", "preview.rejected", "preview.cancelled", "preview.succeeded", "preview.failed",
-  "checks.succeeded", "checks.failed", "autoplan.requested", "autoplan.skipped",
+  "checks.succeeded", "checks.failed", "autoplan.requested", "autoplan.skipped", "autoplan.held",
   // The gate: approvals, denials and its evaluation.
   "approval.recorded", "approval.nothing_to_approve", "approval.stale_button", "approval.expired", "denial.recorded", "gate.evaluated",
   // Deploys, merges and mainline applies (rollbacks, merge commits).

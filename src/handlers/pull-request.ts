@@ -1,6 +1,7 @@
 import type { Context } from "probot";
-import { mayAutoplan, stacksToAutoplan } from "../approval/autoplan.js";
-import { audit, commandContextFor, loadDefaultBranchConfig, type CommandContext } from "../commands/context.js";
+import { autoplanWithinBlastRadius, mayAutoplan, stacksToAutoplan } from "../approval/autoplan.js";
+import { audit, commandContextFor, deliveryWriteKey, loadDefaultBranchConfig, writeTarget, type CommandContext } from "../commands/context.js";
+import { autoplanHeldMessage } from "../render/autoplan.js";
 import { startPreview } from "../commands/preview.js";
 import { getPermission, listPullFiles } from "../connectors/github.js";
 import { cancelOlderPreviews } from "../connectors/store/workflows.js";
@@ -104,6 +105,15 @@ export async function onPullRequestUpdated(
   }
   const stacks = stacksToAutoplan(loaded.stacks, await listPullFiles(context.octokit, repo, pr.number));
   if (stacks.length === 0) return;
+  const radius = autoplanWithinBlastRadius(stacks, loaded.config.autoplan_max_stacks);
+  if (!radius.run) {
+    await audit(ctx, "autoplan.held", { reason: radius.why, stacks, max_stacks: loaded.config.autoplan_max_stacks, head_sha: pr.head.sha, trigger: payload.action });
+    await ctx.deps.writes.comment(writeTarget(ctx), pr.number, autoplanHeldMessage(stacks, loaded.config.autoplan_max_stacks, pr.head.sha), {
+      cls: "ack",
+      idempotencyKey: deliveryWriteKey(ctx, "autoplan-held"),
+    });
+    return;
+  }
   await audit(ctx, "autoplan.requested", { stacks, head_sha: pr.head.sha, trigger: payload.action });
   await startPreview(ctx, stacks, loaded);
 }

@@ -17,6 +17,8 @@ export interface StickyOptions {
   notice?: string;
   /** How urgent the render is (default final). */
   cls?: WriteClass;
+  /** Least time between two updates of one part (STICKY_UPDATE_INTERVAL_MS). */
+  minIntervalMs?: number;
 }
 
 /**
@@ -25,7 +27,8 @@ export interface StickyOptions {
  * outgrows one comment it continues in numbered comments right below, updated in place too;
  * parts a new render no longer needs are deleted. Each part is one object in the outbox, so
  * renders in quick succession (200 stacks finishing) cost one write per part, not one per
- * render: a render while an earlier one waits replaces it. A per-PR lock keeps two workers
+ * render: a render while an earlier one waits replaces it, and a part is updated at most once
+ * per `minIntervalMs` (renders meanwhile merge into the waiting one). A per-PR lock keeps two workers
  * from interleaving their parts.
  */
 export async function refreshStickyComment(db: Db, writes: GitHubWrites, t: WriteTarget, prNumber: number, opts: StickyOptions): Promise<void> {
@@ -40,7 +43,7 @@ export async function refreshStickyComment(db: Db, writes: GitHubWrites, t: Writ
       ...(opts.logUrlFor ? { logUrlFor: opts.logUrlFor } : {}),
       ...(opts.notice ? { notice: opts.notice } : {}),
     });
-    const o = { cls: opts.cls ?? "final" } as const;
+    const o = { cls: opts.cls ?? "final", minIntervalMs: opts.minIntervalMs ?? 0 } as const;
     const bodies = [parts.main, ...parts.continuations];
     for (const [i, body] of bodies.entries()) await writes.upsertComment(t, objectKeys.stickyPart(repo, prNumber, i + 1), prNumber, body, o);
     // Detail from an earlier, longer preview must not linger under the new one.
@@ -62,5 +65,6 @@ export function refreshSticky(deps: Pick<AppDeps, "db" | "config" | "writes">, t
     maxContinuations: deps.config.comments.maxContinuations,
     logUrlFor: (taskId) => taskLogUrl(deps.config, taskId),
     cls,
+    minIntervalMs: deps.config.comments.stickyUpdateIntervalMs,
   });
 }

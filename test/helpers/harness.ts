@@ -62,6 +62,8 @@ export async function makeTestEnv(overrides: Record<string, string> = {}): Promi
     SANDBOX_MEMORY_MB: "256",
     SANDBOX_TIMEOUT_SECONDS: "120",
     CHECK_RUN_UPDATE_INTERVAL_MS: "0",
+    // Tests wait for the sticky comment's last state; its spacing has tests of its own.
+    STICKY_UPDATE_INTERVAL_MS: "0",
     // GitHub is a stand-in: the outbox sends without pacing (the pacing has tests of its own).
     GITHUB_WRITES_PER_SECOND: "0",
     SHUTDOWN_GRACE_SECONDS: "30",

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GitHubFake, isCheckRunCompleted } from "../helpers/github-fake.js";
-import { deliver, pullRequestPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
+import { deliver, issueCommentPayload, pullRequestPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
 
 const REPO = "octo-org/auto";
 const TOKEN = "ghs_autoplanInstallationToken00000000008";
@@ -93,5 +93,48 @@ describe("autoplan on pull_request opened / synchronize", () => {
     expect((await audit(reader))[0]).toMatchObject({ action: "autoplan.skipped", detail: { reason: "author has read permission" } });
     const { rows } = await f.db.query("SELECT count(*)::int AS n FROM workflows WHERE pr_number = ANY($1)", [[fork, reader]]);
     expect(rows[0].n).toBe(0);
+  });
+
+  describe("blast radius (autoplan_max_stacks)", () => {
+    const limited = (max: number) => CONFIG.replace("version: 1\n", `version: 1\nautoplan_max_stacks: ${max}\n`);
+    const checkRunNames = () => gh.find("POST", /\/check-runs$/).map((c) => String(c.body!.name)).sort();
+
+    it("a push matching more stacks than the limit previews nothing and says how to go on; `/agent preview --all` then previews them all", async () => {
+      const number = await open(["app/x.ts", "network/vpc.ts"], { config: limited(1), action: "synchronize" });
+      expect(gh.find("POST", /\/check-runs$/)).toEqual([]);
+      const held = gh.find("POST", new RegExp(`/issues/${number}/comments$`));
+      expect(held).toHaveLength(1);
+      expect(String(held[0]!.body!.body)).toMatch(/Autoplan held:\*\* 2 stacks match .* limit of 1 .*Nothing was previewed/);
+      expect(String(held[0]!.body!.body)).toContain("`/agent preview --all`");
+      expect((await audit(number))[0]).toMatchObject({ action: "autoplan.held", detail: { stacks: ["net", "app"], max_stacks: 1, trigger: "synchronize" } });
+      const { rows } = await f.db.query("SELECT count(*)::int AS n FROM workflows WHERE pr_number = $1", [number]);
+      expect(rows[0].n).toBe(0);
+
+      const comment = issueCommentPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), prNumber: number, body: "/agent preview --all", login: "alice" });
+      await f.watcher.handled((await deliver(f.app.port!, "issue_comment", comment)).id);
+      await gh.waitFor((c) => gh.calls.filter(isCheckRunCompleted).length === 2 && isCheckRunCompleted(c), "both previews completed");
+      expect(checkRunNames()).toEqual(["agent/preview (app)", "agent/preview (net)"]);
+      expect(gh.calls.filter(isCheckRunCompleted).map((c) => c.body!.conclusion)).toEqual(["success", "success"]);
+      expect((await audit(number)).map((e) => e.action)).toContain("preview.queued");
+      await settled();
+    });
+
+    it("positive control: at the limit, the same push previews both stacks by itself", async () => {
+      const number = await open(["app/x.ts", "network/vpc.ts"], { config: limited(2), action: "synchronize" });
+      await gh.waitFor((c) => gh.calls.filter(isCheckRunCompleted).length === 2 && isCheckRunCompleted(c), "both previews completed");
+      expect(checkRunNames()).toEqual(["agent/preview (app)", "agent/preview (net)"]);
+      expect(gh.find("POST", new RegExp(`/issues/${number}/comments$`)).filter((c) => String(c.body?.body).includes("Autoplan held"))).toEqual([]);
+      expect((await audit(number))[0]).toMatchObject({ action: "autoplan.requested", detail: { stacks: ["net", "app"] } });
+      await settled();
+    });
+
+    it("`/agent preview --all` when no stack's paths match: a clear reply, nothing queued", async () => {
+      const number = await open(["README.md"], { config: limited(1) });
+      const comment = issueCommentPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), prNumber: number, body: "/agent preview --all", login: "alice" });
+      await f.watcher.handled((await deliver(f.app.port!, "issue_comment", comment)).id);
+      const replies = gh.find("POST", new RegExp(`/issues/${number}/comments$`));
+      expect(replies.map((c) => String(c.body!.body))).toEqual([expect.stringContaining("`--all` has nothing to preview")]);
+      expect(gh.find("POST", /\/check-runs$/)).toEqual([]);
+    });
   });
 });

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { withGitHubPacing, type GitHub } from "../../src/connectors/github.js";
 import { DEFAULT_PACING, PRIORITY, type PacingOptions } from "../../src/connectors/outbox/pacer.js";
 import { OutboxSender } from "../../src/connectors/outbox/sender.js";
-import { enqueueWrite, objectKeys, outboxDepth, recoverAbandoned } from "../../src/connectors/outbox/store.js";
+import { claimNext, enqueueWrite, markSent, objectKeys, outboxDepth, recoverAbandoned } from "../../src/connectors/outbox/store.js";
 import { GitHubWrites } from "../../src/connectors/outbox/writes.js";
 import type { Db } from "../../src/connectors/store/db.js";
 import { migratedTestDb } from "../helpers/harness.js";
@@ -302,6 +302,55 @@ describe("GitHub write outbox (real PostgreSQL, GitHub at the HTTP boundary)", (
       `PATCH /repos/${FULL}/issues/comments/N (404) v3`,
       `POST /repos/${FULL}/issues/8/comments v3`,
     ]);
+  });
+
+  it("a sticky comment with a least interval: the first render goes at once, the renders after it merge into one write due an interval after it", async () => {
+    const gh = fakeGitHub();
+    const s = sender(null);
+    const writes = new GitHubWrites(db, s, { progressMs: 0 });
+    const key = objectKeys.stickyPart(FULL, 12, 1);
+    const tenMinutes = 600_000;
+    await writes.upsertComment(target(4), key, 12, "render 1", { minIntervalMs: tenMinutes });
+    await s.idle();
+    for (let i = 2; i <= 5; i++) {
+      await enqueueWrite(db, { installationId: 4, repo: FULL, kind: "comment_upsert", priority: PRIORITY.final, objectKey: key, body: { issueNumber: 12, body: `render ${i}` }, minIntervalMs: tenMinutes });
+    }
+    // Not claimable now (by any sender), and nothing more went out.
+    expect(await claimNext(db, 4, PRIORITY.progress, "owner-y")).toBeNull();
+    expect(gh.seen.map((c) => c.body.body)).toEqual(["render 1"]);
+    const { rows } = await db.query<{ body: { body: string }; wait: number }>(
+      `SELECT p.body, EXTRACT(EPOCH FROM p.not_before - s.done_at)::float8 AS wait
+       FROM github_outbox p JOIN github_outbox s ON s.object_key = p.object_key AND s.state = 'sent' WHERE p.state = 'pending'`,
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.body.body).toBe("render 5");
+    expect(rows[0]!.wait).toBeGreaterThanOrEqual(tenMinutes / 1000 - 0.001);
+    expect(rows[0]!.wait).toBeLessThan(tenMinutes / 1000 + 5);
+  });
+
+  it("positive control: without an interval the render after a sent one goes at once", async () => {
+    const gh = fakeGitHub();
+    const s = sender(null);
+    const writes = new GitHubWrites(db, s, { progressMs: 0 });
+    const key = objectKeys.stickyPart(FULL, 13, 1);
+    await writes.upsertComment(target(4), key, 13, "render 1");
+    await s.idle();
+    await writes.upsertComment(target(4), key, 13, "render 2");
+    await s.idle();
+    expect(gh.seen.map((c) => c.body.body)).toEqual(["render 1", "render 2"]);
+  });
+
+  it("a render added while the previous one is in flight keeps the interval from when that one was sent", async () => {
+    const key = objectKeys.stickyPart(FULL, 14, 1);
+    const upsert = (body: string) => enqueueWrite(db, { installationId: 6, repo: FULL, kind: "comment_upsert", priority: PRIORITY.final, objectKey: key, body: { issueNumber: 14, body }, minIntervalMs: 60_000 });
+    await upsert("in flight");
+    const inFlight = (await claimNext(db, 6, PRIORITY.progress, "owner-x"))!;
+    expect(inFlight.body).toMatchObject({ body: "in flight" });
+    await upsert("next");
+    const due = async () => (await db.query<{ s: number }>("SELECT EXTRACT(EPOCH FROM not_before - clock_timestamp())::float8 AS s FROM github_outbox WHERE state = 'pending'")).rows[0]!.s;
+    expect(await due()).toBeLessThanOrEqual(0);
+    await markSent(db, inFlight, { id: 77 });
+    expect(await due()).toBeGreaterThan(55);
   });
 
   it("the metrics read how many writes wait per class and how long the oldest due one has waited", async () => {

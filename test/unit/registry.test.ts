@@ -155,6 +155,20 @@ describe("resolveCommand: preview", () => {
     expect(err("/agent preview dev", NO_STACKS)).toContain("This repository declares no stacks.");
   });
 
+  it("--all asks for the stacks the changes match (resolved by the command, not here), with or without a default stack", () => {
+    expect(ok("/agent preview --all")).toEqual({ name: "preview", stacks: [], all: true });
+    expect(ok("/agent preview --all", REPO_DEFAULT)).toEqual({ name: "preview", stacks: [], all: true });
+  });
+
+  it("--all takes no value and does not combine with named stacks", () => {
+    expect(err("/agent preview --all=yes")).toContain("`--all` takes no value");
+    expect(err("/agent preview dev --all")).toContain("not both");
+    expect(err("/agent preview --all --stack dev")).toContain("not both");
+    // Only preview takes it.
+    expect(err("/agent ok-to-test --all")).toContain("takes no flags");
+    expect(err("/agent deploy --all")).toContain("Unknown flag");
+  });
+
   it("rejects a bare --stack", () => {
     const message = err("/agent preview --stack");
     expect(message).toContain("`--stack` needs a value");
@@ -424,7 +438,7 @@ describe("resolveCommand: flags", () => {
   it("rejects unknown flags on preview naming the valid ones", () => {
     const message = err("/agent preview --force");
     expect(message).toContain("Unknown flag `--force` for `/agent preview`");
-    expect(message).toContain("Valid flags: `--stack`.");
+    expect(message).toContain("Valid flags: `--stack`, `--all`.");
   });
 
   it("rejects unknown flags on deploy", () => {

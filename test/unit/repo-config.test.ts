@@ -123,7 +123,7 @@ describe("valid configs", () => {
 
   it("valid-minimal.yml gets the defaults (dir `.`, engine `command`)", () => {
     const { config, stacks } = ok(load("valid-minimal.yml"));
-    expect(config).toEqual({ version: 1, stacks: [{ name: "app", dir: ".", engine: "command" }], steps: { test: "make test" }, autoplan: true });
+    expect(config).toEqual({ version: 1, stacks: [{ name: "app", dir: ".", engine: "command" }], steps: { test: "make test" }, autoplan: true, autoplan_max_stacks: 50 });
     expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", pulumiStack: null, paths: ["**"], steps: [script("test", "make test")], gate: DEFAULT_GATE, policy: null, runtime: null }]);
   });
 
@@ -138,6 +138,15 @@ describe("valid configs", () => {
     const issues = (bad as { issues: Array<{ path: string; message: string }> }).issues;
     expect(issues.map((i) => i.path).sort()).toEqual(["autoplan", "stacks[0].paths[0]"]);
     expect(issues.find((i) => i.path === "autoplan")!.message).toMatch(/`true` or `false`/);
+  });
+
+  it("autoplan_max_stacks: 50 by default, a whole number from 1 to 500 otherwise", () => {
+    const cfg = (v: string) => loadRepoConfig(`version: 1\nautoplan_max_stacks: ${v}\nstacks:\n  - name: a\nsteps:\n  preview: ["true"]\n`);
+    expect(ok(load("valid-minimal.yml")).config.autoplan_max_stacks).toBe(50);
+    expect(ok(cfg("200")).config.autoplan_max_stacks).toBe(200);
+    for (const bad of ["0", "501", "2.5", "lots"]) {
+      expect(issuesOf(cfg(bad))).toEqual([{ path: "autoplan_max_stacks", line: 2, message: "must be a whole number (1-500)" }]);
+    }
   });
 
   it("valid-anchors.yml: YAML anchors and aliases are allowed in moderation", () => {
@@ -416,7 +425,7 @@ describe("inline documents", () => {
         {
           path: "colour",
           line: 6,
-          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`, `autoplan`, `gate`, `policy`, `diagnose`)",
+          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`, `autoplan`, `autoplan_max_stacks`, `gate`, `policy`, `diagnose`)",
         },
       ],
     ],
@@ -784,7 +793,7 @@ describe("JSON schema", () => {
   it("describes the file as written: required keys, strict objects, defaults", () => {
     expect(schema.required).toEqual(["version", "stacks"]);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "gate", "policy", "diagnose"]);
+    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "autoplan_max_stacks", "gate", "policy", "diagnose"]);
     const stack = (schema.$defs as Record<string, Json>).stack!;
     expect(stack.required).toEqual(["name"]);
     expect(Object.keys(stack.properties as Json)).toEqual(["name", "dir", "engine", "pulumi", "sandbox", "gate", "policy", "steps", "paths"]);

@@ -14,6 +14,8 @@ import { code } from "../issues.js";
 import { closest } from "../suggest.js";
 
 const MAX_STACKS = 500;
+/** Autoplan's blast radius: more matched stacks than this wait for a human's `/agent preview --all`. */
+export const DEFAULT_AUTOPLAN_MAX_STACKS = 50;
 const MAX_ARGV = 64;
 const MAX_ARG_CHARS = 4096;
 const MAX_DIR_CHARS = 1024;
@@ -249,6 +251,13 @@ const RootObject = z.strictObject({
   steps: Steps.optional(),
   sandbox: Sandbox.optional(),
   autoplan: z.boolean({ error: "must be `true` or `false`" }).default(true),
+  // The blast radius: a push matching more stacks waits for `/agent preview --all`.
+  autoplan_max_stacks: z
+    .number({ error: `must be a whole number (1-${MAX_STACKS})` })
+    .int(`must be a whole number (1-${MAX_STACKS})`)
+    .min(1, `must be a whole number (1-${MAX_STACKS})`)
+    .max(MAX_STACKS, `must be a whole number (1-${MAX_STACKS})`)
+    .default(DEFAULT_AUTOPLAN_MAX_STACKS),
   gate: Gate.optional(),
   policy: Policy.optional(),
   diagnose: DiagnoseSettingsSchema.optional(),

@@ -20,6 +20,8 @@ export interface NewWrite {
   sendOnce?: boolean;
   /** Not sent before this many milliseconds from now (a debounce: newer writes to the object merge in meanwhile). */
   delayMs?: number;
+  /** Not sent sooner than this many milliseconds after the object's last sent write (at most one write per interval). */
+  minIntervalMs?: number;
   /** Insert it claimed by this sender (a send-once write its caller sends itself, at once). */
   claimAs?: string;
 }
@@ -55,11 +57,15 @@ export async function enqueueWrite(db: Queryable, w: NewWrite): Promise<{ row: O
     const found = await findByIdempotencyKey(db, w.idempotencyKey);
     if (found) return { row: found, existing: true };
   }
-  const params = [w.installationId, w.repo, w.kind, w.priority, w.objectKey ?? null, w.idempotencyKey ?? null, JSON.stringify(w.body), w.sendOnce ?? false, Math.max(0, w.delayMs ?? 0), w.claimAs ?? null];
-  const insert = `INSERT INTO github_outbox (installation_id, repo, kind, priority, object_key, idempotency_key, body, send_once, not_before, state, claimed_by, claimed_at, attempts)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, clock_timestamp() + make_interval(secs => $9::float8 / 1000),
+  const minIntervalMs = w.objectKey ? Math.max(0, Math.round(w.minIntervalMs ?? 0)) : 0;
+  const params = [w.installationId, w.repo, w.kind, w.priority, w.objectKey ?? null, w.idempotencyKey ?? null, JSON.stringify(w.body), w.sendOnce ?? false, Math.max(0, w.delayMs ?? 0), w.claimAs ?? null, minIntervalMs];
+  // Due after the debounce, and no sooner than the interval after the object's last sent write.
+  const insert = `INSERT INTO github_outbox (installation_id, repo, kind, priority, object_key, idempotency_key, body, send_once, not_before, state, claimed_by, claimed_at, attempts, min_interval_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8,
+             GREATEST(clock_timestamp() + make_interval(secs => $9::float8 / 1000),
+                      CASE WHEN $11::int > 0 THEN (SELECT max(s.done_at) FROM github_outbox s WHERE s.state = 'sent' AND s.object_key = $5::text) + make_interval(secs => $11::int / 1000.0) END),
              CASE WHEN $10::text IS NULL THEN 'pending' ELSE 'sending' END, $10::text, CASE WHEN $10::text IS NULL THEN NULL ELSE clock_timestamp() END,
-             CASE WHEN $10::text IS NULL THEN 0 ELSE 1 END)`;
+             CASE WHEN $10::text IS NULL THEN 0 ELSE 1 END, $11::int)`;
   try {
     const res = w.objectKey
       ? await db.query<OutboxRow>(
@@ -70,6 +76,7 @@ export async function enqueueWrite(db: Queryable, w: NewWrite): Promise<{ row: O
              body = CASE WHEN github_outbox.kind = EXCLUDED.kind THEN github_outbox.body || EXCLUDED.body ELSE EXCLUDED.body END,
              priority = LEAST(github_outbox.priority, EXCLUDED.priority),
              not_before = LEAST(github_outbox.not_before, EXCLUDED.not_before),
+             min_interval_ms = GREATEST(github_outbox.min_interval_ms, EXCLUDED.min_interval_ms),
              idempotency_key = COALESCE(github_outbox.idempotency_key, EXCLUDED.idempotency_key)
            RETURNING *`,
           params,
@@ -146,6 +153,13 @@ export async function installationsWithDueWrites(db: Db, withinMs: number): Prom
 export async function markSent(db: Db, row: OutboxRow, result: Record<string, unknown>, created?: { key: string; githubId: number; digest?: string }): Promise<void> {
   await inTransaction(db, async (client) => {
     await client.query("UPDATE github_outbox SET state = 'sent', result = $2::jsonb, done_at = clock_timestamp(), last_error = NULL WHERE id = $1", [row.id, JSON.stringify(result)]);
+    // A write to the object that came in while this one was in flight keeps its distance too.
+    if (row.object_key)
+      await client.query(
+        `UPDATE github_outbox SET not_before = GREATEST(not_before, clock_timestamp() + make_interval(secs => min_interval_ms / 1000.0))
+         WHERE state = 'pending' AND object_key = $1 AND min_interval_ms > 0`,
+        [row.object_key],
+      );
     if (created) await rememberObject(client, created.key, created.githubId, created.digest ?? null);
   });
 }

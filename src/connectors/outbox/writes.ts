@@ -23,6 +23,8 @@ export interface WriteOptions {
   idempotencyKey?: string;
   /** Held back this long for newer writes to the same object to merge in. */
   delayMs?: number;
+  /** At most one write to the object per this many milliseconds; writes meanwhile merge (the sticky comment). */
+  minIntervalMs?: number;
 }
 
 export interface DebounceOptions {
@@ -46,6 +48,7 @@ export class GitHubWrites {
       priority: PRIORITY[cls],
       idempotencyKey: o.idempotencyKey ?? null,
       delayMs: o.delayMs ?? (cls === "progress" ? this.debounce.progressMs : 0),
+      ...(o.minIntervalMs ? { minIntervalMs: o.minIntervalMs } : {}),
     });
     this.sender.kick(t.installationId);
   }
