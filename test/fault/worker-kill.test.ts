@@ -1,5 +1,5 @@
 import Docker from "dockerode";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { STICKY_MARKER } from "../../src/render/sticky-comment.js";
 import { jobIdFrom } from "../../src/connectors/queues.js";
 import { isCheckRunCompleted, isCheckRunInProgress } from "../helpers/github-fake.js";
@@ -26,7 +26,9 @@ describe("a worker process killed mid-task", () => {
   let f: FaultFixture;
 
   beforeAll(async () => {
-    f = await startFaultFixture({ repo: REPO, token: TOKEN, workers: 2 });
+    // A 10 s lock (the fixture's 5 s is renewed every 2.5 s): on a loaded 2-core CI machine the
+    // survivor's own renewals must not lapse, or its attempt is taken over again (attempts > 2).
+    f = await startFaultFixture({ repo: REPO, token: TOKEN, workers: 2, env: { WORKER_LOCK_SECONDS: "10" } });
   });
   afterAll(() => f?.stop());
 
@@ -51,6 +53,13 @@ describe("a worker process killed mid-task", () => {
       const { rows } = await db.query<{ id: string }>("SELECT t.id FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = $1 AND t.state = 'RUNNING'", [number]);
       return rows[0]?.id;
     }, "the task to be RUNNING");
+    // On failure, what the workers said about this task (warnings and errors first).
+    onTestFailed(() => {
+      for (const w of f.workers) {
+        const mine = w.lines.filter((l) => l.task_id === taskId || Number(l.level) >= 40);
+        console.error(`${w.name}:\n${mine.map((l) => JSON.stringify(l).slice(0, 600)).join("\n")}`);
+      }
+    });
     const acquiredBy = (w: AppProcess) => w.lines.some((l) => l.msg === "sandbox acquired" && l.task_id === taskId);
     const [a, b] = f.workers as [AppProcess, AppProcess];
     const victim = await until(async () => (acquiredBy(a) ? a : acquiredBy(b) ? b : undefined), "a worker to acquire the task's sandbox");
@@ -70,7 +79,7 @@ describe("a worker process killed mid-task", () => {
     expect(victim.alive).toBe(false);
 
     // The survivor takes the stalled job over and runs it from the start, in its own sandbox.
-    await survivor.waitForLog((l) => l.msg === "sandbox acquired" && l.task_id === taskId, "the survivor to take the task over", 30_000);
+    await survivor.waitForLog((l) => l.msg === "sandbox acquired" && l.task_id === taskId, "the survivor to take the task over", 45_000);
     const takeoverSeconds = (Date.now() - killedAt) / 1000;
     const done = await gh.waitFor(isCheckRunCompleted, "the completed check run", 45_000);
     // Conclusion and log together, so a failure shows why the run failed.
@@ -101,5 +110,5 @@ describe("a worker process killed mid-task", () => {
     expect(audit.map((r) => r.action)).toEqual(["command.received", "preview.queued", "lock.acquired", "preview.succeeded"]);
     expect(gh.fake.unexpected).toEqual([]);
     console.info(`worker-kill: takeover ${takeoverSeconds.toFixed(1)} s after SIGKILL`);
-  }, 90_000);
+  }, 120_000);
 });
