@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { Db } from "./db.js";
+import { inTransaction, type Db } from "./db.js";
 
 /** The pool, or one client inside a transaction (withGateLock). */
 export type { Queryable } from "./db.js";
@@ -14,19 +14,10 @@ import type { Queryable } from "./db.js";
  * either claimed before such a change (and the change's reply says it is too late) or sees it.
  */
 export async function withGateLock<T>(db: Db, repo: string, thread: number, fn: (q: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await db.connect();
-  try {
-    await client.query("BEGIN");
+  return inTransaction(db, async (client) => {
     await client.query("SELECT pg_advisory_xact_lock(hashtext('gate:' || $1), $2)", [repo, thread]);
-    const out = await fn(client);
-    await client.query("COMMIT");
-    return out;
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+    return fn(client);
+  });
 }
 
 export interface ApprovalRow {
