@@ -1,10 +1,11 @@
 /**
- * What bench/ack.ts and bench/pipeline.ts drive previews through: a fresh migrated database, a
+ * What bench/ack.ts, bench/pipeline.ts and bench/fanout.ts drive previews through: a fresh migrated database, a
  * unique BullMQ prefix, a workspace root of their own, GitHub's REST API as a real local HTTP
  * server (test/helpers/github-server.ts, recording every call), a local git server holding a
  * repository whose default-branch config declares one stack per PR (a successful preview takes
  * its stack's lock, so PRs must not share one), and real app processes (bench/app-target.ts)
  * pointed at all of it (GHE_HOST/GHE_PROTOCOL, as test/helpers/app-process.ts does).
+ * `contentLimit` turns on the stand-in's content-creation limit (GitHub's 80 writes a minute).
  *
  * `cleanup()` stops the processes, removes every sandbox container whose workspace is under this
  * run's root, the database, the queue keys and the directories.
@@ -20,6 +21,7 @@ import Docker from "dockerode";
 import { createRedis } from "../src/connectors/queues.js";
 import { sandboxesUnder } from "../test/helpers/app-process.js";
 import { GitHttpServer } from "../test/helpers/git-server.js";
+import type { ContentLimitOptions } from "../test/helpers/github-fake.js";
 import { GitHubServer } from "../test/helpers/github-server.js";
 import { issueCommentPayload, migratedTestDb, sign, TEST_IMAGE, TEST_REDIS_URL, WEBHOOK_SECRET } from "../test/helpers/harness.js";
 import { WEBHOOK_PATH } from "../src/web/server.js";
@@ -55,14 +57,14 @@ export interface BenchStack {
   vars: Record<string, string>;
   /** Starts an app process (web, worker or all) with this stack's environment plus `env`. */
   start(name: string, role: AppTarget["role"], env?: Record<string, string>): Promise<AppTarget>;
-  /** Rewrites the default branch's config to declare one stack per PR in `prs` (at most 50, the config's limit). */
+  /** Rewrites the default branch's config to declare one stack per number in `prs` (`b<n>`; at most 500, the config's limit). */
   declareStacks(prs: number[]): void;
-  /** A signed `/agent preview b<pr>` comment on PR `pr`, ready to post. */
-  comment(pr: number, commentId: number): Promise<{ body: string; signature: string; commentId: number }>;
+  /** A signed `/agent preview b<pr>` comment (or `text`) on PR `pr`, ready to post. */
+  comment(pr: number, commentId: number, text?: string): Promise<{ body: string; signature: string; commentId: number }>;
   cleanup(): Promise<{ containersRemoved: number }>;
 }
 
-export async function startBenchStack(opts: { label: string; prs: number[]; env?: Record<string, string> }): Promise<BenchStack> {
+export async function startBenchStack(opts: { label: string; prs: number[]; env?: Record<string, string>; contentLimit?: ContentLimitOptions }): Promise<BenchStack> {
   const database = await migratedTestDb(opts.label);
   const workspaceRoot = await mkdtemp(join(tmpdir(), `agent-bench-${opts.label}-`));
   const queuePrefix = `b${opts.label}${randomBytes(4).toString("hex")}`;
@@ -89,11 +91,11 @@ export async function startBenchStack(opts: { label: string; prs: number[]; env?
   };
 
   try {
-    gh = await GitHubServer.start(BENCH_REPO, TOKEN);
+    gh = await GitHubServer.start(BENCH_REPO, TOKEN, opts.contentLimit ? { contentLimit: opts.contentLimit } : {});
     git = await GitHttpServer.start(TOKEN);
     const declareStacks = (prs: number[]) =>
       gh!.fake.files.set("main:.github/agent.yml", ["version: 1", "stacks:", ...prs.map((n) => `  - name: ${stackName(n)}`), "steps:", `  preview: ${JSON.stringify(STEP)}`, ""].join("\n"));
-    declareStacks(opts.prs.slice(0, 50));
+    declareStacks(opts.prs.slice(0, 500));
     gh.fake.permissions.set("alice", "write");
     const headSha = await git.commit(BENCH_REPO, { "README.md": "bench\n" });
     for (const n of opts.prs) gh.fake.pulls.set(n, { headSha });
@@ -131,8 +133,8 @@ export async function startBenchStack(opts: { label: string; prs: number[]; env?
         targets.push(t);
         return t;
       },
-      async comment(pr, commentId) {
-        const payload = issueCommentPayload({ repo: BENCH_REPO, cloneUrl: git!.cloneUrl(BENCH_REPO), prNumber: pr, body: `/agent preview ${stackName(pr)}`, login: "alice", commentId });
+      async comment(pr, commentId, text) {
+        const payload = issueCommentPayload({ repo: BENCH_REPO, cloneUrl: git!.cloneUrl(BENCH_REPO), prNumber: pr, body: text ?? `/agent preview ${stackName(pr)}`, login: "alice", commentId });
         const body = JSON.stringify(payload);
         return { body, signature: await sign(body), commentId };
       },

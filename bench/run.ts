@@ -5,9 +5,12 @@
  * `ingest` (webhook deliveries/s through the web tier vs plain Probot and a verify-only ceiling),
  * `memory` (idle RSS of a web and a worker process vs an empty node process),
  * `ack` (signed `/agent preview` webhook → 👀 reaction and queued check run at the GitHub stand-in, vs /healthz),
- * `pipeline` (50 concurrent PR previews through web + worker processes: jobs lost, wall time vs sandbox time ÷ concurrency).
+ * `pipeline` (50 concurrent PR previews through web + worker processes: jobs lost, wall time vs sandbox time ÷ concurrency),
+ * `fanout` (one `/agent preview` on a PR of FANOUT_STACKS stacks, default 200, pacing as shipped, against a GitHub
+ * stand-in enforcing the 80 writes/min content limit: wall vs task time ÷ concurrency, outbox drain, writes per stack, 403s).
  * Each benchmark's result is merged into bench/results.json (`{ date, machine, results: { <name>: … } }`:
- * running one benchmark replaces its entry only), and a summary of the targets ends the output.
+ * running one benchmark replaces its entry only), and a summary of the targets ends the output. A result with a
+ * `failure` (a run that did not end as it must) is recorded and also reported FAILED (exit code 1).
  * Env: BENCH_ITERATIONS (timed iterations per variant, default 30), BENCH_IMAGE (sandbox image).
  */
 import { execFileSync } from "node:child_process";
@@ -24,6 +27,7 @@ import { benchIngest } from "./ingest.js";
 import { benchMemory } from "./memory.js";
 import { benchAck } from "./ack.js";
 import { benchPipeline } from "./pipeline.js";
+import { benchFanout } from "./fanout.js";
 import { fmt } from "./stats.js";
 
 const DEFAULT_ITERATIONS = 30;
@@ -36,6 +40,7 @@ const BENCHMARKS: Record<string, (iterations: number) => Promise<unknown>> = {
   memory: () => benchMemory(),
   ack: () => benchAck(),
   pipeline: () => benchPipeline(),
+  fanout: () => benchFanout(),
 };
 
 const RESULTS_FILE = join(resolve(dirname(fileURLToPath(import.meta.url))), "results.json");
@@ -170,6 +175,12 @@ async function main(): Promise<void> {
       const result = await BENCHMARKS[name]!(iterations);
       await saveResult(machine, name, result);
       summary.push(...summaryRows(name, result));
+      const failure = (result as { failure?: unknown } | null)?.failure;
+      if (typeof failure === "string" && failure) {
+        console.error(`benchmark ${name} failed: ${failure}`);
+        summary.push({ benchmark: name, name: "(run failed)", measured: failure, target: "—", result: "FAILED" });
+        process.exitCode = 1;
+      }
     } catch (err) {
       console.error(`benchmark ${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       summary.push({ benchmark: name, name: "(benchmark failed)", measured: "—", target: "—", result: "FAILED" });

@@ -7,6 +7,8 @@ export interface RecordedCall {
   query: URLSearchParams;
   body: Record<string, unknown> | null;
   headers: Record<string, string | string[] | undefined>;
+  /** When the stand-in answered it (ms, the fake's clock). */
+  at?: number;
 }
 
 export interface FakePull {
@@ -69,6 +71,73 @@ export interface GitHubFakeOptions {
    * over real HTTP for other processes).
    */
   intercept?: boolean;
+  /** GitHub's secondary "content creation" limit (off unless given; see ContentLimitOptions). */
+  contentLimit?: ContentLimitOptions;
+}
+
+/**
+ * GitHub's secondary rate limit on content creation: at most `perMinute` content-creating
+ * writes (POST/PATCH/PUT/DELETE under /repos/: comments, reactions, check runs, deployments,
+ * statuses, merges; not GETs, not the installation-token endpoint) per installation in any
+ * rolling window of `windowMs`. A write past it is answered as GitHub answers it — 403,
+ * `retry-after` (whole seconds until a slot frees, at least 1) and the secondary-limit message —
+ * and changes nothing.
+ */
+export interface ContentLimitOptions {
+  /** Writes allowed per window (default 80: GitHub's documented content-creation limit per minute). */
+  perMinute?: number;
+  /** The rolling window (ms, default 60,000). */
+  windowMs?: number;
+  /** The clock (default Date.now): tests move it instead of sleeping. */
+  now?: () => number;
+  /**
+   * Which installation a call spends (default: its `authorization` header, i.e. the installation
+   * token; this fake hands every installation the same token, so one budget in practice).
+   */
+  installationOf?: (c: RecordedCall) => string;
+}
+
+/** GitHub's answer to a write past a secondary rate limit (body as the REST API sends it). */
+export const SECONDARY_LIMIT_BODY = {
+  message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+  documentation_url: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+} as const;
+
+/** A call the content-creation limit counts: a write under /repos/ (GETs and token requests are not). */
+export const isContentCreating = (c: Pick<RecordedCall, "method" | "path">): boolean =>
+  ["POST", "PATCH", "PUT", "DELETE"].includes(c.method) && c.path.startsWith("/repos/");
+
+/** The rolling-window counter behind `contentLimit`. */
+class ContentLimiter {
+  readonly perMinute: number;
+  readonly windowMs: number;
+  readonly now: () => number;
+  private readonly installationOf: (c: RecordedCall) => string;
+  /** Per installation, the times of the writes let through within the window (oldest first). */
+  private readonly admitted = new Map<string, number[]>();
+
+  constructor(o: ContentLimitOptions) {
+    this.perMinute = o.perMinute ?? 80;
+    this.windowMs = o.windowMs ?? 60_000;
+    this.now = o.now ?? Date.now;
+    this.installationOf = o.installationOf ?? ((c) => String(c.headers.authorization ?? "anonymous"));
+    if (!Number.isInteger(this.perMinute) || this.perMinute < 1) throw new Error(`contentLimit.perMinute must be a positive integer, got ${this.perMinute}`);
+  }
+
+  /** null: the write may go (and is counted); else the seconds to send as `retry-after`. */
+  check(c: RecordedCall): number | null {
+    const t = this.now();
+    const key = this.installationOf(c);
+    let times = this.admitted.get(key);
+    if (!times) this.admitted.set(key, (times = []));
+    while (times.length > 0 && times[0]! <= t - this.windowMs) times.shift();
+    if (times.length < this.perMinute) {
+      times.push(t);
+      return null;
+    }
+    // The oldest write in the window leaves it at times[0] + windowMs: a slot frees then.
+    return Math.max(1, Math.ceil((times[0]! + this.windowMs - t) / 1000));
+  }
 }
 
 /**
@@ -93,9 +162,12 @@ export class GitHubFake {
   /** Team slug → member logins (GET /orgs/:org/teams/:slug/members). */
   readonly teams = new Map<string, string[]>();
   readonly deployments = new Map<number, { ref: string; environment: string; statuses: string[] }>();
+  /** Writes refused by the content-creation limit (not in `calls`: nothing was done). */
+  readonly limitedCalls: RecordedCall[] = [];
   private readonly events = new EventEmitter();
   private nextId = 5000;
   private readonly scope: nock.Scope | null = null;
+  private contentLimiter: ContentLimiter | null = null;
 
   constructor(
     readonly repo: string,
@@ -104,6 +176,7 @@ export class GitHubFake {
     opts: GitHubFakeOptions = {},
   ) {
     this.events.setMaxListeners(100);
+    if (opts.contentLimit) this.limitContentCreation(opts.contentLimit);
     if (opts.intercept === false) return;
     this.scope = nock(baseUrl).persist();
     // nock 15 hands a one-argument reply function the fetch Request.
@@ -146,6 +219,20 @@ export class GitHubFake {
   }
 
   /**
+   * Turns on GitHub's secondary content-creation limit (ContentLimitOptions: 80 writes a minute
+   * per installation by default); `null` turns it off. Writes past it get 403 with
+   * `retry-after`, are recorded in `limitedCalls` (see `limited`), and change nothing.
+   */
+  limitContentCreation(opts: ContentLimitOptions | null = {}): void {
+    this.contentLimiter = opts ? new ContentLimiter(opts) : null;
+  }
+
+  /** How many writes the content-creation limit refused. */
+  get limited(): number {
+    return this.limitedCalls.length;
+  }
+
+  /**
    * Answers one request (absolute URL, or a path under `baseUrl`'s host) and records it. The
    * nock interceptor and the HTTP stand-in (github-server.ts) both call this.
    */
@@ -165,12 +252,20 @@ export class GitHubFake {
     const apiPrefix = new URL(this.baseUrl).pathname.replace(/\/$/, "");
     if (apiPrefix && path.startsWith(apiPrefix)) path = path.slice(apiPrefix.length);
     const body = rawBody ? (JSON.parse(rawBody) as Record<string, unknown>) : null;
-    const call: RecordedCall = { method, path, query: url.searchParams, body, headers };
+    const call: RecordedCall = { method, path, query: url.searchParams, body, headers, at: this.contentLimiter?.now() ?? Date.now() };
     const fault = this.faults.findIndex((f) => f.match(call));
     if (fault >= 0) {
       const [f] = this.faults.splice(fault, 1);
       this.failed.push(call);
       return [f!.status, { message: "injected fault" }];
+    }
+    if (this.contentLimiter && isContentCreating(call)) {
+      const retryAfter = this.contentLimiter.check(call);
+      if (retryAfter !== null) {
+        this.limitedCalls.push(call);
+        this.events.emit("limited", call);
+        return [403, { ...SECONDARY_LIMIT_BODY }, { "retry-after": String(retryAfter) }];
+      }
     }
     const reply = this.route(call);
     if (reply) {

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { GitHubFake, type RecordedCall, type Reply } from "./github-fake.js";
+import { GitHubFake, SECONDARY_LIMIT_BODY, type ContentLimitOptions, type RecordedCall, type Reply } from "./github-fake.js";
 
 /** The API path prefix of a GitHub Enterprise Server, which is what GHE_HOST points the app at. */
 const API_PREFIX = "/api/v3";
@@ -27,12 +27,7 @@ export interface FaultOptions {
 }
 
 function defaultFaultBody(status: number): unknown {
-  if (status === 403 || status === 429) {
-    return {
-      message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
-      documentation_url: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
-    };
-  }
+  if (status === 403 || status === 429) return { ...SECONDARY_LIMIT_BODY };
   if (status >= 500) return { message: "Server Error" };
   return { message: `HTTP ${status}` };
 }
@@ -60,6 +55,10 @@ export function primaryRateLimit(seconds = 1): FaultOptions {
  *
  * Point an app at it with `env` (GHE_HOST=127.0.0.1:<port>, GHE_PROTOCOL=http): the app then
  * talks to `http://127.0.0.1:<port>/api/v3`, as it would to a GitHub Enterprise Server.
+ *
+ * `start(repo, token, { contentLimit: {} })` also enforces GitHub's content-creation limit (80
+ * writes a minute per installation; GitHubFake's ContentLimitOptions): writes past it get 403
+ * with `retry-after`, counted in `limited` (`fake.limitedCalls`), not in `calls`.
  */
 export class GitHubServer {
   readonly faulted: RecordedCall[] = [];
@@ -74,7 +73,7 @@ export class GitHubServer {
     this.events.setMaxListeners(100);
   }
 
-  static async start(repo: string, token: string): Promise<GitHubServer> {
+  static async start(repo: string, token: string, opts: { contentLimit?: ContentLimitOptions } = {}): Promise<GitHubServer> {
     let self: GitHubServer | null = null;
     const server = createServer((req, res) => {
       if (!self) {
@@ -89,7 +88,7 @@ export class GitHubServer {
     server.keepAliveTimeout = 1000;
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const port = (server.address() as AddressInfo).port;
-    const fake = new GitHubFake(repo, token, `http://127.0.0.1:${port}${API_PREFIX}`, { intercept: false });
+    const fake = new GitHubFake(repo, token, `http://127.0.0.1:${port}${API_PREFIX}`, { intercept: false, ...(opts.contentLimit ? { contentLimit: opts.contentLimit } : {}) });
     self = new GitHubServer(fake, server, port);
     return self;
   }
@@ -106,6 +105,11 @@ export class GitHubServer {
 
   get calls(): RecordedCall[] {
     return this.fake.calls;
+  }
+
+  /** Writes the content-creation limit refused (403 with retry-after). */
+  get limited(): number {
+    return this.fake.limited;
   }
 
   /** Resolves with the first answered call (already made or still to come) that matches. */
