@@ -20,6 +20,12 @@ import { audit, reply, writeTarget, type CommandContext } from "./context.js";
 import { confirmVouchedHead } from "./vouch.js";
 
 /**
+ * Queued check runs sent as acknowledgements (a burst's worth): a 200-stack preview's other
+ * creations must not hold back the results of stacks that already finished.
+ */
+export const ACKNOWLEDGING_CHECK_RUNS = 10;
+
+/**
  * `/agent preview --all`: every stack whose paths this PR's changes match — autoplan's choice,
  * also past its blast radius (`autoplan_max_stacks`), since a writer asked for it.
  */
@@ -112,7 +118,10 @@ export async function startPreview(
   // Checks first: their check runs appear above the previews that wait for them. The queued
   // check run is the acknowledgement: first in the outbox. Its key is the task's, so a re-run
   // of this delivery (or the task's own first write) adds nothing.
+  // Past the first few, a fan-out's queued check runs are progress: results of stacks that
+  // finished go before creations for stacks still waiting (which merge into their result).
   const checksNew = created.checks.filter((t) => !t.check_run_id);
+  let queuedCheckRuns = 0;
   for (const task of [...checksNew, ...created.tasks, ...ours]) {
     if (task.check_run_id) continue;
     const name = task.kind === "checks" ? checksCheckRunName(task.stack) : previewCheckRunName(task.stack);
@@ -120,7 +129,7 @@ export async function startPreview(
       writeTarget(ctx),
       task.id,
       { ...queuedOutput(task.stack, pull.headSha, ctx.actor), detailsUrl: taskLogUrl(ctx.deps.config, task.id) },
-      { cls: "ack", identity: { name, headSha: pull.headSha }, idempotencyKey: `task:${task.id}:queued` },
+      { cls: queuedCheckRuns++ < ACKNOWLEDGING_CHECK_RUNS ? "ack" : "progress", identity: { name, headSha: pull.headSha }, idempotencyKey: `task:${task.id}:queued` },
     );
   }
   // A preview waiting for checks is enqueued when they succeed (src/jobs/dependents.ts).

@@ -1,5 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GitHubFake, isCheckRunCompleted } from "../helpers/github-fake.js";
+import { ACKNOWLEDGING_CHECK_RUNS } from "../../src/commands/preview.js";
+import { PRIORITY } from "../../src/connectors/outbox/pacer.js";
 import { deliver, issueCommentPayload, pullRequestPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
 
 const REPO = "octo-org/auto";
@@ -127,6 +129,24 @@ describe("autoplan on pull_request opened / synchronize", () => {
       expect((await audit(number))[0]).toMatchObject({ action: "autoplan.requested", detail: { stacks: ["net", "app"] } });
       await settled();
     });
+
+    it("a fan-out's first queued check runs are acknowledgements; past them they wait behind finished stacks' results (progress)", async () => {
+      const many = `version: 1\nstacks:\n${Array.from({ length: ACKNOWLEDGING_CHECK_RUNS + 2 }, (_, i) => `  - name: s${i}\n`).join("")}steps:\n  preview: ["sh", "-c", "echo plan $AGENT_STACK"]\n`;
+      const number = await open(["README.md"], { config: many });
+      const comment = issueCommentPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), prNumber: number, body: "/agent preview", login: "alice" });
+      await f.watcher.handled((await deliver(f.app.port!, "issue_comment", comment)).id);
+      const { rows } = await f.db.query<{ priority: number }>(
+        `SELECT o.priority FROM github_outbox o JOIN tasks t ON o.idempotency_key = 'task:' || t.id || ':queued'
+         JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = $1 ORDER BY o.id`,
+        [number],
+      );
+      expect(rows).toHaveLength(ACKNOWLEDGING_CHECK_RUNS + 2);
+      expect(rows.slice(0, ACKNOWLEDGING_CHECK_RUNS).map((r) => r.priority)).toEqual(Array(ACKNOWLEDGING_CHECK_RUNS).fill(PRIORITY.ack));
+      // Progress, or final when the stack's result merged into its unsent creation: never ahead of acknowledgements.
+      for (const r of rows.slice(ACKNOWLEDGING_CHECK_RUNS)) expect([PRIORITY.progress, PRIORITY.final]).toContain(r.priority);
+      await gh.waitFor(() => gh.calls.filter(isCheckRunCompleted).length + gh.find("POST", /\/check-runs$/).filter((c) => c.body?.status === "completed").length >= ACKNOWLEDGING_CHECK_RUNS + 2, "every preview completed");
+      await settled();
+    }, 120_000);
 
     it("`/agent preview --all` when no stack's paths match: a clear reply, nothing queued", async () => {
       const number = await open(["README.md"], { config: limited(1) });
