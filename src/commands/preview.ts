@@ -162,6 +162,8 @@ export async function startPreview(
     const names = created.alreadyLive.map((t) => code(t.stack)).join(", ");
     await reply(ctx, `a preview of ${names} on ${code(pull.headSha.slice(0, 7))} is already queued or running; its results will appear in the summary comment.`);
   }
-  // Queued is work under way: the render waits for the result's (and is sent only if that is slow).
-  await refreshSticky(ctx.deps, writeTarget(ctx), ctx.threadNumber, "progress");
+  // Queued is work under way: the render waits for the result's (and is sent only if that is
+  // slow) — unless this is a fan-out, whose summary is the acknowledgement of the stacks whose
+  // check runs wait as progress.
+  await refreshSticky(ctx.deps, writeTarget(ctx), ctx.threadNumber, queuedCheckRuns > ACKNOWLEDGING_CHECK_RUNS ? "ack" : "progress");
 }

@@ -144,6 +144,9 @@ describe("autoplan on pull_request opened / synchronize", () => {
       expect(rows.slice(0, ACKNOWLEDGING_CHECK_RUNS).map((r) => r.priority)).toEqual(Array(ACKNOWLEDGING_CHECK_RUNS).fill(PRIORITY.ack));
       // Progress, or final when the stack's result merged into its unsent creation: never ahead of acknowledgements.
       for (const r of rows.slice(ACKNOWLEDGING_CHECK_RUNS)) expect([PRIORITY.progress, PRIORITY.final]).toContain(r.priority);
+      // The summary comment acknowledges the stacks whose check runs wait: its first write is an acknowledgement.
+      const { rows: sticky } = await f.db.query<{ priority: number }>("SELECT priority FROM github_outbox WHERE object_key = $1 ORDER BY id LIMIT 1", [`sticky:${REPO}#${number}:1`]);
+      expect(sticky).toEqual([{ priority: PRIORITY.ack }]);
       await gh.waitFor(() => gh.calls.filter(isCheckRunCompleted).length + gh.find("POST", /\/check-runs$/).filter((c) => c.body?.status === "completed").length >= ACKNOWLEDGING_CHECK_RUNS + 2, "every preview completed");
       await settled();
     }, 120_000);
