@@ -39,7 +39,7 @@ import { performance } from "node:perf_hooks";
 import { previewCheckRunName } from "../src/render/check-run.js";
 import type { RecordedCall } from "../test/helpers/github-fake.js";
 import { BENCH_REPO, postComment, stackName, startBenchStack, STEP, type BenchStack } from "./app-stack.js";
-import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck } from "./stats.js";
+import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck, progressFor } from "./stats.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "ack-latest.json");
@@ -95,9 +95,7 @@ export interface AckResult {
   targets: TargetCheck[];
 }
 
-function progress(msg: string): void {
-  process.stderr.write(`[bench ack] ${msg}\n`);
-}
+const progress = progressFor("ack");
 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { dot, HashingEmbedder } from "../src/diagnose/embedder.js";
 import { EMBEDDED_LOG_CHARS } from "../src/diagnose/knowledge.js";
-import { fmt, stats, type Stats, targetTable, saveResult } from "./stats.js";
+import { fmt, stats, type Stats, targetTable, saveResult, progressFor } from "./stats.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const FIXTURES = join(ROOT, "test", "fixtures", "diagnose", "failures");
@@ -83,9 +83,7 @@ export interface DiagnoseBenchResult {
   targets: Array<{ name: string; measured: string; limit: string; pass: boolean }>;
 }
 
-function progress(msg: string): void {
-  process.stderr.write(`[bench diagnose] ${msg}\n`);
-}
+const progress = progressFor("diagnose");
 
 const tailOf = (text: string) => (text.length > EMBEDDED_LOG_CHARS ? text.slice(-EMBEDDED_LOG_CHARS) : text);
 

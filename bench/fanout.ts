@@ -41,7 +41,7 @@ import { sandboxesUnder, until } from "../test/helpers/app-process.js";
 import { INSTALLATION_ID } from "../test/helpers/harness.js";
 import type { RecordedCall } from "../test/helpers/github-fake.js";
 import { postComment, stackName, startBenchStack, STEP, type BenchStack } from "./app-stack.js";
-import { fmt, intFromEnv, percentile, saveResult, targetTable, type TargetCheck } from "./stats.js";
+import { fmt, intFromEnv, percentile, saveResult, targetTable, type TargetCheck, progressFor } from "./stats.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "fanout-latest.json");
@@ -110,9 +110,7 @@ export interface FanoutResult {
   targets: TargetCheck[];
 }
 
-function progress(msg: string): void {
-  process.stderr.write(`[bench fanout] ${msg}\n`);
-}
+const progress = progressFor("fanout");
 
 interface TaskRow {
   stack: string;

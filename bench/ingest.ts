@@ -32,7 +32,7 @@ import { Queue } from "bullmq";
 import { createRedis, WEBHOOK_QUEUE } from "../src/connectors/queues.js";
 import { WEBHOOK_PATH } from "../src/web/server.js";
 import { issueCommentPayload, migratedTestDb, sign, TEST_REDIS_URL, WEBHOOK_SECRET } from "../test/helpers/harness.js";
-import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck } from "./stats.js";
+import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck, progressFor } from "./stats.js";
 import type { IngestTargetKind } from "./ingest-target.js";
 import { deleteQueueKeys } from "./app-stack.js";
 
@@ -86,9 +86,7 @@ export interface IngestResult {
   targets: TargetCheck[];
 }
 
-function progress(msg: string): void {
-  process.stderr.write(`[bench ingest] ${msg}\n`);
-}
+const progress = progressFor("ingest");
 
 
 /** A 127.0.0.1 port nothing listens on (bound, then released): where "GitHub" is, so no call can leave. */

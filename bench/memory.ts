@@ -28,7 +28,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { migratedTestDb, TEST_REDIS_URL, WEBHOOK_SECRET } from "../test/helpers/harness.js";
 import { baseEnv, generatePrivateKey, unusedPort } from "./ingest.js";
-import { fmt, targetTable, saveResult, type TargetCheck } from "./stats.js";
+import { fmt, targetTable, saveResult, type TargetCheck, progressFor } from "./stats.js";
 import { deleteQueueKeys } from "./app-stack.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -71,9 +71,7 @@ export interface MemoryResult {
   targets: TargetCheck[];
 }
 
-function progress(msg: string): void {
-  process.stderr.write(`[bench memory] ${msg}\n`);
-}
+const progress = progressFor("memory");
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -31,7 +31,7 @@ import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { sandboxesUnder, until } from "../test/helpers/app-process.js";
 import { postComment, startBenchStack, STEP } from "./app-stack.js";
-import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck } from "./stats.js";
+import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck, progressFor } from "./stats.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "pipeline-latest.json");
@@ -65,9 +65,7 @@ export interface PipelineResult {
   targets: TargetCheck[];
 }
 
-function progress(msg: string): void {
-  process.stderr.write(`[bench pipeline] ${msg}\n`);
-}
+const progress = progressFor("pipeline");
 
 
 interface TaskRow {

@@ -16,7 +16,7 @@ import type { StepResult } from "../src/domain/steps.js";
 import { countChanges, type PlanDiagnostic, type PulumiPreview, type ResourceChange, type ResourceOp } from "../src/plan/types.js";
 import { completedOutput } from "../src/render/check-run.js";
 import { renderStickyParts } from "../src/render/sticky-comment.js";
-import { fmt, stats, type Stats, targetTable, saveResult, type TargetCheck } from "./stats.js";
+import { fmt, stats, type Stats, targetTable, saveResult, type TargetCheck, progressFor } from "./stats.js";
 
 const RESOURCES = 10_000;
 const WARMUP = 5;
@@ -54,9 +54,7 @@ export interface Result {
 
 
 
-function progress(msg: string): void {
-  process.stderr.write(`[bench render] ${msg}\n`);
-}
+const progress = progressFor("render");
 
 // ---------------------------------------------------------------------------------------------
 // Synthetic plan: deterministic (a small LCG), realistic type tokens, names and property paths.

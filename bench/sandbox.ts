@@ -24,7 +24,7 @@ import {
   type SandboxLimits,
   type SandboxOptions,
 } from "../src/connectors/sandbox.js";
-import { fmt, stats, type Stats, saveResult } from "./stats.js";
+import { fmt, stats, type Stats, saveResult, progressFor } from "./stats.js";
 
 /** The trivial step every variant runs. */
 const STEP = ["sh", "-c", "echo ok"];
@@ -100,9 +100,7 @@ async function runStep(sb: Sandbox): Promise<void> {
 }
 
 
-function progress(msg: string): void {
-  process.stderr.write(`[bench sandbox] ${msg}\n`);
-}
+const progress = progressFor("sandbox");
 
 export async function benchSandbox(opts: { iterations: number }): Promise<Result> {
   const iterations = opts.iterations;

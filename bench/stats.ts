@@ -62,3 +62,8 @@ export async function saveResult(file: string, result: unknown): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, JSON.stringify(result, null, 2) + "\n");
 }
+
+/** A benchmark's progress lines, on stderr (stdout is the report). */
+export function progressFor(bench: string): (msg: string) => void {
+  return (msg) => process.stderr.write(`[bench ${bench}] ${msg}\n`);
+}
