@@ -24,7 +24,7 @@ import { runTaskInSpan } from "./jobs/task-span.js";
 import { withSpan } from "./ops/tracing.js";
 import { createMetricsServer, createWebServer, SLACK_CLICK_JOB, type ReadinessCheck } from "./web/server.js";
 import { createMetrics } from "./web/metrics.js";
-import { forOutboxWrites, installationClientOf, withRateLimitReport, withGitHubPacing } from "./connectors/github.js";
+import { forOutboxWrites, installationClientOf, withRateLimitReport, withGitHubPacing, withTokensFromBaseUrl } from "./connectors/github.js";
 import { DEFAULT_PACING } from "./connectors/outbox/pacer.js";
 import { OutboxSender } from "./connectors/outbox/sender.js";
 import { outboxDepth, pruneDone, recoverAbandoned } from "./connectors/outbox/store.js";
@@ -141,12 +141,12 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     secret: webhookSecret,
     baseUrl: apiBaseUrl,
     log: log.child({ name: "probot" }),
-    Octokit: reportRateLimit(withGitHubPacing(options.Octokit ?? ProbotOctokit, log.child({ name: "github" }))),
+    Octokit: reportRateLimit(withGitHubPacing(withTokensFromBaseUrl(options.Octokit ?? ProbotOctokit), log.child({ name: "github" }))),
   });
   // Every GitHub write goes through the outbox; this process's sender drains it (workers only),
   // with clients of their own class (Octokit's throttling off: the outbox paces) that share the
   // handlers' installation tokens.
-  const OutboxOctokit = reportRateLimit(forOutboxWrites(options.Octokit ?? ProbotOctokit));
+  const OutboxOctokit = reportRateLimit(forOutboxWrites(withTokensFromBaseUrl(options.Octokit ?? ProbotOctokit)));
   const outboxSender = new OutboxSender({
     db,
     clientFor: async (installationId) => installationClientOf(await probot.auth(), OutboxOctokit, installationId),

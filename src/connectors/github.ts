@@ -63,6 +63,20 @@ export function withGitHubPacing<C extends typeof ProbotOctokit>(Octokit: C, log
 }
 
 /**
+ * Installation tokens from the API the client talks to. Probot hands the app's auth a `request`
+ * without the base URL, so a token fetched by `auth()` itself (installationToken, when no API
+ * call has cached one in this process yet) went to api.github.com even on GitHub Enterprise
+ * Server; tokens fetched on the way to an API call use the client's own request and were right.
+ */
+export function withTokensFromBaseUrl<C extends typeof ProbotOctokit>(Octokit: C): C {
+  return Octokit.defaults((options: { baseUrl?: string; auth?: { request?: { defaults(o: object): unknown } } & Record<string, unknown> }) => {
+    const request = options.auth?.request;
+    if (!options.baseUrl || !request || typeof request.defaults !== "function") return options;
+    return { ...options, auth: { ...options.auth, request: request.defaults({ baseUrl: options.baseUrl }) } };
+  }) as unknown as C;
+}
+
+/**
  * The Octokit the outbox sends writes with: the throttling plugin off (the outbox is the write
  * throttle: it paces, orders and pauses per installation, and its claims already serialise an
  * installation's writes, so the plugin's limiters would only add a scheduling hop to every

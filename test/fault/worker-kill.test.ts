@@ -26,9 +26,7 @@ describe("a worker process killed mid-task", () => {
   let f: FaultFixture;
 
   beforeAll(async () => {
-    // A 10 s lock (the fixture's 5 s is renewed every 2.5 s): on a loaded 2-core CI machine the
-    // survivor's own renewals must not lapse, or its attempt is taken over again (attempts > 2).
-    f = await startFaultFixture({ repo: REPO, token: TOKEN, workers: 2, env: { WORKER_LOCK_SECONDS: "10" } });
+    f = await startFaultFixture({ repo: REPO, token: TOKEN, workers: 2 });
   });
   afterAll(() => f?.stop());
 

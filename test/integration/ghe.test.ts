@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningApp } from "../../src/app.js";
+import { installationToken } from "../../src/connectors/github.js";
 import { STICKY_MARKER } from "../../src/render/sticky-comment.js";
 import { GitHubFake } from "../helpers/github-fake.js";
 import { GitHttpServer } from "../helpers/git-server.js";
@@ -35,6 +36,9 @@ describe("GitHub Enterprise Server (GHE_HOST, GHE_PROTOCOL)", () => {
     ghe.files.set("main:.github/agent.yml", 'version: 1\nstacks:\n  - name: dev\nsteps:\n  preview: ["sh", "-c", "echo on-ghes"]\n');
     const sha = await git.commit(REPO, { "README.md": "ghes\n" });
     ghe.pulls.set(9, { headSha: sha });
+    // A worker's first use of an installation can be the git token (no API call cached one):
+    // it too comes from the GHES API, not api.github.com.
+    expect(await installationToken(await app.deps.github(4242))).toBe(TOKEN);
     const payload = issueCommentPayload({ repo: REPO, cloneUrl: git.cloneUrl(REPO), prNumber: 9, body: "/agent preview", login: "alice" });
     await deliver(app.port!, "issue_comment", payload);
 
