@@ -7,7 +7,9 @@
  * `ack` (signed `/agent preview` webhook → 👀 reaction and queued check run at the GitHub stand-in, vs /healthz),
  * `pipeline` (50 concurrent PR previews through web + worker processes: jobs lost, wall time vs sandbox time ÷ concurrency),
  * `fanout` (one `/agent preview` on a PR of FANOUT_STACKS stacks, default 200, pacing as shipped, against a GitHub
- * stand-in enforcing the 80 writes/min content limit: wall vs task time ÷ concurrency, outbox drain, writes per stack, 403s).
+ * stand-in enforcing the 80 writes/min content limit: wall vs task time ÷ concurrency, outbox drain, writes per stack, 403s),
+ * `pipeline-dag` (one `/agent preview` of 30 stacks in a `depends_on` DAG of depth 4 through web + worker processes:
+ * wall vs the critical path of measured task times, ordering violations, tasks lost, release latency per dependency).
  * Each benchmark's result is merged into bench/results.json (`{ date, machine, results: { <name>: … } }`:
  * running one benchmark replaces its entry only), and a summary of the targets ends the output. A result with a
  * `failure` (a run that did not end as it must) is recorded and also reported FAILED (exit code 1).
@@ -28,6 +30,7 @@ import { benchMemory } from "./memory.js";
 import { benchAck } from "./ack.js";
 import { benchPipeline } from "./pipeline.js";
 import { benchFanout } from "./fanout.js";
+import { benchPipelineDag } from "./pipeline-dag.js";
 import { fmt } from "./stats.js";
 
 const DEFAULT_ITERATIONS = 30;
@@ -41,6 +44,7 @@ const BENCHMARKS: Record<string, (iterations: number) => Promise<unknown>> = {
   ack: () => benchAck(),
   pipeline: () => benchPipeline(),
   fanout: () => benchFanout(),
+  "pipeline-dag": () => benchPipelineDag(),
 };
 
 const RESULTS_FILE = join(resolve(dirname(fileURLToPath(import.meta.url))), "results.json");

@@ -12,6 +12,11 @@ import { shortPlanHash } from "../render/plan.js";
 import { decideImage } from "../approval/images.js";
 import { applyRequester, audit, reply, type CommandContext } from "./context.js";
 import { applyIfApproved } from "./rollback.js";
+import { stackGraph } from "../config/repo/resolve.js";
+import { layersOf, upstreamWithin } from "../domain/stack-graph.js";
+import { getPull } from "../connectors/github.js";
+import { latestPreviewPerStack } from "../connectors/store/workflows.js";
+import { requestDeployRun as requestRun, type RunStack } from "../deploys/deploy-run.js";
 
 /** The preview a check run's Deploy button was clicked on: it deploys that plan or nothing. */
 export interface ClickedPreview {
@@ -87,6 +92,68 @@ export async function requestDeploy(
     case "queued": {
       const by = approvedBy(outcome.gate);
       await reply(ctx, `deploying ${code(stack.name)} at ${code(shortSha(outcome.headSha))} (plan ${code(shortPlanHash(outcome.planHash) ?? "")})${by ? `, approved by ${by}` : ""}. ${stack.gate.mode === "merge-then-deploy" ? " The PR is merged first; the merge commit is applied only if it plans the same." : " The PR is merged once it succeeds."}`);
+    }
+  }
+}
+
+/**
+ * `/agent deploy a b c` or `/agent deploy --all` (every stack with a successful preview of the
+ * head): the stacks in dependency order, one layer at a time, each through its own gate with its
+ * own approved plan. Every gate must pass now or nothing is queued (one reply with the checklists
+ * that are not met); see src/deploys/deploy-run.ts.
+ */
+export async function requestDeployRun(ctx: CommandContext, names: string[] | null, loaded: { config: RepoConfig; stacks: ResolvedStack[] }, permission: RepoPermission): Promise<void> {
+  let chosen = names;
+  if (chosen === null) {
+    const pull = await getPull(ctx.gh, ctx.repo, ctx.threadNumber);
+    const previews = await latestPreviewPerStack(ctx.deps.db, ctx.repoFullName, ctx.threadNumber);
+    chosen = loaded.stacks.map((s) => s.name).filter((n) => previews.some((p) => p.task.stack === n && p.task.state === "SUCCEEDED" && p.headSha === pull.headSha));
+    if (chosen.length === 0) {
+      await audit(ctx, "deploy.run_refused", { reason: "no successful preview of the head", all: true });
+      await reply(ctx, `no stack has a successful preview of the head ${code(shortSha(pull.headSha))}, so \`--all\` has nothing to deploy. Preview first: \`/agent preview <stack>…\`.`);
+      return;
+    }
+    if (chosen.length === 1) return requestDeploy(ctx, chosen[0]!, loaded, permission);
+  }
+  const graph = stackGraph(loaded.stacks);
+  const ordered = layersOf(graph, chosen).flat();
+  const upstream = upstreamWithin(graph, ordered);
+  const stacks = ordered.map((n) => loaded.stacks.find((s) => s.name === n)!);
+  const refuse = async (reason: string, detail: Record<string, unknown>, text: string) => {
+    await audit(ctx, "deploy.run_refused", { reason, stacks: ordered, ...detail });
+    await reply(ctx, text);
+  };
+  const short = stacks.filter((s) => !hasAtLeast(permission, s.gate.deployPermission));
+  if (short.length) return refuse("permission", { actual: permission }, `deploying ${short.map((s) => `${code(s.name)} needs **${s.gate.deployPermission}** access`).join(", ")} and you have **${permission}**. Nothing was run.`);
+  // Merge-first applies the merge commit: a run cannot merge before its later layers apply.
+  const mergeFirst = stacks.filter((s) => s.gate.mode === "merge-then-deploy");
+  if (mergeFirst.length) return refuse("merge-then-deploy", { stacks_merge_first: mergeFirst.map((s) => s.name) }, `${mergeFirst.map((s) => code(s.name)).join(", ")} ${mergeFirst.length === 1 ? "uses" : "use"} \`gate.mode: merge-then-deploy\`, which merges before it applies, so ${mergeFirst.length === 1 ? "it" : "they"} cannot be part of a multi-stack deploy. Deploy ${mergeFirst.length === 1 ? "it" : "them"} on ${mergeFirst.length === 1 ? "its" : "their"} own. Nothing was run.`);
+  const image = decideImage(loaded.config.sandbox?.image, ctx.deps.config.sandbox);
+  if (!image.ok) return refuse("image", {}, `I can't run the deploy: ${image.message}.`);
+  const run: RunStack[] = [];
+  for (const stack of stacks) {
+    const policy = gatePolicy(stack, ctx.deps.config.gate);
+    run.push({ stack, policy, gathered: await gatherFacts(ctx, stack, policy), after: upstream.get(stack.name) ?? [] });
+  }
+  const outcome = await requestRun(applyRequester(ctx), run, { image: image.image, cloneUrl: ctx.cloneUrl, defaultBranch: ctx.defaultBranch, runParallelism: loaded.config.parallel_applies });
+  switch (outcome.status) {
+    case "moved":
+      await reply(ctx, "the pull request's head moved while the gates were read; nothing was queued. Comment the command again.");
+      return;
+    case "blocked": {
+      const blocked = outcome.gates.filter((g) => !g.gate.allowed || !g.gate.planHash);
+      const passed = outcome.gates.filter((g) => !blocked.includes(g)).map((g) => code(g.stack));
+      await reply(ctx, [`nothing was queued: every stack of a multi-stack deploy must pass its gate first, and ${blocked.length === 1 ? "this one does" : "these do"} not.`, ...blocked.map((g) => `\n${renderGateChecklist(g.stack, g.gate, outcome.headSha)}`), ...(passed.length ? ["", `Ready: ${passed.join(", ")}.`] : [])].join("\n"));
+      return;
+    }
+    case "conflict":
+      await reply(ctx, `nothing was queued: ${renderApplyConflict(outcome.stack, outcome.conflict, `the approved preview of ${code(outcome.stack)}`, `Preview ${code(outcome.stack)} again for a fresh plan and get it approved.`)}`);
+      return;
+    case "queued": {
+      await audit(ctx, "deploy.run_queued", { run_id: outcome.runId, head_sha: outcome.headSha, stacks: outcome.stacks.map((s) => ({ stack: s.stack, plan_hash: s.planHash, after: s.after })) });
+      const layers = layersOf(graph, ordered);
+      const lines = layers.map((layer, i) => `${i + 1}. ${layer.map((n) => { const s = outcome.stacks.find((x) => x.stack === n)!; return `${code(n)} (plan ${code(shortPlanHash(s.planHash) ?? "")}${s.approvedBy.length ? `, approved by ${s.approvedBy.map((a) => `@${a}`).join(", ")}` : ""})`; }).join(", ")}`);
+      await reply(ctx, [`deploying ${outcome.stacks.length} stacks at ${code(shortSha(outcome.headSha))} in dependency order, one layer at a time, up to ${loaded.config.parallel_applies} at once (each stack's gate is asked again just before it applies; a failure stops what depends on it):`, "", ...lines, "", "The pull request is merged once every stack is applied."].join("\n"));
     }
   }
 }

@@ -10,6 +10,9 @@ import { getStackLock } from "../connectors/store/locks.js";
 import { createPreviewWorkflow } from "../connectors/store/workflows.js";
 import { checksJobId, previewJobId, TASK_JOB_OPTIONS } from "../connectors/queues.js";
 import { planChecks } from "../config/checks.js";
+import { stackGraph } from "../config/repo/resolve.js";
+import { upstreamWithin } from "../domain/stack-graph.js";
+import { releaseDependents } from "../jobs/dependents.js";
 import { announceCancelledPreviews } from "../jobs/cancel-previews.js";
 import { refreshSticky } from "../jobs/sticky.js";
 import { checksCheckRunName, previewCheckRunName, queuedOutput } from "../render/check-run.js";
@@ -108,6 +111,8 @@ export async function startPreview(
     jobIdFor: (stack) => previewJobId(ctx.repoFullName, ctx.threadNumber, pull.headSha, stack),
     checks,
     checksJobIdFor: (key) => checksJobId(ctx.repoFullName, ctx.threadNumber, pull.headSha, key),
+    // Dependency order (depends_on): a stack's preview waits for those of its upstream stacks.
+    upstream: upstreamWithin(stackGraph(repoConfig.stacks), free),
   });
 
   // Identical live tasks: those recorded by an earlier attempt of this same delivery are
@@ -141,6 +146,10 @@ export async function startPreview(
       { ...TASK_JOB_OPTIONS, jobId: task.job_id },
     );
   }
+  // A dependency that was already live may have ended before these tasks were committed, and
+  // so released nobody: release again (idempotent; nothing happens while it is still live).
+  const newIds = new Set([...created.tasks, ...created.checks.filter((c) => c.workflow_id === created.workflow?.id)].map((t) => t.id));
+  for (const dep of new Set(created.tasks.flatMap((t) => t.depends_on))) if (!newIds.has(dep)) await releaseDependents(ctx.deps, writeTarget(ctx), dep);
   // A re-run of this delivery (its handler died after recording) finds its own tasks: still "queued", one row.
   const queuedHere = created.tasks.length > 0 || ours.length > 0;
   await audit(

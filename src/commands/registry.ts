@@ -194,17 +194,19 @@ export function resolveCommand(parsed: ParsedCommand, repo: RepoStacks): Resolut
   return { ok: true, command: { name: entry.resolvesTo, ...shaped.args } as Command };
 }
 
-const DEFAULT_MAX_ARGS: Readonly<Record<keyof ArgShapes, number>> = { stacks: Number.POSITIVE_INFINITY, stack: 1, "stack?": 1, none: 0, reason: 0 };
+const DEFAULT_MAX_ARGS: Readonly<Record<keyof ArgShapes, number>> = { stacks: Number.POSITIVE_INFINITY, "named-stacks": Number.POSITIVE_INFINITY, stack: 1, "stack?": 1, none: 0, reason: 0 };
 
 type Shaped = { ok: true; args: ArgShapes[keyof ArgShapes] } | { ok: false; message: string };
 
 function resolveArgs(entry: CommandEntry, args: readonly string[], flags: Record<string, string | true>, repo: RepoStacks): Shaped {
   const name = entry.name;
   switch (entry.args) {
-    case "stacks": {
+    case "stacks":
+    case "named-stacks": {
       if (Object.hasOwn(flags, "all")) {
         if (flags["all"] !== true) return fail(`\`--all\` takes no value. Usage: ${usageOf(name)}`);
-        if (args.length > 0 || Object.hasOwn(flags, "stack")) return fail(`\`--all\` previews every stack this pull request's changes match: name stacks or use \`--all\`, not both. Usage: ${usageOf(name)}`);
+        const what = entry.args === "stacks" ? "previews every stack this pull request's changes match" : "deploys every stack previewed on this pull request's head";
+        if (args.length > 0 || Object.hasOwn(flags, "stack")) return fail(`\`--all\` ${what}: name stacks or use \`--all\`, not both. Usage: ${usageOf(name)}`);
         return { ok: true, args: { stacks: [], all: true } };
       }
       const collected = collectStacks(name, args, flags, repo);
@@ -213,6 +215,8 @@ function resolveArgs(entry: CommandEntry, args: readonly string[], flags: Record
       const d = defaultStackOf(repo);
       if (d.ok === false) return d;
       if (d.ok === true) return { ok: true, args: { stacks: [d.stack] } };
+      // Deploying every declared stack is never implied: it has to be named, or `--all`.
+      if (entry.args === "named-stacks") return fail(`\`/agent ${name}\` needs a stack (or \`--all\`) because this repository has no \`default_stack\`. Usage: ${usageOf(name)}. ${listStacks(repo.stacks)}`);
       if (repo.stacks.length === 0) return fail(`There is nothing to ${entry.resolvesTo}: this repository declares no stacks.`);
       return { ok: true, args: { stacks: [...new Set(repo.stacks)] } };
     }

@@ -1,9 +1,10 @@
 import { evaluateGate } from "../approval/gate.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import { getStackLock, type StackLock } from "../connectors/store/locks.js";
-import { latestPreviewPerStack } from "../connectors/store/workflows.js";
+import { getTasks, latestPreviewPerStack } from "../connectors/store/workflows.js";
+import { stackGraph } from "../config/repo/resolve.js";
 import { renderGateSummary } from "../render/gate.js";
-import { renderAuditTail, renderStatus } from "../render/status.js";
+import { renderAuditTail, renderStackGraph, renderStatus } from "../render/status.js";
 import { listAudit } from "../connectors/store/audit.js";
 import { reply, type CommandContext } from "./context.js";
 import { gatePolicy, gatherFacts } from "../deploys/gate-facts.js";
@@ -20,7 +21,15 @@ export async function replyStatus(ctx: CommandContext, stacks: ResolvedStack[]):
     const lock = await getStackLock(ctx.deps.db, ctx.repoFullName, stack);
     if (lock) locks.set(stack, lock);
   }
-  const parts = [`status of #${ctx.threadNumber}:`, "", renderStatus({ prNumber: ctx.threadNumber, stacks: names, previews, locks, webBaseUrl: ctx.deps.config.github.webBaseUrl, repo: ctx.repoFullName })];
+  // What each waiting preview waits for: its shared checks and upstream stacks still to finish.
+  const waitingFor = new Map<string, string[]>();
+  for (const p of previews) {
+    if (p.task.state !== "PENDING" || p.task.depends_on.length === 0) continue;
+    waitingFor.set(p.task.id, (await getTasks(ctx.deps.db, p.task.depends_on)).filter((d) => d.state === "PENDING" || d.state === "RUNNING").map((d) => d.stack).sort());
+  }
+  const parts = [`status of #${ctx.threadNumber}:`, "", renderStatus({ prNumber: ctx.threadNumber, stacks: names, previews, locks, webBaseUrl: ctx.deps.config.github.webBaseUrl, repo: ctx.repoFullName, waitingFor })];
+  const graph = renderStackGraph(stackGraph(stacks), previews);
+  if (graph) parts.push("", "**Stack dependencies** (latest preview on this PR)", "", graph);
   // The gate asks GitHub about reviews, checks and permissions: only for stacks previewed here.
   const previewed = ctx.isPullRequest ? stacks.filter((s) => previews.some((p) => p.task.stack === s.name)) : [];
   if (previewed.length) {

@@ -10,7 +10,7 @@ import type { ResolvedStack } from "../config/repo/resolve.js";
 import { approveClickedPreview, approvePlans, denyDeploys } from "./approve.js";
 import { cancelPr } from "./cancel.js";
 import { reply, type CommandContext, type RepoConfigResult } from "./context.js";
-import { requestDeploy, type ClickedPreview } from "./deploy.js";
+import { requestDeploy, requestDeployRun, type ClickedPreview } from "./deploy.js";
 import { diagnoseFromComment } from "./diagnose.js";
 import { renderHelp, type Where } from "./help.js";
 import { previewChangedStacks, startPreview } from "./preview.js";
@@ -35,6 +35,8 @@ export interface RepoStacks {
  */
 export interface ArgShapes {
   stacks: { stacks: string[]; all?: true };
+  /** Like `stacks`, but without a stack named (and no `default_stack`) it asks for one instead of taking them all. */
+  "named-stacks": { stacks: string[]; all?: true };
   stack: { stack: string };
   "stack?": { stack: string | null };
   none: Record<never, never>;
@@ -131,16 +133,17 @@ export const COMMANDS = [
   command({
     name: "deploy",
     form: "agent",
-    usage: "/agent deploy [stack] [--stack <stack>]",
-    description: "Apply this pull request to exactly one stack (the default stack if omitted), once approved.",
+    usage: "/agent deploy [stack...] [--stack <stack>] [--all]",
+    description:
+      "Apply this pull request to a stack (the default stack if omitted), once approved. Several stacks (or `--all`: every stack previewed on the head) apply in dependency order, each through its own gate; a failure stops what depends on it.",
     where: "pull_request",
     permission: "write",
-    args: "stack",
-    flags: ["stack"],
+    args: "named-stacks",
+    flags: ["stack", "all"],
     config: "required",
-    run: (ctx, c, env) => requestDeploy(ctx, c.stack, env.config, env.permission),
+    run: (ctx, c, env) => (c.all || c.stacks.length > 1 ? requestDeployRun(ctx, c.all ? null : c.stacks, env.config, env.permission) : requestDeploy(ctx, c.stacks[0]!, env.config, env.permission)),
     // Deploys the clicked preview's plan, or nothing.
-    button: { identifier: "deploy", label: "Deploy", run: (ctx, c, env, click) => requestDeploy(ctx, c.stack, env.config, env.permission, click.preview) },
+    button: { identifier: "deploy", label: "Deploy", run: (ctx, c, env, click) => requestDeploy(ctx, c.stacks[0]!, env.config, env.permission, click.preview) },
   }),
   command({
     name: "unlock",

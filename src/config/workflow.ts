@@ -20,6 +20,10 @@ export interface WorkflowConfig {
    * default branch is previewed and applied, and how many approvals it needs.
    */
   branch?: MainlineApply;
+  /** A deploy run's stacks in dependency order (`/agent deploy a b c`), for its summary. */
+  runOrder?: string[];
+  /** A deploy run: how many of its independent stacks apply at once (`parallel_applies`). */
+  runParallelism?: number;
 }
 
 export interface MainlineApply {

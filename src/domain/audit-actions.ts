@@ -13,6 +13,7 @@ export const AUDIT_ACTIONS = [
   // Deploys, merges and mainline applies (rollbacks, merge commits).
   "deploy.refused", "deploy.stale_button", "deploy.duplicate", "deploy.queued", "deploy.claimed", "deploy.blocked", "deploy.started", "deploy.succeeded", "deploy.failed",
   "deploy.plan_mismatch", "deploy.needs_attention", "merge.succeeded", "merge.refused",
+  "deploy.run_refused", "deploy.run_queued", "deploy.not_started", "deploy.run_finished", "deploy.upstream_changed_plan",
   "rollback.requested", "rollback.duplicate", "rollback.refused", "rollback.finished", "branch.apply_queued", "branch.apply_refused",
   // Stack locks.
   "lock.acquired", "lock.contended", "lock.released", "lock.expired", "lock.unlock_refused",

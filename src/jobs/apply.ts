@@ -26,7 +26,8 @@ export interface ApplyResult {
 /**
  * Runs the deploy in a fresh sandbox at `workflow.head_sha` with the stack's deploy credentials.
  * `fresh`: preview that commit first and apply only if it plans exactly the approved plan
- * (merge-first); otherwise apply the approved saved plan.
+ * (merge-first, or a run's stack after its upstream stacks were applied); otherwise apply the
+ * approved saved plan.
  */
 export async function apply(run: TaskRun, deploy: DeployRow, stop: AbortSignal | undefined, fresh: boolean): Promise<ApplyResult> {
   try {
@@ -57,7 +58,7 @@ async function applyIn(run: TaskRun, session: SandboxSession, deploy: DeployRow,
     if (!spec) return none(`stack ${stack.name} has no preview step`);
     const ran = await runStep(spec, { sandbox, stack, env, timeoutMs, redactor, onProgress: () => {} });
     previewOutput = `$ preview of ${workflow.head_sha}\n${ran.output}\n`;
-    if (ran.res.exitCode !== 0 || ran.failure) return { ...none(ran.failure ?? `the preview of the merge commit failed (exit ${ran.res.exitCode ?? "killed"}); nothing was applied`), output: previewOutput };
+    if (ran.res.exitCode !== 0 || ran.failure) return { ...none(ran.failure ?? `the fresh preview of ${workflow.head_sha.slice(0, 7)} before the apply failed (exit ${ran.res.exitCode ?? "killed"}); nothing was applied`), output: previewOutput };
     if (ran.planHash !== deploy.plan_hash) return { output: previewOutput, exitCode: ran.res.exitCode, durationMs: ran.res.durationMs, failure: null, mismatch: { planHash: ran.planHash } };
     plan = ran.savedPlan;
     approvedOutput = ran.output;

@@ -4,6 +4,7 @@ import type { TaskRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { cancelledOutput } from "../render/check-run.js";
 import { refreshSticky } from "./sticky.js";
+import { releaseDependents } from "./dependents.js";
 
 /**
  * After tasks were marked CANCELLED in the database: drop their queued jobs, stop the running
@@ -26,6 +27,8 @@ export async function announceCancelledPreviews(
   await deps.cancellation?.cancel(tasks.map((t) => t.id));
   // Keyed by task: a check run still waiting in the outbox to be created is created cancelled.
   for (const task of tasks) await deps.writes.checkRun(t, task.id, cancelledOutput(task.stack, reason));
+  // Previews of other stacks waiting for these (depends_on) end too, saying why.
+  for (const task of tasks) await releaseDependents(deps, t, task.id);
   await appendAudit(deps.db, {
     actor,
     action: "preview.cancelled",

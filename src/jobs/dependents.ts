@@ -9,19 +9,27 @@ import { refreshSticky } from "./sticky.js";
 import type { StepResult } from "../domain/steps.js";
 
 /**
- * The DAG's edge: once a `checks` task has ended, the previews waiting for it move on. After
- * success, each preview whose checks have all succeeded is enqueued (its job id makes this
- * idempotent, so a retried or recovered checks job may call it again). After a failure or a
- * cancellation, the waiting previews end too, without running, showing the checks' steps.
+ * The preview DAG's edges: once a task has ended — shared `checks`, or the preview of a stack
+ * others depend on (`depends_on`) — the previews waiting for it move on. After success, each
+ * waiting preview whose dependencies have all succeeded is enqueued (its job id makes this
+ * idempotent, so a retried or recovered job may call it again). After a failure or a
+ * cancellation the waiting previews end too, without running, saying which dependency stopped
+ * them; their own dependents follow (a failure stops everything downstream).
  */
-export async function releaseDependents(deps: AppDeps, wt: WriteTarget, checksTaskId: string): Promise<void> {
-  const found = await getTask(deps.db, checksTaskId);
+export async function releaseDependents(deps: AppDeps, wt: WriteTarget, taskId: string): Promise<void> {
+  const prs = new Set<number>();
+  await release(deps, wt, taskId, prs);
+  for (const pr of prs) await refreshSticky(deps, wt, pr);
+}
+
+async function release(deps: AppDeps, wt: WriteTarget, taskId: string, prs: Set<number>): Promise<void> {
+  const found = await getTask(deps.db, taskId);
   if (!found) return;
-  const checks = found.task;
-  if (checks.state === "PENDING" || checks.state === "RUNNING") return;
-  const waiting = await pendingDependents(deps.db, checks.id);
+  const upstream = found.task;
+  if (upstream.state === "PENDING" || upstream.state === "RUNNING") return;
+  const waiting = await pendingDependents(deps.db, upstream.id);
   if (waiting.length === 0) return;
-  if (checks.state === "SUCCEEDED") {
+  if (upstream.state === "SUCCEEDED") {
     for (const t of waiting) {
       const all = await getTasks(deps.db, t.depends_on);
       if (!all.every((d) => d.state === "SUCCEEDED")) continue;
@@ -30,26 +38,35 @@ export async function releaseDependents(deps: AppDeps, wt: WriteTarget, checksTa
     }
     return;
   }
-  const cancelled = checks.state === "CANCELLED";
-  const failedStep = checks.steps.find((s) => s.status !== "succeeded" && s.status !== "skipped");
-  const why = cancelled
-    ? `not run: its checks were cancelled (${checks.stack})`
-    : `not run: ${failedStep ? `${failedStep.name} failed` : "the checks failed"} in the shared ${checks.stack}`;
-  const prs = new Set<number>();
+  const cancelled = upstream.state === "CANCELLED";
+  const why = notRunBecause(upstream);
   for (const t of waiting) {
-    const steps = skippedSteps(checks.steps, t);
+    const steps = upstream.kind === "checks" ? skippedSteps(upstream.steps, t) : skippedSteps([], t);
     const ended = await finishTask(deps.db, t.id, { state: cancelled ? "CANCELLED" : "FAILED", steps, error: why });
     if (ended === null) continue; // it moved on meanwhile
     const owner = await getTask(deps.db, t.id);
     if (!owner) continue;
     prs.add(owner.workflow.pr_number);
     await deps.writes.checkRun(wt, t.id, cancelled ? cancelledOutput(t.stack, why) : completedOutput(t.stack, { succeeded: false, steps, error: why }));
-    await auditWorkflow(deps.db, owner.workflow, cancelled ? "preview.cancelled" : "preview.failed", { stack: t.stack, head_sha: owner.workflow.head_sha, error: why, checks_task: checks.id }, t.id);
+    await auditWorkflow(deps.db, owner.workflow, cancelled ? "preview.cancelled" : "preview.failed", { stack: t.stack, head_sha: owner.workflow.head_sha, error: why, [upstream.kind === "checks" ? "checks_task" : "upstream_task"]: upstream.id }, t.id);
+    await deps.queues.tasks.remove(t.job_id).catch(() => 0);
+    await release(deps, wt, t.id, prs);
   }
-  for (const pr of prs) await refreshSticky(deps, wt, pr);
 }
 
-/** The checks' own results, then the preview's remaining steps as skipped. */
+/** Why a preview waiting for `upstream` did not run. */
+function notRunBecause(upstream: TaskRow): string {
+  if (upstream.kind === "checks") {
+    if (upstream.state === "CANCELLED") return `not run: its checks were cancelled (${upstream.stack})`;
+    const failedStep = upstream.steps.find((s) => s.status !== "succeeded" && s.status !== "skipped");
+    return `not run: ${failedStep ? `${failedStep.name} failed` : "the checks failed"} in the shared ${upstream.stack}`;
+  }
+  // The upstream may itself not have run: name it as the one this stack depends on.
+  if (upstream.error?.startsWith("not run: ")) return `not run: ${upstream.stack} did not run either (${upstream.error.slice("not run: ".length)})`;
+  return upstream.state === "CANCELLED" ? `not run: ${upstream.stack} was cancelled` : `not run: ${upstream.stack} failed`;
+}
+
+/** The checks' own results (none for an upstream preview), then the preview's remaining steps as skipped. */
 function skippedSteps(checkSteps: StepResult[], preview: TaskRow): StepResult[] {
   const names = new Set(checkSteps.map((s) => s.name));
   const rest = (preview.steps.length ? preview.steps : [{ name: "preview" as const }])

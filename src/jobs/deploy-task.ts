@@ -8,7 +8,7 @@
  */
 import type { Job } from "bullmq";
 import type { ResolvedStack } from "../config/repo/resolve.js";
-import { getPull, type CheckRunUpdate, type GitHub, type RepoRef } from "../connectors/github.js";
+import type { CheckRunUpdate, GitHub, RepoRef } from "../connectors/github.js";
 import type { SendOnceOutcome } from "../connectors/outbox/sender.js";
 import type { WriteTarget } from "../connectors/outbox/writes.js";
 import { auditWorkflow } from "../connectors/store/audit.js";
@@ -27,6 +27,8 @@ import { notifySlack } from "../deploys/slack.js";
 import type { AuditAction } from "../domain/audit-actions.js";
 import type { Notification } from "../render/slack.js";
 import { apply, type ApplyResult } from "./apply.js";
+import { mergePullOnce, type MergeOutcome } from "../deploys/merge.js";
+import { advanceDeployRun } from "../deploys/run-progress.js";
 import { repoRef, targetOf, type TaskRunOptions } from "./task-run.js";
 import type { StepResult } from "../domain/steps.js";
 import type { TaskJobData } from "../connectors/queues.js";
@@ -41,6 +43,13 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   const found = await getTask(deps.db, job.data.taskId);
   const deploy = found ? await getDeploy(deps.db, found.task.id) : null;
   if (!found || !deploy) return;
+  await processDeploy(job, deps, opts, found, deploy);
+  // A deploy of a run: start the next layer, stop what is downstream of a failure, or finish.
+  // (Also on a redelivered job: the worker may have died between its end and this.)
+  if (deploy.run_id) await advanceDeployRun(deps, targetOf(found.workflow), deploy.run_id);
+}
+
+async function processDeploy(job: Job<TaskJobData>, deps: AppDeps, opts: TaskRunOptions, found: { task: TaskRow; workflow: WorkflowRow }, deploy: DeployRow): Promise<void> {
   const { workflow } = found;
   const r = repoRef(workflow);
   const log = deps.log.child({ task_id: found.task.id, workflow_id: workflow.id, delivery_id: job.data.deliveryId, stack: deploy.stack });
@@ -135,9 +144,12 @@ async function runDeploy(
   // Break-glass kills the sandbox of a running apply.
   const stop = AbortSignal.any([opts.shutdown, breakGlassSignal].filter((x): x is AbortSignal => Boolean(x)));
   await notifySlack(deps, { event: "deploy.started", repo: workflow.repo, prNumber: deploy.pr_number, stack: stack.name, sha: applySha, detail: `${what} by @${deploy.requested_by}`, ...(logUrl ? { url: logUrl } : {}) });
+  // In a run, a stack whose upstream stacks were just applied is previewed again first (its
+  // program may read their outputs) and applied only if it still plans the approved plan.
+  const afterUpstream = deploy.after_tasks.length > 0;
   let result: ApplyResult;
   try {
-    result = await apply({ deps, gh, repo: r, target, workflow: { ...workflow, head_sha: applySha }, task, stack, log }, deploy, stop, mergeFirst);
+    result = await apply({ deps, gh, repo: r, target, workflow: { ...workflow, head_sha: applySha }, task, stack, log }, deploy, stop, mergeFirst || afterUpstream);
   } catch (err) {
     result = { output: "", exitCode: null, durationMs: null, failure: (err as Error).message, mismatch: null };
   }
@@ -157,7 +169,8 @@ async function runDeploy(
     return;
   }
   if (result.mismatch) {
-    await planMismatch(ctx, step, deploymentId, applySha, result.mismatch);
+    if (mergeFirst) await planMismatch(ctx, step, deploymentId, applySha, result.mismatch);
+    else await upstreamChangedPlan(ctx, step, deploymentId, result.mismatch);
     return;
   }
   if (result.failure) {
@@ -184,6 +197,8 @@ async function runDeploy(
     comment: null,
   });
 
+  // A run merges once all its stacks are applied, and tells it in one comment (src/deploys/run-progress.ts).
+  if (deploy.run_id) return;
   if (deploy.kind === "branch") {
     await deps.writes.comment(target, deploy.pr_number, `⏪ ${what} of ${code(stack.name)} to ${code(shortSha(applySha))} succeeded (plan ${code(deploy.plan_hash.slice(7, 19))}).${slaLine(started)}`);
     return;
@@ -311,6 +326,28 @@ async function planMismatch(c: StartedApply, step: StepResult, deploymentId: num
   await deps.writes.comment(c.target, deploy.pr_number, `⚠️ Merged the pull request, but ${why}. The merge commit is being previewed here; once its plan is approved, comment \`/agent deploy ${stack.name}\` to apply it.`);
 }
 
+/**
+ * In a deploy run: after its upstream stacks were applied, this stack's fresh preview no longer
+ * hashes to the approved plan (it reads their outputs). Nothing was applied; the new plan is in
+ * this check run's text, and the stack needs a new preview and approval — never applied unseen.
+ */
+async function upstreamChangedPlan(c: StartedApply, step: StepResult, deploymentId: number, mismatch: { planHash: string | null }): Promise<void> {
+  const { stack, deploy } = c;
+  const why = `after the stacks it depends on were applied, ${stack.name} plans differently (plan ${mismatch.planHash?.slice(7, 19) ?? "none"}) from the approved plan ${deploy.plan_hash.slice(7, 19)}; nothing was applied`;
+  step.status = "failed";
+  await endDeployment(c, {
+    state: "FAILED",
+    error: why,
+    step,
+    applyEnded: false,
+    deployment: { id: deploymentId, state: "failure", description: why.slice(0, 140) },
+    checkRun: { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${stack.name} needs a new approval`, summary: `${why}. Preview it again (\`/agent preview ${stack.name}\`), get the new plan approved, then deploy it.`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } },
+    audit: { action: "deploy.upstream_changed_plan", detail: { stack: stack.name, approved_plan_hash: deploy.plan_hash, fresh_plan_hash: mismatch.planHash, run_id: deploy.run_id } },
+    slack: null,
+    comment: null,
+  });
+}
+
 /** Seconds from the request to the apply's start and end, for a rollback (the rollback targets: begun within 5 min, finished within 15 min). */
 const SLA_BEGIN_SECONDS = 300;
 const SLA_FINISH_SECONDS = 900;
@@ -362,21 +399,10 @@ async function needsAttention(c: DeployRun, why: string): Promise<void> {
   c.log.error({ stack: deploy.stack }, "deploy interrupted; handed to a human");
 }
 
-/** Merge outcome as the deploy reports it. */
-type MergeOutcome = { merged: true; sha: string } | { merged: false; status: number; message: string };
-
-/**
- * Merges the deployed PR exactly once (the outbox's send-once write, keyed by task and step). An
- * answer lost on the way is settled by asking GitHub whether the PR is merged, never by merging
- * again.
- */
-async function mergeOnce(c: StartedApply, step: "merge-first" | "after-apply"): Promise<MergeOutcome> {
+/** Merges the deployed PR exactly once, keyed by task and step (src/deploys/merge.ts). */
+function mergeOnce(c: StartedApply, step: "merge-first" | "after-apply"): Promise<MergeOutcome> {
   const { deps, gh, repo: r, target, task, deploy, stack } = c;
-  const sent = await deps.writes.merge(target, `task:${task.id}:${step}`, { number: deploy.pr_number, sha: deploy.head_sha, method: stack.gate.mergeMethod });
-  if (sent.state === "sent") return sent.result as MergeOutcome;
-  if (sent.state === "failed") return { merged: false, status: 0, message: sent.error };
-  const pull = await getPull(gh, r, deploy.pr_number);
-  return pull.merged && pull.mergeCommitSha ? { merged: true, sha: pull.mergeCommitSha } : { merged: false, status: 0, message: "GitHub's answer to the merge was lost and the pull request is not merged" };
+  return mergePullOnce(deps, gh, r, target, `task:${task.id}:${step}`, { number: deploy.pr_number, sha: deploy.head_sha, method: stack.gate.mergeMethod });
 }
 
 /** A GitHub Deployment, created at most once per key; no id (refused, or the answer lost) stops the deploy before anything is applied. */

@@ -61,8 +61,8 @@ export async function processPreviewTask(job: Job<TaskJobData>, deps: AppDeps, o
   const task = await claimTask(deps.db, found.task.id);
   if (!task) {
     log.info({ state: found.task.state }, "task no longer runnable; skipping");
-    // A checks job retried after its worker died between finishing and releasing: release now.
-    if (found.task.kind === "checks") await releaseDependents(deps, targetOf(found.workflow), found.task.id);
+    // A job retried after its worker died between finishing and releasing its dependents: release now.
+    await releaseDependents(deps, targetOf(found.workflow), found.task.id);
     // A retry after the task ended but before its report reached the outbox (a dead worker):
     // the check run is completed and the sticky comment rendered from the database. The
     // completion's key is the one the task's own report uses, so it is sent once either way.
@@ -143,7 +143,7 @@ async function runPreview(run: TaskRun, shutdown?: AbortSignal): Promise<void> {
     .map((s) => ({ name: s.name, status: "pending", exitCode: null, durationMs: null, outputTail: "", truncated: false }));
   // Steps the shared checks already ran for this commit are shown with their results, not rerun.
   if (task.depends_on.length > 0) {
-    const done = (await getTasks(deps.db, task.depends_on)).filter((t) => t.state === "SUCCEEDED").flatMap((t) => t.steps);
+    const done = (await getTasks(deps.db, task.depends_on)).filter((t) => t.kind === "checks" && t.state === "SUCCEEDED").flatMap((t) => t.steps);
     for (const step of steps) {
       const ran = done.find((d) => d.name === step.name && d.status === "succeeded");
       if (ran) Object.assign(step, ran);
@@ -217,7 +217,7 @@ async function runPreview(run: TaskRun, shutdown?: AbortSignal): Promise<void> {
     return;
   }
   await refreshSticky(deps, target, workflow.pr_number);
-  if (task.kind === "checks") await releaseDependents(deps, target, task.id);
+  await releaseDependents(deps, target, task.id);
 }
 
 /** A successful preview takes (or renews) this PR's lock on the stack. */
@@ -363,5 +363,5 @@ async function failTask(deps: AppDeps, gh: GitHub | null, target: WriteTarget, w
     return;
   }
   await refreshSticky(deps, target, workflow.pr_number);
-  if (task.kind === "checks") await releaseDependents(deps, target, task.id);
+  await releaseDependents(deps, target, task.id);
 }

@@ -109,7 +109,7 @@ describe("check-run buttons", () => {
   it("a click stands for the command as if typed, with the clicked check run's stack where it takes one", () => {
     const deploy = buttonCommand(commandOfButton("deploy")!, "prod");
     expect(deploy).toMatchObject({ kind: "agent", name: "deploy", args: ["prod"], flags: {}, raw: "/agent deploy prod" });
-    expect(resolveCommand(deploy, REPO)).toEqual({ ok: true, command: { name: "deploy", stack: "prod" } });
+    expect(resolveCommand(deploy, REPO)).toEqual({ ok: true, command: { name: "deploy", stacks: ["prod"] } });
     const approve = buttonCommand(commandOfButton("approve")!, "prod");
     expect(approve).toMatchObject({ kind: "approve", reason: "", raw: "/approve" });
     expect(resolveCommand(approve, REPO)).toEqual({ ok: true, command: { name: "approve", reason: "" } });
@@ -166,7 +166,7 @@ describe("resolveCommand: preview", () => {
     expect(err("/agent preview --all --stack dev")).toContain("not both");
     // Only preview takes it.
     expect(err("/agent ok-to-test --all")).toContain("takes no flags");
-    expect(err("/agent deploy --all")).toContain("Unknown flag");
+    expect(err("/agent unlock --all")).toContain("takes no flags");
   });
 
   it("rejects a bare --stack", () => {
@@ -188,35 +188,40 @@ describe("resolveCommand: preview", () => {
 });
 
 describe("resolveCommand: deploy", () => {
-  it("takes exactly one stack, positionally or via --stack", () => {
-    expect(ok("/agent deploy prod")).toEqual({ name: "deploy", stack: "prod" });
-    expect(ok("/agent deploy --stack prod")).toEqual({ name: "deploy", stack: "prod" });
-    expect(ok("/agent deploy --stack=staging")).toEqual({ name: "deploy", stack: "staging" });
+  it("takes a stack positionally or via --stack", () => {
+    expect(ok("/agent deploy prod")).toEqual({ name: "deploy", stacks: ["prod"] });
+    expect(ok("/agent deploy --stack prod")).toEqual({ name: "deploy", stacks: ["prod"] });
+    expect(ok("/agent deploy --stack=staging")).toEqual({ name: "deploy", stacks: ["staging"] });
   });
 
   it("accepts the same stack given both ways", () => {
-    expect(ok("/agent deploy prod --stack prod")).toEqual({ name: "deploy", stack: "prod" });
+    expect(ok("/agent deploy prod --stack prod")).toEqual({ name: "deploy", stacks: ["prod"] });
   });
 
   it("uses the default stack when none is given", () => {
-    expect(ok("/agent deploy", REPO_DEFAULT)).toEqual({ name: "deploy", stack: "dev" });
+    expect(ok("/agent deploy", REPO_DEFAULT)).toEqual({ name: "deploy", stacks: ["dev"] });
   });
 
-  it("requires a stack when there is no default", () => {
+  it("requires a stack when there is no default: deploying every stack is never implied", () => {
     const message = err("/agent deploy", REPO);
-    expect(message).toContain("needs a stack");
-    expect(message).toContain("`/agent deploy [stack] [--stack <stack>]`");
+    expect(message).toContain("needs a stack (or `--all`)");
+    expect(message).toContain("`/agent deploy [stack...] [--stack <stack>] [--all]`");
     expect(message).toContain("Declared stacks: `dev`, `staging`, `prod`.");
   });
 
-  it("rejects two positional stacks with the usage", () => {
-    const message = err("/agent deploy dev prod");
-    expect(message).toContain("takes at most 1 argument (got 2)");
-    expect(message).toContain("Usage: `/agent deploy [stack] [--stack <stack>]`");
+  it("several stacks make a deploy run (duplicates collapse, order as typed: the run orders them by depends_on)", () => {
+    expect(ok("/agent deploy prod dev")).toEqual({ name: "deploy", stacks: ["prod", "dev"] });
+    expect(ok("/agent deploy dev --stack prod dev")).toEqual({ name: "deploy", stacks: ["dev", "prod"] });
   });
 
-  it("rejects different positional and --stack stacks", () => {
-    expect(err("/agent deploy dev --stack prod")).toContain("exactly one stack at a time (got 2)");
+  it("--all deploys every stack previewed on the head, and names no stack with it", () => {
+    expect(ok("/agent deploy --all")).toEqual({ name: "deploy", stacks: [], all: true });
+    expect(err("/agent deploy dev --all")).toContain("deploys every stack previewed on this pull request's head: name stacks or use `--all`, not both");
+    expect(err("/agent deploy --all=1")).toContain("`--all` takes no value");
+  });
+
+  it("one unknown stack refuses the whole command", () => {
+    expect(err("/agent deploy dev prd")).toContain("Unknown stack `prd`");
   });
 });
 
@@ -360,9 +365,10 @@ describe("resolveCommand: stack validation and injection-shaped input", () => {
     expect(message).toContain("Declared stacks: `dev`, `staging`, `prod`.");
   });
 
-  it("rejects `/agent deploy dev; rm -rf /` as too many args, never deploying dev", () => {
+  it("rejects `/agent deploy dev; rm -rf /` on its first invalid stack name, never deploying dev", () => {
     const r = resolveCommand(parseOne("/agent deploy dev; rm -rf /"), REPO);
     expect(r.ok).toBe(false);
+    expect(r.ok ? "" : r.message).toContain("Invalid stack name `dev;`");
   });
 
   it("rejects `/agent deploy dev;` on the stack `dev;`", () => {
@@ -409,7 +415,7 @@ describe("resolveCommand: stack validation and injection-shaped input", () => {
   it("accepts a stack name at the 63-character limit when declared", () => {
     const long = "A" + "b.c_d-".repeat(10) + "zz";
     expect(long).toHaveLength(63);
-    expect(ok(`/agent deploy ${long}`, { stacks: [long] })).toEqual({ name: "deploy", stack: long });
+    expect(ok(`/agent deploy ${long}`, { stacks: [long] })).toEqual({ name: "deploy", stacks: [long] });
   });
 
   it("accepts dots, dashes and underscores in declared names", () => {

@@ -123,7 +123,7 @@ describe("valid configs", () => {
 
   it("valid-minimal.yml gets the defaults (dir `.`, engine `command`)", () => {
     const { config, stacks } = ok(load("valid-minimal.yml"));
-    expect(config).toEqual({ version: 1, stacks: [{ name: "app", dir: ".", engine: "command" }], steps: { test: "make test" }, autoplan: true, autoplan_max_stacks: 50 });
+    expect(config).toEqual({ version: 1, stacks: [{ name: "app", dir: ".", engine: "command" }], steps: { test: "make test" }, autoplan: true, autoplan_max_stacks: 50, parallel_applies: 3 });
     expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", pulumiStack: null, paths: ["**"], steps: [script("test", "make test")], gate: DEFAULT_GATE, policy: null, runtime: null }]);
   });
 
@@ -169,6 +169,7 @@ describe("valid configs", () => {
     const prod = stacks.find((s) => s.name === "prod")!;
     expect(prod.steps.map((s) => s.name)).toEqual(["lint", "test", "preview", "deploy"]);
     expect(prod.pulumiStack).toBe("acme/prod");
+    expect(prod.dependsOn).toEqual(["dev"]);
     expect(prod.steps[1]).toEqual(argv("test", ["npm", "test", "--", "--prod"]));
     expect(prod.steps[3]).toEqual(engineStep("deploy"));
     const docs = stacks.find((s) => s.name === "docs")!;
@@ -425,7 +426,7 @@ describe("inline documents", () => {
         {
           path: "colour",
           line: 6,
-          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`, `autoplan`, `autoplan_max_stacks`, `gate`, `policy`, `diagnose`)",
+          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`, `autoplan`, `autoplan_max_stacks`, `parallel_applies`, `gate`, `policy`, `diagnose`)",
         },
       ],
     ],
@@ -793,10 +794,10 @@ describe("JSON schema", () => {
   it("describes the file as written: required keys, strict objects, defaults", () => {
     expect(schema.required).toEqual(["version", "stacks"]);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "autoplan_max_stacks", "gate", "policy", "diagnose"]);
+    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "autoplan_max_stacks", "parallel_applies", "gate", "policy", "diagnose"]);
     const stack = (schema.$defs as Record<string, Json>).stack!;
     expect(stack.required).toEqual(["name"]);
-    expect(Object.keys(stack.properties as Json)).toEqual(["name", "dir", "engine", "pulumi", "sandbox", "gate", "policy", "steps", "paths"]);
+    expect(Object.keys(stack.properties as Json)).toEqual(["name", "depends_on", "dir", "engine", "pulumi", "sandbox", "gate", "policy", "steps", "paths"]);
     expect((stack.properties as Record<string, Json>).dir!.default).toBe(".");
     expect((stack.properties as Record<string, Json>).engine).toMatchObject({ default: "command", enum: ["pulumi", "command"] });
     const steps = (schema.$defs as Record<string, Json>).steps!;

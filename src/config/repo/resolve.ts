@@ -6,6 +6,7 @@ import type { PlanPolicyConfig } from "../../approval/plan-policy.js";
 import { mergePlanPolicy } from "../plan-policy.js";
 import { STEP_NAMES, type StepName } from "../../domain/steps.js";
 import type { RepoConfig } from "./schema.js";
+import type { StackNode } from "../../domain/stack-graph.js";
 
 /**
  * One step to run. Exactly one of `argv` / `script` is non-null, except for a step the engine
@@ -27,6 +28,8 @@ export interface ResolvedStack {
   /** The Pulumi stack the `pulumi` engine selects (default: `name`); null for `command`. */
   pulumiStack: string | null;
   steps: StepSpec[];
+  /** Stacks whose previews and applies come first (`depends_on`); absent in workflows recorded before it existed. */
+  dependsOn?: string[];
   /** Autoplan globs: a push touching any of these files previews the stack. */
   paths: string[];
   /** The deploy gate: the top-level `gate` with the stack's own keys over it. */
@@ -71,7 +74,7 @@ export function resolveStacks(config: RepoConfig): ResolvedStack[] {
     const pulumiStack = pulumi ? (stack.pulumi?.stack ?? stack.name) : null;
     const policy = config.policy || stack.policy ? mergePlanPolicy(config.policy, stack.policy) : null;
     const runtime = stack.sandbox?.runtime ?? config.sandbox?.runtime ?? null;
-    return { name: stack.name, dir: stack.dir, engine: stack.engine, pulumiStack, steps, paths, gate: resolveGate(config.gate, stack.gate), policy, runtime };
+    return { name: stack.name, dir: stack.dir, engine: stack.engine, pulumiStack, steps, ...(stack.depends_on?.length ? { dependsOn: [...stack.depends_on] } : {}), paths, gate: resolveGate(config.gate, stack.gate), policy, runtime };
   });
 }
 
@@ -112,4 +115,9 @@ function toStepSpec(name: StepName, step: StepValue): StepSpec {
   return typeof run === "string"
     ? { name, argv: null, script: run, timeoutSeconds: timeout }
     : { name, argv: [...run], script: null, timeoutSeconds: timeout };
+}
+
+/** The stacks as nodes of their dependency graph (src/domain/stack-graph.ts). */
+export function stackGraph(stacks: readonly ResolvedStack[]): StackNode[] {
+  return stacks.map((s) => ({ name: s.name, dependsOn: s.dependsOn ?? [] }));
 }

@@ -12,10 +12,14 @@ import { PlanPolicySchema } from "../plan-policy.js";
 import { GitHubLogin, RUNTIME_NAME_RE, STACK_NAME_RE, StackName, TeamSlug } from "../fields.js";
 import { code } from "../issues.js";
 import { closest } from "../suggest.js";
+import { findCycle } from "../../domain/stack-graph.js";
 
 const MAX_STACKS = 500;
 /** Autoplan's blast radius: more matched stacks than this wait for a human's `/agent preview --all`. */
 export const DEFAULT_AUTOPLAN_MAX_STACKS = 50;
+/** A deploy run's independent stacks applied at once (`parallel_applies`). */
+export const DEFAULT_PARALLEL_APPLIES = 3;
+const MAX_PARALLEL_APPLIES = 20;
 const MAX_ARGV = 64;
 const MAX_ARG_CHARS = 4096;
 const MAX_DIR_CHARS = 1024;
@@ -195,8 +199,16 @@ docs.add(RuntimeName, {
 const StackSandbox = z.strictObject({ runtime: RuntimeName.optional() });
 docs.add(StackSandbox, { description: "Sandbox settings of one stack: `runtime`." });
 
+const DependsOn = z.array(StackName).max(50, "may list at most 50 stacks");
+docs.add(DependsOn, {
+  description:
+    "Stacks this one depends on (by name): their previews run before this stack's, `/agent deploy` of several stacks applies them first and a failure of one stops this one; `/agent rollback` goes in reverse order. No cycles.",
+  examples: [["network", "database"]],
+});
+
 const Stack = z.strictObject({
   name: StackName,
+  depends_on: DependsOn.optional(),
   dir: Dir,
   engine: Engine,
   pulumi: PulumiSettings.optional(),
@@ -258,6 +270,13 @@ const RootObject = z.strictObject({
     .min(1, `must be a whole number (1-${MAX_STACKS})`)
     .max(MAX_STACKS, `must be a whole number (1-${MAX_STACKS})`)
     .default(DEFAULT_AUTOPLAN_MAX_STACKS),
+  // A deploy run's independent stacks apply side by side, at most this many at once.
+  parallel_applies: z
+    .number({ error: `must be a whole number (1-${MAX_PARALLEL_APPLIES})` })
+    .int(`must be a whole number (1-${MAX_PARALLEL_APPLIES})`)
+    .min(1, `must be a whole number (1-${MAX_PARALLEL_APPLIES})`)
+    .max(MAX_PARALLEL_APPLIES, `must be a whole number (1-${MAX_PARALLEL_APPLIES})`)
+    .default(DEFAULT_PARALLEL_APPLIES),
   gate: Gate.optional(),
   policy: Policy.optional(),
   diagnose: DiagnoseSettingsSchema.optional(),
@@ -283,6 +302,7 @@ export const RepoConfigSchema = RootObject
             input: stack.name,
           });
       });
+      checkDependsOn(raw.stacks, firstIndex, ctx);
       if (typeof raw.default_stack === "string" && STACK_NAME_RE.test(raw.default_stack) && !firstIndex.has(raw.default_stack)) {
         const known = [...firstIndex.keys()];
         const near = closest(raw.default_stack, known, { loose: true });
@@ -354,6 +374,34 @@ export function jsonSchema(): object {
 // ---------------------------------------------------------------------------------------------
 // Checks
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * `depends_on` names declared stacks, not the stack itself, and the graph has no cycle (the
+ * message walks the cycle). Works on the raw input so it reports alongside other problems.
+ */
+function checkDependsOn(stacks: unknown[], declared: Map<string, number>, ctx: z.RefinementCtx): void {
+  const nodes: Array<{ name: string; dependsOn: string[] }> = [];
+  stacks.forEach((stack, i) => {
+    if (!isRecord(stack) || typeof stack.name !== "string" || !Array.isArray(stack.depends_on)) return;
+    const ok: string[] = [];
+    stack.depends_on.forEach((dep: unknown, j: number) => {
+      if (typeof dep !== "string" || !STACK_NAME_RE.test(dep)) return; // the field's own check reports it
+      const path = ["stacks", i, "depends_on", j];
+      if (dep === stack.name) {
+        ctx.addIssue({ code: "custom", path, message: `stack ${code(dep)} cannot depend on itself`, input: dep });
+      } else if (!declared.has(dep)) {
+        const near = closest(dep, [...declared.keys()], { loose: true });
+        ctx.addIssue({ code: "custom", path, message: `names an undeclared stack ${code(dep)}${near !== null ? ` (did you mean ${code(near)}?)` : ""}`, input: dep });
+      } else ok.push(dep);
+    });
+    if (declared.get(stack.name) === i) nodes.push({ name: stack.name, dependsOn: ok });
+  });
+  const cycle = findCycle(nodes);
+  if (cycle) {
+    const at = declared.get(cycle[0]!)!;
+    ctx.addIssue({ code: "custom", path: ["stacks", at, "depends_on"], message: `stacks depend on each other in a cycle: ${cycle.map(code).join(" → ")}; remove one of these \`depends_on\` entries` });
+  }
+}
 
 function checkDir(dir: string): string | null {
   if (dir === "") return "must not be empty (use `.` for the repository root)";

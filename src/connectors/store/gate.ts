@@ -99,6 +99,10 @@ export interface DeployRow {
   started_at: Date | null;
   created_at: Date;
   finished_at: Date | null;
+  /** The deploy run (`/agent deploy a b c`) this deploy belongs to; null for a single-stack deploy. */
+  run_id: string | null;
+  /** Deploy tasks of the run that must succeed before this one starts (its upstream stacks). */
+  after_tasks: string[];
 }
 
 /**
@@ -118,6 +122,11 @@ export async function findDeployConflict(db: Db, repo: string, stack: string, pr
   const other = res.rows[0];
   if (!other) return null;
   return other.state === "PENDING" || other.state === "RUNNING" ? { kind: "busy", other } : { kind: "applied", other };
+}
+
+/** The deploys of a run, in the order they were recorded (dependency order). */
+export async function getRunDeploys(db: Queryable, runId: string): Promise<DeployRow[]> {
+  return (await db.query<DeployRow>("SELECT * FROM deploys WHERE run_id = $1 ORDER BY created_at, task_id", [runId])).rows;
 }
 
 export async function getDeploy(db: Db, taskId: string): Promise<DeployRow | null> {

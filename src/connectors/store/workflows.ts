@@ -41,7 +41,7 @@ export interface TaskRow {
   plan_hash: string | null;
   /** The typed, redacted preview result; null until a preview step produced one. */
   plan: PreviewOutcome | null;
-  /** Tasks that must succeed before this one is enqueued (the preview DAG's shared checks). */
+  /** Tasks that must succeed before this one is enqueued: its shared checks, and the previews of the stacks it depends on. */
   depends_on: string[];
   /** The plan policy's decision on this preview; null when no policy applies (or no plan). */
   policy: PlanDecision | null;
@@ -65,6 +65,8 @@ export interface NewPreviewWorkflow {
   jobIdFor: (stack: string) => string;
   /** Shared lint/test groups (config.checks); previews of their stacks wait for them. */
   checks?: ChecksGroup[];
+  /** The stacks (of `stacks`) whose previews a stack's preview waits for (`depends_on`, src/domain/stack-graph.ts). */
+  upstream?: Map<string, string[]>;
   checksJobIdFor?: (key: string) => string;
 }
 
@@ -137,6 +139,15 @@ export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Prom
     if (tasks.length === 0) {
       await client.query("ROLLBACK");
       return { workflow: null, tasks, alreadyLive, superseded: [], checks: [] };
+    }
+    // Dependency order: a new preview waits for the previews of its upstream stacks in this
+    // command, new or the identical live ones it collapsed into.
+    const taskOfStack = new Map<string, string>([...alreadyLive, ...tasks].map((t) => [t.stack, t.id]));
+    for (const t of tasks) {
+      const ups = (w.upstream?.get(t.stack) ?? []).map((s) => taskOfStack.get(s)).filter((id): id is string => id !== undefined);
+      if (ups.length === 0) continue;
+      await client.query("UPDATE tasks SET depends_on = depends_on || $1::uuid[] WHERE id = $2", [ups, t.id]);
+      t.depends_on = [...t.depends_on, ...ups];
     }
     const checks: TaskRow[] = [];
     for (const group of w.checks ?? []) {
@@ -323,9 +334,9 @@ export async function getTasks(db: Db, ids: string[]): Promise<TaskRow[]> {
   return (await db.query<TaskRow>("SELECT * FROM tasks WHERE id = ANY($1::uuid[])", [ids])).rows;
 }
 
-/** Previews still waiting for this checks task. */
+/** Previews still waiting for this task (shared checks, or an upstream stack's preview); never a deploy, whose `depends_on` is its preview. */
 export async function pendingDependents(db: Db, taskId: string): Promise<TaskRow[]> {
-  return (await db.query<TaskRow>("SELECT * FROM tasks WHERE $1 = ANY(depends_on) AND state = 'PENDING' ORDER BY created_at", [taskId])).rows;
+  return (await db.query<TaskRow>("SELECT * FROM tasks WHERE $1 = ANY(depends_on) AND state = 'PENDING' AND kind = 'preview' ORDER BY created_at", [taskId])).rows;
 }
 
 /** Serialises work on one PR's sticky comment across workers and replicas. */
@@ -378,6 +389,56 @@ export async function createDeployWorkflow(db: Db, d: NewDeployWorkflow): Promis
   const client = await db.connect();
   try {
     await client.query("BEGIN");
+    const created = await insertDeploy(client, d);
+    if (!created) {
+      await client.query("ROLLBACK");
+      return null;
+    }
+    await client.query("COMMIT");
+    return created;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** One deploy of a run: `after` names the stacks (earlier in the list) whose deploys must succeed first. */
+export type NewRunDeploy = NewDeployWorkflow & { after: string[] };
+
+/**
+ * Records a deploy run: every stack's deploy in one transaction, all or none (a stack with a
+ * live deploy, or a plan applied before, fails the whole run; then null and nothing is
+ * recorded). Items come in dependency order.
+ */
+export async function createDeployRun(db: Db, runId: string, items: NewRunDeploy[]): Promise<Array<{ workflow: WorkflowRow; task: TaskRow; stack: string }> | null> {
+  const client = await db.connect();
+  try {
+    await client.query("BEGIN");
+    const out: Array<{ workflow: WorkflowRow; task: TaskRow; stack: string }> = [];
+    for (const item of items) {
+      const after = item.after.map((s) => out.find((o) => o.stack === s)?.task.id).filter((id): id is string => id !== undefined);
+      const created = await insertDeploy(client, item, { runId, after });
+      if (!created) {
+        await client.query("ROLLBACK");
+        return null;
+      }
+      out.push({ ...created, stack: item.stack });
+    }
+    await client.query("COMMIT");
+    return out;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Inside a transaction: workflow, task and deploys row of one deploy; null when the unique indexes refuse it. */
+async function insertDeploy(client: pg.PoolClient, d: NewDeployWorkflow, run: { runId: string; after: string[] } | null = null): Promise<{ workflow: WorkflowRow; task: TaskRow } | null> {
+  {
     const workflow = await insertWorkflow(client, "deploy", d);
     const t = await client.query<TaskRow>(
       `INSERT INTO tasks (workflow_id, kind, stack, job_id, plan_hash, depends_on) VALUES ($1, 'deploy', $2, $3, $4, ARRAY[$5]::uuid[])
@@ -385,27 +446,15 @@ export async function createDeployWorkflow(db: Db, d: NewDeployWorkflow): Promis
       [workflow.id, d.stack, d.jobId, d.planHash, d.previewTaskId],
     );
     const task = t.rows[0];
-    if (!task) {
-      await client.query("ROLLBACK");
-      return null;
-    }
+    if (!task) return null;
     const ins = await client.query(
-      `INSERT INTO deploys (task_id, repo, stack, pr_number, head_sha, plan_hash, requested_by, kind, preview_task_id, requested_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($10, now()))
+      `INSERT INTO deploys (task_id, repo, stack, pr_number, head_sha, plan_hash, requested_by, kind, preview_task_id, requested_at, run_id, after_tasks)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($10, now()), $11, $12::uuid[])
        ON CONFLICT DO NOTHING`,
-      [task.id, d.repo, d.stack, d.prNumber, d.headSha, d.planHash, d.requestedBy, d.kind ?? "deploy", d.previewTaskId, d.requestedAt ?? null],
+      [task.id, d.repo, d.stack, d.prNumber, d.headSha, d.planHash, d.requestedBy, d.kind ?? "deploy", d.previewTaskId, d.requestedAt ?? null, run?.runId ?? null, run?.after ?? []],
     );
-    if (ins.rowCount !== 1) {
-      await client.query("ROLLBACK");
-      return null;
-    }
-    await client.query("COMMIT");
+    if (ins.rowCount !== 1) return null;
     return { workflow, task };
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
   }
 }
 
