@@ -32,6 +32,7 @@ import { GitHubWrites } from "./connectors/outbox/writes.js";
 import { SlackNotifier } from "./connectors/slack/client.js";
 import { processSlackClick, type SlackClick } from "./jobs/slack.js";
 import { sweepExpired } from "./jobs/expiry.js";
+import { startLockQueue } from "./jobs/lock-queue.js";
 import { breakGlass } from "./ops/break-glass.js";
 
 /** Sent and failed GitHub writes are kept this long (their idempotency keys with them). */
@@ -246,8 +247,9 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
         log.warn({ err: (err as Error).message }, "could not reap sandboxes (is the Docker engine up?); will retry");
       }
       try {
-        const expired = await sweepExpired(deps);
+        const { freed, ...expired } = await sweepExpired(deps);
         if (expired.locks || expired.approvals) log.info(expired, "announced expired locks and approval requests");
+        for (const f of freed) await startLockQueue(deps, f.repo, [f.stack]);
       } catch (err) {
         log.warn({ err: (err as Error).message }, "expiry sweep failed; will retry");
       }

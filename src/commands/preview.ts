@@ -5,8 +5,8 @@ import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { RepoConfig } from "../config/repo/schema.js";
 import { stacksToAutoplan } from "../approval/autoplan.js";
 import { getPull, listPullFiles } from "../connectors/github.js";
-import { describeLock } from "../approval/locks.js";
-import { getStackLock } from "../connectors/store/locks.js";
+import { getStackLock, isWaitingForLock, lockQueue } from "../connectors/store/locks.js";
+import { startLockQueue } from "../jobs/lock-queue.js";
 import { createPreviewWorkflow } from "../connectors/store/workflows.js";
 import { checksJobId, previewJobId, TASK_JOB_OPTIONS } from "../connectors/queues.js";
 import { planChecks } from "../config/checks.js";
@@ -15,7 +15,7 @@ import { upstreamWithin } from "../domain/stack-graph.js";
 import { releaseDependents } from "../jobs/dependents.js";
 import { announceCancelledPreviews } from "../jobs/cancel-previews.js";
 import { refreshSticky } from "../jobs/sticky.js";
-import { checksCheckRunName, previewCheckRunName, queuedOutput } from "../render/check-run.js";
+import { checksCheckRunName, lockWaitOutput, previewCheckRunName, queuedOutput } from "../render/check-run.js";
 import { code } from "../render/markdown.js";
 import { traceField } from "../ops/tracing.js";
 import { taskLogUrl } from "../web/log-links.js";
@@ -76,20 +76,18 @@ export async function startPreview(
     return;
   }
   if ((fromFork || opts.vouch) && !(await confirmVouchedHead(ctx, pull.headSha))) return;
-  // Stacks another pull request holds a lock on are refused, with the way out (Atlantis locks).
-  const refused: string[] = [];
-  const free: string[] = [];
+  // Stacks another pull request holds the lock on (or waits for) are queued behind it: the
+  // preview starts by itself when the lock is released (src/jobs/lock-queue.ts).
+  const free = stackNames;
+  const waiting = new Map<string, { holderPr: number | null; position: number }>();
   for (const name of stackNames) {
     const lock = await getStackLock(ctx.deps.db, ctx.repoFullName, name);
-    if (lock && lock.prNumber !== ctx.threadNumber) {
-      refused.push(describeLock(lock));
-      await audit(ctx, "preview.locked", { stack: name, holder_pr: lock.prNumber });
-    } else {
-      free.push(name);
+    const ahead = (await lockQueue(ctx.deps.db, ctx.repoFullName, name)).filter((w) => w.prNumber !== ctx.threadNumber);
+    if ((lock && lock.prNumber !== ctx.threadNumber) || ahead.length > 0) {
+      waiting.set(name, { holderPr: lock && lock.prNumber !== ctx.threadNumber ? lock.prNumber : null, position: ahead.length + 1 });
+      await audit(ctx, "preview.locked", { stack: name, holder_pr: lock?.prNumber ?? null, queued: true, position: ahead.length + 1 }, {}, `preview.locked:${name}`);
     }
   }
-  if (refused.length) await reply(ctx, `I can't preview ${refused.length === 1 ? "this stack" : "these stacks"} now:\n${refused.map((m) => `- ${m}`).join("\n")}`);
-  if (free.length === 0) return;
   const stacks = repoConfig.stacks.filter((s) => free.includes(s.name));
   const checks = planChecks(stacks);
   const created = await createPreviewWorkflow(ctx.deps.db, {
@@ -113,6 +111,7 @@ export async function startPreview(
     checksJobIdFor: (key) => checksJobId(ctx.repoFullName, ctx.threadNumber, pull.headSha, key),
     // Dependency order (depends_on): a stack's preview waits for those of its upstream stacks.
     upstream: upstreamWithin(stackGraph(repoConfig.stacks), free),
+    waitForLock: new Set(waiting.keys()),
   });
 
   // Identical live tasks: those recorded by an earlier attempt of this same delivery are
@@ -130,15 +129,19 @@ export async function startPreview(
   for (const task of [...checksNew, ...created.tasks, ...ours]) {
     if (task.check_run_id) continue;
     const name = task.kind === "checks" ? checksCheckRunName(task.stack) : previewCheckRunName(task.stack);
+    const wait = task.kind === "preview" ? waiting.get(task.stack) : undefined;
     await ctx.deps.writes.checkRun(
       writeTarget(ctx),
       task.id,
-      { ...queuedOutput(task.stack, pull.headSha, ctx.actor), detailsUrl: taskLogUrl(ctx.deps.config, task.id) },
+      { ...(wait ? lockWaitOutput(task.stack, pull.headSha, ctx.actor, wait) : queuedOutput(task.stack, pull.headSha, ctx.actor)), detailsUrl: taskLogUrl(ctx.deps.config, task.id) },
       { cls: queuedCheckRuns++ < ACKNOWLEDGING_CHECK_RUNS ? "ack" : "progress", identity: { name, headSha: pull.headSha }, idempotencyKey: `task:${task.id}:queued` },
     );
   }
-  // A preview waiting for checks is enqueued when they succeed (src/jobs/dependents.ts).
-  const runnable = [...created.checks, ...[...created.tasks, ...ours, ...theirs].filter((t) => t.depends_on.length === 0 && t.state === "PENDING")];
+  // A preview waiting for checks is enqueued when they succeed (src/jobs/dependents.ts); one
+  // waiting for a lock when the lock queue reaches it (src/jobs/lock-queue.ts).
+  const candidates = [...created.tasks, ...ours, ...theirs].filter((t) => t.depends_on.length === 0 && t.state === "PENDING");
+  const runnable = [...created.checks];
+  for (const t of candidates) if (!(await isWaitingForLock(ctx.deps.db, t.id))) runnable.push(t);
   for (const task of runnable) {
     await ctx.deps.queues.tasks.add(
       task.kind === "checks" ? "checks" : "preview",
@@ -150,6 +153,12 @@ export async function startPreview(
   // so released nobody: release again (idempotent; nothing happens while it is still live).
   const newIds = new Set([...created.tasks, ...created.checks.filter((c) => c.workflow_id === created.workflow?.id)].map((t) => t.id));
   for (const dep of new Set(created.tasks.flatMap((t) => t.depends_on))) if (!newIds.has(dep)) await releaseDependents(ctx.deps, writeTarget(ctx), dep);
+  if (waiting.size > 0) {
+    // The lock may have been released between the look above and the queue row's commit.
+    await startLockQueue(ctx.deps, ctx.repoFullName, [...waiting.keys()]);
+    const lines = [...waiting].map(([stack, w]) => `- ${code(stack)} is locked${w.holderPr !== null ? ` by #${w.holderPr}` : ""}: this preview waits in its queue (position ${w.position}) and starts by itself when the lock is released${w.holderPr !== null ? ` (#${w.holderPr} merged or closed, \`/agent unlock ${stack}\` there, or the lock expires)` : ""}.`);
+    await reply(ctx, `${waiting.size === 1 ? "this stack is" : "these stacks are"} queued behind another pull request's lock:\n${lines.join("\n")}\n\n\`/agent cancel\` leaves the queue.`);
+  }
   // A re-run of this delivery (its handler died after recording) finds its own tasks: still "queued", one row.
   const queuedHere = created.tasks.length > 0 || ours.length > 0;
   await audit(

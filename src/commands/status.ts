@@ -1,6 +1,6 @@
 import { evaluateGate } from "../approval/gate.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
-import { getStackLock, type StackLock } from "../connectors/store/locks.js";
+import { getStackLock, lockQueue, type StackLock } from "../connectors/store/locks.js";
 import { getTasks, latestPreviewPerStack } from "../connectors/store/workflows.js";
 import { stackGraph } from "../config/repo/resolve.js";
 import { renderGateSummary } from "../render/gate.js";
@@ -27,7 +27,12 @@ export async function replyStatus(ctx: CommandContext, stacks: ResolvedStack[]):
     if (p.task.state !== "PENDING" || p.task.depends_on.length === 0) continue;
     waitingFor.set(p.task.id, (await getTasks(ctx.deps.db, p.task.depends_on)).filter((d) => d.state === "PENDING" || d.state === "RUNNING").map((d) => d.stack).sort());
   }
-  const parts = [`status of #${ctx.threadNumber}:`, "", renderStatus({ prNumber: ctx.threadNumber, stacks: names, previews, locks, webBaseUrl: ctx.deps.config.github.webBaseUrl, repo: ctx.repoFullName, waitingFor })];
+  const queued = new Map<string, number>();
+  for (const stack of names) {
+    const mine = (await lockQueue(ctx.deps.db, ctx.repoFullName, stack)).find((w) => w.prNumber === ctx.threadNumber);
+    if (mine) queued.set(stack, mine.position);
+  }
+  const parts = [`status of #${ctx.threadNumber}:`, "", renderStatus({ prNumber: ctx.threadNumber, stacks: names, previews, locks, webBaseUrl: ctx.deps.config.github.webBaseUrl, repo: ctx.repoFullName, waitingFor, queued })];
   const graph = renderStackGraph(stackGraph(stacks), previews);
   if (graph) parts.push("", "**Stack dependencies** (latest preview on this PR)", "", graph);
   // The gate asks GitHub about reviews, checks and permissions: only for stacks previewed here.

@@ -2,6 +2,7 @@ import { mayUnlock } from "../approval/locks.js";
 import type { RepoPermission } from "../approval/permissions.js";
 import { getPull } from "../connectors/github.js";
 import { getStackLock, locksHeldBy, releaseStackLocks, type StackLock } from "../connectors/store/locks.js";
+import { startLockQueue } from "../jobs/lock-queue.js";
 import { notifySlack } from "../deploys/slack.js";
 import { code } from "../render/markdown.js";
 import { audit, reply, type CommandContext } from "./context.js";
@@ -31,6 +32,8 @@ export async function unlockStacks(ctx: CommandContext, stack: string | null, pe
     const gone = await releaseStackLocks(ctx.deps.db, ctx.repoFullName, { stack: lock.stack, prNumber: lock.prNumber });
     if (gone.length) released.push(lock.prNumber === ctx.threadNumber ? code(lock.stack) : `${code(lock.stack)} (was held by #${lock.prNumber})`);
     await audit(ctx, "lock.released", { stack: lock.stack, holder_pr: lock.prNumber, by: "unlock" });
+    // The next pull request in the stack's lock queue gets it, and its preview starts.
+    if (gone.length) await startLockQueue(ctx.deps, ctx.repoFullName, [lock.stack]);
     // Taken from another PR: its people hear about it in the stack's channel.
     if (gone.length && lock.prNumber !== ctx.threadNumber) {
       await notifySlack(ctx.deps, { event: "lock.stolen", repo: ctx.repoFullName, prNumber: lock.prNumber, stack: lock.stack, detail: `released by @${ctx.actor} from #${ctx.threadNumber}` });

@@ -7,7 +7,8 @@ import { getPermission, listPullFiles } from "../connectors/github.js";
 import { cancelOlderPreviews } from "../connectors/store/workflows.js";
 import { announceCancelledPreviews } from "../jobs/cancel-previews.js";
 import { appendAudit } from "../connectors/store/audit.js";
-import { releaseStackLocks } from "../connectors/store/locks.js";
+import { cancelLockWaitsOf, releaseStackLocks } from "../connectors/store/locks.js";
+import { startLockQueue } from "../jobs/lock-queue.js";
 import { withGateLock } from "../connectors/store/gate.js";
 import { recordPrEvent, type NewPrEvent } from "../connectors/store/timeline.js";
 import type { AppDeps } from "../deps.js";
@@ -43,6 +44,11 @@ export async function onPullRequestClosed(context: Context<"pull_request.closed"
     deliveryId: context.id,
   });
   const released = await releaseStackLocks(deps.db, repo, { prNumber: payload.pull_request.number });
+  // Its previews waiting in lock queues leave them; the released stacks go to the next in line.
+  const left = await cancelLockWaitsOf(deps.db, repo, payload.pull_request.number, "the pull request was closed");
+  const target = { installationId: payload.installation!.id, repo: { owner: payload.repository.owner.login, repo: payload.repository.name } };
+  if (left.length) await announceCancelledPreviews(deps, target, payload.pull_request.number, left, "The pull request was closed.", payload.sender?.login ?? "github");
+  await startLockQueue(deps, repo, released.map((l) => l.stack));
   if (released.length === 0) return;
   await appendAudit(deps.db, {
     actor: payload.sender?.login ?? "github",

@@ -5,6 +5,7 @@ import type { AppDeps } from "../deps.js";
 import { cancelledOutput } from "../render/check-run.js";
 import { refreshSticky } from "./sticky.js";
 import { releaseDependents } from "./dependents.js";
+import { startLockQueue } from "./lock-queue.js";
 
 /**
  * After tasks were marked CANCELLED in the database: drop their queued jobs, stop the running
@@ -36,5 +37,8 @@ export async function announceCancelledPreviews(
     prNumber,
     detail: { reason, tasks: tasks.map((t) => ({ id: t.id, stack: t.stack })) },
   });
+  // Cancelled waiters left their lock queues: the others move up.
+  const repo = `${t.repo.owner}/${t.repo.repo}`;
+  await startLockQueue(deps, repo, [...new Set(tasks.filter((x) => x.kind === "preview").map((x) => x.stack))]);
   await refreshSticky(deps, t, prNumber);
 }

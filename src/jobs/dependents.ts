@@ -6,6 +6,7 @@ import { cancelledOutput, completedOutput } from "../render/check-run.js";
 import { TASK_JOB_OPTIONS } from "../connectors/queues.js";
 import { traceField } from "../ops/tracing.js";
 import { refreshSticky } from "./sticky.js";
+import { isWaitingForLock } from "../connectors/store/locks.js";
 import type { StepResult } from "../domain/steps.js";
 
 /**
@@ -33,6 +34,8 @@ async function release(deps: AppDeps, wt: WriteTarget, taskId: string, prs: Set<
     for (const t of waiting) {
       const all = await getTasks(deps.db, t.depends_on);
       if (!all.every((d) => d.state === "SUCCEEDED")) continue;
+      // Still waiting for its stack's lock: the lock queue starts it (src/jobs/lock-queue.ts).
+      if (await isWaitingForLock(deps.db, t.id)) continue;
       const owner = await getTask(deps.db, t.id);
       await deps.queues.tasks.add("preview", { taskId: t.id, workflowId: t.workflow_id, deliveryId: owner?.workflow.delivery_id ?? null, ...traceField() }, { ...TASK_JOB_OPTIONS, jobId: t.job_id });
     }

@@ -16,7 +16,7 @@ export interface ExpiryDeps {
   slack: { notifier: SlackNotifier; config: SlackConfig } | null;
 }
 
-export async function sweepExpired(deps: ExpiryDeps): Promise<{ locks: number; approvals: number }> {
+export async function sweepExpired(deps: ExpiryDeps): Promise<{ locks: number; approvals: number; freed: Array<{ repo: string; stack: string }> }> {
   const locks = await deps.db.query<{ repo: string; stack: string; pr_number: number; expires_at: Date }>(
     "DELETE FROM stack_locks WHERE expires_at <= now() RETURNING repo, stack, pr_number, expires_at",
   );
@@ -42,5 +42,6 @@ export async function sweepExpired(deps: ExpiryDeps): Promise<{ locks: number; a
     }
     await notifyChannel(deps.slack.notifier, a.channel, { event: "approval.expired", repo: a.repo, prNumber: a.pr_number, stack: a.stack, sha: a.head_sha });
   }
-  return { locks: locks.rowCount ?? 0, approvals: approvals.rowCount ?? 0 };
+  // The freed stacks' lock queues move on (the caller starts them: src/jobs/lock-queue.ts).
+  return { locks: locks.rowCount ?? 0, approvals: approvals.rowCount ?? 0, freed: locks.rows.map((l) => ({ repo: l.repo, stack: l.stack })) };
 }

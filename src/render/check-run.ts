@@ -40,6 +40,18 @@ export function queuedOutput(stack: string, headSha: string, requestedBy: string
   };
 }
 
+/** A preview waiting in a stack's lock queue: who holds the lock, its place, how it moves. */
+export function lockWaitOutput(stack: string, headSha: string, requestedBy: string, wait: { holderPr: number | null; position: number }): CheckRunUpdate {
+  const held = wait.holderPr !== null ? `held by #${wait.holderPr}` : "about to be handed to the PR ahead";
+  return {
+    status: "queued",
+    output: {
+      title: `Waiting for ${wait.holderPr !== null ? `#${wait.holderPr}'s lock` : "the lock"} on ${stack}, position ${wait.position}`,
+      summary: `Requested by @${requestedBy} on ${code(shortSha(headSha))}. The lock on ${code(stack)} is ${held}; this preview is number ${wait.position} in its queue and starts by itself when the lock is released (the holder is merged or closed, \`/agent unlock ${stack}\` there, or the lock expires). \`/agent cancel\` leaves the queue.`,
+    },
+  };
+}
+
 export function progressOutput(stack: string, steps: StepResult[]): CheckRunUpdate {
   return {
     status: "in_progress",

@@ -15,6 +15,8 @@ export function renderStatus(input: {
   repo: string;
   /** What each waiting preview waits for (labels of its unfinished dependencies), by task id. */
   waitingFor?: Map<string, string[]>;
+  /** This PR's place in a stack's lock queue, by stack. */
+  queued?: Map<string, number>;
 }): string {
   const lines = ["| Stack | Latest preview on this PR | Changes | Steps | Lock |", "| --- | --- | --- | --- | --- |"];
   for (const stack of input.stacks) {
@@ -24,7 +26,10 @@ export function renderStatus(input: {
       : "none yet";
     const steps = view ? view.task.steps.map((s) => `${STATUS_ICON[s.status]} ${s.name}`).join(" · ") || "—" : "—";
     const lock = input.locks.get(stack);
-    const lockText = !lock ? "free" : lock.prNumber === input.prNumber ? `held by this PR until ${lock.expiresAt.toISOString()}` : `held by #${lock.prNumber} until ${lock.expiresAt.toISOString()}`;
+    const place = input.queued?.get(stack);
+    const lockText =
+      (!lock ? "free" : lock.prNumber === input.prNumber ? `held by this PR until ${lock.expiresAt.toISOString()}` : `held by #${lock.prNumber} until ${lock.expiresAt.toISOString()}`) +
+      (place !== undefined ? `; this PR is number ${place} in its queue` : "");
     const changes = view ? changesLabel(view.task.plan) : "—";
     lines.push(`| ${code(stack)} | ${preview} | ${changes} | ${steps} | ${lockText} |`);
   }

@@ -120,14 +120,14 @@ describe("two worker processes behave like one", () => {
     expect(actions(other)).not.toContain("lock.acquired");
     expect(actions(other)).toContain("lock.contended");
 
-    // A later preview of a held stack by another PR is refused, naming the holder, and runs nothing.
-    const refused = await deliver(web.port!, "issue_comment", comment(15, "/agent preview s1"));
-    expect(refused.status).toBe(202);
-    const reply = await gh.waitFor((c) => c.method === "POST" && c.path.endsWith("/issues/15/comments"), "the refusal on #15");
-    expect(String(reply.body?.body)).toMatch(/#11/);
-    await until(async () => (await db.query("SELECT 1 FROM audit_log WHERE pr_number = 15 AND action = 'preview.locked'")).rowCount, "the refusal to be audited");
-    const { rows: t15 } = await db.query("SELECT count(*)::int AS n FROM workflows WHERE pr_number = 15");
-    expect(t15[0].n).toBe(0);
+    // A later preview of a held stack by another PR waits in the stack's lock queue, naming the holder, and runs nothing.
+    const queued = await deliver(web.port!, "issue_comment", comment(15, "/agent preview s1"));
+    expect(queued.status).toBe(202);
+    const reply = await gh.waitFor((c) => c.method === "POST" && c.path.endsWith("/issues/15/comments") && !String(c.body?.body).includes(STICKY_MARKER), "the queue reply on #15");
+    expect(String(reply.body?.body)).toMatch(/`s1` is locked by #11: this preview waits in its queue \(position 1\)/);
+    await until(async () => (await db.query("SELECT 1 FROM audit_log WHERE pr_number = 15 AND action = 'preview.locked'")).rowCount, "the wait to be audited");
+    const { rows: t15 } = await db.query("SELECT t.state, (SELECT count(*)::int FROM lock_waits l WHERE l.task_id = t.id) AS waits FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = 15");
+    expect(t15).toEqual([{ state: "PENDING", waits: 1 }]);
 
     // The webhook queue holds the duplicate delivery once; no sandbox is left.
     expect(await web.deps.queues.webhooks.getJob(jobIdFrom(["wh", dupId]))).toBeDefined();

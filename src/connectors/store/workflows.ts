@@ -67,6 +67,8 @@ export interface NewPreviewWorkflow {
   checks?: ChecksGroup[];
   /** The stacks (of `stacks`) whose previews a stack's preview waits for (`depends_on`, src/domain/stack-graph.ts). */
   upstream?: Map<string, string[]>;
+  /** Stacks another PR holds (or waits for) the lock on: their new tasks join the stack's lock queue. */
+  waitForLock?: ReadonlySet<string>;
   checksJobIdFor?: (key: string) => string;
 }
 
@@ -148,6 +150,9 @@ export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Prom
       if (ups.length === 0) continue;
       await client.query("UPDATE tasks SET depends_on = depends_on || $1::uuid[] WHERE id = $2", [ups, t.id]);
       t.depends_on = [...t.depends_on, ...ups];
+    }
+    for (const t of tasks) {
+      if (w.waitForLock?.has(t.stack)) await client.query("INSERT INTO lock_waits (task_id, repo, stack, pr_number) VALUES ($1, $2, $3, $4)", [t.id, w.repo, t.stack, w.prNumber]);
     }
     const checks: TaskRow[] = [];
     for (const group of w.checks ?? []) {
