@@ -76,18 +76,7 @@ export async function startPreview(
     return;
   }
   if ((fromFork || opts.vouch) && !(await confirmVouchedHead(ctx, pull.headSha))) return;
-  // Stacks another pull request holds the lock on (or waits for) are queued behind it: the
-  // preview starts by itself when the lock is released (src/jobs/lock-queue.ts).
   const free = stackNames;
-  const waiting = new Map<string, { holderPr: number | null; position: number }>();
-  for (const name of stackNames) {
-    const lock = await getStackLock(ctx.deps.db, ctx.repoFullName, name);
-    const ahead = (await lockQueue(ctx.deps.db, ctx.repoFullName, name)).filter((w) => w.prNumber !== ctx.threadNumber);
-    if ((lock && lock.prNumber !== ctx.threadNumber) || ahead.length > 0) {
-      waiting.set(name, { holderPr: lock && lock.prNumber !== ctx.threadNumber ? lock.prNumber : null, position: ahead.length + 1 });
-      await audit(ctx, "preview.locked", { stack: name, holder_pr: lock?.prNumber ?? null, queued: true, position: ahead.length + 1 }, {}, `preview.locked:${name}`);
-    }
-  }
   const stacks = repoConfig.stacks.filter((s) => free.includes(s.name));
   const checks = planChecks(stacks);
   const created = await createPreviewWorkflow(ctx.deps.db, {
@@ -111,9 +100,22 @@ export async function startPreview(
     checksJobIdFor: (key) => checksJobId(ctx.repoFullName, ctx.threadNumber, pull.headSha, key),
     // Dependency order (depends_on): a stack's preview waits for those of its upstream stacks.
     upstream: upstreamWithin(stackGraph(repoConfig.stacks), free),
-    waitForLock: new Set(waiting.keys()),
+    // All the stacks' locks at once, or this command waits for all of them (src/jobs/lock-queue.ts).
+    locks: { lockedBy: ctx.actor, ttlSeconds: ctx.deps.config.locks.ttlSeconds },
   });
 
+  if (created.workflow && !created.lockQueued) {
+    for (const t of created.tasks) await audit(ctx, "lock.acquired", { stack: t.stack, at: "command" }, {}, `lock.acquired:${t.stack}`);
+  }
+  // Queued behind other pull requests' locks: who holds each stack, and this command's place.
+  const waiting = new Map<string, { holderPr: number | null; position: number }>();
+  for (const t of created.tasks) {
+    if (!(await isWaitingForLock(ctx.deps.db, t.id))) continue;
+    const lock = await getStackLock(ctx.deps.db, ctx.repoFullName, t.stack);
+    const place = (await lockQueue(ctx.deps.db, ctx.repoFullName, t.stack)).find((w) => w.taskId === t.id)?.position ?? 1;
+    waiting.set(t.stack, { holderPr: lock && lock.prNumber !== ctx.threadNumber ? lock.prNumber : null, position: place });
+    await audit(ctx, "preview.locked", { stack: t.stack, holder_pr: lock?.prNumber ?? null, queued: true, position: place }, {}, `preview.locked:${t.stack}`);
+  }
   // Identical live tasks: those recorded by an earlier attempt of this same delivery are
   // finished setting up here (it may have failed half-way); those of another delivery are
   // set up by that delivery. Enqueuing is idempotent through the job id.
@@ -156,8 +158,13 @@ export async function startPreview(
   if (waiting.size > 0) {
     // The lock may have been released between the look above and the queue row's commit.
     await startLockQueue(ctx.deps, ctx.repoFullName, [...waiting.keys()]);
-    const lines = [...waiting].map(([stack, w]) => `- ${code(stack)} is locked${w.holderPr !== null ? ` by #${w.holderPr}` : ""}: this preview waits in its queue (position ${w.position}) and starts by itself when the lock is released${w.holderPr !== null ? ` (#${w.holderPr} merged or closed, \`/agent unlock ${stack}\` there, or the lock expires)` : ""}.`);
-    await reply(ctx, `${waiting.size === 1 ? "this stack is" : "these stacks are"} queued behind another pull request's lock:\n${lines.join("\n")}\n\n\`/agent cancel\` leaves the queue.`);
+    const lines = [...waiting].map(([stack, w]) =>
+      w.holderPr !== null
+        ? `- ${code(stack)} is locked by #${w.holderPr}: this preview waits in its queue (position ${w.position}) until #${w.holderPr} is merged or closed, \`/agent unlock ${stack}\` there, or the lock expires.`
+        : `- ${code(stack)}${w.position > 1 ? ` has other pull requests ahead in its queue: position ${w.position}` : " is free, but waits with the others (position 1)"}.`,
+    );
+    const together = waiting.size > 1 ? " The stacks of one command are locked together, all or none, so they start together." : "";
+    await reply(ctx, `queued behind another pull request's lock; the preview starts by itself once ${waiting.size === 1 ? "the lock is" : "all the locks are"} free for this pull request:\n${lines.join("\n")}\n\n${together ? `${together.trim()} ` : ""}\`/agent cancel\` leaves the queue.`);
   }
   // A re-run of this delivery (its handler died after recording) finds its own tasks: still "queued", one row.
   const queuedHere = created.tasks.length > 0 || ours.length > 0;

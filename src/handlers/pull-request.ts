@@ -4,10 +4,10 @@ import { audit, commandContextFor, deliveryWriteKey, loadDefaultBranchConfig, wr
 import { autoplanHeldMessage } from "../render/autoplan.js";
 import { startPreview } from "../commands/preview.js";
 import { getPermission, listPullFiles } from "../connectors/github.js";
-import { cancelOlderPreviews } from "../connectors/store/workflows.js";
+import { cancelLockWaitsOf, cancelOlderPreviews } from "../connectors/store/workflows.js";
 import { announceCancelledPreviews } from "../jobs/cancel-previews.js";
 import { appendAudit } from "../connectors/store/audit.js";
-import { cancelLockWaitsOf, releaseStackLocks } from "../connectors/store/locks.js";
+import { releaseStackLocks } from "../connectors/store/locks.js";
 import { startLockQueue } from "../jobs/lock-queue.js";
 import { withGateLock } from "../connectors/store/gate.js";
 import { recordPrEvent, type NewPrEvent } from "../connectors/store/timeline.js";

@@ -1,8 +1,9 @@
 /**
- * Queued locks: a preview of a stack another pull request holds the lock on waits in the
- * stack's FIFO queue (lock_waits) instead of being refused. When the lock is released (merge,
- * close, `/agent unlock`, expiry), the head of the queue gets the lock in one transaction and
- * its preview starts — once the previews it depends on have succeeded — and the others hear
+ * Queued locks: a preview command whose stacks are not all free for its pull request waits,
+ * for all of them, in each stack's FIFO queue (lock_waits) instead of being refused. When a
+ * lock is released (merge, close, `/agent unlock`, expiry), the request at the head of that
+ * stack's queue gets all its locks in one transaction if they are all free for it, and its
+ * previews start — each once the previews it depends on have succeeded — and the others hear
  * their new positions. Calling this when nothing was released is harmless: the promotion only
  * takes a free lock (src/connectors/store/locks.ts).
  */
@@ -18,13 +19,15 @@ import { targetOf } from "./task-run.js";
 export async function startLockQueue(deps: AppDeps, repo: string, stacks: readonly string[]): Promise<void> {
   for (const stack of stacks) {
     const promoted = await promoteLockWaiter(deps.db, repo, stack, deps.config.locks.ttlSeconds);
+    // The request's other stacks' queues moved too.
+    const moved = new Set([stack, ...(promoted?.stacks ?? [])]);
     if (promoted) {
       for (const taskId of promoted.taskIds) {
         const found = await getTask(deps.db, taskId);
         if (!found || found.task.state !== "PENDING") continue;
         const { task, workflow } = found;
-        await auditWorkflow(deps.db, workflow, "lock.acquired", { stack, expires_at: promoted.lock.expiresAt, from_queue: true }, task.id);
-        await deps.writes.checkRun(targetOf(workflow), task.id, queuedOutput(stack, workflow.head_sha, workflow.requested_by), { cls: "ack" });
+        await auditWorkflow(deps.db, workflow, "lock.acquired", { stack: task.stack, from_queue: true, with: promoted.stacks }, task.id);
+        await deps.writes.checkRun(targetOf(workflow), task.id, queuedOutput(task.stack, workflow.head_sha, workflow.requested_by), { cls: "ack" });
         // Its dependencies (shared checks, upstream stacks) still come first; when they
         // succeed they enqueue it (src/jobs/dependents.ts), no longer held by the queue.
         const deps_ = await getTasks(deps.db, task.depends_on);
@@ -32,7 +35,7 @@ export async function startLockQueue(deps: AppDeps, repo: string, stacks: readon
         await deps.queues.tasks.add("preview", { taskId: task.id, workflowId: task.workflow_id, deliveryId: workflow.delivery_id, ...traceField() }, { ...TASK_JOB_OPTIONS, jobId: task.job_id });
       }
     }
-    await tellPositions(deps, repo, stack);
+    for (const s of moved) await tellPositions(deps, repo, s);
   }
 }
 

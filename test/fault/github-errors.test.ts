@@ -102,8 +102,13 @@ describe("transient GitHub errors and dropped Postgres connections", () => {
     expect(gh.calls.filter(isCheckRunCompleted)).toHaveLength(1);
     expect(stickyPosts(number)).toHaveLength(1);
     // And the outbox holds each write as sent, none failed or left behind.
-    const { rows: writes } = await db.query("SELECT state, count(*)::int AS n FROM github_outbox GROUP BY state");
-    expect(writes.every((w: { state: string }) => w.state === "sent" || w.state === "superseded")).toBe(true);
+    // (A write the sender paused may still be on its way when the sticky comment settles: wait
+    // for the outbox to drain; a failed write would stay `failed` and fail this.)
+    const drained = await until(async () => {
+      const { rows: writes } = await db.query<{ state: string; n: number }>("SELECT state, count(*)::int AS n FROM github_outbox GROUP BY state");
+      return writes.every((w) => w.state === "sent" || w.state === "superseded") ? writes : undefined;
+    }, "the outbox to drain", 20_000, 200).catch(async () => (await db.query<{ state: string; n: number }>("SELECT state, count(*)::int AS n FROM github_outbox GROUP BY state")).rows);
+    expect(drained.filter((w) => w.state !== "sent" && w.state !== "superseded")).toEqual([]);
     const { rows } = await db.query("SELECT t.state, t.attempts FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.pr_number = $1", [number]);
     expect(rows).toEqual([{ state: "SUCCEEDED", attempts: 1 }]);
     // No attempt failed on the way.

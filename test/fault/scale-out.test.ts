@@ -66,17 +66,22 @@ describe("two worker processes behave like one", () => {
           "SELECT t.id, w.pr_number AS pr, t.stack, t.state, t.attempts FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE t.kind = 'preview' ORDER BY w.pr_number, t.stack",
         )
       ).rows;
-    const tasks = await until(async () => {
+    // Of the two PRs on s3, the one whose command took the lock first previews; the other waits
+    // in s3's lock queue (the lock is taken with the command, so they never both run).
+    const all = await until(async () => {
       const rows = await previews();
-      return rows.length === 4 && rows.every((t) => t.state === "SUCCEEDED") ? rows : undefined;
-    }, "the four previews to succeed", 75_000, 500);
-    expect(tasks.map((t) => [t.pr, t.stack, t.attempts])).toEqual([
-      [11, "s1", 1],
-      [12, "s2", 1],
-      [13, "s3", 1],
-      [14, "s3", 1],
+      return rows.length === 4 && rows.filter((t) => t.state === "SUCCEEDED").length === 3 ? rows : undefined;
+    }, "three previews to succeed", 75_000, 500);
+    const waiting = all.filter((t) => t.state !== "SUCCEEDED");
+    expect(waiting.map((t) => [t.stack, t.state, t.attempts])).toEqual([["s3", "PENDING", 0]]);
+    expect((await db.query("SELECT task_id FROM lock_waits")).rows.map((r) => r.task_id)).toEqual([waiting[0]!.id]);
+    const tasks = all.filter((t) => t.state === "SUCCEEDED");
+    expect(tasks.map((t) => [t.stack, t.attempts])).toEqual([
+      ["s1", 1],
+      ["s2", 1],
+      ["s3", 1],
     ]);
-    for (const n of prs) {
+    for (const n of prs.filter((p) => p !== waiting[0]!.pr)) {
       await gh.waitFor((c) => {
         const id = Number(/\/issues\/comments\/(\d+)$/.exec(c.path)?.[1]);
         return c.method === "PATCH" && gh.fake.comments.get(id)?.issue === n && String(c.body?.body).includes("✅ succeeded");
@@ -91,10 +96,10 @@ describe("two worker processes behave like one", () => {
     }
     expect(new Set(tasks.flatMap((t) => ran("sandbox acquired", t.id))).size).toBe(2);
 
-    // GitHub saw each thing once: a check run per preview, completed once; one sticky comment per PR.
+    // GitHub saw each thing once: a check run per preview (the waiting one queued), completed once; one sticky comment per PR.
     expect(gh.find("POST", /\/check-runs$/)).toHaveLength(4);
-    expect(gh.calls.filter(isCheckRunCompleted)).toHaveLength(4);
-    for (const n of prs) {
+    expect(gh.calls.filter(isCheckRunCompleted)).toHaveLength(3);
+    for (const n of prs.filter((p) => p !== waiting[0]!.pr)) {
       const sticky = gh.find("POST", new RegExp(`/issues/${n}/comments$`)).filter((c) => String(c.body?.body).includes(STICKY_MARKER));
       expect(sticky, `sticky comments created on #${n}`).toHaveLength(1);
     }
@@ -105,20 +110,21 @@ describe("two worker processes behave like one", () => {
     expect(replies12.map((c) => String(c.body?.body))).toEqual([expect.stringMatching(/already queued or running/)]);
     const { rows: audit } = await db.query<{ pr: number; action: string }>("SELECT pr_number AS pr, action FROM audit_log ORDER BY id");
     const actions = (n: number) => audit.filter((a) => a.pr === n).map((a) => a.action);
-    expect(actions(11)).toEqual(["command.received", "preview.queued", "lock.acquired", "preview.succeeded"]);
+    expect(actions(11)).toEqual(["command.received", "lock.acquired", "preview.queued", "lock.acquired", "preview.succeeded"]);
     expect(actions(12).filter((a) => a.startsWith("preview."))).toEqual(expect.arrayContaining(["preview.queued", "preview.duplicate", "preview.succeeded"]));
     expect(actions(12).filter((a) => a === "preview.queued" || a === "preview.duplicate")).toHaveLength(2);
 
-    // Stack locks: one holder per stack; of the two PRs on s3, one holds it and the other was told no.
+    // Stack locks: one holder per stack; of the two PRs on s3, one holds it and the other waits for it.
     const { rows: locks } = await db.query<{ stack: string; pr: number }>("SELECT stack, pr_number AS pr FROM stack_locks ORDER BY stack");
     expect(locks.map((l) => l.stack)).toEqual(["s1", "s2", "s3"]);
     expect(locks.slice(0, 2).map((l) => l.pr)).toEqual([11, 12]);
     const holder = locks[2]!.pr;
     const other = holder === 13 ? 14 : 13;
     expect([13, 14]).toContain(holder);
+    expect(other).toBe(waiting[0]!.pr);
     expect(actions(holder)).toContain("lock.acquired");
     expect(actions(other)).not.toContain("lock.acquired");
-    expect(actions(other)).toContain("lock.contended");
+    expect(actions(other)).toContain("preview.locked");
 
     // A later preview of a held stack by another PR waits in the stack's lock queue, naming the holder, and runs nothing.
     const queued = await deliver(web.port!, "issue_comment", comment(15, "/agent preview s1"));

@@ -105,7 +105,7 @@ describe("a worker process killed mid-task", () => {
     await gh.waitFor((c) => c.method === "PATCH" && c.path.endsWith(`/issues/comments/${stickyId}`) && String(c.body?.body).includes("✅ succeeded"), "the sticky comment's final state");
     expect(gh.find("POST", /\/comments$/)).toHaveLength(1);
     const { rows: audit } = await db.query("SELECT action FROM audit_log WHERE pr_number = $1 ORDER BY id", [number]);
-    expect(audit.map((r) => r.action)).toEqual(["command.received", "preview.queued", "lock.acquired", "preview.succeeded"]);
+    expect(audit.map((r) => r.action)).toEqual(["command.received", "lock.acquired", "preview.queued", "lock.acquired", "preview.succeeded"]);
     expect(gh.fake.unexpected).toEqual([]);
     console.info(`worker-kill: takeover ${takeoverSeconds.toFixed(1)} s after SIGKILL`);
   }, 120_000);

@@ -90,7 +90,7 @@ describe("a /agent preview handler re-run for the same delivery writes each audi
     await f.watcher.jobFinished(`rerun-${res.id}`, 30_000);
     const after = await effects(res.id, number, payload.comment.id);
     expect(after).toEqual(before);
-    expect(before.audit).toEqual(["command.received", "preview.queued"]);
+    expect(before.audit).toEqual(["command.received", "lock.acquired", "preview.queued"]);
     expect(gh.calls.filter((c) => c.method !== "GET" && !c.path.endsWith("/access_tokens"))).toHaveLength(writesBefore);
   });
 

@@ -133,7 +133,7 @@ describe("/agent preview from PR comment to check run (real Redis, Postgres, Doc
     expect(tasks).toHaveLength(1);
     expect(tasks[0]).toMatchObject({ state: "SUCCEEDED", head_sha: sha, wstate: "READY_FOR_APPLY" });
     const { rows: audit } = await db.query("SELECT action, actor FROM audit_log WHERE pr_number = $1 ORDER BY id", [number]);
-    expect(audit.map((a) => a.action)).toEqual(["command.received", "preview.queued", "lock.acquired", "preview.succeeded"]);
+    expect(audit.map((a) => a.action)).toEqual(["command.received", "lock.acquired", "preview.queued", "lock.acquired", "preview.succeeded"]);
     expect(audit[0].actor).toBe("alice");
     expect(await leftoverSandboxes(app)).toBe(0);
     expect(gh.unexpected).toEqual([]);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { GitHubFake, isCheckRunInProgress } from "../helpers/github-fake.js";
 import { executable as exe } from "../helpers/git-server.js";
 import {
@@ -21,6 +21,11 @@ describe("a new push cancels previews of the older commit", () => {
   beforeAll(async () => {
     // One task at a time, so a second stack stays queued behind the first.
     f = await startAppFixture(TOKEN, { env: { WORKER_CONCURRENCY: "1" } });
+  });
+  // Every test is its own PR on the same stacks: the earlier tests' stack locks go first
+  // (a preview command takes its stacks' locks; locks have their own test file).
+  beforeEach(async () => {
+    await f.db.query("DELETE FROM stack_locks");
   });
   afterAll(async () => {
     gh?.stop();

@@ -51,7 +51,7 @@ describe("stack locks", () => {
   const checkRunOf = (pr: number, stack: string) => [...gh.checkRuns.values()].findLast((cr) => cr.name === `agent/preview (${stack})` && cr.head_sha === gh.pulls.get(pr)!.headSha);
   const titleOf = (pr: number, stack: string) => String((checkRunOf(pr, stack)?.output as { title?: string } | undefined)?.title);
 
-  it("a successful preview takes the lock; another PR's preview of that stack waits in the stack's queue, with its place, instead of being refused", async () => {
+  it("a preview takes its stacks' locks; another PR's preview of a held stack waits in the stack's queue, with its place, instead of being refused", async () => {
     await say(1, "/agent preview prod", "alice");
     await previewDone(1, "prod");
     expect(await holder("prod")).toBe(1);
@@ -59,18 +59,23 @@ describe("stack locks", () => {
 
     await say(2, "/agent preview prod dev", "bob");
     const queued = replies(2).find((b) => b.includes("queued behind"));
-    expect(queued).toMatch(/`prod` is locked by #1: this preview waits in its queue \(position 1\) and starts by itself when the lock is released/);
+    expect(queued).toMatch(/`prod` is locked by #1: this preview waits in its queue \(position 1\) until #1 is merged or closed/);
+    // All or none: dev is free, but #2 does not hold half its set; it waits with prod.
+    expect(queued).toMatch(/`dev` is free, but waits with the others/);
+    expect(queued).toContain("locked together, all or none");
     expect(queued).toContain("`/agent cancel` leaves the queue");
-    // The free stack runs; the locked one waits, visibly.
-    await gh.waitFor(() => checkRunOf(2, "dev")?.status === "completed", "PR 2's dev preview");
-    expect(await holder("dev")).toBe(2);
-    await gh.waitFor(() => titleOf(2, "prod") === "Waiting for #1's lock on prod, position 1", "PR 2's waiting check run");
+    expect(await holder("dev")).toBeNull();
+    await gh.waitFor(() => titleOf(2, "prod") === "Waiting for #1's lock on prod, position 1" && titleOf(2, "dev") === "Waiting for the lock on dev, position 1", "PR 2's waiting check runs");
     expect(checkRunOf(2, "prod")).toMatchObject({ status: "queued" });
     // A third PR lines up behind it.
     await say(3, "/agent preview prod", "bob");
     await gh.waitFor(() => titleOf(3, "prod") === "Waiting for #1's lock on prod, position 2", "PR 3's waiting check run");
-    const { rows } = await f.db.query("SELECT t.state FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.repo = $1 AND w.pr_number IN (2, 3) AND t.stack = 'prod'", [REPO]);
-    expect(rows.map((r) => r.state)).toEqual(["PENDING", "PENDING"]);
+    const { rows } = await f.db.query("SELECT w.pr_number AS pr, t.stack, t.state FROM tasks t JOIN workflows w ON w.id = t.workflow_id WHERE w.repo = $1 AND w.pr_number IN (2, 3) ORDER BY w.pr_number, t.stack", [REPO]);
+    expect(rows).toEqual([
+      { pr: 2, stack: "dev", state: "PENDING" },
+      { pr: 2, stack: "prod", state: "PENDING" },
+      { pr: 3, stack: "prod", state: "PENDING" },
+    ]);
   });
 
   it("/agent status shows each stack's latest preview on this PR, who holds its lock and this PR's place in its queue", async () => {
@@ -78,10 +83,10 @@ describe("stack locks", () => {
     const status = replies(2).at(-1)!;
     expect(status).toMatch(/^@bob status of #2:/);
     expect(status).toMatch(/\| `prod` \| pending on `[0-9a-f]{7}`[^|]*\| — \| — \| held by #1 until \d{4}-[^|]*; this PR is number 1 in its queue \|/);
-    expect(status).toMatch(/\| `dev` \| succeeded on `[0-9a-f]{7}` \(\[check run\]\(https:\/\/github\.com\/octo-org\/locked\/runs\/\d+\)\) \| see output \| ✅ preview \| held by this PR until/);
+    expect(status).toMatch(/\| `dev` \| pending on `[0-9a-f]{7}`[^|]*\| — \| — \| free; this PR is number 1 in its queue \|/);
   });
 
-  it("only the holder PR's author or a maintainer may unlock; the lock then goes to the head of the queue, whose preview starts by itself", async () => {
+  it("only the holder PR's author or a maintainer may unlock; the locks then go to the head of the queue, whose previews start by themselves", async () => {
     await say(2, "/agent unlock prod", "bob");
     expect(replies(2).at(-1)).toMatch(/not released:\n- `prod`: the lock is held by #1; only its author/);
     expect(await holder("prod")).toBe(1);
@@ -89,28 +94,24 @@ describe("stack locks", () => {
     // alice is the author of #1 but not a maintainer: from #1 she may.
     await say(1, "/agent unlock", "alice");
     expect(replies(1).at(-1)).toBe("@alice released `prod`.");
-    // First in line: #2 gets the lock and its waiting preview runs; #3 moves up.
-    expect(await holder("prod")).toBe(2);
+    // First in line: #2 gets prod and dev together and both previews run; #3 moves up.
+    expect([await holder("prod"), await holder("dev")]).toEqual([2, 2]);
     await previewDone(2, "prod");
+    await gh.waitFor(() => checkRunOf(2, "dev")?.status === "completed", "PR 2's dev preview");
     expect(checkRunOf(2, "prod")).toMatchObject({ status: "completed", conclusion: "success" });
     await gh.waitFor(() => titleOf(3, "prod") === "Waiting for #2's lock on prod, position 1", "PR 3's new place");
 
     // A maintainer may release another PR's lock from anywhere.
-    expect(await holder("dev")).toBe(2);
     await say(3, "/agent unlock dev", "mia");
     expect(replies(3).at(-1)).toBe("@mia released `dev` (was held by #2).");
     expect(await holder("dev")).toBeNull();
-    const { rows } = await f.db.query("SELECT action, detail->>'from_queue' AS from_queue FROM audit_log WHERE repo = $1 AND action LIKE 'lock.%' ORDER BY id", [REPO]);
-    expect(rows.map((r) => `${r.action}${r.from_queue ? " (queue)" : ""}`)).toEqual([
-      "lock.acquired",
-      "lock.acquired",
-      "lock.unlock_refused",
-      "lock.released",
-      "lock.acquired (queue)",
-      // #2's preview succeeded and renewed the lock it was given.
-      "lock.acquired",
-      "lock.released",
-    ]);
+    const { rows } = await f.db.query("SELECT action, pr_number AS pr, detail->>'stack' AS stack, detail->>'from_queue' AS q FROM audit_log WHERE repo = $1 AND action LIKE 'lock.%' ORDER BY id", [REPO]);
+    const seen = rows.map((r) => `${r.action} #${r.pr} ${r.stack ?? ""}${r.q ? " (queue)" : ""}`.trim());
+    expect(seen.slice(0, 4)).toEqual(["lock.acquired #1 prod", "lock.acquired #1 prod", "lock.unlock_refused #2 prod", "lock.released #1 prod"]);
+    expect(seen.slice(4, 6).sort()).toEqual(["lock.acquired #2 dev (queue)", "lock.acquired #2 prod (queue)"]);
+    // Then #2's previews renewed them, and mia released dev.
+    expect(seen.slice(6, 8).sort()).toEqual(["lock.acquired #2 dev", "lock.acquired #2 prod"]);
+    expect(seen.slice(8)).toEqual(["lock.released #3 dev"]);
   });
 
   it("/agent cancel leaves the queue; closing or merging the holder PR hands the lock to the next in line", async () => {

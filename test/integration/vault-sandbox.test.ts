@@ -6,7 +6,7 @@
  */
 import nock from "nock";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseCredentialsConfig } from "../../src/config/credentials-config.js";
 import type { CredentialSource } from "../../src/connectors/credentials.js";
 import { credentialSourceFromConfig, type CredentialsRuntime } from "../../src/connectors/vault/index.js";
@@ -52,6 +52,11 @@ describe("Vault credentials in a real sandbox", () => {
 
   beforeAll(async () => {
     f = await startAppFixture(TOKEN, { credentials: lazy });
+  });
+  // Every test is its own PR on the same stacks: the earlier tests' stack locks go first
+  // (a preview command takes its stacks' locks; locks have their own test file).
+  beforeEach(async () => {
+    await f.db.query("DELETE FROM stack_locks");
   });
   afterAll(async () => {
     runtime?.close();

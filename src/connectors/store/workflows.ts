@@ -11,6 +11,7 @@ import type { Db } from "./db.js";
 import type { PreviewOutcome } from "../../plan/types.js";
 import type { PlanDecision } from "../../approval/plan-policy.js";
 import type { ChecksGroup } from "../../config/checks.js";
+import { takeOrQueueLocks } from "./locks.js";
 
 export interface WorkflowRow {
   id: string;
@@ -67,8 +68,8 @@ export interface NewPreviewWorkflow {
   checks?: ChecksGroup[];
   /** The stacks (of `stacks`) whose previews a stack's preview waits for (`depends_on`, src/domain/stack-graph.ts). */
   upstream?: Map<string, string[]>;
-  /** Stacks another PR holds (or waits for) the lock on: their new tasks join the stack's lock queue. */
-  waitForLock?: ReadonlySet<string>;
+  /** Take the stack locks of the new tasks for this PR, all or none; none free: they all join the lock queues. */
+  locks?: { lockedBy: string; ttlSeconds: number };
   checksJobIdFor?: (key: string) => string;
 }
 
@@ -83,6 +84,8 @@ export interface CreatedWorkflow {
   superseded: TaskRow[];
   /** Checks tasks the new previews wait for: created now, or identical live ones reused. */
   checks: TaskRow[];
+  /** The new tasks' stacks were not all free for this PR: none was taken and they all wait in the lock queues. */
+  lockQueued?: boolean;
 }
 
 type WorkflowFields = Pick<NewPreviewWorkflow, "repo" | "installationId" | "prNumber" | "headSha" | "requestedBy" | "deliveryId" | "config">;
@@ -151,9 +154,9 @@ export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Prom
       await client.query("UPDATE tasks SET depends_on = depends_on || $1::uuid[] WHERE id = $2", [ups, t.id]);
       t.depends_on = [...t.depends_on, ...ups];
     }
-    for (const t of tasks) {
-      if (w.waitForLock?.has(t.stack)) await client.query("INSERT INTO lock_waits (task_id, repo, stack, pr_number) VALUES ($1, $2, $3, $4)", [t.id, w.repo, t.stack, w.prNumber]);
-    }
+    const lockQueued = w.locks
+      ? (await takeOrQueueLocks(client, { repo: w.repo, prNumber: w.prNumber, lockedBy: w.locks.lockedBy, ttlSeconds: w.locks.ttlSeconds, requestId: workflow.id, tasks })).queued
+      : false;
     const checks: TaskRow[] = [];
     for (const group of w.checks ?? []) {
       const waiting = tasks.filter((t) => group.stacks.includes(t.stack));
@@ -192,7 +195,7 @@ export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Prom
       [w.repo, w.prNumber, workflow.id],
     );
     await client.query("COMMIT");
-    return { workflow, tasks, alreadyLive, superseded: [...superseded.rows, ...orphaned.rows], checks };
+    return { workflow, tasks, alreadyLive, superseded: [...superseded.rows, ...orphaned.rows], checks, lockQueued };
   } catch (err) {
     await client.query("ROLLBACK").catch(() => {});
     throw err;
@@ -534,5 +537,17 @@ export async function approvableBranchPreviews(db: Db, repo: string, threadNumbe
        AND NOT EXISTS (SELECT 1 FROM deploys d WHERE d.preview_task_id = latest.id AND d.state <> 'BLOCKED')`,
     [repo, threadNumber],
   );
+  return res.rows;
+}
+
+/** A closed pull request leaves every lock queue: its waiting previews are cancelled (returned, to be announced). */
+export async function cancelLockWaitsOf(db: Db, repo: string, prNumber: number, why: string): Promise<TaskRow[]> {
+  const res = await db.query<TaskRow>(
+    `UPDATE tasks t SET state = 'CANCELLED', finished_at = now(), error = $3
+     FROM lock_waits w WHERE w.task_id = t.id AND w.repo = $1 AND w.pr_number = $2 AND t.state = 'PENDING'
+     RETURNING t.*`,
+    [repo, prNumber, why],
+  );
+  await db.query("DELETE FROM lock_waits WHERE repo = $1 AND pr_number = $2", [repo, prNumber]);
   return res.rows;
 }
