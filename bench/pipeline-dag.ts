@@ -50,7 +50,7 @@ import { layersOf } from "../src/domain/stack-graph.js";
 import { STICKY_MARKER } from "../src/render/sticky-comment.js";
 import { sandboxesUnder, until } from "../test/helpers/app-process.js";
 import { postComment, startBenchStack, STEP } from "./app-stack.js";
-import { fmt, intFromEnv, percentile, progressFor, saveResult, targetTable, type TargetCheck } from "./stats.js";
+import { fmt, intFromEnv, percentile, progressFor, saveResult, targetTable, type TargetCheck, githubCounts, warmSandboxesIn } from "./stats.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "pipeline-dag-latest.json");
@@ -311,8 +311,7 @@ export async function benchPipelineDag(opts: { concurrency?: number; deadlineSec
     if (noTasks) progress(`no task recorded ${NO_TASKS_GIVE_UP_MS / 1000} s after the comment; the app replied: ${botReplies.map((b) => JSON.stringify(b.slice(0, 300))).join(" | ") || "(nothing)"}`);
     progress(noTasks || timedOut ? "stopping the processes" : "all tasks terminal; stopping the processes");
     const log = await readFile(worker.logFile, "utf8").catch(() => "");
-    const acquired = log.split("\n").filter((l) => l.includes('"sandbox acquired"'));
-    warmSandboxes = acquired.length ? acquired.filter((l) => l.includes('"warm":true')).length : null;
+    warmSandboxes = warmSandboxesIn(log);
     await Promise.all([web.stop(), worker.stop()]);
   } finally {
     cleanup = await stack.cleanup().catch((err: unknown) => {
@@ -322,12 +321,7 @@ export async function benchPipelineDag(opts: { concurrency?: number; deadlineSec
   }
 
   const calls = stack.gh.calls;
-  const github = {
-    writes: calls.filter((c) => c.method !== "GET" && !c.path.endsWith("/access_tokens")).length,
-    calls: calls.length,
-    checkRunsCreated: calls.filter((c) => c.method === "POST" && /\/check-runs$/.test(c.path)).length,
-    checkRunsCompleted: calls.filter((c) => c.method === "PATCH" && /\/check-runs\/\d+$/.test(c.path) && c.body?.status === "completed").length,
-  };
+  const github = githubCounts(calls);
   const num = (s: string | null) => (s === null ? NaN : Number(s));
   const states: Record<string, number> = {};
   for (const r of rows) states[r.state] = (states[r.state] ?? 0) + 1;

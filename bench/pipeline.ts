@@ -31,7 +31,7 @@ import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { sandboxesUnder, until } from "../test/helpers/app-process.js";
 import { postComment, startBenchStack, STEP } from "./app-stack.js";
-import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck, progressFor } from "./stats.js";
+import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck, progressFor, githubCounts, warmSandboxesIn } from "./stats.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "pipeline-latest.json");
@@ -146,8 +146,7 @@ export async function benchPipeline(opts: { prs?: number; concurrency?: number; 
     }
     progress("all tasks terminal; stopping the processes");
     const log = await import("node:fs/promises").then((fs) => fs.readFile(worker.logFile, "utf8")).catch(() => "");
-    const acquired = log.split("\n").filter((l) => l.includes('"sandbox acquired"'));
-    warmSandboxes = acquired.length ? acquired.filter((l) => l.includes('"warm":true')).length : null;
+    warmSandboxes = warmSandboxesIn(log);
     await Promise.all([web.stop(), worker.stop()]);
   } finally {
     cleanup = await stack.cleanup().catch((err: unknown) => {
@@ -157,12 +156,7 @@ export async function benchPipeline(opts: { prs?: number; concurrency?: number; 
   }
 
   const calls = stack.gh.calls;
-  const github = {
-    writes: calls.filter((c) => c.method !== "GET" && !c.path.endsWith("/access_tokens")).length,
-    calls: calls.length,
-    checkRunsCreated: calls.filter((c) => c.method === "POST" && /\/check-runs$/.test(c.path)).length,
-    checkRunsCompleted: calls.filter((c) => c.method === "PATCH" && /\/check-runs\/\d+$/.test(c.path) && c.body?.status === "completed").length,
-  };
+  const github = githubCounts(calls);
   const num = (s: string | null) => (s === null ? NaN : Number(s));
   const states: Record<string, number> = {};
   for (const r of rows) states[r.state] = (states[r.state] ?? 0) + 1;

@@ -67,3 +67,19 @@ export async function saveResult(file: string, result: unknown): Promise<void> {
 export function progressFor(bench: string): (msg: string) => void {
   return (msg) => process.stderr.write(`[bench ${bench}] ${msg}\n`);
 }
+
+/** What a run asked of the GitHub stand-in: writes (token requests aside), calls, check runs created and completed. */
+export function githubCounts(calls: ReadonlyArray<{ method: string; path: string; body?: Record<string, unknown> | null }>): { writes: number; calls: number; checkRunsCreated: number; checkRunsCompleted: number } {
+  return {
+    writes: calls.filter((c) => c.method !== "GET" && !c.path.endsWith("/access_tokens")).length,
+    calls: calls.length,
+    checkRunsCreated: calls.filter((c) => c.method === "POST" && /\/check-runs$/.test(c.path)).length,
+    checkRunsCompleted: calls.filter((c) => c.method === "PATCH" && /\/check-runs\/\d+$/.test(c.path) && c.body?.status === "completed").length,
+  };
+}
+
+/** Sandboxes a worker took warm from its pool, from its log lines; null when it logged none. */
+export function warmSandboxesIn(log: string): number | null {
+  const acquired = log.split("\n").filter((l) => l.includes('"sandbox acquired"'));
+  return acquired.length ? acquired.filter((l) => l.includes('"warm":true')).length : null;
+}

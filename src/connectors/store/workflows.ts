@@ -7,7 +7,7 @@ import type pg from "pg";
 import type { StepResult } from "../../domain/steps.js";
 import type { WorkflowConfig } from "../../config/workflow.js";
 import { previewWorkflowState, type TaskState, type WorkflowState } from "../../domain/states.js";
-import type { Db } from "./db.js";
+import { inTransaction, type Db } from "./db.js";
 import type { PreviewOutcome } from "../../plan/types.js";
 import type { PlanDecision } from "../../approval/plan-policy.js";
 import type { ChecksGroup } from "../../config/checks.js";
@@ -394,22 +394,7 @@ export interface NewDeployWorkflow {
  * request (a redelivery, a second `/agent deploy`, another worker) gets null.
  */
 export async function createDeployWorkflow(db: Db, d: NewDeployWorkflow): Promise<{ workflow: WorkflowRow; task: TaskRow } | null> {
-  const client = await db.connect();
-  try {
-    await client.query("BEGIN");
-    const created = await insertDeploy(client, d);
-    if (!created) {
-      await client.query("ROLLBACK");
-      return null;
-    }
-    await client.query("COMMIT");
-    return created;
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  return refusedAsNull(db, async (client) => (await insertDeploy(client, d)) ?? refuse());
 }
 
 /** One deploy of a run: `after` names the stacks (earlier in the list) whose deploys must succeed first. */
@@ -421,26 +406,28 @@ export type NewRunDeploy = NewDeployWorkflow & { after: string[] };
  * recorded). Items come in dependency order.
  */
 export async function createDeployRun(db: Db, runId: string, items: NewRunDeploy[]): Promise<Array<{ workflow: WorkflowRow; task: TaskRow; stack: string }> | null> {
-  const client = await db.connect();
-  try {
-    await client.query("BEGIN");
+  return refusedAsNull(db, async (client) => {
     const out: Array<{ workflow: WorkflowRow; task: TaskRow; stack: string }> = [];
     for (const item of items) {
       const after = item.after.map((s) => out.find((o) => o.stack === s)?.task.id).filter((id): id is string => id !== undefined);
-      const created = await insertDeploy(client, item, { runId, after });
-      if (!created) {
-        await client.query("ROLLBACK");
-        return null;
-      }
+      const created = (await insertDeploy(client, item, { runId, after })) ?? refuse();
       out.push({ ...created, stack: item.stack });
     }
-    await client.query("COMMIT");
     return out;
+  });
+}
+
+/** A unique index refused a row: the transaction is rolled back and the caller gets null. */
+class Refused extends Error {}
+const refuse = (): never => {
+  throw new Refused("refused by a unique index");
+};
+async function refusedAsNull<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T | null> {
+  try {
+    return await inTransaction(db, fn);
   } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
+    if (err instanceof Refused) return null;
     throw err;
-  } finally {
-    client.release();
   }
 }
 
