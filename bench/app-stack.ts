@@ -219,3 +219,11 @@ export async function deleteQueueKeys(prefix: string): Promise<void> {
     await redis.quit().catch(() => redis.disconnect());
   }
 }
+
+/** A bench's clean-up that never throws: a failure is reported and counted as -1 containers removed. */
+export async function cleanupQuietly(stack: BenchStack, progress: (msg: string) => void): Promise<{ containersRemoved: number }> {
+  return stack.cleanup().catch((err: unknown) => {
+    progress(`cleanup failed: ${(err as Error).message}`);
+    return { containersRemoved: -1 };
+  });
+}

@@ -40,8 +40,8 @@ import { STICKY_MARKER } from "../src/render/sticky-comment.js";
 import { sandboxesUnder, until } from "../test/helpers/app-process.js";
 import { INSTALLATION_ID } from "../test/helpers/harness.js";
 import type { RecordedCall } from "../test/helpers/github-fake.js";
-import { postComment, stackName, startBenchStack, STEP, type BenchStack } from "./app-stack.js";
-import { fmt, intFromEnv, percentile, saveResult, targetTable, type TargetCheck, progressFor } from "./stats.js";
+import { postComment, stackName, startBenchStack, STEP, type BenchStack, cleanupQuietly } from "./app-stack.js";
+import { fmt, intFromEnv, percentile, saveResult, targetTable, type TargetCheck, progressFor, countStates } from "./stats.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "fanout-latest.json");
@@ -256,16 +256,12 @@ export async function benchFanout(opts: { stacks?: number; concurrency?: number;
     progress("stopping the processes");
     await Promise.all([web.stop(), worker.stop()]);
   } finally {
-    cleanup = await stack.cleanup().catch((err: unknown) => {
-      progress(`cleanup failed: ${(err as Error).message}`);
-      return { containersRemoved: -1 };
-    });
+    cleanup = await cleanupQuietly(stack, progress);
   }
 
   // -- Figures ------------------------------------------------------------------------------------
   const num = (s: string | null) => (s === null ? NaN : Number(s));
-  const states: Record<string, number> = {};
-  for (const r of rows) states[r.state] = (states[r.state] ?? 0) + 1;
+  const states = countStates(rows);
   const succeeded = rows.filter((r) => r.state === "SUCCEEDED").length;
   const finished = rows.filter((r) => r.started_ms !== null && r.finished_ms !== null);
   const taskTimes = finished.map((r) => num(r.finished_ms) - num(r.started_ms)).sort((a, b) => a - b);

@@ -49,8 +49,9 @@ import { stackGraph } from "../src/config/repo/resolve.js";
 import { layersOf } from "../src/domain/stack-graph.js";
 import { STICKY_MARKER } from "../src/render/sticky-comment.js";
 import { sandboxesUnder, until } from "../test/helpers/app-process.js";
-import { postComment, startBenchStack, STEP } from "./app-stack.js";
-import { fmt, intFromEnv, percentile, progressFor, saveResult, targetTable, type TargetCheck, githubCounts, warmSandboxesIn } from "./stats.js";
+import { postComment, startBenchStack, STEP, cleanupQuietly } from "./app-stack.js";
+import { fmt, intFromEnv, percentile, progressFor, saveResult, targetTable, type TargetCheck, githubCounts, warmSandboxesIn, countStates } from "./stats.js";
+import { seededRandom } from "../test/helpers/seeded-random.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "pipeline-dag-latest.json");
@@ -141,17 +142,6 @@ interface TaskRow {
   steps: Array<{ name: string; durationMs: number | null }>;
 }
 
-/** mulberry32: a small seeded PRNG (the DAG must be the same every run). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The DAG: layer 0 has no dependencies; a stack of layer k > 0 depends on 1–3 stacks of layer
@@ -159,7 +149,7 @@ function rng(seed: number): () => number {
  * on layer k ≥ 2 one stack in four also on a stack of layer k − 2 (a long edge).
  */
 export function buildDag(sizes: readonly number[] = LAYER_SIZES, seed = SEED): DagStack[] {
-  const rand = rng(seed);
+  const rand = seededRandom(seed);
   const name = (k: number, i: number) => `l${k}-s${i + 1}`;
   const out: DagStack[] = [];
   sizes.forEach((size, k) => {
@@ -290,8 +280,7 @@ export async function benchPipelineDag(opts: { concurrency?: number; deadlineSec
           }
           if (Date.now() - lastLog > 10_000) {
             lastLog = Date.now();
-            const states: Record<string, number> = {};
-            for (const t of r) states[t.state] = (states[t.state] ?? 0) + 1;
+            const states = countStates(r);
             progress(`${fmt((Date.now() - t0) / 1000, 0)} s: ${r.length} tasks created, ${done} terminal (${Object.entries(states).map(([k, v]) => `${k} ${v}`).join(", ")})`);
           }
           return r.length === dag.length && done === dag.length ? r : undefined;
@@ -314,17 +303,13 @@ export async function benchPipelineDag(opts: { concurrency?: number; deadlineSec
     warmSandboxes = warmSandboxesIn(log);
     await Promise.all([web.stop(), worker.stop()]);
   } finally {
-    cleanup = await stack.cleanup().catch((err: unknown) => {
-      progress(`cleanup failed: ${(err as Error).message}`);
-      return { containersRemoved: -1 };
-    });
+    cleanup = await cleanupQuietly(stack, progress);
   }
 
   const calls = stack.gh.calls;
   const github = githubCounts(calls);
   const num = (s: string | null) => (s === null ? NaN : Number(s));
-  const states: Record<string, number> = {};
-  for (const r of rows) states[r.state] = (states[r.state] ?? 0) + 1;
+  const states = countStates(rows);
   const succeeded = rows.filter((r) => r.state === "SUCCEEDED").length;
   const terminal = rows.filter((r) => TERMINAL.includes(r.state)).length;
   const lost = dag.length - succeeded;

@@ -30,8 +30,8 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { sandboxesUnder, until } from "../test/helpers/app-process.js";
-import { postComment, startBenchStack, STEP } from "./app-stack.js";
-import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck, progressFor, githubCounts, warmSandboxesIn } from "./stats.js";
+import { postComment, startBenchStack, STEP, cleanupQuietly } from "./app-stack.js";
+import { fmt, percentile, targetTable, saveResult, intFromEnv, type TargetCheck, progressFor, githubCounts, warmSandboxesIn, countStates } from "./stats.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RESULT_FILE = join(ROOT, ".cache", "bench", "pipeline-latest.json");
@@ -149,17 +149,13 @@ export async function benchPipeline(opts: { prs?: number; concurrency?: number; 
     warmSandboxes = warmSandboxesIn(log);
     await Promise.all([web.stop(), worker.stop()]);
   } finally {
-    cleanup = await stack.cleanup().catch((err: unknown) => {
-      progress(`cleanup failed: ${(err as Error).message}`);
-      return { containersRemoved: -1 };
-    });
+    cleanup = await cleanupQuietly(stack, progress);
   }
 
   const calls = stack.gh.calls;
   const github = githubCounts(calls);
   const num = (s: string | null) => (s === null ? NaN : Number(s));
-  const states: Record<string, number> = {};
-  for (const r of rows) states[r.state] = (states[r.state] ?? 0) + 1;
+  const states = countStates(rows);
   const succeeded = rows.filter((r) => r.state === "SUCCEEDED").length;
   const terminal = rows.filter((r) => TERMINAL.includes(r.state)).length;
   const finished = rows.filter((r) => r.started_ms !== null && r.finished_ms !== null);

@@ -83,3 +83,10 @@ export function warmSandboxesIn(log: string): number | null {
   const acquired = log.split("\n").filter((l) => l.includes('"sandbox acquired"'));
   return acquired.length ? acquired.filter((l) => l.includes('"warm":true')).length : null;
 }
+
+/** How many rows are in each state. */
+export function countStates(rows: ReadonlyArray<{ state: string }>): Record<string, number> {
+  const states: Record<string, number> = {};
+  for (const r of rows) states[r.state] = (states[r.state] ?? 0) + 1;
+  return states;
+}

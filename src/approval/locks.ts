@@ -19,11 +19,3 @@ export function mayUnlock(p: {
   }
   return { allowed: false, why: `only the author of #${p.holderPr} or a maintainer can release its locks` };
 }
-
-/** A user-facing explanation of a held lock and the ways it goes away. */
-export function describeLock(l: { stack: string; prNumber: number; lockedBy: string; expiresAt: Date }): string {
-  return (
-    `\`${l.stack}\` is locked by #${l.prNumber} (previewed by @${l.lockedBy}) until ${l.expiresAt.toISOString()}. ` +
-    `It is released when #${l.prNumber} is merged or closed, by \`/agent unlock ${l.stack}\` on #${l.prNumber} (its author or a maintainer), or when it expires.`
-  );
-}

@@ -76,8 +76,7 @@ export async function startPreview(
     return;
   }
   if ((fromFork || opts.vouch) && !(await confirmVouchedHead(ctx, pull.headSha))) return;
-  const free = stackNames;
-  const stacks = repoConfig.stacks.filter((s) => free.includes(s.name));
+  const stacks = repoConfig.stacks.filter((s) => stackNames.includes(s.name));
   const checks = planChecks(stacks);
   const created = await createPreviewWorkflow(ctx.deps.db, {
     repo: ctx.repoFullName,
@@ -94,12 +93,12 @@ export async function startPreview(
       checks,
       fork: fromFork,
     },
-    stacks: free,
+    stacks: stackNames,
     jobIdFor: (stack) => previewJobId(ctx.repoFullName, ctx.threadNumber, pull.headSha, stack),
     checks,
     checksJobIdFor: (key) => checksJobId(ctx.repoFullName, ctx.threadNumber, pull.headSha, key),
     // Dependency order (depends_on): a stack's preview waits for those of its upstream stacks.
-    upstream: upstreamWithin(stackGraph(repoConfig.stacks), free),
+    upstream: upstreamWithin(stackGraph(repoConfig.stacks), stackNames),
     // All the stacks' locks at once, or this command waits for all of them (src/jobs/lock-queue.ts).
     locks: { lockedBy: ctx.actor, ttlSeconds: ctx.deps.config.locks.ttlSeconds },
   });
@@ -163,8 +162,8 @@ export async function startPreview(
         ? `- ${code(stack)} is locked by #${w.holderPr}: this preview waits in its queue (position ${w.position}) until #${w.holderPr} is merged or closed, \`/agent unlock ${stack}\` there, or the lock expires.`
         : `- ${code(stack)}${w.position > 1 ? ` has other pull requests ahead in its queue: position ${w.position}` : " is free, but waits with the others (position 1)"}.`,
     );
-    const together = waiting.size > 1 ? " The stacks of one command are locked together, all or none, so they start together." : "";
-    await reply(ctx, `queued behind another pull request's lock; the preview starts by itself once ${waiting.size === 1 ? "the lock is" : "all the locks are"} free for this pull request:\n${lines.join("\n")}\n\n${together ? `${together.trim()} ` : ""}\`/agent cancel\` leaves the queue.`);
+    const together = waiting.size > 1 ? "The stacks of one command are locked together, all or none, so they start together. " : "";
+    await reply(ctx, `queued behind another pull request's lock; the preview starts by itself once ${waiting.size === 1 ? "the lock is" : "all the locks are"} free for this pull request:\n${lines.join("\n")}\n\n${together}\`/agent cancel\` leaves the queue.`);
   }
   // A re-run of this delivery (its handler died after recording) finds its own tasks: still "queued", one row.
   const queuedHere = created.tasks.length > 0 || ours.length > 0;

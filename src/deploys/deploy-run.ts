@@ -84,10 +84,10 @@ export async function requestDeployRun(who: ApplyRequester, stacks: RunStack[], 
     return { status: "conflict", stack: stacks[0]!.stack.name, conflict: null };
   }
   const target = { installationId: who.installationId, repo: who.repo };
-  for (const c of created) {
+  // createDeployRun keeps the order it was given: created[i] is stacks[i].
+  for (const [i, c] of created.entries()) {
     // The queued check runs acknowledge the request, as for a single deploy.
     await who.deps.writes.checkRun(target, c.task.id, deployQueuedOutput(c.stack, headSha, who.actor), { cls: "ack", identity: { name: deployCheckRunName(c.stack), headSha } });
-    const i = stacks.findIndex((s) => s.stack.name === c.stack);
     await appendAudit(who.deps.db, {
       actor: who.actor,
       action: "deploy.queued",
@@ -105,9 +105,6 @@ export async function requestDeployRun(who: ApplyRequester, stacks: RunStack[], 
     status: "queued",
     runId,
     headSha,
-    stacks: created.map((c) => {
-      const i = stacks.findIndex((s) => s.stack.name === c.stack);
-      return { stack: c.stack, planHash: gates[i]!.gate.planHash!, taskId: c.task.id, after: stacks[i]!.after, approvedBy: gates[i]!.gate.counted.map((a) => a.login) };
-    }),
+    stacks: created.map((c, i) => ({ stack: c.stack, planHash: gates[i]!.gate.planHash!, taskId: c.task.id, after: stacks[i]!.after, approvedBy: gates[i]!.gate.counted.map((a) => a.login) })),
   };
 }

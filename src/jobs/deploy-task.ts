@@ -297,18 +297,7 @@ async function endFailed(c: StartedApply, step: StepResult, failure: string, dep
 async function planMismatch(c: StartedApply, step: StepResult, deploymentId: number, mergeSha: string, mismatch: { planHash: string | null }): Promise<void> {
   const { deps, gh, repo: r, workflow, stack, deploy } = c;
   const why = `the merge commit ${shortSha(mergeSha)} plans differently (plan ${mismatch.planHash?.slice(7, 19) ?? "none"}) from the approved plan ${deploy.plan_hash.slice(7, 19)}; nothing was applied`;
-  step.status = "failed";
-  await endDeployment(c, {
-    state: "FAILED",
-    error: why,
-    step,
-    applyEnded: false,
-    deployment: { id: deploymentId, state: "failure", description: why },
-    checkRun: { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${stack.name} needs a new approval`, summary: why } },
-    audit: { action: "deploy.plan_mismatch", detail: { stack: stack.name, merge_sha: mergeSha, approved_plan_hash: deploy.plan_hash, merge_plan_hash: mismatch.planHash } },
-    slack: null,
-    comment: null,
-  });
+  await endNeedsNewApproval(c, step, deploymentId, why, { summary: why }, { action: "deploy.plan_mismatch", detail: { stack: stack.name, merge_sha: mergeSha, approved_plan_hash: deploy.plan_hash, merge_plan_hash: mismatch.planHash } });
   const approvals = Math.max(stack.gate.approvals, deps.config.gate.minApprovals);
   const exclude = await pullChangers({ deps, gh, repo: r, repoFullName: workflow.repo, threadNumber: deploy.pr_number }, deploy.requested_by);
   await startMainlinePreview(deps, {
@@ -334,15 +323,27 @@ async function planMismatch(c: StartedApply, step: StepResult, deploymentId: num
 async function upstreamChangedPlan(c: StartedApply, step: StepResult, deploymentId: number, mismatch: { planHash: string | null }): Promise<void> {
   const { stack, deploy } = c;
   const why = `after the stacks it depends on were applied, ${stack.name} plans differently (plan ${mismatch.planHash?.slice(7, 19) ?? "none"}) from the approved plan ${deploy.plan_hash.slice(7, 19)}; nothing was applied`;
+  await endNeedsNewApproval(
+    c,
+    step,
+    deploymentId,
+    why,
+    { summary: `${why}. Preview it again (\`/agent preview ${stack.name}\`), get the new plan approved, then deploy it.`, text: fencedWithin(step.outputTail || "(no output)", 60_000) },
+    { action: "deploy.upstream_changed_plan", detail: { stack: stack.name, approved_plan_hash: deploy.plan_hash, fresh_plan_hash: mismatch.planHash, run_id: deploy.run_id } },
+  );
+}
+
+/** A fresh plan did not hash to the approved one: nothing was applied, the deploy ends FAILED and its check run asks for a new approval. */
+async function endNeedsNewApproval(c: StartedApply, step: StepResult, deploymentId: number, why: string, output: { summary: string; text?: string }, audit: DeployEnd["audit"]): Promise<void> {
   step.status = "failed";
   await endDeployment(c, {
     state: "FAILED",
     error: why,
     step,
     applyEnded: false,
-    deployment: { id: deploymentId, state: "failure", description: why.slice(0, 140) },
-    checkRun: { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${stack.name} needs a new approval`, summary: `${why}. Preview it again (\`/agent preview ${stack.name}\`), get the new plan approved, then deploy it.`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } },
-    audit: { action: "deploy.upstream_changed_plan", detail: { stack: stack.name, approved_plan_hash: deploy.plan_hash, fresh_plan_hash: mismatch.planHash, run_id: deploy.run_id } },
+    deployment: { id: deploymentId, state: "failure", description: why },
+    checkRun: { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `Deploy of ${c.stack.name} needs a new approval`, ...output } },
+    audit,
     slack: null,
     comment: null,
   });

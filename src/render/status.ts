@@ -4,6 +4,7 @@ import { code, inlineText, shortSha } from "./markdown.js";
 import { changesLabel } from "./plan.js";
 import { STATUS_ICON } from "./steps.js";
 import type { StackNode } from "../domain/stack-graph.js";
+import type { TaskState } from "../domain/states.js";
 
 /** `/agent status`: one line per declared stack — its latest preview on this PR and its lock. */
 export function renderStatus(input: {
@@ -45,14 +46,13 @@ function waitingText(labels: string[] | undefined): string {
 const MAX_GRAPH_NODES = 100;
 
 /** A state per node: the latest preview on this PR, or "not previewed". */
-const NODE_CLASS: Record<string, string> = {
+const NODE_CLASS: Record<TaskState, string> = {
   SUCCEEDED: "ok",
   FAILED: "failed",
   BLOCKED: "failed",
   RUNNING: "running",
   PENDING: "waiting",
   CANCELLED: "idle",
-  AWAITING_APPROVAL: "waiting",
 };
 
 /**
@@ -71,7 +71,7 @@ export function renderStackGraph(graph: readonly StackNode[], previews: readonly
     const view = previews.find((p) => p.task.stack === s.name);
     const state = view ? view.task.state.toLowerCase() : "not previewed";
     // Stack names are [A-Za-z0-9._-] (the schema), safe inside a quoted label.
-    lines.push(`  ${id.get(s.name)}["${s.name}<br/>${state}"]:::${view ? (NODE_CLASS[view.task.state] ?? "idle") : "idle"}`);
+    lines.push(`  ${id.get(s.name)}["${s.name}<br/>${state}"]:::${view ? NODE_CLASS[view.task.state] : "idle"}`);
   }
   for (const s of nodes) for (const up of s.dependsOn) if (id.has(up)) lines.push(`  ${id.get(up)} --> ${id.get(s.name)}`);
   lines.push(

@@ -1,5 +1,6 @@
 import { describe, it, expect } from "vitest";
 import { Redactor, REDACTED } from "../../src/connectors/redact.js";
+import { seededRandom } from "../helpers/seeded-random.js";
 
 const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
 const b64url = (s: string): string => b64(s).replace(/\+/g, "-").replace(/\//g, "_");
@@ -28,17 +29,6 @@ function count(haystack: string, needle: string): number {
   return haystack.split(needle).length - 1;
 }
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function streamAll(r: Redactor, chunks: string[]): string {
   const s = r.stream();
@@ -415,7 +405,7 @@ describe("Redactor.stream", () => {
   it("matches redact() for overlapping secrets under random chunking", () => {
     const r = redactor("AAAAAABBBBBB", "BBBBBBCCCCCC", "abcdef", "xxabcdefyy", "a.b*c(d)+$");
     const pieces = ["AAAAAABBBBBBCCCCCC", "xxabcdefyy", "abcdef", "a.b*c(d)+$", "AAAAAA", "BBBBBB", "xx", " ", "\n", "plain"];
-    const rand = rng(42);
+    const rand = seededRandom(42);
     for (let round = 0; round < 200; round++) {
       let text = "";
       for (let k = 0; k < 20; k++) text += pieces[Math.floor(rand() * pieces.length)];
@@ -487,7 +477,7 @@ describe("Redactor.stream", () => {
 
 describe("Redactor: large input", () => {
   it("redacts a 5 MB text with 50 secrets, in one call and streamed", () => {
-    const rand = rng(7);
+    const rand = seededRandom(7);
     const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789/+\"@?";
     const secrets: string[] = [];
     for (let i = 0; i < 50; i++) {
