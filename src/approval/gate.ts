@@ -167,7 +167,9 @@ export type RequirementId =
   | "mergeable"
   | "undiverged"
   | "not-draft"
-  | "lock-held";
+  | "lock-held"
+  /** Merge queue: the group commit plans each stack as the group's pull requests' approvals (src/approval/merge-group.ts). */
+  | "merge-group";
 
 export interface Requirement {
   id: RequirementId;
@@ -241,6 +243,7 @@ export const REQUIREMENT_ORDER: readonly RequirementId[] = [
   "undiverged",
   "not-draft",
   "lock-held",
+  "merge-group",
 ];
 
 /** The app's own deploy check run: never a prerequisite of itself. */

@@ -18,6 +18,10 @@ import { getPull } from "../connectors/github.js";
 import { latestPreviewPerStack } from "../connectors/store/workflows.js";
 import { requestDeployRun as requestRun, type RunStack } from "../deploys/deploy-run.js";
 
+/** `gate.mode: merge-queue`: the apply follows the merge through GitHub's merge queue, never a command. */
+const MERGE_QUEUE_ONLY = (stacks: string) =>
+  `\`${stacks}\` deploys through the merge queue (\`gate.mode: merge-queue\`): once the plan is approved here, add the pull request to the merge queue. The app checks the merge group (\`agent/merge-queue\`) and applies the group's checked plan after it lands on the default branch. Nothing was run.`;
+
 /** The preview a check run's Deploy button was clicked on: it deploys that plan or nothing. */
 export interface ClickedPreview {
   taskId: string;
@@ -43,6 +47,11 @@ export async function requestDeploy(
   if (!hasAtLeast(permission, stack.gate.deployPermission)) {
     await audit(ctx, "deploy.refused", { stack: stack.name, reason: "permission", required: stack.gate.deployPermission, actual: permission });
     await reply(ctx, `deploying ${code(stack.name)} needs **${stack.gate.deployPermission}** access and you have **${permission}**. Nothing was run.`);
+    return;
+  }
+  if (stack.gate.mode === "merge-queue") {
+    await audit(ctx, "deploy.refused", { stack: stack.name, reason: "merge-queue" });
+    await reply(ctx, MERGE_QUEUE_ONLY(stack.name));
     return;
   }
   const image = decideImage(loaded.config.sandbox?.image, ctx.deps.config.sandbox);
@@ -128,6 +137,8 @@ export async function requestDeployRun(ctx: CommandContext, names: string[] | nu
   // Merge-first applies the merge commit: a run cannot merge before its later layers apply.
   const mergeFirst = stacks.filter((s) => s.gate.mode === "merge-then-deploy");
   if (mergeFirst.length) return refuse("merge-then-deploy", { stacks_merge_first: mergeFirst.map((s) => s.name) }, `${mergeFirst.map((s) => code(s.name)).join(", ")} ${mergeFirst.length === 1 ? "uses" : "use"} \`gate.mode: merge-then-deploy\`, which merges before it applies, so ${mergeFirst.length === 1 ? "it" : "they"} cannot be part of a multi-stack deploy. Deploy ${mergeFirst.length === 1 ? "it" : "them"} on ${mergeFirst.length === 1 ? "its" : "their"} own. Nothing was run.`);
+  const queued = stacks.filter((s) => s.gate.mode === "merge-queue");
+  if (queued.length) return refuse("merge-queue", { stacks_merge_queue: queued.map((s) => s.name) }, MERGE_QUEUE_ONLY(queued.map((s) => s.name).join("`, `")));
   const image = decideImage(loaded.config.sandbox?.image, ctx.deps.config.sandbox);
   if (!image.ok) return refuse("image", {}, `I can't run the deploy: ${image.message}.`);
   const run: RunStack[] = [];

@@ -78,6 +78,7 @@ export async function startPreview(
   if ((fromFork || opts.vouch) && !(await confirmVouchedHead(ctx, pull.headSha))) return;
   const stacks = repoConfig.stacks.filter((s) => stackNames.includes(s.name));
   const checks = planChecks(stacks);
+  const lockFree = stacks.filter((s) => s.gate.mode === "merge-queue").map((s) => s.name);
   const created = await createPreviewWorkflow(ctx.deps.db, {
     repo: ctx.repoFullName,
     installationId: ctx.installationId,
@@ -100,11 +101,12 @@ export async function startPreview(
     // Dependency order (depends_on): a stack's preview waits for those of its upstream stacks.
     upstream: upstreamWithin(stackGraph(repoConfig.stacks), stackNames),
     // All the stacks' locks at once, or this command waits for all of them (src/jobs/lock-queue.ts).
-    locks: { lockedBy: ctx.actor, ttlSeconds: ctx.deps.config.locks.ttlSeconds },
+    // Merge-queue stacks take none: GitHub's queue orders their applies, and several PRs may hold approved plans at once.
+    locks: { lockedBy: ctx.actor, ttlSeconds: ctx.deps.config.locks.ttlSeconds, except: lockFree },
   });
 
   if (created.workflow && !created.lockQueued) {
-    for (const t of created.tasks) await audit(ctx, "lock.acquired", { stack: t.stack, at: "command" }, {}, `lock.acquired:${t.stack}`);
+    for (const t of created.tasks.filter((x) => !lockFree.includes(x.stack))) await audit(ctx, "lock.acquired", { stack: t.stack, at: "command" }, {}, `lock.acquired:${t.stack}`);
   }
   // Queued behind other pull requests' locks: who holds each stack, and this command's place.
   const waiting = new Map<string, { holderPr: number | null; position: number }>();

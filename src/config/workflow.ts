@@ -27,8 +27,15 @@ export interface WorkflowConfig {
 }
 
 export interface MainlineApply {
-  /** `rollback`: `/agent rollback`; `merge-commit`: a merge-first deploy whose merge commit planned differently. */
-  purpose: "rollback" | "merge-commit";
+  /**
+   * `rollback`: `/agent rollback`; `merge-commit`: a merge-first deploy whose merge commit
+   * planned differently; `merge-queue`: a merge group's commit (src/deploys/merge-queue.ts).
+   */
+  purpose: "rollback" | "merge-commit" | "merge-queue";
+  /** `merge-queue`: the merge_groups row this preview or apply belongs to. */
+  group?: string;
+  /** `merge-queue`: the pull requests the commit holds (told of the apply's outcome). */
+  prs?: number[];
   /** Approvals the apply needs (the stack's policy at request time, with the server's floor). */
   approvals: number;
   /** The command that applies it once approved. */

@@ -377,6 +377,39 @@ export async function listPullFiles(gh: GitHub, r: RepoRef, number: number): Pro
 }
 
 /**
+ * Files changed between two commits (compare API; renamed files count under both names). GitHub
+ * lists at most 300 files in a comparison: `complete` is false beyond that, and a caller that
+ * must not miss a file treats the comparison as unknown.
+ */
+export async function compareFiles(gh: GitHub, r: RepoRef, base: string, head: string): Promise<{ files: string[]; complete: boolean }> {
+  const { data } = await gh.rest.repos.compareCommitsWithBasehead({ ...r, basehead: `${base}...${head}` });
+  const files = (data.files ?? []).flatMap((f) => (f.previous_filename ? [f.filename, f.previous_filename] : [f.filename]));
+  return { files, complete: (data.files ?? []).length < 300 };
+}
+
+/** One entry of a branch's merge queue, as GitHub's GraphQL API lists it. */
+export interface MergeQueueEntryInfo {
+  position: number;
+  prNumber: number;
+  headSha: string | null;
+}
+
+const MERGE_QUEUE_QUERY = `query($owner: String!, $name: String!, $branch: String!) {
+  repository(owner: $owner, name: $name) {
+    mergeQueue(branch: $branch) {
+      entries(first: 100) { nodes { position state headCommit { oid } pullRequest { number } } }
+    }
+  }
+}`;
+
+/** The entries of a branch's merge queue (the REST API has none: GraphQL `Repository.mergeQueue`). */
+export async function listMergeQueue(gh: GitHub, r: RepoRef, branch: string): Promise<MergeQueueEntryInfo[]> {
+  type Answer = { repository: { mergeQueue: { entries: { nodes: Array<{ position: number; headCommit: { oid: string } | null; pullRequest: { number: number } | null } | null> } } | null } | null };
+  const data = await gh.graphql<Answer>(MERGE_QUEUE_QUERY, { owner: r.owner, name: r.repo, branch: branch.replace(/^refs\/heads\//, "") });
+  return (data.repository?.mergeQueue?.entries.nodes ?? []).flatMap((n) => (n?.pullRequest ? [{ position: n.position, prNumber: n.pullRequest.number, headSha: n.headCommit?.oid ?? null }] : []));
+}
+
+/**
  * The GitHub accounts behind a pull request's commits (GET /pulls/{n}/commits, paginated;
  * GitHub lists at most 250): each commit's author and committer login, null when the commit's
  * e-mail is not linked to an account.

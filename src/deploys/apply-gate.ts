@@ -35,6 +35,9 @@ import { renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
 import { approvalCommands, approverFacts, gatePolicy, gatherFacts } from "./gate-facts.js";
+import { getMergeGroup } from "../connectors/store/merge-groups.js";
+import { commentThreads } from "./threads.js";
+import { judgeGroupStack } from "./merge-queue.js";
 
 export type ApplyClaim =
   | { kind: "claimed"; deploy: DeployRow; result: GateResult }
@@ -48,7 +51,25 @@ export type ApplyClaim =
  * passes for exactly this head and plan. See the module comment.
  */
 export async function claimApply(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, deploy: DeployRow, stack: ResolvedStack): Promise<ApplyClaim> {
+  if (deploy.kind === "branch" && workflow.config.branch?.purpose === "merge-queue") return claimMergeGroupApply(deps, gh, r, workflow, deploy);
   return deploy.kind === "branch" ? claimBranchApply(deps, gh, r, workflow, deploy, stack) : claimPrApply(deps, gh, r, deploy, stack);
+}
+
+/**
+ * A merge group's apply: the group is judged again now (each PR's approvals, a /deny since the
+ * queue check, the plan the group's preview checked) and claimed only if it still passes.
+ */
+async function claimMergeGroupApply(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, deploy: DeployRow): Promise<ApplyClaim> {
+  const group = workflow.config.branch?.group ? await getMergeGroup(deps.db, workflow.config.branch.group) : null;
+  const preview = deploy.preview_task_id ? await getTask(deps.db, deploy.preview_task_id) : null;
+  const judged =
+    group && preview
+      ? await judgeGroupStack(deps, gh, r, group, deploy.stack, preview.task)
+      : { stack: deploy.stack, pass: false as const, why: "the merge group or its checked preview is not on record", prs: [] };
+  const why = !judged.pass ? [judged.why] : group!.state !== "PASSED" ? [`the merge group is ${group!.state.toLowerCase()}`] : preview!.task.plan_hash !== deploy.plan_hash ? ["the checked plan is not the queued plan"] : [];
+  const requirement = { id: "merge-group" as const, met: why.length === 0, detail: why[0] ?? "the merge group plans what its pull requests' approvals allow", fix: why.length ? "Fix forward with a new pull request, or go back with `/agent rollback`." : null, waitsForApproval: false };
+  const result: GateResult = { allowed: why.length === 0, requirements: [requirement], counted: [], ignored: [], deniedBy: null, planHash: deploy.plan_hash, blockedBy: why.length ? ["merge-group"] : [], waitsOnlyForApprovals: false, verdicts: [], used: [] };
+  return withGateLock(deps.db, deploy.repo, deploy.pr_number, (q) => decide(q, deploy, result, [], deploy.head_sha));
 }
 
 async function claimPrApply(deps: AppDeps, gh: GitHub, r: RepoRef, deploy: DeployRow, stack: ResolvedStack): Promise<ApplyClaim> {
@@ -172,7 +193,7 @@ export async function reportBlockedApply(
     requirements: claim.result.requirements.map((x) => ({ id: x.id, met: x.met, detail: x.detail })),
     ignored: claim.result.ignored,
   }, task.id);
-  await deps.writes.comment(target, deploy.pr_number, text);
+  await commentThreads(deps.writes, workflow, text, `task:${task.id}:blocked`);
 }
 
 /** The gate could not be evaluated (an error reading GitHub or Postgres): the deploy ends BLOCKED, nothing applied. */
@@ -184,5 +205,5 @@ export async function reportUncheckedApply(deps: AppDeps, gh: GitHub, r: RepoRef
   const text = `⛔ The queued ${what.toLowerCase()} of ${code(deploy.stack)} at ${code(shortSha(deploy.head_sha))} was not applied: ${reason}. No approval was used; comment \`${command}\` to try again.`;
   const target = { installationId: Number(workflow.installation_id), repo: r };
   await deps.writes.checkRun(target, task.id, { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `${what} of ${deploy.stack} not applied`, summary: text } });
-  await deps.writes.comment(target, deploy.pr_number, text);
+  await commentThreads(deps.writes, workflow, text, `task:${task.id}:blocked`);
 }

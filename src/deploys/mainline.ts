@@ -9,10 +9,10 @@ import { evaluateMainlineGate } from "./gate-facts.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { RepoRef } from "../connectors/github.js";
 import { auditWorkflow } from "../connectors/store/audit.js";
-import { createMainlinePreview } from "../connectors/store/workflows.js";
+import { createMainlinePreview, finishTask, getTasks } from "../connectors/store/workflows.js";
 import type { AppDeps, TaskRun } from "../deps.js";
 import type { PreviewOutcome } from "../plan/types.js";
-import { previewCheckRunName, queuedOutput } from "../render/check-run.js";
+import { completedOutput, previewCheckRunName, queuedOutput } from "../render/check-run.js";
 import { code, shortSha } from "../render/markdown.js";
 import { destructiveHeader, destructiveLine, shortPlanHash, summaryLine } from "../render/plan.js";
 import { taskLogUrl } from "../web/log-links.js";
@@ -33,10 +33,12 @@ export interface MainlinePreviewRequest {
   deliveryId: string | null;
   config: Omit<WorkflowConfig, "stacks" | "checks" | "branch">;
   branch: MainlineApply;
+  /** Tasks that must end first: the preview starts when they succeeded, and does not run if one failed (src/jobs/dependents.ts). */
+  after?: string[];
 }
 
 /** Records and enqueues the preview of a default-branch commit; false when an identical one is live. */
-export async function startMainlinePreview(deps: AppDeps, b: MainlinePreviewRequest): Promise<{ taskId: string; workflowId: string } | null> {
+export async function startMainlinePreview(deps: AppDeps, b: MainlinePreviewRequest): Promise<{ taskId: string; workflowId: string; notRun?: true } | null> {
   const created = await createMainlinePreview(deps.db, {
     repo: b.repoFullName,
     installationId: b.installationId,
@@ -47,6 +49,7 @@ export async function startMainlinePreview(deps: AppDeps, b: MainlinePreviewRequ
     config: { ...b.config, stacks: [b.stack], branch: b.branch },
     stack: b.stack.name,
     jobId: mainlinePreviewJobId(b.repoFullName, b.threadNumber, b.sha, b.stack.name, b.deliveryId ?? String(Date.now())),
+    ...(b.after?.length ? { after: b.after } : {}),
   });
   if (!created) return null;
   await deps.writes.checkRun(
@@ -55,6 +58,17 @@ export async function startMainlinePreview(deps: AppDeps, b: MainlinePreviewRequ
     { ...queuedOutput(b.stack.name, b.sha, b.requestedBy), detailsUrl: taskLogUrl(deps.config, created.task.id) },
     { cls: "ack", identity: { name: previewCheckRunName(b.stack.name), headSha: b.sha } },
   );
+  // Waiting for tasks that are still live: the last to end starts it (src/jobs/dependents.ts).
+  // Those that ended before it was recorded release nothing, so their outcome is read here.
+  const after = b.after?.length ? await getTasks(deps.db, b.after) : [];
+  if (after.some((t) => t.state === "PENDING" || t.state === "RUNNING")) return { taskId: created.task.id, workflowId: created.workflow.id };
+  const failed = after.find((t) => t.state !== "SUCCEEDED");
+  if (failed) {
+    const error = `not run: ${failed.stack} failed before it`;
+    await finishTask(deps.db, created.task.id, { state: "FAILED", steps: [], error });
+    await deps.writes.checkRun({ installationId: b.installationId, repo: b.repo }, created.task.id, completedOutput(b.stack.name, { succeeded: false, steps: [], error }));
+    return { taskId: created.task.id, workflowId: created.workflow.id, notRun: true };
+  }
   await deps.queues.tasks.add("preview", { taskId: created.task.id, workflowId: created.workflow.id, deliveryId: b.deliveryId, ...traceField() }, { ...TASK_JOB_OPTIONS, jobId: created.task.job_id });
   return { taskId: created.task.id, workflowId: created.workflow.id };
 }
@@ -81,7 +95,7 @@ export async function applyMainlinePreview(run: TaskRun, by: { actor: string; de
 }
 
 export function mainlineTitle(branch: MainlineApply): string {
-  return branch.purpose === "rollback" ? "Rollback" : "Deploy of the merge commit";
+  return branch.purpose === "rollback" ? "Rollback" : branch.purpose === "merge-queue" ? "Merge-queue deploy" : "Deploy of the merge commit";
 }
 
 /** One line of plan: counts and destructive operations (the full table is on the check run). */

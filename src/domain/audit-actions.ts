@@ -15,6 +15,8 @@ export const AUDIT_ACTIONS = [
   "deploy.plan_mismatch", "deploy.needs_attention", "merge.succeeded", "merge.refused",
   "deploy.run_refused", "deploy.run_queued", "deploy.not_started", "deploy.run_finished", "deploy.upstream_changed_plan",
   "rollback.requested", "rollback.duplicate", "rollback.refused", "rollback.finished", "branch.apply_queued", "branch.apply_refused",
+  // The merge queue: a group's check and the apply after it merged.
+  "merge_group.checking", "merge_group.passed", "merge_group.failed", "merge_group.destroyed", "merge_group.apply_queued",
   // Stack locks.
   "lock.acquired", "lock.contended", "lock.released", "lock.expired", "lock.unlock_refused",
   // Slack.

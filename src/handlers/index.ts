@@ -5,6 +5,7 @@ import { onCheckRunAction } from "./check-run.js";
 import { onPullRequestClosed, onPullRequestUpdated } from "./pull-request.js";
 import { onIssueClosed, onIssueLabeled, onIssueOpened } from "./issues.js";
 import { onPush } from "./push.js";
+import { onMergeGroupChecksRequested, onMergeGroupDestroyed } from "./merge-group.js";
 
 export function registerHandlers(app: Probot, deps: AppDeps): void {
   app.on("issue_comment.created", (context) => onIssueComment(context, deps));
@@ -15,5 +16,7 @@ export function registerHandlers(app: Probot, deps: AppDeps): void {
   app.on("issues.opened", (context) => onIssueOpened(context, deps));
   app.on("issues.closed", (context) => onIssueClosed(context, deps));
   app.on("push", (context) => onPush(context, deps));
+  app.on("merge_group.checks_requested", (context) => onMergeGroupChecksRequested(context, deps));
+  app.on("merge_group.destroyed", (context) => onMergeGroupDestroyed(context, deps));
 }
 

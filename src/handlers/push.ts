@@ -1,5 +1,6 @@
 /**
- * `push` to the default branch: when it touches the runbook folder, the repository's runbooks
+ * `push` to the default branch: when it is a merge group landing, the group's checked plans are
+ * applied (src/deploys/merge-queue.ts); when it touches the runbook folder, the repository's runbooks
  * are re-read into the knowledge base (sections added, changed and removed).
  */
 import type { Context } from "probot";
@@ -8,6 +9,7 @@ import { loadDiagnoseSettings } from "../diagnose/repo-settings.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import type { AppDeps } from "../deps.js";
 import { indexRunbooks } from "../jobs/diagnose.js";
+import { onMergeGroupLanded } from "../deploys/merge-queue.js";
 
 export function touchesFolder(commits: Array<{ added?: string[]; modified?: string[]; removed?: string[] }>, dir: string): boolean {
   const prefix = `${dir.replace(/\/+$/, "")}/`;
@@ -16,9 +18,30 @@ export function touchesFolder(commits: Array<{ added?: string[]; modified?: stri
 
 export async function onPush(context: Context<"push">, deps: AppDeps): Promise<void> {
   const { payload } = context;
-  const rt = deps.diagnose;
   const branch = payload.repository.default_branch;
-  if (!rt || payload.deleted || payload.ref !== `refs/heads/${branch}`) return;
+  if (payload.deleted || payload.ref !== `refs/heads/${branch}`) return;
+  const installationId = payload.installation?.id;
+  if (installationId) {
+    const [owner, repo] = payload.repository.full_name.split("/") as [string, string];
+    // A merge group landing: apply what the queue checked (src/deploys/merge-queue.ts).
+    await onMergeGroupLanded(deps, context.octokit, {
+      repo: { owner, repo },
+      repoFullName: payload.repository.full_name,
+      installationId,
+      cloneUrl: payload.repository.clone_url,
+      defaultBranch: branch,
+      before: payload.before,
+      after: payload.after,
+      deliveryId: context.id,
+    });
+  }
+  await reindexRunbooks(context, deps);
+}
+
+async function reindexRunbooks(context: Context<"push">, deps: AppDeps): Promise<void> {
+  const { payload } = context;
+  const rt = deps.diagnose;
+  if (!rt) return;
   const repoFullName = payload.repository.full_name;
   const [owner, repo] = repoFullName.split("/") as [string, string];
   const dir = (await loadDiagnoseSettings(context.octokit, { owner, repo }, payload.after)).settings.runbooks;

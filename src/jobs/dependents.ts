@@ -8,6 +8,7 @@ import { traceField } from "../ops/tracing.js";
 import { refreshSticky } from "./sticky.js";
 import { isWaitingForLock } from "../connectors/store/locks.js";
 import type { StepResult } from "../domain/steps.js";
+import { decideMergeGroupIfDone } from "../deploys/merge-queue.js";
 
 /**
  * The preview DAG's edges: once a task has ended — shared `checks`, or the preview of a stack
@@ -53,6 +54,9 @@ async function release(deps: AppDeps, wt: WriteTarget, taskId: string, prs: Set<
     await deps.writes.checkRun(wt, t.id, cancelled ? cancelledOutput(t.stack, why) : completedOutput(t.stack, { succeeded: false, steps, error: why }));
     await auditWorkflow(deps.db, owner.workflow, cancelled ? "preview.cancelled" : "preview.failed", { stack: t.stack, head_sha: owner.workflow.head_sha, error: why, [upstream.kind === "checks" ? "checks_task" : "upstream_task"]: upstream.id }, t.id);
     await deps.queues.tasks.remove(t.job_id).catch(() => 0);
+    // A merge group's preview that did not run still ends the group's wait for a verdict.
+    const group = owner.workflow.config.branch?.purpose === "merge-queue" ? owner.workflow.config.branch.group : undefined;
+    if (group) await decideMergeGroupIfDone(deps, group);
     await release(deps, wt, t.id, prs);
   }
 }

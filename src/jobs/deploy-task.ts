@@ -30,6 +30,8 @@ import { apply, type ApplyResult } from "./apply.js";
 import { mergePullOnce, type MergeOutcome } from "../deploys/merge.js";
 import { advanceDeployRun } from "../deploys/run-progress.js";
 import { repoRef, targetOf, type TaskRunOptions } from "./task-run.js";
+import { commentThreads, threadsOf } from "../deploys/threads.js";
+import { releaseDependents } from "./dependents.js";
 import type { StepResult } from "../domain/steps.js";
 import type { TaskJobData } from "../connectors/queues.js";
 
@@ -47,6 +49,8 @@ export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, op
   // A deploy of a run: start the next layer, stop what is downstream of a failure, or finish.
   // (Also on a redelivered job: the worker may have died between its end and this.)
   if (deploy.run_id) await advanceDeployRun(deps, targetOf(found.workflow), deploy.run_id);
+  // A merge group's re-check may wait for this deploy of its stack (src/deploys/merge-queue.ts).
+  await releaseDependents(deps, targetOf(found.workflow), found.task.id);
 }
 
 async function processDeploy(job: Job<TaskJobData>, deps: AppDeps, opts: TaskRunOptions, found: { task: TaskRow; workflow: WorkflowRow }, deploy: DeployRow): Promise<void> {
@@ -134,8 +138,8 @@ async function runDeploy(
   const deploymentId = await createDeploymentOnce(deps.writes, target, `task:${task.id}:deployment`, {
     sha: applySha,
     environment: stack.name,
-    description: `pr-infra-agent: ${deploy.kind === "branch" ? `${what.toLowerCase()} ` : ""}#${deploy.pr_number}, plan ${deploy.plan_hash.slice(7, 19)}`,
-    payload: { plan_hash: deploy.plan_hash, pr: deploy.pr_number, task_id: task.id, kind: deploy.kind },
+    description: `pr-infra-agent: ${deploy.kind === "branch" ? `${what.toLowerCase()} ` : ""}${threadsOf(workflow).map((n) => `#${n}`).join(" ")}, plan ${deploy.plan_hash.slice(7, 19)}`,
+    payload: { plan_hash: deploy.plan_hash, pr: deploy.pr_number, task_id: task.id, kind: deploy.kind, ...(workflow.config.branch?.prs ? { prs: workflow.config.branch.prs } : {}) },
   });
   await setDeploymentId(deps.db, task.id, deploymentId);
   await deps.writes.deploymentStatus(target, deploymentId, "in_progress", { description: "applying the approved plan", logUrl }, { cls: "progress" });
@@ -176,7 +180,9 @@ async function runDeploy(
   if (result.failure) {
     const failure = result.failure;
     const next =
-      deploy.kind === "branch"
+      workflow.config.branch?.purpose === "merge-queue"
+        ? `The merge group is merged; the stack may be partly updated. Fix forward with a new pull request, or go back to the last good deploy with \`/agent rollback ${stack.name}\`.`
+        : deploy.kind === "branch"
         ? `Nothing else was changed. Check the stack, then \`/agent rollback ${stack.name}\` again (it previews afresh).`
         : mergeFirst
           ? `The pull request was merged before the apply. To go back to the last good state, comment \`/agent rollback ${stack.name}\`.`
@@ -200,7 +206,7 @@ async function runDeploy(
   // A run merges once all its stacks are applied, and tells it in one comment (src/deploys/run-progress.ts).
   if (deploy.run_id) return;
   if (deploy.kind === "branch") {
-    await deps.writes.comment(target, deploy.pr_number, `⏪ ${what} of ${code(stack.name)} to ${code(shortSha(applySha))} succeeded (plan ${code(deploy.plan_hash.slice(7, 19))}).${slaLine(started)}`);
+    await commentThreads(deps.writes, workflow, `${workflow.config.branch?.purpose === "merge-queue" ? "🚀" : "⏪"} ${what} of ${code(stack.name)} to ${code(shortSha(applySha))} succeeded (plan ${code(deploy.plan_hash.slice(7, 19))}).${slaLine(started)}`, `task:${task.id}:succeeded`);
     return;
   }
   if (mergeFirst) {
@@ -269,7 +275,7 @@ async function endDeployment(c: DeployRun & Partial<Pick<StartedApply, "logUrl">
   await auditWorkflow(deps.db, workflow, end.audit.action, end.audit.detail, task.id);
   if (end.applyEnded && end.state !== "NEEDS_ATTENTION") await auditRollbackSla(c, end.state);
   if (end.slack) await notifySlack(deps, end.slack);
-  if (end.comment) await deps.writes.comment(target, deploy.pr_number, end.comment, { idempotencyKey: `task:${task.id}:end-comment` });
+  if (end.comment) await commentThreads(deps.writes, workflow, end.comment, `task:${task.id}:end-comment`);
 }
 
 async function endFailed(c: StartedApply, step: StepResult, failure: string, deploymentId: number | null, comment: string): Promise<void> {

@@ -7,6 +7,7 @@ import type { GitHub } from "../connectors/github.js";
 import type { WriteTarget } from "../connectors/outbox/writes.js";
 import { CredentialError } from "../connectors/vault/errors.js";
 import { afterMainlinePreview } from "../deploys/mainline.js";
+import { decideMergeGroupIfDone } from "../deploys/merge-queue.js";
 import { evaluatePlanPolicy, type PlanDecision } from "../approval/plan-policy.js";
 import { mergePlanPolicy } from "../config/plan-policy.js";
 import { serverPlanPolicyFor } from "../config/plan-policy-config.js";
@@ -183,7 +184,7 @@ async function runPreview(run: TaskRun, shutdown?: AbortSignal): Promise<void> {
   }
   // A branch preview (rollback) is of the default branch: it takes no PR's lock and offers no buttons.
   const branch = workflow.kind === "branch";
-  if (succeeded && task.kind === "preview" && !branch) await takeLock(deps, workflow, stack.name, log);
+  if (succeeded && task.kind === "preview" && !branch && stack.gate.mode !== "merge-queue") await takeLock(deps, workflow, stack.name, log);
   // Lint findings become file/line annotations on the check run (at most 50 per request).
   const lint = outcome.lintOutput === null ? null : parseLintAnnotations(outcome.lintOutput, stack.dir);
   const completed = completedOutput(stack.name, {
@@ -213,7 +214,7 @@ async function runPreview(run: TaskRun, shutdown?: AbortSignal): Promise<void> {
   }, task.id);
   if (branch) {
     const ended = await getTask(deps.db, task.id);
-    if (ended) await afterMainlinePreview({ ...run, task: ended.task }, { succeeded, error, plan: outcome.plan });
+    if (ended) await afterBranchPreview({ ...run, task: ended.task }, { succeeded, error, plan: outcome.plan });
     return;
   }
   await refreshSticky(deps, target, workflow.pr_number);
@@ -359,9 +360,16 @@ async function failTask(deps: AppDeps, gh: GitHub | null, target: WriteTarget, w
     const stack = workflow.config.stacks.find((s) => s.name === task.stack);
     const ended = await getTask(deps.db, task.id);
     const gh_ = gh ?? (await deps.github(target.installationId));
-    if (stack && ended) await afterMainlinePreview({ deps, gh: gh_, repo: target.repo, target, workflow, task: ended.task, stack, log: deps.log }, { succeeded: false, error: message, plan: null });
+    if (stack && ended) await afterBranchPreview({ deps, gh: gh_, repo: target.repo, target, workflow, task: ended.task, stack, log: deps.log }, { succeeded: false, error: message, plan: null });
     return;
   }
   await refreshSticky(deps, target, workflow.pr_number);
   await releaseDependents(deps, target, task.id);
+}
+
+/** A default-branch preview ended: a merge group's is judged with the group's others; a rollback's or merge commit's is reported in its thread. */
+async function afterBranchPreview(run: TaskRun, outcome: Parameters<typeof afterMainlinePreview>[1]): Promise<void> {
+  const branch = run.workflow.config.branch;
+  if (branch?.purpose === "merge-queue" && branch.group) return decideMergeGroupIfDone(run.deps, branch.group);
+  return afterMainlinePreview(run, outcome);
 }

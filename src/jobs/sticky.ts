@@ -59,7 +59,9 @@ export async function refreshStickyComment(db: Db, writes: GitHubWrites, t: Writ
  * for renders of work still under way (queued, running): they wait in the outbox for the final
  * render and are sent only if it does not come within the debounce.
  */
-export function refreshSticky(deps: Pick<AppDeps, "db" | "config" | "writes">, t: WriteTarget, prNumber: number, cls: WriteClass = "final"): Promise<void> {
+export async function refreshSticky(deps: Pick<AppDeps, "db" | "config" | "writes">, t: WriteTarget, prNumber: number, cls: WriteClass = "final"): Promise<void> {
+  // A merge group's workflows have no thread (pr_number 0): nothing to render.
+  if (prNumber <= 0) return;
   return refreshStickyComment(deps.db, deps.writes, t, prNumber, {
     webBaseUrl: deps.config.github.webBaseUrl,
     maxContinuations: deps.config.comments.maxContinuations,

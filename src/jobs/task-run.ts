@@ -19,3 +19,4 @@ export function repoRef(workflow: WorkflowRow): RepoRef {
 export function targetOf(workflow: WorkflowRow): WriteTarget {
   return { installationId: Number(workflow.installation_id), repo: repoRef(workflow) };
 }
+

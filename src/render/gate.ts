@@ -14,6 +14,7 @@ export const REQUIREMENT_LABELS: Record<RequirementId, string> = {
   undiverged: "Up to date with the base branch",
   "not-draft": "Not a draft",
   "lock-held": "Stack lock held by this PR",
+  "merge-group": "Merge group plans what its pull requests' approvals allow",
 };
 
 /** Details and fixes name logins and check names: escaped as plain text, long enough for many checks. */

@@ -162,6 +162,10 @@ export class GitHubFake {
   /** Team slug → member logins (GET /orgs/:org/teams/:slug/members). */
   readonly teams = new Map<string, string[]>();
   readonly deployments = new Map<number, { ref: string; environment: string; statuses: string[] }>();
+  /** The default branch's merge queue, as GraphQL `Repository.mergeQueue.entries` lists it. */
+  mergeQueue: Array<{ position: number; prNumber: number; headSha: string }> = [];
+  /** Files changed between two commits (`base...head` → paths), for the compare API. */
+  readonly compares = new Map<string, string[]>();
   /** Writes refused by the content-creation limit (not in `calls`: nothing was done). */
   readonly limitedCalls: RecordedCall[] = [];
   private readonly events = new EventEmitter();
@@ -309,6 +313,16 @@ export class GitHubFake {
       pull.merged = true;
       pull.state = "closed";
       return [200, { sha: pull.mergeSha ?? "f".repeat(40), merged: true, message: "Pull Request successfully merged" }];
+    }
+    if (c.method === "POST" && m("/graphql")) {
+      // Only the merge-queue query is asked (src/connectors/github.ts listMergeQueue).
+      if (!/mergeQueue\(branch:/.test(String(c.body?.query))) return null;
+      const nodes = this.mergeQueue.map((e) => ({ position: e.position, state: "AWAITING_CHECKS", headCommit: { oid: e.headSha }, pullRequest: { number: e.prNumber } }));
+      return [200, { data: { repository: { mergeQueue: { entries: { nodes } } } } }];
+    }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/compare/([0-9a-f]{40})\\.\\.\\.([0-9a-f]{40})`)) && this.compares.has(`${r[1]}...${r[2]}`)) {
+      const files = this.compares.get(`${r[1]}...${r[2]}`)!;
+      return [200, { status: "ahead", ahead_by: 1, behind_by: 0, total_commits: 1, commits: [], files: files.map((filename) => ({ filename, status: "modified", additions: 1, deletions: 0, changes: 1 })) }];
     }
     if (c.method === "GET" && (r = m(`/repos/${repo}/compare/([^/]+)\\.\\.\\.([0-9a-f]{40})`))) {
       const pull = [...this.pulls.values()].find((p) => p.headSha === r![2]);

@@ -272,6 +272,45 @@ export function pullRequestPayload(
   return p;
 }
 
+/** A `merge_group` payload (GitHub's merge queue) from @octokit/webhooks-examples, pointed at a test repo and group commit. */
+export function mergeGroupPayload(
+  action: "checks_requested" | "destroyed",
+  opts: { repo: string; cloneUrl: string; headSha: string; baseSha: string; prNumber: number; reason?: "merged" | "invalidated" | "dequeued" },
+): Record<string, any> {
+  const all = require("@octokit/webhooks-examples/api.github.com/index.json") as Example[];
+  const examples = all.find((e) => e.name === "merge_group")!.examples;
+  const p = structuredClone(examples.find((e) => e.action === action) ?? examples[0]!);
+  p.action = action;
+  const [owner, name] = opts.repo.split("/") as [string, string];
+  p.repository = { ...p.repository, name, full_name: opts.repo, owner: { ...p.repository.owner, login: owner }, clone_url: opts.cloneUrl, default_branch: "main" };
+  p.merge_group = {
+    ...p.merge_group,
+    head_sha: opts.headSha,
+    head_ref: `refs/heads/gh-readonly-queue/main/pr-${opts.prNumber}-${opts.baseSha}`,
+    base_sha: opts.baseSha,
+    base_ref: "refs/heads/main",
+    head_commit: { ...p.merge_group.head_commit, id: opts.headSha, message: `Merge pull request #${opts.prNumber}` },
+  };
+  if (action === "destroyed") p.reason = opts.reason ?? "dequeued";
+  p.installation = { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" };
+  return p;
+}
+
+/** A `push` to the default branch from @octokit/webhooks-examples (a merge group landing, say). */
+export function pushPayload(opts: { repo: string; cloneUrl: string; before: string; after: string }): Record<string, any> {
+  const all = require("@octokit/webhooks-examples/api.github.com/index.json") as Example[];
+  const p = structuredClone(all.find((e) => e.name === "push")!.examples[0]!);
+  const [owner, name] = opts.repo.split("/") as [string, string];
+  p.ref = "refs/heads/main";
+  p.before = opts.before;
+  p.after = opts.after;
+  p.deleted = false;
+  p.commits = [];
+  p.repository = { ...p.repository, name, full_name: opts.repo, owner: { ...p.repository.owner, login: owner, name: owner }, clone_url: opts.cloneUrl, default_branch: "main", master_branch: "main" };
+  p.installation = { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" };
+  return p;
+}
+
 /** A `check_run.requested_action` payload (a click on one of our check run's buttons). */
 export function checkRunActionPayload(opts: { repo: string; cloneUrl: string; checkRunId: number; taskId: string; headSha: string; identifier: string; sender: string }): Record<string, any> {
   const all = require("@octokit/webhooks-examples/api.github.com/index.json") as Example[];

@@ -50,7 +50,7 @@ export interface ResolvedGate {
   /** null: every check reported on the head commit must be green. */
   requiredChecks: string[] | null;
   mergeMethod: "merge" | "squash" | "rebase";
-  mode: "deploy-then-merge" | "merge-then-deploy";
+  mode: "deploy-then-merge" | "merge-then-deploy" | "merge-queue";
   rollbackApprovals: number;
 }
 

@@ -176,13 +176,13 @@ const Gate = z.strictObject({
   require: GateRequire.optional(),
   required_checks: z.array(z.string().min(1).max(200)).max(50).optional(),
   merge_method: z.enum(["merge", "squash", "rebase"], { error: "must be `merge`, `squash` or `rebase`" }).optional(),
-  mode: z.enum(["deploy-then-merge", "merge-then-deploy"], { error: "must be `deploy-then-merge` or `merge-then-deploy`" }).optional(),
+  mode: z.enum(["deploy-then-merge", "merge-then-deploy", "merge-queue"], { error: "must be `deploy-then-merge`, `merge-then-deploy` or `merge-queue`" }).optional(),
   rollback_approvals: z.number({ error: "must be a whole number (0-10)" }).int("must be a whole number (0-10)").min(0).max(10).optional(),
 });
 docs.add(Gate, {
   id: "gate",
   description:
-    "The human gate before `/agent deploy`: `approvals` (default 1), `approvers` (`users`/`teams`; default anyone with write access), `count` (`reviews`, `comments` (`/approve`) or `both`, default both), `deploy_permission` (default write), `require`, `required_checks` (default: every check reported on the head commit), `merge_method` (default merge), `mode` (`deploy-then-merge`, the default: apply the PR head, then merge it; `merge-then-deploy`: merge, then apply the merge commit only if its fresh plan hashes the same as the approved one), `rollback_approvals` (approvals `/agent rollback` needs; default `approvals`; 0 lets a rollback run without one). Read from the default branch only.",
+    "The human gate before `/agent deploy`: `approvals` (default 1), `approvers` (`users`/`teams`; default anyone with write access), `count` (`reviews`, `comments` (`/approve`) or `both`, default both), `deploy_permission` (default write), `require`, `required_checks` (default: every check reported on the head commit), `merge_method` (default merge), `mode` (`deploy-then-merge`, the default: apply the PR head, then merge it; `merge-then-deploy`: merge, then apply the merge commit only if its fresh plan hashes the same as the approved one; `merge-queue`: approve on the PR, merge through GitHub's merge queue (the app reports the required check `agent/merge-queue` on each merge group) and apply the group's checked plan once it lands on the default branch), `rollback_approvals` (approvals `/agent rollback` needs; default `approvals`; 0 lets a rollback run without one). Read from the default branch only.",
 });
 
 const Policy = PlanPolicySchema;

@@ -124,6 +124,14 @@ export async function findDeployConflict(db: Db, repo: string, stack: string, pr
   return other.state === "PENDING" || other.state === "RUNNING" ? { kind: "busy", other } : { kind: "applied", other };
 }
 
+/** The tasks of each stack's queued or running deploy (what a merge group's re-check waits for). */
+export async function liveDeployTasks(db: Db, repo: string, stacks: string[]): Promise<Map<string, string[]>> {
+  const res = await db.query<{ stack: string; task_id: string }>("SELECT stack, task_id FROM deploys WHERE repo = $1 AND stack = ANY($2::text[]) AND state IN ('PENDING', 'RUNNING')", [repo, stacks]);
+  const live = new Map<string, string[]>();
+  for (const r of res.rows) live.set(r.stack, [...(live.get(r.stack) ?? []), r.task_id]);
+  return live;
+}
+
 /** The deploys of a run, in the order they were recorded (dependency order). */
 export async function getRunDeploys(db: Queryable, runId: string): Promise<DeployRow[]> {
   return (await db.query<DeployRow>("SELECT * FROM deploys WHERE run_id = $1 ORDER BY created_at, task_id", [runId])).rows;

@@ -69,7 +69,7 @@ export interface NewPreviewWorkflow {
   /** The stacks (of `stacks`) whose previews a stack's preview waits for (`depends_on`, src/domain/stack-graph.ts). */
   upstream?: Map<string, string[]>;
   /** Take the stack locks of the new tasks for this PR, all or none; none free: they all join the lock queues. */
-  locks?: { lockedBy: string; ttlSeconds: number };
+  locks?: { lockedBy: string; ttlSeconds: number; except?: string[] };
   checksJobIdFor?: (key: string) => string;
 }
 
@@ -155,7 +155,7 @@ export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Prom
       t.depends_on = [...t.depends_on, ...ups];
     }
     const lockQueued = w.locks
-      ? (await takeOrQueueLocks(client, { repo: w.repo, prNumber: w.prNumber, lockedBy: w.locks.lockedBy, ttlSeconds: w.locks.ttlSeconds, requestId: workflow.id, tasks })).queued
+      ? (await takeOrQueueLocks(client, { repo: w.repo, prNumber: w.prNumber, lockedBy: w.locks.lockedBy, ttlSeconds: w.locks.ttlSeconds, requestId: workflow.id, tasks: tasks.filter((t) => !w.locks!.except?.includes(t.stack)) })).queued
       : false;
     const checks: TaskRow[] = [];
     for (const group of w.checks ?? []) {
@@ -475,6 +475,8 @@ export interface NewBranchPreview {
   config: WorkflowConfig;
   stack: string;
   jobId: string;
+  /** Tasks that must end first (a merge group's apply check waits for the stack's live deploys). */
+  after?: string[];
 }
 
 /** A preview of a default-branch commit (rollback, or a merge commit to re-approve). */
@@ -484,9 +486,9 @@ export async function createMainlinePreview(db: Db, b: NewBranchPreview): Promis
     await client.query("BEGIN");
     const workflow = await insertWorkflow(client, "branch", { ...b, prNumber: b.threadNumber, headSha: b.sha });
     const t = await client.query<TaskRow>(
-      `INSERT INTO tasks (workflow_id, kind, stack, job_id) VALUES ($1, 'preview', $2, $3)
+      `INSERT INTO tasks (workflow_id, kind, stack, job_id, depends_on) VALUES ($1, 'preview', $2, $3, $4::uuid[])
        ON CONFLICT (job_id) WHERE state IN ('PENDING', 'RUNNING') DO NOTHING RETURNING *`,
-      [workflow.id, b.stack, b.jobId],
+      [workflow.id, b.stack, b.jobId, b.after ?? []],
     );
     if (!t.rows[0]) {
       await client.query("ROLLBACK");
