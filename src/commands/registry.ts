@@ -147,22 +147,6 @@ function defaultStackOf(repo: RepoStacks): DefaultStack {
   return { ok: true, stack: d };
 }
 
-function singleStack(command: string, stacks: string[], repo: RepoStacks): StackCheck {
-  if (stacks.length > 1) {
-    return {
-      ok: false,
-      message: `\`/agent ${command}\` works on exactly one stack at a time (got ${stacks.length}). Usage: ${usageOf(command)}`,
-    };
-  }
-  if (stacks.length === 1) return { ok: true, stack: stacks[0]! };
-  const d = defaultStackOf(repo);
-  if (d.ok === true || d.ok === false) return d;
-  return {
-    ok: false,
-    message: `\`/agent ${command}\` needs a stack because this repository has no \`default_stack\`. Usage: ${usageOf(command)}. ${listStacks(repo.stacks)}`,
-  };
-}
-
 /**
  * Validate a parsed command against the command table and the repository's stacks.
  */
@@ -194,7 +178,7 @@ export function resolveCommand(parsed: ParsedCommand, repo: RepoStacks): Resolut
   return { ok: true, command: { name: entry.resolvesTo, ...shaped.args } as Command };
 }
 
-const DEFAULT_MAX_ARGS: Readonly<Record<keyof ArgShapes, number>> = { stacks: Number.POSITIVE_INFINITY, "named-stacks": Number.POSITIVE_INFINITY, stack: 1, "stack?": 1, none: 0, reason: 0 };
+const DEFAULT_MAX_ARGS: Readonly<Record<keyof ArgShapes, number>> = { stacks: Number.POSITIVE_INFINITY, "named-stacks": Number.POSITIVE_INFINITY, "stack?": 1, none: 0, reason: 0 };
 
 type Shaped = { ok: true; args: ArgShapes[keyof ArgShapes] } | { ok: false; message: string };
 
@@ -216,16 +200,9 @@ function resolveArgs(entry: CommandEntry, args: readonly string[], flags: Record
       if (d.ok === false) return d;
       if (d.ok === true) return { ok: true, args: { stacks: [d.stack] } };
       // Deploying every declared stack is never implied: it has to be named, or `--all`.
-      if (entry.args === "named-stacks") return fail(`\`/agent ${name}\` needs a stack (or \`--all\`) because this repository has no \`default_stack\`. Usage: ${usageOf(name)}. ${listStacks(repo.stacks)}`);
+      if (entry.args === "named-stacks") return fail(`\`/agent ${name}\` needs a stack${entry.flags?.includes("all") ? " (or \`--all\`)" : ""} because this repository has no \`default_stack\`. Usage: ${usageOf(name)}. ${listStacks(repo.stacks)}`);
       if (repo.stacks.length === 0) return fail(`There is nothing to ${entry.resolvesTo}: this repository declares no stacks.`);
       return { ok: true, args: { stacks: [...new Set(repo.stacks)] } };
-    }
-    case "stack": {
-      const collected = collectStacks(name, args, flags, repo);
-      if (!collected.ok) return collected;
-      const one = singleStack(name, collected.stacks, repo);
-      if (!one.ok) return one;
-      return { ok: true, args: { stack: one.stack } };
     }
     case "stack?": {
       const arg = args[0];

@@ -7,6 +7,9 @@ import { deployOfPreview, lastGoodDeploy } from "../connectors/store/gate.js";
 import { latestMainlinePreview, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import { mainlineTitle, startMainlinePreview } from "../deploys/mainline.js";
 import { requestApply } from "../deploys/request-apply.js";
+import { requestRollbackRun } from "../deploys/deploy-run.js";
+import { stackGraph } from "../config/repo/resolve.js";
+import { layersOf, upstreamWithin } from "../domain/stack-graph.js";
 import { approvedBy, renderApplyConflict, renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
@@ -99,5 +102,103 @@ export async function applyIfApproved(ctx: CommandContext, stack: ResolvedStack,
       const by = approvedBy(outcome.gate);
       await reply(ctx, `⏪ applying the ${what.toLowerCase()} of ${code(stack.name)} at ${code(shortSha(workflow.head_sha))} (plan ${code(shortPlanHash(outcome.planHash) ?? "")})${by ? `, approved by ${by}` : ""}.`);
     }
+  }
+}
+
+/**
+ * `/agent rollback a b c`: several stacks back to their last good commits, applied together in
+ * reverse dependency order (what depends on a stack goes back before it). The first call
+ * previews each stack's target; once every one is planned and approved, the same command
+ * applies them as one run (src/deploys/deploy-run.ts): every stack through its own gate, a
+ * failure stopping the stacks it depends on.
+ */
+export async function requestRollbackStacks(ctx: CommandContext, names: string[], loaded: { config: RepoConfig; stacks: ResolvedStack[] }, permission: RepoPermission): Promise<void> {
+  if (names.length === 1) return requestRollback(ctx, names[0]!, loaded, permission);
+  const graph = stackGraph(loaded.stacks);
+  const ordered = layersOf(graph, names).flat().reverse();
+  const stacks = ordered.map((n) => loaded.stacks.find((s) => s.name === n)!);
+  const command = `/agent rollback ${ordered.join(" ")}`;
+  const short = stacks.filter((s) => !hasAtLeast(permission, s.gate.deployPermission));
+  if (short.length) {
+    await audit(ctx, "rollback.refused", { stacks: ordered, reason: "permission", actual: permission });
+    await reply(ctx, `rolling back ${short.map((s) => `${code(s.name)} needs **${s.gate.deployPermission}** access`).join(", ")} and you have **${permission}**. Nothing was run.`);
+    return;
+  }
+  const image = decideImage(loaded.config.sandbox?.image, ctx.deps.config.sandbox);
+  if (!image.ok) {
+    await reply(ctx, `I can't run the rollback: ${image.message}.`);
+    return;
+  }
+  const states = [];
+  for (const stack of stacks) {
+    const target = await lastGoodDeploy(ctx.deps.db, ctx.repoFullName, stack.name);
+    const found = await latestMainlinePreview(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name);
+    const current = found?.workflow.config.branch?.purpose === "rollback" ? found : null;
+    const deploy = current ? await deployOfPreview(ctx.deps.db, current.task.id) : null;
+    const step = nextRollbackStep({
+      now: new Date(),
+      ttlSeconds: ctx.deps.config.gate.approvalTtlSeconds,
+      target: target?.sha ?? null,
+      current: current ? { sha: current.workflow.head_sha, state: current.task.state, createdAt: current.workflow.created_at, deploy: deploy ? (deploy.state === "PENDING" || deploy.state === "RUNNING" ? "live" : "ended") : null } : null,
+    });
+    states.push({ stack, target, current, step });
+  }
+  const nothing = states.filter((s) => s.step.kind === "nothing-deployed");
+  if (nothing.length) {
+    await audit(ctx, "rollback.refused", { stacks: ordered, reason: "no successful deploy recorded", missing: nothing.map((s) => s.stack.name) });
+    await reply(ctx, `there is nothing to roll ${nothing.map((s) => code(s.stack.name)).join(", ")} back to: no successful deploy from the default branch is recorded. Nothing was run; roll back the other stacks on their own, or fix forward.`);
+    return;
+  }
+  const applying = states.filter((s) => s.step.kind === "applying");
+  if (applying.length) {
+    await reply(ctx, `the rollback of ${applying.map((s) => code(s.stack.name)).join(", ")} is already being applied.`);
+    return;
+  }
+  const toPreview = states.filter((s) => s.step.kind === "preview");
+  if (toPreview.length) {
+    const lines: string[] = [];
+    for (const s of toPreview) {
+      const approvals = Math.max(s.stack.gate.rollbackApprovals, ctx.deps.config.gate.minApprovals);
+      const started = await startMainlinePreview(ctx.deps, {
+        repo: ctx.repo,
+        repoFullName: ctx.repoFullName,
+        installationId: ctx.installationId,
+        threadNumber: ctx.threadNumber,
+        sha: s.target!.sha,
+        stack: s.stack,
+        requestedBy: ctx.actor,
+        deliveryId: ctx.deliveryId,
+        config: { image: image.image, cloneUrl: ctx.cloneUrl, defaultBranch: ctx.defaultBranch },
+        branch: { purpose: "rollback", approvals, command, together: ordered },
+      });
+      await audit(ctx, started ? "rollback.requested" : "rollback.duplicate", { stack: s.stack.name, target_sha: s.target!.sha, from_deploy: s.target!.task_id, approvals_required: approvals, together: ordered }, started ?? {}, `rollback:${s.stack.name}`);
+      lines.push(`- ${code(s.stack.name)} → ${code(shortSha(s.target!.sha))} (${s.target!.kind === "branch" ? "an earlier rollback" : `#${s.target!.pr_number}`}), ${approvals === 0 ? "no approval needed" : `${approvals} approval${approvals === 1 ? "" : "s"} needed`}`);
+    }
+    await reply(ctx, [`⏪ rolling back ${stacks.length} stacks to their last successful deploys from the default branch. Previewing first:`, "", ...lines, "", `Once every stack is planned and approved, comment \`${command}\` again: they are applied in this order (what depends on a stack goes back before it), each through its own gate.`].join("\n"));
+    return;
+  }
+  const waiting = states.filter((s) => s.step.kind === "wait");
+  if (waiting.length) {
+    await reply(ctx, `the rollback previews of ${waiting.map((s) => code(s.stack.name)).join(", ")} are still running; their plans will be posted here. Comment \`${command}\` again once they are approved.`);
+    return;
+  }
+  const upstream = upstreamWithin(graph, ordered);
+  const outcome = await requestRollbackRun(
+    applyRequester(ctx),
+    states.map((s) => ({ stack: s.stack, workflow: s.current!.workflow, task: s.current!.task, after: ordered.filter((o) => (upstream.get(o) ?? []).includes(s.stack.name)) })),
+    { runParallelism: loaded.config.parallel_applies },
+  );
+  switch (outcome.status) {
+    case "blocked": {
+      const blocked = outcome.gates.filter((g) => !g.gate.allowed);
+      await reply(ctx, [`nothing was rolled back: every stack of a multi-stack rollback must pass its gate first, and ${blocked.length === 1 ? "this one does" : "these do"} not.`, ...blocked.map((g) => `\n${renderGateChecklist(g.stack, g.gate, g.sha, "Rollback")}`)].join("\n"));
+      return;
+    }
+    case "conflict":
+      await reply(ctx, `nothing was rolled back: ${renderApplyConflict(outcome.stack, outcome.conflict, `the rollback preview of ${code(outcome.stack)}`, `Comment \`${command}\` to preview it afresh.`)}`);
+      return;
+    case "queued":
+      await audit(ctx, "deploy.run_queued", { run_id: outcome.runId, rollback: true, stacks: outcome.stacks.map((s) => ({ stack: s.stack, sha: s.sha, plan_hash: s.planHash, after: s.after })) });
+      await reply(ctx, [`⏪ rolling back ${outcome.stacks.length} stacks in reverse dependency order (each stack's gate is asked again just before it applies; a failure stops the stacks it depends on):`, "", ...outcome.stacks.map((s, i) => `${i + 1}. ${code(s.stack)} → ${code(shortSha(s.sha))} (plan ${code(shortPlanHash(s.planHash) ?? "")}${s.approvedBy.length ? `, approved by ${s.approvedBy.map((a) => `@\u200b${a}`).join(", ")}` : ""})${s.after.length ? ` after ${s.after.map((a) => code(a)).join(", ")}` : ""}`)].join("\n"));
   }
 }

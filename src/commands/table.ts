@@ -14,7 +14,7 @@ import { requestDeploy, requestDeployRun, type ClickedPreview } from "./deploy.j
 import { diagnoseFromComment } from "./diagnose.js";
 import { renderHelp, type Where } from "./help.js";
 import { previewChangedStacks, startPreview } from "./preview.js";
-import { requestRollback } from "./rollback.js";
+import { requestRollbackStacks } from "./rollback.js";
 import { replyStatus } from "./status.js";
 import { unlockStacks } from "./unlock.js";
 
@@ -37,7 +37,6 @@ export interface ArgShapes {
   stacks: { stacks: string[]; all?: true };
   /** Like `stacks`, but without a stack named (and no `default_stack`) it asks for one instead of taking them all. */
   "named-stacks": { stacks: string[]; all?: true };
-  stack: { stack: string };
   "stack?": { stack: string | null };
   none: Record<never, never>;
   reason: { reason: string };
@@ -159,13 +158,13 @@ export const COMMANDS = [
   command({
     name: "rollback",
     form: "agent",
-    usage: "/agent rollback [stack]",
-    description: "Roll a stack back to the default branch's last successfully deployed commit (the default stack if omitted): previews it, then applies that plan once approved.",
+    usage: "/agent rollback [stack...]",
+    description: "Roll a stack back to the default branch's last successfully deployed commit (the default stack if omitted): previews it, then applies that plan once approved. Several stacks go back together, in reverse dependency order.",
     where: "both",
     permission: "write",
-    args: "stack",
+    args: "named-stacks",
     config: "required",
-    run: (ctx, c, env) => requestRollback(ctx, c.stack, env.config, env.permission),
+    run: (ctx, c, env) => requestRollbackStacks(ctx, c.stacks, env.config, env.permission),
   }),
   command({
     name: "cancel",

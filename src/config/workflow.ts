@@ -32,6 +32,11 @@ export interface MainlineApply {
    * planned differently; `merge-queue`: a merge group's commit (src/deploys/merge-queue.ts).
    */
   purpose: "rollback" | "merge-commit" | "merge-queue";
+  /**
+   * A multi-stack `/agent rollback a b c`: its stacks. They are applied together by the command
+   * (downstream first), never one by one as each preview ends.
+   */
+  together?: string[];
   /** `merge-queue`: the merge_groups row this preview or apply belongs to. */
   group?: string;
   /** `merge-queue`: the pull requests the commit holds (told of the apply's outcome). */

@@ -12,8 +12,9 @@ import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { WorkflowConfig } from "../config/workflow.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { findDeployConflict, type DeployConflict } from "../connectors/store/gate.js";
-import { createDeployRun } from "../connectors/store/workflows.js";
-import { deployJobId } from "../connectors/queues.js";
+import { createDeployRun, type NewRunDeploy, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
+import { deployJobId, mainlineDeployJobId } from "../connectors/queues.js";
+import { evaluateMainlineGate } from "./gate-facts.js";
 import { deployCheckRunName, deployQueuedOutput } from "../render/check-run.js";
 import { advanceDeployRun } from "./run-progress.js";
 import type { GatheredFacts } from "./gate-facts.js";
@@ -56,38 +57,52 @@ export async function requestDeployRun(who: ApplyRequester, stacks: RunStack[], 
     if (conflict) return { status: "conflict", stack: s.stack.name, conflict };
   }
   const runId = randomUUID();
-  const created = await createDeployRun(
-    who.deps.db,
+  const items = stacks.map((s, i) => ({
+    repo: who.repoFullName,
+    installationId: who.installationId,
+    prNumber: who.threadNumber,
+    headSha,
+    planHash: gates[i]!.gate.planHash!,
+    requestedBy: who.actor,
+    deliveryId: who.deliveryId,
+    config: { ...config, stacks: [s.stack], runOrder: stacks.map((x) => x.stack.name) },
+    stack: s.stack.name,
+    jobId: deployJobId(who.repoFullName, s.stack.name, headSha, gates[i]!.gate.planHash!),
+    previewTaskId: s.gathered.previewTaskId!,
+    kind: "deploy" as const,
+    after: s.after,
+  }));
+  const created = await recordRun(who, runId, items, gates.map((g) => g.gate));
+  if ("conflict" in created) return { status: "conflict", ...created.conflict };
+  return {
+    status: "queued",
     runId,
-    stacks.map((s, i) => ({
-      repo: who.repoFullName,
-      installationId: who.installationId,
-      prNumber: who.threadNumber,
-      headSha,
-      planHash: gates[i]!.gate.planHash!,
-      requestedBy: who.actor,
-      deliveryId: who.deliveryId,
-      config: { ...config, stacks: [s.stack], runOrder: stacks.map((x) => x.stack.name) },
-      stack: s.stack.name,
-      jobId: deployJobId(who.repoFullName, s.stack.name, headSha, gates[i]!.gate.planHash!),
-      previewTaskId: s.gathered.previewTaskId!,
-      kind: "deploy",
-      after: s.after,
-    })),
-  );
+    headSha,
+    stacks: created.rows.map((c, i) => ({ stack: c.stack, planHash: gates[i]!.gate.planHash!, taskId: c.task.id, after: stacks[i]!.after, approvedBy: gates[i]!.gate.counted.map((a) => a.login) })),
+  };
+}
+
+/**
+ * Records a run's deploys in one transaction (all or none), acknowledges each with a queued
+ * check run and an audit row, and puts the first layer on the queue. Shared by deploy runs
+ * and multi-stack rollbacks.
+ */
+async function recordRun(who: ApplyRequester, runId: string, items: NewRunDeploy[], gates: GateResult[]): Promise<{ rows: Array<{ workflow: WorkflowRow; task: TaskRow; stack: string }> } | { conflict: { stack: string; conflict: DeployConflict | null } }> {
+  const created = await createDeployRun(who.deps.db, runId, items);
   if (!created) {
     // Lost a race with another request for one of the stacks: say which.
-    for (const s of stacks) {
-      const conflict = await findDeployConflict(who.deps.db, who.repoFullName, s.stack.name, s.gathered.previewTaskId!);
-      if (conflict) return { status: "conflict", stack: s.stack.name, conflict };
+    for (const item of items) {
+      const conflict = await findDeployConflict(who.deps.db, who.repoFullName, item.stack, item.previewTaskId);
+      if (conflict) return { conflict: { stack: item.stack, conflict } };
     }
-    return { status: "conflict", stack: stacks[0]!.stack.name, conflict: null };
+    return { conflict: { stack: items[0]!.stack, conflict: null } };
   }
   const target = { installationId: who.installationId, repo: who.repo };
-  // createDeployRun keeps the order it was given: created[i] is stacks[i].
+  // createDeployRun keeps the order it was given: created[i] is items[i].
   for (const [i, c] of created.entries()) {
+    const item = items[i]!;
     // The queued check runs acknowledge the request, as for a single deploy.
-    await who.deps.writes.checkRun(target, c.task.id, deployQueuedOutput(c.stack, headSha, who.actor), { cls: "ack", identity: { name: deployCheckRunName(c.stack), headSha } });
+    await who.deps.writes.checkRun(target, c.task.id, deployQueuedOutput(c.stack, item.headSha, who.actor), { cls: "ack", identity: { name: deployCheckRunName(c.stack), headSha: item.headSha } });
     await appendAudit(who.deps.db, {
       actor: who.actor,
       action: "deploy.queued",
@@ -96,15 +111,71 @@ export async function requestDeployRun(who: ApplyRequester, stacks: RunStack[], 
       deliveryId: who.deliveryId,
       workflowId: c.workflow.id,
       taskId: c.task.id,
-      detail: { stack: c.stack, head_sha: headSha, plan_hash: gates[i]!.gate.planHash, approved_by: gates[i]!.gate.counted.map((a) => a.login), run_id: runId, after: stacks[i]!.after },
+      detail: { stack: c.stack, kind: item.kind, head_sha: item.headSha, plan_hash: item.planHash, approved_by: gates[i]!.counted.map((a) => a.login), run_id: runId, after: item.after },
     });
   }
   // The first layer (no upstream in the run) goes on the queue now.
   await advanceDeployRun(who.deps, target, runId);
-  return {
-    status: "queued",
-    runId,
-    headSha,
-    stacks: created.map((c, i) => ({ stack: c.stack, planHash: gates[i]!.gate.planHash!, taskId: c.task.id, after: stacks[i]!.after, approvedBy: gates[i]!.gate.counted.map((a) => a.login) })),
-  };
+  return { rows: created };
+}
+
+/** One stack of a multi-stack rollback: its succeeded branch preview, and the stacks of the run it waits for (its dependents). */
+export interface RollbackRunStack {
+  stack: ResolvedStack;
+  workflow: WorkflowRow;
+  task: TaskRow;
+  after: string[];
+}
+
+export type RollbackRunRequest =
+  | { status: "blocked"; gates: Array<{ stack: string; gate: GateResult; sha: string }> }
+  | { status: "conflict"; stack: string; conflict: DeployConflict | null }
+  | { status: "queued"; runId: string; stacks: Array<{ stack: string; sha: string; planHash: string; after: string[]; approvedBy: string[] }> };
+
+/**
+ * `/agent rollback a b c` once every stack's rollback preview succeeded: each passes its own
+ * gate (approvals bound to its commit and plan) now, or nothing is queued; then the run
+ * applies them in reverse dependency order (what depends on a stack goes back first), a
+ * failure stopping the stacks it depends on. Never merges anything.
+ */
+export async function requestRollbackRun(who: ApplyRequester, stacks: RollbackRunStack[], config: { runParallelism: number }): Promise<RollbackRunRequest> {
+  const gates: Array<{ stack: string; gate: GateResult; sha: string }> = [];
+  for (const s of stacks) {
+    const gate = await evaluateMainlineGate(who.deps, who.gh, who.repo, s.workflow, s.task, s.stack);
+    gates.push({ stack: s.stack.name, gate, sha: s.workflow.head_sha });
+    await appendAudit(who.deps.db, {
+      actor: who.actor,
+      action: "gate.evaluated",
+      repo: who.repoFullName,
+      prNumber: who.threadNumber,
+      deliveryId: who.deliveryId,
+      detail: { stack: s.stack.name, kind: "rollback", head_sha: s.workflow.head_sha, plan_hash: s.task.plan_hash, allowed: gate.allowed, run: true, requirements: gate.requirements.map((r) => ({ id: r.id, met: r.met, detail: r.detail })), counted: gate.counted.map((a) => a.login), ignored: gate.ignored },
+    });
+  }
+  if (gates.some((g) => !g.gate.allowed) || stacks.some((s) => !s.task.plan_hash)) return { status: "blocked", gates };
+  for (const s of stacks) {
+    const conflict = await findDeployConflict(who.deps.db, who.repoFullName, s.stack.name, s.task.id);
+    if (conflict) return { status: "conflict", stack: s.stack.name, conflict };
+  }
+  const runId = randomUUID();
+  const items: NewRunDeploy[] = stacks.map((s) => ({
+    repo: who.repoFullName,
+    installationId: who.installationId,
+    prNumber: who.threadNumber,
+    headSha: s.workflow.head_sha,
+    planHash: s.task.plan_hash!,
+    requestedBy: who.actor,
+    deliveryId: who.deliveryId,
+    config: { ...s.workflow.config, stacks: [s.stack], runOrder: stacks.map((x) => x.stack.name), runParallelism: config.runParallelism },
+    stack: s.stack.name,
+    jobId: mainlineDeployJobId(who.repoFullName, s.stack.name, s.task.id),
+    previewTaskId: s.task.id,
+    kind: "branch",
+    // The rollback SLA counts from the first request, approvals included.
+    requestedAt: s.workflow.created_at,
+    after: s.after,
+  }));
+  const created = await recordRun(who, runId, items, gates.map((g) => g.gate));
+  if ("conflict" in created) return { status: "conflict", ...created.conflict };
+  return { status: "queued", runId, stacks: stacks.map((s, i) => ({ stack: s.stack.name, sha: s.workflow.head_sha, planHash: s.task.plan_hash!, after: s.after, approvedBy: gates[i]!.gate.counted.map((a) => a.login) })) };
 }

@@ -122,6 +122,11 @@ export async function afterMainlinePreview(run: TaskRun, outcome: { succeeded: b
   }
   const plan = `plan ${code(shortPlanHash(task.plan_hash) ?? "")}`;
   const result = await evaluateMainlineGate(deps, gh, r, workflow, task, stack);
+  if (result.allowed && branch.together) {
+    // Part of a multi-stack rollback: applied with the others, in order, by the command.
+    await deps.writes.comment(target, workflow.pr_number, [`⏪ ${what} of ${at} is planned (${plan}) and ready. Once every stack of ${branch.together.map((n) => code(n)).join(", ")} is, comment \`${branch.command}\` to apply them in reverse dependency order.`, "", ...planSummary(outcome.plan)].join("\n"));
+    return;
+  }
   if (result.allowed) {
     const enqueued = await applyMainlinePreview(run, { actor: workflow.requested_by, deliveryId: null });
     await auditWorkflow(deps.db, workflow, enqueued.ok ? "branch.apply_queued" : "branch.apply_refused", { stack: stack.name, sha: workflow.head_sha, plan_hash: task.plan_hash, purpose: branch.purpose, approvals_required: 0, conflict: enqueued.ok ? null : enqueued.conflict?.other.state ?? null }, task.id);

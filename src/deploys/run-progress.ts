@@ -75,7 +75,9 @@ async function finishRun(deps: AppDeps, target: WriteTarget, runId: string, depl
   const { workflow } = found;
   const order = workflow.config.runOrder ?? deploys.map((d) => d.stack);
   let merge: MergeOutcome | null = null;
-  if (deploys.every((d) => d.state === "SUCCEEDED")) {
+  // A rollback run applies default-branch commits: there is nothing to merge.
+  const rollback = deploys.every((d) => d.kind === "branch");
+  if (!rollback && deploys.every((d) => d.state === "SUCCEEDED")) {
     const stack = workflow.config.stacks[0]!;
     const gh = await deps.github(target.installationId);
     merge = await mergePullOnce(deps, gh, target.repo, target, `run:${runId}:merge`, { number: last.pr_number, sha: last.head_sha, method: stack.gate.mergeMethod });
@@ -83,6 +85,6 @@ async function finishRun(deps: AppDeps, target: WriteTarget, runId: string, depl
     await auditWorkflow(deps.db, workflow, merge.merged ? "merge.succeeded" : "merge.refused", merge.merged ? { sha: merge.sha, method: stack.gate.mergeMethod, run_id: runId } : { status: merge.status, message: merge.message, run_id: runId });
   }
   await auditWorkflow(deps.db, workflow, "deploy.run_finished", { run_id: runId, outcomes: deploys.map((d) => ({ stack: d.stack, state: d.state, error: d.error })), merged: merge?.merged ?? false });
-  const body = renderRunSummary({ headSha: last.head_sha, deploys, order, merge: merge ? (merge.merged ? merge : { merged: false, message: `${merge.status}: ${merge.message}` }) : null });
+  const body = renderRunSummary({ headSha: last.head_sha, deploys, order, merge: merge ? (merge.merged ? merge : { merged: false, message: `${merge.status}: ${merge.message}` }) : null, rollback });
   await deps.writes.comment(target, last.pr_number, body, { idempotencyKey: `run:${runId}:summary` });
 }

@@ -22,10 +22,17 @@ function outcomeLine(d: DeployRow): string {
  * The one comment a deploy run ends with: what was applied, what failed, what was not started,
  * and whether the pull request was merged. `order`: the stacks in dependency order.
  */
-export function renderRunSummary(input: { headSha: string; deploys: DeployRow[]; order: string[]; merge: { merged: true; sha: string } | { merged: false; message: string } | null }): string {
+export function renderRunSummary(input: { headSha: string; deploys: DeployRow[]; order: string[]; merge: { merged: true; sha: string } | { merged: false; message: string } | null; rollback?: boolean }): string {
   const ordered = [...input.deploys].sort((a, b) => input.order.indexOf(a.stack) - input.order.indexOf(b.stack));
   const applied = ordered.filter((d) => d.state === "SUCCEEDED").length;
   const all = applied === ordered.length;
+  if (input.rollback) {
+    // Each stack goes back to its own last good commit: the line names it.
+    const head = all ? `⏪ Rolled back ${ordered.length} stacks in reverse dependency order` : `❌ The rollback stopped: ${applied} of ${ordered.length} stacks rolled back`;
+    const lines = ordered.map((d) => `${outcomeLine(d)}${d.state === "SUCCEEDED" ? ` at ${code(shortSha(d.head_sha))}` : ""}`);
+    const next = all ? "Nothing was merged." : "What was not rolled back is as it was. Check the failed stack, then `/agent rollback` the remaining stacks again (each previews afresh).";
+    return [head + ":", "", ...lines, "", next].join("\n");
+  }
   const head = all
     ? `🚀 Deployed ${ordered.length} stacks at ${code(shortSha(input.headSha))} in dependency order`
     : `❌ The deploy run at ${code(shortSha(input.headSha))} stopped: ${applied} of ${ordered.length} stacks applied`;

@@ -242,16 +242,18 @@ describe("resolveCommand: unlock and rollback", () => {
     expect(message).toContain("takes no flags");
   });
 
-  it("rollback takes one stack, or the default", () => {
-    expect(ok("/agent rollback prod")).toEqual({ name: "rollback", stack: "prod" });
-    expect(ok("/agent rollback", REPO_DEFAULT)).toEqual({ name: "rollback", stack: "dev" });
+  it("rollback takes stacks, or the default", () => {
+    expect(ok("/agent rollback prod")).toEqual({ name: "rollback", stacks: ["prod"] });
+    expect(ok("/agent rollback", REPO_DEFAULT)).toEqual({ name: "rollback", stacks: ["dev"] });
+    expect(ok("/agent rollback dev prod")).toEqual({ name: "rollback", stacks: ["dev", "prod"] });
     expect(err("/agent rollback", REPO)).toContain("needs a stack");
-    expect(err("/agent rollback dev prod")).toContain("Usage: `/agent rollback [stack]`");
+    expect(err("/agent rollback", REPO)).toContain("Usage: `/agent rollback [stack...]`");
     expect(err("/agent rollback ../prod")).toContain("Invalid stack name `../prod`");
   });
 
-  it("rollback does not accept --stack", () => {
+  it("rollback accepts neither --stack nor --all (every stack is named)", () => {
     expect(err("/agent rollback --stack prod")).toContain("Unknown flag `--stack` for `/agent rollback`");
+    expect(err("/agent rollback --all")).toContain("Unknown flag `--all` for `/agent rollback`");
   });
 });
 
