@@ -105,6 +105,14 @@ export async function startPreview(
     locks: { lockedBy: ctx.actor, ttlSeconds: ctx.deps.config.locks.ttlSeconds, except: lockFree },
   });
 
+  if (created.deadlock) {
+    // Hold-and-wait across commands: say who waits for whom, and how to break it.
+    const chain = created.deadlock.map((e) => `#${e.from} waits for #${e.to} (${code(e.stack)})`).join(", ");
+    const mine = created.deadlock.filter((e) => e.to === ctx.threadNumber).map((e) => code(e.stack));
+    await audit(ctx, "preview.locked", { deadlock: created.deadlock, queued: false });
+    await reply(ctx, `nothing was queued: waiting for these locks would never end — ${chain}, and each pull request keeps its locks until it merges or closes. Release what this pull request holds (${[...new Set(mine)].join(", ")}) with \`/agent unlock <stack>\`, or let the other pull request go first, then ask again.`);
+    return;
+  }
   if (created.workflow && !created.lockQueued) {
     for (const t of created.tasks.filter((x) => !lockFree.includes(x.stack))) await audit(ctx, "lock.acquired", { stack: t.stack, at: "command" }, {}, `lock.acquired:${t.stack}`);
   }

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { Db } from "./db.js";
+import { waitCycle, type WaitEdge } from "../../approval/locks.js";
 
 export interface StackLock {
   repo: string;
@@ -154,7 +155,7 @@ async function takeLocks(client: pg.PoolClient, repo: string, stacks: readonly s
 export async function takeOrQueueLocks(
   client: pg.PoolClient,
   r: { repo: string; prNumber: number; lockedBy: string; ttlSeconds: number; requestId: string; tasks: Array<{ id: string; stack: string }> },
-): Promise<{ queued: boolean }> {
+): Promise<{ queued: boolean; deadlock?: WaitEdge[] }> {
   const stacks = r.tasks.map((t) => t.stack);
   await lockStacksForDecision(client, r.repo, stacks);
   let free = true;
@@ -163,8 +164,41 @@ export async function takeOrQueueLocks(
     await takeLocks(client, r.repo, stacks, r.prNumber, r.lockedBy, r.ttlSeconds);
     return { queued: false };
   }
+  // Waiting must not close a cycle with other PRs' waits (each PR keeps its locks until it
+  // merges or closes). One queuer per repository at a time decides, so two requests cannot
+  // close a cycle together unseen.
+  await client.query("SELECT pg_advisory_xact_lock(hashtext('lock-waits:' || $1))", [r.repo]);
+  const next: WaitEdge[] = [];
+  for (const stack of stacks) {
+    const ahead = await client.query<{ pr_number: number }>(
+      `SELECT pr_number FROM stack_locks WHERE repo = $1 AND stack = $2 AND expires_at > now() AND pr_number <> $3
+       UNION SELECT w.pr_number FROM lock_waits w JOIN tasks t ON t.id = w.task_id WHERE w.repo = $1 AND w.stack = $2 AND t.state = 'PENDING' AND w.pr_number <> $3`,
+      [r.repo, stack, r.prNumber],
+    );
+    for (const a of ahead.rows) next.push({ from: r.prNumber, to: a.pr_number, stack });
+  }
+  const deadlock = waitCycle(await waitEdges(client, r.repo), r.prNumber, next);
+  if (deadlock) return { queued: false, deadlock };
   for (const t of r.tasks) await client.query("INSERT INTO lock_waits (task_id, request_id, repo, stack, pr_number) VALUES ($1, $2, $3, $4, $5)", [t.id, r.requestId, r.repo, t.stack, r.prNumber]);
   return { queued: true };
+}
+
+/** The repository's waits-for graph now: each waiting PR to the holder of its stack and to every PR ahead of it in that stack's queue. */
+async function waitEdges(client: pg.PoolClient, repo: string): Promise<WaitEdge[]> {
+  const res = await client.query<{ from: number; to: number; stack: string }>(
+    `SELECT w.pr_number AS "from", l.pr_number AS "to", w.stack FROM lock_waits w
+       JOIN tasks t ON t.id = w.task_id AND t.state = 'PENDING'
+       JOIN stack_locks l ON l.repo = w.repo AND l.stack = w.stack AND l.expires_at > now() AND l.pr_number <> w.pr_number
+     WHERE w.repo = $1
+     UNION
+     SELECT w.pr_number, a.pr_number, w.stack FROM lock_waits w
+       JOIN tasks t ON t.id = w.task_id AND t.state = 'PENDING'
+       JOIN lock_waits a ON a.repo = w.repo AND a.stack = w.stack AND a.pr_number <> w.pr_number AND (a.requested_at, a.request_id) < (w.requested_at, w.request_id)
+       JOIN tasks ta ON ta.id = a.task_id AND ta.state = 'PENDING'
+     WHERE w.repo = $1`,
+    [repo],
+  );
+  return res.rows;
 }
 
 /**

@@ -12,6 +12,7 @@ import type { PreviewOutcome } from "../../plan/types.js";
 import type { PlanDecision } from "../../approval/plan-policy.js";
 import type { ChecksGroup } from "../../config/checks.js";
 import { takeOrQueueLocks } from "./locks.js";
+import type { WaitEdge } from "../../approval/locks.js";
 
 export interface WorkflowRow {
   id: string;
@@ -86,6 +87,8 @@ export interface CreatedWorkflow {
   checks: TaskRow[];
   /** The new tasks' stacks were not all free for this PR: none was taken and they all wait in the lock queues. */
   lockQueued?: boolean;
+  /** Waiting for the locks would close a cycle with other PRs' waits: nothing was recorded. */
+  deadlock?: WaitEdge[];
 }
 
 type WorkflowFields = Pick<NewPreviewWorkflow, "repo" | "installationId" | "prNumber" | "headSha" | "requestedBy" | "deliveryId" | "config">;
@@ -154,9 +157,15 @@ export async function createPreviewWorkflow(db: Db, w: NewPreviewWorkflow): Prom
       await client.query("UPDATE tasks SET depends_on = depends_on || $1::uuid[] WHERE id = $2", [ups, t.id]);
       t.depends_on = [...t.depends_on, ...ups];
     }
-    const lockQueued = w.locks
-      ? (await takeOrQueueLocks(client, { repo: w.repo, prNumber: w.prNumber, lockedBy: w.locks.lockedBy, ttlSeconds: w.locks.ttlSeconds, requestId: workflow.id, tasks: tasks.filter((t) => !w.locks!.except?.includes(t.stack)) })).queued
-      : false;
+    const locking = w.locks
+      ? await takeOrQueueLocks(client, { repo: w.repo, prNumber: w.prNumber, lockedBy: w.locks.lockedBy, ttlSeconds: w.locks.ttlSeconds, requestId: workflow.id, tasks: tasks.filter((t) => !w.locks!.except?.includes(t.stack)) })
+      : { queued: false };
+    if (locking.deadlock) {
+      // Waiting would never end: nothing of this command is recorded.
+      await client.query("ROLLBACK");
+      return { workflow: null, tasks: [], alreadyLive: [], superseded: [], checks: [], deadlock: locking.deadlock };
+    }
+    const lockQueued = locking.queued;
     const checks: TaskRow[] = [];
     for (const group of w.checks ?? []) {
       const waiting = tasks.filter((t) => group.stacks.includes(t.stack));
