@@ -41,16 +41,7 @@ export async function requestDeployRun(who: ApplyRequester, stacks: RunStack[], 
   const headSha = stacks[0]!.gathered.facts.pr.headSha;
   if (stacks.some((s) => s.gathered.facts.pr.headSha !== headSha)) return { status: "moved", headSha };
   const gates = stacks.map((s) => ({ stack: s.stack.name, gate: evaluateGate(s.policy, s.gathered.facts) }));
-  for (const { stack, gate } of gates) {
-    await appendAudit(who.deps.db, {
-      actor: who.actor,
-      action: "gate.evaluated",
-      repo: who.repoFullName,
-      prNumber: who.threadNumber,
-      deliveryId: who.deliveryId,
-      detail: { stack, head_sha: headSha, plan_hash: gate.planHash, allowed: gate.allowed, run: true, requirements: gate.requirements.map((r) => ({ id: r.id, met: r.met, detail: r.detail })), counted: gate.counted.map((a) => a.login), ignored: gate.ignored },
-    });
-  }
+  for (const { stack, gate } of gates) await auditRunGate(who, stack, gate, { head_sha: headSha, plan_hash: gate.planHash });
   if (gates.some((g) => !g.gate.allowed || !g.gate.planHash) || stacks.some((s) => !s.gathered.previewTaskId)) return { status: "blocked", gates, headSha };
   for (const s of stacks) {
     const conflict = await findDeployConflict(who.deps.db, who.repoFullName, s.stack.name, s.gathered.previewTaskId!);
@@ -80,6 +71,18 @@ export async function requestDeployRun(who: ApplyRequester, stacks: RunStack[], 
     headSha,
     stacks: created.rows.map((c, i) => ({ stack: c.stack, planHash: gates[i]!.gate.planHash!, taskId: c.task.id, after: stacks[i]!.after, approvedBy: gates[i]!.gate.counted.map((a) => a.login) })),
   };
+}
+
+/** The gate's answer for one stack of a run, in the audit log (whether or not the run is queued). */
+function auditRunGate(who: ApplyRequester, stack: string, gate: GateResult, what: Record<string, unknown>): Promise<void> {
+  return appendAudit(who.deps.db, {
+    actor: who.actor,
+    action: "gate.evaluated",
+    repo: who.repoFullName,
+    prNumber: who.threadNumber,
+    deliveryId: who.deliveryId,
+    detail: { stack, ...what, allowed: gate.allowed, run: true, requirements: gate.requirements.map((r) => ({ id: r.id, met: r.met, detail: r.detail })), counted: gate.counted.map((a) => a.login), ignored: gate.ignored },
+  });
 }
 
 /**
@@ -143,14 +146,7 @@ export async function requestRollbackRun(who: ApplyRequester, stacks: RollbackRu
   for (const s of stacks) {
     const gate = await evaluateMainlineGate(who.deps, who.gh, who.repo, s.workflow, s.task, s.stack);
     gates.push({ stack: s.stack.name, gate, sha: s.workflow.head_sha });
-    await appendAudit(who.deps.db, {
-      actor: who.actor,
-      action: "gate.evaluated",
-      repo: who.repoFullName,
-      prNumber: who.threadNumber,
-      deliveryId: who.deliveryId,
-      detail: { stack: s.stack.name, kind: "rollback", head_sha: s.workflow.head_sha, plan_hash: s.task.plan_hash, allowed: gate.allowed, run: true, requirements: gate.requirements.map((r) => ({ id: r.id, met: r.met, detail: r.detail })), counted: gate.counted.map((a) => a.login), ignored: gate.ignored },
-    });
+    await auditRunGate(who, s.stack.name, gate, { kind: "rollback", head_sha: s.workflow.head_sha, plan_hash: s.task.plan_hash });
   }
   if (gates.some((g) => !g.gate.allowed) || stacks.some((s) => !s.task.plan_hash)) return { status: "blocked", gates };
   for (const s of stacks) {
