@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { staticCredentials } from "../../src/connectors/credentials.js";
+import { executable as exe } from "../helpers/git-server.js";
 import { GitHubFake, isCheckRunCompleted, isCheckRunInProgress, type RecordedCall } from "../helpers/github-fake.js";
 import { deliver, issueCommentPayload, leftoverSandboxes, mergeGroupPayload, pushPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
 
@@ -24,6 +25,12 @@ stacks:
     dir: app
     engine: pulumi
     gate: { approvals: 1, mode: merge-queue }
+  - name: cmd
+    dir: cmd
+    gate: { approvals: 1, mode: merge-queue }
+    steps:
+      preview: ["cat", "plan.txt"]
+      deploy: ["./deploy.sh"]
 `;
 const NET = "net/pulumi-standin.json";
 const APP = "app/pulumi-standin.json";
@@ -229,6 +236,24 @@ describe("the merge queue (gate.mode: merge-queue)", () => {
     const check = await mergeQueueCheck(group);
     expect(check.conclusion).toBe("failure");
     expect(check.output.summary).toMatch(/#57 and #58 both change `urn:pulumi:net::net::aws:s3\/bucket:Bucket::logs` in `net` differently/);
+  });
+
+  it("a failed apply is told on every pull request of the group, and its Deployment is marked failed", async () => {
+    const cmd = { "cmd/plan.txt": "plan: rotate the queue workers\n", "cmd/deploy.sh": exe("#!/bin/sh\necho rotating\nexit 3\n") };
+    await openPr(64, { ...tree([bucket("logs")], []), ...cmd }, ["cmd/plan.txt", "cmd/deploy.sh"]);
+    await openPr(65, tree([bucket("logs"), bucket("spare")], []), [NET]);
+    await previewAndApprove(64, "cmd");
+    await previewAndApprove(65, "net");
+    const group = await f.git.commit(REPO, { ...tree([bucket("logs"), bucket("spare")], []), ...cmd }, "merge group #64 #65");
+    await checkGroup(group, base, [64, 65], [NET, "cmd/plan.txt", "cmd/deploy.sh"]);
+    expect((await mergeQueueCheck(group)).conclusion).toBe("success");
+    await land(base, group);
+    expect((await completedRun("agent/deploy (cmd)", group)).body).toMatchObject({ conclusion: "failure" });
+    expect((await completedRun("agent/deploy (net)", group)).body).toMatchObject({ conclusion: "success" });
+    for (const pr of [64, 65]) await replyMatching(pr, /❌ Merge-queue deploy of `cmd` at `[0-9a-f]{7}` failed: the deploy command failed \(exit 3\)/);
+    expect(replies(65).find((b) => b.startsWith("❌ Merge-queue deploy of `cmd`"))).toContain("The merge group is merged");
+    expect([...gh.deployments.values()].filter((d) => d.ref === group && d.environment === "cmd")).toEqual([{ ref: group, environment: "cmd", statuses: ["in_progress", "failure"] }]);
+    base = group;
   });
 
   it("destroyed: the group's running preview is stopped and the group is never applied", async () => {
