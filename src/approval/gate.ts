@@ -14,6 +14,7 @@
  * each requirement read the same facts and are the one policy a reviewer must read whole; it
  * is pure code with no I/O, tested requirement by requirement (test/unit/gate*.test.ts).
  */
+import { environmentRequirements, type EnvironmentFacts, type EnvironmentRequirement } from "./environment.js";
 import type { TaskState } from "../domain/states.js";
 import { hasAtLeast, isBotActor, type RepoPermission } from "./permissions.js";
 import { applyPlanDecision, missingRequiredApprovers, type PlanApprovalRequirement } from "./gate-plan.js";
@@ -154,6 +155,8 @@ export interface GateFacts {
   /** Names of the checks branch protection (or config) requires. */
   requiredChecks: string[];
   lock: { prNumber: number } | null;
+  /** The stack's GitHub environment's protection rules and the ref deployed; absent: no environment (or none configured). */
+  environment?: EnvironmentFacts | null;
 }
 
 export type RequirementId =
@@ -169,7 +172,9 @@ export type RequirementId =
   | "not-draft"
   | "lock-held"
   /** Merge queue: the group commit plans each stack as the group's pull requests' approvals (src/approval/merge-group.ts). */
-  | "merge-group";
+  | "merge-group"
+  /** The stack's GitHub environment's protection rules (src/approval/environment.ts). */
+  | EnvironmentRequirement["id"];
 
 export interface Requirement {
   id: RequirementId;
@@ -243,6 +248,9 @@ export const REQUIREMENT_ORDER: readonly RequirementId[] = [
   "undiverged",
   "not-draft",
   "lock-held",
+  "environment-reviewers",
+  "environment-wait-timer",
+  "environment-branch",
   "merge-group",
 ];
 
@@ -277,6 +285,7 @@ export function evaluateGate(basePolicy: GatePolicy, facts: GateFacts): GateResu
   if (require.undiverged) requirements.push(undiverged(facts));
   if (require.notDraft) requirements.push(notDraft(facts));
   if (require.lockHeld) requirements.push(lockHeld(facts));
+  if (facts.environment) requirements.push(...environmentRequirements(facts.environment, { now: facts.now, author: facts.pr.author, counted: judged.counted, teamMembers: facts.teamMembers }));
   const blockedBy = requirements.filter((r) => !r.met).map((r) => r.id);
   return {
     allowed: blockedBy.length === 0,

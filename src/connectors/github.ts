@@ -4,6 +4,7 @@
  * merges (sent once: refusals are not retried), files and teams. Long (about 470 lines) because
  * it is the whole GitHub boundary, which the tests fake at the HTTP level in one place.
  */
+import type { EnvironmentRules } from "../approval/environment.js";
 import Bottleneck from "bottleneck";
 import type { ProbotOctokit } from "probot";
 import { permissionFrom, type RepoPermission } from "../approval/permissions.js";
@@ -218,6 +219,8 @@ export interface PullInfo {
   /** null while GitHub is still computing it. */
   mergeable: boolean | null;
   baseRef: string;
+  /** The head branch (its name in the head repository). */
+  headRef: string;
   merged: boolean;
   mergeCommitSha: string | null;
 }
@@ -234,6 +237,7 @@ export async function getPull(gh: GitHub, r: RepoRef, number: number): Promise<P
     author: data.user?.login ?? "",
     mergeable: data.mergeable ?? null,
     baseRef: data.base.ref,
+    headRef: data.head.ref,
     merged: Boolean(data.merged),
     mergeCommitSha: data.merge_commit_sha ?? null,
   };
@@ -385,6 +389,55 @@ export async function compareFiles(gh: GitHub, r: RepoRef, base: string, head: s
   const { data } = await gh.rest.repos.compareCommitsWithBasehead({ ...r, basehead: `${base}...${head}` });
   const files = (data.files ?? []).flatMap((f) => (f.previous_filename ? [f.filename, f.previous_filename] : [f.filename]));
   return { files, complete: (data.files ?? []).length < 300 };
+}
+
+/**
+ * A GitHub environment's protection rules (GET /repos/{o}/{r}/environments/{name}, and its
+ * custom deployment branch policies); null when the repository has no such environment.
+ */
+export async function getEnvironmentRules(gh: GitHub, r: RepoRef, name: string): Promise<EnvironmentRules | null> {
+  let data;
+  try {
+    ({ data } = await gh.rest.repos.getEnvironment({ ...r, environment_name: name }));
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) return null;
+    throw err;
+  }
+  type Rule = { type: string; wait_timer?: number; prevent_self_review?: boolean; reviewers?: Array<{ type?: string; reviewer?: { login?: string; slug?: string } }> };
+  const rules = (data.protection_rules ?? []) as Rule[];
+  const reviewerRule = rules.find((x) => x.type === "required_reviewers");
+  const reviewers = reviewerRule
+    ? {
+        users: (reviewerRule.reviewers ?? []).flatMap((x) => (x.type === "User" && x.reviewer?.login ? [x.reviewer.login] : [])),
+        teams: (reviewerRule.reviewers ?? []).flatMap((x) => (x.type === "Team" && x.reviewer?.slug ? [x.reviewer.slug] : [])),
+      }
+    : null;
+  const wait = rules.find((x) => x.type === "wait_timer")?.wait_timer ?? 0;
+  const policy = data.deployment_branch_policy;
+  let branchPolicy: EnvironmentRules["branchPolicy"] = null;
+  if (policy?.protected_branches) branchPolicy = { protectedBranches: true };
+  else if (policy?.custom_branch_policies) {
+    const listed = await gh.paginate(gh.rest.repos.listDeploymentBranchPolicies, { ...r, environment_name: name, per_page: 100 });
+    const entries = (Array.isArray(listed) ? listed : ((listed as { branch_policies?: unknown[] }).branch_policies ?? [])) as Array<{ name?: string; type?: string }>;
+    branchPolicy = { protectedBranches: false, patterns: entries.flatMap((b) => (b.name && b.type !== "tag" ? [b.name] : [])) };
+  }
+  return { name, reviewers, preventSelfReview: Boolean(reviewerRule?.prevent_self_review), waitTimerMinutes: wait, branchPolicy };
+}
+
+/** Whether GitHub protects a branch (GET /repos/{o}/{r}/branches/{branch}); false when it does not exist. */
+export async function isBranchProtected(gh: GitHub, r: RepoRef, branch: string): Promise<boolean> {
+  try {
+    const { data } = await gh.rest.repos.getBranch({ ...r, branch });
+    return Boolean(data.protected);
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) return false;
+    throw err;
+  }
+}
+
+/** Answers a custom deployment protection rule (POST /repos/{o}/{r}/actions/runs/{run_id}/deployment_protection_rule). */
+export async function reviewCustomGate(gh: GitHub, r: RepoRef, runId: number, a: { environment: string; state: "approved" | "rejected"; comment: string }): Promise<void> {
+  await gh.request("POST /repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule", { ...r, run_id: runId, environment_name: a.environment, state: a.state, comment: a.comment });
 }
 
 /** One entry of a branch's merge queue, as GitHub's GraphQL API lists it. */

@@ -9,13 +9,14 @@ import { evaluateGate, isOwnDeployCheck, type ApprovalVerdict, type GateFacts, t
 import type { RepoPermission } from "../approval/permissions.js";
 import { changedByFrom } from "../approval/timeline.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
-import { behindBy, getPermission, getPull, listChecks, listPullCommitters, listReviews, listTeamMembers, type GitHub, type PullInfo, type RepoRef } from "../connectors/github.js";
+import { behindBy, getEnvironmentRules, getPermission, getPull, isBranchProtected, listChecks, listPullCommitters, listReviews, listTeamMembers, type GitHub, type PullInfo, type RepoRef } from "../connectors/github.js";
 import { listApprovals, listConsumedApprovals, type ApprovalRow } from "../connectors/store/gate.js";
 import { getStackLock } from "../connectors/store/locks.js";
 import { listPrEvents, successfulPreviews } from "../connectors/store/timeline.js";
 import { getTask, latestPreviewOf, type TaskRow, type WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import type { PreviewOutcome } from "../plan/types.js";
+import type { EnvironmentFacts } from "../approval/environment.js";
 
 /** Where the gate is asked about: a pull request of a repository, through an installation client. */
 export interface GateSubject {
@@ -113,11 +114,13 @@ export async function gatherFacts(s: GateSubject, stack: ResolvedStack, policy: 
   const approvals = await listApprovals(db, s.repoFullName, s.threadNumber, stack.name);
   const consumed = await listConsumedApprovals(db, s.repoFullName, stack.name);
   const changedBy = await changedByOf(s, pull.author);
-  // Teams the plan policy names must be known too, to tell whether one of them approved.
-  const policyTeams = preview?.head_sha === pull.headSha ? (preview.policy?.requiredApprovers.teams ?? []) : [];
-  const teams = [...new Set([...(policy.approvers?.teams ?? []), ...policyTeams])];
-  const { permissions, teamMembers } = await approverFacts(s.gh, s.repo, [...reviews.flatMap((r) => (r.user ? [r.user.login] : [])), ...approvals.map((a) => a.actor)], { ...policy, approvers: teams.length ? { users: policy.approvers?.users ?? [], teams } : policy.approvers });
   const full = !opts.forApproval;
+  // The stack's GitHub environment: its protection rules are requirements of the deploy.
+  const environment = full ? await environmentFacts(s, stack, pull) : null;
+  // Teams the plan policy (or the environment) names must be known too, to tell whether one of them approved.
+  const policyTeams = preview?.head_sha === pull.headSha ? (preview.policy?.requiredApprovers.teams ?? []) : [];
+  const teams = [...new Set([...(policy.approvers?.teams ?? []), ...policyTeams, ...(environment?.rules.reviewers?.teams ?? [])])];
+  const { permissions, teamMembers } = await approverFacts(s.gh, s.repo, [...reviews.flatMap((r) => (r.user ? [r.user.login] : [])), ...approvals.map((a) => a.actor)], { ...policy, approvers: teams.length ? { users: policy.approvers?.users ?? [], teams } : policy.approvers });
   const checks = full && policy.require.statusChecks ? await listChecks(s.gh, s.repo, pull.headSha) : [];
   const lock = full ? await getStackLock(db, s.repoFullName, stack.name) : null;
   const behind = full && policy.require.undiverged ? await behindBy(s.gh, s.repo, pull.baseRef, pull.headSha) : 0;
@@ -150,8 +153,24 @@ export async function gatherFacts(s: GateSubject, stack: ResolvedStack, policy: 
       // Without a configured list, every check reported on the head commit must be green.
       requiredChecks: stack.gate.requiredChecks ?? [...new Set(checks.map((c) => c.name).filter((n) => !isOwnDeployCheck(n)))],
       lock: full ? (lock ? { prNumber: lock.prNumber } : null) : { prNumber: s.threadNumber },
+      ...(environment ? { environment } : {}),
     },
   };
+}
+
+/**
+ * The stack's GitHub environment and the branch a deploy of this PR applies: its head branch,
+ * or the base branch when the stack merges first (merge-then-deploy, merge-queue). Null when
+ * the repository has no such environment.
+ */
+async function environmentFacts(s: GateSubject, stack: ResolvedStack, pull: PullInfo): Promise<EnvironmentFacts | null> {
+  const rules = await getEnvironmentRules(s.gh, s.repo, stack.environment?.name ?? stack.name);
+  if (!rules) return null;
+  const name = stack.gate.mode === "deploy-then-merge" ? pull.headRef : pull.baseRef;
+  // A fork's branch is never one of this repository's protected branches.
+  const fork = pull.headRepoFullName !== pull.baseRepoFullName && name === pull.headRef;
+  const isProtected = rules.branchPolicy?.protectedBranches && !fork ? await isBranchProtected(s.gh, s.repo, name) : false;
+  return { rules, ref: { name: fork ? `${pull.headRepoFullName ?? "fork"}:${name}` : name, protected: isProtected } };
 }
 
 /** The gate for a branch preview (rollback, merge commit): approvals from the thread bound to its commit and plan. */

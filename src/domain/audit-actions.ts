@@ -17,6 +17,8 @@ export const AUDIT_ACTIONS = [
   "rollback.requested", "rollback.duplicate", "rollback.refused", "rollback.finished", "branch.apply_queued", "branch.apply_refused",
   // The merge queue: a group's check and the apply after it merged.
   "merge_group.checking", "merge_group.passed", "merge_group.failed", "merge_group.destroyed", "merge_group.apply_queued",
+  // GitHub environments: this app's answer as a custom deployment protection rule.
+  "environment.approved", "environment.rejected",
   // Stack locks.
   "lock.acquired", "lock.contended", "lock.released", "lock.expired", "lock.unlock_refused",
   // Slack.

@@ -6,6 +6,7 @@ import { onPullRequestClosed, onPullRequestUpdated } from "./pull-request.js";
 import { onIssueClosed, onIssueLabeled, onIssueOpened } from "./issues.js";
 import { onPush } from "./push.js";
 import { onMergeGroupChecksRequested, onMergeGroupDestroyed } from "./merge-group.js";
+import { onDeploymentProtectionRule } from "./deployment-protection-rule.js";
 
 export function registerHandlers(app: Probot, deps: AppDeps): void {
   app.on("issue_comment.created", (context) => onIssueComment(context, deps));
@@ -18,5 +19,6 @@ export function registerHandlers(app: Probot, deps: AppDeps): void {
   app.on("push", (context) => onPush(context, deps));
   app.on("merge_group.checks_requested", (context) => onMergeGroupChecksRequested(context, deps));
   app.on("merge_group.destroyed", (context) => onMergeGroupDestroyed(context, deps));
+  app.on("deployment_protection_rule.requested", (context) => onDeploymentProtectionRule(context, deps));
 }
 

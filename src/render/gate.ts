@@ -15,6 +15,9 @@ export const REQUIREMENT_LABELS: Record<RequirementId, string> = {
   "not-draft": "Not a draft",
   "lock-held": "Stack lock held by this PR",
   "merge-group": "Merge group plans what its pull requests' approvals allow",
+  "environment-reviewers": "Environment's required reviewer approved",
+  "environment-wait-timer": "Environment's wait timer passed",
+  "environment-branch": "Environment accepts this branch",
 };
 
 /** Details and fixes name logins and check names: escaped as plain text, long enough for many checks. */

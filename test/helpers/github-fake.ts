@@ -164,6 +164,10 @@ export class GitHubFake {
   readonly deployments = new Map<number, { ref: string; environment: string; statuses: string[] }>();
   /** The default branch's merge queue, as GraphQL `Repository.mergeQueue.entries` lists it. */
   mergeQueue: Array<{ position: number; prNumber: number; headSha: string }> = [];
+  /** GitHub environments by name, as GET /environments/:name answers (absent: 404); `branch_policies` for custom deployment branches. */
+  readonly environments = new Map<string, { protection_rules: unknown[]; deployment_branch_policy: { protected_branches: boolean; custom_branch_policies: boolean } | null; branch_policies?: Array<{ name: string; type?: string }> }>();
+  /** Branches GitHub protects (GET /branches/:branch `protected`). */
+  readonly protectedBranches = new Set<string>();
   /** Files changed between two commits (`base...head` → paths), for the compare API. */
   readonly compares = new Map<string, string[]>();
   /** Writes refused by the content-creation limit (not in `calls`: nothing was done). */
@@ -313,6 +317,25 @@ export class GitHubFake {
       pull.merged = true;
       pull.state = "closed";
       return [200, { sha: pull.mergeSha ?? "f".repeat(40), merged: true, message: "Pull Request successfully merged" }];
+    }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/environments/([^/]+)/deployment-branch-policies`))) {
+      const env = this.environments.get(decodeURIComponent(r[1]!));
+      if (!env) return [404, { message: "Not Found" }];
+      const list = (env.branch_policies ?? []).map((b, i) => ({ id: i + 1, name: b.name, type: b.type ?? "branch" }));
+      return [200, { total_count: list.length, branch_policies: list }];
+    }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/environments/([^/]+)`))) {
+      const name = decodeURIComponent(r[1]!);
+      const env = this.environments.get(name);
+      if (!env) return [404, { message: "Not Found" }];
+      return [200, { id: 1, name, protection_rules: env.protection_rules, deployment_branch_policy: env.deployment_branch_policy }];
+    }
+    if (c.method === "GET" && (r = m(`/repos/${repo}/branches/([^/]+)`))) {
+      const name = decodeURIComponent(r[1]!);
+      return [200, { name, protected: this.protectedBranches.has(name), commit: { sha: "0".repeat(40) } }];
+    }
+    if (c.method === "POST" && (r = m(`/repos/${repo}/actions/runs/(\\d+)/deployment_protection_rule`))) {
+      return [204, ""];
     }
     if (c.method === "POST" && m("/graphql")) {
       // Only the merge-queue query is asked (src/connectors/github.ts listMergeQueue).

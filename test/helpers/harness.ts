@@ -311,6 +311,30 @@ export function pushPayload(opts: { repo: string; cloneUrl: string; before: stri
   return p;
 }
 
+/**
+ * A `deployment_protection_rule.requested` payload (GitHub asks a custom protection rule app).
+ * @octokit/webhooks-examples has none: built to the documented schema
+ * (@octokit/openapi-webhooks-types `webhook-deployment-protection-rule-requested`), with the
+ * `deployment`, `repository` and `sender` objects taken from its `deployment.created` example.
+ */
+export function deploymentProtectionRulePayload(opts: { repo: string; environment: string; runId: number; sha: string; pullRequests: Array<{ number: number; headSha: string }> }): Record<string, any> {
+  const all = require("@octokit/webhooks-examples/api.github.com/index.json") as Example[];
+  const base = structuredClone(all.find((e) => e.name === "deployment")!.examples[0]!);
+  const [owner, name] = opts.repo.split("/") as [string, string];
+  const repository = { ...base.repository, name, full_name: opts.repo, owner: { ...base.repository.owner, login: owner }, default_branch: "main" };
+  return {
+    action: "requested",
+    environment: opts.environment,
+    event: "pull_request",
+    deployment_callback_url: `https://api.github.com/repos/${opts.repo}/actions/runs/${opts.runId}/deployment_protection_rule`,
+    deployment: { ...base.deployment, sha: opts.sha, ref: "feature", environment: opts.environment, original_environment: opts.environment },
+    pull_requests: opts.pullRequests.map((p) => ({ url: `https://api.github.com/repos/${opts.repo}/pulls/${p.number}`, id: p.number, number: p.number, state: "open", head: { sha: p.headSha, ref: "feature", repo: repository }, base: { sha: "0".repeat(40), ref: "main", repo: repository } })),
+    repository,
+    sender: base.sender,
+    installation: { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" },
+  };
+}
+
 /** A `check_run.requested_action` payload (a click on one of our check run's buttons). */
 export function checkRunActionPayload(opts: { repo: string; cloneUrl: string; checkRunId: number; taskId: string; headSha: string; identifier: string; sender: string }): Record<string, any> {
   const all = require("@octokit/webhooks-examples/api.github.com/index.json") as Example[];

@@ -850,3 +850,57 @@ describe("renderGateChecklist: references", () => {
     expect(md).toContain("locked by #12.");
   });
 });
+
+describe("the stack's GitHub environment (protection rules as requirements)", () => {
+  const rules = (over: Partial<import("../../src/approval/environment.js").EnvironmentRules> = {}) => ({ name: "production", reviewers: null, preventSelfReview: false, waitTimerMinutes: 0, branchPolicy: null, ...over });
+  const env = (over: Parameters<typeof rules>[0] = {}, ref = { name: "feature", protected: false }) => ({ environment: { rules: rules(over), ref } });
+
+  it("no environment (or one without rules) adds nothing", () => {
+    expect(ids(evaluateGate(policy(), facts({ commands: [approve("bob")] })))).not.toContain("environment-reviewers");
+    const r = evaluateGate(policy(), facts({ commands: [approve("bob")], ...env() }));
+    expect(r.allowed).toBe(true);
+    expect(ids(r).filter((id) => id.startsWith("environment"))).toEqual([]);
+  });
+
+  it("required reviewers: an approval of the plan by one of them (user or team member) is needed, besides the stack's own count", () => {
+    const need = env({ reviewers: { users: ["carol"], teams: ["sre"] } });
+    const byBob = evaluateGate(policy(), facts({ commands: [approve("bob")], ...need }));
+    expect(byBob.allowed).toBe(false);
+    expect(req(byBob, "environment-reviewers")).toMatchObject({ met: false, waitsForApproval: true });
+    expect(req(byBob, "environment-reviewers").detail).toContain("@carol, a member of team sre");
+    expect(byBob.waitsOnlyForApprovals).toBe(true);
+    expect(evaluateGate(policy(), facts({ commands: [approve("bob"), approve("carol")], ...need })).allowed).toBe(true);
+    expect(evaluateGate(policy(), facts({ commands: [approve("dave")], teamMembers: { sre: ["dave"] }, ...need })).allowed).toBe(true);
+    // An approval that does not count for the plan (another plan) does not satisfy the environment either.
+    expect(evaluateGate(policy(), facts({ commands: [approve("bob"), approve("carol", { planHash: "sha256:other" })], ...need })).allowed).toBe(false);
+  });
+
+  it("prevent self-review: the PR's author never satisfies the reviewers rule (the gate never counts the author anyway)", () => {
+    const need = env({ reviewers: { users: ["alice"], teams: [] }, preventSelfReview: true });
+    const r = evaluateGate(policy({ requiredApprovals: 0 }), facts({ commands: [approve("alice")], ...need }));
+    expect(req(r, "environment-reviewers").met).toBe(false);
+    expect(req(r, "environment-reviewers").fix).toContain("prevents self-review");
+  });
+
+  it("wait timer: counted from the approval that completed it", () => {
+    const need = env({ waitTimerMinutes: 45 });
+    expect(req(evaluateGate(policy(), facts({ commands: [approve("bob", { at: minutesAgo(30) })], ...need })), "environment-wait-timer")).toMatchObject({ met: false });
+    expect(req(evaluateGate(policy(), facts({ commands: [approve("bob", { at: minutesAgo(50) })], ...need })), "environment-wait-timer").met).toBe(true);
+    expect(req(evaluateGate(policy(), facts({ ...need })), "environment-wait-timer").detail).toContain("not given yet");
+  });
+
+  it("deployment branches: protected branches only, or the custom patterns", () => {
+    const prot = evaluateGate(policy(), facts({ commands: [approve("bob")], ...env({ branchPolicy: { protectedBranches: true } }, { name: "feature", protected: false }) }));
+    expect(req(prot, "environment-branch")).toMatchObject({ met: false });
+    expect(req(prot, "environment-branch").detail).toContain("protected branches only, not from feature");
+    expect(evaluateGate(policy(), facts({ commands: [approve("bob")], ...env({ branchPolicy: { protectedBranches: true } }, { name: "main", protected: true }) })).allowed).toBe(true);
+    const custom = { branchPolicy: { protectedBranches: false as const, patterns: ["release/*", "main"] } };
+    expect(evaluateGate(policy(), facts({ commands: [approve("bob")], ...env(custom, { name: "release/v2", protected: false }) })).allowed).toBe(true);
+    expect(req(evaluateGate(policy(), facts({ commands: [approve("bob")], ...env(custom, { name: "feature/x", protected: false }) })), "environment-branch").met).toBe(false);
+  });
+
+  it("the checklist names the environment's requirements", () => {
+    const r = evaluateGate(policy(), facts({ commands: [approve("bob")], ...env({ reviewers: { users: ["carol"], teams: [] } }) }));
+    expect(renderGateChecklist("prod", r, HEAD)).toMatch(/- \[ \] Environment's required reviewer approved — the production environment needs one of its required reviewers/);
+  });
+});

@@ -62,6 +62,7 @@ describe("valid configs", () => {
         gate: DEFAULT_GATE,
         policy: null,
         runtime: null,
+        environment: { name: "dev", protectionRule: false },
         steps: [script("lint", "npm run lint"), argv("test", ["npm", "test"]), engineStep("preview"), engineStep("deploy")],
       },
       {
@@ -84,6 +85,7 @@ describe("valid configs", () => {
         },
         policy: null,
         runtime: null,
+        environment: { name: "prod.eu-west_1", protectionRule: false },
         steps: [script("lint", "npm run lint"), script("test", "npm test -- --prod"), engineStep("preview"), engineStep("deploy")],
       },
       {
@@ -95,6 +97,7 @@ describe("valid configs", () => {
         gate: DEFAULT_GATE,
         policy: null,
         runtime: null,
+        environment: { name: "staging", protectionRule: false },
         steps: [
           script("lint", "npm run lint"),
           argv("test", ["npm", "test"]),
@@ -111,6 +114,7 @@ describe("valid configs", () => {
         gate: DEFAULT_GATE,
         policy: null,
         runtime: null,
+        environment: { name: "scripts", protectionRule: false },
         steps: [
           script("lint", "npm run lint"),
           argv("test", ["npm", "test"]),
@@ -124,7 +128,14 @@ describe("valid configs", () => {
   it("valid-minimal.yml gets the defaults (dir `.`, engine `command`)", () => {
     const { config, stacks } = ok(load("valid-minimal.yml"));
     expect(config).toEqual({ version: 1, stacks: [{ name: "app", dir: ".", engine: "command" }], steps: { test: "make test" }, autoplan: true, autoplan_max_stacks: 50, parallel_applies: 3 });
-    expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", pulumiStack: null, paths: ["**"], steps: [script("test", "make test")], gate: DEFAULT_GATE, policy: null, runtime: null }]);
+    expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", pulumiStack: null, paths: ["**"], steps: [script("test", "make test")], gate: DEFAULT_GATE, policy: null, runtime: null, environment: { name: "app", protectionRule: false } }]);
+  });
+
+  it("environment: the stack's GitHub environment defaults to its name; `protection_rule` opts in to answering the environment's custom protection rule", () => {
+    const { stacks } = ok(loadRepoConfig('version: 1\nstacks:\n  - name: prod\n    environment: { name: production, protection_rule: true }\n  - name: dev\nsteps:\n  preview: ["true"]\n'));
+    expect(stacks.map((s) => s.environment)).toEqual([{ name: "production", protectionRule: true }, { name: "dev", protectionRule: false }]);
+    const bad = loadRepoConfig('version: 1\nstacks:\n  - name: prod\n    environment: { name: "", protection_rules: true }\nsteps:\n  preview: ["true"]\n');
+    expect(bad.ok).toBe(false);
   });
 
   it("autoplan paths: default from dir, explicit globs kept, bad globs and values rejected", () => {
@@ -797,7 +808,7 @@ describe("JSON schema", () => {
     expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "autoplan_max_stacks", "parallel_applies", "gate", "policy", "diagnose"]);
     const stack = (schema.$defs as Record<string, Json>).stack!;
     expect(stack.required).toEqual(["name"]);
-    expect(Object.keys(stack.properties as Json)).toEqual(["name", "depends_on", "dir", "engine", "pulumi", "sandbox", "gate", "policy", "steps", "paths"]);
+    expect(Object.keys(stack.properties as Json)).toEqual(["name", "depends_on", "environment", "dir", "engine", "pulumi", "sandbox", "gate", "policy", "steps", "paths"]);
     expect((stack.properties as Record<string, Json>).dir!.default).toBe(".");
     expect((stack.properties as Record<string, Json>).engine).toMatchObject({ default: "command", enum: ["pulumi", "command"] });
     const steps = (schema.$defs as Record<string, Json>).steps!;

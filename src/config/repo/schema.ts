@@ -206,9 +206,20 @@ docs.add(DependsOn, {
   examples: [["network", "database"]],
 });
 
+const StackEnvironment = z.strictObject({
+  name: z.string().min(1).max(255).regex(/^[^\u0000-\u001f\u007f]+$/, "must be a GitHub environment name (no control characters)").optional(),
+  protection_rule: z.boolean().optional(),
+});
+docs.add(StackEnvironment, {
+  description:
+    "The stack's GitHub environment (default: the stack's name). Its protection rules (required reviewers, wait timer, deployment branches) are gate requirements of every deploy. `protection_rule: true`: this app answers the environment's custom deployment protection rule, approving a GitHub Actions deployment only when this app's gate holds for its commit.",
+  examples: [{ name: "production", protection_rule: true }],
+});
+
 const Stack = z.strictObject({
   name: StackName,
   depends_on: DependsOn.optional(),
+  environment: StackEnvironment.optional(),
   dir: Dir,
   engine: Engine,
   pulumi: PulumiSettings.optional(),

@@ -1,0 +1,116 @@
+/**
+ * GitHub environments as the gate's other half, end to end (real Redis, Postgres, sandboxes;
+ * GitHub at the HTTP boundary): the stack's environment's required reviewers are a requirement
+ * of `/agent deploy`, and the app answers the environment's custom deployment protection rule —
+ * `approved` only when its gate holds for the deployed commit, `rejected` with the reason
+ * otherwise (attacks: an unapproved plan, a commit that is not the approved head, an
+ * environment no stack claims).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { staticCredentials } from "../../src/connectors/credentials.js";
+import { GitHubFake, isCheckRunCompleted, type RecordedCall } from "../helpers/github-fake.js";
+import { executable as exe } from "../helpers/git-server.js";
+import { deliver, deploymentProtectionRulePayload, issueCommentPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
+
+const REPO = "octo-org/environments";
+const TOKEN = "ghs_environmentsInstallationToken000024";
+const CONFIG = `version: 1
+stacks:
+  - name: prod
+    dir: app
+    environment: { name: production, protection_rule: true }
+    gate: { approvals: 1, require: { lock: false } }
+steps:
+  preview: ["cat", "plan.txt"]
+  deploy: ["./deploy.sh"]
+`;
+
+describe("GitHub environments", () => {
+  let f: AppFixture;
+  let gh: GitHubFake;
+
+  beforeAll(async () => {
+    f = await startAppFixture(TOKEN, { credentials: staticCredentials(() => ({})) });
+    gh = new GitHubFake(REPO, TOKEN);
+    for (const [login, role] of [["alice", "write"], ["bob", "write"], ["carol", "maintain"]]) gh.permissions.set(login!, role!);
+    gh.files.set("main:.github/agent.yml", CONFIG);
+    // As GET /repos/{o}/{r}/environments/production answers: carol must review.
+    gh.environments.set("production", { protection_rules: [{ id: 1, node_id: "GA_1", type: "required_reviewers", prevent_self_review: false, reviewers: [{ type: "User", reviewer: { login: "carol", id: 3 } }] }], deployment_branch_policy: null });
+  });
+  afterAll(async () => {
+    gh?.stop();
+    await f.stop();
+  });
+
+  async function say(number: number, body: string, login: string) {
+    const res = await deliver(f.app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), prNumber: number, body, login }));
+    await f.watcher.handled(res.id);
+  }
+  const lastReply = (number: number) => gh.find("POST", new RegExp(`/issues/${number}/comments$`)).map((c) => String(c.body!.body)).filter((b) => !b.startsWith("<!-- pr-infra-agent")).at(-1) ?? "";
+  const checkRunOf = (c: RecordedCall) => gh.checkRuns.get(Number(c.path.split("/").pop()));
+  const completed = (name: string, sha: string) => gh.waitFor((c) => isCheckRunCompleted(c) && checkRunOf(c)?.name === name && checkRunOf(c)?.head_sha === sha, name, 60_000);
+  async function openPr(number: number) {
+    // A merged PR's lock goes with its `closed` webhook, which these tests do not send.
+    await f.db.query("DELETE FROM stack_locks WHERE repo = $1", [REPO]);
+    const sha = await f.git.commit(REPO, { "app/plan.txt": `plan: release ${number}\n`, "app/deploy.sh": exe("#!/bin/sh\necho deployed\n") }, `pr ${number}`);
+    gh.pulls.set(number, { headSha: sha, author: "alice" });
+    await say(number, "/agent preview prod", "alice");
+    await completed("agent/preview (prod)", sha);
+    return sha;
+  }
+  /** GitHub asks the app about Actions run `runId` deploying `sha` to `environment`; resolves with the app's answer. */
+  async function ask(runId: number, environment: string, sha: string, prs: Array<{ number: number; headSha: string }>) {
+    const res = await deliver(f.app.port!, "deployment_protection_rule", deploymentProtectionRulePayload({ repo: REPO, environment, runId, sha, pullRequests: prs }));
+    await f.watcher.handled(res.id);
+    const answer = gh.find("POST", new RegExp(`/actions/runs/${runId}/deployment_protection_rule$`));
+    expect(answer).toHaveLength(1);
+    return answer[0]!.body as { environment_name: string; state: string; comment: string };
+  }
+
+  it("the environment's required reviewer is a requirement of /agent deploy: another approver is not enough, the reviewer's approval is", async () => {
+    const sha = await openPr(1);
+    await say(1, "/approve", "bob");
+    await say(1, "/agent deploy prod", "alice");
+    expect(lastReply(1)).toContain("is blocked");
+    expect(lastReply(1)).toMatch(/- \[x\] Approvals — 1 of 1/);
+    expect(lastReply(1)).toMatch(/- \[ \] Environment's required reviewer approved — the production environment needs one of its required reviewers to approve this plan \(@\u200bcarol\)/);
+    expect(gh.deployments.size).toBe(0);
+
+    await say(1, "/approve", "carol");
+    await say(1, "/agent deploy prod", "alice");
+    expect(lastReply(1)).toMatch(/deploying `prod` at `[0-9a-f]{7}`/);
+    expect((await completed("agent/deploy (prod)", sha)).body).toMatchObject({ conclusion: "success" });
+  });
+
+  it("as the environment's custom protection rule: rejects an unapproved plan, a commit that is not the approved head and an unclaimed environment; approves once the gate holds", async () => {
+    const sha = await openPr(2);
+    const unapproved = await ask(9001, "production", sha, [{ number: 2, headSha: sha }]);
+    expect(unapproved).toMatchObject({ environment_name: "production", state: "rejected" });
+    expect(unapproved.comment).toContain("the gate of `prod` does not hold for #2");
+    expect(unapproved.comment).toContain("approvals: 0 of 1");
+
+    await say(2, "/approve", "bob");
+    await say(2, "/approve", "carol");
+    // ATTACK: the Actions run deploys a commit other than the approved head.
+    const other = "f".repeat(40);
+    const moved = await ask(9002, "production", other, [{ number: 2, headSha: other }]);
+    expect(moved.state).toBe("rejected");
+    expect(moved.comment).toContain(`#2's head is now ${sha.slice(0, 7)}, not the deployed fffffff`);
+    // ATTACK: an environment no stack claims is never approved.
+    const unclaimed = await ask(9003, "staging", sha, [{ number: 2, headSha: sha }]);
+    expect(unclaimed.state).toBe("rejected");
+    expect(unclaimed.comment).toContain("no stack in .github/agent.yml answers for environment staging");
+
+    // Positive control: the same request for the approved head is approved.
+    const approved = await ask(9004, "production", sha, [{ number: 2, headSha: sha }]);
+    expect(approved.state).toBe("approved");
+    expect(approved.comment).toMatch(/the gate of `prod` holds for #2 at [0-9a-f]{7}: plan [0-9a-f]{12} approved by @bob, @carol/);
+    const audit = (await f.db.query("SELECT action, detail->>'environment' AS env FROM audit_log WHERE action LIKE 'environment.%' ORDER BY id")).rows;
+    expect(audit).toEqual([
+      { action: "environment.rejected", env: "production" },
+      { action: "environment.rejected", env: "production" },
+      { action: "environment.rejected", env: "staging" },
+      { action: "environment.approved", env: "production" },
+    ]);
+  });
+});
