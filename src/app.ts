@@ -18,7 +18,8 @@ import { TaskCancellation, publishTaskCancel } from "./connectors/cancellation.j
 import { WorkerHeartbeat } from "./jobs/heartbeat.js";
 import { processPreviewTask } from "./jobs/preview-task.js";
 import { processDeployTask } from "./jobs/deploy-task.js";
-import { createQueues, createRedis, DIAGNOSE_QUEUE, TASK_QUEUE, WEBHOOK_QUEUE, type DiagnoseJobData, type TaskJobData, type WebhookJobData } from "./connectors/queues.js";
+import { createQueues, createRedis, DIAGNOSE_QUEUE, DRIFT_QUEUE, TASK_QUEUE, WEBHOOK_QUEUE, type DiagnoseJobData, type DriftJobData, type TaskJobData, type WebhookJobData } from "./connectors/queues.js";
+import { startDriftCheck } from "./deploys/drift.js";
 import { processDiagnose } from "./jobs/diagnose.js";
 import { runTaskInSpan } from "./jobs/task-span.js";
 import { withSpan } from "./ops/tracing.js";
@@ -303,6 +304,18 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
           lockDuration: config.worker.lockSeconds * 1000,
           stalledInterval: config.worker.stalledIntervalSeconds * 1000,
         },
+      ),
+    );
+    // A drift scheduler's tick: start that stack's check (the preview itself is a task).
+    workers.push(
+      new Worker<DriftJobData>(
+        DRIFT_QUEUE,
+        async (job: Job<DriftJobData>) => {
+          const gh = await deps.github(job.data.installationId);
+          const started = await startDriftCheck(deps, gh, { ...job.data, requestedBy: "drift-schedule", deliveryId: null });
+          if (!started.ok) log.warn({ repo: job.data.repo, stack: job.data.stack, why: started.why }, "drift check not started");
+        },
+        { connection: workerConnection, prefix: config.queuePrefix, concurrency: 2 },
       ),
     );
     // Diagnoses are short (probes time out in seconds); two at a time keeps them off the tasks' back.

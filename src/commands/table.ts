@@ -17,6 +17,7 @@ import { previewChangedStacks, startPreview } from "./preview.js";
 import { requestRollbackStacks } from "./rollback.js";
 import { replyStatus } from "./status.js";
 import { unlockStacks } from "./unlock.js";
+import { requestDriftCheck } from "./drift.js";
 
 /** The stacks a command's arguments are checked against (the default branch's config). */
 export interface RepoStacks {
@@ -165,6 +166,17 @@ export const COMMANDS = [
     args: "named-stacks",
     config: "required",
     run: (ctx, c, env) => requestRollbackStacks(ctx, c.stacks, env.config, env.permission),
+  }),
+  command({
+    name: "drift",
+    form: "agent",
+    usage: "/agent drift [stack]",
+    description: "Check a stack (or every stack with a `drift` schedule) for drift now: preview the default branch with `--refresh`; drift opens or updates the stack's `agent:drift` issue.",
+    where: "both",
+    permission: "write",
+    args: "stack?",
+    config: "required",
+    run: (ctx, c, env) => requestDriftCheck(ctx, c.stack, env.config),
   }),
   command({
     name: "cancel",

@@ -31,7 +31,9 @@ export interface MainlineApply {
    * `rollback`: `/agent rollback`; `merge-commit`: a merge-first deploy whose merge commit
    * planned differently; `merge-queue`: a merge group's commit (src/deploys/merge-queue.ts).
    */
-  purpose: "rollback" | "merge-commit" | "merge-queue";
+  purpose: "rollback" | "merge-commit" | "merge-queue" | "drift";
+  /** `drift`: preview with `--refresh` (the stack's `drift.refresh`). */
+  refresh?: boolean;
   /**
    * A multi-stack `/agent rollback a b c`: its stacks. They are applied together by the command
    * (downstream first), never one by one as each preview ends.

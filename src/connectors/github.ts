@@ -488,6 +488,29 @@ export async function createComment(gh: GitHub, r: RepoRef, issueNumber: number,
   return data.id;
 }
 
+/** Opens an issue; its number. */
+export async function createIssue(gh: GitHub, r: RepoRef, i: { title: string; body: string; labels: string[] }): Promise<number> {
+  const { data } = await gh.rest.issues.create({ ...r, title: i.title, body: clip(i.body, COMMENT_BODY_LIMIT), labels: i.labels });
+  return data.number;
+}
+
+/** Updates an issue's title, body and state (`open` reopens it; `closed` closes it as completed). */
+export async function updateIssue(gh: GitHub, r: RepoRef, issueNumber: number, u: { title?: string; body?: string; state?: "open" | "closed" }): Promise<void> {
+  await gh.rest.issues.update({
+    ...r,
+    issue_number: issueNumber,
+    ...(u.title !== undefined ? { title: u.title } : {}),
+    ...(u.body !== undefined ? { body: clip(u.body, COMMENT_BODY_LIMIT) } : {}),
+    ...(u.state ? { state: u.state, ...(u.state === "closed" ? { state_reason: "completed" as const } : {}) } : {}),
+  });
+}
+
+/** The commit a branch points at. */
+export async function branchHead(gh: GitHub, r: RepoRef, branch: string): Promise<string> {
+  const { data } = await gh.rest.repos.getBranch({ ...r, branch });
+  return data.commit.sha;
+}
+
 /** Updates a comment; false when it no longer exists (someone deleted it). */
 export async function updateComment(gh: GitHub, r: RepoRef, commentId: number, body: string): Promise<boolean> {
   try {

@@ -39,6 +39,16 @@ export interface DiagnoseJobData {
 export const WEBHOOK_QUEUE = "webhooks";
 export const TASK_QUEUE = "tasks";
 export const DIAGNOSE_QUEUE = "diagnostics";
+/** Drift checks: one BullMQ job scheduler per stack with `drift.schedule` (src/deploys/drift.ts). */
+export const DRIFT_QUEUE = "drift";
+
+export interface DriftJobData {
+  repo: string;
+  installationId: number;
+  stack: string;
+  cloneUrl: string;
+  defaultBranch: string;
+}
 
 export function createRedis(url: string): Redis {
   // BullMQ workers block on Redis; they need unlimited retries per request.
@@ -121,6 +131,7 @@ export interface Queues {
   webhooks: Queue<WebhookJobData>;
   tasks: Queue<TaskJobData>;
   diagnostics: Queue<DiagnoseJobData>;
+  drift: Queue<DriftJobData>;
   close(): Promise<void>;
 }
 
@@ -128,12 +139,14 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   const webhooks = new Queue<WebhookJobData>(WEBHOOK_QUEUE, { connection, prefix });
   const tasks = new Queue<TaskJobData>(TASK_QUEUE, { connection, prefix });
   const diagnostics = new Queue<DiagnoseJobData>(DIAGNOSE_QUEUE, { connection, prefix });
+  const drift = new Queue<DriftJobData>(DRIFT_QUEUE, { connection, prefix });
   return {
     webhooks,
     tasks,
     diagnostics,
+    drift,
     async close() {
-      await Promise.all([webhooks.close(), tasks.close(), diagnostics.close()]);
+      await Promise.all([webhooks.close(), tasks.close(), diagnostics.close(), drift.close()]);
     },
   };
 }

@@ -19,6 +19,8 @@ export const AUDIT_ACTIONS = [
   "merge_group.checking", "merge_group.passed", "merge_group.failed", "merge_group.destroyed", "merge_group.apply_queued",
   // GitHub environments: this app's answer as a custom deployment protection rule.
   "environment.approved", "environment.rejected",
+  // Drift detection.
+  "drift.scheduled", "drift.check_started", "drift.detected", "drift.clean", "drift.check_failed",
   // Stack locks.
   "lock.acquired", "lock.contended", "lock.released", "lock.expired", "lock.unlock_refused",
   // Slack.

@@ -10,6 +10,7 @@ import { appendAudit } from "../connectors/store/audit.js";
 import type { AppDeps } from "../deps.js";
 import { indexRunbooks } from "../jobs/diagnose.js";
 import { onMergeGroupLanded } from "../deploys/merge-queue.js";
+import { syncDriftFromDefaultBranch } from "../deploys/drift.js";
 
 export function touchesFolder(commits: Array<{ added?: string[]; modified?: string[]; removed?: string[] }>, dir: string): boolean {
   const prefix = `${dir.replace(/\/+$/, "")}/`;
@@ -34,6 +35,11 @@ export async function onPush(context: Context<"push">, deps: AppDeps): Promise<v
       after: payload.after,
       deliveryId: context.id,
     });
+    // The config changed (or the push is too long to tell): drift schedules follow it.
+    const commits = payload.commits ?? [];
+    if (commits.length >= 20 || commits.some((c) => [...(c.added ?? []), ...(c.modified ?? []), ...(c.removed ?? [])].includes(REPO_CONFIG_PATH))) {
+      await syncDriftFromDefaultBranch(deps, context.octokit, { repo: { owner, repo }, repoFullName: payload.repository.full_name, installationId, cloneUrl: payload.repository.clone_url, defaultBranch: branch, actor: payload.sender?.login ?? "github", deliveryId: context.id });
+    }
   }
   await reindexRunbooks(context, deps);
 }

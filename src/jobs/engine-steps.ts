@@ -42,6 +42,8 @@ export interface StepContext {
   redactor: Redactor;
   /** Called with the redacted output so far, for live progress. */
   onProgress: (outputSoFar: string) => void;
+  /** The pulumi engine's preview reads the resources' real state first (a drift check). */
+  refresh?: boolean;
 }
 
 function stepArgv(step: StepSpec): string[] {
@@ -87,6 +89,7 @@ async function runStepInSandbox(spec: StepSpec, ctx: StepContext): Promise<StepR
       timeoutMs: ctx.timeoutMs,
       onOutput,
       readLimitBytes: PLAN_READ_LIMIT_BYTES,
+      ...(ctx.refresh ? { refresh: true } : {}),
     });
     finish();
     const plan = run.preview ? redactPreview(run.preview, ctx.redactor) : null;

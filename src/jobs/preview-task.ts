@@ -8,6 +8,7 @@ import type { WriteTarget } from "../connectors/outbox/writes.js";
 import { CredentialError } from "../connectors/vault/errors.js";
 import { afterMainlinePreview } from "../deploys/mainline.js";
 import { decideMergeGroupIfDone } from "../deploys/merge-queue.js";
+import { afterDriftPreview } from "../deploys/drift.js";
 import { evaluatePlanPolicy, type PlanDecision } from "../approval/plan-policy.js";
 import { mergePlanPolicy } from "../config/plan-policy.js";
 import { serverPlanPolicyFor } from "../config/plan-policy-config.js";
@@ -299,6 +300,7 @@ async function runSteps(run: TaskRun, session: SandboxSession, steps: StepResult
         env,
         timeoutMs,
         redactor,
+        ...(run.workflow.config.branch?.purpose === "drift" && run.workflow.config.branch.refresh ? { refresh: true } : {}),
         onProgress: (soFar) => {
           // Re-render the live view at most a few times a second, not per chunk.
           if (Date.now() - rendered > 250) {
@@ -371,5 +373,6 @@ async function failTask(deps: AppDeps, gh: GitHub | null, target: WriteTarget, w
 async function afterBranchPreview(run: TaskRun, outcome: Parameters<typeof afterMainlinePreview>[1]): Promise<void> {
   const branch = run.workflow.config.branch;
   if (branch?.purpose === "merge-queue" && branch.group) return decideMergeGroupIfDone(run.deps, branch.group);
+  if (branch?.purpose === "drift") return afterDriftPreview(run, outcome);
   return afterMainlinePreview(run, outcome);
 }

@@ -168,6 +168,10 @@ export class GitHubFake {
   readonly environments = new Map<string, { protection_rules: unknown[]; deployment_branch_policy: { protected_branches: boolean; custom_branch_policies: boolean } | null; branch_policies?: Array<{ name: string; type?: string }> }>();
   /** Branches GitHub protects (GET /branches/:branch `protected`). */
   readonly protectedBranches = new Set<string>();
+  /** What GET /branches/:branch answers as the branch's commit (default 000…). */
+  readonly branchHeads = new Map<string, string>();
+  /** Issues the app opened (POST /issues), as updated since (PATCH /issues/:n). */
+  readonly issues = new Map<number, { title: string; body: string; state: "open" | "closed"; labels: string[] }>();
   /** Files changed between two commits (`base...head` → paths), for the compare API. */
   readonly compares = new Map<string, string[]>();
   /** Writes refused by the content-creation limit (not in `calls`: nothing was done). */
@@ -332,7 +336,20 @@ export class GitHubFake {
     }
     if (c.method === "GET" && (r = m(`/repos/${repo}/branches/([^/]+)`))) {
       const name = decodeURIComponent(r[1]!);
-      return [200, { name, protected: this.protectedBranches.has(name), commit: { sha: "0".repeat(40) } }];
+      return [200, { name, protected: this.protectedBranches.has(name), commit: { sha: this.branchHeads.get(name) ?? "0".repeat(40) } }];
+    }
+    if (c.method === "POST" && m(`/repos/${repo}/issues`)) {
+      const number = this.nextId++;
+      this.issues.set(number, { title: String(c.body?.title), body: String(c.body?.body ?? ""), state: "open", labels: (c.body?.labels as string[] | undefined) ?? [] });
+      return [201, { number, id: number, title: c.body?.title, state: "open", created_at: now }];
+    }
+    if (c.method === "PATCH" && (r = m(`/repos/${repo}/issues/(\\d+)`))) {
+      const issue = this.issues.get(Number(r[1]));
+      if (!issue) return [404, { message: "Not Found" }];
+      if (c.body?.title !== undefined) issue.title = String(c.body.title);
+      if (c.body?.body !== undefined) issue.body = String(c.body.body);
+      if (c.body?.state !== undefined) issue.state = c.body.state as "open" | "closed";
+      return [200, { number: Number(r[1]), ...issue }];
     }
     if (c.method === "POST" && (r = m(`/repos/${repo}/actions/runs/(\\d+)/deployment_protection_rule`))) {
       return [204, ""];

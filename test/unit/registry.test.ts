@@ -44,7 +44,7 @@ function codeSpans(message: string): string[] {
 describe("COMMANDS", () => {
   it("lists every command once, with usage, description and where it is allowed", () => {
     const names = COMMANDS.map((c) => c.name);
-    expect(names).toEqual(["preview", "ok-to-test", "deploy", "unlock", "rollback", "cancel", "status", "help", "diagnose", "approve", "deny"]);
+    expect(names).toEqual(["preview", "ok-to-test", "deploy", "unlock", "rollback", "drift", "cancel", "status", "help", "diagnose", "approve", "deny"]);
     for (const c of COMMANDS) {
       expect(c.usage.startsWith(c.name === "approve" || c.name === "deny" ? `/${c.name}` : `/agent ${c.name}`)).toBe(true);
       expect(c.description.length).toBeGreaterThan(10);

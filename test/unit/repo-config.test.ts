@@ -808,7 +808,7 @@ describe("JSON schema", () => {
     expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "autoplan_max_stacks", "parallel_applies", "gate", "policy", "diagnose"]);
     const stack = (schema.$defs as Record<string, Json>).stack!;
     expect(stack.required).toEqual(["name"]);
-    expect(Object.keys(stack.properties as Json)).toEqual(["name", "depends_on", "environment", "dir", "engine", "pulumi", "sandbox", "gate", "policy", "steps", "paths"]);
+    expect(Object.keys(stack.properties as Json)).toEqual(["name", "depends_on", "environment", "drift", "dir", "engine", "pulumi", "sandbox", "gate", "policy", "steps", "paths"]);
     expect((stack.properties as Record<string, Json>).dir!.default).toBe(".");
     expect((stack.properties as Record<string, Json>).engine).toMatchObject({ default: "command", enum: ["pulumi", "command"] });
     const steps = (schema.$defs as Record<string, Json>).steps!;

@@ -40,6 +40,8 @@ export interface ResolvedStack {
   runtime?: string | null;
   /** Its GitHub environment (default: the stack's name); `protectionRule`: this app answers its custom deployment protection rule. */
   environment?: { name: string; protectionRule: boolean };
+  /** Scheduled drift checks (`drift`); absent: none. */
+  drift?: { schedule: string; refresh: boolean };
 }
 
 export interface ResolvedGate {
@@ -76,7 +78,7 @@ export function resolveStacks(config: RepoConfig): ResolvedStack[] {
     const pulumiStack = pulumi ? (stack.pulumi?.stack ?? stack.name) : null;
     const policy = config.policy || stack.policy ? mergePlanPolicy(config.policy, stack.policy) : null;
     const runtime = stack.sandbox?.runtime ?? config.sandbox?.runtime ?? null;
-    return { name: stack.name, dir: stack.dir, engine: stack.engine, pulumiStack, steps, ...(stack.depends_on?.length ? { dependsOn: [...stack.depends_on] } : {}), paths, gate: resolveGate(config.gate, stack.gate), policy, runtime, environment: { name: stack.environment?.name ?? stack.name, protectionRule: stack.environment?.protection_rule ?? false } };
+    return { name: stack.name, dir: stack.dir, engine: stack.engine, pulumiStack, steps, ...(stack.depends_on?.length ? { dependsOn: [...stack.depends_on] } : {}), paths, gate: resolveGate(config.gate, stack.gate), policy, runtime, environment: { name: stack.environment?.name ?? stack.name, protectionRule: stack.environment?.protection_rule ?? false }, ...(stack.drift ? { drift: { schedule: stack.drift.schedule, refresh: stack.drift.refresh ?? true } } : {}) };
   });
 }
 

@@ -7,6 +7,7 @@
  *    by `scripts/write-config-schema.ts`).
  * What a stack resolves to (defaults filled, steps merged) is resolve.ts.
  */
+import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
 import { PlanPolicySchema } from "../plan-policy.js";
 import { GitHubLogin, RUNTIME_NAME_RE, STACK_NAME_RE, StackName, TeamSlug } from "../fields.js";
@@ -216,10 +217,31 @@ docs.add(StackEnvironment, {
   examples: [{ name: "production", protection_rule: true }],
 });
 
+const StackDrift = z.strictObject({
+  schedule: z
+    .string()
+    .max(100)
+    .refine((v) => {
+      try {
+        CronExpressionParser.parse(v);
+        return v.trim().split(/\s+/).length >= 5;
+      } catch {
+        return false;
+      }
+    }, "must be a cron expression such as `0 6 * * *` (minute hour day month weekday)"),
+  refresh: z.boolean().optional(),
+});
+docs.add(StackDrift, {
+  description:
+    "Drift detection (`engine: pulumi` only): `schedule` (cron, UTC) previews the default branch's head with `--refresh` (unless `refresh: false`) and keeps one issue per stack (label `agent:drift`) open while the real resources differ from the code; `/agent drift [stack]` checks now.",
+  examples: [{ schedule: "0 6 * * *" }],
+});
+
 const Stack = z.strictObject({
   name: StackName,
   depends_on: DependsOn.optional(),
   environment: StackEnvironment.optional(),
+  drift: StackDrift.optional(),
   dir: Dir,
   engine: Engine,
   pulumi: PulumiSettings.optional(),
@@ -345,6 +367,9 @@ export const RepoConfigSchema = RootObject
       }
       if (stack.pulumi !== undefined)
         ctx.addIssue({ code: "custom", path: ["stacks", i, "pulumi"], message: "`pulumi` settings only apply to stacks with `engine: pulumi`" });
+      // Drift is a resource-level comparison: only the pulumi engine's plan says what differs.
+      if (stack.drift !== undefined)
+        ctx.addIssue({ code: "custom", path: ["stacks", i, "drift"], message: `stack ${code(stack.name)}: \`drift\` needs \`engine: pulumi\` (a command's output cannot tell which resources drifted)` });
       const merged = { ...cfg.steps, ...stack.steps };
       if (merged.lint === undefined && merged.test === undefined && merged.preview === undefined) {
         ctx.addIssue({

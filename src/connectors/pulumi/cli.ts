@@ -28,11 +28,12 @@ export function stackSelectArgv(pulumiStack: string): string[] {
  * errors) stays the step's visible output. The shell only redirects: the stack name is `$1`,
  * the directory `$2` (made here, mode 0700; it must not exist yet).
  */
-export function previewArgv(pulumiStack: string, outDir: string): string[] {
+export function previewArgv(pulumiStack: string, outDir: string, refresh = false): string[] {
   return [
     "sh",
     "-c",
-    'mkdir -m 0700 "$2" && exec pulumi preview --non-interactive --stack "$1" --json --save-plan "$2/plan.json" >"$2/preview.json"',
+    // `--refresh`: read the resources' real state first (a drift check), a fixed word, never user text.
+    `mkdir -m 0700 "$2" && exec pulumi preview --non-interactive${refresh ? " --refresh" : ""} --stack "$1" --json --save-plan "$2/plan.json" >"$2/preview.json"`,
     "pulumi-preview",
     pulumiStack,
     outDir,
@@ -59,6 +60,8 @@ export interface PulumiRunOptions {
   onOutput: (chunk: string) => void;
   /** Cap for reading the preview JSON and the plan back. */
   readLimitBytes: number;
+  /** `preview --refresh`: compare with the resources' real state (drift checks). */
+  refresh?: boolean;
 }
 
 export async function runPulumiPreview(sandbox: Sandbox, opts: PulumiRunOptions): Promise<PulumiPreviewRun> {
@@ -76,7 +79,7 @@ export async function runPulumiPreview(sandbox: Sandbox, opts: PulumiRunOptions)
     const failure = select.exitCode === null ? null : classifyPulumiFailure(stderr, opts.pulumiStack);
     return { exec: select, preview: null, savedPlan: null, failure };
   }
-  const run = await sandbox.exec(previewArgv(opts.pulumiStack, outDir), {
+  const run = await sandbox.exec(previewArgv(opts.pulumiStack, outDir, opts.refresh), {
     timeoutMs: Math.max(1000, deadline - Date.now()),
     env: opts.env,
     workdir: opts.workdir,

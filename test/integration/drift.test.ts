@@ -1,0 +1,145 @@
+/**
+ * Drift detection end to end: real Redis (BullMQ job schedulers), Postgres and sandboxes (the
+ * stand-in `pulumi`, whose fixture's "refreshed" resources are what `--refresh` reveals);
+ * GitHub at the HTTP boundary. Schedules follow the default branch's config (one per stack,
+ * however many times or processes sync it; removed with the config); a check previews the
+ * default branch's head with `--refresh` and keeps one issue per stack: opened, updated in
+ * place, reopened when drift returns after someone closed it, closed when a check is clean.
+ */
+import { Queue } from "bullmq";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { staticCredentials } from "../../src/connectors/credentials.js";
+import { createRedis, DRIFT_QUEUE, type DriftJobData } from "../../src/connectors/queues.js";
+import { GitHubFake, type RecordedCall } from "../helpers/github-fake.js";
+import { until } from "../helpers/app-process.js";
+import { deliver, issueCommentPayload, pushPayload, startAppFixture, TEST_REDIS_URL, type AppFixture } from "../helpers/harness.js";
+
+const REPO = "octo-org/drift";
+const TOKEN = "ghs_driftInstallationToken00000000000025";
+const config = (drift: string) => `version: 1
+stacks:
+  - name: prod
+    dir: infra
+    engine: pulumi
+${drift}`;
+const WITH_DRIFT = config('    drift: { schedule: "0 6 * * *" }\n');
+const logs = { type: "aws:s3/bucket:Bucket", name: "logs", inputs: { acl: "private" } };
+/** The program as the code declares it; `outOfBand`: what a refresh finds changed by hand. */
+const program = (outOfBand: boolean) =>
+  JSON.stringify({
+    config: { "aws:region": "eu-west-1" },
+    providers: { aws: "6.0.0" },
+    resources: [{ ...logs, op: "same" }],
+    ...(outOfBand ? { refreshed: [{ ...logs, op: "update", diff: ["acl"], oldInputs: { acl: "public-read" }, inputs: { acl: "private" } }] } : {}),
+  });
+
+describe("drift detection", () => {
+  let f: AppFixture;
+  let gh: GitHubFake;
+
+  beforeAll(async () => {
+    f = await startAppFixture(TOKEN, { credentials: staticCredentials(() => ({ PULUMI_BACKEND_URL: "file:///tmp/pulumi-state", PULUMI_CONFIG_PASSPHRASE: "drift-test-passphrase-000001" })) });
+    gh = new GitHubFake(REPO, TOKEN);
+    gh.permissions.set("alice", "write");
+    gh.files.set("main:.github/agent.yml", WITH_DRIFT);
+  });
+  afterAll(async () => {
+    gh?.stop();
+    await f.stop();
+  });
+
+  const cloneUrl = () => f.git.cloneUrl(REPO);
+  async function mainAt(outOfBand: boolean) {
+    const sha = await f.git.commit(REPO, { "infra/Pulumi.yaml": "name: shop\nruntime: nodejs\n", "infra/pulumi-standin.json": program(outOfBand) }, "main");
+    gh.branchHeads.set("main", sha);
+    return sha;
+  }
+  async function pushConfig() {
+    const p = pushPayload({ repo: REPO, cloneUrl: cloneUrl(), before: "1".repeat(40), after: gh.branchHeads.get("main") ?? "2".repeat(40) });
+    p.commits = [{ id: "3".repeat(40), added: [], removed: [], modified: [".github/agent.yml"] }];
+    await f.watcher.handled((await deliver(f.app.port!, "push", p)).id);
+  }
+  const schedulers = async () => (await f.app.deps.queues.drift.getJobSchedulers(0, -1)).filter((j) => j.key.startsWith(`drift:${REPO}:`));
+  /** `/agent drift prod` in an issue, then the next issue write the check makes. */
+  async function checkNow(): Promise<RecordedCall> {
+    const start = gh.calls.length;
+    const res = await deliver(f.app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: cloneUrl(), prNumber: 900, body: "/agent drift prod", login: "alice", onPullRequest: false }));
+    await f.watcher.handled(res.id);
+    return gh.waitFor((c) => gh.calls.indexOf(c) >= start && /\/issues(\/\d+)?$/.test(c.path) && (c.method === "POST" || c.method === "PATCH") && !/\/issues\/900\//.test(c.path), "the drift issue's update", 60_000);
+  }
+  /** The stack's drift record once the check of `sha` is committed (the issue is written inside that transaction). */
+  const row = (sha: string) =>
+    until(async () => (await f.db.query("SELECT state, issue_number, since FROM drift_stacks WHERE repo = $1 AND stack = 'prod' AND sha = $2", [REPO, sha])).rows[0], `the drift record of ${sha.slice(0, 7)}`);
+
+  it("keeps one scheduler per stack, whoever syncs it and how often, and removes it with the config", async () => {
+    await pushConfig();
+    await pushConfig();
+    expect((await schedulers()).map((j) => [j.key, j.pattern, j.tz])).toEqual([[`drift:${REPO}:prod`, "0 6 * * *", "UTC"]]);
+    // Another process (its own Queue object on the same Redis) upserting the same scheduler keeps one.
+    const other = new Queue<DriftJobData>(DRIFT_QUEUE, { connection: createRedis(TEST_REDIS_URL), prefix: f.env.queuePrefix });
+    await other.upsertJobScheduler(`drift:${REPO}:prod`, { pattern: "0 6 * * *", tz: "UTC" }, { name: "drift", data: { repo: REPO, installationId: 4242, stack: "prod", cloneUrl: cloneUrl(), defaultBranch: "main" } });
+    expect(await schedulers()).toHaveLength(1);
+    // One job waits for the next tick, not one per upsert.
+    expect((await other.getDelayed()).filter((j) => j.data.repo === REPO)).toHaveLength(1);
+    await other.close();
+
+    gh.files.set("main:.github/agent.yml", config(""));
+    await pushConfig();
+    expect(await schedulers()).toEqual([]);
+    gh.files.set("main:.github/agent.yml", WITH_DRIFT);
+    await pushConfig();
+    expect(await schedulers()).toHaveLength(1);
+  });
+
+  it("opens one issue on drift, updates it in place, reopens it when drift returns after a close, closes it when clean", async () => {
+    const first = await mainAt(true);
+    const opened = await checkNow();
+    expect(opened.method).toBe("POST");
+    const number = [...gh.issues.keys()].at(-1)!;
+    const issue = gh.issues.get(number)!;
+    expect(issue).toMatchObject({ title: "Drift: prod differs from the default branch", state: "open", labels: ["agent:drift"] });
+    expect(issue.body).toContain(`a preview with \`--refresh\` of \`${first.slice(0, 7)}\` would change **1** resource`);
+    expect(issue.body).toMatch(/update \| `aws:s3\/bucket:Bucket` \| `logs` \| `acl` \|/);
+    expect(issue.body).toContain("comment `/agent deploy prod` here");
+    const drifted = await row(first);
+    expect(drifted).toMatchObject({ state: "drifted", issue_number: number });
+
+    // Still drifted on a later commit: the same issue, updated; "since" kept.
+    const second = await mainAt(true);
+    const updated = await checkNow();
+    expect(updated).toMatchObject({ method: "PATCH", path: `/repos/${REPO}/issues/${number}` });
+    expect(gh.issues.size).toBe(1);
+    expect(gh.issues.get(number)!.body).toContain(`\`${second.slice(0, 7)}\``);
+    expect((await row(second)).since).toEqual(drifted.since);
+
+    // Someone closes it while the drift stays: the next check reopens it.
+    gh.issues.get(number)!.state = "closed";
+    const third = await mainAt(true);
+    await checkNow();
+    await row(third);
+    expect(gh.issues.get(number)!.state).toBe("open");
+
+    // Fixed by hand: the next check is clean, says so and closes the issue.
+    const clean = await mainAt(false);
+    const closing = await checkNow();
+    expect(closing).toMatchObject({ method: "PATCH", path: `/repos/${REPO}/issues/${number}`, body: { state: "closed", state_reason: "completed" } });
+    expect(gh.issues.get(number)!.state).toBe("closed");
+    const said = gh.find("POST", new RegExp(`/issues/${number}/comments$`)).at(-1)!;
+    expect(gh.calls.indexOf(said)).toBeLessThan(gh.calls.indexOf(closing));
+    expect(String(said.body!.body)).toContain(`No drift any more: a check of \`prod\` at \`${clean.slice(0, 7)}\``);
+    expect(await row(clean)).toMatchObject({ state: "clean", issue_number: number, since: null });
+    const audit = (await f.db.query("SELECT action FROM audit_log WHERE action LIKE 'drift.%' AND action <> 'drift.scheduled' ORDER BY id")).rows.map((r) => r.action);
+    expect(audit.filter((a) => a !== "drift.check_started")).toEqual(["drift.detected", "drift.detected", "drift.detected", "drift.clean"]);
+  });
+
+  it("a scheduler's tick runs the same check (the worker takes the drift job)", async () => {
+    await mainAt(true);
+    const start = gh.calls.length;
+    const job = await f.app.deps.queues.drift.add("drift", { repo: REPO, installationId: 4242, stack: "prod", cloneUrl: cloneUrl(), defaultBranch: "main" });
+    expect(await until(async () => { const st = await job.getState(); return st === "completed" || st === "failed" ? st : null; }, "the drift job")).toBe("completed");
+    const reopened = await gh.waitFor((c) => gh.calls.indexOf(c) >= start && c.method === "PATCH" && /\/issues\/\d+$/.test(c.path) && c.body?.state === "open", "the scheduled check's issue update", 60_000);
+    expect(gh.issues.get(Number(reopened.path.split("/").pop()))!.state).toBe("open");
+    expect(gh.issues.size).toBe(1);
+    expect((await f.db.query("SELECT requested_by FROM workflows WHERE repo = $1 ORDER BY created_at DESC LIMIT 1", [REPO])).rows[0]).toEqual({ requested_by: "drift-schedule" });
+  });
+});
