@@ -1,8 +1,18 @@
+import { decideImage } from "../approval/images.js";
+import { nextRollbackStep } from "../approval/mainline-gate.js";
+import { hasAtLeast, type RepoPermission } from "../approval/permissions.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
+import type { RepoConfig } from "../config/repo/schema.js";
+import { branchHead } from "../connectors/github.js";
+import { driftStackOfIssue } from "../connectors/store/drift.js";
+import { deployOfPreview } from "../connectors/store/gate.js";
+import { latestMainlinePreview } from "../connectors/store/workflows.js";
 import { startDriftCheck } from "../deploys/drift.js";
+import { startMainlinePreview } from "../deploys/mainline.js";
 import { code, shortSha } from "../render/markdown.js";
 import { DRIFT_LABEL } from "../render/drift.js";
-import { reply, type CommandContext } from "./context.js";
+import { audit, reply, type CommandContext } from "./context.js";
+import { applyIfApproved } from "./rollback.js";
 
 /**
  * `/agent drift [stack]`: a drift check now — of the named stack, or of every stack with a
@@ -21,4 +31,69 @@ export async function requestDriftCheck(ctx: CommandContext, stack: string | nul
     lines.push(started.ok ? `- ${code(s.name)}: checking ${code(shortSha(started.sha))} (the head of ${code(ctx.defaultBranch)}) with \`--refresh\`` : `- ${code(s.name)}: not checked — ${started.why}`);
   }
   await reply(ctx, [`drift check${stacks.length === 1 ? "" : "s"}:`, ...lines, "", `Drift opens (or updates) the stack's issue labelled \`${DRIFT_LABEL}\`; a clean check closes it.`].join("\n"));
+}
+
+/**
+ * `/agent deploy <stack>` on the stack's drift issue: make the resources match the default
+ * branch again. Like a rollback (src/commands/rollback.ts), through the same gate: the first
+ * call previews the default branch's head; once that plan is approved in the issue (the
+ * stack's `approvals`, never by who asked), the same command applies exactly that plan.
+ */
+export async function requestDriftFix(ctx: CommandContext, stackName: string, loaded: { config: RepoConfig; stacks: ResolvedStack[] }, permission: RepoPermission): Promise<void> {
+  const stack = loaded.stacks.find((s) => s.name === stackName)!;
+  const drift = await driftStackOfIssue(ctx.deps.db, ctx.repoFullName, ctx.threadNumber);
+  if (!drift || drift.stack !== stack.name) {
+    await audit(ctx, "deploy.refused", { stack: stack.name, reason: "not a drift issue", drift_stack: drift?.stack ?? null });
+    await reply(ctx, `\`/agent deploy\` in an issue fixes drift: it works on a stack's drift issue (label \`${DRIFT_LABEL}\`), and this is ${drift ? `the drift issue of ${code(drift.stack)}` : "not a drift issue"}. Nothing was run.`);
+    return;
+  }
+  if (!hasAtLeast(permission, stack.gate.deployPermission)) {
+    await audit(ctx, "deploy.refused", { stack: stack.name, reason: "permission", required: stack.gate.deployPermission, actual: permission });
+    await reply(ctx, `deploying ${code(stack.name)} needs **${stack.gate.deployPermission}** access and you have **${permission}**. Nothing was run.`);
+    return;
+  }
+  const image = decideImage(loaded.config.sandbox?.image, ctx.deps.config.sandbox);
+  if (!image.ok) {
+    await reply(ctx, `I can't run the deploy: ${image.message}.`);
+    return;
+  }
+  const head = await branchHead(ctx.gh, ctx.repo, ctx.defaultBranch);
+  const found = await latestMainlinePreview(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name);
+  const current = found?.workflow.config.branch?.purpose === "drift-fix" ? found : null;
+  const deploy = current ? await deployOfPreview(ctx.deps.db, current.task.id) : null;
+  const step = nextRollbackStep({
+    now: new Date(),
+    ttlSeconds: ctx.deps.config.gate.approvalTtlSeconds,
+    target: head,
+    current: current ? { sha: current.workflow.head_sha, state: current.task.state, createdAt: current.workflow.created_at, deploy: deploy ? (deploy.state === "PENDING" || deploy.state === "RUNNING" ? "live" : "ended") : null } : null,
+  });
+  switch (step.kind) {
+    case "nothing-deployed":
+    case "preview": {
+      const approvals = Math.max(stack.gate.approvals, ctx.deps.config.gate.minApprovals);
+      const started = await startMainlinePreview(ctx.deps, {
+        repo: ctx.repo,
+        repoFullName: ctx.repoFullName,
+        installationId: ctx.installationId,
+        threadNumber: ctx.threadNumber,
+        sha: head,
+        stack,
+        requestedBy: ctx.actor,
+        deliveryId: ctx.deliveryId,
+        config: { image: image.image, cloneUrl: ctx.cloneUrl, defaultBranch: ctx.defaultBranch },
+        branch: { purpose: "drift-fix", approvals, command: `/agent deploy ${stack.name}` },
+      });
+      await audit(ctx, "deploy.queued", { stack: stack.name, kind: "drift-fix", stage: "preview", sha: head, approvals_required: approvals }, started ?? {});
+      await reply(ctx, `🔧 fixing the drift of ${code(stack.name)}: previewing ${code(shortSha(head))}, the head of ${code(ctx.defaultBranch)}. ${approvals === 0 ? "Its plan is applied as soon as it is ready (no approval needed)." : `Once its plan has ${approvals} approval${approvals === 1 ? "" : "s"} here (\`/approve\`), comment \`/agent deploy ${stack.name}\` again to apply exactly that plan.`}`);
+      return;
+    }
+    case "wait":
+      await reply(ctx, `the preview of ${code(shortSha(current!.workflow.head_sha))} for ${code(stack.name)} is still running; its plan will be posted here.`);
+      return;
+    case "applying":
+      await reply(ctx, `the drift fix of ${code(stack.name)} is already being applied.`);
+      return;
+    case "gate":
+      await applyIfApproved(ctx, stack, current!.workflow, current!.task);
+  }
 }

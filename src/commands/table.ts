@@ -17,7 +17,7 @@ import { previewChangedStacks, startPreview } from "./preview.js";
 import { requestRollbackStacks } from "./rollback.js";
 import { replyStatus } from "./status.js";
 import { unlockStacks } from "./unlock.js";
-import { requestDriftCheck } from "./drift.js";
+import { requestDriftCheck, requestDriftFix } from "./drift.js";
 
 /** The stacks a command's arguments are checked against (the default branch's config). */
 export interface RepoStacks {
@@ -135,13 +135,21 @@ export const COMMANDS = [
     form: "agent",
     usage: "/agent deploy [stack...] [--stack <stack>] [--all]",
     description:
-      "Apply this pull request to a stack (the default stack if omitted), once approved. Several stacks (or `--all`: every stack previewed on the head) apply in dependency order, each through its own gate; a failure stops what depends on it.",
-    where: "pull_request",
+      "Apply this pull request to a stack (the default stack if omitted), once approved. Several stacks (or `--all`: every stack previewed on the head) apply in dependency order, each through its own gate; a failure stops what depends on it. On a stack's drift issue: apply the default branch to fix the drift, through the same gate.",
+    where: "both",
     permission: "write",
     args: "named-stacks",
     flags: ["stack", "all"],
     config: "required",
-    run: (ctx, c, env) => (c.all || c.stacks.length > 1 ? requestDeployRun(ctx, c.all ? null : c.stacks, env.config, env.permission) : requestDeploy(ctx, c.stacks[0]!, env.config, env.permission)),
+    // In an issue: the stack's drift issue, where it applies the default branch (src/commands/drift.ts).
+    run: (ctx, c, env) =>
+      !ctx.isPullRequest
+        ? c.all || c.stacks.length > 1
+          ? reply(ctx, "on a drift issue, `/agent deploy` names the issue's one stack. Nothing was run.")
+          : requestDriftFix(ctx, c.stacks[0]!, env.config, env.permission)
+        : c.all || c.stacks.length > 1
+          ? requestDeployRun(ctx, c.all ? null : c.stacks, env.config, env.permission)
+          : requestDeploy(ctx, c.stacks[0]!, env.config, env.permission),
     // Deploys the clicked preview's plan, or nothing.
     button: { identifier: "deploy", label: "Deploy", run: (ctx, c, env, click) => requestDeploy(ctx, c.stacks[0]!, env.config, env.permission, click.preview) },
   }),

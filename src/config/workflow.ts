@@ -31,7 +31,7 @@ export interface MainlineApply {
    * `rollback`: `/agent rollback`; `merge-commit`: a merge-first deploy whose merge commit
    * planned differently; `merge-queue`: a merge group's commit (src/deploys/merge-queue.ts).
    */
-  purpose: "rollback" | "merge-commit" | "merge-queue" | "drift";
+  purpose: "rollback" | "merge-commit" | "merge-queue" | "drift" | "drift-fix";
   /** `drift`: preview with `--refresh` (the stack's `drift.refresh`). */
   refresh?: boolean;
   /**

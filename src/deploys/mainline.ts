@@ -95,7 +95,7 @@ export async function applyMainlinePreview(run: TaskRun, by: { actor: string; de
 }
 
 export function mainlineTitle(branch: MainlineApply): string {
-  return branch.purpose === "rollback" ? "Rollback" : branch.purpose === "merge-queue" ? "Merge-queue deploy" : branch.purpose === "drift" ? "Drift check" : "Deploy of the merge commit";
+  return branch.purpose === "rollback" ? "Rollback" : branch.purpose === "merge-queue" ? "Merge-queue deploy" : branch.purpose === "drift" ? "Drift check" : branch.purpose === "drift-fix" ? "Drift fix" : "Deploy of the merge commit";
 }
 
 /** One line of plan: counts and destructive operations (the full table is on the check run). */

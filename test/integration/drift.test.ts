@@ -10,7 +10,7 @@ import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { staticCredentials } from "../../src/connectors/credentials.js";
 import { createRedis, DRIFT_QUEUE, type DriftJobData } from "../../src/connectors/queues.js";
-import { GitHubFake, type RecordedCall } from "../helpers/github-fake.js";
+import { GitHubFake, isCheckRunCompleted, type RecordedCall } from "../helpers/github-fake.js";
 import { until } from "../helpers/app-process.js";
 import { deliver, issueCommentPayload, pushPayload, startAppFixture, TEST_REDIS_URL, type AppFixture } from "../helpers/harness.js";
 
@@ -41,6 +41,7 @@ describe("drift detection", () => {
     f = await startAppFixture(TOKEN, { credentials: staticCredentials(() => ({ PULUMI_BACKEND_URL: "file:///tmp/pulumi-state", PULUMI_CONFIG_PASSPHRASE: "drift-test-passphrase-000001" })) });
     gh = new GitHubFake(REPO, TOKEN);
     gh.permissions.set("alice", "write");
+    gh.permissions.set("bob", "write");
     gh.files.set("main:.github/agent.yml", WITH_DRIFT);
   });
   afterAll(async () => {
@@ -141,5 +142,27 @@ describe("drift detection", () => {
     expect(gh.issues.get(Number(reopened.path.split("/").pop()))!.state).toBe("open");
     expect(gh.issues.size).toBe(1);
     expect((await f.db.query("SELECT requested_by FROM workflows WHERE repo = $1 ORDER BY created_at DESC LIMIT 1", [REPO])).rows[0]).toEqual({ requested_by: "drift-schedule" });
+  });
+  it("`/agent deploy` on the drift issue previews the default branch and applies it once approved; elsewhere in an issue it is refused", async () => {
+    const say = async (issue: number, body: string, login: string) => f.watcher.handled((await deliver(f.app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: cloneUrl(), prNumber: issue, body, login, onPullRequest: false }))).id);
+    const replies = (issue: number) => gh.find("POST", new RegExp(`/issues/${issue}/comments$`)).map((c) => String(c.body!.body));
+    const { issue_number: issue } = (await f.db.query("SELECT issue_number FROM drift_stacks WHERE repo = $1 AND stack = 'prod'", [REPO])).rows[0];
+    // Not the drift issue: nothing runs.
+    await say(901, "/agent deploy prod", "alice");
+    expect(replies(901).at(-1)).toContain("works on a stack's drift issue (label `agent:drift`), and this is not a drift issue. Nothing was run.");
+
+    const head = await mainAt(true);
+    await say(issue, "/agent deploy prod", "alice");
+    expect(replies(issue).at(-1)).toContain(`fixing the drift of \`prod\`: previewing \`${head.slice(0, 7)}\``);
+    await gh.waitFor(() => replies(issue).some((b) => /Drift fix of `prod` at `[0-9a-f]{7}` is planned .* waits for approval/s.test(b)), "the plan in the issue", 60_000);
+    // Not approved yet: the checklist, nothing applied; the requester's own approval never counts.
+    await say(issue, "/agent deploy prod", "alice");
+    expect(replies(issue).at(-1)).toMatch(/Drift fix of `prod` at `[0-9a-f]{7}` is blocked/);
+    await say(issue, "/approve", "bob");
+    await say(issue, "/agent deploy prod", "alice");
+    expect(replies(issue).at(-1)).toMatch(/applying the drift fix of `prod` at `[0-9a-f]{7}`/);
+    const done = await gh.waitFor((c) => isCheckRunCompleted(c) && gh.checkRuns.get(Number(c.path.split("/").pop()))?.name === "agent/deploy (prod)", "the drift fix's apply", 60_000);
+    expect(done.body).toMatchObject({ conclusion: "success" });
+    expect([...gh.deployments.values()]).toEqual([expect.objectContaining({ ref: head, environment: "prod", statuses: ["in_progress", "success"] })]);
   });
 });
