@@ -4,7 +4,7 @@ import { Worker, type Job } from "bullmq";
 import Docker from "dockerode";
 import { pino, type Logger } from "pino";
 import { Probot, ProbotOctokit } from "probot";
-import type { ServerConfig } from "./config/server-config.js";
+import { isRegistered, type ServerConfig } from "./config/server-config.js";
 import { credentialsConfigFromEnv } from "./config/credentials-config.js";
 import { noCredentials, type CredentialSource } from "./connectors/credentials.js";
 import { credentialSourceFromConfig, type CredentialsRuntime, type VaultHealth } from "./connectors/vault/index.js";
@@ -19,7 +19,7 @@ import { WorkerHeartbeat } from "./jobs/heartbeat.js";
 import { processPreviewTask } from "./jobs/preview-task.js";
 import { processDeployTask } from "./jobs/deploy-task.js";
 import { createQueues, createRedis, DIAGNOSE_QUEUE, DRIFT_QUEUE, TASK_QUEUE, WEBHOOK_QUEUE, type DiagnoseJobData, type DriftJobData, type TaskJobData, type WebhookJobData } from "./connectors/queues.js";
-import { startDriftCheck } from "./deploys/drift.js";
+import { startDriftCheck, syncAllDriftSchedules } from "./deploys/drift.js";
 import { processDiagnose } from "./jobs/diagnose.js";
 import { runTaskInSpan } from "./jobs/task-span.js";
 import { withSpan } from "./ops/tracing.js";
@@ -334,6 +334,12 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       w.on("error", (err) => log.error({ err, queue: w.name }, "worker error"));
     }
     log.info({ concurrency: config.worker.concurrency }, "workers started");
+    if (config.drift.syncOnStart && isRegistered(config)) {
+      void (async () => syncAllDriftSchedules(deps, await probot.auth()))().then(
+        (r) => log.info(r, "drift schedules synced"),
+        (err) => log.warn({ err }, "drift schedules not synced on start-up"),
+      );
+    }
     // A worker-only process has no web tier: its task metrics are served on METRICS_PORT.
     if (config.role === "worker" && config.metrics.port !== null) {
       const s = createMetricsServer({ metrics, token: config.metrics.token, log });

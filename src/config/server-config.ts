@@ -116,6 +116,8 @@ export const ServerEnvSchema = z.object({
   WORKER_STALLED_INTERVAL_SECONDS: intFrom(30, 1, 3600),
   /** How long a stack lock taken by a successful preview lasts without being renewed. */
   STACK_LOCK_TTL_SECONDS: intFrom(86_400, 60, 30 * 86_400),
+  /** On start-up, a worker reads every installed repository's config and syncs its drift schedules ("false": only pushes do). */
+  DRIFT_SYNC_ON_START: z.enum(["true", "false"], { error: "must be `true` or `false`" }).default("true"),
   /** How long an approval (review or `/approve`) counts. */
   APPROVAL_TTL_SECONDS: intFrom(86_400, 60, 30 * 86_400),
   /** A floor under every stack's `gate.approvals`: a repository cannot configure fewer. */
@@ -203,6 +205,8 @@ export interface ServerConfig {
     stalledIntervalSeconds: number;
   };
   locks: { ttlSeconds: number };
+  /** Drift schedules: synced from every installed repository's config when a worker starts. */
+  drift: { syncOnStart: boolean };
   comments: { maxContinuations: number; stickyUpdateIntervalMs: number };
   gate: { approvalTtlSeconds: number; minApprovals: number };
   /** ADMIN_TOKEN: enables `POST /admin/break-glass`, `/admin/audit` and `/admin/queues` (Authorization: Bearer <token>); null: they are off. */
@@ -361,6 +365,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
       stalledIntervalSeconds: env.WORKER_STALLED_INTERVAL_SECONDS,
     },
     locks: { ttlSeconds: env.STACK_LOCK_TTL_SECONDS },
+    drift: { syncOnStart: env.DRIFT_SYNC_ON_START === "true" },
     comments: { maxContinuations: env.COMMENT_MAX_CONTINUATIONS, stickyUpdateIntervalMs: env.STICKY_UPDATE_INTERVAL_MS },
     gate: { approvalTtlSeconds: env.APPROVAL_TTL_SECONDS, minApprovals: env.GATE_MIN_APPROVALS },
     adminToken: env.ADMIN_TOKEN ?? null,

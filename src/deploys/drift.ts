@@ -54,6 +54,35 @@ export async function syncDriftFromDefaultBranch(deps: AppDeps, gh: GitHub, r: {
   if (synced.scheduled.length || synced.removed.length) await appendAudit(deps.db, { actor: r.actor, action: "drift.scheduled", repo: r.repoFullName, deliveryId: r.deliveryId, detail: synced });
 }
 
+/**
+ * On start-up: every repository the app is installed on syncs its drift schedules from its
+ * default branch's config (so schedules come back after Redis lost them, or appear for
+ * repositories configured while the app was down). Best effort: one repository's failure is
+ * logged and the others go on.
+ */
+export async function syncAllDriftSchedules(deps: AppDeps, appClient: GitHub): Promise<{ repos: number; failed: number }> {
+  let repos = 0;
+  let failed = 0;
+  const installations = await appClient.paginate(appClient.rest.apps.listInstallations, { per_page: 100 });
+  for (const inst of installations) {
+    const gh = await deps.github(inst.id);
+    const list = await gh.paginate(gh.rest.apps.listReposAccessibleToInstallation, { per_page: 100 });
+    const repositories = (Array.isArray(list) ? list : ((list as { repositories?: unknown[] }).repositories ?? [])) as Array<{ full_name: string; clone_url: string; default_branch: string; archived?: boolean }>;
+    for (const r of repositories) {
+      if (r.archived) continue;
+      repos++;
+      const [owner, repo] = r.full_name.split("/") as [string, string];
+      try {
+        await syncDriftFromDefaultBranch(deps, gh, { repo: { owner, repo }, repoFullName: r.full_name, installationId: inst.id, cloneUrl: r.clone_url, defaultBranch: r.default_branch, actor: "pr-infra-agent", deliveryId: null });
+      } catch (err) {
+        failed++;
+        deps.log.warn({ err, repo: r.full_name }, "drift schedules not synced");
+      }
+    }
+  }
+  return { repos, failed };
+}
+
 export type DriftStart = { ok: true; sha: string; taskId: string } | { ok: false; why: string };
 
 /** One drift check now: previews the default branch's head of the stack with `--refresh`. */

@@ -168,6 +168,9 @@ export class GitHubFake {
   readonly environments = new Map<string, { protection_rules: unknown[]; deployment_branch_policy: { protected_branches: boolean; custom_branch_policies: boolean } | null; branch_policies?: Array<{ name: string; type?: string }> }>();
   /** Branches GitHub protects (GET /branches/:branch `protected`). */
   readonly protectedBranches = new Set<string>();
+  /** GET /app/installations (the app's JWT) and GET /installation/repositories: what the app is installed on (default none). */
+  appInstallations: Array<{ id: number }> = [];
+  installationRepos: Array<{ full_name: string; clone_url: string; default_branch: string }> = [];
   /** What GET /branches/:branch answers as the branch's commit (default 000…). */
   readonly branchHeads = new Map<string, string>();
   /** Issues the app opened (POST /issues), as updated since (PATCH /issues/:n). */
@@ -353,6 +356,14 @@ export class GitHubFake {
     }
     if (c.method === "POST" && (r = m(`/repos/${repo}/actions/runs/(\\d+)/deployment_protection_rule`))) {
       return [204, ""];
+    }
+    if (c.method === "GET" && m("/app/installations")) {
+      if (Number(c.query.get("page") ?? "1") > 1) return [200, []];
+      return [200, this.appInstallations.map((i) => ({ id: i.id, account: { login: this.repo.split("/")[0], type: "Organization" }, app_id: 12345, target_type: "Organization", permissions: {}, events: [] }))];
+    }
+    if (c.method === "GET" && m("/installation/repositories")) {
+      if (Number(c.query.get("page") ?? "1") > 1) return [200, { total_count: this.installationRepos.length, repositories: [] }];
+      return [200, { total_count: this.installationRepos.length, repository_selection: "selected", repositories: this.installationRepos.map((r, i) => ({ id: 700 + i, name: r.full_name.split("/")[1], full_name: r.full_name, clone_url: r.clone_url, default_branch: r.default_branch, archived: false, owner: { login: r.full_name.split("/")[0] } })) }];
     }
     if (c.method === "POST" && m("/graphql")) {
       // Only the merge-queue query is asked (src/connectors/github.ts listMergeQueue).

@@ -38,11 +38,14 @@ describe("drift detection", () => {
   let gh: GitHubFake;
 
   beforeAll(async () => {
-    f = await startAppFixture(TOKEN, { credentials: staticCredentials(() => ({ PULUMI_BACKEND_URL: "file:///tmp/pulumi-state", PULUMI_CONFIG_PASSPHRASE: "drift-test-passphrase-000001" })) });
+    // GitHub first: the app syncs every installed repository's schedules as it starts.
     gh = new GitHubFake(REPO, TOKEN);
+    gh.appInstallations = [{ id: 4242 }];
+    gh.installationRepos = [{ full_name: REPO, clone_url: "http://127.0.0.1:1/unused.git", default_branch: "main" }];
+    gh.files.set("main:.github/agent.yml", WITH_DRIFT);
+    f = await startAppFixture(TOKEN, { env: { DRIFT_SYNC_ON_START: "true" }, credentials: staticCredentials(() => ({ PULUMI_BACKEND_URL: "file:///tmp/pulumi-state", PULUMI_CONFIG_PASSPHRASE: "drift-test-passphrase-000001" })) });
     gh.permissions.set("alice", "write");
     gh.permissions.set("bob", "write");
-    gh.files.set("main:.github/agent.yml", WITH_DRIFT);
   });
   afterAll(async () => {
     gh?.stop();
@@ -71,6 +74,14 @@ describe("drift detection", () => {
   /** The stack's drift record once the check of `sha` is committed (the issue is written inside that transaction). */
   const row = (sha: string) =>
     until(async () => (await f.db.query("SELECT state, issue_number, since FROM drift_stacks WHERE repo = $1 AND stack = 'prod' AND sha = $2", [REPO, sha])).rows[0], `the drift record of ${sha.slice(0, 7)}`);
+
+  it("syncs every installed repository's schedules on start-up", async () => {
+    // The sync's last step is its audit row.
+    const synced = await until(async () => (await f.db.query("SELECT actor, detail FROM audit_log WHERE action = 'drift.scheduled'")).rows[0], "the start-up sync");
+    expect(synced).toEqual({ actor: "pr-infra-agent", detail: { scheduled: ["prod"], removed: [] } });
+    expect((await schedulers()).map((j) => [j.key, j.pattern])).toEqual([[`drift:${REPO}:prod`, "0 6 * * *"]]);
+    expect(gh.find("GET", /^\/app\/installations$/)).toHaveLength(1);
+  });
 
   it("keeps one scheduler per stack, whoever syncs it and how often, and removes it with the config", async () => {
     await pushConfig();
