@@ -1,5 +1,5 @@
 /** The data of one diagnostic report: gathered by src/jobs/diagnose.ts, rendered by src/render/diagnose.ts. */
-import type { FailureRow, LockRow, PendingApprovalRow, RunRow } from "../connectors/store/diagnostics.js";
+import type { FailureRow, LockRow, OpenDriftRow, PendingApprovalRow, RunRow } from "../connectors/store/diagnostics.js";
 import type { ProbeResult, SearchHit } from "../domain/diagnose.js";
 
 export type DiagnoseTrigger = "comment" | "label" | "template";
@@ -23,6 +23,8 @@ export interface DiagnosticReport {
   runs: RunRow[];
   failures: FailureRow[];
   locks: LockRow[];
+  /** Stacks whose last drift check found drift; absent in reports saved before drift existed. */
+  drift?: OpenDriftRow[];
   pending: PendingApprovalRow[];
   stuck: RunRow[];
   /** Seconds a task may run before it counts as stuck. */

@@ -13,6 +13,7 @@ import {
   recentFailures,
   recentRuns,
   repoLocks,
+  openDrift,
   saveReport,
   stuckTasks,
 } from "../connectors/store/diagnostics.js";
@@ -117,10 +118,11 @@ export async function processDiagnose(job: Job<DiagnoseJobData>, deps: AppDeps):
   );
 
   const stuckAfterSeconds = deps.config.sandbox.timeoutSeconds;
-  const [runs, failures, locks, pending, stuck, queues, probes] = await Promise.all([
+  const [runs, failures, locks, drift, pending, stuck, queues, probes] = await Promise.all([
     section(notes, "recent runs", [], () => recentRuns(deps.db, data.repo, data.stack, sizes.recent_runs), log),
     section(notes, "recent failures", [], () => recentFailures(deps.db, data.repo, data.stack, sizes.failures, new Date(Date.now() - FAILURE_LOOKBACK_DAYS * 86_400_000)), log),
     section(notes, "locks", [], () => repoLocks(deps.db, data.repo, data.stack), log),
+    section(notes, "open drift", [], () => openDrift(deps.db, data.repo, data.stack), log),
     section(notes, "pending approvals", [], () => pendingApprovals(deps.db, data.repo, data.stack), log),
     section(notes, "stuck tasks", [], () => stuckTasks(deps.db, data.repo, data.stack, stuckAfterSeconds), log),
     section(notes, "queue depths", [], () => queueDepths(deps), log),
@@ -147,6 +149,7 @@ export async function processDiagnose(job: Job<DiagnoseJobData>, deps: AppDeps):
     runs,
     failures,
     locks,
+    drift,
     pending,
     stuck,
     stuckAfterSeconds,

@@ -119,6 +119,14 @@ describe("the report comment", () => {
     expect(body).toContain("_Nothing similar in the knowledge base yet._");
     expect(body).toContain("> ⚠️ Could not gather locks: connection refused");
     expect(body).not.toContain("### Latest failures");
+    expect(body).not.toContain("Open drift");
+  });
+
+  it("lists open drift with its issue", () => {
+    const report = fixtureReport();
+    const since = new Date(new Date(report.generatedAt).getTime() - 3 * 3600_000).toISOString();
+    const body = renderDiagnosticReport({ ...report, drift: [{ stack: "prod", since, sha: "a".repeat(40), issueNumber: 31 }] });
+    expect(body).toMatch(/\*\*Open drift:\*\* `prod` since 3 h ago \(#31\)/);
   });
 });
 

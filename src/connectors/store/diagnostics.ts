@@ -97,6 +97,23 @@ export async function repoLocks(db: Db, repo: string, stack: string | null): Pro
   return rows;
 }
 
+/** A stack whose last drift check found drift (src/deploys/drift.ts). */
+export interface OpenDriftRow {
+  stack: string;
+  since: string;
+  sha: string;
+  issueNumber: number | null;
+}
+
+export async function openDrift(db: Db, repo: string, stack: string | null): Promise<OpenDriftRow[]> {
+  const { rows } = await db.query<OpenDriftRow>(
+    `SELECT stack, since, sha, issue_number AS "issueNumber" FROM drift_stacks
+     WHERE repo = $1 AND state = 'drifted' AND ($2::text IS NULL OR stack = $2) ORDER BY stack`,
+    [repo, stack],
+  );
+  return rows;
+}
+
 export interface PendingApprovalRow {
   what: "deploy" | "rollback" | "slack";
   stack: string;
