@@ -12,6 +12,8 @@ CREATE TABLE drift_stacks (
   sha           text NOT NULL,
   task_id       uuid,
   issue_number  integer,
+  -- The resource types that drifted (the fleet view groups stacks drifting in the same types).
+  types         text[] NOT NULL DEFAULT '{}',
   PRIMARY KEY (repo, stack)
 );
 

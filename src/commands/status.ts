@@ -1,4 +1,7 @@
 import { evaluateGate } from "../approval/gate.js";
+import { driftStackOfIssue, relatedDrift } from "../connectors/store/drift.js";
+import { renderRelatedDrift } from "../render/drift.js";
+import { code, shortSha } from "../render/markdown.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import { getStackLock, lockQueue, type StackLock } from "../connectors/store/locks.js";
 import { getTasks, latestPreviewPerStack } from "../connectors/store/workflows.js";
@@ -44,6 +47,14 @@ export async function replyStatus(ctx: CommandContext, stacks: ResolvedStack[]):
       const { facts } = await gatherFacts(ctx, stack, policy);
       parts.push(renderGateSummary(stack.name, evaluateGate(policy, facts)));
     }
+  }
+  // A drift issue: the stack's drift and the stacks drifting with it (the fleet view).
+  const drift = ctx.isPullRequest ? null : await driftStackOfIssue(ctx.deps.db, ctx.repoFullName, ctx.threadNumber);
+  if (drift) {
+    const related = await relatedDrift(ctx.deps.db, ctx.repoFullName, drift.stack, drift.types, drift.checked_at);
+    parts.push("", `**Drift of ${code(drift.stack)}**: ${drift.state === "drifted" ? `drifting since ${drift.since?.toISOString()}` : drift.state === "clean" ? "clean" : "the last check failed"}; last checked ${drift.checked_at.toISOString()} at ${code(shortSha(drift.sha))}.`);
+    const group = renderRelatedDrift(related.map((x) => ({ stack: x.stack, issue: x.issue_number, types: x.types.filter((t) => drift.types.includes(t)) })));
+    if (group.length) parts.push("", ...group);
   }
   const trail = renderAuditTail(await listAudit(ctx.deps.db, ctx.repoFullName, ctx.threadNumber));
   if (trail) parts.push("", trail);

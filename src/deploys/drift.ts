@@ -13,7 +13,7 @@ import { branchRef } from "../connectors/branch-ref.js";
 import { branchHead, createComment, createIssue, getFileText, REPO_CONFIG_PATH, updateIssue, type GitHub, type RepoRef } from "../connectors/github.js";
 import type { DriftJobData } from "../connectors/queues.js";
 import { appendAudit, auditWorkflow } from "../connectors/store/audit.js";
-import { recordDriftCheck } from "../connectors/store/drift.js";
+import { recordDriftCheck, relatedDrift } from "../connectors/store/drift.js";
 import type { AppDeps, TaskRun } from "../deps.js";
 import type { PreviewOutcome } from "../plan/types.js";
 import { DRIFT_LABEL, driftedResources, renderDriftIssue, renderDriftResolved, renderDriftTitle } from "../render/drift.js";
@@ -122,9 +122,12 @@ export async function afterDriftPreview(run: TaskRun, outcome: { succeeded: bool
   const drifted = plan ? driftedResources(plan) : [];
   const state = !plan ? "failed" : drifted.length ? "drifted" : "clean";
   const logUrl = taskLogUrl(deps.config, task.id);
-  const row = await recordDriftCheck(deps.db, { repo: workflow.repo, stack: stack.name, state, sha: workflow.head_sha, taskId: task.id }, async (before, after) => {
+  const types = [...new Set(drifted.map((r) => r.type))].sort();
+  const row = await recordDriftCheck(deps.db, { repo: workflow.repo, stack: stack.name, state, sha: workflow.head_sha, taskId: task.id, types }, async (before, after, client) => {
     if (state === "drifted") {
-      const body = renderDriftIssue({ stack: stack.name, defaultBranch: workflow.config.defaultBranch, sha: workflow.head_sha, since: after.since!, checkedAt: after.checked_at, resources: drifted, logUrl });
+      // The fleet view: stacks drifting in the same resource types in the same run link to each other.
+      const related = (await relatedDrift(client, workflow.repo, stack.name, types, after.checked_at)).map((x) => ({ stack: x.stack, issue: x.issue_number, types: x.types.filter((t) => types.includes(t)) }));
+      const body = renderDriftIssue({ stack: stack.name, defaultBranch: workflow.config.defaultBranch, sha: workflow.head_sha, since: after.since!, checkedAt: after.checked_at, resources: drifted, logUrl, related });
       if (before?.issue_number) {
         // In place; reopened if someone closed it while the drift stayed or came back.
         await updateIssue(gh, repo, before.issue_number, { title: renderDriftTitle(stack.name), body, state: "open" });

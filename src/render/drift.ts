@@ -21,7 +21,24 @@ export function renderDriftTitle(stack: string): string {
   return `Drift: ${stack} differs from the default branch`;
 }
 
-export function renderDriftIssue(d: { stack: string; defaultBranch: string; sha: string; since: Date; checkedAt: Date; resources: ResourceChange[]; logUrl: string | null }): string {
+export interface RelatedDrift {
+  stack: string;
+  issue: number | null;
+  /** The resource types both drifted in. */
+  types: string[];
+}
+
+/** The fleet view: other stacks drifting in the same resource types in the same run. */
+export function renderRelatedDrift(related: readonly RelatedDrift[]): string[] {
+  if (related.length === 0) return [];
+  return [
+    `**Drifting together** (other stacks whose check in the same run found the same resource types changed — perhaps one cause):`,
+    ...related.map((r) => `- ${code(r.stack)}${r.issue ? ` #${r.issue}` : ""}: ${r.types.map((t) => code(t)).join(", ")}`),
+    "",
+  ];
+}
+
+export function renderDriftIssue(d: { stack: string; defaultBranch: string; sha: string; since: Date; checkedAt: Date; resources: ResourceChange[]; logUrl: string | null; related?: RelatedDrift[] }): string {
   const ordered = orderForDisplay(d.resources);
   const destructive = ordered.filter((r) => r.op === "delete" || r.op === "replace");
   return [
@@ -36,6 +53,7 @@ export function renderDriftIssue(d: { stack: string; defaultBranch: string; sha:
     ...ordered.slice(0, MAX_ROWS).map(resourceRow),
     ...(ordered.length > MAX_ROWS ? ["", `…and ${ordered.length - MAX_ROWS} more (the log has all).`] : []),
     "",
+    ...renderRelatedDrift(d.related ?? []),
     "**How to fix it**",
     `- Make the resources match the code again: comment \`/agent deploy ${d.stack}\` here. The default branch's head is previewed and, once approved, applied through the same gate as a pull request (approvals, policy, audit).`,
     `- Or keep the change: open a pull request that makes the code declare it, and deploy it as usual.`,

@@ -176,4 +176,29 @@ describe("drift detection", () => {
     expect(done.body).toMatchObject({ conclusion: "success" });
     expect([...gh.deployments.values()]).toEqual([expect.objectContaining({ ref: head, environment: "prod", statuses: ["in_progress", "success"] })]);
   });
+  it("fleet view: stacks drifting in the same resource types in the same run link to each other, and /agent status on a drift issue lists the group", async () => {
+    gh.files.set("main:.github/agent.yml", `${WITH_DRIFT}  - name: edge\n    dir: edge\n    engine: pulumi\n    drift: { schedule: "0 6 * * *" }\n`);
+    const both = async () => {
+      const sha = await f.git.commit(REPO, { "infra/Pulumi.yaml": "name: shop\nruntime: nodejs\n", "infra/pulumi-standin.json": program(true), "edge/Pulumi.yaml": "name: edge\nruntime: nodejs\n", "edge/pulumi-standin.json": program(true) }, "main, both drifting");
+      gh.branchHeads.set("main", sha);
+      const res = await deliver(f.app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: cloneUrl(), prNumber: 902, body: "/agent drift", login: "alice", onPullRequest: false }));
+      await f.watcher.handled(res.id);
+      for (const stack of ["prod", "edge"]) await until(async () => (await f.db.query("SELECT 1 FROM drift_stacks WHERE repo = $1 AND stack = $2 AND sha = $3", [REPO, stack, sha])).rows[0], `${stack}'s check`);
+    };
+    await both();
+    // Checked again: each issue now names the other (whichever recorded first saw none the first time).
+    await both();
+    const rows = (await f.db.query<{ stack: string; issue_number: number; types: string[] }>("SELECT stack, issue_number, types FROM drift_stacks WHERE repo = $1 ORDER BY stack", [REPO])).rows;
+    expect(rows.map((r) => [r.stack, r.types])).toEqual([["edge", ["aws:s3/bucket:Bucket"]], ["prod", ["aws:s3/bucket:Bucket"]]]);
+    const [edge, prod] = rows;
+    expect(gh.issues.get(prod!.issue_number)!.body).toContain(`**Drifting together**`);
+    expect(gh.issues.get(prod!.issue_number)!.body).toContain(`- \`edge\` #${edge!.issue_number}: \`aws:s3/bucket:Bucket\``);
+    expect(gh.issues.get(edge!.issue_number)!.body).toContain(`- \`prod\` #${prod!.issue_number}: \`aws:s3/bucket:Bucket\``);
+
+    const res = await deliver(f.app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: cloneUrl(), prNumber: prod!.issue_number, body: "/agent status", login: "alice", onPullRequest: false }));
+    await f.watcher.handled(res.id);
+    const status = gh.find("POST", new RegExp(`/issues/${prod!.issue_number}/comments$`)).map((c) => String(c.body!.body)).at(-1)!;
+    expect(status).toMatch(/\*\*Drift of `prod`\*\*: drifting since/);
+    expect(status).toContain(`- \`edge\` #${edge!.issue_number}: \`aws:s3/bucket:Bucket\``);
+  });
 });

@@ -11,6 +11,7 @@ export interface DriftStackRow {
   sha: string;
   task_id: string | null;
   issue_number: number | null;
+  types: string[];
 }
 
 export async function getDriftStack(db: Db | pg.PoolClient, repo: string, stack: string): Promise<DriftStackRow | null> {
@@ -29,8 +30,8 @@ export async function driftStackOfIssue(db: Db, repo: string, issueNumber: numbe
  */
 export async function recordDriftCheck(
   db: Db,
-  r: { repo: string; stack: string; state: DriftStackRow["state"]; sha: string; taskId: string },
-  tell: (before: DriftStackRow | null, after: DriftStackRow) => Promise<number | null>,
+  r: { repo: string; stack: string; state: DriftStackRow["state"]; sha: string; taskId: string; types: string[] },
+  tell: (before: DriftStackRow | null, after: DriftStackRow, client: pg.PoolClient) => Promise<number | null>,
 ): Promise<DriftStackRow> {
   return inTransaction(db, async (client) => {
     await client.query("SELECT pg_advisory_xact_lock(hashtext('drift:' || $1), hashtext($2))", [r.repo, r.stack]);
@@ -38,13 +39,27 @@ export async function recordDriftCheck(
     // A task reported twice (a retried job) changes nothing the second time.
     if (before?.task_id === r.taskId) return before;
     const since = r.state === "drifted" ? (before?.state === "drifted" && before.since ? before.since : new Date()) : r.state === "failed" ? (before?.since ?? null) : null;
-    const after: DriftStackRow = { repo: r.repo, stack: r.stack, state: r.state, since, checked_at: new Date(), sha: r.sha, task_id: r.taskId, issue_number: before?.issue_number ?? null };
-    after.issue_number = await tell(before, after);
+    const after: DriftStackRow = { repo: r.repo, stack: r.stack, state: r.state, since, checked_at: new Date(), sha: r.sha, task_id: r.taskId, issue_number: before?.issue_number ?? null, types: r.types };
+    after.issue_number = await tell(before, after, client);
     await client.query(
-      `INSERT INTO drift_stacks (repo, stack, state, since, checked_at, sha, task_id, issue_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-       ON CONFLICT (repo, stack) DO UPDATE SET state = EXCLUDED.state, since = EXCLUDED.since, checked_at = EXCLUDED.checked_at, sha = EXCLUDED.sha, task_id = EXCLUDED.task_id, issue_number = EXCLUDED.issue_number`,
-      [after.repo, after.stack, after.state, after.since, after.checked_at, after.sha, after.task_id, after.issue_number],
+      `INSERT INTO drift_stacks (repo, stack, state, since, checked_at, sha, task_id, issue_number, types) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (repo, stack) DO UPDATE SET state = EXCLUDED.state, since = EXCLUDED.since, checked_at = EXCLUDED.checked_at, sha = EXCLUDED.sha, task_id = EXCLUDED.task_id, issue_number = EXCLUDED.issue_number, types = EXCLUDED.types`,
+      [after.repo, after.stack, after.state, after.since, after.checked_at, after.sha, after.task_id, after.issue_number, after.types],
     );
     return after;
   });
+}
+
+/**
+ * The fleet view: other stacks of the repository drifting now in at least one of the same
+ * resource types, whose last check ended within `withinSeconds` of `at` (the same scheduled run).
+ */
+export async function relatedDrift(db: Db | pg.PoolClient, repo: string, stack: string, types: string[], at: Date, withinSeconds = 3600): Promise<DriftStackRow[]> {
+  if (types.length === 0) return [];
+  const res = await db.query<DriftStackRow>(
+    `SELECT * FROM drift_stacks WHERE repo = $1 AND stack <> $2 AND state = 'drifted' AND types && $3::text[]
+       AND abs(extract(epoch FROM (checked_at - $4::timestamptz))) <= $5 ORDER BY stack`,
+    [repo, stack, types, at, withinSeconds],
+  );
+  return res.rows;
 }
