@@ -20,6 +20,7 @@
  * when the head moved) still stops the new commits from being merged unapproved.
  */
 import type pg from "pg";
+import type { EnvironmentFacts } from "../approval/environment.js";
 import { mainlineGateFacts, mainlineGatePolicy } from "../approval/mainline-gate.js";
 import { evaluateGate, type GateFacts, type GateResult } from "../approval/gate.js";
 import { closedByRecords } from "../approval/timeline.js";
@@ -34,7 +35,7 @@ import type { AppDeps } from "../deps.js";
 import { renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
-import { approvalCommands, approverFacts, gatePolicy, gatherFacts } from "./gate-facts.js";
+import { approvalCommands, approverFacts, gatePolicy, gatherFacts, mainlineEnvironment, withEnvironmentTeams } from "./gate-facts.js";
 import { getMergeGroup } from "../connectors/store/merge-groups.js";
 import { commentThreads } from "./threads.js";
 import { judgeGroupStack } from "./merge-queue.js";
@@ -112,14 +113,15 @@ async function claimBranchApply(deps: AppDeps, gh: GitHub, r: RepoRef, workflow:
   }
   const policy = mainlineGatePolicy(gatePolicy(stack, deps.config.gate), Math.max(branch.approvals, deps.config.gate.minApprovals));
   const before = await listApprovals(deps.db, deploy.repo, deploy.pr_number, stack.name);
-  const { permissions, teamMembers } = await approverFacts(gh, r, before.map((a) => a.actor), policy);
+  const environment = await mainlineEnvironment(gh, r, stack, preview.workflow.config.defaultBranch);
+  const { permissions, teamMembers } = await approverFacts(gh, r, before.map((a) => a.actor), withEnvironmentTeams(policy, environment));
   return withGateLock(deps.db, deploy.repo, deploy.pr_number, async (q) => {
     const rows = await listApprovals(q, deploy.repo, deploy.pr_number, stack.name);
     const consumed = await listConsumedApprovals(q, deploy.repo, stack.name);
     const task = preview.task;
     const result = evaluateGate(
       policy,
-      mainlineGateFacts({
+      withEnvironment(environment, mainlineGateFacts({
         now: new Date(),
         stack: stack.name,
         threadNumber: deploy.pr_number,
@@ -131,11 +133,15 @@ async function claimBranchApply(deps: AppDeps, gh: GitHub, r: RepoRef, workflow:
         permissions,
         teamMembers,
         consumed,
-      }),
+      })),
     );
     const why = result.planHash !== deploy.plan_hash ? [`the previewed plan is not the queued plan ${code(shortPlanHash(deploy.plan_hash) ?? "")}`] : [];
     return decide(q, deploy, result, why, preview.workflow.head_sha);
   });
+}
+
+function withEnvironment(environment: EnvironmentFacts | null, facts: GateFacts): GateFacts {
+  return environment ? { ...facts, environment } : facts;
 }
 
 /** Inside the lock: claim with the approvals used, or end BLOCKED. */

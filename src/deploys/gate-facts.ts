@@ -173,12 +173,29 @@ async function environmentFacts(s: GateSubject, stack: ResolvedStack, pull: Pull
   return { rules, ref: { name: fork ? `${pull.headRepoFullName ?? "fork"}:${name}` : name, protected: isProtected } };
 }
 
+/** The stack's GitHub environment for an apply of the default branch (a rollback, a merge commit, a drift fix); null: none. */
+export async function mainlineEnvironment(gh: GitHub, r: RepoRef, stack: ResolvedStack, defaultBranch: string): Promise<EnvironmentFacts | null> {
+  const rules = await getEnvironmentRules(gh, r, stack.environment?.name ?? stack.name);
+  if (!rules) return null;
+  const isProtected = rules.branchPolicy?.protectedBranches ? await isBranchProtected(gh, r, defaultBranch) : false;
+  return { rules, ref: { name: defaultBranch, protected: isProtected } };
+}
+
+/** The approvers' facts, with the environment's reviewer teams known too. */
+export function withEnvironmentTeams(policy: GatePolicy, environment: EnvironmentFacts | null): GatePolicy {
+  const envTeams = environment?.rules.reviewers?.teams ?? [];
+  if (envTeams.length === 0) return policy;
+  return { ...policy, approvers: { users: policy.approvers?.users ?? [], teams: [...new Set([...(policy.approvers?.teams ?? []), ...envTeams])] } };
+}
+
 /** The gate for a branch preview (rollback, merge commit): approvals from the thread bound to its commit and plan. */
 export async function evaluateMainlineGate(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, stack: ResolvedStack): Promise<GateResult> {
   const branch = workflow.config.branch!;
   const policy = mainlineGatePolicy(gatePolicy(stack, deps.config.gate), Math.max(branch.approvals, deps.config.gate.minApprovals));
   const rows = await listApprovals(deps.db, workflow.repo, workflow.pr_number, stack.name);
-  const { permissions, teamMembers } = await approverFacts(gh, r, rows.map((a) => a.actor), policy);
+  // A drift check applies nothing: only the applies of the default branch meet the environment.
+  const environment = branch.purpose === "drift" ? null : await mainlineEnvironment(gh, r, stack, workflow.config.defaultBranch);
+  const { permissions, teamMembers } = await approverFacts(gh, r, rows.map((a) => a.actor), withEnvironmentTeams(policy, environment));
   const facts = mainlineGateFacts({
     now: new Date(),
     stack: stack.name,
@@ -192,7 +209,7 @@ export async function evaluateMainlineGate(deps: AppDeps, gh: GitHub, r: RepoRef
     permissions,
     teamMembers,
   });
-  return evaluateGate(policy, facts);
+  return evaluateGate(policy, environment ? { ...facts, environment } : facts);
 }
 
 /**

@@ -176,7 +176,8 @@ async function planOf(deps: AppDeps, taskId: string, hash: string, stack: Resolv
 /** What one pull request has approved for a stack: its gate (merge-queue policy) over its latest preview of its head. */
 async function approvedPlanOf(deps: AppDeps, gh: GitHub, repo: RepoRef, repoFullName: string, pr: number, stack: ResolvedStack): Promise<ApprovedPlan> {
   const policy = mergeQueuePolicy(gatePolicy(stack, deps.config.gate));
-  const gathered = await gatherFacts({ deps, gh, repo, repoFullName, threadNumber: pr }, stack, policy, { forApproval: true });
+  // Full facts: the environment's rules (its reviewers, branches) bind a merge-queue apply too.
+  const gathered = await gatherFacts({ deps, gh, repo, repoFullName, threadNumber: pr }, stack, policy);
   const result = evaluateGate(policy, mergeQueueFacts(gathered.facts));
   if (!result.allowed) {
     const unmet = result.requirements.filter((x) => !x.met).map((x) => x.detail);
