@@ -1,18 +1,15 @@
 import { decideImage } from "../approval/images.js";
-import { nextRollbackStep } from "../approval/mainline-gate.js";
 import { hasAtLeast, type RepoPermission } from "../approval/permissions.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { RepoConfig } from "../config/repo/schema.js";
 import { branchHead } from "../connectors/github.js";
 import { driftStackOfIssue } from "../connectors/store/drift.js";
-import { deployOfPreview } from "../connectors/store/gate.js";
-import { latestMainlinePreview } from "../connectors/store/workflows.js";
 import { startDriftCheck } from "../deploys/drift.js";
 import { startMainlinePreview } from "../deploys/mainline.js";
 import { code, shortSha } from "../render/markdown.js";
 import { DRIFT_LABEL } from "../render/drift.js";
 import { audit, reply, type CommandContext } from "./context.js";
-import { applyIfApproved } from "./rollback.js";
+import { applyIfApproved, mainlineStepOf } from "./rollback.js";
 
 /**
  * `/agent drift [stack]`: a drift check now — of the named stack, or of every stack with a
@@ -58,15 +55,7 @@ export async function requestDriftFix(ctx: CommandContext, stackName: string, lo
     return;
   }
   const head = await branchHead(ctx.gh, ctx.repo, ctx.defaultBranch);
-  const found = await latestMainlinePreview(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name);
-  const current = found?.workflow.config.branch?.purpose === "drift-fix" ? found : null;
-  const deploy = current ? await deployOfPreview(ctx.deps.db, current.task.id) : null;
-  const step = nextRollbackStep({
-    now: new Date(),
-    ttlSeconds: ctx.deps.config.gate.approvalTtlSeconds,
-    target: head,
-    current: current ? { sha: current.workflow.head_sha, state: current.task.state, createdAt: current.workflow.created_at, deploy: deploy ? (deploy.state === "PENDING" || deploy.state === "RUNNING" ? "live" : "ended") : null } : null,
-  });
+  const { step, current } = await mainlineStepOf(ctx, stack.name, "drift-fix", head);
   switch (step.kind) {
     case "nothing-deployed":
     case "preview": {

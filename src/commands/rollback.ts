@@ -1,4 +1,5 @@
-import { nextRollbackStep } from "../approval/mainline-gate.js";
+import { nextRollbackStep, type RollbackStep } from "../approval/mainline-gate.js";
+import type { MainlineApply } from "../config/workflow.js";
 import { decideImage } from "../approval/images.js";
 import { hasAtLeast, type RepoPermission } from "../approval/permissions.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
@@ -33,16 +34,7 @@ export async function requestRollback(ctx: CommandContext, stackName: string, lo
     return;
   }
   const target = await lastGoodDeploy(ctx.deps.db, ctx.repoFullName, stack.name);
-  const current = await latestMainlinePreview(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name);
-  const deploy = current ? await deployOfPreview(ctx.deps.db, current.task.id) : null;
-  const step = nextRollbackStep({
-    now: new Date(),
-    ttlSeconds: ctx.deps.config.gate.approvalTtlSeconds,
-    target: target?.sha ?? null,
-    current: current && current.workflow.config.branch?.purpose === "rollback"
-      ? { sha: current.workflow.head_sha, state: current.task.state, createdAt: current.workflow.created_at, deploy: deploy ? (deploy.state === "PENDING" || deploy.state === "RUNNING" ? "live" : "ended") : null }
-      : null,
-  });
+  const { step, current } = await mainlineStepOf(ctx, stack.name, "rollback", target?.sha ?? null);
   switch (step.kind) {
     case "nothing-deployed":
       await audit(ctx, "rollback.refused", { stack: stack.name, reason: "no successful deploy recorded" });
@@ -132,15 +124,7 @@ export async function requestRollbackStacks(ctx: CommandContext, names: string[]
   const states = [];
   for (const stack of stacks) {
     const target = await lastGoodDeploy(ctx.deps.db, ctx.repoFullName, stack.name);
-    const found = await latestMainlinePreview(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name);
-    const current = found?.workflow.config.branch?.purpose === "rollback" ? found : null;
-    const deploy = current ? await deployOfPreview(ctx.deps.db, current.task.id) : null;
-    const step = nextRollbackStep({
-      now: new Date(),
-      ttlSeconds: ctx.deps.config.gate.approvalTtlSeconds,
-      target: target?.sha ?? null,
-      current: current ? { sha: current.workflow.head_sha, state: current.task.state, createdAt: current.workflow.created_at, deploy: deploy ? (deploy.state === "PENDING" || deploy.state === "RUNNING" ? "live" : "ended") : null } : null,
-    });
+    const { step, current } = await mainlineStepOf(ctx, stack.name, "rollback", target?.sha ?? null);
     states.push({ stack, target, current, step });
   }
   const nothing = states.filter((s) => s.step.kind === "nothing-deployed");
@@ -201,4 +185,21 @@ export async function requestRollbackStacks(ctx: CommandContext, names: string[]
       await audit(ctx, "deploy.run_queued", { run_id: outcome.runId, rollback: true, stacks: outcome.stacks.map((s) => ({ stack: s.stack, sha: s.sha, plan_hash: s.planHash, after: s.after })) });
       await reply(ctx, [`⏪ rolling back ${outcome.stacks.length} stacks in reverse dependency order (each stack's gate is asked again just before it applies; a failure stops the stacks it depends on):`, "", ...outcome.stacks.map((s, i) => `${i + 1}. ${code(s.stack)} → ${code(shortSha(s.sha))} (plan ${code(shortPlanHash(s.planHash) ?? "")}${s.approvedBy.length ? `, approved by ${s.approvedBy.map((a) => `@\u200b${a}`).join(", ")}` : ""})${s.after.length ? ` after ${s.after.map((a) => code(a)).join(", ")}` : ""}`)].join("\n"));
   }
+}
+
+/**
+ * Where a two-step apply of a default-branch commit (a rollback, a drift fix) of a stack stands
+ * in this thread: the newest preview of that purpose, and the next step towards `target`.
+ */
+export async function mainlineStepOf(ctx: CommandContext, stack: string, purpose: MainlineApply["purpose"], target: string | null): Promise<{ step: RollbackStep; current: { workflow: WorkflowRow; task: TaskRow } | null }> {
+  const found = await latestMainlinePreview(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack);
+  const current = found?.workflow.config.branch?.purpose === purpose ? found : null;
+  const deploy = current ? await deployOfPreview(ctx.deps.db, current.task.id) : null;
+  const step = nextRollbackStep({
+    now: new Date(),
+    ttlSeconds: ctx.deps.config.gate.approvalTtlSeconds,
+    target,
+    current: current ? { sha: current.workflow.head_sha, state: current.task.state, createdAt: current.workflow.created_at, deploy: deploy ? (deploy.state === "PENDING" || deploy.state === "RUNNING" ? "live" : "ended") : null } : null,
+  });
+  return { step, current };
 }
