@@ -19,7 +19,7 @@ function judgementLine(j: StackJudgement): string {
   if (!j.pass) return `- ❌ ${code(j.stack)}: ${j.why}`;
   return j.rule === "same-plan"
     ? `- ✅ ${code(j.stack)}: plans exactly ${prList(j.prs)}'s approved plan`
-    : `- ✅ ${code(j.stack)}: plans exactly the approved changes of ${prList(j.prs)} together (each resource as one of them approved it, none changed by two)`;
+    : `- ✅ ${code(j.stack)}: plans exactly the approved changes of ${prList(j.prs)} together (each changed resource exactly as the pull request changing it approved it)`;
 }
 
 export function renderMergeGroupCheck(group: GroupFacts, verdict: { pass: boolean; judgements: StackJudgement[]; problem: string | null }): CheckRunUpdate {
