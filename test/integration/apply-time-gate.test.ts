@@ -237,6 +237,8 @@ describe("the gate at the time of apply", () => {
     await say(bad.number, "/agent deploy app", "alice");
     expect((await completed(after, "agent/deploy (app)")).body).toMatchObject({ conclusion: "failure" });
     failDeploys = false;
+    // The failure's comment follows its check run: wait for it, so the rollback's reply is the last one.
+    await gh.waitFor(() => replies(bad.number).some((b) => b.startsWith("❌ Deploy of `app`")), "the failure comment");
 
     after = since();
     await say(bad.number, "/agent rollback app", "alice");
