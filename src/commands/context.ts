@@ -1,8 +1,7 @@
 import type { Logger } from "pino";
 import type { AuditAction } from "../domain/audit-actions.js";
-import { loadRepoConfig, formatConfigIssues, type LoadResult } from "../config/repo/load.js";
-import { branchRef } from "../connectors/branch-ref.js";
-import { getFileText, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";
+import { formatConfigIssues, type LoadResult } from "../config/repo/load.js";
+import { defaultBranchConfig, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";
 import type { WriteTarget } from "../connectors/outbox/writes.js";
 import { appendAudit, type AuditEntry } from "../connectors/store/audit.js";
 import type { ApplyRequester } from "../deploys/request-apply.js";
@@ -67,9 +66,7 @@ export type RepoConfigResult = LoadResult | { ok: false; missing: true };
  * cannot shadow): a pull request cannot change its own gate, steps or image (invariant 2).
  */
 export async function loadDefaultBranchConfig(ctx: CommandContext): Promise<RepoConfigResult> {
-  const text = await getFileText(ctx.gh, ctx.repo, REPO_CONFIG_PATH, branchRef(ctx.defaultBranch));
-  if (text === null) return { ok: false, missing: true };
-  return loadRepoConfig(text);
+  return (await defaultBranchConfig(ctx.gh, ctx.repo, ctx.defaultBranch)) ?? { ok: false, missing: true };
 }
 
 export function describeConfigProblem(ctx: CommandContext, result: Exclude<RepoConfigResult, { ok: true }>): string {

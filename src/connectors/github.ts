@@ -4,6 +4,8 @@
  * merges (sent once: refusals are not retried), files and teams. Long (about 470 lines) because
  * it is the whole GitHub boundary, which the tests fake at the HTTP level in one place.
  */
+import { loadRepoConfig, type LoadResult } from "../config/repo/load.js";
+import { branchRef } from "./branch-ref.js";
 import type { EnvironmentRules } from "../approval/environment.js";
 import Bottleneck from "bottleneck";
 import type { ProbotOctokit } from "probot";
@@ -486,6 +488,15 @@ export async function getFileText(gh: GitHub, r: RepoRef, path: string, ref: str
 export async function createComment(gh: GitHub, r: RepoRef, issueNumber: number, body: string): Promise<number> {
   const { data } = await gh.rest.issues.createComment({ ...r, issue_number: issueNumber, body: clip(body, COMMENT_BODY_LIMIT) });
   return data.id;
+}
+
+/**
+ * The repository's configuration from the default branch (by its full ref, which a tag cannot
+ * shadow): a pull request never picks its own gate. Null when there is no such file.
+ */
+export async function defaultBranchConfig(gh: GitHub, r: RepoRef, defaultBranch: string): Promise<LoadResult | null> {
+  const text = await getFileText(gh, r, REPO_CONFIG_PATH, branchRef(defaultBranch));
+  return text === null ? null : loadRepoConfig(text);
 }
 
 /** Opens an issue; its number. */

@@ -7,10 +7,8 @@
  * reopened when it returns, closed when a check is clean again.
  */
 import { decideImage } from "../approval/images.js";
-import { loadRepoConfig } from "../config/repo/load.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
-import { branchRef } from "../connectors/branch-ref.js";
-import { branchHead, createComment, createIssue, getFileText, REPO_CONFIG_PATH, updateIssue, type GitHub, type RepoRef } from "../connectors/github.js";
+import { branchHead, createComment, createIssue, defaultBranchConfig, REPO_CONFIG_PATH, updateIssue, type GitHub, type RepoRef } from "../connectors/github.js";
 import type { DriftJobData } from "../connectors/queues.js";
 import { appendAudit, auditWorkflow } from "../connectors/store/audit.js";
 import { recordDriftCheck, relatedDrift } from "../connectors/store/drift.js";
@@ -46,10 +44,9 @@ export async function syncDriftSchedules(deps: AppDeps, r: { repoFullName: strin
 
 /** After a push to the default branch: its config's drift schedules replace the repository's. */
 export async function syncDriftFromDefaultBranch(deps: AppDeps, gh: GitHub, r: { repo: RepoRef; repoFullName: string; installationId: number; cloneUrl: string; defaultBranch: string; actor: string; deliveryId: string | null }): Promise<void> {
-  const text = await getFileText(gh, r.repo, REPO_CONFIG_PATH, branchRef(r.defaultBranch));
-  const loaded = text === null ? null : loadRepoConfig(text);
+  const loaded = await defaultBranchConfig(gh, r.repo, r.defaultBranch);
   // An invalid config keeps the schedules as they are (the config error is reported where it is used).
-  if (text !== null && !loaded?.ok) return;
+  if (loaded && !loaded.ok) return;
   const synced = await syncDriftSchedules(deps, r, loaded?.ok ? loaded.stacks : []);
   if (synced.scheduled.length || synced.removed.length) await appendAudit(deps.db, { actor: r.actor, action: "drift.scheduled", repo: r.repoFullName, deliveryId: r.deliveryId, detail: synced });
 }
@@ -89,8 +86,7 @@ export type DriftStart = { ok: true; sha: string; taskId: string } | { ok: false
 export async function startDriftCheck(deps: AppDeps, gh: GitHub, d: DriftJobData & { requestedBy: string; deliveryId: string | null }): Promise<DriftStart> {
   const [owner, name] = d.repo.split("/") as [string, string];
   const repo: RepoRef = { owner, repo: name };
-  const text = await getFileText(gh, repo, REPO_CONFIG_PATH, branchRef(d.defaultBranch));
-  const loaded = text === null ? null : loadRepoConfig(text);
+  const loaded = await defaultBranchConfig(gh, repo, d.defaultBranch);
   if (!loaded?.ok) return { ok: false, why: `there is no valid ${REPO_CONFIG_PATH} on ${d.defaultBranch}` };
   const stack = loaded.stacks.find((s) => s.name === d.stack);
   if (!stack) return { ok: false, why: `stack ${d.stack} is not in ${REPO_CONFIG_PATH} any more` };

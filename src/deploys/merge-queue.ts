@@ -21,10 +21,8 @@ import { evaluateGate } from "../approval/gate.js";
 import { groupMembers, judgeGroup, judgeStack, type ApprovedPlan, type PlanOf, type StackJudgement } from "../approval/merge-group.js";
 import { stacksToAutoplan } from "../approval/autoplan.js";
 import { decideImage } from "../approval/images.js";
-import { loadRepoConfig } from "../config/repo/load.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
-import { branchRef } from "../connectors/branch-ref.js";
-import { compareFiles, getFileText, getPull, listMergeQueue, listPullFiles, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";
+import { compareFiles, defaultBranchConfig, getPull, listMergeQueue, listPullFiles, REPO_CONFIG_PATH, type GitHub, type RepoRef } from "../connectors/github.js";
 import type { WriteTarget } from "../connectors/outbox/writes.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import { liveDeployTasks } from "../connectors/store/gate.js";
@@ -40,7 +38,7 @@ import { startMainlinePreview } from "./mainline.js";
 
 export const MERGE_QUEUE_CHECK = "agent/merge-queue";
 /** Who the audit log names for what the queue did (no person typed it). */
-const QUEUE_ACTOR = "merge-queue";
+export const QUEUE_ACTOR = "merge-queue";
 
 export interface MergeGroupEvent {
   repo: RepoRef;
@@ -58,9 +56,8 @@ type Loaded = { ok: true; stacks: ResolvedStack[]; image: string } | { ok: false
 
 /** The default branch's configuration (a pull request never picks its own gate); why: null when there is none. */
 async function loadConfig(deps: AppDeps, gh: GitHub, repo: RepoRef, defaultBranch: string): Promise<Loaded> {
-  const text = await getFileText(gh, repo, REPO_CONFIG_PATH, branchRef(defaultBranch));
-  if (text === null) return { ok: false, why: null };
-  const loaded = loadRepoConfig(text);
+  const loaded = await defaultBranchConfig(gh, repo, defaultBranch);
+  if (loaded === null) return { ok: false, why: null };
   if (!loaded.ok) return { ok: false, why: `${REPO_CONFIG_PATH} on ${defaultBranch} is not valid` };
   const image = decideImage(loaded.config.sandbox?.image, deps.config.sandbox);
   if (!image.ok) return { ok: false, why: image.message };
@@ -93,11 +90,11 @@ export async function checkMergeGroup(deps: AppDeps, gh: GitHub, ev: MergeGroupE
   if (!loaded.ok && loaded.why) return decide(deps, target, group, { pass: false, judgements: [], problem: `${loaded.why}; nothing in the group can be shown to plan what was approved` }, identity);
   if (changed.length === 0) return decide(deps, target, group, { pass: true, judgements: [], problem: null }, identity);
   await deps.writes.checkRun(target, group.id, { status: "in_progress", startedAt: new Date().toISOString(), output: { title: `Previewing ${changed.length} stack${changed.length === 1 ? "" : "s"} of the merge group`, summary: `Previewing ${changed.map((s) => code(s.name)).join(", ")} at ${code(shortSha(ev.headSha))} for ${prs.map((n) => `#${n}`).join(", ") || "no known pull request"}; the check passes only if each plan is what the pull requests' approvals allow.` } }, { cls: "ack", identity });
-  await previewGroup(deps, gh, ev, group, changed, (loaded as Extract<Loaded, { ok: true }>).image, []);
+  await previewGroup(deps, gh, ev, group, changed, (loaded as Extract<Loaded, { ok: true }>).image);
 }
 
 /** One preview per changed stack at the group's head, run like a rollback's (no thread, no lock). */
-async function previewGroup(deps: AppDeps, gh: GitHub, ev: MergeGroupEvent, group: MergeGroupRow, stacks: ResolvedStack[], image: string, after: Map<string, string[]> | []): Promise<void> {
+async function previewGroup(deps: AppDeps, gh: GitHub, ev: MergeGroupEvent, group: MergeGroupRow, stacks: ResolvedStack[], image: string, after: ReadonlyMap<string, string[]> = new Map()): Promise<void> {
   // Fork code in the group runs as fork code does anywhere: without credentials or egress.
   let fork = false;
   for (const n of group.pr_numbers) {
@@ -116,7 +113,7 @@ async function previewGroup(deps: AppDeps, gh: GitHub, ev: MergeGroupEvent, grou
       deliveryId: ev.deliveryId,
       config: { image, cloneUrl: ev.cloneUrl, defaultBranch: ev.defaultBranch, ...(fork ? { fork: true } : {}) },
       branch: { purpose: "merge-queue", approvals: 0, command: "", group: group.id, prs: group.pr_numbers },
-      ...(after instanceof Map && after.get(stack.name)?.length ? { after: after.get(stack.name)! } : {}),
+      ...(after.get(stack.name)?.length ? { after: after.get(stack.name)! } : {}),
     });
   }
   // Previews that could not run (what they waited for failed) have ended already.
@@ -203,7 +200,7 @@ async function decide(deps: AppDeps, target: WriteTarget, group: MergeGroupRow, 
     return;
   }
   if (!verdict.pass) {
-    await tellGroup(deps, target, decided, renderMergeGroupNotApplied(decided, verdict.judgements.filter((j) => !j.pass).map((j) => (j.pass ? "" : j.why)).concat(verdict.problem ? [verdict.problem] : [])), "not-applied");
+    await tellGroup(deps, target, decided, renderMergeGroupNotApplied(decided, [...verdict.judgements.flatMap((j) => (j.pass ? [] : [j.why])), ...(verdict.problem ? [verdict.problem] : [])]), "not-applied");
     return;
   }
   await applyGroup(deps, target, decided);
@@ -305,5 +302,3 @@ export async function destroyMergeGroup(deps: AppDeps, ev: { repoFullName: strin
   await appendAudit(deps.db, { actor: QUEUE_ACTOR, action: "merge_group.destroyed", repo: ev.repoFullName, deliveryId: ev.deliveryId, idempotencyKey: `merge_group:${group.id}:destroyed`, detail: { group: group.id, head_sha: ev.headSha, reason: ev.reason, was: group.state, cancelled: cancelled.map((t) => ({ id: t.id, stack: t.stack })) } });
   return { cancelled, why };
 }
-
-export { QUEUE_ACTOR };

@@ -9,10 +9,8 @@
  * `rejected` with the unmet requirements, and nothing unknown is approved (fail closed).
  */
 import { evaluateGate, type GateResult } from "../approval/gate.js";
-import { loadRepoConfig } from "../config/repo/load.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
-import { branchRef } from "../connectors/branch-ref.js";
-import { getFileText, REPO_CONFIG_PATH, reviewCustomGate, type GitHub, type RepoRef } from "../connectors/github.js";
+import { defaultBranchConfig, REPO_CONFIG_PATH, reviewCustomGate, type GitHub, type RepoRef } from "../connectors/github.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import type { AppDeps } from "../deps.js";
 import { shortPlanHash } from "../render/plan.js";
@@ -58,8 +56,7 @@ export async function answerProtectionRule(deps: AppDeps, gh: GitHub, q: Protect
 
 async function decide(deps: AppDeps, gh: GitHub, q: ProtectionRuleRequest): Promise<ProtectionDecision> {
   const reject = (comment: string, stack: string | null = null, pr: number | null = null): ProtectionDecision => ({ state: "rejected", comment: `pr-infra-agent: ${comment}`, stack, pr });
-  const text = await getFileText(gh, q.repo, REPO_CONFIG_PATH, branchRef(q.defaultBranch));
-  const loaded = text === null ? null : loadRepoConfig(text);
+  const loaded = await defaultBranchConfig(gh, q.repo, q.defaultBranch);
   if (!loaded?.ok) return reject(`there is no valid ${REPO_CONFIG_PATH} on ${q.defaultBranch}, so no stack's gate can be checked.`);
   const stack: ResolvedStack | undefined = loaded.stacks.find((s) => s.environment?.protectionRule && s.environment.name === q.environment);
   if (!stack) return reject(`no stack in ${REPO_CONFIG_PATH} answers for environment ${q.environment} (\`environment: { protection_rule: true }\`).`);
