@@ -18,8 +18,10 @@ import { TaskCancellation, publishTaskCancel } from "./connectors/cancellation.j
 import { WorkerHeartbeat } from "./jobs/heartbeat.js";
 import { processPreviewTask } from "./jobs/preview-task.js";
 import { processDeployTask } from "./jobs/deploy-task.js";
-import { createQueues, createRedis, DIAGNOSE_QUEUE, DRIFT_QUEUE, TASK_QUEUE, WEBHOOK_QUEUE, type DiagnoseJobData, type DriftJobData, type TaskJobData, type WebhookJobData } from "./connectors/queues.js";
+import { createQueues, createRedis, DIAGNOSE_QUEUE, DRIFT_QUEUE, REVIEW_QUEUE, TASK_QUEUE, WEBHOOK_QUEUE, type DiagnoseJobData, type DriftJobData, type ReviewJobData, type TaskJobData, type WebhookJobData } from "./connectors/queues.js";
 import { startDriftCheck, syncAllDriftSchedules } from "./deploys/drift.js";
+import { reapReviewOrphans, scheduleReviewSweep } from "./deploys/review.js";
+import { processReviewJob } from "./jobs/review-destroy.js";
 import { processDiagnose } from "./jobs/diagnose.js";
 import { runTaskInSpan } from "./jobs/task-span.js";
 import { withSpan } from "./ops/tracing.js";
@@ -318,6 +320,17 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
         { connection: workerConnection, prefix: config.queuePrefix, concurrency: 2 },
       ),
     );
+    // Review stacks: destroys (a sandbox each) and the sweep's ticks (TTL warnings, expiry).
+    workers.push(
+      new Worker<ReviewJobData>(REVIEW_QUEUE, (job: Job<ReviewJobData>) => processReviewJob(deps, job), { connection: workerConnection, prefix: config.queuePrefix, concurrency: 2 }),
+    );
+    await scheduleReviewSweep(deps);
+    if (config.review.reapOnStart) {
+      void reapReviewOrphans(deps).then(
+        (r) => (r.reaped.length || r.resumed.length || r.failed ? log.warn(r, "review stacks reaped on start-up") : undefined),
+        (err) => log.warn({ err }, "review stacks not reaped on start-up"),
+      );
+    }
     // Diagnoses are short (probes time out in seconds); two at a time keeps them off the tasks' back.
     workers.push(
       new Worker<DiagnoseJobData>(

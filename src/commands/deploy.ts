@@ -17,6 +17,7 @@ import { layersOf, upstreamWithin } from "../domain/stack-graph.js";
 import { getPull } from "../connectors/github.js";
 import { latestPreviewPerStack } from "../connectors/store/workflows.js";
 import { requestDeployRun as requestRun, type RunStack } from "../deploys/deploy-run.js";
+import { renderReviewFull, requestReviewApply, REVIEW_BEING_DESTROYED } from "../deploys/review.js";
 
 /** `gate.mode: merge-queue`: the apply follows the merge through GitHub's merge queue, never a command. */
 const MERGE_QUEUE_ONLY = (stacks: string) =>
@@ -84,14 +85,16 @@ export async function requestDeploy(
       return;
     }
   }
-  const outcome = await requestApply(applyRequester(ctx), {
-    kind: "pull",
-    stack,
-    policy,
-    gathered,
-    config: { image: image.image, cloneUrl: ctx.cloneUrl, defaultBranch: ctx.defaultBranch },
-  });
+  const subject = { kind: "pull" as const, stack, policy, gathered, config: { image: image.image, cloneUrl: ctx.cloneUrl, defaultBranch: ctx.defaultBranch } };
+  // A review stack goes through the same gate, behind the cost guard (src/deploys/review.ts).
+  const outcome = stack.review ? await requestReviewApply(applyRequester(ctx), subject, subject.config) : await requestApply(applyRequester(ctx), subject);
   switch (outcome.status) {
+    case "full":
+      await reply(ctx, renderReviewFull(stack.name, outcome.live, outcome.max));
+      return;
+    case "destroying":
+      await reply(ctx, REVIEW_BEING_DESTROYED(stack.name));
+      return;
     case "blocked":
       await reply(ctx, renderGateChecklist(stack.name, outcome.gate, outcome.headSha));
       return;
@@ -100,7 +103,8 @@ export async function requestDeploy(
       return;
     case "queued": {
       const by = approvedBy(outcome.gate);
-      await reply(ctx, `deploying ${code(stack.name)} at ${code(shortSha(outcome.headSha))} (plan ${code(shortPlanHash(outcome.planHash) ?? "")})${by ? `, approved by ${by}` : ""}. ${stack.gate.mode === "merge-then-deploy" ? " The PR is merged first; the merge commit is applied only if it plans the same." : " The PR is merged once it succeeds."}`);
+      const after = stack.review ? "It is a review stack: nothing is merged, and its outputs are posted here once it is up." : stack.gate.mode === "merge-then-deploy" ? "The PR is merged first; the merge commit is applied only if it plans the same." : "The PR is merged once it succeeds.";
+      await reply(ctx, `deploying ${code(stack.name)} at ${code(shortSha(outcome.headSha))} (plan ${code(shortPlanHash(outcome.planHash) ?? "")})${by ? `, approved by ${by}` : ""}. ${after}`);
     }
   }
 }
@@ -116,7 +120,8 @@ export async function requestDeployRun(ctx: CommandContext, names: string[] | nu
   if (chosen === null) {
     const pull = await getPull(ctx.gh, ctx.repo, ctx.threadNumber);
     const previews = await latestPreviewPerStack(ctx.deps.db, ctx.repoFullName, ctx.threadNumber);
-    chosen = loaded.stacks.map((s) => s.name).filter((n) => previews.some((p) => p.task.stack === n && p.task.state === "SUCCEEDED" && p.headSha === pull.headSha));
+    // Review stacks deploy on their own (`--review`): `--all` means the declared stacks.
+    chosen = loaded.stacks.filter((s) => !s.review).map((s) => s.name).filter((n) => previews.some((p) => p.task.stack === n && p.task.state === "SUCCEEDED" && p.headSha === pull.headSha));
     if (chosen.length === 0) {
       await audit(ctx, "deploy.run_refused", { reason: "no successful preview of the head", all: true });
       await reply(ctx, `no stack has a successful preview of the head ${code(shortSha(pull.headSha))}, so \`--all\` has nothing to deploy. Preview first: \`/agent preview <stack>…\`.`);
@@ -132,6 +137,8 @@ export async function requestDeployRun(ctx: CommandContext, names: string[] | nu
     await audit(ctx, "deploy.run_refused", { reason, stacks: ordered, ...detail });
     await reply(ctx, text);
   };
+  const reviews = stacks.filter((s) => s.review);
+  if (reviews.length) return refuse("review", { stacks_review: reviews.map((s) => s.name) }, `${reviews.map((s) => code(s.name)).join(", ")} ${reviews.length === 1 ? "is a review stack, which deploys" : "are review stacks, which deploy"} on ${reviews.length === 1 ? "its" : "their"} own, never in a run with other stacks: \`/agent deploy --review ${reviews.map((s) => s.review!.base).join(" ")}\`. Nothing was run.`);
   const short = stacks.filter((s) => !hasAtLeast(permission, s.gate.deployPermission));
   if (short.length) return refuse("permission", { actual: permission }, `deploying ${short.map((s) => `${code(s.name)} needs **${s.gate.deployPermission}** access`).join(", ")} and you have **${permission}**. Nothing was run.`);
   // Merge-first applies the merge commit: a run cannot merge before its later layers apply.

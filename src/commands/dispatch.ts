@@ -1,5 +1,6 @@
 import type { PermissionDecision, RepoPermission } from "../approval/permissions.js";
 import { getPermission } from "../connectors/github.js";
+import { withReviewStacks } from "../config/repo/resolve.js";
 import { audit, deliveryWriteKey, describeConfigProblem, loadDefaultBranchConfig, reply, writeTarget, type CommandContext, type RepoConfigResult } from "./context.js";
 import type { ClickedPreview } from "./deploy.js";
 import type { ParsedCommand, ParseResult } from "./grammar.js";
@@ -87,8 +88,10 @@ async function runOne(
   if (need !== "none") {
     const result = await repoConfig();
     if (result.ok) {
-      loaded = result;
-      repo = { stacks: result.stacks.map((s) => s.name), defaultStack: result.config.default_stack };
+      // On a pull request, its review stacks (`pr-<n>-<stack>`) can be named too, and only its own.
+      const stacks = ctx.isPullRequest ? withReviewStacks(result.stacks, ctx.threadNumber) : result.stacks;
+      loaded = { ...result, stacks };
+      repo = { stacks: result.stacks.map((s) => s.name), defaultStack: result.config.default_stack, review: stacks.filter((s) => s.review).map((s) => s.name) };
     } else if (need === "required") {
       await audit(ctx, "config.invalid", { command: name, problem: "missing" in result ? "missing" : result.issues });
       await reply(ctx, describeConfigProblem(ctx, result));

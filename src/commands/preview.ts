@@ -33,7 +33,7 @@ export const ACKNOWLEDGING_CHECK_RUNS = 10;
  * also past its blast radius (`autoplan_max_stacks`), since a writer asked for it.
  */
 export async function previewChangedStacks(ctx: CommandContext, repoConfig: { config: RepoConfig; stacks: ResolvedStack[] }, permission: RepoPermission | null): Promise<void> {
-  const matched = stacksToAutoplan(repoConfig.stacks, await listPullFiles(ctx.gh, ctx.repo, ctx.threadNumber));
+  const matched = stacksToAutoplan(repoConfig.stacks.filter((s) => !s.review), await listPullFiles(ctx.gh, ctx.repo, ctx.threadNumber));
   if (matched.length === 0) {
     await audit(ctx, "preview.rejected", { reason: "no stack matches the changed files", all: true });
     await reply(ctx, "no stack's `paths` match this pull request's changed files, so `--all` has nothing to preview; name the stacks instead: `/agent preview <stack> [<stack>…]`.");

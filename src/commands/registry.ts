@@ -104,7 +104,7 @@ function checkStack(candidate: string, repo: RepoStacks): StackCheck {
         `\`.\`, \`_\` and \`-\`, start with a letter or digit, and are at most 63 characters. ${listStacks(repo.stacks)}`,
     };
   }
-  if (!repo.stacks.includes(candidate)) {
+  if (!repo.stacks.includes(candidate) && !repo.review?.includes(candidate)) {
     const suggestion = closest(candidate, repo.stacks, { maxDistance: SUGGEST_DISTANCE });
     const hint = suggestion ? ` — did you mean ${quoteUserText(suggestion, MAX_STACK_ECHO)}?` : ".";
     return { ok: false, message: `Unknown stack ${quoteUserText(candidate)}${hint} ${listStacks(repo.stacks)}` };
@@ -167,13 +167,30 @@ export function resolveCommand(parsed: ParsedCommand, repo: RepoStacks): Resolut
     }
   }
 
+  // `--review <stack>`: the grammar reads the next word as the flag's value; it is a stack named.
+  let args: readonly string[] = parsed.args;
+  let given = parsed.flags;
+  const review = Object.hasOwn(given, "review");
+  if (review) {
+    const { review: value, ...rest } = given;
+    if (typeof value === "string") args = [...args, value];
+    given = rest;
+  }
   const maxArgs = entry.maxArgs ?? DEFAULT_MAX_ARGS[entry.args];
-  if (parsed.args.length > maxArgs) {
+  if (args.length > maxArgs) {
     const what = maxArgs === 0 ? "takes no arguments" : `takes at most ${maxArgs} argument${maxArgs === 1 ? "" : "s"}`;
-    return fail(`\`/agent ${name}\` ${what} (got ${parsed.args.length}). Usage: ${usageOf(name)}`);
+    return fail(`\`/agent ${name}\` ${what} (got ${args.length}). Usage: ${usageOf(name)}`);
+  }
+  if (review) {
+    // Review stacks are never implied by a default: the stacks named, or (none named) every stack with `review`.
+    if (Object.hasOwn(given, "all")) return fail(`\`--review\` and \`--all\` do not go together: name the stacks whose review stacks you mean, or none for all of them. Usage: ${usageOf(name)}`);
+    const collected = collectStacks(name, args, given, repo);
+    if (!collected.ok) return collected;
+    const shapedArgs = entry.args === "stack?" ? { stack: collected.stacks[0] ?? null, review: true as const } : { stacks: collected.stacks, review: true as const };
+    return { ok: true, command: { name: entry.resolvesTo, ...shapedArgs } as Command };
   }
 
-  const shaped = resolveArgs(entry, parsed.args, parsed.flags, repo);
+  const shaped = resolveArgs(entry, args, given, repo);
   if (!shaped.ok) return shaped;
   return { ok: true, command: { name: entry.resolvesTo, ...shaped.args } as Command };
 }

@@ -18,11 +18,14 @@ import { requestRollbackStacks } from "./rollback.js";
 import { replyStatus } from "./status.js";
 import { unlockStacks } from "./unlock.js";
 import { requestDriftCheck, requestDriftFix } from "./drift.js";
+import { deployReviewStacks, destroyReviewStacks, previewReviewStacks } from "./review.js";
 
 /** The stacks a command's arguments are checked against (the default branch's config). */
 export interface RepoStacks {
   stacks: string[];
   defaultStack?: string | undefined;
+  /** This pull request's review stacks (`pr-<n>-<stack>`): taken when named, never implied by a default. */
+  review?: string[];
 }
 
 /**
@@ -35,10 +38,10 @@ export interface RepoStacks {
  * - `reason`: the free text after `/approve` or `/deny`.
  */
 export interface ArgShapes {
-  stacks: { stacks: string[]; all?: true };
+  stacks: { stacks: string[]; all?: true; review?: true };
   /** Like `stacks`, but without a stack named (and no `default_stack`) it asks for one instead of taking them all. */
-  "named-stacks": { stacks: string[]; all?: true };
-  "stack?": { stack: string | null };
+  "named-stacks": { stacks: string[]; all?: true; review?: true };
+  "stack?": { stack: string | null; review?: true };
   none: Record<never, never>;
   reason: { reason: string };
 }
@@ -106,15 +109,15 @@ export const COMMANDS = [
   command({
     name: "preview",
     form: "agent",
-    usage: "/agent preview [stack...] [--stack <stack>] [--all]",
+    usage: "/agent preview [stack...] [--stack <stack>] [--all] [--review]",
     description:
-      "Plan the changes in this pull request for the given stacks (default stack, or all stacks if none is set) and post the diff. `--all`: every stack whose paths the changes match, also past autoplan's limit.",
+      "Plan the changes in this pull request for the given stacks (default stack, or all stacks if none is set) and post the diff. `--all`: every stack whose paths the changes match, also past autoplan's limit. `--review`: the stacks' review stacks (`pr-<number>-<stack>`, made from their `review.template`), deployed through their gate once previewed.",
     where: "pull_request",
     permission: "write",
     args: "stacks",
-    flags: ["stack", "all"],
+    flags: ["stack", "all", "review"],
     config: "required",
-    run: (ctx, c, env) => (c.all ? previewChangedStacks(ctx, env.config, env.permission) : startPreview(ctx, c.stacks, env.config, env.permission, { vouch: false })),
+    run: (ctx, c, env) => (c.review ? previewReviewStacks(ctx, c.stacks, env.config, env.permission) : c.all ? previewChangedStacks(ctx, env.config, env.permission) : startPreview(ctx, c.stacks, env.config, env.permission, { vouch: false })),
   }),
   command({
     name: "ok-to-test",
@@ -133,17 +136,19 @@ export const COMMANDS = [
   command({
     name: "deploy",
     form: "agent",
-    usage: "/agent deploy [stack...] [--stack <stack>] [--all]",
+    usage: "/agent deploy [stack...] [--stack <stack>] [--all] [--review]",
     description:
-      "Apply this pull request to a stack (the default stack if omitted), once approved. Several stacks (or `--all`: every stack previewed on the head) apply in dependency order, each through its own gate; a failure stops what depends on it. On a stack's drift issue: apply the default branch to fix the drift, through the same gate.",
+      "Apply this pull request to a stack (the default stack if omitted), once approved. Several stacks (or `--all`: every stack previewed on the head) apply in dependency order, each through its own gate; a failure stops what depends on it. On a stack's drift issue: apply the default branch to fix the drift, through the same gate. `--review`: deploy the stack's review stack (nothing is merged).",
     where: "both",
     permission: "write",
     args: "named-stacks",
-    flags: ["stack", "all"],
+    flags: ["stack", "all", "review"],
     config: "required",
     // In an issue: the stack's drift issue, where it applies the default branch (src/commands/drift.ts).
     run: (ctx, c, env) =>
-      !ctx.isPullRequest
+      c.review
+        ? deployReviewStacks(ctx, c.stacks, env.config, env.permission)
+        : !ctx.isPullRequest
         ? c.all || c.stacks.length > 1
           ? reply(ctx, "on a drift issue, `/agent deploy` names the issue's one stack. Nothing was run.")
           : requestDriftFix(ctx, c.stacks[0]!, env.config, env.permission)
@@ -152,6 +157,18 @@ export const COMMANDS = [
           : requestDeploy(ctx, c.stacks[0]!, env.config, env.permission),
     // Deploys the clicked preview's plan, or nothing.
     button: { identifier: "deploy", label: "Deploy", run: (ctx, c, env, click) => requestDeploy(ctx, c.stacks[0]!, env.config, env.permission, click.preview) },
+  }),
+  command({
+    name: "destroy",
+    form: "agent",
+    usage: "/agent destroy --review [stack]",
+    description: "Destroy this pull request's review stack of a stack (or all of them): its resources, then the stack. Only review stacks can be destroyed by command.",
+    where: "pull_request",
+    permission: "write",
+    args: "stack?",
+    flags: ["review"],
+    config: "required",
+    run: (ctx, c, env) => destroyReviewStacks(ctx, c.stack, c.review === true, env.config),
   }),
   command({
     name: "unlock",

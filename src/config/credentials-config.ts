@@ -89,7 +89,7 @@ const VaultSettings = z.strictObject({
 export const CredentialsConfigSchema = z.strictObject({
   /** Without it, credentials come from the app's environment (development only). */
   vault: VaultSettings.optional(),
-  /** Stack name → its credentials; "*" applies to every stack without an entry of its own. */
+  /** Stack name → its credentials; "*" applies to every stack without an entry of its own; `review:<stack>` / `review:*` to review stacks (never "*"). */
   stacks: z.record(z.string().min(1), StackCredentials).default({}),
 });
 
@@ -108,9 +108,15 @@ export class CredentialsConfigError extends Error {
  * A stack's credentials: its own entry, else the "*" entry, else none. An entry replaces "*"
  * as a whole (no per-kind merging), so what a stack gets is always visible in one place.
  */
-export function stackCredentials(config: Pick<CredentialsConfig, "stacks">, stack: string): StackCredentials | null {
+export function stackCredentials(config: Pick<CredentialsConfig, "stacks">, stack: string, reviewOf?: string): StackCredentials | null {
+  // A review stack (`pr-<n>-<stack>`) gets only what is configured for review stacks: never
+  // its base stack's credentials, never "*" (which may be production's).
+  if (reviewOf !== undefined) return config.stacks[`${REVIEW_PREFIX}${reviewOf}`] ?? config.stacks[`${REVIEW_PREFIX}${DEFAULT_STACK}`] ?? null;
   return config.stacks[stack] ?? config.stacks[DEFAULT_STACK] ?? null;
 }
+
+/** `review:<stack>`: the credentials of that stack's review stacks; `review:*`: of every review stack without its own. */
+export const REVIEW_PREFIX = "review:";
 
 /** Validates a parsed document; `name` names it in errors, `yaml` (the file read) gives their lines. */
 export function parseCredentialsConfig(doc: unknown, name: string, yaml?: YamlSource): CredentialsConfig {

@@ -118,6 +118,12 @@ export const ServerEnvSchema = z.object({
   STACK_LOCK_TTL_SECONDS: intFrom(86_400, 60, 30 * 86_400),
   /** On start-up, a worker reads every installed repository's config and syncs its drift schedules ("false": only pushes do). */
   DRIFT_SYNC_ON_START: z.enum(["true", "false"], { error: "must be `true` or `false`" }).default("true"),
+  /** A ceiling over every repository's `review_max_live`: live review stacks per repository. */
+  REVIEW_MAX_LIVE: intFrom(20, 0, 1000),
+  /** How often live review stacks are swept: expiry warnings posted, expired ones destroyed. */
+  REVIEW_SWEEP_SECONDS: intFrom(300, 1, 86_400),
+  /** On start-up, a worker destroys the live review stacks of pull requests that closed while it was down ("false": off). */
+  REVIEW_REAP_ON_START: z.enum(["true", "false"], { error: "must be `true` or `false`" }).default("true"),
   /** How long an approval (review or `/approve`) counts. */
   APPROVAL_TTL_SECONDS: intFrom(86_400, 60, 30 * 86_400),
   /** A floor under every stack's `gate.approvals`: a repository cannot configure fewer. */
@@ -207,6 +213,8 @@ export interface ServerConfig {
   locks: { ttlSeconds: number };
   /** Drift schedules: synced from every installed repository's config when a worker starts. */
   drift: { syncOnStart: boolean };
+  /** Review stacks: the server's cost-guard ceiling, the sweep interval, the start-up reaper. */
+  review: { maxLive: number; sweepSeconds: number; reapOnStart: boolean };
   comments: { maxContinuations: number; stickyUpdateIntervalMs: number };
   gate: { approvalTtlSeconds: number; minApprovals: number };
   /** ADMIN_TOKEN: enables `POST /admin/break-glass`, `/admin/audit` and `/admin/queues` (Authorization: Bearer <token>); null: they are off. */
@@ -366,6 +374,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     },
     locks: { ttlSeconds: env.STACK_LOCK_TTL_SECONDS },
     drift: { syncOnStart: env.DRIFT_SYNC_ON_START === "true" },
+    review: { maxLive: env.REVIEW_MAX_LIVE, sweepSeconds: env.REVIEW_SWEEP_SECONDS, reapOnStart: env.REVIEW_REAP_ON_START === "true" },
     comments: { maxContinuations: env.COMMENT_MAX_CONTINUATIONS, stickyUpdateIntervalMs: env.STICKY_UPDATE_INTERVAL_MS },
     gate: { approvalTtlSeconds: env.APPROVAL_TTL_SECONDS, minApprovals: env.GATE_MIN_APPROVALS },
     adminToken: env.ADMIN_TOKEN ?? null,

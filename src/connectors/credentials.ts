@@ -18,6 +18,8 @@ export interface CredentialRequest {
   taskId: string;
   /** The task runs a fork's code (untrusted): every source refuses it (invariant 3). */
   fork?: boolean;
+  /** A review stack's task: the base stack it is made from (credentials `review:<base>`, never the base's own). */
+  reviewOf?: string;
 }
 
 /** A fork's code never receives credentials: thrown by every source, whatever it holds. */

@@ -22,7 +22,7 @@ export class EnvCredentialSource implements CredentialSource {
 
   async forTask(req: CredentialRequest): Promise<IssuedCredentials> {
     refuseUntrusted(req);
-    const mapping = stackCredentials(this.#config, req.stack)?.env ?? {};
+    const mapping = stackCredentials(this.#config, req.stack, req.reviewOf)?.env ?? {};
     const env: Record<string, string> = {};
     for (const [name, from] of Object.entries(mapping)) {
       const value = this.#env[from];

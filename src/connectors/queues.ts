@@ -50,6 +50,26 @@ export interface DriftJobData {
   defaultBranch: string;
 }
 
+/** Review stacks: `destroy` jobs (one per stack at a time) and the `sweep` scheduler's ticks (TTL warnings and expiry). */
+export const REVIEW_QUEUE = "review";
+export type ReviewJobData = { kind: "destroy"; repo: string; stack: string } | { kind: "sweep" };
+
+export function reviewDestroyJobId(repo: string, stack: string): string {
+  return jobIdFrom(["review-destroy", repo.replace("/", "~"), stack]);
+}
+
+/**
+ * A destroy waits for a running deploy of its stack by failing and being retried (the stack's
+ * apply must end first); past that, the row says `destroy_failed` and the next sweep or close
+ * starts it again.
+ */
+export const REVIEW_DESTROY_JOB_OPTIONS: JobsOptions = {
+  attempts: 30,
+  backoff: { type: "fixed", delay: 10_000 },
+  removeOnComplete: true,
+  removeOnFail: true,
+};
+
 export function createRedis(url: string): Redis {
   // BullMQ workers block on Redis; they need unlimited retries per request.
   return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false });
@@ -132,6 +152,7 @@ export interface Queues {
   tasks: Queue<TaskJobData>;
   diagnostics: Queue<DiagnoseJobData>;
   drift: Queue<DriftJobData>;
+  review: Queue<ReviewJobData>;
   close(): Promise<void>;
 }
 
@@ -140,13 +161,15 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   const tasks = new Queue<TaskJobData>(TASK_QUEUE, { connection, prefix });
   const diagnostics = new Queue<DiagnoseJobData>(DIAGNOSE_QUEUE, { connection, prefix });
   const drift = new Queue<DriftJobData>(DRIFT_QUEUE, { connection, prefix });
+  const review = new Queue<ReviewJobData>(REVIEW_QUEUE, { connection, prefix });
   return {
     webhooks,
     tasks,
     diagnostics,
     drift,
+    review,
     async close() {
-      await Promise.all([webhooks.close(), tasks.close(), diagnostics.close(), drift.close()]);
+      await Promise.all([webhooks.close(), tasks.close(), diagnostics.close(), drift.close(), review.close()]);
     },
   };
 }

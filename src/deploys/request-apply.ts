@@ -29,7 +29,8 @@ export interface ApplyRequester {
   installationId: number;
   threadNumber: number;
   actor: string;
-  deliveryId: string;
+  /** The webhook delivery that asked; null when the app asks itself (a review stack's preview ended). */
+  deliveryId: string | null;
 }
 
 export type ApplySubject =

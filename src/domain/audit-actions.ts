@@ -21,6 +21,8 @@ export const AUDIT_ACTIONS = [
   "environment.approved", "environment.rejected",
   // Drift detection.
   "drift.scheduled", "drift.check_started", "drift.detected", "drift.clean", "drift.check_failed",
+  // Review stacks: the cost guard, deploys' outputs, expiry warnings and destroys.
+  "review.refused", "review.deployed", "review.expiry_warned", "review.destroy_started", "review.destroyed", "review.destroy_failed",
   // Stack locks.
   "lock.acquired", "lock.contended", "lock.released", "lock.expired", "lock.unlock_refused",
   // Slack.

@@ -4,7 +4,7 @@
  * re-hashed; the command engine: the approved preview output handed over read-only) — or, for
  * merge-first, previews the merge commit and applies it only if it plans the same.
  */
-import { runPulumiUp } from "../connectors/pulumi/cli.js";
+import { readStackOutputs, runPulumiUp } from "../connectors/pulumi/cli.js";
 import type { DeployRow } from "../connectors/store/gate.js";
 import { getTaskLogs } from "../connectors/store/logs.js";
 import { getSavedPlan } from "../connectors/store/plans.js";
@@ -21,6 +21,8 @@ export interface ApplyResult {
   failure: string | null;
   /** Merge-first: the fresh plan of the merge commit did not hash to the approved plan. */
   mismatch: { planHash: string | null } | null;
+  /** A review stack's outputs after a successful apply (secrets as "[secret]", redacted); null if unread. */
+  outputs?: Record<string, unknown> | null;
 }
 
 /**
@@ -81,10 +83,13 @@ async function applyIn(run: TaskRun, session: SandboxSession, deploy: DeployRow,
       timeoutMs,
       planPath,
       onOutput: (chunk) => (output += redacting.push(chunk)),
+      ...(stack.review ? { template: stack.review.template } : {}),
     });
     output += redacting.end();
     const failure = res.failure ? redactor.redact(res.failure.message) : res.exec.exitCode === 0 ? null : res.exec.timedOut ? "the deploy ran past its time limit and was stopped" : "the deploy was stopped";
-    return { output, exitCode: res.exec.exitCode, durationMs: res.exec.durationMs, failure, mismatch: null };
+    // A review stack's outputs (its URLs) go to the pull request: read them while the sandbox is there.
+    const outputs = stack.review && failure === null ? await readStackOutputs(sandbox, { pulumiStack: stack.pulumiStack ?? stack.name, workdir: stack.dir, env, timeoutMs }) : null;
+    return { output, exitCode: res.exec.exitCode, durationMs: res.exec.durationMs, failure, mismatch: null, ...(outputs ? { outputs: redactDeep(outputs, redactor) as Record<string, unknown> } : {}) };
   }
   const spec = stack.steps.find((s) => s.name === "deploy");
   if (!spec) return none(`stack ${stack.name} has no deploy command`);
@@ -99,6 +104,14 @@ async function applyIn(run: TaskRun, session: SandboxSession, deploy: DeployRow,
   const ran = await runStep(spec, { sandbox, stack, env, timeoutMs, redactor, onProgress: () => {} });
   const failure = ran.res.exitCode === 0 ? null : ran.res.timedOut ? "the deploy ran past its time limit and was stopped" : `the deploy command failed (exit ${ran.res.exitCode ?? "killed"})`;
   return { output: previewOutput + ran.output, exitCode: ran.res.exitCode, durationMs: ran.res.durationMs, failure, mismatch: null };
+}
+
+/** Every string of a JSON value through the redactor (keys too: an output may be named after a secret). */
+function redactDeep(value: unknown, redactor: SandboxSession["redactor"]): unknown {
+  if (typeof value === "string") return redactor.redact(value);
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, redactor));
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [redactor.redact(k), redactDeep(v, redactor)]));
+  return value;
 }
 
 /** The full (redacted) output of a command preview, as stored with its task: what its plan hash covers. */

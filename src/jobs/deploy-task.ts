@@ -24,6 +24,7 @@ import { claimApply, reportBlockedApply, reportUncheckedApply } from "../deploys
 import { mainlineTitle, startMainlinePreview } from "../deploys/mainline.js";
 import { pullChangers } from "../deploys/gate-facts.js";
 import { notifySlack } from "../deploys/slack.js";
+import { afterReviewDeploy } from "../deploys/review.js";
 import type { AuditAction } from "../domain/audit-actions.js";
 import type { Notification } from "../render/slack.js";
 import { apply, type ApplyResult } from "./apply.js";
@@ -186,7 +187,9 @@ async function runDeploy(
         ? `Nothing else was changed. Check the stack, then \`/agent rollback ${stack.name}\` again (it previews afresh).`
         : mergeFirst
           ? `The pull request was merged before the apply. To go back to the last good state, comment \`/agent rollback ${stack.name}\`.`
-          : `The pull request stays open and keeps the stack lock. Fix it and \`/agent preview ${stack.name}\` again, or go back to the default branch's last good deploy with \`/agent rollback ${stack.name}\`.`;
+          : stack.review
+            ? `The review stack may be partly created; it is still destroyed when the pull request closes or its TTL passes (or now: \`/agent destroy --review ${stack.review.base}\`). Fix it and \`/agent preview --review ${stack.review.base}\` again.`
+            : `The pull request stays open and keeps the stack lock. Fix it and \`/agent preview ${stack.name}\` again, or go back to the default branch's last good deploy with \`/agent rollback ${stack.name}\`.`;
     await endFailed(ctx, step, failure, deploymentId, [`❌ ${what} of ${code(stack.name)} at ${code(shortSha(applySha))} failed: ${failure}`, "", next, logUrl ? `\n[Full log](${logUrl})` : ""].join("\n"));
     return;
   }
@@ -205,6 +208,11 @@ async function runDeploy(
 
   // A run merges once all its stacks are applied, and tells it in one comment (src/deploys/run-progress.ts).
   if (deploy.run_id) return;
+  // A review stack is never merged: its outputs are what the pull request hears (src/deploys/review.ts).
+  if (stack.review) {
+    await afterReviewDeploy(deps, { workflow, task, stack, sha: applySha, planHash: deploy.plan_hash }, result.outputs ?? null);
+    return;
+  }
   if (deploy.kind === "branch") {
     await commentThreads(deps.writes, workflow, `${workflow.config.branch?.purpose === "merge-queue" ? "🚀" : "⏪"} ${what} of ${code(stack.name)} to ${code(shortSha(applySha))} succeeded (plan ${code(deploy.plan_hash.slice(7, 19))}).${slaLine(started)}`, `task:${task.id}:succeeded`);
     return;

@@ -90,6 +90,7 @@ async function runStepInSandbox(spec: StepSpec, ctx: StepContext): Promise<StepR
       onOutput,
       readLimitBytes: PLAN_READ_LIMIT_BYTES,
       ...(ctx.refresh ? { refresh: true } : {}),
+      ...(ctx.stack.review ? { template: ctx.stack.review.template } : {}),
     });
     finish();
     const plan = run.preview ? redactPreview(run.preview, ctx.redactor) : null;

@@ -9,6 +9,7 @@ import { CredentialError } from "../connectors/vault/errors.js";
 import { afterMainlinePreview } from "../deploys/mainline.js";
 import { decideMergeGroupIfDone } from "../deploys/merge-queue.js";
 import { afterDriftPreview } from "../deploys/drift.js";
+import { deployReviewAfterPreview } from "../deploys/review.js";
 import { evaluatePlanPolicy, type PlanDecision } from "../approval/plan-policy.js";
 import { mergePlanPolicy } from "../config/plan-policy.js";
 import { serverPlanPolicyFor } from "../config/plan-policy-config.js";
@@ -19,7 +20,7 @@ import { releaseDependents } from "./dependents.js";
 import type { PreviewOutcome } from "../plan/types.js";
 import { acquireStackLock } from "../connectors/store/locks.js";
 import { saveStepLog } from "../connectors/store/logs.js";
-import { headTail } from "../render/markdown.js";
+import { code, headTail } from "../render/markdown.js";
 import { parseLintAnnotations } from "../render/annotations.js";
 import { SandboxIntegrityError, type LimitEvents } from "../connectors/sandbox.js";
 import { auditWorkflow } from "../connectors/store/audit.js";
@@ -220,6 +221,15 @@ async function runPreview(run: TaskRun, shutdown?: AbortSignal): Promise<void> {
   }
   await refreshSticky(deps, target, workflow.pr_number);
   await releaseDependents(deps, target, task.id);
+  // A review stack exists to be looked at: once previewed, it deploys through its gate.
+  if (succeeded && task.kind === "preview" && stack.review && outcome.planHash) {
+    const ended = await getTask(deps.db, task.id);
+    // The preview has ended and is reported: a failure here must not run it again.
+    if (ended) await deployReviewAfterPreview({ ...run, task: ended.task }).catch(async (err: Error) => {
+      log.error({ err }, "review stack not deployed after its preview");
+      await deps.writes.comment(target, workflow.pr_number, `⚠️ Review stack ${code(stack.name)} was previewed but not deployed: ${err.message.slice(0, 200)}. Comment \`/agent deploy --review ${stack.review!.base}\` to try again.`, { idempotencyKey: `task:${task.id}:review-auto-failed` });
+    });
+  }
 }
 
 /** A successful preview takes (or renews) this PR's lock on the stack. */

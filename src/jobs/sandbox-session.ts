@@ -65,7 +65,7 @@ export async function withSandboxSession<T>(run: TaskRun, kind: "preview" | "dep
     }
     // Fetched last before the first exec, so nothing between can leak a lease. A fork's code
     // gets none at all (the sources would refuse it too).
-    issued = fork ? { env: {}, release: async () => {} } : await issueCredentials(deps, { repo: workflow.repo, stack: stack.name, kind, taskId: task.id, ...(kind === "preview" ? { fork } : {}) });
+    issued = fork ? { env: {}, release: async () => {} } : await issueCredentials(deps, { repo: workflow.repo, stack: stack.name, kind, taskId: task.id, ...(kind === "preview" ? { fork } : {}), ...(stack.review ? { reviewOf: stack.review.base } : {}) });
     for (const value of Object.values(issued.env)) redactor.register(value);
     const env = stepEnv(workflow, stack, { ...proxyEnv, ...issued.env });
     return await fn({ sandbox, env, redactor, runtime, fork });

@@ -225,6 +225,7 @@ export async function startFaultFixture(opts: { repo: string; token: string; wor
     WORKER_LOCK_SECONDS: "5",
     WORKER_STALLED_INTERVAL_SECONDS: "2",
     DRIFT_SYNC_ON_START: "false",
+    REVIEW_REAP_ON_START: "false",
     LOG_LEVEL: "info",
     ...gh.env,
     ...opts.env,

@@ -68,6 +68,7 @@ export async function makeTestEnv(overrides: Record<string, string> = {}): Promi
     GITHUB_WRITES_PER_SECOND: "0",
     // Start-up reads every installed repository's config; a test that wants it says so.
     DRIFT_SYNC_ON_START: "false",
+    REVIEW_REAP_ON_START: "false",
     SHUTDOWN_GRACE_SECONDS: "30",
     LOG_LEVEL: (process.env.TEST_LOG_LEVEL ?? "silent") as ServerConfig["logLevel"],
     ...overrides,

@@ -162,7 +162,8 @@ describe("command line", () => {
   it("rejects an unknown command with the CLI's message and exit code 255", async () => {
     const res = await ws.run(["destroy-everything"]);
     expect(res).toEqual({ code: 255, stdout: "", stderr: 'error: unknown command "destroy-everything" for "pulumi"\n' });
-    expect((await ws.run(["stack", "rm", "dev"])).stderr).toBe('error: unknown command "rm" for "pulumi stack"\n');
+    expect((await ws.run(["stack", "frobnicate", "dev"])).stderr).toBe('error: unknown command "frobnicate" for "pulumi stack"\n');
+    expect((await ws.run(["config", "get", "aws:region"])).stderr).toBe('error: unknown command "get" for "pulumi config"\n');
   });
 
   it("rejects unknown flags, flags of another command, missing values and extra arguments", async () => {
@@ -768,5 +769,280 @@ describe("cancel", () => {
     expect(await ws.run(["cancel"])).toEqual({ code: 255, stdout: "", stderr: "error: --yes must be passed in to proceed when running in non-interactive mode\n" });
     expect(await ws.run(["cancel", "--yes"])).toEqual({ code: 0, stdout: "The currently running update for 'dev' has been canceled!\n", stderr: "" });
     expect((await ws.run(["cancel", "--yes", "qa"])).stderr).toBe("error: no stack named 'qa' found\n");
+  });
+});
+
+const STACK_CONFIG = "config:\n  aws:region: eu-west-1\n  web-infra:domain: example.com\n";
+const NO_YES = "error: --yes or --skip-preview or --preview-only must be passed in to proceed when running in non-interactive mode\n";
+const configFile = (stack: string) => join(ws.project, `Pulumi.${stack}.yaml`);
+
+describe("stack init --copy-config-from", () => {
+  it("creates and selects the stack with a verbatim copy of the source's config file", async () => {
+    await ws.createStack("dev");
+    writeFileSync(configFile("dev"), STACK_CONFIG);
+    expect(await ws.run(["stack", "init", "--non-interactive", "--stack", "review-7", "--copy-config-from", "dev"])).toEqual({
+      code: 0,
+      stdout: "Created stack 'review-7'\n",
+      stderr: "",
+    });
+    expect(readFileSync(configFile("review-7"), "utf8")).toBe(STACK_CONFIG);
+    expect((await ws.previewJson()).digest.steps?.[0]?.urn).toBe(urn("pulumi:pulumi:Stack", "web-infra-review-7", "review-7"));
+
+    // A source without a config file has no config: nothing to copy, and no error.
+    expect((await ws.run(["stack", "init", "qa", "--copy-config-from=review-7"])).code).toBe(0);
+    rmSync(configFile("review-7"));
+    expect(await ws.run(["stack", "init", "qa-2", "--copy-config-from", "review-7"])).toMatchObject({ code: 0, stderr: "" });
+    expect(existsSync(configFile("qa-2"))).toBe(false);
+  });
+
+  it("a missing source fails after the new stack is created, as in the CLI", async () => {
+    expect(await ws.run(["stack", "init", "review-7", "--copy-config-from", "template"])).toEqual({
+      code: 255,
+      stdout: "Created stack 'review-7'\n",
+      stderr: "error: no stack named 'template' found\n",
+    });
+    expect(existsSync(ws.stackFile("review-7"))).toBe(true);
+    expect(existsSync(configFile("review-7"))).toBe(false);
+  });
+});
+
+describe("config cp", () => {
+  beforeEach(async () => {
+    await ws.createStack("review-7");
+    await ws.createStack("dev");
+    writeFileSync(configFile("dev"), STACK_CONFIG);
+  });
+
+  it("copies the source stack's whole config file to --dest and selects the source, silently", async () => {
+    writeFileSync(configFile("review-7"), "config:\n  aws:region: us-east-1\n");
+    await ws.run(["stack", "select", "review-7"]);
+    expect(await ws.run(["config", "cp", "--non-interactive", "--stack", "dev", "--dest", "review-7"])).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(readFileSync(configFile("review-7"), "utf8")).toBe(STACK_CONFIG);
+    // RequireStack(SetCurrent): `--stack dev` is now the selected stack.
+    expect((await ws.previewJson()).digest.steps?.[0]?.urn).toBe(ROOT);
+
+    // -d is --dest here (--debug elsewhere); the source defaults to the selected stack.
+    await ws.createStack("qa");
+    await ws.run(["stack", "select", "dev"]);
+    expect(await ws.run(["config", "cp", "-d", "qa"])).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(readFileSync(configFile("qa"), "utf8")).toBe(STACK_CONFIG);
+  });
+
+  it("a source without a config file has nothing to copy: the destination's file is left as it is", async () => {
+    rmSync(configFile("dev"));
+    writeFileSync(configFile("review-7"), "config:\n  aws:region: us-east-1\n");
+    expect(await ws.run(["config", "cp", "-s", "dev", "-d", "review-7"])).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(readFileSync(configFile("review-7"), "utf8")).toBe("config:\n  aws:region: us-east-1\n");
+  });
+
+  it("fails for a missing stack, the same stack, or a single key", async () => {
+    expect(await ws.run(["config", "cp", "--stack", "template", "--dest", "review-7"])).toEqual({ code: 255, stdout: "", stderr: "error: no stack named 'template' found\n" });
+    expect((await ws.run(["config", "cp", "--stack", "dev", "--dest", "prod"])).stderr).toBe("error: no stack named 'prod' found\n");
+    expect((await ws.run(["config", "cp", "--stack", "dev", "--dest", "dev"])).stderr).toBe("error: current stack and destination stack are the same\n");
+    expect((await ws.run(["config", "cp", "aws:region", "--stack", "dev", "--dest", "review-7"])).stderr).toBe(
+      "error: `pulumi config cp <key>` (copying a single key) is not emulated by this stand-in\n",
+    );
+    expect(existsSync(configFile("review-7"))).toBe(false);
+  });
+});
+
+describe("stack outputs", () => {
+  const withOutputs = () => {
+    const creates = ws.fixture("creates");
+    ws.writeFixture({ ...creates, outputs: { url: "https://logs.example.com/?a=1&b=<2>", replicas: 2, tags: { team: "web" }, dbPassword: { secret: "hunter2" } } });
+  };
+
+  it("a stack never updated has none", async () => {
+    await ws.createStack();
+    withOutputs();
+    expect(await ws.run(["stack", "output"])).toEqual({ code: 0, stdout: "Current stack outputs (0):\n    No output values currently in this stack\n", stderr: "" });
+    expect(await ws.run(["stack", "output", "--json", "--stack", "dev"])).toEqual({ code: 0, stdout: "{}\n", stderr: "" });
+  });
+
+  it("up records them on the root stack, the secret sealed in the checkpoint", async () => {
+    await ws.createStack();
+    withOutputs();
+    expect((await ws.run(["up", "--yes"])).code).toBe(0);
+    const text = readFileSync(ws.stackFile("dev"), "utf8");
+    expect(text).not.toContain("hunter2");
+    const root = JSON.parse(text).checkpoint.latest.resources[0];
+    expect(root.urn).toBe(ROOT);
+    expect(root.outputs).toMatchObject({ replicas: 2, tags: { team: "web" }, url: "https://logs.example.com/?a=1&b=<2>" });
+    expect(root.outputs.dbPassword).toEqual({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", ciphertext: expect.stringMatching(/^v1:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/) });
+  });
+
+  it("stack output prints the CLI's table, --json (two-space indent, no HTML escaping), one property", async () => {
+    await ws.createStack();
+    withOutputs();
+    await ws.run(["up", "--yes"]);
+    expect(await ws.run(["stack", "output"])).toEqual({
+      code: 0,
+      stdout:
+        "Current stack outputs (4):\n" +
+        "    OUTPUT      VALUE\n" +
+        "    dbPassword  [secret]\n" +
+        "    replicas    2\n" +
+        '    tags        {"team":"web"}\n' +
+        "    url         https://logs.example.com/?a=1&b=<2>\n",
+      stderr: "",
+    });
+    const json = await ws.run(["stack", "output", "--json", "--non-interactive", "--stack", "dev"]);
+    expect(json.stdout).toBe('{\n  "dbPassword": "[secret]",\n  "replicas": 2,\n  "tags": {\n    "team": "web"\n  },\n  "url": "https://logs.example.com/?a=1&b=<2>"\n}\n');
+    expect(JSON.parse((await ws.run(["stack", "output", "-j", "--show-secrets"])).stdout).dbPassword).toBe("hunter2");
+    expect(await ws.run(["stack", "output", "url"])).toEqual({ code: 0, stdout: "https://logs.example.com/?a=1&b=<2>\n", stderr: "" });
+    expect((await ws.run(["stack", "output", "dbPassword"])).stdout).toBe("[secret]\n");
+    expect((await ws.run(["stack", "output", "dbPassword", "--show-secrets"])).stdout).toBe("hunter2\n");
+    expect((await ws.run(["stack", "output", "tags"])).stdout).toBe('{"team":"web"}\n');
+    expect((await ws.run(["stack", "output", "tags", "--json"])).stdout).toBe('{\n  "team": "web"\n}\n');
+    // Reading a secret output needs the secrets manager.
+    expect(await ws.run(["stack", "output", "url"], { env: { PULUMI_CONFIG_PASSPHRASE: undefined } })).toEqual({ code: 255, stdout: "", stderr: PASSPHRASE_MISSING });
+  });
+
+  it("fails for a property the stack does not have, a missing stack and a malformed fixture", async () => {
+    await ws.createStack();
+    withOutputs();
+    await ws.run(["up", "--yes"]);
+    expect(await ws.run(["stack", "output", "bucketName"])).toEqual({ code: 255, stdout: "", stderr: "error: current stack does not have output property 'bucketName'\n" });
+    expect((await ws.run(["stack", "output", "url", "tags"])).stderr).toBe("error: accepts at most 1 arg(s), received 2\n");
+    expect((await ws.run(["stack", "output", "--stack", "qa"])).stderr).toBe("error: no stack named 'qa' found\n");
+    ws.writeFixture({ outputs: ["url"] });
+    expect((await ws.run(["up", "--yes"])).stderr).toBe(`error: pulumi stand-in: fixture ${join(ws.project, "pulumi-standin.json")}: "outputs" must be an object of stack outputs\n`);
+  });
+});
+
+describe("destroy", () => {
+  const POLICY = urn("aws:s3/bucketPolicy:BucketPolicy", "logs-policy");
+  const DELETED =
+    "Destroying (dev):\n\n" +
+    " -  aws:s3:BucketPolicy logs-policy deleted\n" +
+    " -  aws:iam:Role app-role deleted\n" +
+    " -  aws:s3:Bucket logs deleted\n" +
+    " -  pulumi:pulumi:Stack web-infra-dev deleted\n\n" +
+    "Resources:\n    - 4 deleted\n\nDuration: 1s\n\n";
+  const KEPT =
+    "The resources in the stack have been deleted, but the history and configuration associated with the stack are still maintained. \n" +
+    "If you want to remove the stack completely, run `pulumi stack rm dev`.\n";
+
+  beforeEach(async () => {
+    await ws.createStack();
+    ws.useFixture("creates");
+    expect((await ws.run(["up", "--yes"])).code).toBe(0);
+    writeFileSync(configFile("dev"), STACK_CONFIG);
+  });
+
+  it("refuses to run non-interactively without --yes, --skip-preview or --preview-only", async () => {
+    expect(await ws.run(["destroy", "--non-interactive"])).toEqual({ code: 255, stdout: "", stderr: NO_YES });
+    expect(ws.stackResources("dev")).toHaveLength(5);
+    expect((await ws.run(["destroy", "--target", LOGS, "--yes"])).stderr).toBe("error: a targeted destroy (--target) is not emulated by this stand-in\n");
+  });
+
+  it("deletes every resource of the checkpoint, dependents first and the root stack last", async () => {
+    // The program is not run: a fixture that has nothing to say about these resources changes nothing.
+    ws.writeFixture({ resources: [] });
+    expect(await ws.run(["destroy", "--yes", "--non-interactive"])).toEqual({ code: 0, stdout: DELETED + KEPT, stderr: "" });
+    expect(ws.stackResources("dev")).toEqual([]);
+    expect(existsSync(configFile("dev"))).toBe(true);
+    expect((await ws.run(["stack", "output"])).stdout).toBe("Current stack outputs (0):\n    No output values currently in this stack\n");
+    // Nothing left: the next destroy succeeds with an empty summary.
+    expect(await ws.run(["down", "-f"])).toEqual({ code: 0, stdout: "Destroying (dev):\n\nResources:\n\nDuration: 1s\n\n" + KEPT, stderr: "" });
+  });
+
+  it("--preview-only --json prints the preview digest `preview --json` prints, and changes nothing", async () => {
+    const res = await ws.run(["destroy", "--non-interactive", "--preview-only", "--stack", "dev", "--json"]);
+    expect(res).toMatchObject({ code: 0, stderr: "" });
+    expect(res.stdout.startsWith('{\n    "config": {\n        "aws:region": "eu-west-1"')).toBe(true);
+    const digest = JSON.parse(res.stdout) as Digest;
+    expect(opsOf(digest)).toEqual(["delete logs-policy", "delete app-role", "delete logs", "delete web-infra-dev"]);
+    expect(digest.changeSummary).toEqual({ delete: 4 });
+    const provider = expect.stringMatching(/^urn:pulumi:dev::web-infra::pulumi:providers:aws::default_6_0_0::[0-9a-f-]{36}$/);
+    expect(stepOf(digest, "delete", LOGS)).toEqual({
+      op: "delete",
+      urn: LOGS,
+      provider,
+      oldState: { urn: LOGS, custom: true, id: expect.any(String), type: "aws:s3/bucket:Bucket", inputs: { acl: "private", forceDestroy: false }, outputs: expect.objectContaining({ acl: "private" }), parent: ROOT, provider },
+      detailedDiff: null,
+    });
+    expect(stepOf(digest, "delete", ROOT)).toEqual({ op: "delete", urn: ROOT, oldState: { urn: ROOT, custom: false, type: "pulumi:pulumi:Stack" }, detailedDiff: null });
+    expect(digest.steps?.some((s) => s.urn.includes("pulumi:providers"))).toBe(false);
+    expect(ws.stackResources("dev")).toHaveLength(5);
+    expect(ws.stackResources("dev")).toContain(POLICY);
+  });
+
+  it("--preview-only shows the rows and what it would delete", async () => {
+    const res = await ws.run(["destroy", "--preview-only"]);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe(
+      "Previewing destroy (dev):\n\n" +
+        " -  aws:s3:BucketPolicy logs-policy delete\n -  aws:iam:Role app-role delete\n -  aws:s3:Bucket logs delete\n -  pulumi:pulumi:Stack web-infra-dev delete\n\n" +
+        "Resources:\n    - 4 to delete\n\n",
+    );
+    // --remove after a preview: the CLI's backend refuses a stack that still has resources.
+    expect((await ws.run(["destroy", "--preview-only", "--remove"])).stderr).toBe("error: refusing to remove stack because it still contains resources\n");
+    expect(existsSync(ws.stackFile("dev"))).toBe(true);
+  });
+
+  it("--json streams engine events; --remove then removes the stack and its config file", async () => {
+    const res = await ws.run(["destroy", "--non-interactive", "--yes", "--skip-preview", "--remove", "--stack", "dev", "--json"]);
+    expect(res).toMatchObject({ code: 0, stderr: "" });
+    const events = res.stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, any>);
+    expect(events.find((e) => e.summaryEvent)!.summaryEvent).toMatchObject({ resourceChanges: { delete: 4 }, isPreview: false });
+    expect(events.filter((e) => e.resourcePreEvent).map((e) => e.resourcePreEvent.metadata.op)).toEqual(["delete", "delete", "delete", "delete"]);
+    expect(existsSync(ws.stackFile("dev"))).toBe(false);
+    expect(existsSync(configFile("dev"))).toBe(false);
+    expect((await ws.run(["stack", "select", "dev"])).stderr).toBe("error: no stack named 'dev' found\n");
+  });
+
+  it("--remove without --json says the history and configuration went too", async () => {
+    expect(await ws.run(["destroy", "-y", "--remove"])).toEqual({ code: 0, stdout: DELETED + "The resources in the stack have been deleted, and the history and configuration removed.\n", stderr: "" });
+    expect(existsSync(ws.stackFile("dev"))).toBe(false);
+  });
+
+  it("fails like preview and up on a locked stack or a missing one", async () => {
+    ws.useFixture("locked");
+    expect((await ws.run(["destroy", "--yes"])).stderr).toMatch(/^error: the stack is currently locked by 1 lock\(s\)/);
+    expect(ws.stackResources("dev")).toHaveLength(5);
+    expect(await ws.run(["destroy", "--yes", "--stack", "qa"])).toEqual({ code: 255, stdout: "", stderr: "error: no stack named 'qa' found\n" });
+  });
+});
+
+describe("stack rm", () => {
+  beforeEach(async () => {
+    await ws.createStack();
+    writeFileSync(configFile("dev"), STACK_CONFIG);
+  });
+
+  it("refuses a stack that still has resources, and needs --yes", async () => {
+    ws.useFixture("creates");
+    await ws.run(["up", "--yes"]);
+    expect(await ws.run(["stack", "rm", "dev"])).toEqual({ code: 255, stdout: "", stderr: "error: non-interactive mode requires --yes flag\n" });
+    expect(await ws.run(["stack", "rm", "--yes", "dev"])).toEqual({
+      code: 255,
+      stdout: "",
+      stderr:
+        "error: 'dev' still has resources; removal rejected. Possible actions:\n" +
+        "- Make sure that 'dev' is the stack that you want to destroy\n" +
+        "- Run `pulumi destroy` to delete the resources, then run `pulumi stack rm`\n" +
+        "- Run `pulumi stack rm --force` to override this error\n",
+    });
+    expect(existsSync(ws.stackFile("dev"))).toBe(true);
+    // -f is --force here (--skip-preview for up and destroy).
+    expect(await ws.run(["stack", "rm", "-yf", "--stack", "dev"])).toEqual({ code: 0, stdout: "Stack 'dev' has been removed!\n", stderr: "" });
+    expect(existsSync(ws.stackFile("dev"))).toBe(false);
+  });
+
+  it("removes an emptied stack and its config file, and forgets the selected stack", async () => {
+    ws.useFixture("creates");
+    await ws.run(["up", "--yes"]);
+    await ws.run(["destroy", "--yes"]);
+    expect(await ws.run(["stack", "rm", "--yes"])).toEqual({ code: 0, stdout: "Stack 'dev' has been removed!\n", stderr: "" });
+    expect(existsSync(ws.stackFile("dev"))).toBe(false);
+    expect(existsSync(configFile("dev"))).toBe(false);
+    expect((await ws.run(["preview"])).stderr).toBe("error: no stack selected; please use `pulumi stack select` or `pulumi stack init` to choose one\n");
+  });
+
+  it("--preserve-config keeps the config file; a missing stack fails", async () => {
+    expect(await ws.run(["stack", "rm", "dev", "--yes", "--preserve-config"])).toEqual({ code: 0, stdout: "Stack 'dev' has been removed!\n", stderr: "" });
+    expect(readFileSync(configFile("dev"), "utf8")).toBe(STACK_CONFIG);
+    expect(await ws.run(["stack", "rm", "dev", "--yes"])).toEqual({ code: 255, stdout: "", stderr: "error: no stack named 'dev' found\n" });
   });
 });

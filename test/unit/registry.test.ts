@@ -44,7 +44,7 @@ function codeSpans(message: string): string[] {
 describe("COMMANDS", () => {
   it("lists every command once, with usage, description and where it is allowed", () => {
     const names = COMMANDS.map((c) => c.name);
-    expect(names).toEqual(["preview", "ok-to-test", "deploy", "unlock", "rollback", "drift", "cancel", "status", "help", "diagnose", "approve", "deny"]);
+    expect(names).toEqual(["preview", "ok-to-test", "deploy", "destroy", "unlock", "rollback", "drift", "cancel", "status", "help", "diagnose", "approve", "deny"]);
     for (const c of COMMANDS) {
       expect(c.usage.startsWith(c.name === "approve" || c.name === "deny" ? `/${c.name}` : `/agent ${c.name}`)).toBe(true);
       expect(c.description.length).toBeGreaterThan(10);
@@ -205,7 +205,7 @@ describe("resolveCommand: deploy", () => {
   it("requires a stack when there is no default: deploying every stack is never implied", () => {
     const message = err("/agent deploy", REPO);
     expect(message).toContain("needs a stack (or `--all`)");
-    expect(message).toContain("`/agent deploy [stack...] [--stack <stack>] [--all]`");
+    expect(message).toContain("`/agent deploy [stack...] [--stack <stack>] [--all] [--review]`");
     expect(message).toContain("Declared stacks: `dev`, `staging`, `prod`.");
   });
 
@@ -446,7 +446,7 @@ describe("resolveCommand: flags", () => {
   it("rejects unknown flags on preview naming the valid ones", () => {
     const message = err("/agent preview --force");
     expect(message).toContain("Unknown flag `--force` for `/agent preview`");
-    expect(message).toContain("Valid flags: `--stack`, `--all`.");
+    expect(message).toContain("Valid flags: `--stack`, `--all`, `--review`.");
   });
 
   it("rejects unknown flags on deploy", () => {

@@ -127,7 +127,7 @@ describe("valid configs", () => {
 
   it("valid-minimal.yml gets the defaults (dir `.`, engine `command`)", () => {
     const { config, stacks } = ok(load("valid-minimal.yml"));
-    expect(config).toEqual({ version: 1, stacks: [{ name: "app", dir: ".", engine: "command" }], steps: { test: "make test" }, autoplan: true, autoplan_max_stacks: 50, parallel_applies: 3 });
+    expect(config).toEqual({ version: 1, stacks: [{ name: "app", dir: ".", engine: "command" }], steps: { test: "make test" }, autoplan: true, autoplan_max_stacks: 50, parallel_applies: 3, review_max_live: 5 });
     expect(stacks).toEqual([{ name: "app", dir: ".", engine: "command", pulumiStack: null, paths: ["**"], steps: [script("test", "make test")], gate: DEFAULT_GATE, policy: null, runtime: null, environment: { name: "app", protectionRule: false } }]);
   });
 
@@ -437,7 +437,7 @@ describe("inline documents", () => {
         {
           path: "colour",
           line: 6,
-          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`, `autoplan`, `autoplan_max_stacks`, `parallel_applies`, `gate`, `policy`, `diagnose`)",
+          message: "unknown key `colour` (allowed: `version`, `default_stack`, `stacks`, `steps`, `sandbox`, `autoplan`, `autoplan_max_stacks`, `parallel_applies`, `gate`, `policy`, `diagnose`, `review_max_live`)",
         },
       ],
     ],
@@ -805,10 +805,10 @@ describe("JSON schema", () => {
   it("describes the file as written: required keys, strict objects, defaults", () => {
     expect(schema.required).toEqual(["version", "stacks"]);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "autoplan_max_stacks", "parallel_applies", "gate", "policy", "diagnose"]);
+    expect(Object.keys(schema.properties as Json)).toEqual(["version", "default_stack", "stacks", "steps", "sandbox", "autoplan", "autoplan_max_stacks", "parallel_applies", "gate", "policy", "diagnose", "review_max_live"]);
     const stack = (schema.$defs as Record<string, Json>).stack!;
     expect(stack.required).toEqual(["name"]);
-    expect(Object.keys(stack.properties as Json)).toEqual(["name", "depends_on", "environment", "drift", "dir", "engine", "pulumi", "sandbox", "gate", "policy", "steps", "paths"]);
+    expect(Object.keys(stack.properties as Json)).toEqual(["name", "depends_on", "environment", "drift", "review", "dir", "engine", "pulumi", "sandbox", "gate", "policy", "steps", "paths"]);
     expect((stack.properties as Record<string, Json>).dir!.default).toBe(".");
     expect((stack.properties as Record<string, Json>).engine).toMatchObject({ default: "command", enum: ["pulumi", "command"] });
     const steps = (schema.$defs as Record<string, Json>).steps!;

@@ -74,6 +74,7 @@ describe("loadServerConfig: defaults", () => {
       worker: { concurrency: 2, shutdownGraceSeconds: 30, checkRunUpdateIntervalMs: 5000, lockSeconds: 60, stalledIntervalSeconds: 30 },
       locks: { ttlSeconds: 86_400 },
       drift: { syncOnStart: true },
+      review: { maxLive: 20, sweepSeconds: 300, reapOnStart: true },
       comments: { maxContinuations: 4, stickyUpdateIntervalMs: 3000 },
       gate: { approvalTtlSeconds: 86_400, minApprovals: 0 },
       adminToken: null,

@@ -5,7 +5,7 @@
 import type { PlanPolicyConfig } from "../../approval/plan-policy.js";
 import { mergePlanPolicy } from "../plan-policy.js";
 import { STEP_NAMES, type StepName } from "../../domain/steps.js";
-import type { RepoConfig } from "./schema.js";
+import { ttlSeconds, type RepoConfig } from "./schema.js";
 import type { StackNode } from "../../domain/stack-graph.js";
 
 /**
@@ -42,6 +42,58 @@ export interface ResolvedStack {
   environment?: { name: string; protectionRule: boolean };
   /** Scheduled drift checks (`drift`); absent: none. */
   drift?: { schedule: string; refresh: boolean };
+  /** A declared stack's `review`: how its review stacks are made; absent: it has none. */
+  reviewSettings?: ReviewSettings;
+  /** A review stack (`pr-<number>-<base>`, {@link reviewStackOf}); absent: a declared stack. */
+  review?: { base: string; pr: number; template: string; ttlSeconds: number; maxLive: number };
+}
+
+export interface ReviewSettings {
+  /** The Pulumi stack whose config a review stack copies. */
+  template: string;
+  ttlSeconds: number;
+  /** Autoplan previews (and so deploys) the review stack too. */
+  auto: boolean;
+  approvals: number;
+  /** The repository's cost guard (`review_max_live`). */
+  maxLive: number;
+}
+
+/** The review stack of `base` for pull request `pr`. */
+export function reviewStackName(base: string, pr: number): string {
+  return `pr-${pr}-${base}`;
+}
+
+/**
+ * The review stack of a stack with `review` for one pull request: the same program, steps and
+ * policy; its own Pulumi stack (the base's organisation and project, the review name), lock and
+ * GitHub environment; the gate's approvals from `review.approvals` (default 0). It holds no
+ * production data, so the branch requirements (status checks, mergeable, not behind, not a
+ * draft) are off: it exists to look at the change before it is reviewed. A deploy of it never
+ * merges the pull request.
+ */
+export function reviewStackOf(base: ResolvedStack, pr: number): ResolvedStack {
+  const r = base.reviewSettings!;
+  const name = reviewStackName(base.name, pr);
+  const org = (base.pulumiStack ?? base.name).split("/").slice(0, -1);
+  return {
+    name,
+    dir: base.dir,
+    engine: "pulumi",
+    pulumiStack: [...org, name].join("/"),
+    steps: base.steps,
+    paths: base.paths,
+    gate: { ...base.gate, approvals: r.approvals, rollbackApprovals: r.approvals, mode: "deploy-then-merge", require: { preview: true, statusChecks: false, mergeable: false, undiverged: false, notDraft: false, lock: true } },
+    policy: base.policy,
+    runtime: base.runtime ?? null,
+    environment: { name, protectionRule: false },
+    review: { base: base.name, pr, template: r.template, ttlSeconds: r.ttlSeconds, maxLive: r.maxLive },
+  };
+}
+
+/** The declared stacks, then (on a pull request) the review stacks of those with `review`. */
+export function withReviewStacks(stacks: readonly ResolvedStack[], pr: number): ResolvedStack[] {
+  return [...stacks, ...stacks.filter((s) => s.reviewSettings && !s.review).map((s) => reviewStackOf(s, pr))];
 }
 
 export interface ResolvedGate {
@@ -78,7 +130,7 @@ export function resolveStacks(config: RepoConfig): ResolvedStack[] {
     const pulumiStack = pulumi ? (stack.pulumi?.stack ?? stack.name) : null;
     const policy = config.policy || stack.policy ? mergePlanPolicy(config.policy, stack.policy) : null;
     const runtime = stack.sandbox?.runtime ?? config.sandbox?.runtime ?? null;
-    return { name: stack.name, dir: stack.dir, engine: stack.engine, pulumiStack, steps, ...(stack.depends_on?.length ? { dependsOn: [...stack.depends_on] } : {}), paths, gate: resolveGate(config.gate, stack.gate), policy, runtime, environment: { name: stack.environment?.name ?? stack.name, protectionRule: stack.environment?.protection_rule ?? false }, ...(stack.drift ? { drift: { schedule: stack.drift.schedule, refresh: stack.drift.refresh ?? true } } : {}) };
+    return { name: stack.name, dir: stack.dir, engine: stack.engine, pulumiStack, steps, ...(stack.depends_on?.length ? { dependsOn: [...stack.depends_on] } : {}), paths, gate: resolveGate(config.gate, stack.gate), policy, runtime, environment: { name: stack.environment?.name ?? stack.name, protectionRule: stack.environment?.protection_rule ?? false }, ...(stack.drift ? { drift: { schedule: stack.drift.schedule, refresh: stack.drift.refresh ?? true } } : {}), ...(stack.review ? { reviewSettings: { template: stack.review.template, ttlSeconds: ttlSeconds(stack.review.ttl), auto: stack.review.auto ?? false, approvals: stack.review.approvals ?? 0, maxLive: config.review_max_live } } : {}) };
   });
 }
 

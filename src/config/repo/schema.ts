@@ -21,6 +21,8 @@ export const DEFAULT_AUTOPLAN_MAX_STACKS = 50;
 /** A deploy run's independent stacks applied at once (`parallel_applies`). */
 export const DEFAULT_PARALLEL_APPLIES = 3;
 const MAX_PARALLEL_APPLIES = 20;
+/** The cost guard: live review stacks per repository (`review_max_live`). */
+export const DEFAULT_REVIEW_MAX_LIVE = 5;
 const MAX_ARGV = 64;
 const MAX_ARG_CHARS = 4096;
 const MAX_DIR_CHARS = 1024;
@@ -237,11 +239,44 @@ docs.add(StackDrift, {
   examples: [{ schedule: "0 6 * * *" }],
 });
 
+/** `30m`, `72h`, `7d`: a review stack's lifetime, 10 minutes to 30 days. */
+export const TTL_RE = /^([1-9][0-9]{0,5})([mhd])$/;
+const TTL_UNIT_SECONDS = { m: 60, h: 3600, d: 86_400 } as const;
+const MIN_TTL_SECONDS = 600;
+const MAX_TTL_SECONDS = 30 * 86_400;
+/** Seconds of a TTL that passed the schema's check. */
+export function ttlSeconds(ttl: string): number {
+  const m = TTL_RE.exec(ttl);
+  return m ? Number(m[1]) * TTL_UNIT_SECONDS[m[2] as keyof typeof TTL_UNIT_SECONDS] : 0;
+}
+const Ttl = z.string().superRefine((v, ctx) => {
+  // One message per problem: a malformed value is not also "out of range".
+  if (!TTL_RE.test(v)) ctx.addIssue({ code: "custom", message: "must be a duration such as `30m`, `72h` or `7d`", input: v });
+  else if (ttlSeconds(v) < MIN_TTL_SECONDS || ttlSeconds(v) > MAX_TTL_SECONDS) ctx.addIssue({ code: "custom", message: "must be between 10 minutes and 30 days", input: v });
+});
+docs.add(Ttl, { description: "A review stack's lifetime: minutes, hours or days (`30m`, `72h`, `7d`), 10 minutes to 30 days.", pattern: TTL_RE.source });
+/** The longest declared name a review stack can be made of: `pr-<number>-<name>` must stay a stack name (63). */
+export const MAX_REVIEW_BASE_NAME = 50;
+const StackReview = z.strictObject({
+  template: z
+    .string()
+    .regex(PULUMI_STACK_RE, "must be a Pulumi stack name: `staging`, `org/staging` or `org/project/staging`"),
+  ttl: Ttl.default("72h"),
+  auto: z.boolean({ error: "must be `true` or `false`" }).optional(),
+  approvals: z.number({ error: "must be a whole number (0-10)" }).int("must be a whole number (0-10)").min(0).max(10).optional(),
+});
+docs.add(StackReview, {
+  description:
+    "Review stacks (`engine: pulumi` only): `/agent preview --review` (or every autoplan when `auto: true`) creates the ephemeral stack `pr-<number>-<name>` with the config of the Pulumi stack `template` (`pulumi stack init --copy-config-from`), deploys it through the gate (`approvals`, default 0: review stacks hold no production data) without merging, and comments its outputs. It is destroyed when the pull request closes or merges, on `/agent destroy --review`, and when `ttl` passes (default `72h`, renewed by every deploy; a warning comes first).",
+  examples: [{ template: "staging", ttl: "72h" }],
+});
+
 const Stack = z.strictObject({
   name: StackName,
   depends_on: DependsOn.optional(),
   environment: StackEnvironment.optional(),
   drift: StackDrift.optional(),
+  review: StackReview.optional(),
   dir: Dir,
   engine: Engine,
   pulumi: PulumiSettings.optional(),
@@ -313,6 +348,13 @@ const RootObject = z.strictObject({
   gate: Gate.optional(),
   policy: Policy.optional(),
   diagnose: DiagnoseSettingsSchema.optional(),
+  // The cost guard: live review stacks of this repository at most (the server may lower it).
+  review_max_live: z
+    .number({ error: "must be a whole number (0-100)" })
+    .int("must be a whole number (0-100)")
+    .min(0, "must be a whole number (0-100)")
+    .max(100, "must be a whole number (0-100)")
+    .default(DEFAULT_REVIEW_MAX_LIVE),
 });
 
 export const RepoConfigSchema = RootObject
@@ -336,6 +378,7 @@ export const RepoConfigSchema = RootObject
           });
       });
       checkDependsOn(raw.stacks, firstIndex, ctx);
+      checkReviewNames(raw.stacks, ctx);
       if (typeof raw.default_stack === "string" && STACK_NAME_RE.test(raw.default_stack) && !firstIndex.has(raw.default_stack)) {
         const known = [...firstIndex.keys()];
         const near = closest(raw.default_stack, known, { loose: true });
@@ -367,6 +410,9 @@ export const RepoConfigSchema = RootObject
       }
       if (stack.pulumi !== undefined)
         ctx.addIssue({ code: "custom", path: ["stacks", i, "pulumi"], message: "`pulumi` settings only apply to stacks with `engine: pulumi`" });
+      // A review stack is made, read and destroyed with Pulumi's own commands.
+      if (stack.review !== undefined)
+        ctx.addIssue({ code: "custom", path: ["stacks", i, "review"], message: `stack ${code(stack.name)}: \`review\` needs \`engine: pulumi\` (review stacks are made with \`pulumi stack init --copy-config-from\` and removed with \`pulumi destroy\`)` });
       // Drift is a resource-level comparison: only the pulumi engine's plan says what differs.
       if (stack.drift !== undefined)
         ctx.addIssue({ code: "custom", path: ["stacks", i, "drift"], message: `stack ${code(stack.name)}: \`drift\` needs \`engine: pulumi\` (a command's output cannot tell which resources drifted)` });
@@ -437,6 +483,26 @@ function checkDependsOn(stacks: unknown[], declared: Map<string, number>, ctx: z
     const at = declared.get(cycle[0]!)!;
     ctx.addIssue({ code: "custom", path: ["stacks", at, "depends_on"], message: `stacks depend on each other in a cycle: ${cycle.map(code).join(" → ")}; remove one of these \`depends_on\` entries` });
   }
+}
+
+/**
+ * A stack with `review` has a name short enough for `pr-<number>-<name>`, and no declared
+ * stack is named like another's review stack (it would be destroyed with the pull request).
+ */
+function checkReviewNames(stacks: unknown[], ctx: z.RefinementCtx): void {
+  const reviewed = new Set<string>();
+  stacks.forEach((stack, i) => {
+    if (!isRecord(stack) || typeof stack.name !== "string" || stack.review === undefined) return;
+    reviewed.add(stack.name);
+    if (stack.name.length > MAX_REVIEW_BASE_NAME)
+      ctx.addIssue({ code: "custom", path: ["stacks", i, "name"], message: `a stack with \`review\` may have at most ${MAX_REVIEW_BASE_NAME} characters, so that its review stacks \`pr-<number>-${stack.name.slice(0, 8)}…\` are stack names too`, input: stack.name });
+  });
+  stacks.forEach((stack, i) => {
+    if (!isRecord(stack) || typeof stack.name !== "string") return;
+    const m = /^pr-[0-9]+-(.+)$/.exec(stack.name);
+    if (m && reviewed.has(m[1]!))
+      ctx.addIssue({ code: "custom", path: ["stacks", i, "name"], message: `${code(stack.name)} is the name of a review stack of ${code(m[1]!)}; rename it`, input: stack.name });
+  });
 }
 
 function checkDir(dir: string): string | null {

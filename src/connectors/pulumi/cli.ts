@@ -62,6 +62,40 @@ export interface PulumiRunOptions {
   readLimitBytes: number;
   /** `preview --refresh`: compare with the resources' real state (drift checks). */
   refresh?: boolean;
+  /**
+   * A review stack: made from this Pulumi stack's config when it does not exist yet
+   * (`stack init --copy-config-from`), its config copied again from it when it does (the
+   * checkout holds no config file of an ephemeral stack).
+   */
+  template?: string;
+}
+
+const NO_SUCH_STACK = /no stack named '[^']*' found/;
+
+/**
+ * Selects the stack: `select --create`, or for a review stack `select`, then either the
+ * template's config copied over (`config cp`) or, when it is missing, `stack init
+ * --copy-config-from`. Fixed argv only; the names come from the validated config.
+ */
+async function selectStackIn(sandbox: Sandbox, opts: Pick<PulumiRunOptions, "pulumiStack" | "workdir" | "env" | "timeoutMs" | "template">, visible: (chunk: string) => void): Promise<ExecResult> {
+  const run = (argv: string[]) => sandbox.exec(argv, { timeoutMs: opts.timeoutMs, env: opts.env, workdir: opts.workdir, onOutput: visible });
+  if (opts.template === undefined) return run(stackSelectArgv(opts.pulumiStack));
+  let out = "";
+  const select = await sandbox.exec(["pulumi", "stack", "select", "--non-interactive", "--stack", opts.pulumiStack], { timeoutMs: opts.timeoutMs, env: opts.env, workdir: opts.workdir, onOutput: (c) => { out += c; visible(c); } });
+  const next = select.exitCode === 0 ? configCopyArgv(opts.template, opts.pulumiStack) : select.exitCode !== null && NO_SUCH_STACK.test(out) ? reviewInitArgv(opts.pulumiStack, opts.template) : null;
+  if (next === null) return select;
+  const second = await run(next);
+  return { ...second, durationMs: second.durationMs + select.durationMs };
+}
+
+/** A review stack's first use: created with the template's config. */
+export function reviewInitArgv(pulumiStack: string, template: string): string[] {
+  return ["pulumi", "stack", "init", "--non-interactive", "--stack", pulumiStack, "--copy-config-from", template];
+}
+
+/** A review stack that exists: the template's config again (the checkout has none of its own). */
+export function configCopyArgv(template: string, pulumiStack: string): string[] {
+  return ["pulumi", "config", "cp", "--non-interactive", "--stack", template, "--dest", pulumiStack];
 }
 
 export async function runPulumiPreview(sandbox: Sandbox, opts: PulumiRunOptions): Promise<PulumiPreviewRun> {
@@ -74,7 +108,7 @@ export async function runPulumiPreview(sandbox: Sandbox, opts: PulumiRunOptions)
     stderr += chunk;
     opts.onOutput(chunk);
   };
-  const select = await sandbox.exec(stackSelectArgv(opts.pulumiStack), { timeoutMs: opts.timeoutMs, env: opts.env, workdir: opts.workdir, onOutput: visible });
+  const select = await selectStackIn(sandbox, opts, visible);
   if (select.exitCode !== 0) {
     const failure = select.exitCode === null ? null : classifyPulumiFailure(stderr, opts.pulumiStack);
     return { exec: select, preview: null, savedPlan: null, failure };
@@ -138,7 +172,7 @@ export async function runPulumiUp(
     stderr += chunk;
     opts.onOutput(chunk);
   };
-  const select = await sandbox.exec(stackSelectArgv(opts.pulumiStack), { timeoutMs: opts.timeoutMs, env: opts.env, workdir: opts.workdir, onOutput: visible });
+  const select = await selectStackIn(sandbox, opts, visible);
   if (select.exitCode !== 0) return { exec: select, failure: select.exitCode === null ? null : classifyPulumiFailure(stderr, opts.pulumiStack) };
   const run = await sandbox.exec(upArgv(opts.pulumiStack, opts.planPath), {
     timeoutMs: Math.max(1000, deadline - Date.now()),
@@ -149,4 +183,78 @@ export async function runPulumiUp(
   const exec = { ...run, durationMs: run.durationMs + select.durationMs };
   if (run.exitCode === 0 || run.exitCode === null) return { exec, failure: null };
   return { exec, failure: classifyPulumiFailure(stderr, opts.pulumiStack) };
+}
+
+/** The stack's outputs as `pulumi stack output --json` prints them (secrets as "[secret]"). */
+export function stackOutputArgv(pulumiStack: string): string[] {
+  return ["pulumi", "stack", "output", "--non-interactive", "--json", "--stack", pulumiStack];
+}
+
+/** Reads the selected stack's outputs; null when they cannot be read (the apply itself succeeded). */
+export async function readStackOutputs(sandbox: Sandbox, opts: { pulumiStack: string; workdir: string; env: Record<string, string>; timeoutMs: number }): Promise<Record<string, unknown> | null> {
+  let stdout = "";
+  const res = await sandbox.exec(stackOutputArgv(opts.pulumiStack), { timeoutMs: opts.timeoutMs, env: opts.env, workdir: opts.workdir, onOutput: (chunk, stream) => { if (stream === "stdout") stdout += chunk; } });
+  if (res.exitCode !== 0) return null;
+  try {
+    const parsed: unknown = JSON.parse(stdout);
+    return parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface PulumiDestroyRun {
+  /** The stack did not exist: nothing to destroy. */
+  gone: boolean;
+  exec: ExecResult;
+  /** The destroy's preview (`destroy --preview-only --json`): what it deletes. */
+  preview: PulumiPreview | null;
+  failure: PulumiFailure | null;
+}
+
+/** `destroy --preview-only --json` into a file of `outDir`, as for a preview. */
+export function destroyPreviewArgv(pulumiStack: string, outDir: string): string[] {
+  return ["sh", "-c", `mkdir -m 0700 "$2" && exec pulumi destroy --non-interactive --preview-only --stack "$1" --json >"$2/destroy.json"`, "pulumi-destroy-preview", pulumiStack, outDir];
+}
+
+/** Deletes every resource of the stack, then the stack and its config (`--remove`). */
+export function destroyArgv(pulumiStack: string): string[] {
+  return ["pulumi", "destroy", "--non-interactive", "--yes", "--skip-preview", "--remove", "--stack", pulumiStack];
+}
+
+/**
+ * Destroys a review stack: selects it (a missing stack is already gone), copies the template's
+ * config (providers read it), previews the destroy (the record of what it deletes), then
+ * destroys it and removes the stack. The program is not run.
+ */
+export async function runPulumiDestroy(sandbox: Sandbox, opts: Omit<PulumiRunOptions, "refresh"> & { template: string }): Promise<PulumiDestroyRun> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let stderr = "";
+  const visible = (chunk: string) => {
+    stderr += chunk;
+    opts.onOutput(chunk);
+  };
+  const left = () => Math.max(1000, deadline - Date.now());
+  const run = (argv: string[]) => sandbox.exec(argv, { timeoutMs: left(), env: opts.env, workdir: opts.workdir, onOutput: visible });
+  const select = await run(["pulumi", "stack", "select", "--non-interactive", "--stack", opts.pulumiStack]);
+  if (select.exitCode !== 0) {
+    if (select.exitCode !== null && NO_SUCH_STACK.test(stderr)) return { gone: true, exec: select, preview: null, failure: null };
+    return { gone: false, exec: select, preview: null, failure: select.exitCode === null ? null : classifyPulumiFailure(stderr, opts.pulumiStack) };
+  }
+  const copied = await run(configCopyArgv(opts.template, opts.pulumiStack));
+  if (copied.exitCode !== 0) return { gone: false, exec: copied, preview: null, failure: copied.exitCode === null ? null : classifyPulumiFailure(stderr, opts.pulumiStack) };
+  const outDir = `${ENGINE_DIR_PREFIX}${randomBytes(12).toString("hex")}`;
+  const previewed = await run(destroyPreviewArgv(opts.pulumiStack, outDir));
+  if (previewed.exitCode !== 0) return { gone: false, exec: previewed, preview: null, failure: previewed.exitCode === null ? null : classifyPulumiFailure(stderr, opts.pulumiStack) };
+  const json = await sandbox.readFile(`${outDir}/destroy.json`, opts.readLimitBytes);
+  let preview: PulumiPreview | null = null;
+  try {
+    preview = json ? parsePreviewJson(json, opts.pulumiStack) : null;
+  } catch (err) {
+    if (!(err instanceof PreviewParseError)) throw err;
+  }
+  const destroyed = await run(destroyArgv(opts.pulumiStack));
+  const exec = { ...destroyed, durationMs: destroyed.durationMs + previewed.durationMs + copied.durationMs + select.durationMs };
+  if (destroyed.exitCode === 0 || destroyed.exitCode === null) return { gone: false, exec, preview, failure: null };
+  return { gone: false, exec, preview, failure: classifyPulumiFailure(stderr, opts.pulumiStack) };
 }

@@ -549,3 +549,15 @@ export async function cancelLockWaitsOf(db: Db, repo: string, prNumber: number, 
   await db.query("DELETE FROM lock_waits WHERE repo = $1 AND pr_number = $2", [repo, prNumber]);
   return res.rows;
 }
+
+/**
+ * A review stack's destroy (src/deploys/review.ts): a `deploy` workflow with one `destroy` task,
+ * so that it runs, logs and is audited like any task. No deploys row: nothing is applied from a plan.
+ */
+export async function createDestroyWorkflow(db: Db, d: { repo: string; installationId: number; prNumber: number; headSha: string; requestedBy: string; config: WorkflowConfig; stack: string; jobId: string }): Promise<{ workflow: WorkflowRow; task: TaskRow }> {
+  return inTransaction(db, async (client) => {
+    const workflow = await insertWorkflow(client, "deploy", { ...d, deliveryId: null });
+    const t = await client.query<TaskRow>("INSERT INTO tasks (workflow_id, kind, stack, job_id) VALUES ($1, 'destroy', $2, $3) RETURNING *", [workflow.id, d.stack, d.jobId]);
+    return { workflow, task: t.rows[0]! };
+  });
+}

@@ -72,7 +72,7 @@ export class VaultCredentialSource implements CredentialSource {
 
   async forTask(req: CredentialRequest): Promise<IssuedCredentials> {
     refuseUntrusted(req);
-    const set = stackCredentials(this.#config, req.stack)?.[req.kind] ?? {};
+    const set = stackCredentials(this.#config, req.stack, req.reviewOf)?.[req.kind] ?? {};
     const env: Record<string, string> = {};
     const issued: LeaseRef[] = [];
     try {
