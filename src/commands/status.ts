@@ -9,6 +9,7 @@ import { stackGraph } from "../config/repo/resolve.js";
 import { renderGateSummary } from "../render/gate.js";
 import { renderAuditTail, renderStackGraph, renderStatus } from "../render/status.js";
 import { listAudit } from "../connectors/store/audit.js";
+import { reviewStacksOfPr } from "../connectors/store/review-stacks.js";
 import { reply, type CommandContext } from "./context.js";
 import { gatePolicy, gatherFacts } from "../deploys/gate-facts.js";
 
@@ -16,9 +17,11 @@ import { gatePolicy, gatherFacts } from "../deploys/gate-facts.js";
  * `/agent status`: where each stack stands for this PR (task states, locks) and, for every
  * previewed stack, what its deploy gate says now: approvals counted and what is missing.
  */
-export async function replyStatus(ctx: CommandContext, stacks: ResolvedStack[]): Promise<void> {
-  const names = stacks.map((s) => s.name);
+export async function replyStatus(ctx: CommandContext, all: ResolvedStack[]): Promise<void> {
   const previews = await latestPreviewPerStack(ctx.deps.db, ctx.repoFullName, ctx.threadNumber);
+  // Review stacks are listed once this PR previewed them; the others would be noise.
+  const stacks = all.filter((s) => !s.review || previews.some((p) => p.task.stack === s.name));
+  const names = stacks.map((s) => s.name);
   const locks = new Map<string, StackLock>();
   for (const stack of names) {
     const lock = await getStackLock(ctx.deps.db, ctx.repoFullName, stack);
@@ -55,6 +58,11 @@ export async function replyStatus(ctx: CommandContext, stacks: ResolvedStack[]):
     parts.push("", `**Drift of ${code(drift.stack)}**: ${drift.state === "drifted" ? `drifting since ${drift.since?.toISOString()}` : drift.state === "clean" ? "clean" : "the last check failed"}; last checked ${drift.checked_at.toISOString()} at ${code(shortSha(drift.sha))}.`);
     const group = renderRelatedDrift(related.map((x) => ({ stack: x.stack, issue: x.issue_number, types: x.types.filter((t) => drift.types.includes(t)) })));
     if (group.length) parts.push("", ...group);
+  }
+  const reviews = ctx.isPullRequest ? await reviewStacksOfPr(ctx.deps.db, ctx.repoFullName, ctx.threadNumber) : [];
+  if (reviews.length) {
+    parts.push("", "**Review stacks**", "");
+    for (const r of reviews) parts.push(`- ${code(r.stack)} (from ${code(r.base_stack)}): ${r.state === "live" ? `live${r.deployed_sha ? ` at ${code(shortSha(r.deployed_sha))}` : ""}, destroyed at ${r.expires_at.toISOString().replace(/\.\d+Z$/, "Z")} unless deployed again` : r.state === "destroying" ? "being destroyed" : "its destroy failed; `/agent destroy --review` tries again"}`);
   }
   const trail = renderAuditTail(await listAudit(ctx.deps.db, ctx.repoFullName, ctx.threadNumber));
   if (trail) parts.push("", trail);

@@ -154,6 +154,30 @@ describe("review stacks", () => {
     expect(await taskLog("web", "preview", "preview")).toContain("program sees prod=[redacted] review=none");
     const { rows: audit } = await f.db.query("SELECT action FROM audit_log WHERE repo = $1 AND pr_number = $2 AND action LIKE 'review.%' ORDER BY id", [REPO, number]);
     expect(audit.map((a) => a.action)).toEqual(["review.deployed"]);
+    // `/agent status` lists it, with its expiry.
+    await say(number, "/agent status");
+    expect(comments(number).at(-1)).toMatch(new RegExp(`\\*\\*Review stacks\\*\\*\\n\\n- \`${name}\` \\(from \`web\`\\): live at \`${sha.slice(0, 7)}\`, destroyed at \\d{4}-\\d\\d-\\d\\dT`));
+  });
+
+  it("with `review.auto`, autoplan previews and deploys the review stack of a stack the push changes", async () => {
+    await f.db.query("DELETE FROM review_stacks WHERE repo = $1", [REPO]);
+    gh.files.set("main:.github/agent.yml", config(2).replace("review: { template: staging, ttl: 72h }", "review: { template: staging, ttl: 72h, auto: true }"));
+    try {
+      const { number, sha } = await openPr();
+      gh.pulls.get(number)!.files = ["infra/index.ts"];
+      const start = gh.calls.length;
+      const payload = pullRequestPayload("opened", { repo: REPO, prNumber: number, headSha: sha, author: "alice", sender: "alice" });
+      payload.repository.clone_url = f.git.cloneUrl(REPO);
+      await f.watcher.handled((await deliver(f.app.port!, "pull_request", payload)).id);
+      // Both declared stacks are previewed; only `web` (auto) brings its review stack, which deploys.
+      await completed("agent/preview (web)", start);
+      await completed("agent/preview (api)", start);
+      expect((await completed(`agent/deploy (pr-${number}-web)`, start)).body).toMatchObject({ conclusion: "success" });
+      await commentSaying(number, `Review stack \`pr-${number}-web\` deployed`, "the outputs comment");
+      expect(gh.find("POST", /\/check-runs$/).filter((c) => String(c.body?.name).includes(`pr-${number}-api`))).toHaveLength(0);
+    } finally {
+      gh.files.set("main:.github/agent.yml", config(2));
+    }
   });
 
   it("a review stack that needs an approval waits for one: the requester's own does not count; approved, it deploys", async () => {

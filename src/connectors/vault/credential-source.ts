@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { appendAudit } from "../store/audit.js";
+import { parseReviewStackName } from "../../approval/review.js";
 import { stackCredentials, type CredentialsConfig, type SecretRef } from "../../config/credentials-config.js";
 import { refuseUntrusted, type CredentialRequest, type CredentialSource, type IssuedCredentials } from "../credentials.js";
 import { dbNow, type Db } from "../store/db.js";
@@ -209,7 +210,9 @@ export class VaultCredentialSource implements CredentialSource {
   }
 
   #configuredDynamicPaths(stack: string | undefined): string[] {
-    const sets = stack === undefined ? Object.values(this.#config.stacks) : [stackCredentials(this.#config, stack)].filter((s) => s !== null);
+    // A review stack's name (`pr-<n>-<stack>`) may be asked for: its review credentials' paths too (revoking more is safe).
+    const review = stack === undefined ? null : parseReviewStackName(stack);
+    const sets = stack === undefined ? Object.values(this.#config.stacks) : [stackCredentials(this.#config, stack), ...(review ? [stackCredentials(this.#config, stack, review.base)] : [])].filter((s) => s !== null);
     return sets.flatMap((s) => [...Object.values(s.preview), ...Object.values(s.deploy)]).filter((r) => r.source === "dynamic").map((r) => r.path);
   }
 }
