@@ -82,6 +82,41 @@ describe("GitHub environments", () => {
     expect((await completed("agent/deploy (prod)", sha)).body).toMatchObject({ conclusion: "success" });
   });
 
+  it("the environment's rules bind a rollback too: another approver is not enough, the required reviewer's approval is", async () => {
+    await f.db.query("DELETE FROM stack_locks WHERE repo = $1", [REPO]);
+    const files = { "app/plan.txt": "plan: release 3\n", "app/deploy.sh": exe("#!/bin/sh\necho deployed\n") };
+    const sha = await f.git.commit(REPO, files, "pr 3");
+    // The commit GitHub's merge API answers with: the last good commit the rollback goes back to.
+    const mergeSha = await f.git.commit(REPO, files, "merge commit of #3");
+    gh.pulls.set(3, { headSha: sha, author: "alice", mergeSha });
+    await say(3, "/agent preview prod", "alice");
+    await completed("agent/preview (prod)", sha);
+    await say(3, "/approve", "bob");
+    await say(3, "/approve", "carol");
+    await say(3, "/agent deploy prod", "alice");
+    expect((await completed("agent/deploy (prod)", sha)).body).toMatchObject({ conclusion: "success" });
+    await gh.waitFor((c) => c.method === "PUT" && c.path.endsWith("/pulls/3/merge"), "the merge");
+
+    // The rollback previews the merge commit and waits for its approval.
+    await say(3, "/agent rollback prod", "alice");
+    expect(lastReply(3)).toContain(`rolling back \`prod\` to \`${mergeSha.slice(0, 7)}\``);
+    await completed("agent/preview (prod)", mergeSha);
+    await gh.waitFor(() => lastReply(3).includes("waits for approval"), "the rollback's plan");
+    const deployments = gh.deployments.size;
+    // ATTACK: an approver the environment does not list approves; the rollback must not apply.
+    await say(3, "/approve", "bob");
+    await say(3, "/agent rollback prod", "alice");
+    expect(lastReply(3)).toMatch(/Rollback of `prod` at `[0-9a-f]{7}` is blocked/);
+    expect(lastReply(3)).toMatch(/- \[x\] Approvals — 1 of 1/);
+    expect(lastReply(3)).toMatch(/- \[ \] Environment's required reviewer approved — the production environment needs one of its required reviewers to approve this plan \(@\u200bcarol\)/);
+    expect(gh.deployments.size).toBe(deployments);
+    // Positive control: the environment's reviewer approves; the same command applies it.
+    await say(3, "/approve", "carol");
+    await say(3, "/agent rollback prod", "alice");
+    expect(lastReply(3)).toContain("applying the rollback of `prod`");
+    expect((await completed("agent/deploy (prod)", mergeSha)).body).toMatchObject({ conclusion: "success" });
+  });
+
   it("as the environment's custom protection rule: rejects an unapproved plan, a commit that is not the approved head and an unclaimed environment; approves once the gate holds", async () => {
     const sha = await openPr(2);
     const unapproved = await ask(9001, "production", sha, [{ number: 2, headSha: sha }]);
