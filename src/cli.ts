@@ -9,6 +9,7 @@ import { publishTaskCancel } from "./connectors/cancellation.js";
 import { createRedis } from "./connectors/queues.js";
 import { createDb } from "./connectors/store/db.js";
 import { auditCommand } from "./ops/audit-cli.js";
+import { budgetCommand } from "./ops/budget-cli.js";
 import { credentialSourceFromConfig, type CredentialsRuntime } from "./connectors/vault/index.js";
 import { BreakGlassError, BreakGlassInputError, OPERATOR_NAME_PATTERN, breakGlass, type BreakGlassDeps } from "./ops/break-glass.js";
 import { STACK_NAME_RE } from "./config/fields.js";
@@ -18,6 +19,7 @@ import { STACK_NAME_RE } from "./config/fields.js";
  *
  *   npm run agent -- revoke [--stack <name>] [--as <operator name>]
  *   npm run agent -- audit verify | audit export [--repo o/r] [--stack s] [--since ISO] [--until ISO] [--limit N]
+ *   npm run agent -- budget show | budget reset --repo o/r --stack s [--reason <text>] [--as <name>]
  *
  * Exit status: 0 done, 1 failed or incomplete, 2 usage or configuration error.
  */
@@ -32,6 +34,9 @@ export const USAGE = `usage: npm run agent -- revoke [--stack <name>] [--as <ope
 
   audit verify    recompute the audit log's hash chain; prints its head hash (keep it elsewhere)
   audit export    the audit log as JSON lines: [--repo o/r] [--stack s] [--since ISO] [--until ISO] [--limit N]
+
+  budget show     a stack's error budget: --repo o/r --stack s
+  budget reset    its audited reset: --repo o/r --stack s --reason <text> [--as <name>]
 
 environment:
   CREDENTIALS_CONFIG  the app's credentials config file (required)
@@ -59,6 +64,16 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
     const db = createDb(env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL);
     try {
       return await auditCommand(argv.slice(1), { db }, { stdout: (t) => void io.stdout.write(t), stderr: (t) => void io.stderr.write(t) });
+    } finally {
+      await db.end().catch(() => {});
+    }
+  }
+
+  // `budget …`: an error budget's state and its audited reset (src/ops/budget-cli.ts).
+  if (argv[0] === "budget") {
+    const db = createDb(env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL);
+    try {
+      return await budgetCommand(argv.slice(1), { db, env }, { stdout: (t) => void io.stdout.write(t), stderr: (t) => void io.stderr.write(t) });
     } finally {
       await db.end().catch(() => {});
     }

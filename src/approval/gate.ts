@@ -14,6 +14,7 @@
  * each requirement read the same facts and are the one policy a reviewer must read whole; it
  * is pure code with no I/O, tested requirement by requirement (test/unit/gate*.test.ts).
  */
+import { describeBudget, type BudgetState } from "./error-budget.js";
 import { environmentRequirements, type EnvironmentFacts, type EnvironmentRequirement } from "./environment.js";
 import type { TaskState } from "../domain/states.js";
 import { hasAtLeast, isBotActor, type RepoPermission } from "./permissions.js";
@@ -157,6 +158,8 @@ export interface GateFacts {
   lock: { prNumber: number } | null;
   /** The stack's GitHub environment's protection rules and the ref deployed; absent: no environment (or none configured). */
   environment?: EnvironmentFacts | null;
+  /** The stack's error budget now (src/approval/error-budget.ts); absent: budgets are off, or a rollback (never held by one). */
+  budget?: BudgetState | null;
 }
 
 export type RequirementId =
@@ -173,6 +176,8 @@ export type RequirementId =
   | "lock-held"
   /** Merge queue: the group commit plans each stack as the group's pull requests' approvals (src/approval/merge-group.ts). */
   | "merge-group"
+  /** The stack's error budget: exhausted, its deploys need one more approval, from a maintainer (or are frozen). */
+  | "error-budget"
   /** The stack's GitHub environment's protection rules (src/approval/environment.ts). */
   | EnvironmentRequirement["id"];
 
@@ -243,6 +248,7 @@ export const REQUIREMENT_ORDER: readonly RequirementId[] = [
   "plan-policy",
   "approvals",
   "not-denied",
+  "error-budget",
   "status-checks",
   "mergeable",
   "undiverged",
@@ -280,6 +286,7 @@ export function evaluateGate(basePolicy: GatePolicy, facts: GateFacts): GateResu
   if (decision && applied) requirements.push(planPolicy(decision, applied, judged.counted, facts.teamMembers));
   requirements.push(approvals(policy, facts, judged.counted));
   requirements.push(notDenied(policy, facts, judged.deniers));
+  if (facts.budget) requirements.push(errorBudget(policy, facts, facts.budget, judged.counted));
   if (require.statusChecks) requirements.push(statusChecks(facts));
   if (require.mergeable) requirements.push(mergeable(facts));
   if (require.undiverged) requirements.push(undiverged(facts));
@@ -596,6 +603,27 @@ function approvals(policy: GatePolicy, facts: GateFacts, counted: CountedApprova
   const missing = need - counted.length;
   const notWho = facts.pr.changedBy?.length ? `not ${authorLabel(facts)} nor anyone who pushed to or wrote commits of it` : `not ${authorLabel(facts)}`;
   return unmet(id, detail, `Needs ${missing} more approval${missing === 1 ? "" : "s"} from ${whoMayApprove(policy)}, ${notWho}: ${howToApprove(policy, facts)}.`, true);
+}
+
+/**
+ * An exhausted error budget takes autonomy away: one approval more than the stack needs, and one
+ * of the approvals from a maintainer (maintain or admin), or no deploy at all when the server
+ * freezes exhausted stacks. Within budget it is met and says how much is used.
+ */
+function errorBudget(policy: GatePolicy, facts: GateFacts, budget: BudgetState, counted: CountedApproval[]): Requirement {
+  const id = "error-budget";
+  const used = describeBudget(budget);
+  if (!budget.exhausted) return met(id, used);
+  const until = budget.frees ? ` until ${budget.frees.toISOString().replace(/\.\d+Z$/, "Z")}, when its oldest error leaves the window, or until an operator resets it` : "";
+  const detail = `exhausted — ${used} (${budget.why.join("; ")})`;
+  if (budget.limits.onExhausted === "freeze") return unmet(id, detail, `Deploys of ${facts.stack} are frozen${until}. Rollbacks still work: /agent rollback ${facts.stack}.`);
+  const need = Math.max(0, Math.ceil(Number.isFinite(policy.requiredApprovals) ? policy.requiredApprovals : 0)) + 1;
+  const maintainer = counted.find((c) => hasAtLeast(facts.permissions[c.login] ?? "none", "maintain"));
+  if (counted.length >= need && maintainer) return met(id, `${detail}; ${counted.length} of ${need} approvals, @${maintainer.login} a maintainer`);
+  const missing: string[] = [];
+  if (counted.length < need) missing.push(`${need} approvals in all (${counted.length} now)`);
+  if (!maintainer) missing.push("one of them from a maintainer (maintain or admin access)");
+  return unmet(id, detail, `While the budget is exhausted${until}, a deploy needs ${missing.join(" and ")}.`, true);
 }
 
 /** "anyone with write access" or "@alice, @bob or a member of team platform". */

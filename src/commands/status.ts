@@ -1,4 +1,5 @@
 import { evaluateGate } from "../approval/gate.js";
+import { describeBudget } from "../approval/error-budget.js";
 import { driftStackOfIssue, relatedDrift } from "../connectors/store/drift.js";
 import { renderRelatedDrift } from "../render/drift.js";
 import { code, shortSha } from "../render/markdown.js";
@@ -49,6 +50,7 @@ export async function replyStatus(ctx: CommandContext, all: ResolvedStack[]): Pr
       const policy = gatePolicy(stack, ctx.deps.config.gate);
       const { facts } = await gatherFacts(ctx, stack, policy);
       parts.push(renderGateSummary(stack.name, evaluateGate(policy, facts)));
+      if (facts.budget) parts.push(`  Error budget of ${code(stack.name)}: ${describeBudget(facts.budget)}${facts.budget.exhausted ? ` — **exhausted** (${facts.budget.why.join("; ")})` : ""}.`);
     }
   }
   // A drift issue: the stack's drift and the stacks drifting with it (the fleet view).

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
+import type { BudgetLimits } from "../approval/error-budget.js";
 import { loadServerPlanPolicy, type ServerPlanPolicy } from "./plan-policy-config.js";
 import { slackConfigFromEnv, type SlackConfig } from "./slack-config.js";
 import { diagnoseSettingsFromEnv, type DiagnoseSettings } from "./diagnose-config.js";
@@ -118,6 +119,15 @@ export const ServerEnvSchema = z.object({
   STACK_LOCK_TTL_SECONDS: intFrom(86_400, 60, 30 * 86_400),
   /** On start-up, a worker reads every installed repository's config and syncs its drift schedules ("false": only pushes do). */
   DRIFT_SYNC_ON_START: z.enum(["true", "false"], { error: "must be `true` or `false`" }).default("true"),
+  /** Error budgets (seed 002): errors of any kind a stack may have within the window before its deploys lose autonomy (0: off). */
+  ERROR_BUDGET_MAX_TOTAL: intFrom(8, 0, 1000),
+  /** The same error (normalised message) within the window. */
+  ERROR_BUDGET_MAX_SAME: intFrom(2, 0, 1000),
+  /** Procedure violations (plan-integrity failures, deploys break-glass stopped) within the window. */
+  ERROR_BUDGET_MAX_VIOLATIONS: intFrom(1, 0, 1000),
+  ERROR_BUDGET_WINDOW_SECONDS: intFrom(7 * 86_400, 60, 90 * 86_400),
+  /** What an exhausted budget does: one more approval, from a maintainer, or no deploys at all (rollbacks always work). */
+  ERROR_BUDGET_ON_EXHAUSTED: z.enum(["extra-approval", "freeze"], { error: "must be `extra-approval` or `freeze`" }).default("extra-approval"),
   /** A ceiling over every repository's `review_max_live`: live review stacks per repository. */
   REVIEW_MAX_LIVE: intFrom(20, 0, 1000),
   /** How often live review stacks are swept: expiry warnings posted, expired ones destroyed. */
@@ -213,6 +223,8 @@ export interface ServerConfig {
   locks: { ttlSeconds: number };
   /** Drift schedules: synced from every installed repository's config when a worker starts. */
   drift: { syncOnStart: boolean };
+  /** Error budgets; null: off (every limit 0). */
+  errorBudget: BudgetLimits | null;
   /** Review stacks: the server's cost-guard ceiling, the sweep interval, the start-up reaper. */
   review: { maxLive: number; sweepSeconds: number; reapOnStart: boolean };
   comments: { maxContinuations: number; stickyUpdateIntervalMs: number };
@@ -374,6 +386,10 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     },
     locks: { ttlSeconds: env.STACK_LOCK_TTL_SECONDS },
     drift: { syncOnStart: env.DRIFT_SYNC_ON_START === "true" },
+    errorBudget:
+      env.ERROR_BUDGET_MAX_TOTAL || env.ERROR_BUDGET_MAX_SAME || env.ERROR_BUDGET_MAX_VIOLATIONS
+        ? { maxTotalErrors: env.ERROR_BUDGET_MAX_TOTAL || Infinity, maxSameErrorRepeats: env.ERROR_BUDGET_MAX_SAME || Infinity, maxProcedureViolations: env.ERROR_BUDGET_MAX_VIOLATIONS || Infinity, windowSeconds: env.ERROR_BUDGET_WINDOW_SECONDS, onExhausted: env.ERROR_BUDGET_ON_EXHAUSTED }
+        : null,
     review: { maxLive: env.REVIEW_MAX_LIVE, sweepSeconds: env.REVIEW_SWEEP_SECONDS, reapOnStart: env.REVIEW_REAP_ON_START === "true" },
     comments: { maxContinuations: env.COMMENT_MAX_CONTINUATIONS, stickyUpdateIntervalMs: env.STICKY_UPDATE_INTERVAL_MS },
     gate: { approvalTtlSeconds: env.APPROVAL_TTL_SECONDS, minApprovals: env.GATE_MIN_APPROVALS },

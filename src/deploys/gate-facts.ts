@@ -17,6 +17,7 @@ import { getTask, latestPreviewOf, type TaskRow, type WorkflowRow } from "../con
 import type { AppDeps } from "../deps.js";
 import type { PreviewOutcome } from "../plan/types.js";
 import type { EnvironmentFacts } from "../approval/environment.js";
+import { stackBudget } from "../ops/error-budget.js";
 
 /** Where the gate is asked about: a pull request of a repository, through an installation client. */
 export interface GateSubject {
@@ -124,6 +125,8 @@ export async function gatherFacts(s: GateSubject, stack: ResolvedStack, policy: 
   const checks = full && policy.require.statusChecks ? await listChecks(s.gh, s.repo, pull.headSha) : [];
   const lock = full ? await getStackLock(db, s.repoFullName, stack.name) : null;
   const behind = full && policy.require.undiverged ? await behindBy(s.gh, s.repo, pull.baseRef, pull.headSha) : 0;
+  // The stack's error budget (off when the server sets no limits): exhausted, deploys lose autonomy.
+  const budget = full && s.deps.config.errorBudget ? await stackBudget(db, s.repoFullName, stack.name, s.deps.config.errorBudget, s.deps.metrics) : null;
   return {
     pull,
     previewTaskId: preview?.id ?? null,
@@ -154,6 +157,7 @@ export async function gatherFacts(s: GateSubject, stack: ResolvedStack, policy: 
       requiredChecks: stack.gate.requiredChecks ?? [...new Set(checks.map((c) => c.name).filter((n) => !isOwnDeployCheck(n)))],
       lock: full ? (lock ? { prNumber: lock.prNumber } : null) : { prNumber: s.threadNumber },
       ...(environment ? { environment } : {}),
+      ...(budget ? { budget } : {}),
     },
   };
 }

@@ -25,6 +25,7 @@ import { mainlineTitle, startMainlinePreview } from "../deploys/mainline.js";
 import { pullChangers } from "../deploys/gate-facts.js";
 import { notifySlack } from "../deploys/slack.js";
 import { afterReviewDeploy } from "../deploys/review.js";
+import { errorSignature } from "../ops/error-budget.js";
 import type { AuditAction } from "../domain/audit-actions.js";
 import type { Notification } from "../render/slack.js";
 import { apply, type ApplyResult } from "./apply.js";
@@ -286,6 +287,12 @@ async function endDeployment(c: DeployRun & Partial<Pick<StartedApply, "logUrl">
   if (end.comment) await commentThreads(deps.writes, workflow, end.comment, `task:${task.id}:end-comment`);
 }
 
+/** The failure's signature and line, by which the stack's error budget knows the same error again (src/ops/error-budget.ts). */
+function budgetSignature(failure: string, output: string): { error_signature: string; error_line: string } {
+  const s = errorSignature(failure, output);
+  return { error_signature: s.signature, error_line: s.label };
+}
+
 async function endFailed(c: StartedApply, step: StepResult, failure: string, deploymentId: number | null, comment: string): Promise<void> {
   step.status = "failed";
   await endDeployment(c, {
@@ -295,7 +302,7 @@ async function endFailed(c: StartedApply, step: StepResult, failure: string, dep
     applyEnded: true,
     deployment: deploymentId !== null ? { id: deploymentId, state: "failure", description: failure } : null,
     checkRun: { ...completedOutput(c.stack.name, { succeeded: false, steps: [step], error: failure, logUrl: c.logUrl }), output: { title: `${c.what} of ${c.stack.name} failed`, summary: `**${failure}**`, text: fencedWithin(step.outputTail || "(no output)", 60_000) } },
-    audit: { action: "deploy.failed", detail: { stack: c.stack.name, kind: c.deploy.kind, plan_hash: c.deploy.plan_hash, error: failure } },
+    audit: { action: "deploy.failed", detail: { stack: c.stack.name, kind: c.deploy.kind, plan_hash: c.deploy.plan_hash, error: failure, ...budgetSignature(failure, step.outputTail) } },
     slack: { event: "deploy.failed", repo: c.workflow.repo, prNumber: c.deploy.pr_number, stack: c.stack.name, sha: c.deploy.head_sha, detail: failure, ...(c.logUrl ? { url: c.logUrl } : {}) },
     comment,
   });

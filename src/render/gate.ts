@@ -18,6 +18,7 @@ export const REQUIREMENT_LABELS: Record<RequirementId, string> = {
   "environment-reviewers": "Environment's required reviewer approved",
   "environment-wait-timer": "Environment's wait timer passed",
   "environment-branch": "Environment accepts this branch",
+  "error-budget": "Error budget",
 };
 
 /** Details and fixes name logins and check names: escaped as plain text, long enough for many checks. */

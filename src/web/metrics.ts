@@ -54,6 +54,7 @@ export interface Metrics {
   deploys: Counter<"outcome">;
   approvalWait: Histogram;
   githubRateLimitRemaining: Gauge<"installation">;
+  errorBudgetRemaining: Gauge<"repo" | "stack">;
 }
 
 export function createMetrics(sources: MetricsSources = {}): Metrics {
@@ -106,6 +107,13 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     name: "agent_github_rate_limit_remaining",
     help: "GitHub API requests left in the current rate-limit window (x-ratelimit-remaining of the latest response), by installation.",
     labelNames: ["installation"] as const,
+    registers,
+  });
+
+  const errorBudgetRemaining = new Gauge({
+    name: "agent_error_budget_remaining",
+    help: "Errors a stack may still have within its error budget's window before its deploys lose autonomy (0: exhausted), as of the latest gate evaluation, by repository and stack.",
+    labelNames: ["repo", "stack"] as const,
     registers,
   });
 
@@ -227,7 +235,7 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     g.set(sources.taskTimeoutSeconds);
   }
 
-  return { registry, webhookDeliveries, ingestSeconds, taskDuration, stepDuration, deploys, approvalWait, githubRateLimitRemaining };
+  return { registry, webhookDeliveries, ingestSeconds, taskDuration, stepDuration, deploys, approvalWait, githubRateLimitRemaining, errorBudgetRemaining };
 }
 
 /** A task ended: its duration from its first start (null: not known, not observed). */

@@ -87,6 +87,7 @@ describe("deploy/prometheus/alerts.yml", () => {
     expect(all).toMatch(/^up\{.*\} == 0$/m);
     expect(all).toMatch(/agent_queue_oldest_waiting_seconds\) > 600/);
     expect(all).toContain("agent_github_rate_limit_remaining");
+    expect(all).toContain("agent_error_budget_remaining) == 0");
   });
 });
 

@@ -1,0 +1,57 @@
+import { parseArgs } from "node:util";
+import { describeBudget } from "../approval/error-budget.js";
+import { STACK_NAME_RE } from "../config/fields.js";
+import { loadServerConfig } from "../config/server-config.js";
+import type { Db } from "../connectors/store/db.js";
+import { resetBudget, stackBudget } from "./error-budget.js";
+import { OPERATOR_NAME_PATTERN } from "./break-glass.js";
+import { REPO_PATTERN, type AuditCliIo } from "./audit-cli.js";
+
+/**
+ * `budget show` and `budget reset`: an operator's view of a stack's error budget and the
+ * audited reset that gives an exhausted stack its autonomy back (src/deploys/error-budget.ts).
+ * The limits are the app's (ERROR_BUDGET_* in the same environment). src/cli.ts dispatches here.
+ */
+export const BUDGET_USAGE = `usage: npm run agent -- budget show --repo <owner/name> --stack <name>
+       npm run agent -- budget reset --repo <owner/name> --stack <name> --reason <text> [--as <operator name>]
+
+  show    the stack's error budget now: errors in the window, the most repeated one, procedure
+          violations, whether it is exhausted and until when (JSON)
+  reset   errors before now stop counting; audited as budget.reset with the reason
+
+exit status: 0 done, 1 failure, 2 usage error
+`;
+
+export async function budgetCommand(argv: readonly string[], deps: { db: Db; env: NodeJS.ProcessEnv }, io: AuditCliIo): Promise<number> {
+  const usage = (message: string) => {
+    io.stderr(`error: ${message}\n\n${BUDGET_USAGE}`);
+    return 2;
+  };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { repo: { type: "string" }, stack: { type: "string" }, reason: { type: "string" }, as: { type: "string" } } });
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [command, ...extra] = positionals;
+  if (command !== "show" && command !== "reset") return usage(command === undefined ? "no budget command given" : `unknown budget command: ${JSON.stringify(command).slice(0, 60)}`);
+  if (extra.length) return usage(`unexpected argument: ${JSON.stringify(extra[0]).slice(0, 60)}`);
+  if (!values.repo || !REPO_PATTERN.test(values.repo)) return usage("--repo <owner/name> is required");
+  if (!values.stack || !STACK_NAME_RE.test(values.stack)) return usage("--stack <name> is required");
+  const limits = loadServerConfig(deps.env).errorBudget;
+  if (!limits) {
+    io.stderr("error: error budgets are off on this server (every ERROR_BUDGET_MAX_* is 0)\n");
+    return 1;
+  }
+  if (command === "reset") {
+    const reason = values.reason?.trim();
+    if (!reason || reason.length > 500) return usage("--reason <text> is required (at most 500 characters): why the errors no longer count");
+    if (values.as !== undefined && !OPERATOR_NAME_PATTERN.test(values.as)) return usage("--as: must be a name ([A-Za-z0-9][A-Za-z0-9 ._@-], at most 100 characters)");
+    const fromEnv = [deps.env.SUDO_USER, deps.env.USER, deps.env.LOGNAME].find((u) => u && OPERATOR_NAME_PATTERN.test(u));
+    await resetBudget(deps.db, { repo: values.repo, stack: values.stack, reason, by: values.as ?? fromEnv ?? "cli-operator" });
+  }
+  const state = await stackBudget(deps.db, values.repo, values.stack, limits);
+  io.stdout(`${JSON.stringify({ repo: values.repo, stack: values.stack, ...(command === "reset" ? { reset: true } : {}), summary: describeBudget(state), exhausted: state.exhausted, why: state.why, remaining: Number.isFinite(state.remaining) ? state.remaining : null, frees: state.frees }, null, 2)}\n`);
+  return 0;
+}
