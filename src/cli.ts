@@ -10,6 +10,7 @@ import { createRedis } from "./connectors/queues.js";
 import { createDb } from "./connectors/store/db.js";
 import { auditCommand } from "./ops/audit-cli.js";
 import { budgetCommand } from "./ops/budget-cli.js";
+import { phaseCommand } from "./ops/phase-cli.js";
 import { credentialSourceFromConfig, type CredentialsRuntime } from "./connectors/vault/index.js";
 import { BreakGlassError, BreakGlassInputError, OPERATOR_NAME_PATTERN, breakGlass, type BreakGlassDeps } from "./ops/break-glass.js";
 import { STACK_NAME_RE } from "./config/fields.js";
@@ -20,6 +21,7 @@ import { STACK_NAME_RE } from "./config/fields.js";
  *   npm run agent -- revoke [--stack <name>] [--as <operator name>]
  *   npm run agent -- audit verify | audit export [--repo o/r] [--stack s] [--since ISO] [--until ISO] [--limit N]
  *   npm run agent -- budget show | budget reset --repo o/r --stack s [--reason <text>] [--as <name>]
+ *   npm run agent -- phase show [--repo o/r] | phase set --scope <o/r | o/*> --phase <…> --reason <text> [--as <name>]
  *
  * Exit status: 0 done, 1 failed or incomplete, 2 usage or configuration error.
  */
@@ -37,6 +39,9 @@ export const USAGE = `usage: npm run agent -- revoke [--stack <name>] [--as <ope
 
   budget show     a stack's error budget: --repo o/r --stack s
   budget reset    its audited reset: --repo o/r --stack s --reason <text> [--as <name>]
+
+  phase show      rollout phases: [--repo o/r]
+  phase set       --scope <o/r | o/*> --phase <observe | suggest | act | default> --reason <text> [--as <name>]
 
 environment:
   CREDENTIALS_CONFIG  the app's credentials config file (required)
@@ -69,11 +74,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
     }
   }
 
-  // `budget …`: an error budget's state and its audited reset (src/ops/budget-cli.ts).
-  if (argv[0] === "budget") {
+  // `budget …` (an error budget and its audited reset) and `phase …` (rollout phases): src/ops/{budget,phase}-cli.ts.
+  if (argv[0] === "budget" || argv[0] === "phase") {
     const db = createDb(env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL);
     try {
-      return await budgetCommand(argv.slice(1), { db, env }, { stdout: (t) => void io.stdout.write(t), stderr: (t) => void io.stderr.write(t) });
+      const run = argv[0] === "budget" ? budgetCommand : phaseCommand;
+      return await run(argv.slice(1), { db, env }, { stdout: (t) => void io.stdout.write(t), stderr: (t) => void io.stderr.write(t) });
     } finally {
       await db.end().catch(() => {});
     }

@@ -18,6 +18,8 @@ import { getPull } from "../connectors/github.js";
 import { latestPreviewPerStack } from "../connectors/store/workflows.js";
 import { requestDeployRun as requestRun, type RunStack } from "../deploys/deploy-run.js";
 import { renderReviewFull, requestReviewApply, REVIEW_BEING_DESTROYED } from "../deploys/review.js";
+import { evaluateGate } from "../approval/gate.js";
+import { observedDeploy, refusedInObserve } from "./phase.js";
 
 /** `gate.mode: merge-queue`: the apply follows the merge through GitHub's merge queue, never a command. */
 const MERGE_QUEUE_ONLY = (stacks: string) =>
@@ -63,7 +65,8 @@ export async function requestDeploy(
   // Merge-first left a merge commit to approve: `/agent deploy` now applies that plan.
   const pending = await latestMainlinePreview(ctx.deps.db, ctx.repoFullName, ctx.threadNumber, stack.name);
   // (Not from a Deploy button: that stands for its own preview of the PR head, nothing else.)
-  if (!clicked && pending?.workflow.config.branch?.purpose === "merge-commit" && !(await deployOfPreview(ctx.deps.db, pending.task.id))) {
+  // (So does a merged PR's merge commit in `act` that was not applied by itself.)
+  if (!clicked && (pending?.workflow.config.branch?.purpose === "merge-commit" || pending?.workflow.config.branch?.purpose === "act") && !(await deployOfPreview(ctx.deps.db, pending.task.id))) {
     if (pending.task.state === "SUCCEEDED") {
       await applyIfApproved(ctx, stack, pending.workflow, pending.task);
       return;
@@ -85,6 +88,8 @@ export async function requestDeploy(
       return;
     }
   }
+  // `observe`: what would happen, and nothing else.
+  if (await observedDeploy(ctx, stack.name, evaluateGate(policy, facts), facts.pr.headSha, stack.gate.mode)) return;
   const subject = { kind: "pull" as const, stack, policy, gathered, config: { image: image.image, cloneUrl: ctx.cloneUrl, defaultBranch: ctx.defaultBranch } };
   // A review stack goes through the same gate, behind the cost guard (src/deploys/review.ts).
   const outcome = stack.review ? await requestReviewApply(applyRequester(ctx), subject, subject.config) : await requestApply(applyRequester(ctx), subject);
@@ -129,6 +134,7 @@ export async function requestDeployRun(ctx: CommandContext, names: string[] | nu
     }
     if (chosen.length === 1) return requestDeploy(ctx, chosen[0]!, loaded, permission);
   }
+  if (await refusedInObserve(ctx, `/agent deploy ${chosen.join(" ")}`, { stacks: chosen })) return;
   const graph = stackGraph(loaded.stacks);
   const ordered = layersOf(graph, chosen).flat();
   const upstream = upstreamWithin(graph, ordered);

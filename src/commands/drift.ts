@@ -8,6 +8,7 @@ import { startDriftCheck } from "../deploys/drift.js";
 import { startMainlinePreview } from "../deploys/mainline.js";
 import { code, shortSha } from "../render/markdown.js";
 import { DRIFT_LABEL } from "../render/drift.js";
+import { refusedInObserve } from "./phase.js";
 import { audit, reply, type CommandContext } from "./context.js";
 import { applyIfApproved, mainlineStepOf } from "./rollback.js";
 
@@ -37,6 +38,7 @@ export async function requestDriftCheck(ctx: CommandContext, stack: string | nul
  * stack's `approvals`, never by who asked), the same command applies exactly that plan.
  */
 export async function requestDriftFix(ctx: CommandContext, stackName: string, loaded: { config: RepoConfig; stacks: ResolvedStack[] }, permission: RepoPermission): Promise<void> {
+  if (await refusedInObserve(ctx, `/agent deploy ${stackName}`, { stack: stackName, drift_fix: true })) return;
   const stack = loaded.stacks.find((s) => s.name === stackName)!;
   const drift = await driftStackOfIssue(ctx.deps.db, ctx.repoFullName, ctx.threadNumber);
   if (!drift || drift.stack !== stack.name) {

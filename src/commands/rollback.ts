@@ -14,6 +14,7 @@ import { layersOf, upstreamWithin } from "../domain/stack-graph.js";
 import { approvedBy, renderApplyConflict, renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
+import { refusedInObserve } from "./phase.js";
 import { applyRequester, audit, reply, type CommandContext } from "./context.js";
 
 /**
@@ -105,6 +106,7 @@ export async function applyIfApproved(ctx: CommandContext, stack: ResolvedStack,
  * failure stopping the stacks it depends on.
  */
 export async function requestRollbackStacks(ctx: CommandContext, names: string[], loaded: { config: RepoConfig; stacks: ResolvedStack[] }, permission: RepoPermission): Promise<void> {
+  if (await refusedInObserve(ctx, `/agent rollback ${names.join(" ")}`, { stacks: names })) return;
   if (names.length === 1) return requestRollback(ctx, names[0]!, loaded, permission);
   const graph = stackGraph(loaded.stacks);
   const ordered = layersOf(graph, names).flat().reverse();

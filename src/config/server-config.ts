@@ -128,6 +128,8 @@ export const ServerEnvSchema = z.object({
   ERROR_BUDGET_WINDOW_SECONDS: intFrom(7 * 86_400, 60, 90 * 86_400),
   /** What an exhausted budget does: one more approval, from a maintainer, or no deploys at all (rollbacks always work). */
   ERROR_BUDGET_ON_EXHAUSTED: z.enum(["extra-approval", "freeze"], { error: "must be `extra-approval` or `freeze`" }).default("extra-approval"),
+  /** The rollout phase of a repository no operator set one for (`npm run agent -- phase set`): observe, suggest (the full human gate) or act. */
+  ROLLOUT_DEFAULT_PHASE: z.enum(["observe", "suggest", "act"], { error: "must be `observe`, `suggest` or `act`" }).default("suggest"),
   /** A ceiling over every repository's `review_max_live`: live review stacks per repository. */
   REVIEW_MAX_LIVE: intFrom(20, 0, 1000),
   /** How often live review stacks are swept: expiry warnings posted, expired ones destroyed. */
@@ -223,6 +225,8 @@ export interface ServerConfig {
   locks: { ttlSeconds: number };
   /** Drift schedules: synced from every installed repository's config when a worker starts. */
   drift: { syncOnStart: boolean };
+  /** ROLLOUT_DEFAULT_PHASE. */
+  defaultPhase: "observe" | "suggest" | "act";
   /** Error budgets; null: off (every limit 0). */
   errorBudget: BudgetLimits | null;
   /** Review stacks: the server's cost-guard ceiling, the sweep interval, the start-up reaper. */
@@ -386,6 +390,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     },
     locks: { ttlSeconds: env.STACK_LOCK_TTL_SECONDS },
     drift: { syncOnStart: env.DRIFT_SYNC_ON_START === "true" },
+    defaultPhase: env.ROLLOUT_DEFAULT_PHASE,
     errorBudget:
       env.ERROR_BUDGET_MAX_TOTAL || env.ERROR_BUDGET_MAX_SAME || env.ERROR_BUDGET_MAX_VIOLATIONS
         ? { maxTotalErrors: env.ERROR_BUDGET_MAX_TOTAL || Infinity, maxSameErrorRepeats: env.ERROR_BUDGET_MAX_SAME || Infinity, maxProcedureViolations: env.ERROR_BUDGET_MAX_VIOLATIONS || Infinity, windowSeconds: env.ERROR_BUDGET_WINDOW_SECONDS, onExhausted: env.ERROR_BUDGET_ON_EXHAUSTED }

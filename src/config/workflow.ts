@@ -29,9 +29,11 @@ export interface WorkflowConfig {
 export interface MainlineApply {
   /**
    * `rollback`: `/agent rollback`; `merge-commit`: a merge-first deploy whose merge commit
-   * planned differently; `merge-queue`: a merge group's commit (src/deploys/merge-queue.ts).
+   * planned differently; `merge-queue`: a merge group's commit (src/deploys/merge-queue.ts);
+   * `act`: a merged pull request's merge commit in a repository in the `act` phase, applied
+   * without an approval when its plan qualifies (src/approval/phase.ts), else like `merge-commit`.
    */
-  purpose: "rollback" | "merge-commit" | "merge-queue" | "drift" | "drift-fix";
+  purpose: "rollback" | "merge-commit" | "merge-queue" | "drift" | "drift-fix" | "act";
   /** `drift`: preview with `--refresh` (the stack's `drift.refresh`). */
   refresh?: boolean;
   /**

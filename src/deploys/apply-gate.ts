@@ -35,7 +35,7 @@ import type { AppDeps } from "../deps.js";
 import { renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
-import { approvalCommands, approverFacts, gatePolicy, gatherFacts, mainlineEnvironment, withEnvironmentTeams } from "./gate-facts.js";
+import { approvalCommands, approverFacts, gatePolicy, gatherFacts, mainlineApprovals, mainlineEnvironment, withEnvironmentTeams } from "./gate-facts.js";
 import { getMergeGroup } from "../connectors/store/merge-groups.js";
 import { commentThreads } from "./threads.js";
 import { judgeGroupStack } from "./merge-queue.js";
@@ -111,7 +111,7 @@ async function claimBranchApply(deps: AppDeps, gh: GitHub, r: RepoRef, workflow:
     const result = evaluateGate(mainlineGatePolicy(gatePolicy(stack, deps.config.gate), 0), mainlineGateFacts({ now: new Date(), stack: stack.name, threadNumber: deploy.pr_number, requestedBy: deploy.requested_by, sha: deploy.head_sha, preview: { planHash: null, state: "FAILED", finishedAt: null }, commands: [], permissions: {}, teamMembers: {} }));
     return withGateLock(deps.db, deploy.repo, deploy.pr_number, (q) => decide(q, deploy, result, ["the preview this deploy would apply is not on record"], deploy.head_sha));
   }
-  const policy = mainlineGatePolicy(gatePolicy(stack, deps.config.gate), Math.max(branch.approvals, deps.config.gate.minApprovals));
+  const policy = mainlineGatePolicy(gatePolicy(stack, deps.config.gate), (await mainlineApprovals(deps, preview.workflow, preview.task, stack)).approvals);
   const before = await listApprovals(deps.db, deploy.repo, deploy.pr_number, stack.name);
   const environment = await mainlineEnvironment(gh, r, stack, preview.workflow.config.defaultBranch);
   const { permissions, teamMembers } = await approverFacts(gh, r, before.map((a) => a.actor), withEnvironmentTeams(policy, environment));
@@ -204,10 +204,19 @@ export async function reportBlockedApply(
 
 /** The gate could not be evaluated (an error reading GitHub or Postgres): the deploy ends BLOCKED, nothing applied. */
 export async function reportUncheckedApply(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, deploy: DeployRow, err: Error, what: string, command: string): Promise<void> {
-  const reason = `the gate could not be checked before the apply (${err.message.slice(0, 300)}); nothing was applied`;
+  await endBeforeClaim(deps, r, workflow, task, deploy, `the gate could not be checked before the apply (${err.message.slice(0, 300)}); nothing was applied`, err.message.slice(0, 500), what, command);
+}
+
+/** The repository was in `observe` when the deploy came to apply (it may have been switched after the request): nothing applied, no credentials fetched. */
+export async function reportObservedApply(deps: AppDeps, r: RepoRef, workflow: WorkflowRow, task: TaskRow, deploy: DeployRow, scope: string, what: string, command: string): Promise<void> {
+  await endBeforeClaim(deps, r, workflow, task, deploy, `the repository is in \`observe\` mode (set for \`${scope}\`: previews, status and diagnostics only); nothing was applied and no deploy credentials were fetched`, "observe mode", what, command);
+}
+
+/** A queued deploy that ends BLOCKED before its claim: recorded, audited, told on its check run and in its thread. */
+async function endBeforeClaim(deps: AppDeps, r: RepoRef, workflow: WorkflowRow, task: TaskRow, deploy: DeployRow, reason: string, auditError: string, what: string, command: string): Promise<void> {
   if (!(await blockDeploy(deps.db, deploy.task_id, reason))) return;
   await finishTask(deps.db, task.id, { state: "BLOCKED", steps: task.steps, error: reason });
-  await auditWorkflow(deps.db, workflow, "deploy.blocked", { stack: deploy.stack, kind: deploy.kind, error: err.message.slice(0, 500) }, task.id);
+  await auditWorkflow(deps.db, workflow, "deploy.blocked", { stack: deploy.stack, kind: deploy.kind, error: auditError }, task.id);
   const text = `⛔ The queued ${what.toLowerCase()} of ${code(deploy.stack)} at ${code(shortSha(deploy.head_sha))} was not applied: ${reason}. No approval was used; comment \`${command}\` to try again.`;
   const target = { installationId: Number(workflow.installation_id), repo: r };
   await deps.writes.checkRun(target, task.id, { status: "completed", conclusion: "action_required", completedAt: new Date().toISOString(), output: { title: `${what} of ${deploy.stack} not applied`, summary: text } });

@@ -18,6 +18,8 @@ import type { AppDeps } from "../deps.js";
 import type { PreviewOutcome } from "../plan/types.js";
 import type { EnvironmentFacts } from "../approval/environment.js";
 import { stackBudget } from "../ops/error-budget.js";
+import { decideAutoApply, type AutoApply } from "../approval/phase.js";
+import { repoPhase } from "../connectors/store/phases.js";
 
 /** Where the gate is asked about: a pull request of a repository, through an installation client. */
 export interface GateSubject {
@@ -192,10 +194,26 @@ export function withEnvironmentTeams(policy: GatePolicy, environment: Environmen
   return { ...policy, approvers: { users: policy.approvers?.users ?? [], teams: [...new Set([...(policy.approvers?.teams ?? []), ...envTeams])] } };
 }
 
+/**
+ * Approvals a branch apply needs: the branch's, with the server's floor — except the `act`
+ * apply of a merged commit whose plan qualifies now (src/approval/phase.ts: the policy allows
+ * it, nothing destructive, the stack's error budget holds, the repository still in `act`):
+ * then only the server's floor. Asked when the preview ends and again at the claim.
+ */
+export async function mainlineApprovals(deps: AppDeps, workflow: WorkflowRow, task: TaskRow, stack: ResolvedStack): Promise<{ approvals: number; auto: AutoApply | null }> {
+  const branch = workflow.config.branch!;
+  const floor = deps.config.gate.minApprovals;
+  if (branch.purpose !== "act") return { approvals: Math.max(branch.approvals, floor), auto: null };
+  const phase = await repoPhase(deps.db, workflow.repo, deps.config.defaultPhase);
+  const budget = deps.config.errorBudget ? await stackBudget(deps.db, workflow.repo, stack.name, deps.config.errorBudget, deps.metrics) : null;
+  const auto: AutoApply = phase.phase !== "act" ? { apply: false, why: `the repository is in \`${phase.phase}\` now, not \`act\`` } : decideAutoApply({ plan: task.plan, decision: task.policy, budgetExhausted: budget?.exhausted ?? false });
+  return { approvals: auto.apply ? floor : Math.max(branch.approvals, floor), auto };
+}
+
 /** The gate for a branch preview (rollback, merge commit): approvals from the thread bound to its commit and plan. */
 export async function evaluateMainlineGate(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, stack: ResolvedStack): Promise<GateResult> {
   const branch = workflow.config.branch!;
-  const policy = mainlineGatePolicy(gatePolicy(stack, deps.config.gate), Math.max(branch.approvals, deps.config.gate.minApprovals));
+  const policy = mainlineGatePolicy(gatePolicy(stack, deps.config.gate), (await mainlineApprovals(deps, workflow, task, stack)).approvals);
   const rows = await listApprovals(deps.db, workflow.repo, workflow.pr_number, stack.name);
   // A drift check applies nothing: only the applies of the default branch meet the environment.
   const environment = branch.purpose === "drift" ? null : await mainlineEnvironment(gh, r, stack, workflow.config.defaultBranch);

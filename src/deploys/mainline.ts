@@ -5,7 +5,7 @@
  * and the plan is applied through the same gate as a PR deploy (approvals bound to that commit
  * and plan), or at once when the stack's policy needs no approval.
  */
-import { evaluateMainlineGate } from "./gate-facts.js";
+import { evaluateMainlineGate, mainlineApprovals } from "./gate-facts.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { RepoRef } from "../connectors/github.js";
 import { auditWorkflow } from "../connectors/store/audit.js";
@@ -95,7 +95,7 @@ export async function applyMainlinePreview(run: TaskRun, by: { actor: string; de
 }
 
 export function mainlineTitle(branch: MainlineApply): string {
-  return branch.purpose === "rollback" ? "Rollback" : branch.purpose === "merge-queue" ? "Merge-queue deploy" : branch.purpose === "drift" ? "Drift check" : branch.purpose === "drift-fix" ? "Drift fix" : "Deploy of the merge commit";
+  return branch.purpose === "rollback" ? "Rollback" : branch.purpose === "merge-queue" ? "Merge-queue deploy" : branch.purpose === "drift" ? "Drift check" : branch.purpose === "drift-fix" ? "Drift fix" : branch.purpose === "act" ? "Deploy of the merged commit" : "Deploy of the merge commit";
 }
 
 /** One line of plan: counts and destructive operations (the full table is on the check run). */
@@ -127,14 +127,17 @@ export async function afterMainlinePreview(run: TaskRun, outcome: { succeeded: b
     await deps.writes.comment(target, workflow.pr_number, [`⏪ ${what} of ${at} is planned (${plan}) and ready. Once every stack of ${branch.together.map((n) => code(n)).join(", ")} is, comment \`${branch.command}\` to apply them in reverse dependency order.`, "", ...planSummary(outcome.plan)].join("\n"));
     return;
   }
+  // `act`: applied without a human when the plan qualifies; otherwise why not, and the human way.
+  const auto = branch.purpose === "act" ? (await mainlineApprovals(deps, workflow, task, stack)).auto : null;
+  if (auto) await auditWorkflow(deps.db, workflow, auto.apply ? "act.auto_apply" : "act.held", { stack: stack.name, sha: workflow.head_sha, plan_hash: task.plan_hash, ...(auto.apply ? {} : { why: auto.why }) }, task.id);
   if (result.allowed) {
-    const enqueued = await applyMainlinePreview(run, { actor: workflow.requested_by, deliveryId: null });
+    const enqueued = await applyMainlinePreview(run, { actor: auto?.apply ? "agent (act)" : workflow.requested_by, deliveryId: null });
     await auditWorkflow(deps.db, workflow, enqueued.ok ? "branch.apply_queued" : "branch.apply_refused", { stack: stack.name, sha: workflow.head_sha, plan_hash: task.plan_hash, purpose: branch.purpose, approvals_required: 0, conflict: enqueued.ok ? null : enqueued.conflict?.other.state ?? null }, task.id);
     await deps.writes.comment(
       target,
       workflow.pr_number,
       enqueued.ok
-        ? [`⏪ ${what} of ${at} (${plan}) is being applied now: the stack's policy needs no approval for it.`, "", ...planSummary(outcome.plan)].join("\n")
+        ? [auto?.apply ? `🤖 ${what} of ${at} (${plan}) is being applied now without a human approval: the repository is in \`act\`, the plan policy allows this plan and it deletes or replaces nothing.` : `⏪ ${what} of ${at} (${plan}) is being applied now: the stack's policy needs no approval for it.`, "", ...planSummary(outcome.plan)].join("\n")
         : `${what} of ${at} is planned (${plan}) but not applied: a deploy of ${code(stack.name)} is already queued or running. Run \`${branch.command}\` again once it ends.`,
     );
     return;
@@ -156,7 +159,7 @@ export async function afterMainlinePreview(run: TaskRun, outcome: { succeeded: b
     target,
     workflow.pr_number,
     [
-      `⏪ ${what} of ${at} is planned (${plan}) and waits for approval:`,
+      auto && !auto.apply ? `⏪ ${what} of ${at} is planned (${plan}) and was not applied by itself (\`act\`): ${auto.why}. It waits for approval:` : `⏪ ${what} of ${at} is planned (${plan}) and waits for approval:`,
       "",
       ...planSummary(outcome.plan),
       "",

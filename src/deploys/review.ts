@@ -20,6 +20,7 @@ import { gatePolicy, gatherFacts } from "./gate-facts.js";
 import { hasAtLeast } from "../approval/permissions.js";
 import { getPermission } from "../connectors/github.js";
 import { renderGateChecklist } from "../render/gate.js";
+import { repoPhase } from "../connectors/store/phases.js";
 import type { TaskRun } from "../deps.js";
 
 /** A review deploy request: the gate's outcome, or the cost guard's refusal. */
@@ -56,6 +57,11 @@ export async function deployReviewAfterPreview(run: TaskRun): Promise<void> {
   const say = (body: string) => deps.writes.comment(target, workflow.pr_number, body, { idempotencyKey: `task:${task.id}:review-auto` });
   // A fork's code is never deployed (its previews get no credentials either).
   if (workflow.config.fork) return;
+  const phase = await repoPhase(deps.db, workflow.repo, deps.config.defaultPhase);
+  if (phase.phase === "observe") {
+    await say(`Review stack ${code(stack.name)} was previewed but not deployed: this repository is in \`observe\` mode (set for ${code(phase.scope)}).`);
+    return;
+  }
   const permission = await getPermission(gh, repo, workflow.requested_by);
   if (!hasAtLeast(permission, stack.gate.deployPermission)) {
     await say(`Review stack ${code(stack.name)} was previewed, but deploying it needs **${stack.gate.deployPermission}** access, which @${workflow.requested_by} does not have: someone who does can comment \`/agent deploy --review ${r.base}\`.`);

@@ -14,6 +14,7 @@ import { recordPrEvent, type NewPrEvent } from "../connectors/store/timeline.js"
 import type { AppDeps } from "../deps.js";
 import { withReviewStacks, type ResolvedStack } from "../config/repo/resolve.js";
 import { destroyReviewStacksOfPr } from "../deploys/review.js";
+import { applyMergedInAct } from "../deploys/act.js";
 import { decideReviewSlot } from "../approval/review.js";
 import { liveReviewStacks } from "../connectors/store/review-stacks.js";
 
@@ -69,6 +70,21 @@ export async function onPullRequestClosed(context: Context<"pull_request.closed"
   await startLockQueue(deps, repo, released.map((l) => l.stack));
   // Its review stacks go with it (src/deploys/review.ts).
   await destroyReviewStacksOfPr(deps, repo, payload.pull_request.number, Boolean(payload.pull_request.merged), payload.sender?.login ?? "github");
+  // `act`: a merged pull request's undeployed stacks are previewed at the merge commit, and may apply by themselves (src/deploys/act.ts).
+  if (payload.pull_request.merged) {
+    await applyMergedInAct(deps, context.octokit, {
+      repo: target.repo,
+      repoFullName: repo,
+      installationId: target.installationId,
+      pr: payload.pull_request.number,
+      headSha: payload.pull_request.head.sha,
+      mergeSha: payload.pull_request.merge_commit_sha ?? null,
+      mergedBy: payload.pull_request.merged_by?.login ?? payload.sender?.login ?? "github",
+      deliveryId: context.id,
+      cloneUrl: payload.repository.clone_url,
+      defaultBranch: payload.repository.default_branch,
+    });
+  }
   if (released.length === 0) return;
   await appendAudit(deps.db, {
     actor: payload.sender?.login ?? "github",

@@ -20,7 +20,8 @@ import { completedOutput } from "../render/check-run.js";
 import { code, fencedWithin, headTail, shortSha } from "../render/markdown.js";
 import { taskLogUrl } from "../web/log-links.js";
 import { observeDeployEnd, observeStep } from "../web/metrics.js";
-import { claimApply, reportBlockedApply, reportUncheckedApply } from "../deploys/apply-gate.js";
+import { claimApply, reportBlockedApply, reportObservedApply, reportUncheckedApply } from "../deploys/apply-gate.js";
+import { repoPhase } from "../connectors/store/phases.js";
 import { mainlineTitle, startMainlinePreview } from "../deploys/mainline.js";
 import { pullChangers } from "../deploys/gate-facts.js";
 import { notifySlack } from "../deploys/slack.js";
@@ -68,6 +69,12 @@ async function processDeploy(job: Job<TaskJobData>, deps: AppDeps, opts: TaskRun
   const stackConfig = workflow.config.stacks.find((s) => s.name === deploy.stack);
   const branch = deploy.kind === "branch" ? workflow.config.branch : undefined;
   const how = { what: branch ? mainlineTitle(branch) : "Deploy", command: branch?.command ?? `/agent deploy ${deploy.stack}` };
+  // Observe mode (the repository's rollout phase, now): read-only, whatever was queued.
+  const phase = await repoPhase(deps.db, workflow.repo, deps.config.defaultPhase);
+  if (phase.phase === "observe") {
+    await reportObservedApply(deps, r, workflow, found.task, deploy, phase.scope, how.what, how.command);
+    return;
+  }
   let claim: Awaited<ReturnType<typeof claimApply>>;
   try {
     claim = stackConfig ? await claimApply(deps, gh, r, workflow, deploy, stackConfig) : { kind: "not-pending" };

@@ -19,6 +19,7 @@ import type { WorkflowRow } from "../connectors/store/workflows.js";
 import { CredentialError, VaultUnavailableError } from "../connectors/vault/errors.js";
 import type { AppDeps, TaskRun } from "../deps.js";
 import { SandboxRefusedError, TaskUserError } from "./task-errors.js";
+import { repoPhase } from "../connectors/store/phases.js";
 
 const CHECKOUT_TIMEOUT_MS = 5 * 60_000;
 
@@ -41,6 +42,8 @@ export interface SandboxSession {
  */
 export async function withSandboxSession<T>(run: TaskRun, kind: "preview" | "deploy", stop: AbortSignal | undefined, fn: (session: SandboxSession) => Promise<T>): Promise<T | null> {
   const { deps, workflow, stack, task, log } = run;
+  // Observe mode never fetches deploy credentials, whatever asked for them (src/approval/phase.ts).
+  if (kind === "deploy" && (await repoPhase(deps.db, workflow.repo, deps.config.defaultPhase)).phase === "observe") throw new SandboxRefusedError("the repository is in `observe` mode: no deploy credentials are fetched");
   const fork = kind === "preview" && workflow.config.fork === true;
   const egressRules = fork ? [] : egressRulesFor(deps.config.sandbox.egress.allowlist, workflow.repo, stack.name);
   if (egressRules.length > 0 && !deps.egress) throw new SandboxRefusedError("this stack has an egress allowlist but the egress proxy is not running");

@@ -1,5 +1,5 @@
 import type { AuditAction } from "../../domain/audit-actions.js";
-import type { Db } from "./db.js";
+import type { Db, Queryable } from "./db.js";
 
 export interface AuditEntry {
   actor: string;
@@ -15,7 +15,7 @@ export interface AuditEntry {
 }
 
 /** Appends to the audit log; the table's triggers refuse UPDATE, DELETE and TRUNCATE. */
-export async function appendAudit(db: Db, e: AuditEntry): Promise<void> {
+export async function appendAudit(db: Queryable, e: AuditEntry): Promise<void> {
   await db.query(
     `INSERT INTO audit_log (actor, action, repo, pr_number, delivery_id, workflow_id, task_id, detail, idempotency_key)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
