@@ -113,7 +113,9 @@ describe("one plan: shown = checked = hashed = applied", () => {
 
   beforeAll(async () => {
     f = await startAppFixture(TOKEN, {
-      env: { PLAN_POLICY_CONFIG: POLICY_FILE },
+      // The scenarios are independent: one's integrity failure (a procedure violation) would
+      // exhaust the stack's error budget for the next (test/integration/error-budget.test.ts).
+      env: { PLAN_POLICY_CONFIG: POLICY_FILE, ERROR_BUDGET_MAX_VIOLATIONS: "0" },
       credentials: staticCredentials(() => ({ PULUMI_BACKEND_URL: "file:///tmp/pulumi-state", PULUMI_CONFIG_PASSPHRASE: "integrity-test-passphrase-1" })),
     });
   });
