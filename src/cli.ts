@@ -11,6 +11,7 @@ import { createDb } from "./connectors/store/db.js";
 import { auditCommand } from "./ops/audit-cli.js";
 import { budgetCommand } from "./ops/budget-cli.js";
 import { phaseCommand } from "./ops/phase-cli.js";
+import { tierCommand } from "./ops/tier-cli.js";
 import { credentialSourceFromConfig, type CredentialsRuntime } from "./connectors/vault/index.js";
 import { BreakGlassError, BreakGlassInputError, OPERATOR_NAME_PATTERN, breakGlass, type BreakGlassDeps } from "./ops/break-glass.js";
 import { STACK_NAME_RE } from "./config/fields.js";
@@ -42,6 +43,9 @@ export const USAGE = `usage: npm run agent -- revoke [--stack <name>] [--as <ope
 
   phase show      rollout phases: [--repo o/r]
   phase set       --scope <o/r | o/*> --phase <observe | suggest | act | default> --reason <text> [--as <name>]
+
+  tier show       trust tiers: [--repo o/r [--stack s] --actor login]
+  tier set        (--actor login | --repo o/r [--stack s]) --tier <observer…architect | default> --reason <text> [--as <name>]
 
 environment:
   CREDENTIALS_CONFIG  the app's credentials config file (required)
@@ -75,10 +79,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   }
 
   // `budget …` (an error budget and its audited reset) and `phase …` (rollout phases): src/ops/{budget,phase}-cli.ts.
-  if (argv[0] === "budget" || argv[0] === "phase") {
+  if (argv[0] === "budget" || argv[0] === "phase" || argv[0] === "tier") {
     const db = createDb(env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL);
     try {
-      const run = argv[0] === "budget" ? budgetCommand : phaseCommand;
+      const run = argv[0] === "budget" ? budgetCommand : argv[0] === "phase" ? phaseCommand : tierCommand;
       return await run(argv.slice(1), { db, env }, { stdout: (t) => void io.stdout.write(t), stderr: (t) => void io.stderr.write(t) });
     } finally {
       await db.end().catch(() => {});

@@ -160,6 +160,8 @@ export interface GateFacts {
   environment?: EnvironmentFacts | null;
   /** The stack's error budget now (src/approval/error-budget.ts); absent: budgets are off, or a rollback (never held by one). */
   budget?: BudgetState | null;
+  /** The deploy's effective trust tier (src/approval/tiers.ts): its extra approvals add to the stack's; absent: not known (a rollback). */
+  tier?: { name: string; extraApprovals: number; rule: string } | null;
 }
 
 export type RequirementId =
@@ -271,7 +273,9 @@ const PASSING_CONCLUSIONS = new Set(["success", "neutral", "skipped"]);
 /** Review states that decide a reviewer's verdict; COMMENTED and PENDING do not (GitHub's review decision). */
 const DECISIVE_REVIEW_STATES = new Set(["APPROVED", "CHANGES_REQUESTED", "DISMISSED"]);
 
-export function evaluateGate(basePolicy: GatePolicy, facts: GateFacts): GateResult {
+export function evaluateGate(stackPolicy: GatePolicy, facts: GateFacts): GateResult {
+  // A lower trust tier asks for more approvals than the stack's own (src/approval/tiers.ts).
+  const basePolicy = facts.tier?.extraApprovals ? { ...stackPolicy, requiredApprovals: stackPolicy.requiredApprovals + facts.tier.extraApprovals } : stackPolicy;
   // The plan policy's decision on the previewed plan raises the approvals needed (and may name
   // approvers) or denies outright; only a decision on the head commit's preview applies.
   const decision = facts.preview && facts.preview.headSha === facts.pr.headSha ? (facts.preview.policy ?? null) : null;

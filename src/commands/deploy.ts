@@ -20,6 +20,8 @@ import { requestDeployRun as requestRun, type RunStack } from "../deploys/deploy
 import { renderReviewFull, requestReviewApply, REVIEW_BEING_DESTROYED } from "../deploys/review.js";
 import { evaluateGate } from "../approval/gate.js";
 import { observedDeploy, refusedInObserve } from "./phase.js";
+import { mayRunCommand } from "../approval/tiers.js";
+import { tierOf } from "../connectors/store/tiers.js";
 
 /** `gate.mode: merge-queue`: the apply follows the merge through GitHub's merge queue, never a command. */
 const MERGE_QUEUE_ONLY = (stacks: string) =>
@@ -50,6 +52,14 @@ export async function requestDeploy(
   if (!hasAtLeast(permission, stack.gate.deployPermission)) {
     await audit(ctx, "deploy.refused", { stack: stack.name, reason: "permission", required: stack.gate.deployPermission, actual: permission });
     await reply(ctx, `deploying ${code(stack.name)} needs **${stack.gate.deployPermission}** access and you have **${permission}**. Nothing was run.`);
+    return;
+  }
+  // The stack's own trust tier counts too (dispatch asked the actor's and the repository's).
+  const tier = await tierOf(ctx.deps.db, { actor: ctx.actor, repo: ctx.repoFullName, stack: stack.name }, ctx.deps.config.defaultTier);
+  const byTier = mayRunCommand(tier, "deploy");
+  if (!byTier.allowed) {
+    await audit(ctx, "tier.refused", { stack: stack.name, command: "deploy", tier: tier.tier.name, why: byTier.why });
+    await reply(ctx, `sorry, ${byTier.why}. Nothing was run.`);
     return;
   }
   if (stack.gate.mode === "merge-queue") {

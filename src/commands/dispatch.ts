@@ -1,6 +1,8 @@
 import type { PermissionDecision, RepoPermission } from "../approval/permissions.js";
 import { getPermission } from "../connectors/github.js";
 import { withReviewStacks } from "../config/repo/resolve.js";
+import { mayRunCommand } from "../approval/tiers.js";
+import { tierOf } from "../connectors/store/tiers.js";
 import { audit, deliveryWriteKey, describeConfigProblem, loadDefaultBranchConfig, reply, writeTarget, type CommandContext, type RepoConfigResult } from "./context.js";
 import type { ClickedPreview } from "./deploy.js";
 import type { ParsedCommand, ParseResult } from "./grammar.js";
@@ -30,13 +32,17 @@ export async function dispatchCommands(ctx: CommandContext, parsed: ParseResult,
   if (parsed.commands.length === 0) return;
 
   const permission = await getPermission(ctx.gh, ctx.repo, ctx.actor);
+  // The actor's and the repository's trust tier (a stack's own is asked where the stack is known).
+  const tier = await tierOf(ctx.deps.db, { actor: ctx.actor, repo: ctx.repoFullName, stack: null }, ctx.deps.config.defaultTier);
   const allowed: ParsedCommand[] = [];
   for (const p of parsed.commands) {
     const name = nameOf(p);
     const decision = decideCommandPermission(name, permission);
-    await audit(ctx, decision.allowed ? "command.received" : "command.refused", { command: name, ...origin(trigger, p), permission });
-    if (decision.allowed) allowed.push(p);
-    else await reply(ctx, refusal(trigger, name, decision));
+    const byTier = commandNamed(name) ? mayRunCommand(tier, commandNamed(name)!.resolvesTo) : ({ allowed: true } as const);
+    await audit(ctx, !decision.allowed ? "command.refused" : !byTier.allowed ? "tier.refused" : "command.received", { command: name, ...origin(trigger, p), permission, tier: tier.tier.name, ...(byTier.allowed ? {} : { why: byTier.why }) });
+    if (!decision.allowed) await reply(ctx, refusal(trigger, name, decision));
+    else if (!byTier.allowed) await reply(ctx, `sorry, ${byTier.why}. Nothing was run; an operator assigns tiers with \`npm run agent -- tier set\`.`);
+    else allowed.push(p);
   }
   if (allowed.length === 0) return;
   // A click has no comment to react to.

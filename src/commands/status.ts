@@ -50,6 +50,7 @@ export async function replyStatus(ctx: CommandContext, all: ResolvedStack[]): Pr
       const policy = gatePolicy(stack, ctx.deps.config.gate);
       const { facts } = await gatherFacts(ctx, stack, policy);
       parts.push(renderGateSummary(stack.name, evaluateGate(policy, facts)));
+      if (facts.tier) parts.push(`  Trust tier for your deploy of ${code(stack.name)}: ${facts.tier.rule}${facts.tier.extraApprovals ? ` — ${facts.tier.extraApprovals} approval${facts.tier.extraApprovals === 1 ? "" : "s"} beyond the stack's own` : ""}.`);
       if (facts.budget) parts.push(`  Error budget of ${code(stack.name)}: ${describeBudget(facts.budget)}${facts.budget.exhausted ? ` — **exhausted** (${facts.budget.why.join("; ")})` : ""}.`);
     }
   }

@@ -76,7 +76,7 @@ async function claimMergeGroupApply(deps: AppDeps, gh: GitHub, r: RepoRef, workf
 async function claimPrApply(deps: AppDeps, gh: GitHub, r: RepoRef, deploy: DeployRow, stack: ResolvedStack): Promise<ApplyClaim> {
   const policy = gatePolicy(stack, deps.config.gate);
   const readAt = await dbNow(deps.db);
-  const gathered = await gatherFacts({ deps, gh, repo: r, repoFullName: deploy.repo, threadNumber: deploy.pr_number }, stack, policy);
+  const gathered = await gatherFacts({ deps, gh, repo: r, repoFullName: deploy.repo, threadNumber: deploy.pr_number, actor: deploy.requested_by }, stack, policy);
   return withGateLock(deps.db, deploy.repo, deploy.pr_number, async (q) => {
     // Everything a /deny, a push, a close or a new preview may have changed since GitHub was read.
     const approvals = await listApprovals(q, deploy.repo, deploy.pr_number, stack.name);

@@ -20,6 +20,8 @@ import type { EnvironmentFacts } from "../approval/environment.js";
 import { stackBudget } from "../ops/error-budget.js";
 import { decideAutoApply, type AutoApply } from "../approval/phase.js";
 import { repoPhase } from "../connectors/store/phases.js";
+import { tierOf } from "../connectors/store/tiers.js";
+import { describeTier } from "../approval/tiers.js";
 
 /** Where the gate is asked about: a pull request of a repository, through an installation client. */
 export interface GateSubject {
@@ -29,6 +31,8 @@ export interface GateSubject {
   repoFullName: string;
   /** The pull request. */
   threadNumber: number;
+  /** Who asks for the deploy (a command's author, a queued deploy's requester): their trust tier counts. */
+  actor?: string;
 }
 
 /** The stack's gate from the default branch, with the server's floor and approval lifetime. */
@@ -129,6 +133,8 @@ export async function gatherFacts(s: GateSubject, stack: ResolvedStack, policy: 
   const behind = full && policy.require.undiverged ? await behindBy(s.gh, s.repo, pull.baseRef, pull.headSha) : 0;
   // The stack's error budget (off when the server sets no limits): exhausted, deploys lose autonomy.
   const budget = full && s.deps.config.errorBudget ? await stackBudget(db, s.repoFullName, stack.name, s.deps.config.errorBudget, s.deps.metrics) : null;
+  // The deploy's trust tier (the lowest of its requester's, the repository's and the stack's).
+  const tier = full && s.actor ? await tierOf(db, { actor: s.actor, repo: s.repoFullName, stack: stack.name, fork: pull.headRepoFullName !== pull.baseRepoFullName }, s.deps.config.defaultTier) : null;
   return {
     pull,
     previewTaskId: preview?.id ?? null,
@@ -160,6 +166,7 @@ export async function gatherFacts(s: GateSubject, stack: ResolvedStack, policy: 
       lock: full ? (lock ? { prNumber: lock.prNumber } : null) : { prNumber: s.threadNumber },
       ...(environment ? { environment } : {}),
       ...(budget ? { budget } : {}),
+      ...(tier ? { tier: { name: tier.tier.name, extraApprovals: tier.tier.extraApprovals, rule: describeTier(tier) } } : {}),
     },
   };
 }

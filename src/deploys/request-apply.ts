@@ -73,6 +73,7 @@ export async function requestApply(who: ApplyRequester, subject: ApplySubject): 
     requirements: gate.requirements.map((r) => ({ id: r.id, met: r.met, detail: r.detail })),
     counted: gate.counted.map((a) => a.login),
     ignored: gate.ignored,
+    ...(!mainline && subject.gathered.facts.tier ? { tier: subject.gathered.facts.tier.name, tier_rule: subject.gathered.facts.tier.rule } : {}),
   });
 
   const enqueued = mainline

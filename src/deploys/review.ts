@@ -68,7 +68,7 @@ export async function deployReviewAfterPreview(run: TaskRun): Promise<void> {
     return;
   }
   const policy = gatePolicy(stack, deps.config.gate);
-  const gathered = await gatherFacts({ deps, gh, repo, repoFullName: workflow.repo, threadNumber: workflow.pr_number }, stack, policy);
+  const gathered = await gatherFacts({ deps, gh, repo, repoFullName: workflow.repo, threadNumber: workflow.pr_number, actor: workflow.requested_by }, stack, policy);
   if (gathered.previewTaskId !== task.id) return;
   const who: ApplyRequester = { deps, gh, repo, repoFullName: workflow.repo, installationId: Number(workflow.installation_id), threadNumber: workflow.pr_number, actor: workflow.requested_by, deliveryId: workflow.delivery_id };
   const config = { image: workflow.config.image, cloneUrl: workflow.config.cloneUrl, defaultBranch: workflow.config.defaultBranch };

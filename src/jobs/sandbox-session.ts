@@ -20,6 +20,8 @@ import { CredentialError, VaultUnavailableError } from "../connectors/vault/erro
 import type { AppDeps, TaskRun } from "../deps.js";
 import { SandboxRefusedError, TaskUserError } from "./task-errors.js";
 import { repoPhase } from "../connectors/store/phases.js";
+import { tierOf } from "../connectors/store/tiers.js";
+import { credentialsFor } from "../approval/tiers.js";
 
 const CHECKOUT_TIMEOUT_MS = 5 * 60_000;
 
@@ -45,12 +47,17 @@ export async function withSandboxSession<T>(run: TaskRun, kind: "preview" | "dep
   // Observe mode never fetches deploy credentials, whatever asked for them (src/approval/phase.ts).
   if (kind === "deploy" && (await repoPhase(deps.db, workflow.repo, deps.config.defaultPhase)).phase === "observe") throw new SandboxRefusedError("the repository is in `observe` mode: no deploy credentials are fetched");
   const fork = kind === "preview" && workflow.config.fork === true;
+  // The task's trust tier: which credentials it may receive, and its runtime (src/approval/tiers.ts).
+  const tier = await tierOf(deps.db, { actor: workflow.requested_by, repo: workflow.repo, stack: stack.name, fork }, deps.config.defaultTier);
+  const entitled = credentialsFor(tier, kind);
+  if ("refused" in entitled) throw new SandboxRefusedError(entitled.refused);
   const egressRules = fork ? [] : egressRulesFor(deps.config.sandbox.egress.allowlist, workflow.repo, stack.name);
   if (egressRules.length > 0 && !deps.egress) throw new SandboxRefusedError("this stack has an egress allowlist but the egress proxy is not running");
   const network = egressRules.length > 0 ? deps.config.sandbox.egress.network : undefined;
-  const runtime = sandboxRuntime(deps, stack, fork, egressRules.length > 0);
+  // A tier that runs under gVisor gets the server's untrusted runtime, like a fork.
+  const runtime = sandboxRuntime(deps, stack, fork || tier.tier.runtime === "runsc", egressRules.length > 0);
   const { sandbox, warm } = await deps.sandboxes.acquire(workflow.config.image, network, runtime);
-  log.info({ warm, container: sandbox.container.id.slice(0, 12), runtime: runtime ?? "default", fork, kind }, "sandbox acquired");
+  log.info({ warm, container: sandbox.container.id.slice(0, 12), runtime: runtime ?? "default", fork, kind, tier: tier.tier.name, credentials: entitled.issue }, "sandbox acquired");
   const stopNow = () => void sandbox.kill();
   stop?.addEventListener("abort", stopNow);
   let issued: IssuedCredentials | null = null;
@@ -68,7 +75,7 @@ export async function withSandboxSession<T>(run: TaskRun, kind: "preview" | "dep
     }
     // Fetched last before the first exec, so nothing between can leak a lease. A fork's code
     // gets none at all (the sources would refuse it too).
-    issued = fork ? { env: {}, release: async () => {} } : await issueCredentials(deps, { repo: workflow.repo, stack: stack.name, kind, taskId: task.id, ...(kind === "preview" ? { fork } : {}), ...(stack.review ? { reviewOf: stack.review.base } : {}) });
+    issued = fork || !entitled.issue ? { env: {}, release: async () => {} } : await issueCredentials(deps, { repo: workflow.repo, stack: stack.name, kind, taskId: task.id, ...(kind === "preview" ? { fork } : {}), ...(stack.review ? { reviewOf: stack.review.base } : {}) });
     for (const value of Object.values(issued.env)) redactor.register(value);
     const env = stepEnv(workflow, stack, { ...proxyEnv, ...issued.env });
     return await fn({ sandbox, env, redactor, runtime, fork });

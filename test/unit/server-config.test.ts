@@ -75,6 +75,7 @@ describe("loadServerConfig: defaults", () => {
       locks: { ttlSeconds: 86_400 },
       drift: { syncOnStart: true },
       review: { maxLive: 20, sweepSeconds: 300, reapOnStart: true },
+      defaultTier: "executor",
       defaultPhase: "suggest",
       errorBudget: { maxTotalErrors: 8, maxSameErrorRepeats: 2, maxProcedureViolations: 1, windowSeconds: 604_800, onExhausted: "extra-approval" },
       comments: { maxContinuations: 4, stickyUpdateIntervalMs: 3000 },

@@ -1,0 +1,64 @@
+import { parseArgs } from "node:util";
+import { TIER_NAMES, describeTier, type TierName } from "../approval/tiers.js";
+import { GITHUB_LOGIN_SOURCE, STACK_NAME_RE } from "../config/fields.js";
+import { loadServerConfig } from "../config/server-config.js";
+import type { Db } from "../connectors/store/db.js";
+import { listTiers, setTier, tierOf, type TierKind } from "../connectors/store/tiers.js";
+import { OPERATOR_NAME_PATTERN } from "./break-glass.js";
+import { REPO_PATTERN, type AuditCliIo } from "./audit-cli.js";
+
+/**
+ * `tier show` and `tier set`: trust tiers (seed 002 T0–T4; src/approval/tiers.ts) of actors,
+ * repositories and stacks. Promotion and demotion happen only here, never by a comment; each is
+ * audited (`tier.changed`: who, why, from, to). src/cli.ts dispatches here.
+ */
+export const TIER_USAGE = `usage: npm run agent -- tier show [--repo <owner/name> [--stack <name>] --actor <login>]
+       npm run agent -- tier set (--repo <owner/name> | --repo <owner/name> --stack <name> | --actor <login>) --tier <observer | operator | builder | executor | architect | default> --reason <text> [--as <operator name>]
+
+  show    every assignment (JSON), or the effective tier of an actor's task in a repository (and stack)
+  set     assign a tier; "default" removes the assignment (back to TRUST_DEFAULT_TIER)
+
+exit status: 0 done, 1 failure, 2 usage error
+`;
+
+const LOGIN = new RegExp(`^${GITHUB_LOGIN_SOURCE}$`);
+
+export async function tierCommand(argv: readonly string[], deps: { db: Db; env: NodeJS.ProcessEnv }, io: AuditCliIo): Promise<number> {
+  const usage = (message: string) => {
+    io.stderr(`error: ${message}\n\n${TIER_USAGE}`);
+    return 2;
+  };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { repo: { type: "string" }, stack: { type: "string" }, actor: { type: "string" }, tier: { type: "string" }, reason: { type: "string" }, as: { type: "string" } } });
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [command, ...extra] = positionals;
+  if (extra.length) return usage(`unexpected argument: ${JSON.stringify(extra[0]).slice(0, 60)}`);
+  if (values.repo !== undefined && !REPO_PATTERN.test(values.repo)) return usage("--repo: not owner/name");
+  if (values.stack !== undefined && (!STACK_NAME_RE.test(values.stack) || values.repo === undefined)) return usage("--stack needs a stack name and --repo");
+  if (values.actor !== undefined && !LOGIN.test(values.actor)) return usage("--actor: not a GitHub login");
+  const fallback = loadServerConfig(deps.env).defaultTier;
+  if (command === "show") {
+    if (values.actor !== undefined && values.repo !== undefined) {
+      const e = await tierOf(deps.db, { actor: values.actor, repo: values.repo, stack: values.stack ?? null }, fallback);
+      io.stdout(`${JSON.stringify({ tier: e.tier.name, level: e.tier.level, rule: describeTier(e).replace("\u200b", ""), sources: e.sources, capabilities: e.tier }, null, 2)}\n`);
+    } else io.stdout(`${JSON.stringify({ default: fallback, assigned: await listTiers(deps.db) }, null, 2)}\n`);
+    return 0;
+  }
+  if (command !== "set") return usage(command === undefined ? "no tier command given" : `unknown tier command: ${JSON.stringify(command).slice(0, 60)}`);
+  const target: { kind: TierKind; subject: string } | null =
+    values.actor !== undefined && values.repo === undefined ? { kind: "actor", subject: values.actor } : values.repo !== undefined && values.actor === undefined ? (values.stack ? { kind: "stack", subject: `${values.repo}:${values.stack}` } : { kind: "repository", subject: values.repo }) : null;
+  if (!target) return usage("give exactly one of --actor, --repo, or --repo with --stack");
+  const tier = values.tier === "default" ? null : (TIER_NAMES as readonly string[]).includes(values.tier ?? "") ? (values.tier as TierName) : undefined;
+  if (tier === undefined) return usage(`--tier must be ${TIER_NAMES.join(", ")} or default`);
+  const reason = values.reason?.trim();
+  if (!reason || reason.length > 500) return usage("--reason <text> is required (at most 500 characters)");
+  if (values.as !== undefined && !OPERATOR_NAME_PATTERN.test(values.as)) return usage("--as: must be a name ([A-Za-z0-9][A-Za-z0-9 ._@-], at most 100 characters)");
+  const fromEnv = [deps.env.SUDO_USER, deps.env.USER, deps.env.LOGNAME].find((u) => u && OPERATOR_NAME_PATTERN.test(u));
+  const changed = await setTier(deps.db, { ...target, tier, by: values.as ?? fromEnv ?? "cli-operator", reason });
+  io.stdout(`${JSON.stringify({ ...target, ...changed }, null, 2)}\n`);
+  return 0;
+}

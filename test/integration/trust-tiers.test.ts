@@ -1,0 +1,122 @@
+/**
+ * Trust tiers end to end (real Redis, Postgres and sandboxes; GitHub at the HTTP boundary):
+ * assignments are operator actions (audited); a demoted actor cannot deploy, whatever their
+ * GitHub permission, and the refusal names the tier rule; a stack at `builder` needs one
+ * approval more; an `observer` repository's previews get no credentials at all. The control is
+ * the server's default tier (`executor`), under which the same flows deploy as before.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { staticCredentials, type CredentialRequest } from "../../src/connectors/credentials.js";
+import { tierCommand } from "../../src/ops/tier-cli.js";
+import { GitHubFake, isCheckRunCompleted, type RecordedCall } from "../helpers/github-fake.js";
+import { executable as exe } from "../helpers/git-server.js";
+import { deliver, issueCommentPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
+
+const REPO = "octo-org/tiers";
+const TOKEN = "ghs_trustTiersInstallationToken0000000034";
+const CONFIG = `version: 1
+stacks:
+  - name: app
+    dir: app
+    gate: { approvals: 1, require: { lock: false } }
+steps:
+  preview: ["cat", "plan.txt"]
+  deploy: ["./deploy.sh"]
+`;
+
+describe("trust tiers", () => {
+  let f: AppFixture;
+  let gh: GitHubFake;
+  let pr = 0;
+  const asked: CredentialRequest[] = [];
+
+  beforeAll(async () => {
+    f = await startAppFixture(TOKEN, { credentials: staticCredentials((req) => (asked.push(req), { APP_TOKEN: "app-token-0000000000000001" })) });
+    gh = new GitHubFake(REPO, TOKEN);
+    for (const [login, role] of [["alice", "admin"], ["bob", "write"], ["carol", "write"]]) gh.permissions.set(login!, role!);
+    gh.files.set("main:.github/agent.yml", CONFIG);
+  });
+  afterAll(async () => {
+    gh?.stop();
+    await f?.stop();
+  });
+
+  async function tier(args: string[]) {
+    const out: string[] = [];
+    expect(await tierCommand(["set", ...args, "--reason", "test", "--as", "ops-oncall"], { db: f.app.deps.db, env: {} }, { stdout: (t) => out.push(t), stderr: (t) => out.push(t) }), out.join("")).toBe(0);
+  }
+  async function say(number: number, body: string, login: string) {
+    const res = await deliver(f.app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), prNumber: number, body, login }));
+    await f.watcher.handled(res.id);
+  }
+  const lastReply = (number: number) => gh.find("POST", new RegExp(`/issues/${number}/comments$`)).map((c) => String(c.body!.body)).filter((b) => !b.startsWith("<!-- pr-infra-agent")).at(-1) ?? "";
+  const checkRunOf = (c: RecordedCall) => gh.checkRuns.get(Number(c.path.split("/").pop()));
+  const completed = (name: string, sha: string) => gh.waitFor((c) => isCheckRunCompleted(c) && checkRunOf(c)?.name === name && checkRunOf(c)?.head_sha === sha, name, 60_000);
+  async function previewedPr() {
+    // A merged PR's lock goes with its `closed` webhook, which these tests do not send.
+    await f.db.query("DELETE FROM stack_locks WHERE repo = $1", [REPO]);
+    const number = ++pr;
+    const sha = await f.git.commit(REPO, { "app/plan.txt": `plan: release ${number}\n`, "app/deploy.sh": exe("#!/bin/sh\necho deployed\n") }, `pr ${number}`);
+    gh.pulls.set(number, { headSha: sha, author: "bob" });
+    await say(number, "/agent preview app", "bob");
+    await completed("agent/preview (app)", sha);
+    return { number, sha };
+  }
+
+  it("a demoted actor cannot deploy, whatever their GitHub permission; the refusal names the rule; the default tier (control) can", async () => {
+    await tier(["--actor", "alice", "--tier", "operator"]);
+    const { number, sha } = await previewedPr();
+    await say(number, "/approve", "carol");
+    // ATTACK: an admin on GitHub, demoted here.
+    await say(number, "/agent deploy app", "alice");
+    expect(lastReply(number)).toBe("@alice sorry, `deploy` needs trust tier builder (T2) or higher, and the effective tier here is operator (T1), assigned to actor @\u200balice — the lowest of the actor's, the repository's and the stack's. Nothing was run; an operator assigns tiers with `npm run agent -- tier set`.");
+    expect(gh.find("POST", /\/deployments$/)).toHaveLength(0);
+    // An operator may still approve (and preview).
+    await say(number, "/approve", "alice");
+    expect(lastReply(number)).toContain("approved `app`");
+    // Control: carol has the server's default tier (executor).
+    await say(number, "/agent deploy app", "carol");
+    expect(lastReply(number)).toMatch(/deploying `app` at `[0-9a-f]{7}`/);
+    expect((await completed("agent/deploy (app)", sha)).body).toMatchObject({ conclusion: "success" });
+    const { rows } = await f.db.query("SELECT actor, detail FROM audit_log WHERE action = 'tier.changed'");
+    expect(rows).toEqual([{ actor: "ops-oncall", detail: { kind: "actor", subject: "alice", from: null, to: "operator", reason: "test" } }]);
+    expect((await f.db.query("SELECT detail->>'tier' AS tier FROM audit_log WHERE action = 'tier.refused'")).rows).toEqual([{ tier: "operator" }]);
+  });
+
+  it("a stack at `builder` needs one approval beyond its own; the gate's audit row names the tier", async () => {
+    await tier(["--repo", REPO, "--stack", "app", "--tier", "builder"]);
+    try {
+      const { number, sha } = await previewedPr();
+      await say(number, "/approve", "carol");
+      await say(number, "/agent deploy app", "carol");
+      expect(lastReply(number)).toMatch(/- \[ \] Approvals — 1 of 2 approvals/);
+      await say(number, "/agent status", "carol");
+      expect(lastReply(number)).toContain("Trust tier for your deploy of `app`: builder (T2), assigned to stack `octo-org/tiers:app` — 1 approval beyond the stack's own.");
+      await say(number, "/approve", "alice");
+      await say(number, "/agent deploy app", "carol");
+      expect((await completed("agent/deploy (app)", sha)).body).toMatchObject({ conclusion: "success" });
+      const { rows } = await f.db.query("SELECT detail->>'tier' AS tier, detail->>'allowed' AS allowed FROM audit_log WHERE action = 'gate.evaluated' AND pr_number = $1 ORDER BY id", [number]);
+      expect(rows).toEqual([{ tier: "builder", allowed: "false" }, { tier: "builder", allowed: "true" }]);
+    } finally {
+      await tier(["--repo", REPO, "--stack", "app", "--tier", "default"]);
+    }
+  });
+
+  it("an `observer` repository's previews run with no credentials at all; the default tier's do get them (control)", async () => {
+    const before = asked.length;
+    const control = await previewedPr();
+    expect(asked.slice(before).filter((r) => r.kind === "preview")).toHaveLength(1);
+    await tier(["--repo", REPO, "--tier", "observer"]);
+    try {
+      const mark = asked.length;
+      const { number } = await previewedPr();
+      expect(number).toBe(control.number + 1);
+      expect(asked.slice(mark)).toEqual([]);
+      // And nobody deploys there: the repository's tier bounds everyone's.
+      await say(number, "/agent deploy app", "carol");
+      expect(lastReply(number)).toContain("the effective tier here is observer (T0), assigned to repository `octo-org/tiers`");
+    } finally {
+      await tier(["--repo", REPO, "--tier", "default"]);
+    }
+  });
+});
