@@ -35,7 +35,8 @@ import type { AppDeps } from "../deps.js";
 import { renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
-import { approvalCommands, approverFacts, gatePolicy, gatherFacts, mainlineApprovals, mainlineEnvironment, withEnvironmentTeams } from "./gate-facts.js";
+import { approvalCommands, approverFacts, gatePolicy, gatherFacts, mainlineApprovals, mainlineBudget, mainlineEnvironment, withEnvironmentTeams } from "./gate-facts.js";
+import type { BudgetState } from "../approval/error-budget.js";
 import { getMergeGroup } from "../connectors/store/merge-groups.js";
 import { commentThreads } from "./threads.js";
 import { judgeGroupStack } from "./merge-queue.js";
@@ -115,13 +116,14 @@ async function claimBranchApply(deps: AppDeps, gh: GitHub, r: RepoRef, workflow:
   const before = await listApprovals(deps.db, deploy.repo, deploy.pr_number, stack.name);
   const environment = await mainlineEnvironment(gh, r, stack, preview.workflow.config.defaultBranch);
   const { permissions, teamMembers } = await approverFacts(gh, r, before.map((a) => a.actor), withEnvironmentTeams(policy, environment));
+  const budget = await mainlineBudget(deps, preview.workflow, stack);
   return withGateLock(deps.db, deploy.repo, deploy.pr_number, async (q) => {
     const rows = await listApprovals(q, deploy.repo, deploy.pr_number, stack.name);
     const consumed = await listConsumedApprovals(q, deploy.repo, stack.name);
     const task = preview.task;
     const result = evaluateGate(
       policy,
-      withEnvironment(environment, mainlineGateFacts({
+      withEnvironment(environment, budget, mainlineGateFacts({
         now: new Date(),
         stack: stack.name,
         threadNumber: deploy.pr_number,
@@ -140,8 +142,8 @@ async function claimBranchApply(deps: AppDeps, gh: GitHub, r: RepoRef, workflow:
   });
 }
 
-function withEnvironment(environment: EnvironmentFacts | null, facts: GateFacts): GateFacts {
-  return environment ? { ...facts, environment } : facts;
+function withEnvironment(environment: EnvironmentFacts | null, budget: BudgetState | null, facts: GateFacts): GateFacts {
+  return { ...facts, ...(environment ? { environment } : {}), ...(budget ? { budget } : {}) };
 }
 
 /** Inside the lock: claim with the approvals used, or end BLOCKED. */

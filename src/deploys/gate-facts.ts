@@ -19,6 +19,7 @@ import type { PreviewOutcome } from "../plan/types.js";
 import type { EnvironmentFacts } from "../approval/environment.js";
 import { stackBudget } from "../ops/error-budget.js";
 import { decideAutoApply, type AutoApply } from "../approval/phase.js";
+import type { BudgetState } from "../approval/error-budget.js";
 import { repoPhase } from "../connectors/store/phases.js";
 import { tierOf } from "../connectors/store/tiers.js";
 import { describeTier } from "../approval/tiers.js";
@@ -217,6 +218,17 @@ export async function mainlineApprovals(deps: AppDeps, workflow: WorkflowRow, ta
   return { approvals: auto.apply ? floor : Math.max(branch.approvals, floor), auto };
 }
 
+/**
+ * The stack's error budget for a default-branch apply that is a deploy (a merge commit, a drift
+ * fix, an `act` apply waiting for people); null for a rollback (never held by a budget), a drift
+ * check, or with budgets off.
+ */
+export async function mainlineBudget(deps: AppDeps, workflow: WorkflowRow, stack: ResolvedStack): Promise<BudgetState | null> {
+  const purpose = workflow.config.branch?.purpose;
+  if (!deps.config.errorBudget || purpose === "rollback" || purpose === "drift") return null;
+  return stackBudget(deps.db, workflow.repo, stack.name, deps.config.errorBudget, deps.metrics);
+}
+
 /** The gate for a branch preview (rollback, merge commit): approvals from the thread bound to its commit and plan. */
 export async function evaluateMainlineGate(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, stack: ResolvedStack): Promise<GateResult> {
   const branch = workflow.config.branch!;
@@ -238,7 +250,8 @@ export async function evaluateMainlineGate(deps: AppDeps, gh: GitHub, r: RepoRef
     permissions,
     teamMembers,
   });
-  return evaluateGate(policy, environment ? { ...facts, environment } : facts);
+  const budget = await mainlineBudget(deps, workflow, stack);
+  return evaluateGate(policy, { ...facts, ...(environment ? { environment } : {}), ...(budget ? { budget } : {}) });
 }
 
 /**
