@@ -13,7 +13,8 @@ import { budgetCommand } from "./ops/budget-cli.js";
 import { phaseCommand } from "./ops/phase-cli.js";
 import { tierCommand } from "./ops/tier-cli.js";
 import { credentialSourceFromConfig, type CredentialsRuntime } from "./connectors/vault/index.js";
-import { BreakGlassError, BreakGlassInputError, OPERATOR_NAME_PATTERN, breakGlass, type BreakGlassDeps } from "./ops/break-glass.js";
+import { BreakGlassError, BreakGlassInputError, breakGlass, type BreakGlassDeps } from "./ops/break-glass.js";
+import { OPERATOR_NAME_HINT, operatorName } from "./ops/cli-args.js";
 import { STACK_NAME_RE } from "./config/fields.js";
 
 /**
@@ -112,11 +113,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   if (values.stack !== undefined && !STACK_NAME_RE.test(values.stack)) {
     return usageError(`--stack: not a stack name: ${JSON.stringify(values.stack).slice(0, 80)}`);
   }
-  if (values.as !== undefined && !OPERATOR_NAME_PATTERN.test(values.as)) {
-    return usageError("--as: must be a name ([A-Za-z0-9][A-Za-z0-9 ._@-], at most 100 characters)");
-  }
-  const fromEnv = [env.SUDO_USER, env.USER, env.LOGNAME].find((u) => u && OPERATOR_NAME_PATTERN.test(u));
-  const actor = values.as ?? fromEnv ?? "cli-operator";
+  const actor = operatorName(env, values.as);
+  if (!actor) return usageError(OPERATOR_NAME_HINT);
 
   if (!env.CREDENTIALS_CONFIG?.trim()) {
     io.stderr.write(

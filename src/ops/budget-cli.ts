@@ -1,10 +1,9 @@
-import { parseArgs } from "node:util";
 import { describeBudget } from "../approval/error-budget.js";
 import { STACK_NAME_RE } from "../config/fields.js";
 import { loadServerConfig } from "../config/server-config.js";
 import type { Db } from "../connectors/store/db.js";
 import { resetBudget, stackBudget } from "./error-budget.js";
-import { OPERATOR_NAME_PATTERN } from "./break-glass.js";
+import { OPERATOR_NAME_HINT, operatorName, parseFlags, reasonOf } from "./cli-args.js";
 import { REPO_PATTERN, type AuditCliIo } from "./audit-cli.js";
 
 /**
@@ -27,12 +26,8 @@ export async function budgetCommand(argv: readonly string[], deps: { db: Db; env
     io.stderr(`error: ${message}\n\n${BUDGET_USAGE}`);
     return 2;
   };
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { repo: { type: "string" }, stack: { type: "string" }, reason: { type: "string" }, as: { type: "string" } } });
-  } catch (err) {
-    return usage((err as Error).message);
-  }
+  const parsed = parseFlags(argv, { repo: { type: "string" }, stack: { type: "string" }, reason: { type: "string" }, as: { type: "string" } } as const);
+  if (!parsed.ok) return usage(parsed.message);
   const { values, positionals } = parsed;
   const [command, ...extra] = positionals;
   if (command !== "show" && command !== "reset") return usage(command === undefined ? "no budget command given" : `unknown budget command: ${JSON.stringify(command).slice(0, 60)}`);
@@ -45,11 +40,11 @@ export async function budgetCommand(argv: readonly string[], deps: { db: Db; env
     return 1;
   }
   if (command === "reset") {
-    const reason = values.reason?.trim();
-    if (!reason || reason.length > 500) return usage("--reason <text> is required (at most 500 characters): why the errors no longer count");
-    if (values.as !== undefined && !OPERATOR_NAME_PATTERN.test(values.as)) return usage("--as: must be a name ([A-Za-z0-9][A-Za-z0-9 ._@-], at most 100 characters)");
-    const fromEnv = [deps.env.SUDO_USER, deps.env.USER, deps.env.LOGNAME].find((u) => u && OPERATOR_NAME_PATTERN.test(u));
-    await resetBudget(deps.db, { repo: values.repo, stack: values.stack, reason, by: values.as ?? fromEnv ?? "cli-operator" });
+    const reason = reasonOf(values.reason);
+    if (!reason) return usage("--reason <text> is required (at most 500 characters): why the errors no longer count");
+    const by = operatorName(deps.env, values.as);
+    if (!by) return usage(OPERATOR_NAME_HINT);
+    await resetBudget(deps.db, { repo: values.repo, stack: values.stack, reason, by });
   }
   const state = await stackBudget(deps.db, values.repo, values.stack, limits);
   io.stdout(`${JSON.stringify({ repo: values.repo, stack: values.stack, ...(command === "reset" ? { reset: true } : {}), summary: describeBudget(state), exhausted: state.exhausted, why: state.why, remaining: Number.isFinite(state.remaining) ? state.remaining : null, frees: state.frees }, null, 2)}\n`);

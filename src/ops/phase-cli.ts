@@ -1,9 +1,8 @@
-import { parseArgs } from "node:util";
 import { PHASE_SCOPE_RE, PHASES, type Phase } from "../approval/phase.js";
 import { loadServerConfig } from "../config/server-config.js";
 import type { Db } from "../connectors/store/db.js";
 import { listPhases, repoPhase, setPhase } from "../connectors/store/phases.js";
-import { OPERATOR_NAME_PATTERN } from "./break-glass.js";
+import { OPERATOR_NAME_HINT, operatorName, parseFlags, reasonOf } from "./cli-args.js";
 import { REPO_PATTERN, type AuditCliIo } from "./audit-cli.js";
 
 /**
@@ -30,12 +29,8 @@ export async function phaseCommand(argv: readonly string[], deps: { db: Db; env:
     io.stderr(`error: ${message}\n\n${PHASE_USAGE}`);
     return 2;
   };
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { repo: { type: "string" }, scope: { type: "string" }, phase: { type: "string" }, reason: { type: "string" }, as: { type: "string" } } });
-  } catch (err) {
-    return usage((err as Error).message);
-  }
+  const parsed = parseFlags(argv, { repo: { type: "string" }, scope: { type: "string" }, phase: { type: "string" }, reason: { type: "string" }, as: { type: "string" } } as const);
+  if (!parsed.ok) return usage(parsed.message);
   const { values, positionals } = parsed;
   const [command, ...extra] = positionals;
   if (extra.length) return usage(`unexpected argument: ${JSON.stringify(extra[0]).slice(0, 60)}`);
@@ -53,11 +48,11 @@ export async function phaseCommand(argv: readonly string[], deps: { db: Db; env:
   if (!values.scope || !PHASE_SCOPE_RE.test(values.scope)) return usage("--scope <owner/name | owner/*> is required");
   const phase = values.phase === "default" ? null : (PHASES as readonly string[]).includes(values.phase ?? "") ? (values.phase as Phase) : undefined;
   if (phase === undefined) return usage("--phase must be observe, suggest, act or default");
-  const reason = values.reason?.trim();
-  if (!reason || reason.length > 500) return usage("--reason <text> is required (at most 500 characters)");
-  if (values.as !== undefined && !OPERATOR_NAME_PATTERN.test(values.as)) return usage("--as: must be a name ([A-Za-z0-9][A-Za-z0-9 ._@-], at most 100 characters)");
-  const fromEnv = [deps.env.SUDO_USER, deps.env.USER, deps.env.LOGNAME].find((u) => u && OPERATOR_NAME_PATTERN.test(u));
-  const changed = await setPhase(deps.db, { scope: values.scope, phase, by: values.as ?? fromEnv ?? "cli-operator", reason });
+  const reason = reasonOf(values.reason);
+  if (!reason) return usage("--reason <text> is required (at most 500 characters)");
+  const by = operatorName(deps.env, values.as);
+  if (!by) return usage(OPERATOR_NAME_HINT);
+  const changed = await setPhase(deps.db, { scope: values.scope, phase, by, reason });
   io.stdout(`${JSON.stringify({ scope: values.scope, ...changed }, null, 2)}\n`);
   return 0;
 }

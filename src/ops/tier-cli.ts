@@ -1,10 +1,9 @@
-import { parseArgs } from "node:util";
 import { TIER_NAMES, describeTier, type TierName } from "../approval/tiers.js";
 import { GITHUB_LOGIN_SOURCE, STACK_NAME_RE } from "../config/fields.js";
 import { loadServerConfig } from "../config/server-config.js";
 import type { Db } from "../connectors/store/db.js";
 import { listTiers, setTier, tierOf, type TierKind } from "../connectors/store/tiers.js";
-import { OPERATOR_NAME_PATTERN } from "./break-glass.js";
+import { OPERATOR_NAME_HINT, operatorName, parseFlags, reasonOf } from "./cli-args.js";
 import { REPO_PATTERN, type AuditCliIo } from "./audit-cli.js";
 
 /**
@@ -28,12 +27,8 @@ export async function tierCommand(argv: readonly string[], deps: { db: Db; env: 
     io.stderr(`error: ${message}\n\n${TIER_USAGE}`);
     return 2;
   };
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { repo: { type: "string" }, stack: { type: "string" }, actor: { type: "string" }, tier: { type: "string" }, reason: { type: "string" }, as: { type: "string" } } });
-  } catch (err) {
-    return usage((err as Error).message);
-  }
+  const parsed = parseFlags(argv, { repo: { type: "string" }, stack: { type: "string" }, actor: { type: "string" }, tier: { type: "string" }, reason: { type: "string" }, as: { type: "string" } } as const);
+  if (!parsed.ok) return usage(parsed.message);
   const { values, positionals } = parsed;
   const [command, ...extra] = positionals;
   if (extra.length) return usage(`unexpected argument: ${JSON.stringify(extra[0]).slice(0, 60)}`);
@@ -54,11 +49,11 @@ export async function tierCommand(argv: readonly string[], deps: { db: Db; env: 
   if (!target) return usage("give exactly one of --actor, --repo, or --repo with --stack");
   const tier = values.tier === "default" ? null : (TIER_NAMES as readonly string[]).includes(values.tier ?? "") ? (values.tier as TierName) : undefined;
   if (tier === undefined) return usage(`--tier must be ${TIER_NAMES.join(", ")} or default`);
-  const reason = values.reason?.trim();
-  if (!reason || reason.length > 500) return usage("--reason <text> is required (at most 500 characters)");
-  if (values.as !== undefined && !OPERATOR_NAME_PATTERN.test(values.as)) return usage("--as: must be a name ([A-Za-z0-9][A-Za-z0-9 ._@-], at most 100 characters)");
-  const fromEnv = [deps.env.SUDO_USER, deps.env.USER, deps.env.LOGNAME].find((u) => u && OPERATOR_NAME_PATTERN.test(u));
-  const changed = await setTier(deps.db, { ...target, tier, by: values.as ?? fromEnv ?? "cli-operator", reason });
+  const reason = reasonOf(values.reason);
+  if (!reason) return usage("--reason <text> is required (at most 500 characters)");
+  const by = operatorName(deps.env, values.as);
+  if (!by) return usage(OPERATOR_NAME_HINT);
+  const changed = await setTier(deps.db, { ...target, tier, by, reason });
   io.stdout(`${JSON.stringify({ ...target, ...changed }, null, 2)}\n`);
   return 0;
 }
