@@ -11,6 +11,7 @@ import { renderGateSummary } from "../render/gate.js";
 import { renderAuditTail, renderStackGraph, renderStatus } from "../render/status.js";
 import { listAudit } from "../connectors/store/audit.js";
 import { reviewStacksOfPr } from "../connectors/store/review-stacks.js";
+import { repoPhase } from "../connectors/store/phases.js";
 import { reply, type CommandContext } from "./context.js";
 import { gatePolicy, gatherFacts } from "../deploys/gate-facts.js";
 
@@ -40,6 +41,10 @@ export async function replyStatus(ctx: CommandContext, all: ResolvedStack[]): Pr
     if (mine) queued.set(stack, mine.position);
   }
   const parts = [`status of #${ctx.threadNumber}:`, "", renderStatus({ prNumber: ctx.threadNumber, stacks: names, previews, locks, webBaseUrl: ctx.deps.config.github.webBaseUrl, repo: ctx.repoFullName, waitingFor, queued })];
+  // The rollout phase, when it is not the human gate as usual: "ready" means nothing in `observe`.
+  const phase = await repoPhase(ctx.deps.db, ctx.repoFullName, ctx.deps.config.defaultPhase);
+  if (phase.phase === "observe") parts.push("", `**Rollout phase: \`observe\`** (set for ${code(phase.scope)}): read-only — nothing is deployed here, whatever the gate below says.`);
+  if (phase.phase === "act") parts.push("", `**Rollout phase: \`act\`** (set for ${code(phase.scope)}): after a merge, a plan the policy allows with nothing destructive applies without an approval.`);
   const graph = renderStackGraph(stackGraph(stacks), previews);
   if (graph) parts.push("", "**Stack dependencies** (latest preview on this PR)", "", graph);
   // The gate asks GitHub about reviews, checks and permissions: only for stacks previewed here.

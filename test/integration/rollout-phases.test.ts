@@ -92,6 +92,9 @@ describe("rollout phases", () => {
     const answer = lastReply(number);
     expect(answer).toContain("nothing was deployed: this repository is in `observe` mode (set for `octo-org/*`)");
     expect(answer).toMatch(/In `suggest` this would now apply plan `[0-9a-f]{12}` of `prod` at `[0-9a-f]{7}` and then merge the pull request\./);
+    // `/agent status` says the gate's "ready" means nothing here.
+    await say(number, "/agent status");
+    expect(lastReply(number)).toContain("**Rollout phase: `observe`** (set for `octo-org/*`): read-only — nothing is deployed here, whatever the gate below says.");
     await say(number, "/agent rollback prod");
     expect(lastReply(number)).toContain("`/agent rollback prod` was not run: this repository is in `observe` mode");
 
