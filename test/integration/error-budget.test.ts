@@ -55,12 +55,15 @@ describe("error budgets", () => {
   async function approvedPr(deploy: { content: string; mode: number }) {
     await f.db.query("DELETE FROM stack_locks WHERE repo = $1", [REPO]);
     const number = ++pr;
-    const sha = await f.git.commit(REPO, { "app/plan.txt": `plan: release ${number}\n`, "app/deploy.sh": deploy }, `pr ${number}`);
-    gh.pulls.set(number, { headSha: sha, author: "alice" });
+    const files = { "app/plan.txt": `plan: release ${number}\n`, "app/deploy.sh": deploy };
+    const sha = await f.git.commit(REPO, files, `pr ${number}`);
+    // The commit GitHub's merge API answers with: what a rollback goes back to.
+    const mergeSha = await f.git.commit(REPO, files, `merge #${number}`);
+    gh.pulls.set(number, { headSha: sha, author: "alice", mergeSha });
     await say(number, "/agent preview db", "alice");
     await completed("agent/preview (db)", sha);
     await say(number, "/approve", "bob");
-    return { number, sha };
+    return { number, sha, mergeSha };
   }
 
   it("the same error twice exhausts the budget: a deploy then needs a maintainer's approval besides the usual one; an operator's reset lifts it", async () => {
@@ -109,5 +112,29 @@ describe("error budgets", () => {
     await say(next.number, "/agent deploy db", "alice");
     expect(lastReply(next.number)).toMatch(/deploying `db` at `[0-9a-f]{7}`/);
     expect((await completed("agent/deploy (db)", next.sha)).body).toMatchObject({ conclusion: "success" });
+  });
+
+  it("a rollback is never held by an exhausted budget", async () => {
+    const good = await approvedPr(working);
+    await say(good.number, "/agent deploy db", "alice");
+    expect((await completed("agent/deploy (db)", good.sha)).body).toMatchObject({ conclusion: "success" });
+    let last = good.number;
+    for (const n of [3, 4]) {
+      const { number, sha } = await approvedPr(failing(n));
+      await say(number, "/agent deploy db", "alice");
+      expect((await completed("agent/deploy (db)", sha)).body).toMatchObject({ conclusion: "failure" });
+      last = number;
+    }
+    const out: string[] = [];
+    await budgetCommand(["show", "--repo", REPO, "--stack", "db"], { db: f.app.deps.db, env: {} }, { stdout: (t) => out.push(t), stderr: (t) => out.push(t) });
+    expect(JSON.parse(out.join(""))).toMatchObject({ exhausted: true });
+    // Back to the good merge commit, with the rollback's one approval (no maintainer): applied.
+    await say(last, "/agent rollback db", "alice");
+    await completed("agent/preview (db)", good.mergeSha);
+    await gh.waitFor(() => lastReply(last).includes("waits for approval"), "the rollback plan");
+    await say(last, "/approve", "bob");
+    await say(last, "/agent rollback db", "alice");
+    expect(lastReply(last)).toContain("applying the rollback of `db`");
+    expect((await completed("agent/deploy (db)", good.mergeSha)).body).toMatchObject({ conclusion: "success" });
   });
 });
