@@ -18,10 +18,12 @@ import { TaskCancellation, publishTaskCancel } from "./connectors/cancellation.j
 import { WorkerHeartbeat } from "./jobs/heartbeat.js";
 import { processPreviewTask } from "./jobs/preview-task.js";
 import { processDeployTask } from "./jobs/deploy-task.js";
-import { createQueues, createRedis, DIAGNOSE_QUEUE, DRIFT_QUEUE, REVIEW_QUEUE, TASK_QUEUE, WEBHOOK_QUEUE, type DiagnoseJobData, type DriftJobData, type ReviewJobData, type TaskJobData, type WebhookJobData } from "./connectors/queues.js";
+import { createQueues, createRedis, DIAGNOSE_QUEUE, DRIFT_QUEUE, REVIEW_QUEUE, ROTATION_QUEUE, TASK_QUEUE, WEBHOOK_QUEUE, type DiagnoseJobData, type DriftJobData, type ReviewJobData, type TaskJobData, type WebhookJobData } from "./connectors/queues.js";
 import { startDriftCheck, syncAllDriftSchedules } from "./deploys/drift.js";
 import { reapReviewOrphans, scheduleReviewSweep } from "./deploys/review.js";
 import { processReviewJob } from "./jobs/review-destroy.js";
+import { defaultGenerator, rotateDueSecrets, rotateSecret } from "./ops/rotation.js";
+import { RotationInputError } from "./web/routes/admin.js";
 import { processDiagnose } from "./jobs/diagnose.js";
 import { runTaskInSpan } from "./jobs/task-span.js";
 import { withSpan } from "./ops/tracing.js";
@@ -173,6 +175,18 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     slack: config.slack ? { notifier: SlackNotifier.fromConfig(config.slack, { log: log.child({ name: "slack" }), ...(options.slackRetry ? { retryConfig: options.slackRetry } : {}) }), config: config.slack } : null,
   };
 
+  // Secret rotation (credentials config `rotation`, with Vault): scheduled by workers, on demand by operators.
+  const rotated = credentialsConfig?.rotation?.secrets ?? [];
+  const rotation = session && rotated.length ? { deps: { vault: session, db, generate: defaultGenerator(options.env ?? process.env), metrics }, secrets: rotated } : null;
+  const rotateNow = async (r: { secret: string | null; actor: string }) => {
+    if (!rotation) throw new RotationInputError("no secret rotation is configured");
+    const specs = r.secret === null ? rotation.secrets : rotation.secrets.filter((x) => x.name === r.secret);
+    if (!specs.length) throw new RotationInputError(`no rotated secret is named ${JSON.stringify(r.secret).slice(0, 70)} (configured: ${rotation.secrets.map((x) => x.name).join(", ")})`);
+    const outcomes = [];
+    for (const spec of specs) outcomes.push(await rotateSecret(rotation.deps, spec, { actor: r.actor, reason: "emergency" }));
+    return outcomes;
+  };
+
   let server: Server | null = null;
   let port: number | null = null;
   if (config.role === "web" || config.role === "all") {
@@ -183,6 +197,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
           queues: [queues.webhooks, queues.tasks, queues.diagnostics],
           breakGlass: (r: { stack?: string; actor: string }) =>
             breakGlass({ db, log, credentials: source, stopRunning: (ids) => publishTaskCancel(redis, config.queuePrefix, ids) }, { ...r, via: "http" }),
+          ...(rotation ? { rotate: rotateNow } : {}),
         }
       : undefined;
     const readinessChecks: ReadinessCheck[] = [
@@ -325,6 +340,11 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       new Worker<ReviewJobData>(REVIEW_QUEUE, (job: Job<ReviewJobData>) => processReviewJob(deps, job), { connection: workerConnection, prefix: config.queuePrefix, concurrency: 2 }),
     );
     await scheduleReviewSweep(deps);
+    // Rotation: a tick every ROTATION_CHECK_SECONDS publishes the secrets' ages and rotates the due ones.
+    if (rotation) {
+      workers.push(new Worker(ROTATION_QUEUE, async () => void (await rotateDueSecrets(rotation.deps, rotation.secrets)), { connection: workerConnection, prefix: config.queuePrefix, concurrency: 1 }));
+      await queues.rotation.upsertJobScheduler("rotation", { every: config.rotationCheckSeconds * 1000 }, { name: "rotation", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } });
+    }
     if (config.review.reapOnStart) {
       void reapReviewOrphans(deps).then(
         (r) => (r.reaped.length || r.resumed.length || r.failed ? log.warn(r, "review stacks reaped on start-up") : undefined),

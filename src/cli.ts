@@ -12,6 +12,7 @@ import { auditCommand } from "./ops/audit-cli.js";
 import { budgetCommand } from "./ops/budget-cli.js";
 import { phaseCommand } from "./ops/phase-cli.js";
 import { tierCommand } from "./ops/tier-cli.js";
+import { rotateCommand } from "./ops/rotate-cli.js";
 import { credentialSourceFromConfig, type CredentialsRuntime } from "./connectors/vault/index.js";
 import { BreakGlassError, BreakGlassInputError, breakGlass, type BreakGlassDeps } from "./ops/break-glass.js";
 import { OPERATOR_NAME_HINT, operatorName } from "./ops/cli-args.js";
@@ -23,6 +24,7 @@ import { STACK_NAME_RE } from "./config/fields.js";
  *   npm run agent -- revoke [--stack <name>] [--as <operator name>]
  *   npm run agent -- audit verify | audit export [--repo o/r] [--stack s] [--since ISO] [--until ISO] [--limit N]
  *   npm run agent -- budget show | budget reset --repo o/r --stack s [--reason <text>] [--as <name>]
+ *   npm run agent -- rotate (--secret <name> | --all) [--as <name>]
  *   npm run agent -- phase show [--repo o/r] | phase set --scope <o/r | o/*> --phase <…> --reason <text> [--as <name>]
  *
  * Exit status: 0 done, 1 failed or incomplete, 2 usage or configuration error.
@@ -44,6 +46,8 @@ export const USAGE = `usage: npm run agent -- revoke [--stack <name>] [--as <ope
 
   phase show      rollout phases: [--repo o/r]
   phase set       --scope <o/r | o/*> --phase <observe | suggest | act | default> --reason <text> [--as <name>]
+
+  rotate          emergency rotation of static secrets: --secret <name> | --all [--as <name>]
 
   tier show       trust tiers: [--repo o/r [--stack s] --actor login]
   tier set        (--actor login | --repo o/r [--stack s]) --tier <observer…architect | default> --reason <text> [--as <name>]
@@ -85,6 +89,17 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
     try {
       const run = argv[0] === "budget" ? budgetCommand : argv[0] === "phase" ? phaseCommand : tierCommand;
       return await run(argv.slice(1), { db, env }, { stdout: (t) => void io.stdout.write(t), stderr: (t) => void io.stderr.write(t) });
+    } finally {
+      await db.end().catch(() => {});
+    }
+  }
+
+  // `rotate …`: emergency rotation of static secrets (src/ops/rotate-cli.ts).
+  if (argv[0] === "rotate") {
+    const db = createDb(env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL);
+    const level = env.LOG_LEVEL && LOG_LEVELS.has(env.LOG_LEVEL) ? env.LOG_LEVEL : "info";
+    try {
+      return await rotateCommand(argv.slice(1), { db, env, log: pino({ level, base: { cmd: "rotate" } }, { write: (line: string) => void io.stderr.write(line) }) }, { stdout: (t) => void io.stdout.write(t), stderr: (t) => void io.stderr.write(t) });
     } finally {
       await db.end().catch(() => {});
     }

@@ -86,9 +86,37 @@ const VaultSettings = z.strictObject({
   github_private_key: KvRef.optional(),
 });
 
+/** A static secret rotated on a schedule (src/ops/rotation.ts): a key of a KV v2 secret. */
+const RotatedSecret = z
+  .strictObject({
+    /** How operators name it (`npm run agent -- rotate --secret <name>`, metrics). */
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, { error: "must be a lowercase name: letters, digits, `.`, `_`, `-`" }),
+    kv: VaultPath,
+    key: z.string().min(1),
+    every_days: z.number().int().min(1).max(365).default(90),
+    /** Where a new value comes from: random bytes (base64url), or the provider's HTTP endpoint (POST, answers `{"value": "…"}`). */
+    generator: z
+      .union([
+        z.strictObject({ random: z.strictObject({ bytes: z.number().int().min(16).max(256).default(32) }) }),
+        z.strictObject({ http: z.strictObject({ url: z.url({ protocol: /^https?$/ }), token_env: EnvVarName.optional() }) }),
+      ])
+      .default({ random: { bytes: 32 } }),
+  })
+  .refine((r) => r.kv.split("/").slice(1, -1).includes("data"), { error: "a KV v2 path is the API path <mount>/data/<path> (e.g. secret/data/app)", path: ["kv"] });
+
+const Rotation = z.strictObject({
+  secrets: z.array(RotatedSecret).max(100).default([]),
+  /** Days before a secret is due that its age alert fires (the metric's threshold). */
+  warn_days: z.number().int().min(1).max(60).default(10),
+});
+
+export type RotatedSecretConfig = z.infer<typeof RotatedSecret>;
+
 export const CredentialsConfigSchema = z.strictObject({
   /** Without it, credentials come from the app's environment (development only). */
   vault: VaultSettings.optional(),
+  /** Static secrets rotated on a schedule (default every 90 days), and by `rotate` in an emergency. */
+  rotation: Rotation.optional(),
   /** Stack name → its credentials; "*" applies to every stack without an entry of its own; `review:<stack>` / `review:*` to review stacks (never "*"). */
   stacks: z.record(z.string().min(1), StackCredentials).default({}),
 });

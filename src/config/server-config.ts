@@ -128,6 +128,8 @@ export const ServerEnvSchema = z.object({
   ERROR_BUDGET_WINDOW_SECONDS: intFrom(7 * 86_400, 60, 90 * 86_400),
   /** What an exhausted budget does: one more approval, from a maintainer, or no deploys at all (rollbacks always work). */
   ERROR_BUDGET_ON_EXHAUSTED: z.enum(["extra-approval", "freeze"], { error: "must be `extra-approval` or `freeze`" }).default("extra-approval"),
+  /** How often workers check the rotated secrets' ages and rotate the due ones. */
+  ROTATION_CHECK_SECONDS: intFrom(6 * 3600, 1, 7 * 86_400),
   /** The trust tier of an actor, repository or stack no operator assigned one (`npm run agent -- tier set`); executor keeps every command and no extra approval. */
   TRUST_DEFAULT_TIER: z.enum(["observer", "operator", "builder", "executor", "architect"], { error: "must be observer, operator, builder, executor or architect" }).default("executor"),
   /** The rollout phase of a repository no operator set one for (`npm run agent -- phase set`): observe, suggest (the full human gate) or act. */
@@ -227,6 +229,8 @@ export interface ServerConfig {
   locks: { ttlSeconds: number };
   /** Drift schedules: synced from every installed repository's config when a worker starts. */
   drift: { syncOnStart: boolean };
+  /** ROTATION_CHECK_SECONDS. */
+  rotationCheckSeconds: number;
   /** TRUST_DEFAULT_TIER. */
   defaultTier: "observer" | "operator" | "builder" | "executor" | "architect";
   /** ROLLOUT_DEFAULT_PHASE. */
@@ -394,6 +398,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     },
     locks: { ttlSeconds: env.STACK_LOCK_TTL_SECONDS },
     drift: { syncOnStart: env.DRIFT_SYNC_ON_START === "true" },
+    rotationCheckSeconds: env.ROTATION_CHECK_SECONDS,
     defaultTier: env.TRUST_DEFAULT_TIER,
     defaultPhase: env.ROLLOUT_DEFAULT_PHASE,
     errorBudget:

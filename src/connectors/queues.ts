@@ -54,6 +54,9 @@ export interface DriftJobData {
 export const REVIEW_QUEUE = "review";
 export type ReviewJobData = { kind: "destroy"; repo: string; stack: string } | { kind: "sweep" };
 
+/** Secret rotation: one job scheduler's ticks (src/ops/rotation.ts). */
+export const ROTATION_QUEUE = "rotation";
+
 export function reviewDestroyJobId(repo: string, stack: string): string {
   return jobIdFrom(["review-destroy", repo.replace("/", "~"), stack]);
 }
@@ -153,6 +156,7 @@ export interface Queues {
   diagnostics: Queue<DiagnoseJobData>;
   drift: Queue<DriftJobData>;
   review: Queue<ReviewJobData>;
+  rotation: Queue<Record<string, never>>;
   close(): Promise<void>;
 }
 
@@ -162,14 +166,16 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   const diagnostics = new Queue<DiagnoseJobData>(DIAGNOSE_QUEUE, { connection, prefix });
   const drift = new Queue<DriftJobData>(DRIFT_QUEUE, { connection, prefix });
   const review = new Queue<ReviewJobData>(REVIEW_QUEUE, { connection, prefix });
+  const rotation = new Queue<Record<string, never>>(ROTATION_QUEUE, { connection, prefix });
   return {
     webhooks,
     tasks,
     diagnostics,
     drift,
     review,
+    rotation,
     async close() {
-      await Promise.all([webhooks.close(), tasks.close(), diagnostics.close(), drift.close(), review.close()]);
+      await Promise.all([webhooks.close(), tasks.close(), diagnostics.close(), drift.close(), review.close(), rotation.close()]);
     },
   };
 }

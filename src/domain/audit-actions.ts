@@ -23,6 +23,7 @@ export const AUDIT_ACTIONS = [
   "drift.scheduled", "drift.check_started", "drift.detected", "drift.clean", "drift.check_failed",
   // Review stacks: the cost guard, deploys' outputs, expiry warnings and destroys.
   // Error budgets: an operator's reset. Rollout phases: an operator's change; a deploy asked in `observe`; an `act` apply after a merge.
+  "rotation.started", "rotation.written", "rotation.verified", "rotation.completed", "rotation.failed",
   "budget.reset", "phase.changed", "tier.changed", "tier.refused", "deploy.observed", "act.previewed", "act.auto_apply", "act.held",
   "review.refused", "review.deployed", "review.expiry_warned", "review.destroy_started", "review.destroyed", "review.destroy_failed",
   // Stack locks.

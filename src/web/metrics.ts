@@ -55,6 +55,9 @@ export interface Metrics {
   approvalWait: Histogram;
   githubRateLimitRemaining: Gauge<"installation">;
   errorBudgetRemaining: Gauge<"repo" | "stack">;
+  secretAge: Gauge<"secret">;
+  secretMaxAge: Gauge<"secret">;
+  secretRotationFailures: Counter<"secret">;
 }
 
 export function createMetrics(sources: MetricsSources = {}): Metrics {
@@ -114,6 +117,25 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     name: "agent_error_budget_remaining",
     help: "Errors a stack may still have within its error budget's window before its deploys lose autonomy (0: exhausted), as of the latest gate evaluation, by repository and stack.",
     labelNames: ["repo", "stack"] as const,
+    registers,
+  });
+
+  const secretAge = new Gauge({
+    name: "agent_secret_age_seconds",
+    help: "Seconds since the current version of a rotated static secret was written (Vault KV v2 metadata), by secret.",
+    labelNames: ["secret"] as const,
+    registers,
+  });
+  const secretMaxAge = new Gauge({
+    name: "agent_secret_max_age_seconds",
+    help: "The age at which a rotated static secret is due (its every_days), by secret.",
+    labelNames: ["secret"] as const,
+    registers,
+  });
+  const secretRotationFailures = new Counter({
+    name: "agent_secret_rotation_failures_total",
+    help: "Rotations of a static secret that failed (the old value kept), by secret.",
+    labelNames: ["secret"] as const,
     registers,
   });
 
@@ -235,7 +257,7 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     g.set(sources.taskTimeoutSeconds);
   }
 
-  return { registry, webhookDeliveries, ingestSeconds, taskDuration, stepDuration, deploys, approvalWait, githubRateLimitRemaining, errorBudgetRemaining };
+  return { registry, webhookDeliveries, ingestSeconds, taskDuration, stepDuration, deploys, approvalWait, githubRateLimitRemaining, errorBudgetRemaining, secretAge, secretMaxAge, secretRotationFailures };
 }
 
 /** A task ended: its duration from its first start (null: not known, not observed). */

@@ -75,6 +75,7 @@ describe("loadServerConfig: defaults", () => {
       locks: { ttlSeconds: 86_400 },
       drift: { syncOnStart: true },
       review: { maxLive: 20, sweepSeconds: 300, reapOnStart: true },
+      rotationCheckSeconds: 21_600,
       defaultTier: "executor",
       defaultPhase: "suggest",
       errorBudget: { maxTotalErrors: 8, maxSameErrorRepeats: 2, maxProcedureViolations: 1, windowSeconds: 604_800, onExhausted: "extra-approval" },

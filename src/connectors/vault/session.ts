@@ -169,6 +169,11 @@ export class VaultSession {
     return this.#authed(`read ${path}`, () => this.#api.read(path));
   }
 
+  /** A call with the app's token to any API path (`/secret/data/app`): KV v2 writes, metadata, destroy. */
+  request(method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown): Promise<unknown> {
+    return this.#authed(`${method} ${path}`, () => this.#api.request({ path: path.startsWith("/") ? path : `/${path}`, method, ...(body !== undefined ? { json: body } : {}) }));
+  }
+
   /** PUT sys/leases/revoke. */
   async revokeLease(leaseId: string): Promise<void> {
     await this.#authed(`revoke lease ${leaseId}`, () => this.#api.revoke({ lease_id: leaseId }));

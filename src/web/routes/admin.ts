@@ -24,6 +24,7 @@ const MAX_ADMIN_BODY_BYTES = 4096;
 export const DEFAULT_HTTP_OPERATOR = "admin-api";
 
 export const AUDIT_PATH = "/admin/audit";
+export const ROTATE_PATH = "/admin/rotate";
 export const AUDIT_VERIFY_PATH = "/admin/audit/verify";
 
 export interface AdminOptions {
@@ -31,6 +32,8 @@ export interface AdminOptions {
   token: string;
   /** Runs break-glass (src/ops/break-glass.ts with via "http"); its result is the 200 body. */
   breakGlass(req: { stack?: string; actor: string }): Promise<unknown>;
+  /** Emergency rotation of one static secret or all (src/ops/rotation.ts); absent: none configured (404). */
+  rotate?(req: { secret: string | null; actor: string }): Promise<unknown>;
   /** Queues shown read-only on the dashboard at `/admin/queues` (bull-board); absent: no dashboard. */
   queues?: ReadonlyArray<Queue>;
 }
@@ -39,6 +42,19 @@ const BreakGlassBody = z.strictObject({
   stack: z.string().regex(STACK_NAME_RE, "must be a stack name").optional(),
   operator: z.string().regex(OPERATOR_NAME_PATTERN, "must be a name ([A-Za-z0-9][A-Za-z0-9 ._@-], at most 100 characters)").optional(),
 });
+
+const RotateBody = z
+  .strictObject({
+    secret: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "must be a secret's name").optional(),
+    all: z.literal(true).optional(),
+    operator: z.string().regex(OPERATOR_NAME_PATTERN, "must be a name ([A-Za-z0-9][A-Za-z0-9 ._@-], at most 100 characters)").optional(),
+  })
+  .refine((b) => (b.secret === undefined) !== (b.all === undefined), { error: 'give exactly one of "secret" or "all": true' });
+
+/** A rotation request naming a secret the server does not rotate. */
+export class RotationInputError extends Error {
+  override name = "RotationInputError";
+}
 
 const isoDate = z
   .string()
@@ -103,6 +119,29 @@ export function adminRoutes(deps: { admin: AdminOptions; db: Db; log: Logger }):
     send(res, 200, { ok: true, result });
   }
 
+  /** POST /admin/rotate: rotates one static secret ({"secret": name}) or all ({"all": true}) now; the outcomes are the 200 body. */
+  async function onRotate(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    requireToken(req, res, () => deps.log.warn({ remote: req.socket.remoteAddress }, "rotate: request without a valid admin token refused"));
+    if (!admin.rotate) throw new HttpError(404, "no secret rotation is configured (credentials config `rotation`, with Vault)");
+    refuseDeclaredOver(req, MAX_ADMIN_BODY_BYTES);
+    let json: unknown;
+    try {
+      json = JSON.parse(await readBody(req, MAX_ADMIN_BODY_BYTES));
+    } catch {
+      throw new HttpError(400, 'body must be JSON: {"secret": string} or {"all": true}, and optionally "operator"');
+    }
+    const body = RotateBody.safeParse(json);
+    if (!body.success) throw new HttpError(400, `invalid body: ${body.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`.slice(0, 300));
+    const actor = body.data.operator ?? DEFAULT_HTTP_OPERATOR;
+    deps.log.warn({ secret: body.data.secret ?? "*", operator: actor }, "emergency rotation requested over HTTP");
+    try {
+      send(res, 200, { ok: true, result: await admin.rotate({ secret: body.data.secret ?? null, actor }) });
+    } catch (err) {
+      if (err instanceof RotationInputError) throw new HttpError(400, err.message);
+      throw err;
+    }
+  }
+
   /** GET /admin/audit?repo=&stack=&since=&until=&limit= : the audit log as JSON lines, with each row's chain hash. */
   async function onAudit(req: IncomingMessage, res: ServerResponse): Promise<void> {
     requireToken(req, res);
@@ -125,6 +164,7 @@ export function adminRoutes(deps: { admin: AdminOptions; db: Db; log: Logger }):
 
   return [
     { path: BREAK_GLASS_PATH, handle: onBreakGlass },
+    { method: "POST", path: ROTATE_PATH, handle: onRotate },
     { method: "GET", path: AUDIT_PATH, handle: onAudit },
     { method: "GET", path: AUDIT_VERIFY_PATH, handle: onAuditVerify },
     ...queueDashboardRoutes({ queues: admin.queues, adminDigest, log: deps.log }),
