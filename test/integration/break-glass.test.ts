@@ -14,6 +14,7 @@ import { recordLease } from "../../src/connectors/store/leases.js";
 import { VaultUnavailableError } from "../../src/connectors/vault/index.js";
 import { BreakGlassError, BreakGlassInputError, NO_VAULT_REASON, breakGlass, type BreakGlassResult } from "../../src/ops/break-glass.js";
 import { BREAK_GLASS_PATH, createWebServer, type AdminOptions } from "../../src/web/server.js";
+import { RotationInputError, ROTATE_PATH } from "../../src/web/routes/admin.js";
 import { migratedTestDb } from "../helpers/harness.js";
 
 const VAULT = "https://vault.test:8200";
@@ -457,6 +458,28 @@ describe("HTTP: POST /admin/break-glass", () => {
     const res2 = await post(url2, "{}", ADMIN_TOKEN);
     expect(res2.status).toBe(500);
     expect(await res2.json()).toEqual({ ok: false, error: "break-glass did not complete: sealed", result: partial });
+  });
+
+  it("POST /admin/rotate: 401 without the token, 404 without rotation, 400 for a bad body or an unknown secret, 200 with the outcomes", async () => {
+    const rotate = vi.fn(async (r: { secret: string | null; actor: string }) => {
+      if (r.secret === "nope") throw new RotationInputError('no rotated secret is named "nope"');
+      return [{ secret: r.secret ?? "*", rotated: true, from: 1, to: 2, by: r.actor }];
+    });
+    const rotateUrl = (await startServer({ token: ADMIN_TOKEN, breakGlass: async () => ({}), rotate })).replace(BREAK_GLASS_PATH, ROTATE_PATH);
+    expect((await post(rotateUrl, JSON.stringify({ all: true }))).status).toBe(401);
+    expect((await post(rotateUrl, JSON.stringify({ secret: "app-key", all: true }), ADMIN_TOKEN)).status).toBe(400);
+    expect((await post(rotateUrl, JSON.stringify({}), ADMIN_TOKEN)).status).toBe(400);
+    expect((await post(rotateUrl, "not json", ADMIN_TOKEN)).status).toBe(400);
+    const unknown = await post(rotateUrl, JSON.stringify({ secret: "nope" }), ADMIN_TOKEN);
+    expect(unknown.status).toBe(400);
+    expect(await unknown.json()).toMatchObject({ error: expect.stringContaining('no rotated secret is named "nope"') });
+    const ok = await post(rotateUrl, JSON.stringify({ secret: "app-key", operator: "ops oncall" }), ADMIN_TOKEN);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ ok: true, result: [{ secret: "app-key", rotated: true, from: 1, to: 2, by: "ops oncall" }] });
+    expect(rotate).toHaveBeenCalledTimes(2);
+    await new Promise<void>((r) => server!.close(() => r()));
+    const none = (await startServer({ token: ADMIN_TOKEN, breakGlass: async () => ({}) })).replace(BREAK_GLASS_PATH, ROTATE_PATH);
+    expect((await post(none, JSON.stringify({ all: true }), ADMIN_TOKEN)).status).toBe(404);
   });
 
   it("refuses to start with a short admin token", () => {
