@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import type { BudgetLimits } from "../approval/error-budget.js";
+import { TIERS } from "../approval/tiers.js";
 import { loadServerPlanPolicy, type ServerPlanPolicy } from "./plan-policy-config.js";
 import { slackConfigFromEnv, type SlackConfig } from "./slack-config.js";
 import { diagnoseSettingsFromEnv, type DiagnoseSettings } from "./diagnose-config.js";
@@ -128,6 +129,11 @@ export const ServerEnvSchema = z.object({
   ERROR_BUDGET_WINDOW_SECONDS: intFrom(7 * 86_400, 60, 90 * 86_400),
   /** What an exhausted budget does: one more approval, from a maintainer, or no deploys at all (rollbacks always work). */
   ERROR_BUDGET_ON_EXHAUSTED: z.enum(["extra-approval", "freeze"], { error: "must be `extra-approval` or `freeze`" }).default("extra-approval"),
+  /** Trust tiers' credential lifetimes in seconds, over the seed's (`executor=900,builder=1800`): a task holding credentials is stopped past its tier's. */
+  TRUST_TTL_SECONDS: z
+    .string()
+    .regex(/^(?:(?:observer|operator|builder|executor|architect)=[1-9][0-9]{0,5})(?:,(?:observer|operator|builder|executor|architect)=[1-9][0-9]{0,5})*$/, { error: "must be like `executor=900,builder=1800` (tier=seconds, comma-separated)" })
+    .optional(),
   /** How often workers check the rotated secrets' ages and rotate the due ones. */
   ROTATION_CHECK_SECONDS: intFrom(6 * 3600, 1, 7 * 86_400),
   /** The trust tier of an actor, repository or stack no operator assigned one (`npm run agent -- tier set`); executor keeps every command and no extra approval. */
@@ -229,6 +235,8 @@ export interface ServerConfig {
   locks: { ttlSeconds: number };
   /** Drift schedules: synced from every installed repository's config when a worker starts. */
   drift: { syncOnStart: boolean };
+  /** Credential lifetime per trust tier (the seed's, TRUST_TTL_SECONDS over them). */
+  tierTtlSeconds: Record<"observer" | "operator" | "builder" | "executor" | "architect", number>;
   /** ROTATION_CHECK_SECONDS. */
   rotationCheckSeconds: number;
   /** TRUST_DEFAULT_TIER. */
@@ -398,6 +406,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     },
     locks: { ttlSeconds: env.STACK_LOCK_TTL_SECONDS },
     drift: { syncOnStart: env.DRIFT_SYNC_ON_START === "true" },
+    tierTtlSeconds: { ...Object.fromEntries(Object.values(TIERS).map((t) => [t.name, t.credentialTtlSeconds])), ...Object.fromEntries((env.TRUST_TTL_SECONDS ?? "").split(",").filter(Boolean).map((p) => [p.split("=")[0], Number(p.split("=")[1])])) } as Record<"observer" | "operator" | "builder" | "executor" | "architect", number>,
     rotationCheckSeconds: env.ROTATION_CHECK_SECONDS,
     defaultTier: env.TRUST_DEFAULT_TIER,
     defaultPhase: env.ROLLOUT_DEFAULT_PHASE,

@@ -61,6 +61,8 @@ export async function withSandboxSession<T>(run: TaskRun, kind: "preview" | "dep
   const stopNow = () => void sandbox.kill();
   stop?.addEventListener("abort", stopNow);
   let issued: IssuedCredentials | null = null;
+  let lifetime: NodeJS.Timeout | null = null;
+  let expired = false;
   try {
     await checkout(run.gh, workflow, sandbox);
     if (stop?.aborted) return null;
@@ -78,8 +80,14 @@ export async function withSandboxSession<T>(run: TaskRun, kind: "preview" | "dep
     issued = fork || !entitled.issue ? { env: {}, release: async () => {} } : await issueCredentials(deps, { repo: workflow.repo, stack: stack.name, kind, taskId: task.id, ...(kind === "preview" ? { fork } : {}), ...(stack.review ? { reviewOf: stack.review.base } : {}) });
     for (const value of Object.values(issued.env)) redactor.register(value);
     const env = stepEnv(workflow, stack, { ...proxyEnv, ...issued.env });
-    return await fn({ sandbox, env, redactor, runtime, fork });
+    // Credentials live no longer than the tier allows: past it the task is stopped (and they are released below).
+    const ttlSeconds = deps.config.tierTtlSeconds[tier.tier.name];
+    if (Object.keys(issued.env).length > 0) lifetime = setTimeout(() => ((expired = true), void sandbox.kill()), ttlSeconds * 1000);
+    const result = await fn({ sandbox, env, redactor, runtime, fork });
+    if (expired) throw new TaskUserError(`the task's credentials reached their lifetime under trust tier ${tier.tier.name} (${ttlSeconds} s), so it was stopped; nothing after that ran`);
+    return result;
   } finally {
+    if (lifetime) clearTimeout(lifetime);
     stop?.removeEventListener("abort", stopNow);
     // Dynamic leases end with the task, whatever its outcome.
     await issued?.release();

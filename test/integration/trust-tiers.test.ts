@@ -19,6 +19,10 @@ stacks:
   - name: app
     dir: app
     gate: { approvals: 1, require: { lock: false } }
+  - name: slow
+    dir: app
+    steps:
+      preview: ["sh", "-c", "sleep 4; cat plan.txt"]
 steps:
   preview: ["cat", "plan.txt"]
   deploy: ["./deploy.sh"]
@@ -31,9 +35,10 @@ describe("trust tiers", () => {
   const asked: CredentialRequest[] = [];
 
   beforeAll(async () => {
-    f = await startAppFixture(TOKEN, { credentials: staticCredentials((req) => (asked.push(req), { APP_TOKEN: "app-token-0000000000000001" })) });
+    // `operator`'s credentials live 2 s here (the seed's 30 min would not fit a test).
+    f = await startAppFixture(TOKEN, { env: { TRUST_TTL_SECONDS: "operator=2" }, credentials: staticCredentials((req) => (asked.push(req), { APP_TOKEN: "app-token-0000000000000001" })) });
     gh = new GitHubFake(REPO, TOKEN);
-    for (const [login, role] of [["alice", "admin"], ["bob", "write"], ["carol", "write"]]) gh.permissions.set(login!, role!);
+    for (const [login, role] of [["alice", "admin"], ["bob", "write"], ["carol", "write"], ["dave", "write"]]) gh.permissions.set(login!, role!);
     gh.files.set("main:.github/agent.yml", CONFIG);
   });
   afterAll(async () => {
@@ -118,5 +123,23 @@ describe("trust tiers", () => {
     } finally {
       await tier(["--repo", REPO, "--tier", "default"]);
     }
+  });
+
+  it("a task holding credentials is stopped when they reach their tier's lifetime; the default tier's outlives the same step (control)", async () => {
+    await f.db.query("DELETE FROM stack_locks WHERE repo = $1", [REPO]);
+    const number = ++pr;
+    const sha = await f.git.commit(REPO, { "app/plan.txt": `plan: release ${number}\n`, "app/deploy.sh": exe("#!/bin/sh\necho deployed\n") }, `pr ${number}`);
+    gh.pulls.set(number, { headSha: sha, author: "dave" });
+    await tier(["--actor", "dave", "--tier", "operator"]);
+    const start = gh.calls.length;
+    await say(number, "/agent preview slow", "dave");
+    const stopped = await gh.waitFor((c) => gh.calls.indexOf(c) >= start && isCheckRunCompleted(c) && checkRunOf(c)?.name === "agent/preview (slow)", "the stopped preview");
+    expect(stopped.body).toMatchObject({ conclusion: "failure" });
+    expect(JSON.stringify(stopped.body)).toContain("the task's credentials reached their lifetime under trust tier operator (2 s), so it was stopped");
+    // Control: bob's (executor, 15 min) preview of the same step finishes.
+    const again = gh.calls.length;
+    await say(number, "/agent preview slow", "bob");
+    const done = await gh.waitFor((c) => gh.calls.indexOf(c) >= again && isCheckRunCompleted(c) && checkRunOf(c)?.name === "agent/preview (slow)", "the control preview");
+    expect(done.body).toMatchObject({ conclusion: "success" });
   });
 });

@@ -75,6 +75,7 @@ describe("loadServerConfig: defaults", () => {
       locks: { ttlSeconds: 86_400 },
       drift: { syncOnStart: true },
       review: { maxLive: 20, sweepSeconds: 300, reapOnStart: true },
+      tierTtlSeconds: { observer: 3600, operator: 1800, builder: 1800, executor: 900, architect: 900 },
       rotationCheckSeconds: 21_600,
       defaultTier: "executor",
       defaultPhase: "suggest",
