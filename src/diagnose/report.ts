@@ -25,6 +25,8 @@ export interface DiagnosticReport {
   locks: LockRow[];
   /** Stacks whose last drift check found drift; absent in reports saved before drift existed. */
   drift?: OpenDriftRow[];
+  /** Error budgets of the stacks with errors in their window (src/approval/error-budget.ts); absent before budgets existed. */
+  budgets?: Array<{ stack: string; summary: string; exhausted: boolean }>;
   pending: PendingApprovalRow[];
   stuck: RunRow[];
   /** Seconds a task may run before it counts as stuck. */

@@ -22,6 +22,7 @@ import { taskLogUrl } from "../web/log-links.js";
 import { observeDeployEnd, observeStep } from "../web/metrics.js";
 import { claimApply, reportBlockedApply, reportObservedApply, reportUncheckedApply } from "../deploys/apply-gate.js";
 import { repoPhase } from "../connectors/store/phases.js";
+import { tierOf } from "../connectors/store/tiers.js";
 import { mainlineTitle, startMainlinePreview } from "../deploys/mainline.js";
 import { pullChangers } from "../deploys/gate-facts.js";
 import { notifySlack } from "../deploys/slack.js";
@@ -96,7 +97,8 @@ async function processDeploy(job: Job<TaskJobData>, deps: AppDeps, opts: TaskRun
     return;
   }
   const started = claim.deploy;
-  await auditWorkflow(deps.db, workflow, "deploy.claimed", { stack: deploy.stack, kind: deploy.kind, head_sha: deploy.head_sha, plan_hash: deploy.plan_hash, approvals_used: claim.result.used, approved_by: claim.result.counted.map((a) => a.login) }, found.task.id);
+  const tier = await tierOf(deps.db, { actor: deploy.requested_by, repo: workflow.repo, stack: deploy.stack }, deps.config.defaultTier);
+  await auditWorkflow(deps.db, workflow, "deploy.claimed", { stack: deploy.stack, kind: deploy.kind, head_sha: deploy.head_sha, plan_hash: deploy.plan_hash, approvals_used: claim.result.used, approved_by: claim.result.counted.map((a) => a.login), tier: tier.tier.name }, found.task.id);
   // Watched from the moment the row reads RUNNING: break-glass (which lists RUNNING deploys)
   // can stop it from any process (Redis pub/sub), even before the apply has begun.
   const breakGlass = deps.cancellation?.watch(found.task.id);

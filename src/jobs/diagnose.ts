@@ -21,6 +21,8 @@ import { branchRef } from "../connectors/branch-ref.js";
 import { filesUnder, type GitHub, type RepoRef } from "../connectors/github.js";
 import { objectId, objectKeys } from "../connectors/outbox/store.js";
 import { loadDiagnoseSettings } from "../diagnose/repo-settings.js";
+import { stackBudget } from "../ops/error-budget.js";
+import { describeBudget } from "../approval/error-budget.js";
 import type { AppDeps } from "../deps.js";
 import type { DiagnoseRuntime } from "../diagnose/runtime.js";
 import { KnowledgeBase, mergeHits } from "../diagnose/knowledge.js";
@@ -139,6 +141,20 @@ export async function processDiagnose(job: Job<DiagnoseJobData>, deps: AppDeps):
     section<SearchHit[]>(notes, "runbook matches", [], search({ repo: data.repo, kinds: ["runbook"] }), log),
   ]);
 
+  // Error budgets of the stacks in view that have errors in their window (a demoted stack explains a blocked deploy).
+  const limits = deps.config.errorBudget;
+  const budgetStacks = [...new Set([...(data.stack ? [data.stack] : []), ...runs.map((r) => r.stack), ...failures.map((f) => f.stack)])].slice(0, 20);
+  const budgets = limits
+    ? await section(notes, "error budgets", [] as Array<{ stack: string; summary: string; exhausted: boolean }>, async () => {
+        const out: Array<{ stack: string; summary: string; exhausted: boolean }> = [];
+        for (const stack of budgetStacks) {
+          const b = await stackBudget(deps.db, data.repo, stack, limits, deps.metrics);
+          if (b.total > 0) out.push({ stack, summary: describeBudget(b), exhausted: b.exhausted });
+        }
+        return out;
+      }, log)
+    : [];
+
   const report: DiagnosticReport = {
     repo: data.repo,
     issueNumber: data.issueNumber,
@@ -150,6 +166,7 @@ export async function processDiagnose(job: Job<DiagnoseJobData>, deps: AppDeps):
     failures,
     locks,
     drift,
+    budgets,
     pending,
     stuck,
     stuckAfterSeconds,

@@ -10,6 +10,8 @@ import { afterMainlinePreview } from "../deploys/mainline.js";
 import { decideMergeGroupIfDone } from "../deploys/merge-queue.js";
 import { afterDriftPreview } from "../deploys/drift.js";
 import { deployReviewAfterPreview } from "../deploys/review.js";
+import { tierOf } from "../connectors/store/tiers.js";
+import { describeTier } from "../approval/tiers.js";
 import { evaluatePlanPolicy, type PlanDecision } from "../approval/plan-policy.js";
 import { mergePlanPolicy } from "../config/plan-policy.js";
 import { serverPlanPolicyFor } from "../config/plan-policy-config.js";
@@ -199,6 +201,9 @@ async function runPreview(run: TaskRun, shutdown?: AbortSignal): Promise<void> {
     policy: decision,
     ...(lint ? { annotations: lint.annotations, annotationsTotal: lint.total } : {}),
   });
+  // The trust tier the task ran under (its credentials and runtime): on the check run, in its audit row.
+  const tier = await tierOf(deps.db, { actor: workflow.requested_by, repo: workflow.repo, stack: stack.name, fork }, deps.config.defaultTier);
+  if (completed.output) completed.output = { ...completed.output, summary: `${completed.output.summary}\n\nTrust tier: ${describeTier(tier)}.` };
   // A successful preview with a plan offers the gate as buttons; a click goes through the same checks as a comment.
   await deps.writes.checkRun(target, task.id, succeeded && task.kind === "preview" && outcome.planHash && !branch ? { ...completed, actions: PREVIEW_ACTIONS } : completed, {
     identity,
@@ -213,6 +218,7 @@ async function runPreview(run: TaskRun, shutdown?: AbortSignal): Promise<void> {
     steps: steps.map((s) => ({ name: s.name, status: s.status, exit_code: s.exitCode, reason: s.reason ?? null })),
     ...(outcome.integrity ? { integrity_failed: true } : {}),
     ...(fork ? { fork: true, runtime: runtime ?? "default" } : {}),
+    tier: tier.tier.name,
   }, task.id);
   if (branch) {
     const ended = await getTask(deps.db, task.id);

@@ -106,6 +106,7 @@ function stateSection(r: DiagnosticReport, now: Date): string[] {
       ? `**Locks:** ${r.locks.map((l) => `${code(l.stack, 40)} held by #${l.prNumber} (${inlineText(l.heldBy, 40)}, since ${ago(l.acquiredAt, now)}, expires ${new Date(l.expiresAt).toISOString()})`).join("; ")}`
       : "**Locks:** none",
   );
+  if (r.budgets?.length) lines.push(`**Error budgets:** ${r.budgets.map((b) => `${code(b.stack, 40)} ${b.summary}${b.exhausted ? " — **exhausted**" : ""}`).join("; ")}`);
   if (r.drift?.length) lines.push(`**Open drift:** ${r.drift.map((d) => `${code(d.stack, 40)} since ${ago(d.since, now)}${d.issueNumber ? ` (#${d.issueNumber})` : ""}`).join("; ")}`);
   lines.push(
     r.pending.length

@@ -114,9 +114,12 @@ describe("trust tiers", () => {
     await tier(["--repo", REPO, "--tier", "observer"]);
     try {
       const mark = asked.length;
-      const { number } = await previewedPr();
+      const { number, sha } = await previewedPr();
       expect(number).toBe(control.number + 1);
       expect(asked.slice(mark)).toEqual([]);
+      // The check run says which tier it ran under, and why.
+      const result = gh.find("PATCH", /\/check-runs\/\d+$/).filter((c) => isCheckRunCompleted(c) && checkRunOf(c)?.head_sha === sha).at(-1)!;
+      expect(String((result.body as { output: { summary: string } }).output.summary)).toContain("Trust tier: observer (T0), assigned to repository `octo-org/tiers`.");
       // And nobody deploys there: the repository's tier bounds everyone's.
       await say(number, "/agent deploy app", "carol");
       expect(lastReply(number)).toContain("the effective tier here is observer (T0), assigned to repository `octo-org/tiers`");

@@ -122,6 +122,13 @@ describe("the report comment", () => {
     expect(body).not.toContain("Open drift");
   });
 
+  it("lists the error budgets of stacks with errors, the exhausted ones marked", () => {
+    const report = fixtureReport();
+    const body = renderDiagnosticReport({ ...report, budgets: [{ stack: "db", summary: "2 of 8 errors in 7 days; 2 × 'RDS timeout'", exhausted: true }, { stack: "web", summary: "1 of 8 errors in 7 days", exhausted: false }] });
+    expect(body).toContain("**Error budgets:** `db` 2 of 8 errors in 7 days; 2 × 'RDS timeout' — **exhausted**; `web` 1 of 8 errors in 7 days");
+    expect(renderDiagnosticReport({ ...report, budgets: [] })).not.toContain("Error budgets");
+  });
+
   it("lists open drift with its issue", () => {
     const report = fixtureReport();
     const since = new Date(new Date(report.generatedAt).getTime() - 3 * 3600_000).toISOString();
