@@ -5,11 +5,10 @@
  * stack with `review`.
  */
 import type { RepoPermission } from "../approval/permissions.js";
-import { decideReviewSlot } from "../approval/review.js";
 import { reviewStackName, type ResolvedStack } from "../config/repo/resolve.js";
 import type { RepoConfig } from "../config/repo/schema.js";
-import { getReviewStack, liveReviewStacks, reviewStacksOfPr } from "../connectors/store/review-stacks.js";
-import { renderReviewFull, startReviewDestroy } from "../deploys/review.js";
+import { getReviewStack, reviewStacksOfPr } from "../connectors/store/review-stacks.js";
+import { renderReviewFull, reviewRoom, startReviewDestroy } from "../deploys/review.js";
 import { code } from "../render/markdown.js";
 import { audit, reply, type CommandContext } from "./context.js";
 import { requestDeploy } from "./deploy.js";
@@ -45,16 +44,11 @@ export async function previewReviewStacks(ctx: CommandContext, names: string[], 
     await reply(ctx, chosen.message);
     return;
   }
-  const live = (await liveReviewStacks(ctx.deps.db, ctx.repoFullName)).map((l) => ({ stack: l.stack, pr: l.pr_number, expiresAt: l.expires_at }));
-  for (const s of chosen.stacks) {
-    const max = Math.min(s.review!.maxLive, ctx.deps.config.review.maxLive);
-    const slot = decideReviewSlot(s.name, live, max);
-    if (!slot.ok) {
-      await audit(ctx, "review.refused", { stack: s.name, reason: "cost guard", max, live: slot.live.map((l) => l.stack) });
-      await reply(ctx, renderReviewFull(s.name, slot.live, max));
-      return;
-    }
-    if (!slot.renewal) live.push({ stack: s.name, pr: ctx.threadNumber, expiresAt: new Date() });
+  const full = (await reviewRoom(ctx.deps, ctx.repoFullName, chosen.stacks)).refused[0];
+  if (full) {
+    await audit(ctx, "review.refused", { stack: full.stack.name, reason: "cost guard", max: full.max, live: full.live.map((l) => l.stack) });
+    await reply(ctx, renderReviewFull(full.stack.name, full.live, full.max));
+    return;
   }
   await startPreview(ctx, chosen.stacks.map((s) => s.name), loaded, permission, { vouch: false });
 }

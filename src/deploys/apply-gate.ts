@@ -35,7 +35,7 @@ import type { AppDeps } from "../deps.js";
 import { renderGateChecklist } from "../render/gate.js";
 import { code, shortSha } from "../render/markdown.js";
 import { shortPlanHash } from "../render/plan.js";
-import { approvalCommands, approverFacts, gatePolicy, gatherFacts, mainlineApprovals, mainlineBudget, mainlineEnvironment, withEnvironmentTeams } from "./gate-facts.js";
+import { approvalCommands, approverFacts, gatePolicy, gatherFacts, mainlineEnvironment, mainlineRequirements, withEnvironmentTeams } from "./gate-facts.js";
 import type { BudgetState } from "../approval/error-budget.js";
 import { getMergeGroup } from "../connectors/store/merge-groups.js";
 import { commentThreads } from "./threads.js";
@@ -112,18 +112,18 @@ async function claimBranchApply(deps: AppDeps, gh: GitHub, r: RepoRef, workflow:
     const result = evaluateGate(mainlineGatePolicy(gatePolicy(stack, deps.config.gate), 0), mainlineGateFacts({ now: new Date(), stack: stack.name, threadNumber: deploy.pr_number, requestedBy: deploy.requested_by, sha: deploy.head_sha, preview: { planHash: null, state: "FAILED", finishedAt: null }, commands: [], permissions: {}, teamMembers: {} }));
     return withGateLock(deps.db, deploy.repo, deploy.pr_number, (q) => decide(q, deploy, result, ["the preview this deploy would apply is not on record"], deploy.head_sha));
   }
-  const policy = mainlineGatePolicy(gatePolicy(stack, deps.config.gate), (await mainlineApprovals(deps, preview.workflow, preview.task, stack)).approvals);
+  const needs = await mainlineRequirements(deps, preview.workflow, preview.task, stack);
+  const policy = mainlineGatePolicy(gatePolicy(stack, deps.config.gate), needs.approvals);
   const before = await listApprovals(deps.db, deploy.repo, deploy.pr_number, stack.name);
   const environment = await mainlineEnvironment(gh, r, stack, preview.workflow.config.defaultBranch);
   const { permissions, teamMembers } = await approverFacts(gh, r, before.map((a) => a.actor), withEnvironmentTeams(policy, environment));
-  const budget = await mainlineBudget(deps, preview.workflow, stack);
   return withGateLock(deps.db, deploy.repo, deploy.pr_number, async (q) => {
     const rows = await listApprovals(q, deploy.repo, deploy.pr_number, stack.name);
     const consumed = await listConsumedApprovals(q, deploy.repo, stack.name);
     const task = preview.task;
     const result = evaluateGate(
       policy,
-      withEnvironment(environment, budget, mainlineGateFacts({
+      withEnvironment(environment, needs.budget, mainlineGateFacts({
         now: new Date(),
         stack: stack.name,
         threadNumber: deploy.pr_number,

@@ -203,36 +203,29 @@ export function withEnvironmentTeams(policy: GatePolicy, environment: Environmen
 }
 
 /**
- * Approvals a branch apply needs: the branch's, with the server's floor — except the `act`
- * apply of a merged commit whose plan qualifies now (src/approval/phase.ts: the policy allows
- * it, nothing destructive, the stack's error budget holds, the repository still in `act`):
- * then only the server's floor. Asked when the preview ends and again at the claim.
+ * What a branch apply's gate needs besides approvals rows, read once: the stack's error budget
+ * (for an apply that is a deploy: a merge commit, a drift fix, an `act` apply; none for a
+ * rollback, which a budget never holds, or a drift check), and the approvals required — the
+ * branch's with the server's floor, except the `act` apply of a merged commit whose plan
+ * qualifies now (src/approval/phase.ts: the policy allows it, nothing destructive, the budget
+ * holds, the repository still in `act`): then only the floor. Asked when the preview ends and
+ * again at the claim.
  */
-export async function mainlineApprovals(deps: AppDeps, workflow: WorkflowRow, task: TaskRow, stack: ResolvedStack): Promise<{ approvals: number; auto: AutoApply | null }> {
+export async function mainlineRequirements(deps: AppDeps, workflow: WorkflowRow, task: TaskRow, stack: ResolvedStack): Promise<{ approvals: number; auto: AutoApply | null; budget: BudgetState | null }> {
   const branch = workflow.config.branch!;
   const floor = deps.config.gate.minApprovals;
-  if (branch.purpose !== "act") return { approvals: Math.max(branch.approvals, floor), auto: null };
+  const budget = deps.config.errorBudget && branch.purpose !== "rollback" && branch.purpose !== "drift" ? await stackBudget(deps.db, workflow.repo, stack.name, deps.config.errorBudget, deps.metrics) : null;
+  if (branch.purpose !== "act") return { approvals: Math.max(branch.approvals, floor), auto: null, budget };
   const phase = await repoPhase(deps.db, workflow.repo, deps.config.defaultPhase);
-  const budget = deps.config.errorBudget ? await stackBudget(deps.db, workflow.repo, stack.name, deps.config.errorBudget, deps.metrics) : null;
   const auto: AutoApply = phase.phase !== "act" ? { apply: false, why: `the repository is in \`${phase.phase}\` now, not \`act\`` } : decideAutoApply({ plan: task.plan, decision: task.policy, budgetExhausted: budget?.exhausted ?? false });
-  return { approvals: auto.apply ? floor : Math.max(branch.approvals, floor), auto };
-}
-
-/**
- * The stack's error budget for a default-branch apply that is a deploy (a merge commit, a drift
- * fix, an `act` apply waiting for people); null for a rollback (never held by a budget), a drift
- * check, or with budgets off.
- */
-export async function mainlineBudget(deps: AppDeps, workflow: WorkflowRow, stack: ResolvedStack): Promise<BudgetState | null> {
-  const purpose = workflow.config.branch?.purpose;
-  if (!deps.config.errorBudget || purpose === "rollback" || purpose === "drift") return null;
-  return stackBudget(deps.db, workflow.repo, stack.name, deps.config.errorBudget, deps.metrics);
+  return { approvals: auto.apply ? floor : Math.max(branch.approvals, floor), auto, budget };
 }
 
 /** The gate for a branch preview (rollback, merge commit): approvals from the thread bound to its commit and plan. */
 export async function evaluateMainlineGate(deps: AppDeps, gh: GitHub, r: RepoRef, workflow: WorkflowRow, task: TaskRow, stack: ResolvedStack): Promise<GateResult> {
   const branch = workflow.config.branch!;
-  const policy = mainlineGatePolicy(gatePolicy(stack, deps.config.gate), (await mainlineApprovals(deps, workflow, task, stack)).approvals);
+  const needs = await mainlineRequirements(deps, workflow, task, stack);
+  const policy = mainlineGatePolicy(gatePolicy(stack, deps.config.gate), needs.approvals);
   const rows = await listApprovals(deps.db, workflow.repo, workflow.pr_number, stack.name);
   // A drift check applies nothing: only the applies of the default branch meet the environment.
   const environment = branch.purpose === "drift" ? null : await mainlineEnvironment(gh, r, stack, workflow.config.defaultBranch);
@@ -250,8 +243,7 @@ export async function evaluateMainlineGate(deps: AppDeps, gh: GitHub, r: RepoRef
     permissions,
     teamMembers,
   });
-  const budget = await mainlineBudget(deps, workflow, stack);
-  return evaluateGate(policy, { ...facts, ...(environment ? { environment } : {}), ...(budget ? { budget } : {}) });
+  return evaluateGate(policy, { ...facts, ...(environment ? { environment } : {}), ...(needs.budget ? { budget: needs.budget } : {}) });
 }
 
 /**

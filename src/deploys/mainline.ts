@@ -5,7 +5,7 @@
  * and the plan is applied through the same gate as a PR deploy (approvals bound to that commit
  * and plan), or at once when the stack's policy needs no approval.
  */
-import { evaluateMainlineGate, mainlineApprovals } from "./gate-facts.js";
+import { evaluateMainlineGate, mainlineRequirements } from "./gate-facts.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { RepoRef } from "../connectors/github.js";
 import { auditWorkflow } from "../connectors/store/audit.js";
@@ -128,7 +128,7 @@ export async function afterMainlinePreview(run: TaskRun, outcome: { succeeded: b
     return;
   }
   // `act`: applied without a human when the plan qualifies; otherwise why not, and the human way.
-  const auto = branch.purpose === "act" ? (await mainlineApprovals(deps, workflow, task, stack)).auto : null;
+  const auto = branch.purpose === "act" ? (await mainlineRequirements(deps, workflow, task, stack)).auto : null;
   if (auto) await auditWorkflow(deps.db, workflow, auto.apply ? "act.auto_apply" : "act.held", { stack: stack.name, sha: workflow.head_sha, plan_hash: task.plan_hash, ...(auto.apply ? {} : { why: auto.why }) }, task.id);
   if (result.allowed) {
     const enqueued = await applyMainlinePreview(run, { actor: auto?.apply ? "agent (act)" : workflow.requested_by, deliveryId: null });

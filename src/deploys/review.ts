@@ -6,12 +6,12 @@
  * sandbox: select, copy the template's config, preview the destroy (the record of what it
  * deletes), destroy and remove the stack; audited, told in the pull request.
  */
-import { sweepAction, durationWords, type LiveReviewStack } from "../approval/review.js";
+import { decideReviewSlot, sweepAction, durationWords, type LiveReviewStack } from "../approval/review.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import { getPull, type GitHub, type RepoRef } from "../connectors/github.js";
 import { REVIEW_DESTROY_JOB_OPTIONS, reviewDestroyJobId } from "../connectors/queues.js";
 import { appendAudit, auditWorkflow } from "../connectors/store/audit.js";
-import { allLiveReviewStacks, beginReviewDestroy, getReviewStack, markReviewWarned, recordReviewDeployed, releaseReviewSlot, reviewStacksOfPr, takeReviewSlot, type ReviewStackRow } from "../connectors/store/review-stacks.js";
+import { allLiveReviewStacks, liveReviewStacks, beginReviewDestroy, getReviewStack, markReviewWarned, recordReviewDeployed, releaseReviewSlot, reviewStacksOfPr, takeReviewSlot, type ReviewStackRow } from "../connectors/store/review-stacks.js";
 import type { TaskRow, WorkflowRow } from "../connectors/store/workflows.js";
 import type { AppDeps } from "../deps.js";
 import { code, shortSha } from "../render/markdown.js";
@@ -90,6 +90,29 @@ export async function deployReviewAfterPreview(run: TaskRun): Promise<void> {
   }
 }
 
+/**
+ * The cost guard asked ahead of a preview (the deploy asks again, atomically): of these review
+ * stacks, those that fit now — a live one is renewed, a new one while room is left, counting
+ * the ones before it — and, for each that does not, the live ones and the limit.
+ */
+export async function reviewRoom(deps: AppDeps, repo: string, stacks: readonly ResolvedStack[]): Promise<{ fit: ResolvedStack[]; refused: Array<{ stack: ResolvedStack; live: LiveReviewStack[]; max: number }> }> {
+  const fit: ResolvedStack[] = [];
+  const refused: Array<{ stack: ResolvedStack; live: LiveReviewStack[]; max: number }> = [];
+  if (stacks.length === 0) return { fit, refused };
+  const live = (await liveReviewStacks(deps.db, repo)).map((l) => ({ stack: l.stack, pr: l.pr_number, expiresAt: l.expires_at }));
+  for (const s of stacks) {
+    const max = Math.min(s.review!.maxLive, deps.config.review.maxLive);
+    const slot = decideReviewSlot(s.name, live, max);
+    if (!slot.ok) {
+      refused.push({ stack: s, live: slot.live, max });
+      continue;
+    }
+    if (!slot.renewal) live.push({ stack: s.name, pr: s.review!.pr, expiresAt: new Date() });
+    fit.push(s);
+  }
+  return { fit, refused };
+}
+
 /** The cost guard's refusal, with the live review stacks (oldest expiry first). */
 export function renderReviewFull(stack: string, live: LiveReviewStack[], max: number): string {
   const lines = live.map((l) => `- ${code(l.stack)} of #${l.pr}, expires ${l.expiresAt.toISOString().replace(/\.\d+Z$/, "Z")}`);
@@ -123,7 +146,8 @@ export async function afterReviewDeploy(deps: AppDeps, c: { workflow: WorkflowRo
   ].join("\n"), { idempotencyKey: `task:${c.task.id}:review-outputs` });
 }
 
-function repoOf(full: string): RepoRef {
+/** `owner/name` as a RepoRef. */
+export function repoOf(full: string): RepoRef {
   const [owner, repo] = full.split("/") as [string, string];
   return { owner, repo };
 }

@@ -12,25 +12,9 @@ import { startLockQueue } from "../jobs/lock-queue.js";
 import { withGateLock } from "../connectors/store/gate.js";
 import { recordPrEvent, type NewPrEvent } from "../connectors/store/timeline.js";
 import type { AppDeps } from "../deps.js";
-import { withReviewStacks, type ResolvedStack } from "../config/repo/resolve.js";
-import { destroyReviewStacksOfPr } from "../deploys/review.js";
+import { withReviewStacks } from "../config/repo/resolve.js";
+import { destroyReviewStacksOfPr, reviewRoom } from "../deploys/review.js";
 import { applyMergedInAct } from "../deploys/act.js";
-import { decideReviewSlot } from "../approval/review.js";
-import { liveReviewStacks } from "../connectors/store/review-stacks.js";
-
-/** The review stacks autoplan adds: those already live, and new ones while the cost guard has room (a full repository is told when one is asked for by command). */
-async function autoReviewStacks(deps: AppDeps, repo: string, candidates: ResolvedStack[]): Promise<string[]> {
-  if (candidates.length === 0) return [];
-  const live = (await liveReviewStacks(deps.db, repo)).map((l) => ({ stack: l.stack, pr: l.pr_number, expiresAt: l.expires_at }));
-  const chosen: string[] = [];
-  for (const s of candidates) {
-    const slot = decideReviewSlot(s.name, live, Math.min(s.review!.maxLive, deps.config.review.maxLive));
-    if (!slot.ok) continue;
-    if (!slot.renewal) live.push({ stack: s.name, pr: s.review!.pr, expiresAt: new Date() });
-    chosen.push(s.name);
-  }
-  return chosen;
-}
 
 /**
  * Records a push, opening or closing under the PR's gate lock (src/connectors/store/gate.ts):
@@ -158,7 +142,8 @@ export async function onPullRequestUpdated(
   }
   // `review.auto`: the matched stacks' review stacks are previewed (and so deployed) too, while the cost guard has room.
   const withReview = withReviewStacks(loaded.stacks, pr.number);
-  const reviews = await autoReviewStacks(deps, repoFullName, withReview.filter((s) => s.review && s.reviewSettings === undefined && stacks.includes(s.review.base) && loaded.stacks.find((b) => b.name === s.review!.base)?.reviewSettings?.auto));
+  // (Those already live, and new ones while the cost guard has room; a full repository is told when one is asked for by command.)
+  const reviews = (await reviewRoom(deps, repoFullName, withReview.filter((s) => s.review && s.reviewSettings === undefined && stacks.includes(s.review.base) && loaded.stacks.find((b) => b.name === s.review!.base)?.reviewSettings?.auto))).fit.map((s) => s.name);
   await audit(ctx, "autoplan.requested", { stacks: [...stacks, ...reviews], head_sha: pr.head.sha, trigger: payload.action });
   await startPreview(ctx, [...stacks, ...reviews], { ...loaded, stacks: withReview });
 }

@@ -12,7 +12,7 @@ import { liveDeployTasks } from "../connectors/store/gate.js";
 import { saveStepLog } from "../connectors/store/logs.js";
 import { endReviewDestroy, getReviewStack, setReviewDestroyTask } from "../connectors/store/review-stacks.js";
 import { claimTask, createDestroyWorkflow, finishTask } from "../connectors/store/workflows.js";
-import { sweepReviewStacks } from "../deploys/review.js";
+import { repoOf, sweepReviewStacks } from "../deploys/review.js";
 import type { AppDeps } from "../deps.js";
 import type { StepResult } from "../domain/steps.js";
 import { code, fencedWithin, headTail } from "../render/markdown.js";
@@ -104,10 +104,4 @@ export async function processReviewDestroy(deps: AppDeps, d: { repo: string; sta
     { idempotencyKey: `task:${task.id}:review-destroyed` },
   );
   log.info({ ok, gone: result?.gone ?? false, deleted: deleted.length }, "review stack destroy ended");
-}
-
-
-function repoOf(full: string): { owner: string; repo: string } {
-  const [owner, repo] = full.split("/") as [string, string];
-  return { owner, repo };
 }
