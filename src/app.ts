@@ -5,10 +5,12 @@ import Docker from "dockerode";
 import { pino, type Logger } from "pino";
 import { Probot, ProbotOctokit } from "probot";
 import { isRegistered, type ServerConfig } from "./config/server-config.js";
-import { credentialsConfigFromEnv } from "./config/credentials-config.js";
+import { credentialsConfigFromEnv, GITHUB_APP_KEY_MANUAL, GITHUB_APP_KEY_SECRET } from "./config/credentials-config.js";
 import { noCredentials, type CredentialSource } from "./connectors/credentials.js";
 import { credentialSourceFromConfig, type CredentialsRuntime, type VaultHealth } from "./connectors/vault/index.js";
 import { readGithubPrivateKey } from "./connectors/vault/github-key.js";
+import { appKey, AppKeyRing, withAppKeyRing } from "./connectors/github-app-key.js";
+import { GithubKeyWatch, identifyWith, noticeGithubKey } from "./ops/github-app-key.js";
 import { EgressProxy } from "./connectors/egress-proxy.js";
 import { newOwnerId, reapOrphanSandboxes, SandboxProvider } from "./connectors/sandbox.js";
 import { createDb, ensureDatabase, migrate } from "./connectors/store/db.js";
@@ -64,6 +66,8 @@ export interface RunningApp {
   deps: AppDeps;
   /** Vault's `sys/health` probe (null without Vault): `probeNow()` runs a round at once. */
   vaultHealth: { probeNow(): Promise<VaultHealth> } | null;
+  /** The GitHub App key from Vault (null with PRIVATE_KEY): the ring signing now, its watch, and the rotation issue's tick. */
+  githubKey: { ring: AppKeyRing; watch: GithubKeyWatch; notice: (() => Promise<unknown>) | null } | null;
   /** Graceful: stop taking webhooks, let running jobs finish within the grace period, then hand back the rest. */
   stop(): Promise<void>;
 }
@@ -117,10 +121,14 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
   } else if (!options.credentials) {
     log.warn("CREDENTIALS_CONFIG is not set: tasks run without credentials");
   }
-  // PRIVATE_KEY wins; otherwise the key comes from Vault and nothing starts before it does.
-  const privateKey =
-    config.github.privateKey ??
-    (await readGithubPrivateKey(credentialsRuntime!.session!, keyInVault!, { log, ...(options.vaultRetryMs !== undefined ? { retryMs: options.vaultRetryMs } : {}) }));
+  // PRIVATE_KEY wins; otherwise the key comes from Vault and nothing starts before it does. A key
+  // from Vault is held in a ring: a new version is picked up without a restart (ops/github-app-key).
+  const keyFromVault = config.github.privateKey
+    ? null
+    : await readGithubPrivateKey(credentialsRuntime!.session!, keyInVault!, { log, ...(options.vaultRetryMs !== undefined ? { retryMs: options.vaultRetryMs } : {}) });
+  const privateKey = config.github.privateKey ?? keyFromVault!.pem;
+  const keyRing = keyFromVault ? new AppKeyRing(appKey(keyFromVault.pem, keyFromVault.version)) : null;
+  const signing = <C extends typeof ProbotOctokit>(Octokit: C): C => (keyRing ? withAppKeyRing(Octokit, keyRing) : Octokit);
 
   // One registry per app instance (several apps share a test process).
   const session = credentialsRuntime?.session;
@@ -147,12 +155,12 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     secret: webhookSecret,
     baseUrl: apiBaseUrl,
     log: log.child({ name: "probot" }),
-    Octokit: reportRateLimit(withGitHubPacing(withTokensFromBaseUrl(options.Octokit ?? ProbotOctokit), log.child({ name: "github" }))),
+    Octokit: reportRateLimit(withGitHubPacing(signing(withTokensFromBaseUrl(options.Octokit ?? ProbotOctokit)), log.child({ name: "github" }))),
   });
   // Every GitHub write goes through the outbox; this process's sender drains it (workers only),
   // with clients of their own class (Octokit's throttling off: the outbox paces) that share the
   // handlers' installation tokens.
-  const OutboxOctokit = reportRateLimit(forOutboxWrites(withTokensFromBaseUrl(options.Octokit ?? ProbotOctokit)));
+  const OutboxOctokit = reportRateLimit(forOutboxWrites(signing(withTokensFromBaseUrl(options.Octokit ?? ProbotOctokit))));
   const outboxSender = new OutboxSender({
     db,
     clientFor: async (installationId) => installationClientOf(await probot.auth(), OutboxOctokit, installationId),
@@ -179,6 +187,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
   const rotated = credentialsConfig?.rotation?.secrets ?? [];
   const rotation = session && rotated.length ? { deps: { vault: session, db, generate: defaultGenerator(options.env ?? process.env), metrics }, secrets: rotated } : null;
   const rotateNow = async (r: { secret: string | null; actor: string }) => {
+    if (r.secret === GITHUB_APP_KEY_SECRET) throw new RotationInputError(GITHUB_APP_KEY_MANUAL);
     if (!rotation) throw new RotationInputError("no secret rotation is configured");
     const specs = r.secret === null ? rotation.secrets : rotation.secrets.filter((x) => x.name === r.secret);
     if (!specs.length) throw new RotationInputError(`no rotated secret is named ${JSON.stringify(r.secret).slice(0, 70)} (configured: ${rotation.secrets.map((x) => x.name).join(", ")})`);
@@ -186,6 +195,31 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
     for (const spec of specs) outcomes.push(await rotateSecret(rotation.deps, spec, { actor: r.actor, reason: "emergency" }));
     return outcomes;
   };
+
+  // The GitHub App key from Vault: every process checks for a new version; workers open the rotation issue.
+  const keyRotation = credentialsConfig?.rotation?.github_app_key ?? null;
+  const identifyApp = identifyWith(options.Octokit ?? ProbotOctokit, appId, apiBaseUrl);
+  const keyWatch =
+    keyRing && session && keyInVault
+      ? new GithubKeyWatch({ vault: session, db, ring: keyRing, ref: keyInVault, appId, identify: identifyApp, everyDays: keyRotation?.every_days ?? 90, owner, metrics, log: log.child({ name: "github-key" }) })
+      : null;
+  if (keyWatch) keyRing!.onRefused(() => keyWatch.recover());
+  const keyTimer = keyWatch ? setInterval(() => void keyWatch.check(), config.githubKeyCheckSeconds * 1000).unref() : null;
+  if (keyWatch) void keyWatch.check();
+  const keyNotice =
+    keyWatch && keyRotation
+      ? () =>
+          noticeGithubKey({
+            watch: keyWatch,
+            ring: keyRing!,
+            db,
+            ref: keyInVault!,
+            config: keyRotation,
+            checkSeconds: config.githubKeyCheckSeconds,
+            identify: identifyApp,
+            repoClient: async (o, r) => probot.auth((await (await probot.auth()).rest.apps.getRepoInstallation({ owner: o, repo: r })).data.id),
+          })
+      : null;
 
   let server: Server | null = null;
   let port: number | null = null;
@@ -197,7 +231,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
           queues: [queues.webhooks, queues.tasks, queues.diagnostics],
           breakGlass: (r: { stack?: string; actor: string }) =>
             breakGlass({ db, log, credentials: source, stopRunning: (ids) => publishTaskCancel(redis, config.queuePrefix, ids) }, { ...r, via: "http" }),
-          ...(rotation ? { rotate: rotateNow } : {}),
+          ...(rotation || credentialsConfig?.rotation?.github_app_key ? { rotate: rotateNow } : {}),
         }
       : undefined;
     const readinessChecks: ReadinessCheck[] = [
@@ -340,9 +374,14 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       new Worker<ReviewJobData>(REVIEW_QUEUE, (job: Job<ReviewJobData>) => processReviewJob(deps, job), { connection: workerConnection, prefix: config.queuePrefix, concurrency: 2 }),
     );
     await scheduleReviewSweep(deps);
-    // Rotation: a tick every ROTATION_CHECK_SECONDS publishes the secrets' ages and rotates the due ones.
-    if (rotation) {
-      workers.push(new Worker(ROTATION_QUEUE, async () => void (await rotateDueSecrets(rotation.deps, rotation.secrets)), { connection: workerConnection, prefix: config.queuePrefix, concurrency: 1 }));
+    // Rotation: a tick every ROTATION_CHECK_SECONDS publishes the secrets' ages and rotates the due
+    // ones, and opens (or closes) the GitHub App key's issue.
+    if (rotation || keyNotice) {
+      const tick = async () => {
+        if (rotation) await rotateDueSecrets(rotation.deps, rotation.secrets);
+        if (keyNotice) await keyNotice();
+      };
+      workers.push(new Worker(ROTATION_QUEUE, tick, { connection: workerConnection, prefix: config.queuePrefix, concurrency: 1 }));
       await queues.rotation.upsertJobScheduler("rotation", { every: config.rotationCheckSeconds * 1000 }, { name: "rotation", data: {}, opts: { removeOnComplete: 100, removeOnFail: 100 } });
     }
     if (config.review.reapOnStart) {
@@ -403,6 +442,7 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
         }),
       );
       if (reaper) clearInterval(reaper);
+      if (keyTimer) clearInterval(keyTimer);
       // What is due goes out now (a few seconds at most); the rest waits in the outbox for the next worker.
       if (config.role !== "web") await outboxSender.stop();
       await deps.egress?.close();
@@ -417,5 +457,5 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
       log.info("stopped");
     })());
 
-  return { port, deps, vaultHealth: credentialsRuntime?.health ?? null, stop };
+  return { port, deps, vaultHealth: credentialsRuntime?.health ?? null, githubKey: keyWatch ? { ring: keyRing!, watch: keyWatch, notice: keyNotice } : null, stop };
 }

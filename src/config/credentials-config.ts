@@ -104,13 +104,35 @@ const RotatedSecret = z
   })
   .refine((r) => r.kv.split("/").slice(1, -1).includes("data"), { error: "a KV v2 path is the API path <mount>/data/<path> (e.g. secret/data/app)", path: ["kv"] });
 
+/**
+ * The GitHub App's private key (`vault.github_private_key`): GitHub lets only a person generate
+ * one, so the app tracks its age, opens an issue with the steps before it is due, and picks the
+ * new key up from Vault (src/ops/github-app-key.ts).
+ */
+const GithubAppKeyRotation = z
+  .strictObject({
+    every_days: z.number().int().min(7).max(365).default(90),
+    /** Days before it is due that the issue is opened. */
+    notice_days: z.number().int().min(1).max(60).default(14),
+    /** `owner/name` of a repository the app is installed on, where the issue is opened. */
+    issue_repo: z.string().regex(/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/, { error: "must be owner/name of a repository the app is installed on" }),
+  })
+  .refine((k) => k.notice_days < k.every_days, { error: "notice_days must be fewer than every_days", path: ["notice_days"] });
+
 const Rotation = z.strictObject({
   secrets: z.array(RotatedSecret).max(100).default([]),
   /** Days before a secret is due that its age alert fires (the metric's threshold). */
   warn_days: z.number().int().min(1).max(60).default(10),
+  github_app_key: GithubAppKeyRotation.optional(),
 });
 
 export type RotatedSecretConfig = z.infer<typeof RotatedSecret>;
+export type GithubAppKeyRotationConfig = z.infer<typeof GithubAppKeyRotation>;
+/** How the GitHub App key is named in metrics, audit rows and `rotate`. */
+export const GITHUB_APP_KEY_SECRET = "github-app-key";
+/** What `rotate --secret github-app-key` answers. */
+export const GITHUB_APP_KEY_MANUAL =
+  `the GitHub App key cannot be rotated by the app: GitHub lets only a person generate one. Generate a new key in the app's settings, write it to Vault as the next version of vault.github_private_key, and every instance picks it up once GitHub accepts it (README "Secret rotation")`;
 
 export const CredentialsConfigSchema = z.strictObject({
   /** Without it, credentials come from the app's environment (development only). */
@@ -119,7 +141,15 @@ export const CredentialsConfigSchema = z.strictObject({
   rotation: Rotation.optional(),
   /** Stack name → its credentials; "*" applies to every stack without an entry of its own; `review:<stack>` / `review:*` to review stacks (never "*"). */
   stacks: z.record(z.string().min(1), StackCredentials).default({}),
-});
+})
+  .refine((c) => !c.rotation?.github_app_key || c.vault?.github_private_key, {
+    error: "rotation.github_app_key needs the key in Vault: set vault.github_private_key",
+    path: ["rotation", "github_app_key"],
+  })
+  .refine((c) => !c.rotation?.secrets.some((s) => s.name === GITHUB_APP_KEY_SECRET), {
+    error: `"${GITHUB_APP_KEY_SECRET}" names the GitHub App key (rotation.github_app_key); give this secret another name`,
+    path: ["rotation", "secrets"],
+  });
 
 export type CredentialsConfig = z.infer<typeof CredentialsConfigSchema>;
 export type VaultSettings = NonNullable<CredentialsConfig["vault"]>;

@@ -136,6 +136,8 @@ export const ServerEnvSchema = z.object({
     .optional(),
   /** How often workers check the rotated secrets' ages and rotate the due ones. */
   ROTATION_CHECK_SECONDS: intFrom(6 * 3600, 1, 7 * 86_400),
+  /** How often every process checks Vault for a new version of the GitHub App key (vault.github_private_key). */
+  GITHUB_KEY_CHECK_SECONDS: intFrom(60, 1, 3600),
   /** The trust tier of an actor, repository or stack no operator assigned one (`npm run agent -- tier set`); executor keeps every command and no extra approval. */
   TRUST_DEFAULT_TIER: z.enum(["observer", "operator", "builder", "executor", "architect"], { error: "must be observer, operator, builder, executor or architect" }).default("executor"),
   /** The rollout phase of a repository no operator set one for (`npm run agent -- phase set`): observe, suggest (the full human gate) or act. */
@@ -239,6 +241,8 @@ export interface ServerConfig {
   tierTtlSeconds: Record<"observer" | "operator" | "builder" | "executor" | "architect", number>;
   /** ROTATION_CHECK_SECONDS. */
   rotationCheckSeconds: number;
+  /** GITHUB_KEY_CHECK_SECONDS. */
+  githubKeyCheckSeconds: number;
   /** TRUST_DEFAULT_TIER. */
   defaultTier: "observer" | "operator" | "builder" | "executor" | "architect";
   /** ROLLOUT_DEFAULT_PHASE. */
@@ -408,6 +412,7 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     drift: { syncOnStart: env.DRIFT_SYNC_ON_START === "true" },
     tierTtlSeconds: { ...Object.fromEntries(Object.values(TIERS).map((t) => [t.name, t.credentialTtlSeconds])), ...Object.fromEntries((env.TRUST_TTL_SECONDS ?? "").split(",").filter(Boolean).map((p) => [p.split("=")[0], Number(p.split("=")[1])])) } as Record<"observer" | "operator" | "builder" | "executor" | "architect", number>,
     rotationCheckSeconds: env.ROTATION_CHECK_SECONDS,
+    githubKeyCheckSeconds: env.GITHUB_KEY_CHECK_SECONDS,
     defaultTier: env.TRUST_DEFAULT_TIER,
     defaultPhase: env.ROLLOUT_DEFAULT_PHASE,
     errorBudget:

@@ -23,7 +23,9 @@ export const AUDIT_ACTIONS = [
   "drift.scheduled", "drift.check_started", "drift.detected", "drift.clean", "drift.check_failed",
   // Review stacks: the cost guard, deploys' outputs, expiry warnings and destroys.
   // Error budgets: an operator's reset. Rollout phases: an operator's change; a deploy asked in `observe`; an `act` apply after a merge.
+  // Secret rotation; the GitHub App key's issue before it is due, and a new key picked up from Vault.
   "rotation.started", "rotation.written", "rotation.verified", "rotation.completed", "rotation.failed",
+  "rotation.github_key_notice", "rotation.github_key_loaded", "rotation.github_key_notice_closed",
   "budget.reset", "phase.changed", "tier.changed", "tier.refused", "deploy.observed", "act.previewed", "act.auto_apply", "act.held",
   "review.refused", "review.deployed", "review.expiry_warned", "review.destroy_started", "review.destroyed", "review.destroy_failed",
   // Stack locks.

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { CredentialsConfigError, credentialsConfigFromEnv } from "../config/credentials-config.js";
+import { CredentialsConfigError, credentialsConfigFromEnv, GITHUB_APP_KEY_MANUAL, GITHUB_APP_KEY_SECRET } from "../config/credentials-config.js";
 import type { Db } from "../connectors/store/db.js";
 import { credentialSourceFromConfig } from "../connectors/vault/index.js";
 import type { AuditCliIo } from "./audit-cli.js";
@@ -38,6 +38,7 @@ export async function rotateCommand(argv: readonly string[], deps: { db: Db; env
     if (err instanceof CredentialsConfigError) return usage(err.message);
     throw err;
   }
+  if (values.secret === GITHUB_APP_KEY_SECRET) return usage(GITHUB_APP_KEY_MANUAL);
   const secrets = config?.rotation?.secrets ?? [];
   const chosen = values.all ? secrets : secrets.filter((s) => s.name === values.secret);
   if (!config?.vault || chosen.length === 0) return usage(values.all || !config?.vault ? "no secret rotation is configured (CREDENTIALS_CONFIG with `vault` and `rotation`)" : `no rotated secret is named ${JSON.stringify(values.secret)} (configured: ${secrets.map((s) => s.name).join(", ") || "none"})`);

@@ -29,6 +29,8 @@ function kvPath(dataPath: string, kind: "metadata" | "destroy"): string {
 interface KvMetadata {
   currentVersion: number;
   createdAt: Date;
+  /** When each version Vault still lists was written. */
+  versions: ReadonlyMap<number, Date>;
 }
 
 export async function kvMetadata(vault: KvApi, dataPath: string): Promise<KvMetadata> {
@@ -36,7 +38,14 @@ export async function kvMetadata(vault: KvApi, dataPath: string): Promise<KvMeta
   const current = Number(body?.data?.current_version);
   const created = body?.data?.versions?.[String(current)]?.created_time;
   if (!Number.isInteger(current) || current < 1 || !created) throw new Error(`${dataPath} has no current version in its metadata`);
-  return { currentVersion: current, createdAt: new Date(created) };
+  const versions = new Map<number, Date>();
+  for (const [v, m] of Object.entries(body?.data?.versions ?? {})) if (m?.created_time) versions.set(Number(v), new Date(m.created_time));
+  return { currentVersion: current, createdAt: new Date(created), versions };
+}
+
+/** One version of a KV v2 secret, whole (`GET <path>?version=N`). */
+export async function kvVersion(vault: KvApi, dataPath: string, version: number): Promise<unknown> {
+  return vault.request("GET", `${dataPath}?version=${version}`);
 }
 
 async function kvData(vault: KvApi, dataPath: string, version?: number): Promise<{ data: Record<string, unknown>; version: number }> {

@@ -77,6 +77,7 @@ describe("loadServerConfig: defaults", () => {
       review: { maxLive: 20, sweepSeconds: 300, reapOnStart: true },
       tierTtlSeconds: { observer: 3600, operator: 1800, builder: 1800, executor: 900, architect: 900 },
       rotationCheckSeconds: 21_600,
+      githubKeyCheckSeconds: 60,
       defaultTier: "executor",
       defaultPhase: "suggest",
       errorBudget: { maxTotalErrors: 8, maxSameErrorRepeats: 2, maxProcedureViolations: 1, windowSeconds: 604_800, onExhausted: "extra-approval" },
