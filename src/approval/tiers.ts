@@ -40,11 +40,40 @@ export const TIERS: Readonly<Record<TierName, Tier>> = {
 
 /** Where one of the three tiers comes from: an assignment, or the server's default. */
 export interface TierSource {
-  of: "actor" | "repository" | "stack" | "fork";
+  /** `team`: the actor's tier, from a team of the repository's organisation the actor belongs to. */
+  of: "actor" | "team" | "repository" | "stack" | "fork";
   subject: string;
   tier: TierName;
   /** An operator's assignment; false: the server's default tier. */
   assigned: boolean;
+  /** Why a team source is what it is when membership could not be read. */
+  note?: string;
+}
+
+/** A team assignment of the repository's organisation, and whether the actor is an active member (null: could not be read). */
+export interface TeamTier {
+  team: string;
+  tier: TierName;
+}
+
+/**
+ * The actor's tier. Their own assignment wins (an operator named them); otherwise the highest
+ * tier of the assigned teams they belong to (team membership grants, like GitHub's own team
+ * permissions); otherwise the server's default. When membership could not be read, the lowest
+ * of the teams' tiers and the default: an outage never promotes anyone.
+ */
+export function actorTierSource(a: { login: string; own: TierName | null; teams: readonly TeamTier[]; memberOf: readonly string[] | "unknown"; fallback: TierName }): TierSource {
+  if (a.own) return { of: "actor", subject: a.login, tier: a.own, assigned: true };
+  if (a.teams.length === 0) return { of: "actor", subject: a.login, tier: a.fallback, assigned: false };
+  if (a.memberOf === "unknown") {
+    const lowest = [...a.teams].sort((x, y) => TIERS[x.tier].level - TIERS[y.tier].level)[0]!;
+    if (TIERS[a.fallback].level <= TIERS[lowest.tier].level) return { of: "actor", subject: a.login, tier: a.fallback, assigned: false };
+    return { of: "team", subject: lowest.team, tier: lowest.tier, assigned: true, note: `team membership of @\u200b${a.login} could not be read: the lowest team tier applies` };
+  }
+  const member = a.teams.filter((t) => a.memberOf.includes(t.team.toLowerCase()));
+  if (member.length === 0) return { of: "actor", subject: a.login, tier: a.fallback, assigned: false };
+  const highest = [...member].sort((x, y) => TIERS[y.tier].level - TIERS[x.tier].level)[0]!;
+  return { of: "team", subject: highest.team, tier: highest.tier, assigned: true, note: `@\u200b${a.login} is a member` };
 }
 
 export interface EffectiveTier {
@@ -64,7 +93,7 @@ export function effectiveTier(sources: readonly TierSource[]): EffectiveTier {
 export function describeTier(e: EffectiveTier): string {
   const b = e.bound;
   const who = b.of === "actor" ? `@\u200b${b.subject}` : `\`${b.subject}\``;
-  const rule = b.of === "fork" ? "always, for a fork's code" : `${b.assigned ? "assigned to" : "the server's default for"} ${b.of} ${who}`;
+  const rule = b.of === "fork" ? "always, for a fork's code" : `${b.assigned ? "assigned to" : "the server's default for"} ${b.of} ${who}${b.note ? ` (${b.note})` : ""}`;
   return `${e.tier.name} (T${e.tier.level}), ${rule}`;
 }
 

@@ -14,7 +14,7 @@ import { applyRequester, audit, reply, type CommandContext } from "./context.js"
 import { applyIfApproved } from "./rollback.js";
 import { stackGraph } from "../config/repo/resolve.js";
 import { layersOf, upstreamWithin } from "../domain/stack-graph.js";
-import { getPull } from "../connectors/github.js";
+import { getPull, membershipIn } from "../connectors/github.js";
 import { latestPreviewPerStack } from "../connectors/store/workflows.js";
 import { requestDeployRun as requestRun, type RunStack } from "../deploys/deploy-run.js";
 import { renderReviewFull, requestReviewApply, REVIEW_BEING_DESTROYED } from "../deploys/review.js";
@@ -55,7 +55,7 @@ export async function requestDeploy(
     return;
   }
   // The stack's own trust tier counts too (dispatch asked the actor's and the repository's).
-  const tier = await tierOf(ctx.deps.db, { actor: ctx.actor, repo: ctx.repoFullName, stack: stack.name }, ctx.deps.config.defaultTier);
+  const tier = await tierOf(ctx.deps.db, { actor: ctx.actor, repo: ctx.repoFullName, stack: stack.name, teams: membershipIn(ctx.gh, ctx.repoFullName, ctx.actor) }, ctx.deps.config.defaultTier);
   const byTier = mayRunCommand(tier, "deploy");
   if (!byTier.allowed) {
     await audit(ctx, "tier.refused", { stack: stack.name, command: "deploy", tier: tier.tier.name, why: byTier.why });

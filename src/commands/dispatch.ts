@@ -1,5 +1,5 @@
 import type { PermissionDecision, RepoPermission } from "../approval/permissions.js";
-import { getPermission } from "../connectors/github.js";
+import { getPermission, membershipIn } from "../connectors/github.js";
 import { withReviewStacks } from "../config/repo/resolve.js";
 import { mayRunCommand } from "../approval/tiers.js";
 import { tierOf } from "../connectors/store/tiers.js";
@@ -33,7 +33,7 @@ export async function dispatchCommands(ctx: CommandContext, parsed: ParseResult,
 
   const permission = await getPermission(ctx.gh, ctx.repo, ctx.actor);
   // The actor's and the repository's trust tier (a stack's own is asked where the stack is known).
-  const tier = await tierOf(ctx.deps.db, { actor: ctx.actor, repo: ctx.repoFullName, stack: null }, ctx.deps.config.defaultTier);
+  const tier = await tierOf(ctx.deps.db, { actor: ctx.actor, repo: ctx.repoFullName, stack: null, teams: membershipIn(ctx.gh, ctx.repoFullName, ctx.actor) }, ctx.deps.config.defaultTier);
   const allowed: ParsedCommand[] = [];
   for (const p of parsed.commands) {
     const name = nameOf(p);

@@ -301,6 +301,24 @@ export async function listTeamMembers(gh: GitHub, org: string, teamSlug: string)
 }
 
 /**
+ * The teams among `slugs` of `org` that `login` is an active member of (a pending invitation
+ * does not count), one `GET /orgs/{org}/teams/{slug}/memberships/{login}` each: 404 is "not a
+ * member"; any other failure throws (the caller must not guess).
+ */
+export async function activeTeams(gh: GitHub, org: string, login: string, slugs: readonly string[]): Promise<string[]> {
+  const member: string[] = [];
+  for (const slug of slugs) {
+    try {
+      const { data } = await gh.rest.teams.getMembershipForUserInOrg({ org, team_slug: slug, username: login });
+      if (data.state === "active") member.push(slug);
+    } catch (err) {
+      if ((err as { status?: number }).status !== 404) throw err;
+    }
+  }
+  return member;
+}
+
+/**
  * Per-request options for a write that must reach GitHub at most once. Octokit's retry plugin
  * (on in Probot's Octokit) resends any answer but 400/401/403/404/410/422/451, network errors
  * included (reported as status 500), reading `request.retries` per request. Which writes are
@@ -635,4 +653,9 @@ export function clip(text: string, limit: number): string {
   if (text.length <= limit) return text;
   const marker = "\n…(truncated)";
   return text.slice(0, limit - marker.length) + marker;
+}
+
+/** `login`'s team memberships in the organisation of `repoFullName`, asked per team slug (store/tiers TeamMembership). */
+export function membershipIn(gh: GitHub, repoFullName: string, login: string): (slugs: readonly string[]) => Promise<string[]> {
+  return (slugs) => activeTeams(gh, repoFullName.split("/")[0]!, login, slugs);
 }

@@ -9,7 +9,7 @@ import { evaluateGate, isOwnDeployCheck, type ApprovalVerdict, type GateFacts, t
 import type { RepoPermission } from "../approval/permissions.js";
 import { changedByFrom } from "../approval/timeline.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
-import { behindBy, getEnvironmentRules, getPermission, getPull, isBranchProtected, listChecks, listPullCommitters, listReviews, listTeamMembers, type GitHub, type PullInfo, type RepoRef } from "../connectors/github.js";
+import { behindBy, getEnvironmentRules, getPermission, getPull, isBranchProtected, listChecks, listPullCommitters, listReviews, listTeamMembers, type GitHub, type PullInfo, type RepoRef, membershipIn } from "../connectors/github.js";
 import { listApprovals, listConsumedApprovals, type ApprovalRow } from "../connectors/store/gate.js";
 import { getStackLock } from "../connectors/store/locks.js";
 import { listPrEvents, successfulPreviews } from "../connectors/store/timeline.js";
@@ -135,7 +135,7 @@ export async function gatherFacts(s: GateSubject, stack: ResolvedStack, policy: 
   // The stack's error budget (off when the server sets no limits): exhausted, deploys lose autonomy.
   const budget = full && s.deps.config.errorBudget ? await stackBudget(db, s.repoFullName, stack.name, s.deps.config.errorBudget, s.deps.metrics) : null;
   // The deploy's trust tier (the lowest of its requester's, the repository's and the stack's).
-  const tier = full && s.actor ? await tierOf(db, { actor: s.actor, repo: s.repoFullName, stack: stack.name, fork: pull.headRepoFullName !== pull.baseRepoFullName }, s.deps.config.defaultTier) : null;
+  const tier = full && s.actor ? await tierOf(db, { actor: s.actor, repo: s.repoFullName, stack: stack.name, fork: pull.headRepoFullName !== pull.baseRepoFullName, teams: membershipIn(s.gh, s.repoFullName, s.actor) }, s.deps.config.defaultTier) : null;
   return {
     pull,
     previewTaskId: preview?.id ?? null,

@@ -6,6 +6,7 @@
  * the whole gate is asked again first, atomically with it (src/deploys/apply-gate.ts); a deploy the
  * gate no longer allows ends BLOCKED with nothing applied.
  */
+import { membershipIn } from "../connectors/github.js";
 import type { Job } from "bullmq";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { CheckRunUpdate, GitHub, RepoRef } from "../connectors/github.js";
@@ -97,7 +98,7 @@ async function processDeploy(job: Job<TaskJobData>, deps: AppDeps, opts: TaskRun
     return;
   }
   const started = claim.deploy;
-  const tier = await tierOf(deps.db, { actor: deploy.requested_by, repo: workflow.repo, stack: deploy.stack }, deps.config.defaultTier);
+  const tier = await tierOf(deps.db, { actor: deploy.requested_by, repo: workflow.repo, stack: deploy.stack, teams: membershipIn(gh, workflow.repo, deploy.requested_by) }, deps.config.defaultTier);
   await auditWorkflow(deps.db, workflow, "deploy.claimed", { stack: deploy.stack, kind: deploy.kind, head_sha: deploy.head_sha, plan_hash: deploy.plan_hash, approvals_used: claim.result.used, approved_by: claim.result.counted.map((a) => a.login), tier: tier.tier.name }, found.task.id);
   // Watched from the moment the row reads RUNNING: break-glass (which lists RUNNING deploys)
   // can stop it from any process (Redis pub/sub), even before the apply has begun.

@@ -1,3 +1,4 @@
+import { membershipIn } from "../connectors/github.js";
 import { UnrecoverableError, WaitingError, type Job } from "bullmq";
 import { HandBackError, TaskCancelledError, TaskUserError } from "./task-errors.js";
 import type { TaskRun, AppDeps } from "../deps.js";
@@ -202,7 +203,7 @@ async function runPreview(run: TaskRun, shutdown?: AbortSignal): Promise<void> {
     ...(lint ? { annotations: lint.annotations, annotationsTotal: lint.total } : {}),
   });
   // The trust tier the task ran under (its credentials and runtime): on the check run, in its audit row.
-  const tier = await tierOf(deps.db, { actor: workflow.requested_by, repo: workflow.repo, stack: stack.name, fork }, deps.config.defaultTier);
+  const tier = await tierOf(deps.db, { actor: workflow.requested_by, repo: workflow.repo, stack: stack.name, fork, teams: membershipIn(run.gh, workflow.repo, workflow.requested_by) }, deps.config.defaultTier);
   if (completed.output) completed.output = { ...completed.output, summary: `${completed.output.summary}\n\nTrust tier: ${describeTier(tier)}.` };
   // A successful preview with a plan offers the gate as buttons; a click goes through the same checks as a comment.
   await deps.writes.checkRun(target, task.id, succeeded && task.kind === "preview" && outcome.planHash && !branch ? { ...completed, actions: PREVIEW_ACTIONS } : completed, {

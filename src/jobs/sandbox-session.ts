@@ -12,7 +12,7 @@ import { decideRuntime } from "../approval/runtimes.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
 import type { CredentialRequest, IssuedCredentials } from "../connectors/credentials.js";
 import { CheckoutError, checkoutAtSha } from "../connectors/git.js";
-import { installationToken, type GitHub } from "../connectors/github.js";
+import { installationToken, type GitHub, membershipIn } from "../connectors/github.js";
 import { Redactor } from "../connectors/redact.js";
 import { WorkspaceFullError, type Sandbox } from "../connectors/sandbox.js";
 import type { WorkflowRow } from "../connectors/store/workflows.js";
@@ -48,7 +48,7 @@ export async function withSandboxSession<T>(run: TaskRun, kind: "preview" | "dep
   if (kind === "deploy" && (await repoPhase(deps.db, workflow.repo, deps.config.defaultPhase)).phase === "observe") throw new SandboxRefusedError("the repository is in `observe` mode: no deploy credentials are fetched");
   const fork = kind === "preview" && workflow.config.fork === true;
   // The task's trust tier: which credentials it may receive, and its runtime (src/approval/tiers.ts).
-  const tier = await tierOf(deps.db, { actor: workflow.requested_by, repo: workflow.repo, stack: stack.name, fork }, deps.config.defaultTier);
+  const tier = await tierOf(deps.db, { actor: workflow.requested_by, repo: workflow.repo, stack: stack.name, fork, teams: membershipIn(run.gh, workflow.repo, workflow.requested_by) }, deps.config.defaultTier);
   const entitled = credentialsFor(tier, kind);
   if ("refused" in entitled) throw new SandboxRefusedError(entitled.refused);
   const egressRules = fork ? [] : egressRulesFor(deps.config.sandbox.egress.allowlist, workflow.repo, stack.name);

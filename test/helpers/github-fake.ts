@@ -159,8 +159,10 @@ export class GitHubFake {
   readonly comments = new Map<number, { body: string; issue: number; login?: string }>();
   readonly checkRuns = new Map<number, Record<string, unknown>>();
   readonly reviews = new Map<number, FakeReview[]>();
-  /** Team slug → member logins (GET /orgs/:org/teams/:slug/members). */
+  /** Team slug → member logins (GET /orgs/:org/teams/:slug/members, and …/memberships/:login). */
   readonly teams = new Map<string, string[]>();
+  /** When set, GET …/teams/:slug/memberships/:login answers this status (GitHub failing). */
+  membershipFailure: number | null = null;
   readonly deployments = new Map<number, { ref: string; environment: string; statuses: string[] }>();
   /** The default branch's merge queue, as GraphQL `Repository.mergeQueue.entries` lists it. */
   mergeQueue: Array<{ position: number; prNumber: number; headSha: string }> = [];
@@ -388,6 +390,11 @@ export class GitHubFake {
     }
     if (c.method === "GET" && (r = m(`/repos/${repo}/commits/([0-9a-f]{40})/status`))) {
       return [200, { state: "success", sha: r[1], total_count: 0, statuses: [] }];
+    }
+    if (c.method === "GET" && (r = m(`/orgs/([^/]+)/teams/([^/]+)/memberships/([^/]+)`))) {
+      if (this.membershipFailure) return [this.membershipFailure, { message: "Server Error" }];
+      const member = this.teams.get(decodeURIComponent(r[2]!))?.some((l) => l.toLowerCase() === decodeURIComponent(r![3]!).toLowerCase());
+      return member ? [200, { url: `https://api.github.com/teams/1/memberships/${r[3]}`, role: "member", state: "active" }] : [404, { message: "Not Found" }];
     }
     if (c.method === "GET" && (r = m(`/orgs/([^/]+)/teams/([^/]+)/members`))) {
       const members = this.teams.get(decodeURIComponent(r[2]!));

@@ -88,6 +88,32 @@ describe("trust tiers", () => {
     expect((await f.db.query("SELECT detail->>'tier' AS tier FROM audit_log WHERE action = 'tier.refused'")).rows).toEqual([{ tier: "operator" }]);
   });
 
+  it("a team's tier is its members': a member of a demoted team cannot deploy (attack), a non-member can (control); unreadable membership falls to the lowest team tier", async () => {
+    await tier(["--team", "octo-org/contractors", "--tier", "operator"]);
+    gh.teams.set("contractors", ["dave"]);
+    try {
+      const { number, sha } = await previewedPr();
+      await say(number, "/approve", "carol");
+      // ATTACK: dave has write access on GitHub, and is in a team an operator demoted.
+      await say(number, "/agent deploy app", "dave");
+      expect(lastReply(number)).toContain("`deploy` needs trust tier builder (T2) or higher, and the effective tier here is operator (T1), assigned to team `octo-org/contractors` (@\u200bdave is a member)");
+      // GitHub cannot say who is in the team: nobody is promoted by the outage, carol included.
+      gh.membershipFailure = 502;
+      await say(number, "/agent deploy app", "carol");
+      expect(lastReply(number)).toContain("the effective tier here is operator (T1), assigned to team `octo-org/contractors` (team membership of @\u200bcarol could not be read: the lowest team tier applies)");
+      expect(gh.find("POST", /\/deployments$/).filter((c) => c.body?.ref === sha)).toHaveLength(0);
+      // Control: carol is in no assigned team; with GitHub answering she has the default tier.
+      gh.membershipFailure = null;
+      await say(number, "/agent deploy app", "carol");
+      expect(lastReply(number)).toMatch(/deploying `app` at `[0-9a-f]{7}`/);
+      expect((await completed("agent/deploy (app)", sha)).body).toMatchObject({ conclusion: "success" });
+      expect(gh.find("GET", /\/orgs\/octo-org\/teams\/contractors\/memberships\/dave$/).length).toBeGreaterThan(0);
+    } finally {
+      gh.membershipFailure = null;
+      await tier(["--team", "octo-org/contractors", "--tier", "default"]);
+    }
+  });
+
   it("a stack at `builder` needs one approval beyond its own; the gate's audit row names the tier", async () => {
     await tier(["--repo", REPO, "--stack", "app", "--tier", "builder"]);
     try {

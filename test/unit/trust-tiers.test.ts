@@ -4,7 +4,7 @@
  * rule; the extra approvals a tier adds to the gate.
  */
 import { describe, expect, it } from "vitest";
-import { credentialsFor, describeTier, effectiveTier, mayRunCommand, TIERS, type TierName, type TierSource } from "../../src/approval/tiers.js";
+import { actorTierSource, credentialsFor, describeTier, effectiveTier, mayRunCommand, TIERS, type TierName, type TierSource } from "../../src/approval/tiers.js";
 import { DEFAULT_GATE_POLICY, evaluateGate, type GateFacts } from "../../src/approval/gate.js";
 
 const src = (of: TierSource["of"], subject: string, tier: TierName, assigned = true): TierSource => ({ of, subject, tier, assigned });
@@ -79,5 +79,33 @@ describe("the gate with a tier", () => {
     expect(one.requirements.find((r) => r.id === "approvals")?.detail).toBe("1 of 2 approvals (@bob)");
     expect(evaluateGate(DEFAULT_GATE_POLICY, facts(builder, ["bob", "carol"])).allowed).toBe(true);
     expect(evaluateGate(DEFAULT_GATE_POLICY, facts({ name: "executor", extraApprovals: 0, rule: "" }, ["bob"])).allowed).toBe(true);
+  });
+});
+
+describe("actorTierSource: an actor's own assignment, else their teams', else the default", () => {
+  const teams = [
+    { team: "octo-org/contractors", tier: "operator" as TierName },
+    { team: "octo-org/platform", tier: "architect" as TierName },
+  ];
+  const base = { login: "dave", teams, fallback: "executor" as TierName };
+
+  it("the actor's own assignment wins over every team", () => {
+    expect(actorTierSource({ ...base, own: "builder", memberOf: ["octo-org/platform"] })).toEqual({ of: "actor", subject: "dave", tier: "builder", assigned: true });
+  });
+  it("the highest tier of the assigned teams the actor is in", () => {
+    expect(actorTierSource({ ...base, own: null, memberOf: ["octo-org/contractors", "octo-org/platform"] })).toMatchObject({ of: "team", subject: "octo-org/platform", tier: "architect" });
+    expect(actorTierSource({ ...base, own: null, memberOf: ["octo-org/contractors"] })).toMatchObject({ of: "team", subject: "octo-org/contractors", tier: "operator", assigned: true });
+  });
+  it("in no assigned team, or no team assigned: the server's default", () => {
+    expect(actorTierSource({ ...base, own: null, memberOf: [] })).toEqual({ of: "actor", subject: "dave", tier: "executor", assigned: false });
+    expect(actorTierSource({ ...base, teams: [], own: null, memberOf: "unknown" })).toEqual({ of: "actor", subject: "dave", tier: "executor", assigned: false });
+  });
+  it("membership unreadable: the lowest of the teams' tiers and the default (an outage promotes nobody)", () => {
+    expect(actorTierSource({ ...base, own: null, memberOf: "unknown" })).toMatchObject({ of: "team", subject: "octo-org/contractors", tier: "operator" });
+    expect(actorTierSource({ ...base, fallback: "observer", own: null, memberOf: "unknown" })).toEqual({ of: "actor", subject: "dave", tier: "observer", assigned: false });
+  });
+  it("the refusal names the team", () => {
+    const e = effectiveTier([actorTierSource({ ...base, own: null, memberOf: ["octo-org/contractors"] }), { of: "repository", subject: "octo-org/x", tier: "executor", assigned: false }]);
+    expect(describeTier(e)).toBe("operator (T1), assigned to team `octo-org/contractors` (@\u200bdave is a member)");
   });
 });
