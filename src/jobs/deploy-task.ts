@@ -39,12 +39,16 @@ import { commentThreads, threadsOf } from "../deploys/threads.js";
 import { releaseDependents } from "./dependents.js";
 import type { StepResult } from "../domain/steps.js";
 import type { TaskJobData } from "../connectors/queues.js";
+import { CredentialLifetimeError } from "./task-errors.js";
 
 const NEEDS_ATTENTION =
   "the worker running this deploy stopped while it was applying. The stack may be partly updated, so it is not retried automatically: check the stack (e.g. `pulumi refresh`), then preview again and deploy the new plan";
 
 const STOPPED_BY_BREAK_GLASS =
   "an operator stopped this deploy with break-glass while it was applying, and its credentials were revoked. The stack may be partly updated: check it (e.g. `pulumi refresh`), then preview again and deploy the new plan";
+
+const stoppedAtLifetime = (why: string) =>
+  `${why.replace(/; nothing after that ran$/, "")} while it was applying, and its credentials were released. The stack may be partly updated: check it (e.g. \`pulumi refresh\`), then preview again and deploy the new plan. An operator gives the tier a longer lifetime with TRUST_TTL_SECONDS, or the actor, repository or stack another tier`;
 
 export async function processDeployTask(job: Job<TaskJobData>, deps: AppDeps, opts: TaskRunOptions = {}): Promise<void> {
   const found = await getTask(deps.db, job.data.taskId);
@@ -164,9 +168,12 @@ async function runDeploy(
   // program may read their outputs) and applied only if it still plans the approved plan.
   const afterUpstream = deploy.after_tasks.length > 0;
   let result: ApplyResult;
+  // Killed at its tier's credential lifetime: like break-glass, the apply may have begun.
+  let lifetimeStop: string | null = null;
   try {
     result = await apply({ deps, gh, repo: r, target, workflow: { ...workflow, head_sha: applySha }, task, stack, log }, deploy, stop, mergeFirst || afterUpstream);
   } catch (err) {
+    if (err instanceof CredentialLifetimeError) lifetimeStop = err.message;
     result = { output: "", exitCode: null, durationMs: null, failure: (err as Error).message, mismatch: null };
   }
   step.exitCode = result.exitCode;
@@ -177,6 +184,10 @@ async function runDeploy(
   const applying = { ...deploy, deployment_id: String(deploymentId), started_at: started.started_at };
   if (breakGlassSignal?.aborted) {
     await needsAttention({ deps, gh, repo: r, target, workflow, task, deploy: applying, log }, STOPPED_BY_BREAK_GLASS);
+    return;
+  }
+  if (lifetimeStop) {
+    await needsAttention({ deps, gh, repo: r, target, workflow, task, deploy: applying, log }, stoppedAtLifetime(lifetimeStop));
     return;
   }
   if (opts.shutdown?.aborted) {

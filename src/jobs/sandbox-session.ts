@@ -18,7 +18,7 @@ import { WorkspaceFullError, type Sandbox } from "../connectors/sandbox.js";
 import type { WorkflowRow } from "../connectors/store/workflows.js";
 import { CredentialError, VaultUnavailableError } from "../connectors/vault/errors.js";
 import type { AppDeps, TaskRun } from "../deps.js";
-import { SandboxRefusedError, TaskUserError } from "./task-errors.js";
+import { CredentialLifetimeError, SandboxRefusedError, TaskUserError } from "./task-errors.js";
 import { repoPhase } from "../connectors/store/phases.js";
 import { tierOf } from "../connectors/store/tiers.js";
 import { credentialsFor } from "../approval/tiers.js";
@@ -84,7 +84,7 @@ export async function withSandboxSession<T>(run: TaskRun, kind: "preview" | "dep
     const ttlSeconds = deps.config.tierTtlSeconds[tier.tier.name];
     if (Object.keys(issued.env).length > 0) lifetime = setTimeout(() => ((expired = true), void sandbox.kill()), ttlSeconds * 1000);
     const result = await fn({ sandbox, env, redactor, runtime, fork });
-    if (expired) throw new TaskUserError(`the task's credentials reached their lifetime under trust tier ${tier.tier.name} (${ttlSeconds} s), so it was stopped; nothing after that ran`);
+    if (expired) throw new CredentialLifetimeError(`the task's credentials reached their lifetime under trust tier ${tier.tier.name} (${ttlSeconds} s), so it was stopped; nothing after that ran`);
     return result;
   } finally {
     if (lifetime) clearTimeout(lifetime);

@@ -26,3 +26,11 @@ export class TaskUserError extends UnrecoverableError {
 export class SandboxRefusedError extends TaskUserError {
   override name = "SandboxRefusedError";
 }
+
+/**
+ * The task's credentials reached the lifetime its trust tier allows, and its sandbox was killed
+ * (src/jobs/sandbox-session.ts). A deploy stopped this way may have applied part of its plan.
+ */
+export class CredentialLifetimeError extends TaskUserError {
+  override name = "CredentialLifetimeError";
+}

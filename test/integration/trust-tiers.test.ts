@@ -35,10 +35,10 @@ describe("trust tiers", () => {
   const asked: CredentialRequest[] = [];
 
   beforeAll(async () => {
-    // `operator`'s credentials live 2 s here (the seed's 30 min would not fit a test).
-    f = await startAppFixture(TOKEN, { env: { TRUST_TTL_SECONDS: "operator=2" }, credentials: staticCredentials((req) => (asked.push(req), { APP_TOKEN: "app-token-0000000000000001" })) });
+    // `operator`'s and `architect`'s credentials live 2 s here (the seed's 30 and 15 min would not fit a test).
+    f = await startAppFixture(TOKEN, { env: { TRUST_TTL_SECONDS: "operator=2,architect=2" }, credentials: staticCredentials((req) => (asked.push(req), { APP_TOKEN: "app-token-0000000000000001" })) });
     gh = new GitHubFake(REPO, TOKEN);
-    for (const [login, role] of [["alice", "admin"], ["bob", "write"], ["carol", "write"], ["dave", "write"]]) gh.permissions.set(login!, role!);
+    for (const [login, role] of [["alice", "admin"], ["bob", "write"], ["carol", "write"], ["dave", "write"], ["erin", "write"]]) gh.permissions.set(login!, role!);
     gh.files.set("main:.github/agent.yml", CONFIG);
   });
   afterAll(async () => {
@@ -170,5 +170,43 @@ describe("trust tiers", () => {
     await say(number, "/agent preview slow", "bob");
     const done = await gh.waitFor((c) => gh.calls.indexOf(c) >= again && isCheckRunCompleted(c) && checkRunOf(c)?.name === "agent/preview (slow)", "the control preview");
     expect(done.body).toMatchObject({ conclusion: "success" });
+  });
+
+  it("a deploy stopped at its tier's credential lifetime while applying is handed to a human (NEEDS_ATTENTION, not merged); the default tier's same apply finishes (control)", async () => {
+    const slowPr = async () => {
+      await f.db.query("DELETE FROM stack_locks WHERE repo = $1", [REPO]);
+      const number = ++pr;
+      const sha = await f.git.commit(REPO, { "app/plan.txt": `plan: release ${number}\n`, "app/deploy.sh": exe("#!/bin/sh\necho applying\nsleep 5\necho deployed\n") }, `pr ${number}`);
+      gh.pulls.set(number, { headSha: sha, author: "bob" });
+      await say(number, "/agent preview app", "bob");
+      await completed("agent/preview (app)", sha);
+      await say(number, "/approve", "carol");
+      return { number, sha };
+    };
+    // Control: carol (executor, 15 min) deploys; the 5 s apply finishes and the PR is merged.
+    const control = await slowPr();
+    await say(control.number, "/agent deploy app", "carol");
+    expect((await completed("agent/deploy (app)", control.sha)).body).toMatchObject({ conclusion: "success" });
+
+    // erin, the repository and the stack at architect (2 s here): the apply outlives the credentials.
+    await tier(["--actor", "erin", "--tier", "architect"]);
+    await tier(["--repo", REPO, "--tier", "architect"]);
+    await tier(["--repo", REPO, "--stack", "app", "--tier", "architect"]);
+    try {
+      const { number, sha } = await slowPr();
+      await say(number, "/agent deploy app", "erin");
+      const stopped = await completed("agent/deploy (app)", sha);
+      expect(stopped.body).toMatchObject({ conclusion: "action_required" });
+      expect(JSON.stringify(stopped.body)).toContain("the task's credentials reached their lifetime under trust tier architect (2 s), so it was stopped while it was applying");
+      const deploys = await f.db.query("SELECT state FROM deploys WHERE pr_number = $1 AND repo = $2", [number, REPO]);
+      expect(deploys.rows).toEqual([{ state: "NEEDS_ATTENTION" }]);
+      expect(gh.find("PUT", new RegExp(`/pulls/${number}/merge$`))).toHaveLength(0);
+      expect(gh.find("PUT", new RegExp(`/pulls/${control.number}/merge$`))).toHaveLength(1);
+      expect((await f.db.query("SELECT count(*)::int AS n FROM audit_log WHERE action = 'deploy.needs_attention' AND pr_number = $1", [number])).rows).toEqual([{ n: 1 }]);
+    } finally {
+      await tier(["--actor", "erin", "--tier", "default"]);
+      await tier(["--repo", REPO, "--tier", "default"]);
+      await tier(["--repo", REPO, "--stack", "app", "--tier", "default"]);
+    }
   });
 });
