@@ -23,7 +23,7 @@ import { taskLogUrl } from "../web/log-links.js";
 import { observeDeployEnd, observeStep } from "../web/metrics.js";
 import { claimApply, reportBlockedApply, reportObservedApply, reportUncheckedApply } from "../deploys/apply-gate.js";
 import { repoPhase } from "../connectors/store/phases.js";
-import { tierOf } from "../connectors/store/tiers.js";
+import { recordTaskTier, tierOf } from "../connectors/store/tiers.js";
 import { mainlineTitle, startMainlinePreview } from "../deploys/mainline.js";
 import { pullChangers } from "../deploys/gate-facts.js";
 import { notifySlack } from "../deploys/slack.js";
@@ -103,6 +103,7 @@ async function processDeploy(job: Job<TaskJobData>, deps: AppDeps, opts: TaskRun
   }
   const started = claim.deploy;
   const tier = await tierOf(deps.db, { actor: deploy.requested_by, repo: workflow.repo, stack: deploy.stack, teams: membershipIn(gh, workflow.repo, deploy.requested_by) }, deps.config.defaultTier);
+  await recordTaskTier(deps.db, found.task.id, tier.tier.name);
   await auditWorkflow(deps.db, workflow, "deploy.claimed", { stack: deploy.stack, kind: deploy.kind, head_sha: deploy.head_sha, plan_hash: deploy.plan_hash, approvals_used: claim.result.used, approved_by: claim.result.counted.map((a) => a.login), tier: tier.tier.name }, found.task.id);
   // Watched from the moment the row reads RUNNING: break-glass (which lists RUNNING deploys)
   // can stop it from any process (Redis pub/sub), even before the apply has begun.

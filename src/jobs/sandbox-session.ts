@@ -20,7 +20,7 @@ import { CredentialError, VaultUnavailableError } from "../connectors/vault/erro
 import type { AppDeps, TaskRun } from "../deps.js";
 import { CredentialLifetimeError, SandboxRefusedError, TaskUserError } from "./task-errors.js";
 import { repoPhase } from "../connectors/store/phases.js";
-import { tierOf } from "../connectors/store/tiers.js";
+import { recordTaskTier, tierOf } from "../connectors/store/tiers.js";
 import { credentialsFor } from "../approval/tiers.js";
 
 const CHECKOUT_TIMEOUT_MS = 5 * 60_000;
@@ -49,6 +49,7 @@ export async function withSandboxSession<T>(run: TaskRun, kind: "preview" | "dep
   const fork = kind === "preview" && workflow.config.fork === true;
   // The task's trust tier: which credentials it may receive, and its runtime (src/approval/tiers.ts).
   const tier = await tierOf(deps.db, { actor: workflow.requested_by, repo: workflow.repo, stack: stack.name, fork, teams: membershipIn(run.gh, workflow.repo, workflow.requested_by) }, deps.config.defaultTier);
+  await recordTaskTier(deps.db, task.id, tier.tier.name);
   const entitled = credentialsFor(tier, kind);
   if ("refused" in entitled) throw new SandboxRefusedError(entitled.refused);
   const egressRules = fork ? [] : egressRulesFor(deps.config.sandbox.egress.allowlist, workflow.repo, stack.name);

@@ -10,6 +10,7 @@ import { staticCredentials, type CredentialRequest } from "../../src/connectors/
 import { tierCommand } from "../../src/ops/tier-cli.js";
 import { GitHubFake, isCheckRunCompleted, type RecordedCall } from "../helpers/github-fake.js";
 import { executable as exe } from "../helpers/git-server.js";
+import { until } from "../helpers/app-process.js";
 import { deliver, issueCommentPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
 
 const REPO = "octo-org/tiers";
@@ -128,6 +129,17 @@ describe("trust tiers", () => {
       expect((await completed("agent/deploy (app)", sha)).body).toMatchObject({ conclusion: "success" });
       const { rows } = await f.db.query("SELECT detail->>'tier' AS tier, detail->>'allowed' AS allowed FROM audit_log WHERE action = 'gate.evaluated' AND pr_number = $1 ORDER BY id", [number]);
       expect(rows).toEqual([{ tier: "builder", allowed: "false" }, { tier: "builder", allowed: "true" }]);
+      // Every audit row of the deploy task, from its claim on, carries the tier it ran under.
+      const taskRows = () =>
+        f.db.query<{ action: string; tier: string | null }>("SELECT action, detail->>'tier' AS tier FROM audit_log WHERE task_id = (SELECT task_id FROM deploys WHERE repo = $1 AND pr_number = $2) ORDER BY id", [REPO, number]);
+      // The merge after the apply is audited after the check run completes.
+      const task = await until(async () => {
+        const r = await taskRows();
+        return r.rows.some((x) => x.action === "merge.succeeded") && r;
+      }, "the deploy task's merge.succeeded row");
+      const fromClaim = task.rows.slice(task.rows.findIndex((r) => r.action === "deploy.claimed"));
+      expect(fromClaim.map((r) => r.action)).toEqual(expect.arrayContaining(["deploy.claimed", "deploy.started", "deploy.succeeded", "merge.succeeded"]));
+      expect(fromClaim.filter((r) => r.tier !== "builder")).toEqual([]);
     } finally {
       await tier(["--repo", REPO, "--stack", "app", "--tier", "default"]);
     }

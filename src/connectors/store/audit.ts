@@ -14,11 +14,17 @@ export interface AuditEntry {
   idempotencyKey?: string | null;
 }
 
-/** Appends to the audit log; the table's triggers refuse UPDATE, DELETE and TRUNCATE. */
+/**
+ * Appends to the audit log; the table's triggers refuse UPDATE, DELETE and TRUNCATE. A row of a
+ * task whose trust tier is known (tasks.tier) carries it in `detail.tier` unless it names one.
+ */
 export async function appendAudit(db: Queryable, e: AuditEntry): Promise<void> {
   await db.query(
     `INSERT INTO audit_log (actor, action, repo, pr_number, delivery_id, workflow_id, task_id, detail, idempotency_key)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     VALUES ($1, $2, $3, $4, $5, $6, $7,
+       CASE WHEN $7::uuid IS NULL OR $8::jsonb ? 'tier' THEN $8::jsonb
+            ELSE $8::jsonb || COALESCE((SELECT jsonb_build_object('tier', tier) FROM tasks WHERE id = $7::uuid AND tier IS NOT NULL), '{}'::jsonb) END,
+       $9)
      ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
     [
       e.actor,

@@ -62,3 +62,8 @@ export async function setTier(db: Db, r: { kind: TierKind; subject: string; tier
 export async function listTiers(db: Db): Promise<Array<{ kind: TierKind; subject: string; tier: TierName; set_by: string; reason: string; set_at: Date }>> {
   return (await db.query<{ kind: TierKind; subject: string; tier: TierName; set_by: string; reason: string; set_at: Date }>("SELECT * FROM trust_tiers ORDER BY kind, subject")).rows;
 }
+
+/** The tier a task runs under, as last resolved for it; its later audit rows carry it. */
+export async function recordTaskTier(db: Db, taskId: string, tier: TierName): Promise<void> {
+  await db.query("UPDATE tasks SET tier = $2 WHERE id = $1", [taskId, tier]);
+}
