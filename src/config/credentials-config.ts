@@ -84,6 +84,12 @@ const VaultSettings = z.strictObject({
   request_timeout_seconds: z.number().int().min(1).max(300).default(10),
   /** Where the GitHub App's private key lives; the app starts only once it has read it. */
   github_private_key: KvRef.optional(),
+  /**
+   * Read each task's dynamic secrets with a child token whose TTL is the task's trust-tier
+   * lifetime: Vault revokes its leases when it dies, even if the worker died first. Needs
+   * "update" on auth/token/create in the app's policy.
+   */
+  task_tokens: z.boolean().default(false),
 });
 
 /** A static secret rotated on a schedule (src/ops/rotation.ts): a key of a KV v2 secret. */

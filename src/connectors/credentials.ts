@@ -20,6 +20,8 @@ export interface CredentialRequest {
   fork?: boolean;
   /** A review stack's task: the base stack it is made from (credentials `review:<base>`, never the base's own). */
   reviewOf?: string;
+  /** The longest the credentials may live (the task's trust tier): with `vault.task_tokens`, Vault ends its dynamic secrets then. */
+  ttlSeconds?: number;
 }
 
 /** A fork's code never receives credentials: thrown by every source, whatever it holds. */

@@ -51,6 +51,7 @@ export async function withSandboxSession<T>(run: TaskRun, kind: "preview" | "dep
   const tier = await tierOf(deps.db, { actor: workflow.requested_by, repo: workflow.repo, stack: stack.name, fork, teams: membershipIn(run.gh, workflow.repo, workflow.requested_by) }, deps.config.defaultTier);
   await recordTaskTier(deps.db, task.id, tier.tier.name);
   const entitled = credentialsFor(tier, kind);
+  const ttlSeconds = deps.config.tierTtlSeconds[tier.tier.name];
   if ("refused" in entitled) throw new SandboxRefusedError(entitled.refused);
   const egressRules = fork ? [] : egressRulesFor(deps.config.sandbox.egress.allowlist, workflow.repo, stack.name);
   if (egressRules.length > 0 && !deps.egress) throw new SandboxRefusedError("this stack has an egress allowlist but the egress proxy is not running");
@@ -78,11 +79,10 @@ export async function withSandboxSession<T>(run: TaskRun, kind: "preview" | "dep
     }
     // Fetched last before the first exec, so nothing between can leak a lease. A fork's code
     // gets none at all (the sources would refuse it too).
-    issued = fork || !entitled.issue ? { env: {}, release: async () => {} } : await issueCredentials(deps, { repo: workflow.repo, stack: stack.name, kind, taskId: task.id, ...(kind === "preview" ? { fork } : {}), ...(stack.review ? { reviewOf: stack.review.base } : {}) });
+    issued = fork || !entitled.issue ? { env: {}, release: async () => {} } : await issueCredentials(deps, { repo: workflow.repo, stack: stack.name, kind, taskId: task.id, ttlSeconds, ...(kind === "preview" ? { fork } : {}), ...(stack.review ? { reviewOf: stack.review.base } : {}) });
     for (const value of Object.values(issued.env)) redactor.register(value);
     const env = stepEnv(workflow, stack, { ...proxyEnv, ...issued.env });
     // Credentials live no longer than the tier allows: past it the task is stopped (and they are released below).
-    const ttlSeconds = deps.config.tierTtlSeconds[tier.tier.name];
     if (Object.keys(issued.env).length > 0) lifetime = setTimeout(() => ((expired = true), void sandbox.kill()), ttlSeconds * 1000);
     const result = await fn({ sandbox, env, redactor, runtime, fork });
     if (expired) throw new CredentialLifetimeError(`the task's credentials reached their lifetime under trust tier ${tier.tier.name} (${ttlSeconds} s), so it was stopped; nothing after that ran`);

@@ -182,6 +182,8 @@ describe("trust tiers", () => {
     await say(number, "/agent preview slow", "bob");
     const done = await gh.waitFor((c) => gh.calls.indexOf(c) >= again && isCheckRunCompleted(c) && checkRunOf(c)?.name === "agent/preview (slow)", "the control preview");
     expect(done.body).toMatchObject({ conclusion: "success" });
+    // Each task asked for credentials with its tier's lifetime (Vault's task token TTL with vault.task_tokens).
+    expect(asked.filter((a) => a.stack === "slow").map((a) => a.ttlSeconds)).toEqual([2, 900]);
   });
 
   it("a deploy stopped at its tier's credential lifetime while applying is handed to a human (NEEDS_ATTENTION, not merged); the default tier's same apply finishes (control)", async () => {

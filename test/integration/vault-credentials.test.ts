@@ -480,6 +480,7 @@ describe("credentials config file", () => {
       approle: { role_id: "r-1", secret_id_file: "/run/secrets/vault-secret-id", wrapped: false, mount: "approle" },
       renew_before_seconds: 60,
       request_timeout_seconds: 10,
+      task_tokens: false,
     });
     expect(c.stacks.prod).toEqual({
       preview: { PULUMI_ACCESS_TOKEN: { source: "kv", path: "secret/data/pulumi/prod-read", key: "token" } },
@@ -545,5 +546,60 @@ describe("credentials config file", () => {
     writeFileSync(file, "stacks: [unclosed");
     expect(() => loadCredentialsConfig(file)).toThrow(new RegExp(`^credentials config ${file} is not valid YAML/JSON`));
     expect(() => loadCredentialsConfig(join(dir, "nope.yml"))).toThrow(`cannot read credentials config ${join(dir, "nope.yml")}: ENOENT`);
+  });
+});
+
+describe("Vault credentials: a task token per task (vault.task_tokens)", () => {
+  const CHILD = "hvs.task-child-token-0001";
+  const withTaskTokens = { ...CONFIG_DOC, vault: { ...CONFIG_DOC.vault, task_tokens: true } };
+  const startWithTokens = async () => {
+    const login = mockLogin();
+    const rt = await start(withTaskTokens);
+    expect(login.isDone()).toBe(true);
+    return rt;
+  };
+  const audited = async (taskId: string) => (await db.query("SELECT action, detail FROM audit_log WHERE task_id = $1 ORDER BY id", [taskId])).rows;
+
+  it("a task's dynamic secrets are read with a child token that dies at the task's lifetime; release revokes it", async () => {
+    const rt = await startWithTokens();
+    const r = { ...req({ kind: "deploy" }), ttlSeconds: 900 };
+    // The child token: created with the app's token, the tier's lifetime as its hard limit.
+    const create = vault()
+      .post("/v1/auth/token/create", { ttl: "900s", explicit_max_ttl: "900s", renewable: false, display_name: "task", meta: { task: r.taskId, repo: "acme/infra", stack: "prod", kind: "deploy" } })
+      .reply(200, { auth: { client_token: CHILD, accessor: "acc-task-1", policies: ["agent", "default"], lease_duration: 900, renewable: false } });
+    // KV values are static: read with the app's token. The lease is taken with the child token, so it is the child's.
+    vault().get("/v1/secret/data/pulumi/prod-write").reply(200, kvReply({ token: SECRETS.prodWrite }));
+    const dyn = nock(VAULT, { reqheaders: { "x-vault-token": CHILD } }).get("/v1/database/creds/prod-owner").reply(200, dynReply("prod-owner", "L-child", { username: SECRETS.ownerUser, password: SECRETS.ownerPass }));
+    const issued = await rt.source.forTask(r);
+    expect(create.isDone() && dyn.isDone()).toBe(true);
+    expect(issued.env).toEqual({ PULUMI_ACCESS_TOKEN: SECRETS.prodWrite, PGUSER: SECRETS.ownerUser, PGPASSWORD: SECRETS.ownerPass });
+    expect((await audited(r.taskId)).find((a) => a.action === "credentials.issued")?.detail).toMatchObject({ token_ttl_seconds: 900, leases: ["database/creds/prod-owner/L-child"] });
+
+    vault().put("/v1/sys/leases/revoke", { lease_id: "database/creds/prod-owner/L-child" }).reply(204);
+    const revokeToken = vault().post("/v1/auth/token/revoke-accessor", { accessor: "acc-task-1" }).reply(204);
+    await issued.release();
+    expect(revokeToken.isDone()).toBe(true);
+    for (const l of logs) expect(l).not.toContain(CHILD);
+  });
+
+  it("control: without task_tokens (or with KV values only), the app's own token reads, and no token is made", async () => {
+    const rt = await startVault();
+    vault().get("/v1/secret/data/pulumi/prod-read").reply(200, kvReply({ token: SECRETS.prodRead }));
+    vault().get("/v1/database/creds/prod-readonly").reply(200, dynReply("prod-readonly", "L-app", { username: SECRETS.roUser }));
+    await rt.source.forTask({ ...req(), ttlSeconds: 1800 });
+
+    const rt2 = await startWithTokens();
+    // The `*` preview set is KV only: nothing to bind to a token's life.
+    vault().get("/v1/secret/data/pulumi/default-read").reply(200, kvReply({ token: SECRETS.defaultRead }));
+    expect((await rt2.source.forTask({ ...req({ stack: "other" }), ttlSeconds: 1800 })).env).toEqual({ PULUMI_ACCESS_TOKEN: SECRETS.defaultRead });
+  });
+
+  it("the app's policy refuses auth/token/create: the task gets nothing, and the error says which capability is missing", async () => {
+    const rt = await startWithTokens();
+    vault().post("/v1/auth/token/create").reply(403, { errors: ["1 error occurred:\n\t* permission denied\n\n"] });
+    const dyn = vault().get("/v1/database/creds/prod-owner").reply(200, dynReply("prod-owner", "L-never", { username: SECRETS.ownerUser }));
+    await expect(rt.source.forTask({ ...req({ kind: "deploy" }), ttlSeconds: 900 })).rejects.toThrow(/cannot create the task's Vault token \(vault\.task_tokens; the app's policy needs "update" on auth\/token\/create\)/);
+    expect(dyn.isDone()).toBe(false);
+    nock.cleanAll();
   });
 });

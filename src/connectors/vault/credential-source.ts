@@ -22,6 +22,9 @@ export interface VaultApi {
   read(path: string): Promise<unknown>;
   revokeLease(leaseId: string): Promise<void>;
   revokePrefix(prefix: string): Promise<void>;
+  createChildToken(r: { ttlSeconds: number; meta: Record<string, string> }): Promise<{ token: string; accessor: string }>;
+  readAs(token: string, path: string): Promise<unknown>;
+  revokeAccessor(accessor: string): Promise<void>;
 }
 
 export interface VaultCredentialSourceOptions {
@@ -29,6 +32,8 @@ export interface VaultCredentialSourceOptions {
   config: Pick<CredentialsConfig, "stacks">;
   db: Db;
   log: Logger;
+  /** `vault.task_tokens`: a task's dynamic secrets are read with a child token that dies at the task's lifetime (CredentialRequest.ttlSeconds). */
+  taskTokens?: boolean;
 }
 
 export interface RecoveryResult {
@@ -63,12 +68,14 @@ export class VaultCredentialSource implements CredentialSource {
   readonly #config: Pick<CredentialsConfig, "stacks">;
   readonly #db: Db;
   readonly #log: Logger;
+  readonly #taskTokens: boolean;
 
   constructor(opts: VaultCredentialSourceOptions) {
     this.#vault = opts.vault;
     this.#config = opts.config;
     this.#db = opts.db;
     this.#log = opts.log;
+    this.#taskTokens = opts.taskTokens ?? false;
   }
 
   async forTask(req: CredentialRequest): Promise<IssuedCredentials> {
@@ -76,9 +83,16 @@ export class VaultCredentialSource implements CredentialSource {
     const set = stackCredentials(this.#config, req.stack, req.reviewOf)?.[req.kind] ?? {};
     const env: Record<string, string> = {};
     const issued: LeaseRef[] = [];
+    const reads = groupReads(set);
+    // Vault itself ends the task's dynamic credentials at its lifetime: they belong to a child token that dies then.
+    const child = this.#taskTokens && req.ttlSeconds && reads.some((r) => r.source === "dynamic") ? await this.#childToken(req, req.ttlSeconds) : null;
+    const endChild = async () => {
+      if (!child) return;
+      await this.#vault.revokeAccessor(child.accessor).catch((err: Error) => this.#log.warn({ err: err.message, task: req.taskId }, "could not revoke the task's Vault token; it expires by itself"));
+    };
     try {
-      for (const read of groupReads(set)) {
-        const body = await this.#read(read);
+      for (const read of reads) {
+        const body = await this.#read(read, read.source === "dynamic" ? child?.token : undefined);
         let values: unknown;
         if (read.source === "dynamic") {
           const lease = await this.#recordLease(req, read, body);
@@ -92,12 +106,14 @@ export class VaultCredentialSource implements CredentialSource {
     } catch (err) {
       // Nothing half-issued stays alive: what was leased before the failure goes back now.
       await this.#release(issued);
+      await endChild();
       throw err;
     }
-    await this.#audit(req, "credentials.issued", { variables: Object.keys(env).sort(), paths: [...new Set(groupReads(set).map((r) => r.path))], leases: issued.map((l) => l.leaseId) });
+    await this.#audit(req, "credentials.issued", { variables: Object.keys(env).sort(), paths: [...new Set(reads.map((r) => r.path))], leases: issued.map((l) => l.leaseId), ...(child ? { token_ttl_seconds: req.ttlSeconds } : {}) });
     let released: Promise<void> | null = null;
     const release = async () => {
       await this.#release(issued);
+      await endChild();
       if (issued.length) await this.#audit(req, "credentials.revoked", { leases: issued.map((l) => l.leaseId) });
     };
     return { env, release: () => (released ??= release()) };
@@ -161,9 +177,19 @@ export class VaultCredentialSource implements CredentialSource {
     return result;
   }
 
-  async #read(read: Read): Promise<unknown> {
+  /** The task's child token; refused (the app's policy lacks `auth/token/create`), the task gets nothing. */
+  async #childToken(req: CredentialRequest, ttlSeconds: number): Promise<{ token: string; accessor: string }> {
     try {
-      return await this.#vault.read(read.path);
+      return await this.#vault.createChildToken({ ttlSeconds, meta: { task: req.taskId, repo: req.repo, stack: req.stack, kind: req.kind } });
+    } catch (err) {
+      const first = Object.keys(stackCredentials(this.#config, req.stack, req.reviewOf)?.[req.kind] ?? {})[0] ?? null;
+      throw new CredentialError(`cannot create the task's Vault token (vault.task_tokens; the app's policy needs "update" on auth/token/create): ${(err as Error).message}`, first, "auth/token/create", { cause: err });
+    }
+  }
+
+  async #read(read: Read, token?: string): Promise<unknown> {
+    try {
+      return await (token ? this.#vault.readAs(token, read.path) : this.#vault.read(read.path));
     } catch (err) {
       throw new CredentialError(`${varNames(read)}: cannot read ${read.path}: ${(err as Error).message}`, read.vars[0]!.name, read.path, { cause: err });
     }

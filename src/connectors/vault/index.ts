@@ -73,7 +73,7 @@ export async function credentialSourceFromConfig(config: CredentialsConfig, deps
     }
     deps.log.error({ vault: session.address, err: err.message }, "Vault is unavailable at start-up; tasks needing credentials fail until it is back");
   }
-  const source = new VaultCredentialSource({ vault: session, config, db: deps.db, log: deps.log });
+  const source = new VaultCredentialSource({ vault: session, config, db: deps.db, log: deps.log, taskTokens: v.task_tokens });
   const health =
     deps.healthIntervalSeconds === undefined
       ? null

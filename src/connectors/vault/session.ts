@@ -174,6 +174,32 @@ export class VaultSession {
     return this.#authed(`${method} ${path}`, () => this.#api.request({ path: path.startsWith("/") ? path : `/${path}`, method, ...(body !== undefined ? { json: body } : {}) }));
   }
 
+  /**
+   * A child token of the app's for one task (`auth/token/create`): not renewable, dead after
+   * `ttlSeconds` (explicit max TTL), and every lease read with it is revoked by Vault when it
+   * dies — a worker that crashed cannot leave a task's dynamic credentials alive past that.
+   */
+  async createChildToken(r: { ttlSeconds: number; meta: Record<string, string> }): Promise<{ token: string; accessor: string }> {
+    const ttl = `${r.ttlSeconds}s`;
+    const res = (await this.#authed("create a task token", () =>
+      this.#api.request({ path: "/auth/token/create", method: "POST", json: { ttl, explicit_max_ttl: ttl, renewable: false, display_name: "task", meta: r.meta } }),
+    )) as { auth?: { client_token?: unknown; accessor?: unknown } } | null;
+    const token = res?.auth?.client_token;
+    const accessor = res?.auth?.accessor;
+    if (typeof token !== "string" || !token || typeof accessor !== "string" || !accessor) throw new VaultError("auth/token/create answered without a token and accessor");
+    return { token, accessor };
+  }
+
+  /** GET <path> with another token (a task's child token); the whole response body. */
+  readAs(token: string, path: string): Promise<unknown> {
+    return this.#authed(`read ${path}`, () => this.#api.request({ path: `/${path.replace(/^\/+/, "")}`, method: "GET", headers: { "X-Vault-Token": token } }));
+  }
+
+  /** POST auth/token/revoke-accessor: ends a task token and, with it, its leases. */
+  async revokeAccessor(accessor: string): Promise<void> {
+    await this.#authed("revoke a task token", () => this.#api.request({ path: "/auth/token/revoke-accessor", method: "POST", json: { accessor } }));
+  }
+
   /** PUT sys/leases/revoke. */
   async revokeLease(leaseId: string): Promise<void> {
     await this.#authed(`revoke lease ${leaseId}`, () => this.#api.revoke({ lease_id: leaseId }));
