@@ -40,6 +40,7 @@ import { releaseDependents } from "./dependents.js";
 import type { StepResult } from "../domain/steps.js";
 import type { TaskJobData } from "../connectors/queues.js";
 import { CredentialLifetimeError } from "./task-errors.js";
+import { describeTier } from "../approval/tiers.js";
 
 const NEEDS_ATTENTION =
   "the worker running this deploy stopped while it was applying. The stack may be partly updated, so it is not retried automatically: check the stack (e.g. `pulumi refresh`), then preview again and deploy the new plan";
@@ -109,7 +110,7 @@ async function processDeploy(job: Job<TaskJobData>, deps: AppDeps, opts: TaskRun
   // can stop it from any process (Redis pub/sub), even before the apply has begun.
   const breakGlass = deps.cancellation?.watch(found.task.id);
   try {
-    await runDeploy(deps, gh, r, workflow, found.task, deploy, started, opts, log, breakGlass?.signal);
+    await runDeploy(deps, gh, r, workflow, found.task, deploy, started, opts, log, breakGlass?.signal, describeTier(tier));
   } finally {
     breakGlass?.release();
   }
@@ -126,6 +127,7 @@ async function runDeploy(
   opts: TaskRunOptions,
   log: AppDeps["log"],
   breakGlassSignal: AbortSignal | undefined,
+  tierRule: string,
 ): Promise<void> {
   const found = { task: foundTask };
   const task = (await claimTask(deps.db, found.task.id)) ?? found.task;
@@ -135,7 +137,7 @@ async function runDeploy(
   const what = deploy.kind === "branch" && workflow.config.branch ? mainlineTitle(workflow.config.branch) : "Deploy";
   const ctx: StartedApply = { deps, gh, repo: r, target, workflow, task, deploy: started, stack, logUrl, what, log };
   const step: StepResult = { name: "deploy", status: "running", exitCode: null, durationMs: null, outputTail: "", truncated: false };
-  await deps.writes.checkRun(target, task.id, { status: "in_progress", startedAt: new Date().toISOString(), output: { title: `${what} of ${stack.name} running`, summary: `Applying plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(deploy.head_sha))}.` } }, { cls: "progress" });
+  await deps.writes.checkRun(target, task.id, { status: "in_progress", startedAt: new Date().toISOString(), output: { title: `${what} of ${stack.name} running`, summary: `Applying plan ${code(deploy.plan_hash.slice(7, 19))} at ${code(shortSha(deploy.head_sha))}.\n\nTrust tier: ${tierRule}.` } }, { cls: "progress" });
 
   // Merge first (per stack): the merge commit is what gets applied, once it plans the same.
   const mergeFirst = deploy.kind === "deploy" && stack.gate.mode === "merge-then-deploy";

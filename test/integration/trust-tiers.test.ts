@@ -129,6 +129,8 @@ describe("trust tiers", () => {
       expect((await completed("agent/deploy (app)", sha)).body).toMatchObject({ conclusion: "success" });
       const { rows } = await f.db.query("SELECT detail->>'tier' AS tier, detail->>'allowed' AS allowed FROM audit_log WHERE action = 'gate.evaluated' AND pr_number = $1 ORDER BY id", [number]);
       expect(rows).toEqual([{ tier: "builder", allowed: "false" }, { tier: "builder", allowed: "true" }]);
+      // The deploy's check run names the tier it runs under.
+      expect(gh.calls.filter((c) => /check-runs/.test(c.path)).some((c) => JSON.stringify(c.body ?? {}).includes("Trust tier: builder (T2), assigned to stack `octo-org/tiers:app`"))).toBe(true);
       // Every audit row of the deploy task, from its claim on, carries the tier it ran under.
       const taskRows = () =>
         f.db.query<{ action: string; tier: string | null }>("SELECT action, detail->>'tier' AS tier FROM audit_log WHERE task_id = (SELECT task_id FROM deploys WHERE repo = $1 AND pr_number = $2) ORDER BY id", [REPO, number]);
