@@ -58,11 +58,11 @@ describe("trust tiers", () => {
   const lastReply = (number: number) => gh.find("POST", new RegExp(`/issues/${number}/comments$`)).map((c) => String(c.body!.body)).filter((b) => !b.startsWith("<!-- pr-infra-agent")).at(-1) ?? "";
   const checkRunOf = (c: RecordedCall) => gh.checkRuns.get(Number(c.path.split("/").pop()));
   const completed = (name: string, sha: string) => gh.waitFor((c) => isCheckRunCompleted(c) && checkRunOf(c)?.name === name && checkRunOf(c)?.head_sha === sha, name, 60_000);
-  async function previewedPr() {
+  async function previewedPr(deployScript = "#!/bin/sh\necho deployed\n") {
     // A merged PR's lock goes with its `closed` webhook, which these tests do not send.
     await f.db.query("DELETE FROM stack_locks WHERE repo = $1", [REPO]);
     const number = ++pr;
-    const sha = await f.git.commit(REPO, { "app/plan.txt": `plan: release ${number}\n`, "app/deploy.sh": exe("#!/bin/sh\necho deployed\n") }, `pr ${number}`);
+    const sha = await f.git.commit(REPO, { "app/plan.txt": `plan: release ${number}\n`, "app/deploy.sh": exe(deployScript) }, `pr ${number}`);
     gh.pulls.set(number, { headSha: sha, author: "bob" });
     await say(number, "/agent preview app", "bob");
     await completed("agent/preview (app)", sha);
@@ -190,14 +190,9 @@ describe("trust tiers", () => {
 
   it("a deploy stopped at its tier's credential lifetime while applying is handed to a human (NEEDS_ATTENTION, not merged); the default tier's same apply finishes (control)", async () => {
     const slowPr = async () => {
-      await f.db.query("DELETE FROM stack_locks WHERE repo = $1", [REPO]);
-      const number = ++pr;
-      const sha = await f.git.commit(REPO, { "app/plan.txt": `plan: release ${number}\n`, "app/deploy.sh": exe("#!/bin/sh\necho applying\nsleep 5\necho deployed\n") }, `pr ${number}`);
-      gh.pulls.set(number, { headSha: sha, author: "bob" });
-      await say(number, "/agent preview app", "bob");
-      await completed("agent/preview (app)", sha);
-      await say(number, "/approve", "carol");
-      return { number, sha };
+      const previewed = await previewedPr("#!/bin/sh\necho applying\nsleep 5\necho deployed\n");
+      await say(previewed.number, "/approve", "carol");
+      return previewed;
     };
     // Control: carol (executor, 15 min) deploys; the 5 s apply finishes and the PR is merged.
     const control = await slowPr();
