@@ -38,6 +38,8 @@ export interface BudgetEvent {
 const VIOLATIONS: ReadonlySet<BudgetEvent["kind"]> = new Set(["integrity", "break-glass"]);
 
 export interface BudgetState {
+  /** A stack's own budget, or its repository's (every stack's errors together, its own limits). */
+  scope: "stack" | "repository";
   limits: BudgetLimits;
   total: number;
   violations: number;
@@ -53,7 +55,7 @@ export interface BudgetState {
 }
 
 /** The budget now: the events within the window after the last reset (the caller passes only those). */
-export function evaluateBudget(events: readonly BudgetEvent[], limits: BudgetLimits, now: Date): BudgetState {
+export function evaluateBudget(events: readonly BudgetEvent[], limits: BudgetLimits, now: Date, scope: BudgetState["scope"] = "stack"): BudgetState {
   const since = now.getTime() - limits.windowSeconds * 1000;
   const inWindow = events.filter((e) => e.at.getTime() > since && e.at.getTime() <= now.getTime());
   const total = inWindow.length;
@@ -74,6 +76,7 @@ export function evaluateBudget(events: readonly BudgetEvent[], limits: BudgetLim
   const exhausted = why.length > 0;
   const oldest = inWindow.reduce<Date | null>((min, e) => (min === null || e.at < min ? e.at : min), null);
   return {
+    scope,
     limits,
     total,
     violations,
@@ -92,5 +95,14 @@ export function describeBudget(s: BudgetState): string {
   const parts = [Number.isFinite(s.limits.maxTotalErrors) ? `${s.total} of ${s.limits.maxTotalErrors} errors in ${window}` : `${s.total} error${s.total === 1 ? "" : "s"} in ${window}`];
   if (s.repeated) parts.push(`${s.repeated.count} × '${s.repeated.label}'`);
   if (s.violations) parts.push(`${s.violations} procedure violation${s.violations === 1 ? "" : "s"}`);
-  return parts.join("; ");
+  return `${s.scope === "repository" ? "the repository's: " : ""}${parts.join("; ")}`;
+}
+
+/**
+ * The budget a deploy answers to: the stack's own, unless only its repository's is exhausted
+ * (errors spread over stacks — a shared module failing everywhere — that no one stack's budget sees).
+ */
+export function bindingBudget(stack: BudgetState | null, repository: BudgetState | null): BudgetState | null {
+  if (repository?.exhausted && !stack?.exhausted) return repository;
+  return stack ?? repository;
 }

@@ -620,7 +620,7 @@ function errorBudget(policy: GatePolicy, facts: GateFacts, budget: BudgetState, 
   if (!budget.exhausted) return met(id, used);
   const until = budget.frees ? ` until ${budget.frees.toISOString().replace(/\.\d+Z$/, "Z")}, when its oldest error leaves the window, or until an operator resets it` : "";
   const detail = `exhausted — ${used} (${budget.why.join("; ")})`;
-  if (budget.limits.onExhausted === "freeze") return unmet(id, detail, `Deploys of ${facts.stack} are frozen${until}. Rollbacks still work: /agent rollback ${facts.stack}.`);
+  if (budget.limits.onExhausted === "freeze") return unmet(id, detail, `Deploys ${budget.scope === "repository" ? "in this repository" : `of ${facts.stack}`} are frozen${until}. Rollbacks still work: /agent rollback ${facts.stack}.`);
   const need = Math.max(0, Math.ceil(Number.isFinite(policy.requiredApprovals) ? policy.requiredApprovals : 0)) + 1;
   const maintainer = counted.find((c) => hasAtLeast(facts.permissions[c.login] ?? "none", "maintain"));
   if (counted.length >= need && maintainer) return met(id, `${detail}; ${counted.length} of ${need} approvals, @${maintainer.login} a maintainer`);

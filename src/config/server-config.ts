@@ -127,6 +127,11 @@ export const ServerEnvSchema = z.object({
   /** Procedure violations (plan-integrity failures, deploys break-glass stopped) within the window. */
   ERROR_BUDGET_MAX_VIOLATIONS: intFrom(1, 0, 1000),
   ERROR_BUDGET_WINDOW_SECONDS: intFrom(7 * 86_400, 60, 90 * 86_400),
+  /** A repository's budget: every stack's errors together, within the same window (0: that limit off; all 0: off). */
+  ERROR_BUDGET_REPO_MAX_TOTAL: intFrom(20, 0, 10_000),
+  /** The same error across the repository's stacks (a shared module failing everywhere). */
+  ERROR_BUDGET_REPO_MAX_SAME: intFrom(3, 0, 10_000),
+  ERROR_BUDGET_REPO_MAX_VIOLATIONS: intFrom(2, 0, 10_000),
   /** What an exhausted budget does: one more approval, from a maintainer, or no deploys at all (rollbacks always work). */
   ERROR_BUDGET_ON_EXHAUSTED: z.enum(["extra-approval", "freeze"], { error: "must be `extra-approval` or `freeze`" }).default("extra-approval"),
   /** Trust tiers' credential lifetimes in seconds, over the seed's (`executor=900,builder=1800`): a task holding credentials is stopped past its tier's. */
@@ -249,6 +254,8 @@ export interface ServerConfig {
   defaultPhase: "observe" | "suggest" | "act";
   /** Error budgets; null: off (every limit 0). */
   errorBudget: BudgetLimits | null;
+  /** ERROR_BUDGET_REPO_*: the repository's budget (null: off). */
+  repoErrorBudget: BudgetLimits | null;
   /** Review stacks: the server's cost-guard ceiling, the sweep interval, the start-up reaper. */
   review: { maxLive: number; sweepSeconds: number; reapOnStart: boolean };
   comments: { maxContinuations: number; stickyUpdateIntervalMs: number };
@@ -418,6 +425,10 @@ export function loadServerConfig(source: NodeJS.ProcessEnv = process.env): Serve
     errorBudget:
       env.ERROR_BUDGET_MAX_TOTAL || env.ERROR_BUDGET_MAX_SAME || env.ERROR_BUDGET_MAX_VIOLATIONS
         ? { maxTotalErrors: env.ERROR_BUDGET_MAX_TOTAL || Infinity, maxSameErrorRepeats: env.ERROR_BUDGET_MAX_SAME || Infinity, maxProcedureViolations: env.ERROR_BUDGET_MAX_VIOLATIONS || Infinity, windowSeconds: env.ERROR_BUDGET_WINDOW_SECONDS, onExhausted: env.ERROR_BUDGET_ON_EXHAUSTED }
+        : null,
+    repoErrorBudget:
+      env.ERROR_BUDGET_REPO_MAX_TOTAL || env.ERROR_BUDGET_REPO_MAX_SAME || env.ERROR_BUDGET_REPO_MAX_VIOLATIONS
+        ? { maxTotalErrors: env.ERROR_BUDGET_REPO_MAX_TOTAL || Infinity, maxSameErrorRepeats: env.ERROR_BUDGET_REPO_MAX_SAME || Infinity, maxProcedureViolations: env.ERROR_BUDGET_REPO_MAX_VIOLATIONS || Infinity, windowSeconds: env.ERROR_BUDGET_WINDOW_SECONDS, onExhausted: env.ERROR_BUDGET_ON_EXHAUSTED }
         : null,
     review: { maxLive: env.REVIEW_MAX_LIVE, sweepSeconds: env.REVIEW_SWEEP_SECONDS, reapOnStart: env.REVIEW_REAP_ON_START === "true" },
     comments: { maxContinuations: env.COMMENT_MAX_CONTINUATIONS, stickyUpdateIntervalMs: env.STICKY_UPDATE_INTERVAL_MS },

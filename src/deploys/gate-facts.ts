@@ -17,7 +17,7 @@ import { getTask, latestPreviewOf, type TaskRow, type WorkflowRow } from "../con
 import type { AppDeps } from "../deps.js";
 import type { PreviewOutcome } from "../plan/types.js";
 import type { EnvironmentFacts } from "../approval/environment.js";
-import { stackBudget } from "../ops/error-budget.js";
+import { deployBudget } from "../ops/error-budget.js";
 import { decideAutoApply, type AutoApply } from "../approval/phase.js";
 import type { BudgetState } from "../approval/error-budget.js";
 import { repoPhase } from "../connectors/store/phases.js";
@@ -133,7 +133,7 @@ export async function gatherFacts(s: GateSubject, stack: ResolvedStack, policy: 
   const lock = full ? await getStackLock(db, s.repoFullName, stack.name) : null;
   const behind = full && policy.require.undiverged ? await behindBy(s.gh, s.repo, pull.baseRef, pull.headSha) : 0;
   // The stack's error budget (off when the server sets no limits): exhausted, deploys lose autonomy.
-  const budget = full && s.deps.config.errorBudget ? await stackBudget(db, s.repoFullName, stack.name, s.deps.config.errorBudget, s.deps.metrics) : null;
+  const budget = full ? await deployBudget(db, s.repoFullName, stack.name, { stack: s.deps.config.errorBudget, repository: s.deps.config.repoErrorBudget }, s.deps.metrics) : null;
   // The deploy's trust tier (the lowest of its requester's, the repository's and the stack's).
   const tier = full && s.actor ? await tierOf(db, { actor: s.actor, repo: s.repoFullName, stack: stack.name, fork: pull.headRepoFullName !== pull.baseRepoFullName, teams: membershipIn(s.gh, s.repoFullName, s.actor) }, s.deps.config.defaultTier) : null;
   return {
@@ -214,7 +214,7 @@ export function withEnvironmentTeams(policy: GatePolicy, environment: Environmen
 export async function mainlineRequirements(deps: AppDeps, workflow: WorkflowRow, task: TaskRow, stack: ResolvedStack): Promise<{ approvals: number; auto: AutoApply | null; budget: BudgetState | null }> {
   const branch = workflow.config.branch!;
   const floor = deps.config.gate.minApprovals;
-  const budget = deps.config.errorBudget && branch.purpose !== "rollback" && branch.purpose !== "drift" ? await stackBudget(deps.db, workflow.repo, stack.name, deps.config.errorBudget, deps.metrics) : null;
+  const budget = branch.purpose !== "rollback" && branch.purpose !== "drift" ? await deployBudget(deps.db, workflow.repo, stack.name, { stack: deps.config.errorBudget, repository: deps.config.repoErrorBudget }, deps.metrics) : null;
   if (branch.purpose !== "act") return { approvals: Math.max(branch.approvals, floor), auto: null, budget };
   const phase = await repoPhase(deps.db, workflow.repo, deps.config.defaultPhase);
   const auto: AutoApply = phase.phase !== "act" ? { apply: false, why: `the repository is in \`${phase.phase}\` now, not \`act\`` } : decideAutoApply({ plan: task.plan, decision: task.policy, budgetExhausted: budget?.exhausted ?? false });

@@ -21,7 +21,7 @@ import { branchRef } from "../connectors/branch-ref.js";
 import { filesUnder, type GitHub, type RepoRef } from "../connectors/github.js";
 import { objectId, objectKeys } from "../connectors/outbox/store.js";
 import { loadDiagnoseSettings } from "../diagnose/repo-settings.js";
-import { stackBudget } from "../ops/error-budget.js";
+import { repositoryBudget, stackBudget } from "../ops/error-budget.js";
 import { describeBudget } from "../approval/error-budget.js";
 import type { AppDeps } from "../deps.js";
 import type { DiagnoseRuntime } from "../diagnose/runtime.js";
@@ -143,17 +143,24 @@ export async function processDiagnose(job: Job<DiagnoseJobData>, deps: AppDeps):
 
   // Error budgets of the stacks in view that have errors in their window (a demoted stack explains a blocked deploy).
   const limits = deps.config.errorBudget;
+  const repoLimits = deps.config.repoErrorBudget;
   const budgetStacks = [...new Set([...(data.stack ? [data.stack] : []), ...runs.map((r) => r.stack), ...failures.map((f) => f.stack)])].slice(0, 20);
-  const budgets = limits
-    ? await section(notes, "error budgets", [] as Array<{ stack: string; summary: string; exhausted: boolean }>, async () => {
-        const out: Array<{ stack: string; summary: string; exhausted: boolean }> = [];
-        for (const stack of budgetStacks) {
-          const b = await stackBudget(deps.db, data.repo, stack, limits, deps.metrics);
-          if (b.total > 0) out.push({ stack, summary: describeBudget(b), exhausted: b.exhausted });
-        }
-        return out;
-      }, log)
-    : [];
+  const budgets =
+    limits || repoLimits
+      ? await section(notes, "error budgets", [] as Array<{ stack: string; summary: string; exhausted: boolean }>, async () => {
+          const out: Array<{ stack: string; summary: string; exhausted: boolean }> = [];
+          if (limits) {
+            for (const stack of budgetStacks) {
+              const b = await stackBudget(deps.db, data.repo, stack, limits, deps.metrics);
+              if (b.total > 0) out.push({ stack, summary: describeBudget(b), exhausted: b.exhausted });
+            }
+          }
+          // The repository's, named as its metric's stack label.
+          const all = repoLimits ? await repositoryBudget(deps.db, data.repo, repoLimits, deps.metrics) : null;
+          if (all && all.total > 0) out.push({ stack: "*", summary: describeBudget(all), exhausted: all.exhausted });
+          return out;
+        }, log)
+      : [];
 
   const report: DiagnosticReport = {
     repo: data.repo,

@@ -6,7 +6,7 @@
  * normalisation the diagnostics use).
  */
 import { createHash } from "node:crypto";
-import { evaluateBudget, type BudgetEvent, type BudgetLimits, type BudgetState } from "../approval/error-budget.js";
+import { bindingBudget, evaluateBudget, type BudgetEvent, type BudgetLimits, type BudgetState } from "../approval/error-budget.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import type { Db } from "../connectors/store/db.js";
 import { normaliseLog } from "../diagnose/log-text.js";
@@ -61,27 +61,28 @@ function eventOf(r: Row): BudgetEvent {
   }
 }
 
-/** When the stack's budget was last reset (an operator, with a reason), or null. */
-async function lastReset(db: Db, repo: string, stack: string): Promise<Date | null> {
-  const res = await db.query<{ at: Date | null }>("SELECT max(at) AS at FROM audit_log WHERE repo = $1 AND action = 'budget.reset' AND detail->>'stack' = $2", [repo, stack]);
+/** When the stack's budget (null: the repository's) was last reset (an operator, with a reason), or null. */
+async function lastReset(db: Db, repo: string, stack: string | null): Promise<Date | null> {
+  const res = await db.query<{ at: Date | null }>("SELECT max(at) AS at FROM audit_log WHERE repo = $1 AND action = 'budget.reset' AND detail->>'stack' IS NOT DISTINCT FROM $2", [repo, stack]);
   return res.rows[0]?.at ?? null;
 }
 
-/** The stack's budget events within the window (after its last reset). */
-export async function budgetEvents(db: Db, repo: string, stack: string, limits: BudgetLimits, now: Date = new Date()): Promise<BudgetEvent[]> {
+/** The budget events of a stack (null: of every stack of the repository) within the window, after its last reset. */
+export async function budgetEvents(db: Db, repo: string, stack: string | null, limits: BudgetLimits, now: Date = new Date()): Promise<BudgetEvent[]> {
   const windowStart = new Date(now.getTime() - limits.windowSeconds * 1000);
   const reset = await lastReset(db, repo, stack);
   const since = reset && reset > windowStart ? reset : windowStart;
   const res = await db.query<Row>(
     `SELECT action, detail, at FROM audit_log
-     WHERE repo = $1 AND at > $2 AND detail->>'stack' = $3 AND (
+     WHERE repo = $1 AND at > $2 AND ($3::text IS NULL OR detail->>'stack' = $3) AND (
        action IN ('deploy.failed', 'deploy.needs_attention')
        OR (action = 'rollback.finished' AND detail->>'outcome' = 'SUCCEEDED')
        OR (action = 'preview.succeeded' AND detail->'policy'->>'decision' = 'DENY')
        OR (action = 'preview.failed' AND detail->>'integrity_failed' = 'true'))
      UNION ALL
      SELECT action, detail, at FROM audit_log
-     WHERE action = 'break_glass.revoke' AND at > $2 AND detail->'running' @> jsonb_build_array(jsonb_build_object('repo', $1::text, 'stack', $3::text))
+     WHERE action = 'break_glass.revoke' AND at > $2
+       AND detail->'running' @> jsonb_build_array(CASE WHEN $3::text IS NULL THEN jsonb_build_object('repo', $1::text) ELSE jsonb_build_object('repo', $1::text, 'stack', $3::text) END)
      ORDER BY at`,
     [repo, since, stack],
   );
@@ -95,7 +96,21 @@ export async function stackBudget(db: Db, repo: string, stack: string, limits: B
   return state;
 }
 
-/** An operator's reset of a stack's budget (audited with the reason): errors before it no longer count. */
-export async function resetBudget(db: Db, r: { repo: string; stack: string; reason: string; by: string }): Promise<void> {
-  await appendAudit(db, { actor: r.by, action: "budget.reset", repo: r.repo, detail: { stack: r.stack, reason: r.reason } });
+/** The repository's budget now: every stack's errors against the repository's limits (published with stack "*"). */
+export async function repositoryBudget(db: Db, repo: string, limits: BudgetLimits, metrics?: Metrics, now: Date = new Date()): Promise<BudgetState> {
+  const state = evaluateBudget(await budgetEvents(db, repo, null, limits, now), limits, now, "repository");
+  metrics?.errorBudgetRemaining.set({ repo, stack: "*" }, state.remaining);
+  return state;
+}
+
+/** The budget a deploy of the stack answers to (src/approval/error-budget.ts bindingBudget); null: budgets are off. */
+export async function deployBudget(db: Db, repo: string, stack: string, limits: { stack: BudgetLimits | null; repository: BudgetLimits | null }, metrics?: Metrics): Promise<BudgetState | null> {
+  const own = limits.stack ? await stackBudget(db, repo, stack, limits.stack, metrics) : null;
+  const all = limits.repository ? await repositoryBudget(db, repo, limits.repository, metrics) : null;
+  return bindingBudget(own, all);
+}
+
+/** An operator's reset of a stack's budget (or, with no stack, the repository's; audited with the reason): errors before it no longer count there. */
+export async function resetBudget(db: Db, r: { repo: string; stack: string | null; reason: string; by: string }): Promise<void> {
+  await appendAudit(db, { actor: r.by, action: "budget.reset", repo: r.repo, detail: { ...(r.stack ? { stack: r.stack } : {}), reason: r.reason } });
 }

@@ -19,6 +19,9 @@ stacks:
   - name: db
     dir: app
     gate: { approvals: 1, require: { lock: false } }
+  - { name: a, dir: app, gate: { approvals: 1, require: { lock: false } } }
+  - { name: b, dir: app, gate: { approvals: 1, require: { lock: false } } }
+  - { name: c, dir: app, gate: { approvals: 1, require: { lock: false } } }
 steps:
   preview: ["cat", "plan.txt"]
   deploy: ["./deploy.sh"]
@@ -106,8 +109,10 @@ describe("error budgets", () => {
     const code = await budgetCommand(["reset", "--repo", REPO, "--stack", "db", "--reason", "the RDS maintenance window was announced late", "--as", "ops-oncall"], { db: f.app.deps.db, env: {} }, { stdout: (t) => out.push(t), stderr: (t) => out.push(t) });
     expect(code).toBe(0);
     expect(JSON.parse(out.join(""))).toMatchObject({ reset: true, exhausted: false, summary: "0 of 8 errors in 7 days", remaining: 8 });
-    const { rows: reset } = await f.db.query("SELECT actor, detail FROM audit_log WHERE action = 'budget.reset'");
+    const { rows: reset } = await f.db.query("SELECT actor, detail FROM audit_log WHERE action = 'budget.reset' AND repo = $1", [REPO]);
     expect(reset).toEqual([{ actor: "ops-oncall", detail: { stack: "db", reason: "the RDS maintenance window was announced late" } }]);
+    // The repository's budget (every stack's errors; the same error's limit is 3) is reset too, so the next test starts clean.
+    expect(await budgetCommand(["reset", "--repo", REPO, "--reason", "the RDS maintenance window was announced late", "--as", "ops-oncall"], { db: f.app.deps.db, env: {} }, { stdout: () => {}, stderr: () => {} })).toBe(0);
     const next = await approvedPr(working);
     await say(next.number, "/agent deploy db", "alice");
     expect(lastReply(next.number)).toMatch(/deploying `db` at `[0-9a-f]{7}`/);
@@ -136,5 +141,47 @@ describe("error budgets", () => {
     await say(last, "/agent rollback db", "alice");
     expect(lastReply(last)).toContain("applying the rollback of `db`");
     expect((await completed("agent/deploy (db)", good.mergeSha)).body).toMatchObject({ conclusion: "success" });
+  });
+
+  it("the repository's budget: the same error across stacks exhausts it though no stack's own is; a deploy of any stack then needs a maintainer (control: before that, it did not)", async () => {
+    const reset = (args: string[], out: string[] = []) => budgetCommand(["reset", "--repo", REPO, ...args, "--as", "ops-oncall"], { db: f.app.deps.db, env: {} }, { stdout: (t) => out.push(t), stderr: (t) => out.push(t) });
+    // The tests before left errors in the repository's budget: start clean.
+    expect(await reset(["--reason", "start of the shared-module test"])).toBe(0);
+    const deployOf = async (stack: string, script: { content: string; mode: number }) => {
+      await f.db.query("DELETE FROM stack_locks WHERE repo = $1", [REPO]);
+      const number = ++pr;
+      const sha = await f.git.commit(REPO, { "app/plan.txt": `plan: release ${number}\n`, "app/deploy.sh": script }, `pr ${number}`);
+      gh.pulls.set(number, { headSha: sha, author: "alice" });
+      await say(number, `/agent preview ${stack}`, "alice");
+      await completed(`agent/preview (${stack})`, sha);
+      await say(number, "/approve", "bob");
+      await say(number, `/agent deploy ${stack}`, "alice");
+      return { number, sha };
+    };
+    // A shared module breaks: the same error in a, then b; each stack has 1 error (its own limit is 2).
+    for (const [stack, k] of [["a", 11], ["b", 12]] as const) {
+      const { sha } = await deployOf(stack, failing(k));
+      expect((await completed(`agent/deploy (${stack})`, sha)).body).toMatchObject({ conclusion: "failure" });
+    }
+    // Control: the repository's budget (the same error's limit is 3) is not yet exhausted: c deploys on one writer's approval (and fails the same way).
+    const third = await deployOf("c", failing(13));
+    expect(lastReply(third.number)).toMatch(/deploying `c` at `[0-9a-f]{7}`/);
+    expect((await completed("agent/deploy (c)", third.sha)).body).toMatchObject({ conclusion: "failure" });
+
+    // ATTACK: a's own budget has 1 error, but the repository's is exhausted: one writer's approval is not enough.
+    const fix = await deployOf("a", working);
+    const blocked = lastReply(fix.number);
+    expect(blocked).toMatch(/- \[ \] Error budget — exhausted — the repository's: 3 of 20 errors in 7 days; 3 × 'Error: timeout after \d+s waiting for RDS instance db-[0-9a-f]+' \(the same error 3 times \(limit 3\)\)/);
+    expect(blocked).toContain("a deploy needs 2 approvals in all (1 now) and one of them from a maintainer");
+    await say(fix.number, "/approve", "carol");
+    await say(fix.number, "/agent deploy a", "alice");
+    expect((await completed("agent/deploy (a)", fix.sha)).body).toMatchObject({ conclusion: "success" });
+
+    // The operator resets the repository's budget (no --stack), audited.
+    const out: string[] = [];
+    expect(await reset(["--reason", "the shared module is fixed"], out)).toBe(0);
+    expect(JSON.parse(out.join(""))).toMatchObject({ stack: null, reset: true, exhausted: false, summary: "the repository's: 0 of 20 errors in 7 days" });
+    const { rows } = await f.db.query("SELECT detail FROM audit_log WHERE action = 'budget.reset' AND repo = $1 AND NOT detail ? 'stack' ORDER BY id DESC LIMIT 1", [REPO]);
+    expect(rows).toEqual([{ detail: { reason: "the shared module is fixed" } }]);
   });
 });

@@ -4,7 +4,7 @@
  * maintainer; or frozen), absent for applies that carry no budget (rollbacks).
  */
 import { describe, expect, it } from "vitest";
-import { describeBudget, evaluateBudget, SEED_BUDGET, type BudgetEvent, type BudgetLimits } from "../../src/approval/error-budget.js";
+import { bindingBudget, describeBudget, evaluateBudget, SEED_BUDGET, type BudgetEvent, type BudgetLimits } from "../../src/approval/error-budget.js";
 import { DEFAULT_GATE_POLICY, evaluateGate, type ApprovalCommand, type GateFacts } from "../../src/approval/gate.js";
 import { renderGateChecklist } from "../../src/render/gate.js";
 
@@ -81,6 +81,12 @@ describe("the gate with an error budget", () => {
     expect(r.requirements.find((x) => x.id === "error-budget")).toMatchObject({ met: true, detail: "1 of 8 errors in 7 days" });
   });
 
+  it("a frozen repository's budget names the repository, not the stack", () => {
+    const repo = evaluateBudget([failed(1), failed(2), failed(3)], { ...SEED_BUDGET, maxSameErrorRepeats: 3, onExhausted: "freeze" }, NOW, "repository");
+    expect(budgetReq(facts(repo, ["bob", "carol"]))).toMatchObject({ met: false, fix: expect.stringContaining("Deploys in this repository are frozen") });
+    expect(budgetReq(facts(repo, ["bob", "carol"]))?.detail).toMatch(/^exhausted — the repository's: 3 of 8 errors/);
+  });
+
   it("exhausted: one approval more than the stack needs, one of them a maintainer's", () => {
     // The usual single approval is not enough any more.
     const one = evaluateGate(DEFAULT_GATE_POLICY, facts(exhausted(), ["bob"]));
@@ -111,5 +117,27 @@ describe("the gate with an error budget", () => {
   it("no budget in the facts (budgets off, or a rollback): no requirement", () => {
     expect(budgetReq(facts(undefined, ["bob"]))).toBeUndefined();
     expect(evaluateGate(DEFAULT_GATE_POLICY, facts(null, ["bob"])).allowed).toBe(true);
+  });
+});
+
+describe("bindingBudget: the stack's own, unless only its repository's is exhausted", () => {
+  const now = new Date("2026-12-06T00:00:00Z");
+  const err = (sig: string, hoursAgo: number): BudgetEvent => ({ at: new Date(now.getTime() - hoursAgo * 3_600_000), kind: "deploy-failed", signature: sig, label: `Error ${sig}` });
+  const repoLimits: BudgetLimits = { ...SEED_BUDGET, maxTotalErrors: 20, maxSameErrorRepeats: 3, maxProcedureViolations: 2 };
+  const stackOk = evaluateBudget([err("x", 1)], SEED_BUDGET, now);
+  const stackOut = evaluateBudget([err("x", 1), err("x", 2)], SEED_BUDGET, now);
+  const repoOk = evaluateBudget([err("x", 1), err("x", 2)], repoLimits, now, "repository");
+  const repoOut = evaluateBudget([err("x", 1), err("x", 2), err("x", 3)], repoLimits, now, "repository");
+
+  it("picks the exhausted repository's over a stack within its own", () => {
+    expect(bindingBudget(stackOk, repoOut)).toBe(repoOut);
+    expect(describeBudget(repoOut)).toBe("the repository's: 3 of 20 errors in 7 days; 3 × 'Error x'");
+  });
+  it("otherwise the stack's (exhausted or not), or whichever exists", () => {
+    expect(bindingBudget(stackOk, repoOk)).toBe(stackOk);
+    expect(bindingBudget(stackOut, repoOut)).toBe(stackOut);
+    expect(bindingBudget(null, repoOk)).toBe(repoOk);
+    expect(bindingBudget(stackOk, null)).toBe(stackOk);
+    expect(bindingBudget(null, null)).toBeNull();
   });
 });

@@ -81,6 +81,7 @@ describe("loadServerConfig: defaults", () => {
       defaultTier: "executor",
       defaultPhase: "suggest",
       errorBudget: { maxTotalErrors: 8, maxSameErrorRepeats: 2, maxProcedureViolations: 1, windowSeconds: 604_800, onExhausted: "extra-approval" },
+      repoErrorBudget: { maxTotalErrors: 20, maxSameErrorRepeats: 3, maxProcedureViolations: 2, windowSeconds: 604_800, onExhausted: "extra-approval" },
       comments: { maxContinuations: 4, stickyUpdateIntervalMs: 3000 },
       gate: { approvalTtlSeconds: 86_400, minApprovals: 0 },
       adminToken: null,
