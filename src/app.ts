@@ -220,6 +220,8 @@ export async function startApp(config: ServerConfig, options: AppOptions = {}): 
             repoClient: async (o, r) => probot.auth((await (await probot.auth()).rest.apps.getRepoInstallation({ owner: o, repo: r })).data.id),
           })
       : null;
+  // A new key in use: its issue is answered now (the lock keeps it to one process), not at the next rotation tick.
+  if (keyWatch && keyNotice) keyWatch.onLoaded = () => void keyNotice().catch((err) => log.warn({ err }, "could not update the GitHub App key's rotation issue"));
 
   let server: Server | null = null;
   let port: number | null = null;

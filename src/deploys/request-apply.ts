@@ -6,6 +6,8 @@
  * preview) and says in data what happened; the caller turns the outcome into words. The deploy
  * job asks the same gate again just before it applies (src/deploys/apply-gate.ts).
  */
+import { recordTaskTier } from "../connectors/store/tiers.js";
+import type { TierName } from "../approval/tiers.js";
 import type { AuditAction } from "../domain/audit-actions.js";
 import { evaluateGate, type GatePolicy, type GateResult } from "../approval/gate.js";
 import type { ResolvedStack } from "../config/repo/resolve.js";
@@ -95,6 +97,9 @@ export async function requestApply(who: ApplyRequester, subject: ApplySubject): 
   const finishedAt = mainline ? null : subject.gathered.facts.preview?.finishedAt;
   // agent_approval_wait_seconds: from the preview's finish to this deploy being queued.
   if (finishedAt) who.deps.metrics?.approvalWait.observe(Math.max(0, (Date.now() - finishedAt.getTime()) / 1000));
+  // The tier the gate judged with is the task's until its claim resolves it again: its rows carry it from here.
+  const tier = !mainline ? subject.gathered.facts.tier?.name : undefined;
+  if (tier) await recordTaskTier(who.deps.db, enqueued.taskId, tier as TierName);
   await audit(
     "deploy.queued",
     { stack: stack.name, ...(mainline ? { kind: "branch" } : {}), head_sha: headSha, plan_hash: planHash, approved_by: gate.counted.map((a) => a.login) },

@@ -16,6 +16,7 @@ import { createComment, createIssue, updateIssue, type GitHub } from "../connect
 import { appKey, signAppJwt, type AppKey, type AppKeyRing } from "../connectors/github-app-key.js";
 import { appendAudit } from "../connectors/store/audit.js";
 import type { Db } from "../connectors/store/db.js";
+import { withAdvisoryLock } from "../connectors/store/workflows.js";
 import { githubKeyFromKv } from "../connectors/vault/github-key.js";
 import { GITHUB_KEY_LABEL, renderGithubKeyIssue, renderGithubKeyLoaded, renderGithubKeyTitle, type AppIdentity } from "../render/github-key.js";
 import type { Metrics } from "../web/metrics.js";
@@ -68,6 +69,8 @@ export class GithubKeyWatch {
   #lastFruitlessRecovery = 0;
   /** When the key in use was written (Vault metadata), for the rotation issue. */
   inUseCreatedAt: Date | null = null;
+  /** Called after a new key from Vault is taken into use (the rotation issue is closed then, not at the next job tick). */
+  onLoaded: (() => void) | null = null;
 
   constructor(deps: GithubKeyDeps) {
     this.#d = deps;
@@ -104,6 +107,7 @@ export class GithubKeyWatch {
       this.#publishAge(meta.createdAt);
       await this.#audit("rotation.github_key_loaded", { from: from.version, to: candidate.version, fingerprint_from: from.fingerprint, fingerprint_to: candidate.fingerprint, reason: "new version in Vault" });
       this.#d.log.info({ from: from.version, to: candidate.version, fingerprint: candidate.fingerprint }, "picked up a new GitHub App key from Vault");
+      this.onLoaded?.();
       return { kind: "loaded", from: from.version, to: candidate.version };
     } catch (err) {
       metrics?.secretRotationFailures.inc({ secret: GITHUB_APP_KEY_SECRET });
@@ -187,8 +191,16 @@ export interface GithubKeyNoticeDeps {
 
 export type NoticeOutcome = { kind: "none" } | { kind: "opened"; issue: number; version: number } | { kind: "closed"; issue: number; by: number };
 
-/** The rotation job's part for the GitHub App key: the issue before it is due, closed once a new key is in use here. */
-export async function noticeGithubKey(d: GithubKeyNoticeDeps, now: Date = new Date()): Promise<NoticeOutcome> {
+/**
+ * The rotation job's part for the GitHub App key: the issue before it is due, closed once a new
+ * key is in use here. Also run right after a process takes a new key into use; one process at a
+ * time (an advisory lock), so the issue is opened and closed once.
+ */
+export function noticeGithubKey(d: GithubKeyNoticeDeps, now: Date = new Date()): Promise<NoticeOutcome> {
+  return withAdvisoryLock(d.db, "rotation:github-app-key", 0, () => notice(d, now));
+}
+
+async function notice(d: GithubKeyNoticeDeps, now: Date): Promise<NoticeOutcome> {
   await d.watch.check();
   const createdAt = d.watch.inUseCreatedAt;
   if (!createdAt) return { kind: "none" };

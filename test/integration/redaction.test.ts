@@ -106,6 +106,6 @@ setTimeout(() => { console.log(t.slice(10)); process.exit(1); }, 50);
     const octal = [...Buffer.from(SECRET)].map((b) => b.toString(8).padStart(3, "0")).join("");
     for (const dump of [hex, hex.toUpperCase(), octal]) expect(squeezed).not.toContain(dump);
     // Preview tasks ask for preview credentials only.
-    expect(requests).toEqual([{ repo: REPO, stack: "prod", kind: "preview", taskId: expect.any(String), fork: false }]);
+    expect(requests).toEqual([{ repo: REPO, stack: "prod", kind: "preview", taskId: expect.any(String), fork: false, ttlSeconds: 900 }]);
   });
 });

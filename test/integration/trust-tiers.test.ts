@@ -131,7 +131,7 @@ describe("trust tiers", () => {
       expect(rows).toEqual([{ tier: "builder", allowed: "false" }, { tier: "builder", allowed: "true" }]);
       // The deploy's check run names the tier it runs under.
       expect(gh.calls.filter((c) => /check-runs/.test(c.path)).some((c) => JSON.stringify(c.body ?? {}).includes("Trust tier: builder (T2), assigned to stack `octo-org/tiers:app`"))).toBe(true);
-      // Every audit row of the deploy task, from its claim on, carries the tier it ran under.
+      // Every audit row of the deploy task, from its queueing on, carries the tier it was judged and ran under.
       const taskRows = () =>
         f.db.query<{ action: string; tier: string | null }>("SELECT action, detail->>'tier' AS tier FROM audit_log WHERE task_id = (SELECT task_id FROM deploys WHERE repo = $1 AND pr_number = $2) ORDER BY id", [REPO, number]);
       // The merge after the apply is audited after the check run completes.
@@ -139,9 +139,8 @@ describe("trust tiers", () => {
         const r = await taskRows();
         return r.rows.some((x) => x.action === "merge.succeeded") && r;
       }, "the deploy task's merge.succeeded row");
-      const fromClaim = task.rows.slice(task.rows.findIndex((r) => r.action === "deploy.claimed"));
-      expect(fromClaim.map((r) => r.action)).toEqual(expect.arrayContaining(["deploy.claimed", "deploy.started", "deploy.succeeded", "merge.succeeded"]));
-      expect(fromClaim.filter((r) => r.tier !== "builder")).toEqual([]);
+      expect(task.rows.map((r) => r.action)).toEqual(expect.arrayContaining(["deploy.queued", "deploy.claimed", "deploy.started", "deploy.succeeded", "merge.succeeded"]));
+      expect(task.rows.filter((r) => r.tier !== "builder")).toEqual([]);
     } finally {
       await tier(["--repo", REPO, "--stack", "app", "--tier", "default"]);
     }

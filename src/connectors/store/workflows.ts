@@ -357,18 +357,23 @@ export async function pendingDependents(db: Db, taskId: string): Promise<TaskRow
 }
 
 /** Serialises work on one PR's sticky comment across workers and replicas. */
-export async function withPrLock<T>(db: Db, repo: string, prNumber: number, fn: () => Promise<T>): Promise<T> {
+export function withPrLock<T>(db: Db, repo: string, prNumber: number, fn: () => Promise<T>): Promise<T> {
+  return withAdvisoryLock(db, repo, prNumber, fn);
+}
+
+/** Runs `fn` holding the session advisory lock (hashtext(name), n): one holder across workers and replicas. */
+export async function withAdvisoryLock<T>(db: Db, name: string, n: number, fn: () => Promise<T>): Promise<T> {
   const client = await db.connect();
   let lost: Error | undefined;
   const onLost = (err: Error) => (lost = err);
   client.on("error", onLost);
   try {
-    await client.query("SELECT pg_advisory_lock(hashtext($1), $2)", [repo, prNumber]);
+    await client.query("SELECT pg_advisory_lock(hashtext($1), $2)", [name, n]);
     try {
       return await fn();
     } finally {
       // A lost connection ended the session, and its advisory lock with it: nothing to unlock.
-      await client.query("SELECT pg_advisory_unlock(hashtext($1), $2)", [repo, prNumber]).catch((err: unknown) => {
+      await client.query("SELECT pg_advisory_unlock(hashtext($1), $2)", [name, n]).catch((err: unknown) => {
         if (!lost) throw err;
       });
     }
