@@ -8,9 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { staticCredentials } from "../../src/connectors/credentials.js";
-import { GitHubFake, isCheckRunCompleted, type RecordedCall } from "../helpers/github-fake.js";
+import { GitHubFake } from "../helpers/github-fake.js";
+import { prConversation } from "../helpers/conversation.js";
 import { executable as exe } from "../helpers/git-server.js";
-import { deliver, deploymentProtectionRulePayload, issueCommentPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
+import { deliver, deploymentProtectionRulePayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
 
 const REPO = "octo-org/environments";
 const TOKEN = "ghs_environmentsInstallationToken000024";
@@ -42,13 +43,7 @@ describe("GitHub environments", () => {
     await f.stop();
   });
 
-  async function say(number: number, body: string, login: string) {
-    const res = await deliver(f.app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), prNumber: number, body, login }));
-    await f.watcher.handled(res.id);
-  }
-  const lastReply = (number: number) => gh.find("POST", new RegExp(`/issues/${number}/comments$`)).map((c) => String(c.body!.body)).filter((b) => !b.startsWith("<!-- pr-infra-agent")).at(-1) ?? "";
-  const checkRunOf = (c: RecordedCall) => gh.checkRuns.get(Number(c.path.split("/").pop()));
-  const completed = (name: string, sha: string) => gh.waitFor((c) => isCheckRunCompleted(c) && checkRunOf(c)?.name === name && checkRunOf(c)?.head_sha === sha, name, 60_000);
+  const { say, lastReply, completed } = prConversation(() => f, () => gh, REPO);
   async function openPr(number: number) {
     // A merged PR's lock goes with its `closed` webhook, which these tests do not send.
     await f.db.query("DELETE FROM stack_locks WHERE repo = $1", [REPO]);

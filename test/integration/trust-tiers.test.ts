@@ -8,10 +8,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { staticCredentials, type CredentialRequest } from "../../src/connectors/credentials.js";
 import { tierCommand } from "../../src/ops/tier-cli.js";
-import { GitHubFake, isCheckRunCompleted, type RecordedCall } from "../helpers/github-fake.js";
+import { GitHubFake, isCheckRunCompleted } from "../helpers/github-fake.js";
+import { prConversation } from "../helpers/conversation.js";
 import { executable as exe } from "../helpers/git-server.js";
 import { until } from "../helpers/app-process.js";
-import { deliver, issueCommentPayload, startAppFixture, type AppFixture } from "../helpers/harness.js";
+import { startAppFixture, type AppFixture } from "../helpers/harness.js";
 
 const REPO = "octo-org/tiers";
 const TOKEN = "ghs_trustTiersInstallationToken0000000034";
@@ -51,13 +52,7 @@ describe("trust tiers", () => {
     const out: string[] = [];
     expect(await tierCommand(["set", ...args, "--reason", "test", "--as", "ops-oncall"], { db: f.app.deps.db, env: {} }, { stdout: (t) => out.push(t), stderr: (t) => out.push(t) }), out.join("")).toBe(0);
   }
-  async function say(number: number, body: string, login: string) {
-    const res = await deliver(f.app.port!, "issue_comment", issueCommentPayload({ repo: REPO, cloneUrl: f.git.cloneUrl(REPO), prNumber: number, body, login }));
-    await f.watcher.handled(res.id);
-  }
-  const lastReply = (number: number) => gh.find("POST", new RegExp(`/issues/${number}/comments$`)).map((c) => String(c.body!.body)).filter((b) => !b.startsWith("<!-- pr-infra-agent")).at(-1) ?? "";
-  const checkRunOf = (c: RecordedCall) => gh.checkRuns.get(Number(c.path.split("/").pop()));
-  const completed = (name: string, sha: string) => gh.waitFor((c) => isCheckRunCompleted(c) && checkRunOf(c)?.name === name && checkRunOf(c)?.head_sha === sha, name, 60_000);
+  const { say, lastReply, checkRunOf, completed } = prConversation(() => f, () => gh, REPO);
   async function previewedPr(deployScript = "#!/bin/sh\necho deployed\n") {
     // A merged PR's lock goes with its `closed` webhook, which these tests do not send.
     await f.db.query("DELETE FROM stack_locks WHERE repo = $1", [REPO]);
