@@ -10,7 +10,6 @@
  */
 import type { Logger } from "pino";
 import { githubKeyNoticeAction } from "../approval/rotation.js";
-import { secretAgeSeconds } from "../approval/rotation.js";
 import { GITHUB_APP_KEY_SECRET, type GithubAppKeyRotationConfig } from "../config/credentials-config.js";
 import { createComment, createIssue, updateIssue, type GitHub } from "../connectors/github.js";
 import { appKey, signAppJwt, type AppKey, type AppKeyRing } from "../connectors/github-app-key.js";
@@ -20,7 +19,7 @@ import { withAdvisoryLock } from "../connectors/store/workflows.js";
 import { githubKeyFromKv } from "../connectors/vault/github-key.js";
 import { GITHUB_KEY_LABEL, renderGithubKeyIssue, renderGithubKeyLoaded, renderGithubKeyTitle, type AppIdentity } from "../render/github-key.js";
 import type { Metrics } from "../web/metrics.js";
-import { kvMetadata, kvVersion, type KvApi } from "./rotation.js";
+import { kvMetadata, kvVersion, publishSecretAge, type KvApi } from "./rotation.js";
 
 /** GET /app with a JWT signed by `pem`: the app GitHub says the key belongs to; throws when GitHub refuses it. */
 export type IdentifyApp = (pem: string) => Promise<AppIdentity & { id: number }>;
@@ -166,8 +165,7 @@ export class GithubKeyWatch {
   #publishAge(createdAt: Date | null): void {
     if (!createdAt) return;
     this.inUseCreatedAt = createdAt;
-    this.#d.metrics?.secretAge.set({ secret: GITHUB_APP_KEY_SECRET }, secretAgeSeconds(createdAt, new Date()));
-    this.#d.metrics?.secretMaxAge.set({ secret: GITHUB_APP_KEY_SECRET }, this.#d.everyDays * 86_400);
+    publishSecretAge(this.#d.metrics, GITHUB_APP_KEY_SECRET, createdAt, this.#d.everyDays);
   }
 
   #audit(action: "rotation.github_key_loaded" | "rotation.failed", detail: Record<string, unknown>): Promise<void> {

@@ -124,14 +124,19 @@ export async function rotateSecret(deps: RotationDeps, spec: RotatedSecretConfig
   }
 }
 
+/** A static secret's age and the age it is due at, for agent_secret_age_seconds and its alert. */
+export function publishSecretAge(metrics: Metrics | undefined, secret: string, createdAt: Date, everyDays: number, now: Date = new Date()): void {
+  metrics?.secretAge.set({ secret }, secretAgeSeconds(createdAt, now));
+  metrics?.secretMaxAge.set({ secret }, everyDays * 86_400);
+}
+
 /** The scheduler's tick: every secret's age published; the due ones rotated. */
 export async function rotateDueSecrets(deps: RotationDeps, specs: readonly RotatedSecretConfig[], now: Date = new Date()): Promise<RotationOutcome[]> {
   const outcomes: RotationOutcome[] = [];
   for (const spec of specs) {
     try {
       const meta = await kvMetadata(deps.vault, spec.kv);
-      deps.metrics?.secretAge.set({ secret: spec.name }, secretAgeSeconds(meta.createdAt, now));
-      deps.metrics?.secretMaxAge.set({ secret: spec.name }, spec.every_days * 86_400);
+      publishSecretAge(deps.metrics, spec.name, meta.createdAt, spec.every_days, now);
       if (rotationDue(meta.createdAt, spec.every_days, now)) outcomes.push(await rotateSecret(deps, spec, { actor: "agent", reason: "scheduled" }));
     } catch (err) {
       deps.metrics?.secretRotationFailures.inc({ secret: spec.name });
